@@ -1,0 +1,71 @@
+"""The audit trail (``log``), integrity checks (``verify``) and the views' rebuild."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import attrs
+
+from datacore_msg.app.space import Space
+from datacore_msg.errors import InvalidInput
+from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.hlc import COUNTER_BITS
+from datacore_msg.eventlog.store import Problem
+from datacore_msg.projections import catchup
+from datacore_msg.projections.writer import WriteReport
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(value: str, now_ms: int) -> int:
+    """``30m``, ``2h``, ``7d``, ``1w`` (ago), or an ISO date/time (UTC unless it has an offset)."""
+    text = value.strip()
+    if len(text) >= 2 and text[:-1].isdigit() and text[-1] in _UNITS:
+        return now_ms - int(text[:-1]) * _UNITS[text[-1]] * 1000
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"--since {value!r}: use a duration like 30m, 2h, 7d or an ISO date like 2026-11-24"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def log(
+    space: Space,
+    *,
+    actor: str | None = None,
+    type_name: str | None = None,
+    since: str | None = None,
+    limit: int | None = None,
+) -> list[Event]:
+    if limit is not None and limit < 1:
+        raise InvalidInput("--limit must be at least 1")
+    since_hlc = None
+    if since is not None:
+        since_hlc = parse_since(since, space.clock()) << COUNTER_BITS
+    return space.store.query(actor=actor, type_name=type_name, since_hlc=since_hlc, limit=limit)
+
+
+def verify(space: Space) -> tuple[int, list[Problem]]:
+    return space.store.count(), space.store.verify()
+
+
+@attrs.frozen
+class RebuildResult:
+    checked: bool
+    differing: list[str]
+    report: WriteReport | None
+
+
+def rebuild(space: Space, check_only: bool = False) -> RebuildResult:
+    ctx = space.views()
+    if check_only:
+        return RebuildResult(True, catchup.check(ctx), None)
+    return RebuildResult(False, [], catchup.rebuild(ctx))
+
+
+def age(hlc_ms: int, now_ms: int) -> timedelta:
+    return timedelta(milliseconds=max(0, now_ms - hlc_ms))

@@ -1,0 +1,184 @@
+"""Message commands (send, reply, mark) and queries (inbox, show, thread) for the space's user."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+import attrs
+
+from datacore_msg.app.space import Space
+from datacore_msg.errors import Ambiguous, InvalidInput, NotFound, TransitionError
+from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_text
+from datacore_msg.eventlog.payloads import MARKS, MessageMarked, MessageSent, Payload
+from datacore_msg.eventlog.store import EventStore
+from datacore_msg.projections.catchup import catch_up
+from datacore_msg.projections.messages import MessageState, fold_message
+from datacore_msg.projections.render import INBOX
+from datacore_msg.projections.writer import WriteReport
+
+
+@attrs.frozen
+class Appended:
+    event: Event
+    message_id: str
+    views: WriteReport
+
+
+def new_message_id(wall_ms: int) -> str:
+    moment = datetime.fromtimestamp(wall_ms / 1000, tz=timezone.utc)
+    return f"msg-{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+
+
+def normalise_recipient(to: str) -> str:
+    return check_actor(to[1:] if to.startswith("@") else to, "recipient")
+
+
+def refresh(space: Space) -> WriteReport:
+    return catch_up(space.views())
+
+
+def load_message(space: Space, message_id: str) -> MessageState | None:
+    return fold_message(space.store.events_for_subject(message_id), space.store.decode)
+
+
+def resolve(space: Space, ref: str) -> MessageState:
+    """A message the user takes part in, by full id or unique prefix (of the id or its hex part)."""
+    ref = ref.strip()
+    if not ref:
+        raise InvalidInput("message id is empty")
+    candidates = space.store.subjects_matching("message.sent", ref, limit=50)
+    if ref in candidates:
+        candidates = [ref]
+    states = [state for state in (load_message(space, c) for c in candidates) if state is not None]
+    mine = [s for s in states if space.user in (s.sent.sender, s.sent.to)]
+    if not mine:
+        raise NotFound(f"no message of yours matches {ref!r}")
+    if len(mine) > 1:
+        ids = [s.sent.id for s in mine]
+        raise Ambiguous(f"{ref!r} matches {len(ids)} messages: {', '.join(ids)}", ids)
+    return mine[0]
+
+
+def _append(space: Space, payload: Payload) -> Event:
+    def no_duplicate_id(store: EventStore) -> None:
+        if isinstance(payload, MessageSent) and store.has_subject(payload.id):
+            raise InvalidInput(f"message id {payload.id} already exists; send again")
+
+    return space.store.append(space.signing_key(), space.user, payload, space.clock(), no_duplicate_id)
+
+
+def send(
+    space: Space,
+    to: str,
+    text: str,
+    *,
+    priority: str | None = None,
+    reply_to: str | None = None,
+) -> Appended:
+    recipient = normalise_recipient(to)
+    check_text(text)
+    if priority is not None and priority not in PRIORITIES:
+        raise InvalidInput(f"priority {priority!r} is not one of A, B, C")
+    thread = None
+    parent_id = None
+    if reply_to is not None:
+        parent = resolve(space, reply_to)
+        parent_id = parent.sent.id
+        thread = parent.sent.thread or parent.sent.id
+    space.signing_key()
+    message_id = new_message_id(space.clock())
+    payload = MessageSent(
+        id=message_id,
+        sender=space.user,
+        to=recipient,
+        text=text,
+        reply_to=parent_id,
+        thread=thread,
+        priority=priority,
+    )
+    event = _append(space, payload)
+    return Appended(event, message_id, refresh(space))
+
+
+def reply(space: Space, ref: str, text: str, *, priority: str | None = None) -> Appended:
+    parent = resolve(space, ref)
+    other = parent.sent.sender if parent.sent.sender != space.user else parent.sent.to
+    return send(space, other, text, priority=priority, reply_to=parent.sent.id)
+
+
+@attrs.frozen
+class Marked:
+    message_id: str
+    mark: str
+    changed: bool
+    views: WriteReport
+
+
+def mark(space: Space, ref: str, how: str) -> Marked:
+    if how not in MARKS:
+        raise InvalidInput(f"mark {how!r} is not one of {', '.join(MARKS)}")
+    state = resolve(space, ref)
+    current = state.mark_of(space.user)
+    if current == how:
+        return Marked(state.sent.id, how, False, refresh(space))
+    if current == "archive":
+        raise TransitionError(f"mark: {state.sent.id} is archived; archived messages are final")
+    _append(space, MessageMarked(message=state.sent.id, mark=how))
+    return Marked(state.sent.id, how, True, refresh(space))
+
+
+@attrs.frozen
+class MessageItem:
+    state: MessageState
+    status: str
+
+    @property
+    def id(self) -> str:
+        return self.state.sent.id
+
+
+def status_of(state: MessageState, user: str) -> str:
+    current = state.mark_of(user)
+    if current is None:
+        return "unread" if state.sent.to == user else "sent"
+    return {"archive": "archived"}.get(current, current)
+
+
+def inbox(space: Space, include_all: bool = False) -> list[MessageItem]:
+    refresh(space)
+    cache = space.views().cache
+    subjects = cache.subjects("inbox") if include_all else cache.subjects("inbox", INBOX)
+    items = []
+    for subject in subjects:
+        state = load_message(space, subject)
+        if state is None:
+            continue
+        status = status_of(state, space.user)
+        if include_all or status in ("unread", "todo"):
+            items.append(MessageItem(state, status))
+    return items
+
+
+def show(space: Space, ref: str) -> MessageItem:
+    state = resolve(space, ref)
+    return MessageItem(state, status_of(state, space.user))
+
+
+@attrs.frozen
+class Thread:
+    root: str
+    asked: str
+    items: list[MessageItem]
+
+
+def thread(space: Space, ref: str) -> Thread:
+    asked = resolve(space, ref)
+    root = asked.sent.thread or asked.sent.id
+    items = []
+    for subject in space.store.thread_subjects(root):
+        state = load_message(space, subject)
+        if state is not None and space.user in (state.sent.sender, state.sent.to):
+            items.append(MessageItem(state, status_of(state, space.user)))
+    return Thread(root=root, asked=asked.sent.id, items=items)

@@ -1,0 +1,107 @@
+"""``init``: settings, the space's folders and this installation's signing key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from datacore_msg.config.paths import Paths, default_state_dir, resolve_root, settings_path
+from datacore_msg.config.settings import (
+    DEFAULT_SPACE,
+    check_space,
+    check_timezone,
+    load_yaml,
+    parse_settings,
+)
+from datacore_msg.errors import ConfigError
+from datacore_msg.eventlog.names import check_actor
+from datacore_msg.eventlog.signing import SigningKey, create_key_file, load_key_file
+from datacore_msg.migrations.runner import open_store
+from datacore_msg.projections.writer import atomic_write
+
+
+@attrs.frozen
+class InitResult:
+    paths: Paths
+    name: str
+    public_key: str
+    created_key: bool
+    wrote_settings: bool
+
+
+def _merged_settings(
+    existing: Any, name: str, space: str, tz: str, state_dir: str | None
+) -> dict[str, Any]:
+    data: dict[str, Any] = dict(existing) if isinstance(existing, dict) else {}
+    identity = dict(data.get("identity") or {})
+    messaging = dict(data.get("messaging") or {})
+    identity["name"] = name
+    identity["timezone"] = tz
+    messaging["default_space"] = space
+    if state_dir is not None:
+        messaging["state_dir"] = state_dir
+    data["identity"] = identity
+    data["messaging"] = messaging
+    return data
+
+
+def init(
+    name: str,
+    space: str | None = None,
+    timezone_name: str = "UTC",
+    root: str | None = None,
+    force: bool = False,
+    state_dir: str | None = None,
+) -> InitResult:
+    import yaml
+
+    check_actor(name, "--name")
+    check_timezone(timezone_name, "--timezone")
+    root_path = resolve_root(root)
+    settings_file = settings_path(root_path)
+    existing = load_yaml(settings_file)
+    current = parse_settings(existing, settings_file) if existing is not None else None
+    space_name = check_space(space, "--space") if space else (
+        current.default_space if current else DEFAULT_SPACE
+    )
+    wanted = _merged_settings(existing, name, space_name, timezone_name, state_dir)
+    wrote = False
+    if existing != wanted:
+        if existing is not None and not force:
+            raise ConfigError(
+                f"{settings_file}: settings already exist and differ from what was asked; "
+                "pass --force to change them (the old file is kept as .bak)"
+            )
+        if existing is not None:
+            backup = settings_file.with_name(settings_file.name + ".bak")
+            atomic_write(backup, settings_file.read_bytes())
+        text = (
+            "# datacore settings for this machine (written by datacore-msg init)\n"
+            + yaml.safe_dump(wanted, sort_keys=False, allow_unicode=True)
+        )
+        atomic_write(settings_file, text.encode("utf-8"))
+        wrote = True
+    settings = parse_settings(wanted, settings_file)
+    paths = Paths(root_path, space_name, default_state_dir(root_path, settings.state_dir))
+    for folder in (paths.views_dir, paths.views_dir / "agents", paths.views_dir / "archive"):
+        folder.mkdir(parents=True, exist_ok=True)
+    created = False
+    key: SigningKey
+    if paths.key_file.exists():
+        key = load_key_file(paths.key_file)
+    else:
+        key = create_key_file(paths.key_file)
+        created = True
+    open_store(paths.db_file).close()
+    return InitResult(paths, name, key.public_hex, created, wrote)
+
+
+def describe_paths(paths: Paths) -> dict[str, Path]:
+    return {
+        "settings": paths.settings_file,
+        "views": paths.views_dir,
+        "event log": paths.db_file,
+        "signing key": paths.key_file,
+    }

@@ -1,0 +1,95 @@
+"""Opening one space of one installation: settings, paths, key, event log, views."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from datacore_msg.config.paths import Paths, default_state_dir, resolve_root, settings_path
+from datacore_msg.config.settings import Settings, check_space, load_settings, user_name
+from datacore_msg.errors import ConfigError
+from datacore_msg.eventlog.signing import SigningKey, load_key_file
+from datacore_msg.eventlog.store import EventStore
+from datacore_msg.eventlog.viewcache import ViewCache
+from datacore_msg.migrations.runner import open_store
+from datacore_msg.projections.catchup import ViewContext
+
+Clock = Callable[[], int]
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@attrs.define
+class Space:
+    paths: Paths
+    settings: Settings
+    user: str
+    store: EventStore
+    key: SigningKey | None
+    clock: Clock = wall_ms
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.settings.tzinfo()
+
+    def views(self) -> ViewContext:
+        return ViewContext(
+            store=self.store,
+            cache=ViewCache(self.store.conn, self.store.path),
+            user=self.user,
+            tz=self.tz,
+            views_dir=self.paths.views_dir,
+            lock_path=self.paths.lock_file,
+        )
+
+    def signing_key(self) -> SigningKey:
+        if self.key is None:
+            self.key = load_key_file(self.paths.key_file)
+        return self.key
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Space:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def locate(root: str | None, space: str | None) -> tuple[Paths, Settings]:
+    root_path = resolve_root(root)
+    settings_file = settings_path(root_path)
+    settings = load_settings(settings_file)
+    space_name = check_space(space, "--space") if space else settings.default_space
+    state_dir = default_state_dir(root_path, settings.state_dir)
+    return Paths(root=root_path, space=space_name, state_dir=state_dir), settings
+
+
+def open_space(
+    root: str | None = None, space: str | None = None, clock: Clock = wall_ms
+) -> Space:
+    paths, settings = locate(root, space)
+    user = user_name(settings)
+    if user is None:
+        raise ConfigError(
+            f"{paths.settings_file}: no identity.name and $USER is not a valid name; "
+            "run 'datacore-msg init --name NAME'"
+        )
+    if not paths.settings_file.exists() and not paths.key_file.exists():
+        raise ConfigError(
+            f"{paths.settings_file}: this installation is not set up; "
+            "run 'datacore-msg init --name NAME' first"
+        )
+    store = open_store(paths.db_file)
+    return Space(paths=paths, settings=settings, user=user, store=store, key=None, clock=clock)
+
+
+def state_path_for(root: Path) -> Path:
+    return default_state_dir(root, None)

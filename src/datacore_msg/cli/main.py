@@ -1,0 +1,468 @@
+"""``datacore-msg``: the command layer.
+
+Each command turns its options into one library call and prints its result once. ``main`` is the
+error boundary: a :class:`~datacore_msg.errors.DatacoreError` becomes one line on stderr (or a JSON
+error with ``--json``) and its typed exit status; anything else keeps its traceback, because a bug
+should look like a bug.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from datacore_msg import __version__
+from datacore_msg.cli.exit_codes import Exit, exit_for
+from datacore_msg.cli.output import emit_error, emit_json, emit_text, emit_warning, printable
+from datacore_msg.errors import DatacoreError, ImportRejected, InvalidInput
+from datacore_msg.projections.writer import WriteReport
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def space_options(func: F) -> F:
+    """``--space`` and ``--root`` on every command."""
+
+    @click.option("--space", "space", default=None, help="Space to use (default: from settings).")
+    @click.option(
+        "--root",
+        "root",
+        default=None,
+        envvar="DATACORE_ROOT",
+        show_envvar=True,
+        help="Datacore root folder (default ~/Data).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (versioned envelope).")(
+        func
+    )
+
+
+def _open(root: str | None, space: str | None) -> Any:
+    from datacore_msg.app.space import open_space
+
+    return open_space(root, space)
+
+
+def _warn(report: WriteReport | None) -> None:
+    if report is not None:
+        for warning in report.warnings:
+            emit_warning(warning)
+
+
+def read_text_arg(text: str) -> str:
+    if text == "-":
+        raw = sys.stdin.buffer.read()
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"standard input is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("text is not valid UTF-8") from None
+    return text
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="datacore-msg")
+@click.option("--traceback", is_flag=True, hidden=True, help="Show tracebacks for errors.")
+def cli(traceback: bool) -> None:
+    """Messaging between teammates and their AI agents: a signed event log with org-mode views."""
+
+
+# -- setup -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--name", default=None, help="Your user name (asked on a terminal if missing).")
+@click.option("--timezone", "tz", default=None, help="IANA time zone for the views (default UTC).")
+@click.option("--force", is_flag=True, help="Change existing settings (a .bak copy is kept).")
+@space_options
+def init(name: str | None, tz: str | None, force: bool, root: str | None, space: str | None) -> None:
+    """Create settings, the space's folders and this installation's signing key."""
+    from datacore_msg.app.setup import describe_paths
+    from datacore_msg.app.setup import init as do_init
+
+    if name is None:
+        if not sys.stdin.isatty():
+            raise InvalidInput("--name is required (no terminal to ask on)")
+        name = click.prompt("Your user name")
+    if tz is None:
+        tz = click.prompt("Time zone", default="UTC") if sys.stdin.isatty() else "UTC"
+    result = do_init(name, space, tz, root, force)
+    lines = [f"Ready: {result.name} in space {result.paths.space}"]
+    lines.append(f"  public key:  {result.public_key}" + (" (new)" if result.created_key else ""))
+    for label, path in describe_paths(result.paths).items():
+        lines.append(f"  {label + ':':<12} {path}")
+    emit_text("\n".join(lines))
+
+
+@cli.command()
+@click.option("--status", "show_status", is_flag=True, help="List migrations and their state.")
+@json_option
+@space_options
+def migrate(show_status: bool, as_json: bool, root: str | None, space: str | None) -> None:
+    """Apply pending schema migrations of the event log (they also run on every open)."""
+    from datacore_msg.app.space import locate
+    from datacore_msg.eventlog.connection import connect
+    from datacore_msg.migrations.runner import apply_pending, status
+
+    paths, _ = locate(root, space)
+    conn = connect(paths.db_file)
+    try:
+        applied = [] if show_status else apply_pending(conn, paths.db_file)
+        rows = status(conn, paths.db_file)
+    finally:
+        conn.close()
+    if as_json:
+        emit_json(
+            {"applied_now": applied, "migrations": [[r.name, r.applied_at] for r in rows]}
+        )
+        return
+    out = [f"{r.name:<24} {'applied ' + r.applied_at if r.applied_at else 'pending'}" for r in rows]
+    if applied:
+        out.append(f"applied now: {', '.join(applied)}")
+    emit_text("\n".join(out))
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("to")
+@click.argument("text")
+@click.option("--priority", type=click.Choice(["A", "B", "C"]), default=None)
+@click.option("--reply-to", "reply_to", default=None, help="Id (or unique prefix) replied to.")
+@json_option
+@space_options
+def send(
+    to: str,
+    text: str,
+    priority: str | None,
+    reply_to: str | None,
+    as_json: bool,
+    root: str | None,
+    space: str | None,
+) -> None:
+    """Send TEXT to @user (TEXT '-' reads standard input)."""
+    from datacore_msg.app import messages
+
+    body = read_text_arg(text)
+    with _open(root, space) as sp:
+        result = messages.send(sp, to, body, priority=priority, reply_to=reply_to)
+    _warn(result.views)
+    if as_json:
+        emit_json({"id": result.message_id, "event": result.event.id})
+    else:
+        emit_text(f"Sent: {result.message_id}")
+
+
+@cli.command()
+@click.argument("message_id")
+@click.argument("text")
+@click.option("--priority", type=click.Choice(["A", "B", "C"]), default=None)
+@json_option
+@space_options
+def reply(
+    message_id: str,
+    text: str,
+    priority: str | None,
+    as_json: bool,
+    root: str | None,
+    space: str | None,
+) -> None:
+    """Reply to a message (in its thread) with TEXT ('-' reads standard input)."""
+    from datacore_msg.app import messages
+
+    body = read_text_arg(text)
+    with _open(root, space) as sp:
+        result = messages.reply(sp, message_id, body, priority=priority)
+    _warn(result.views)
+    if as_json:
+        emit_json({"id": result.message_id, "event": result.event.id})
+    else:
+        emit_text(f"Sent: {result.message_id}")
+
+
+@cli.command()
+@click.option("--all", "include_all", is_flag=True, help="Include read, done and archived.")
+@json_option
+@space_options
+def inbox(include_all: bool, as_json: bool, root: str | None, space: str | None) -> None:
+    """List messages to you: unread and to-do (all with --all)."""
+    from datacore_msg.app import messages
+    from datacore_msg.cli.formatting import message_dict, message_line
+
+    with _open(root, space) as sp:
+        items = messages.inbox(sp, include_all)
+        tz = sp.tz
+    if as_json:
+        emit_json([message_dict(item, tz) for item in items])
+    elif not items:
+        emit_text("No messages." if include_all else "Nothing unread.")
+    else:
+        emit_text("\n".join(message_line(item, tz) for item in items))
+
+
+@cli.command()
+@click.argument("message_id")
+@json_option
+@space_options
+def show(message_id: str, as_json: bool, root: str | None, space: str | None) -> None:
+    """Show one message."""
+    from datacore_msg.app import messages
+    from datacore_msg.cli.formatting import message_block, message_dict
+
+    with _open(root, space) as sp:
+        item = messages.show(sp, message_id)
+        tz = sp.tz
+    emit_json(message_dict(item, tz)) if as_json else emit_text(message_block(item, tz))
+
+
+@cli.command()
+@click.argument("message_id")
+@json_option
+@space_options
+def thread(message_id: str, as_json: bool, root: str | None, space: str | None) -> None:
+    """Show the whole thread of a message, the asked one marked with '>'."""
+    from datacore_msg.app import messages
+    from datacore_msg.cli.formatting import message_block, message_dict
+
+    with _open(root, space) as sp:
+        result = messages.thread(sp, message_id)
+        tz = sp.tz
+    if as_json:
+        emit_json(
+            {
+                "root": result.root,
+                "asked": result.asked,
+                "messages": [message_dict(item, tz) for item in result.items],
+            }
+        )
+        return
+    blocks = [
+        message_block(item, tz, "> " if item.id == result.asked else "  ") for item in result.items
+    ]
+    emit_text("\n\n".join(blocks))
+
+
+@cli.command()
+@click.argument("message_id")
+@click.argument("how", type=click.Choice(["read", "todo", "done", "archive"]))
+@json_option
+@space_options
+def mark(message_id: str, how: str, as_json: bool, root: str | None, space: str | None) -> None:
+    """Mark a message read, todo, done or archive (for you only)."""
+    from datacore_msg.app import messages
+
+    with _open(root, space) as sp:
+        result = messages.mark(sp, message_id, how)
+    _warn(result.views)
+    if as_json:
+        emit_json({"id": result.message_id, "mark": result.mark, "changed": result.changed})
+    else:
+        note = "" if result.changed else " (already)"
+        emit_text(f"Marked {result.message_id} {result.mark}{note}")
+
+
+# -- the log -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--actor", default=None, help="Only events by this actor.")
+@click.option("--type", "type_name", default=None, help="Only events of this type.")
+@click.option("--since", default=None, help="30m, 2h, 7d, or an ISO date/time.")
+@click.option("--limit", type=int, default=None, help="The last N matching events.")
+@json_option
+@space_options
+def log(
+    actor: str | None,
+    type_name: str | None,
+    since: str | None,
+    limit: int | None,
+    as_json: bool,
+    root: str | None,
+    space: str | None,
+) -> None:
+    """The audit trail: who did what, when, from which origin."""
+    from datacore_msg.app import audit
+    from datacore_msg.cli.formatting import event_dict, event_line
+
+    with _open(root, space) as sp:
+        events = audit.log(sp, actor=actor, type_name=type_name, since=since, limit=limit)
+        tz = sp.tz
+    if as_json:
+        emit_json([event_dict(e, tz) for e in events])
+    elif events:
+        emit_text("\n".join(event_line(e, tz) for e in events))
+    else:
+        emit_text("No events.")
+
+
+@cli.command()
+@click.option("--check", "check_only", is_flag=True, help="Compare with disk; write nothing.")
+@json_option
+@space_options
+def rebuild(check_only: bool, as_json: bool, root: str | None, space: str | None) -> None:
+    """Rebuild every view from the log (--check: report files that differ)."""
+    from datacore_msg.app import audit
+
+    with _open(root, space) as sp:
+        result = audit.rebuild(sp, check_only)
+    _warn(result.report)
+    if as_json:
+        written = result.report.written if result.report else []
+        emit_json({"checked": result.checked, "differing": result.differing, "written": written})
+    elif result.checked:
+        if result.differing:
+            emit_text("Views differ from the log: " + ", ".join(result.differing))
+        else:
+            emit_text("Views match the log.")
+    else:
+        written = result.report.written if result.report else []
+        emit_text(f"Rebuilt; {len(written)} file(s) written." if written else "Views up to date.")
+    if result.differing:
+        raise SystemExit(Exit.VIEWS_DIFFER)
+
+
+@cli.command()
+@json_option
+@space_options
+def verify(as_json: bool, root: str | None, space: str | None) -> None:
+    """Check every event's id, signature, chain link and payload."""
+    from datacore_msg.app import audit
+
+    with _open(root, space) as sp:
+        count, problems = audit.verify(sp)
+    if as_json:
+        emit_json(
+            {
+                "events": count,
+                "problems": [
+                    {"position": p.position, "id": p.event_id, "reason": p.reason}
+                    for p in problems
+                ],
+            }
+        )
+    elif problems:
+        emit_text(
+            "\n".join(f"bad event at position {p.position} ({p.event_id[:12]}): {p.reason}"
+                      for p in problems)
+        )
+    else:
+        emit_text(f"All {count} events verify.")
+    if problems:
+        raise SystemExit(Exit.INTEGRITY)
+
+
+@cli.command(name="export")
+@click.argument("file")
+@click.option("--since", "since", type=int, default=0, help="Only events after this position.")
+@space_options
+def export_cmd(file: str, since: int, root: str | None, space: str | None) -> None:
+    """Write events as JSON lines to FILE ('-' for standard output)."""
+    from datacore_msg.app import exchange
+
+    with _open(root, space) as sp:
+        if file == "-":
+            exchange.export(sp, sys.stdout, since)
+            return
+        target = Path(file)
+        temp = target.with_name(f".{target.name}.partial")
+        try:
+            with open(temp, "w", encoding="utf-8", newline="\n") as handle:
+                count = exchange.export(sp, handle, since)
+            temp.replace(target)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise InvalidInput(f"{file}: cannot write: {exc.strerror}") from None
+    sys.stderr.write(f"Exported {count} event(s) to {file}\n")
+
+
+@cli.command(name="import")
+@click.argument("file")
+@json_option
+@space_options
+def import_cmd(file: str, as_json: bool, root: str | None, space: str | None) -> None:
+    """Verify and store events from a JSON-lines FILE ('-' for standard input)."""
+    from datacore_msg.app import exchange
+
+    with _open(root, space) as sp:
+        if file == "-":
+            result = exchange.import_events(sp, sys.stdin.buffer)
+        else:
+            try:
+                handle = open(file, "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise InvalidInput(f"{file}: cannot read: {exc.strerror}") from None
+            with handle:
+                result = exchange.import_events(sp, handle)
+    _warn(result.views)
+    summary = (
+        f"Imported {result.accepted} new event(s), {result.duplicates} already present, "
+        f"{len(result.rejected)} rejected"
+    )
+    if as_json and not result.rejected:
+        emit_json({"accepted": result.accepted, "duplicates": result.duplicates, "rejected": []})
+        return
+    if not result.rejected:
+        emit_text(summary + ".")
+        return
+    details = "; ".join(f"line {n}: {reason}" for n, reason in result.rejected)
+    raise ImportRejected(f"{file}: {summary}: {details}", result.rejected)
+
+
+@cli.command()
+@click.option("--keep", "keep", default=None, help="Keep the demo's files in this folder.")
+def demo(keep: str | None) -> None:
+    """Two users exchange messages by export/import in a throwaway folder; show their views."""
+    from datacore_msg.app.demo import run_demo
+
+    emit_text(run_demo(keep))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args
+    try:
+        cli.main(args=args, prog_name="datacore-msg", standalone_mode=False)
+    except DatacoreError as exc:
+        extra: dict[str, Any] = {}
+        if isinstance(exc, ImportRejected):
+            extra["rejected"] = [{"line": n, "reason": r} for n, r in exc.rejected]
+        if "--traceback" in args:
+            raise
+        emit_error(exc.code, str(exc), as_json, extra)
+        return int(exit_for(exc))
+    except click.exceptions.Abort:
+        emit_error("aborted", "aborted", as_json)
+        return int(Exit.USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        return int(Exit.USAGE)
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else int(Exit.BUG)
+    except BrokenPipeError:
+        sys.stderr.close()
+        return int(Exit.OK)
+    return int(Exit.OK)
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+__all__ = ["cli", "main", "printable", "run"]

@@ -1,0 +1,48 @@
+"""The one module that prints. Human text, or ``--json`` in a versioned envelope.
+
+JSON envelope: ``{"version": 1, "ok": true, "data": ...}`` or
+``{"version": 1, "ok": false, "error": {"code": ..., "message": ...}}``.
+Human output escapes control and bidi characters from message text so a message cannot drive the
+terminal; JSON output carries the exact text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+JSON_VERSION = 1
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def emit_json(data: Any) -> None:
+    _write(json.dumps({"version": JSON_VERSION, "ok": True, "data": data}, ensure_ascii=False))
+
+
+def emit_text(text: str) -> None:
+    _write(text)
+
+
+def emit_warning(text: str) -> None:
+    sys.stderr.write(f"datacore-msg: warning: {printable(text)}\n")
+
+
+def emit_error(code: str, message: str, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    if as_json:
+        error: dict[str, Any] = {"code": code, "message": message}
+        if extra:
+            error.update(extra)
+        _write(json.dumps({"version": JSON_VERSION, "ok": False, "error": error}, ensure_ascii=False))
+    else:
+        one_line = " ".join(printable(message).splitlines())
+        sys.stderr.write(f"datacore-msg: error: {one_line}\n")
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -1,0 +1,1 @@
+"""Settings, paths and identity of one installation."""

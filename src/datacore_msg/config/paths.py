@@ -1,0 +1,73 @@
+"""Where every file of an installation lives.
+
+* ``$DATACORE_ROOT`` (default ``~/Data``): settings in ``.datacore/settings.local.yaml``; views of a
+  space in ``<root>/<space>/org/messaging/``; contacts in ``<root>/<space>/contacts.yaml``.
+* The state folder holds what must never be synced between machines: the signing key and the SQLite
+  event log of each space. Default ``$XDG_STATE_HOME/datacore-msg/<root-name>-<hash>`` (so two roots
+  on one machine stay apart), overridden by ``$DATACORE_MSG_STATE`` or ``messaging.state_dir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import attrs
+
+
+@attrs.frozen
+class Paths:
+    root: Path
+    space: str
+    state_dir: Path
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / ".datacore" / "settings.local.yaml"
+
+    @property
+    def space_dir(self) -> Path:
+        return self.root / self.space
+
+    @property
+    def views_dir(self) -> Path:
+        return self.space_dir / "org" / "messaging"
+
+    @property
+    def contacts_file(self) -> Path:
+        return self.space_dir / "contacts.yaml"
+
+    @property
+    def key_file(self) -> Path:
+        return self.state_dir / "signing.key"
+
+    @property
+    def space_state_dir(self) -> Path:
+        return self.state_dir / "spaces" / self.space
+
+    @property
+    def db_file(self) -> Path:
+        return self.space_state_dir / "events.sqlite3"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.space_state_dir / "views.lock"
+
+
+def resolve_root(explicit: str | None = None) -> Path:
+    value = explicit or os.environ.get("DATACORE_ROOT") or "~/Data"
+    return Path(value).expanduser().absolute()
+
+
+def settings_path(root: Path) -> Path:
+    return root / ".datacore" / "settings.local.yaml"
+
+
+def default_state_dir(root: Path, configured: str | None) -> Path:
+    override = os.environ.get("DATACORE_MSG_STATE") or configured
+    if override:
+        return Path(override).expanduser().absolute()
+    base = Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser()
+    tag = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:10]
+    return (base / "datacore-msg" / f"{root.name or 'root'}-{tag}").absolute()

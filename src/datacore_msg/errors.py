@@ -1,0 +1,106 @@
+"""The exception tree of datacore-msg.
+
+Every error the library raises on purpose derives from :class:`DatacoreError` and carries a stable
+``code`` (a short string that never changes once released). The CLI maps codes to exit statuses in
+one place (``datacore_msg.cli.exit_codes``); nothing below the CLI prints or exits.
+
+::
+
+    DatacoreError
+    ├── InvalidInput          bad text, names, ids or options given by the user   (invalid_input)
+    │   ├── NotFound          an id or name that matches nothing                  (not_found)
+    │   ├── Ambiguous         an id prefix that matches several                   (ambiguous)
+    │   └── TransitionError   a state change that is not allowed from this state  (transition)
+    ├── ConfigError           unreadable or malformed settings/contacts files     (config)
+    ├── KeyFileError          missing, unreadable or malformed signing key        (key)
+    ├── IntegrityError        forged, truncated or re-ordered events; bad chains  (integrity)
+    │   └── ForkError         same (origin, seq) but another event id             (fork)
+    ├── ImportRejected        an import file with rejected lines; nothing stored  (import_rejected)
+    ├── Busy                  another process holds a lock for too long           (busy)
+    └── StorageError          the disk or the database failed                     (storage)
+"""
+
+from __future__ import annotations
+
+
+class DatacoreError(Exception):
+    """Root of every error raised on purpose by datacore-msg."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(DatacoreError):
+    code = "invalid_input"
+
+
+class NotFound(InvalidInput):
+    code = "not_found"
+
+
+class Ambiguous(InvalidInput):
+    code = "ambiguous"
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class TransitionError(InvalidInput):
+    code = "transition"
+
+
+class ConfigError(DatacoreError):
+    code = "config"
+
+
+class KeyFileError(DatacoreError):
+    code = "key"
+
+
+class IntegrityError(DatacoreError):
+    code = "integrity"
+
+
+class ForkError(IntegrityError):
+    code = "fork"
+
+
+class ImportRejected(DatacoreError):
+    """An import file had lines that cannot be stored; ``rejected`` lists (line number, reason)."""
+
+    code = "import_rejected"
+
+    def __init__(self, message: str, rejected: list[tuple[int, str]]) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
+class Busy(DatacoreError):
+    code = "busy"
+
+
+class StorageError(DatacoreError):
+    code = "storage"
+
+
+ALL_ERRORS: tuple[type[DatacoreError], ...] = (
+    DatacoreError,
+    InvalidInput,
+    NotFound,
+    Ambiguous,
+    TransitionError,
+    ConfigError,
+    KeyFileError,
+    IntegrityError,
+    ForkError,
+    ImportRejected,
+    Busy,
+    StorageError,
+)

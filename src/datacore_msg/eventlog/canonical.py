@@ -1,0 +1,22 @@
+"""Canonical JSON: the one byte encoding that event ids are hashed from and signatures are made over.
+
+Keys sorted, no insignificant white space, UTF-8 kept as is (not ``\\u`` escaped), no floats (payloads
+use integers and strings so that every peer produces the same bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
+
+
+def canonical_bytes(value: Any) -> bytes:
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+def canonical_text(value: Any) -> str:
+    return _ENCODER.encode(value)

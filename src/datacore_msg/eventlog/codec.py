@@ -1,0 +1,72 @@
+"""Payload codec: typed payload objects <-> plain dicts, via one cattrs converter.
+
+Decoding is total: it returns a payload object or raises :class:`~datacore_msg.errors.IntegrityError`
+naming the type and the field; an unknown type name is reported, never a bare ``KeyError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from datacore_msg.errors import IntegrityError
+from datacore_msg.eventlog.payloads import PAYLOAD_TYPES, RENAMED_FIELDS, Payload
+
+
+def _build_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    for cls in PAYLOAD_TYPES.values():
+        renamed = RENAMED_FIELDS.get(cls, {})
+        renames: dict[str, Any] = {name: override(rename=key) for name, key in renamed.items()}
+        converter.register_structure_hook(
+            cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **renames)
+        )
+        converter.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(cls, converter, **renames)
+        )
+    return converter
+
+
+CONVERTER = _build_converter()
+
+
+def known_type(type_name: str) -> bool:
+    return type_name in PAYLOAD_TYPES
+
+
+def current_version(type_name: str) -> int:
+    return PAYLOAD_TYPES[type_name].VERSION
+
+
+def encode_payload(payload: Payload) -> dict[str, Any]:
+    data: dict[str, Any] = CONVERTER.unstructure(payload)
+    return data
+
+
+def decode_payload(type_name: str, data: Any) -> Payload:
+    cls = PAYLOAD_TYPES.get(type_name)
+    if cls is None:
+        raise IntegrityError(f"unknown event type {type_name!r}")
+    if not isinstance(data, dict):
+        raise IntegrityError(f"{type_name}: payload is not an object")
+    try:
+        return CONVERTER.structure(data, cls)
+    except cattrs.ClassValidationError as exc:
+        reasons = "; ".join(_flatten(exc))
+        raise IntegrityError(f"{type_name}: invalid payload: {reasons}") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise IntegrityError(f"{type_name}: invalid payload: {exc}") from None
+
+
+def _flatten(exc: BaseException) -> list[str]:
+    inners = getattr(exc, "exceptions", None)
+    if inners is not None:
+        out: list[str] = []
+        for inner in inners:
+            out.extend(_flatten(inner))
+        return out
+    if isinstance(exc, KeyError):
+        return [f"missing field {exc.args[0]!r}"]
+    return [str(exc)]

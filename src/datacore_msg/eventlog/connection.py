@@ -1,0 +1,45 @@
+"""Opening the SQLite file of one space: pragmas, busy timeout, and the write-transaction helper.
+
+Connections run in autocommit mode (``isolation_level=None``); every write happens inside an explicit
+``BEGIN IMMEDIATE`` so that competing writers queue on SQLite's own lock (with the busy timeout)
+instead of failing on a read-to-write upgrade.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from datacore_msg.errors import StorageError
+from datacore_msg.eventlog.sqlite_errors import translating
+
+BUSY_TIMEOUT_S = 60.0
+
+
+def connect(path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"{path.parent}: cannot create the state folder: {exc.strerror}") from None
+    with translating(path):
+        conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+    return conn
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection, path: Path | str) -> Iterator[sqlite3.Connection]:
+    with translating(path):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")

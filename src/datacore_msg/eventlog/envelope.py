@@ -1,0 +1,183 @@
+"""The event envelope: how an event is identified, chained and signed.
+
+``body`` is every field but ``id`` and ``sig``; ``id`` is the SHA-256 of the body's canonical bytes,
+and ``sig`` is the origin's ed25519 signature over those same bytes. So the id commits to the
+origin, its sequence number, the previous event's id (the chain), the clock stamp, the actor, the
+type, version and payload: changing any of them changes the id, and only the origin's key can make a
+signature that matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import attrs
+
+from datacore_msg.errors import IntegrityError
+from datacore_msg.eventlog.canonical import canonical_bytes
+from datacore_msg.eventlog.names import is_actor
+from datacore_msg.eventlog.signing import SigningKey, is_public_key, signature_ok
+
+ENVELOPE_FIELDS = ("id", "origin", "seq", "prev", "hlc", "actor", "type", "v", "data", "sig")
+_HEX64 = frozenset("0123456789abcdef")
+
+
+@attrs.frozen
+class Event:
+    id: str
+    origin: str
+    seq: int
+    prev: str | None
+    hlc: int
+    actor: str
+    type: str
+    v: int
+    data: dict[str, Any]
+    sig: str
+    position: int | None = attrs.field(default=None, eq=False)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "seq": self.seq,
+            "prev": self.prev,
+            "hlc": self.hlc,
+            "actor": self.actor,
+            "type": self.type,
+            "v": self.v,
+            "data": self.data,
+        }
+
+    def order_key(self) -> tuple[int, str, int]:
+        """The deterministic total order every projection folds in."""
+        return (self.hlc, self.origin, self.seq)
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.body()
+        out["id"] = self.id
+        out["sig"] = self.sig
+        return out
+
+    @property
+    def subject(self) -> str | None:
+        return subject_of(self.type, self.data)
+
+
+def subject_of(type_name: str, data: dict[str, Any]) -> str | None:
+    if type_name == "message.sent":
+        value = data.get("id")
+    elif type_name == "message.marked":
+        value = data.get("message")
+    else:
+        value = data.get("subject")
+    return value if isinstance(value, str) else None
+
+
+def event_id(body: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(body)).hexdigest()
+
+
+def seal(
+    key: SigningKey,
+    *,
+    seq: int,
+    prev: str | None,
+    hlc: int,
+    actor: str,
+    type_name: str,
+    version: int,
+    data: dict[str, Any],
+) -> Event:
+    body = {
+        "origin": key.public_hex,
+        "seq": seq,
+        "prev": prev,
+        "hlc": hlc,
+        "actor": actor,
+        "type": type_name,
+        "v": version,
+        "data": data,
+    }
+    raw = canonical_bytes(body)
+    return Event(
+        id=hashlib.sha256(raw).hexdigest(),
+        origin=key.public_hex,
+        seq=seq,
+        prev=prev,
+        hlc=hlc,
+        actor=actor,
+        type=type_name,
+        v=version,
+        data=data,
+        sig=key.sign(raw),
+    )
+
+
+def _is_hex64(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and _HEX64.issuperset(value)
+
+
+def from_json(obj: Any) -> Event:
+    """Build an event from its JSON form, checking shape only (see :func:`check_seal`)."""
+    if not isinstance(obj, dict):
+        raise IntegrityError("not a JSON object")
+    missing = [name for name in ENVELOPE_FIELDS if name not in obj]
+    if missing:
+        raise IntegrityError(f"missing field(s): {', '.join(missing)}")
+    extra = sorted(set(obj) - set(ENVELOPE_FIELDS))
+    if extra:
+        raise IntegrityError(f"unknown field(s): {', '.join(extra)}")
+    seq, hlc, v = obj["seq"], obj["hlc"], obj["v"]
+    for name, value in (("seq", seq), ("hlc", hlc), ("v", v)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise IntegrityError(f"{name} is not a non-negative integer")
+    if seq < 1:
+        raise IntegrityError("seq must start at 1")
+    if not is_public_key(obj["origin"]):
+        raise IntegrityError("origin is not an ed25519 public key")
+    if not _is_hex64(obj["id"]):
+        raise IntegrityError("id is not a SHA-256 hex digest")
+    prev = obj["prev"]
+    if seq == 1 and prev is not None:
+        raise IntegrityError("seq 1 must have no prev")
+    if seq > 1 and not _is_hex64(prev):
+        raise IntegrityError("prev is not an event id")
+    if not is_actor(obj["actor"]):
+        raise IntegrityError(f"actor {obj['actor']!r} is not a valid name")
+    if not isinstance(obj["type"], str) or not obj["type"]:
+        raise IntegrityError("type is not a string")
+    if not isinstance(obj["data"], dict):
+        raise IntegrityError("data is not an object")
+    if not isinstance(obj["sig"], str):
+        raise IntegrityError("sig is not a string")
+    return Event(
+        id=obj["id"],
+        origin=obj["origin"],
+        seq=seq,
+        prev=prev,
+        hlc=hlc,
+        actor=obj["actor"],
+        type=obj["type"],
+        v=v,
+        data=obj["data"],
+        sig=obj["sig"],
+    )
+
+
+def parse_line(line: str | bytes) -> Event:
+    try:
+        obj = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    return from_json(obj)
+
+
+def check_seal(event: Event) -> None:
+    """Raise :class:`IntegrityError` unless the id matches the body and the signature is the origin's."""
+    raw = canonical_bytes(event.body())
+    if hashlib.sha256(raw).hexdigest() != event.id:
+        raise IntegrityError(f"event {event.id[:12]}: id does not match its content")
+    if not signature_ok(event.origin, raw, event.sig):
+        raise IntegrityError(f"event {event.id[:12]}: bad signature for origin {event.origin[:12]}")

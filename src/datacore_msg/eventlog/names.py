@@ -1,0 +1,43 @@
+"""Validation of the names and ids that appear in events and, from there, in org property values."""
+
+from __future__ import annotations
+
+import re
+
+from datacore_msg.errors import InvalidInput
+
+ACTOR_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+MESSAGE_ID_RE = re.compile(r"msg-\d{8}-\d{6}-[0-9a-f]{8}")
+PRIORITIES = ("A", "B", "C")
+MAX_TEXT_BYTES = 64 * 1024
+
+
+def is_actor(name: object) -> bool:
+    return isinstance(name, str) and ACTOR_RE.fullmatch(name) is not None
+
+
+def check_actor(name: str, what: str = "name") -> str:
+    if not is_actor(name):
+        raise InvalidInput(
+            f"{what} {name!r} is not a valid name: use letters, digits and . _ @ + - "
+            "(at most 64, starting with a letter or digit)"
+        )
+    return name
+
+
+def is_message_id(value: object) -> bool:
+    return isinstance(value, str) and MESSAGE_ID_RE.fullmatch(value) is not None
+
+
+def check_text(text: str, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise InvalidInput(f"{what} must be a string")
+    if not text.strip():
+        raise InvalidInput(f"{what} is empty")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not valid UTF-8") from None
+    if size > MAX_TEXT_BYTES:
+        raise InvalidInput(f"{what} is {size} bytes, over the limit of {MAX_TEXT_BYTES} bytes")
+    return text

@@ -1,0 +1,173 @@
+"""Derived state that projections keep next to the log: rendered entries, checkpoints, file hashes.
+
+Everything here can be deleted and rebuilt from the events (``rebuild`` does exactly that). It lives
+in the same SQLite file so that a projection's state and its checkpoint move together in one
+transaction, and it is kept in this package because only ``eventlog`` and ``migrations`` touch SQLite.
+
+* ``view_entries``: one rendered org entry per (subject, role) — role names the view it belongs to
+  (``inbox``, ``outbox``) — with the file it currently lives in and its sort key.
+* ``view_checkpoints``: the last log position a projection has applied.
+* ``view_files``: for each file, the hash of the bytes last written (to tell our own writes from hand
+  edits), a pending hash (set just before a write, so a crash between rename and record is not
+  mistaken for a hand edit) and a dirty flag (entries changed since the last write).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import attrs
+
+from datacore_msg.eventlog.connection import write_transaction
+from datacore_msg.eventlog.sqlite_errors import translating
+
+
+@attrs.frozen
+class Entry:
+    subject: str
+    role: str
+    file: str
+    sort: tuple[int, str, int]
+    text: str
+
+
+@attrs.frozen
+class FileRecord:
+    file: str
+    written_hash: str | None
+    pending_hash: str | None
+    dirty: bool
+    written_stat: str | None = None
+
+
+class ViewCache:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    def checkpoint(self, name: str) -> int:
+        with translating(self.path):
+            row = self.conn.execute(
+                "SELECT position FROM view_checkpoints WHERE name = ?", (name,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def entry_files(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        out: dict[tuple[str, str], str] = {}
+        with translating(self.path):
+            for subject, role in keys:
+                row = self.conn.execute(
+                    "SELECT file FROM view_entries WHERE subject = ? AND role = ?", (subject, role)
+                ).fetchone()
+                if row is not None:
+                    out[(subject, role)] = row[0]
+        return out
+
+    def apply(
+        self,
+        name: str,
+        checkpoint: int,
+        upserts: Iterable[Entry],
+        deletes: Iterable[tuple[str, str]],
+        dirty: Iterable[str],
+    ) -> None:
+        """Store changed entries, mark their files dirty and move the checkpoint, atomically."""
+        with write_transaction(self.conn, self.path):
+            self.conn.executemany(
+                "DELETE FROM view_entries WHERE subject = ? AND role = ?", list(deletes)
+            )
+            self.conn.executemany(
+                "INSERT INTO view_entries (subject, role, file, s_hlc, s_origin, s_seq, text) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(subject, role) DO UPDATE SET "
+                "file = excluded.file, s_hlc = excluded.s_hlc, s_origin = excluded.s_origin, "
+                "s_seq = excluded.s_seq, text = excluded.text",
+                [(e.subject, e.role, e.file, *e.sort, e.text) for e in upserts],
+            )
+            self.conn.executemany(
+                "INSERT INTO view_files (file, dirty) VALUES (?, 1) "
+                "ON CONFLICT(file) DO UPDATE SET dirty = 1",
+                [(file,) for file in sorted(set(dirty))],
+            )
+            self.conn.execute(
+                "INSERT INTO view_checkpoints (name, position) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+                (name, checkpoint),
+            )
+
+    def replace_all(self, name: str, checkpoint: int, entries: Iterable[Entry]) -> None:
+        """Drop every entry of this projection and load ``entries`` (used by rebuild)."""
+        with write_transaction(self.conn, self.path):
+            self.conn.execute("DELETE FROM view_entries")
+            self.conn.execute("UPDATE view_files SET dirty = 1")
+            self.conn.executemany(
+                "INSERT INTO view_entries (subject, role, file, s_hlc, s_origin, s_seq, text) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((e.subject, e.role, e.file, *e.sort, e.text) for e in entries),
+            )
+            self.conn.execute(
+                "INSERT INTO view_files (file, dirty) SELECT DISTINCT file, 1 FROM view_entries "
+                "WHERE true ON CONFLICT(file) DO UPDATE SET dirty = 1"
+            )
+            self.conn.execute(
+                "INSERT INTO view_checkpoints (name, position) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+                (name, checkpoint),
+            )
+
+    def texts(self, file: str) -> list[str]:
+        with translating(self.path):
+            rows = self.conn.execute(
+                "SELECT text FROM view_entries WHERE file = ? ORDER BY s_hlc, s_origin, s_seq",
+                (file,),
+            )
+            return [row[0] for row in rows]
+
+    def subjects(self, role: str, file: str | None = None) -> list[str]:
+        """Subjects rendered in ``role``'s views (optionally in one file), in view order."""
+        sql = "SELECT subject FROM view_entries WHERE role = ?"
+        params: tuple[str, ...] = (role,)
+        if file is not None:
+            sql += " AND file = ?"
+            params = (role, file)
+        with translating(self.path):
+            rows = self.conn.execute(sql + " ORDER BY s_hlc, s_origin, s_seq", params)
+            return [row[0] for row in rows]
+
+    def files(self) -> list[FileRecord]:
+        with translating(self.path):
+            rows = self.conn.execute(
+                "SELECT file, written_hash, pending_hash, dirty, written_stat FROM view_files "
+                "ORDER BY file"
+            ).fetchall()
+        return [FileRecord(row[0], row[1], row[2], bool(row[3]), row[4]) for row in rows]
+
+    def file_record(self, file: str) -> FileRecord:
+        with translating(self.path):
+            row = self.conn.execute(
+                "SELECT file, written_hash, pending_hash, dirty, written_stat FROM view_files "
+                "WHERE file = ?",
+                (file,),
+            ).fetchone()
+        if row is None:
+            return FileRecord(file, None, None, True)
+        return FileRecord(row[0], row[1], row[2], bool(row[3]), row[4])
+
+    def set_pending(self, file: str, digest: str) -> None:
+        with write_transaction(self.conn, self.path):
+            self.conn.execute(
+                "INSERT INTO view_files (file, pending_hash, dirty) VALUES (?, ?, 1) "
+                "ON CONFLICT(file) DO UPDATE SET pending_hash = excluded.pending_hash",
+                (file, digest),
+            )
+
+    def set_written(self, file: str, digest: str, stat: str) -> None:
+        with write_transaction(self.conn, self.path):
+            self.conn.execute(
+                "INSERT INTO view_files (file, written_hash, pending_hash, dirty, written_stat) "
+                "VALUES (?, ?, NULL, 0, ?) ON CONFLICT(file) DO UPDATE SET "
+                "written_hash = excluded.written_hash, pending_hash = NULL, dirty = 0, "
+                "written_stat = excluded.written_stat",
+                (file, digest, stat),
+            )

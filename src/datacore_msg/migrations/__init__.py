@@ -1,0 +1,1 @@
+"""Schema migrations of the event log file, payload upcasters, and importers of older formats."""

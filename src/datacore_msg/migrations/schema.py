@@ -1,0 +1,74 @@
+"""The numbered schema migrations of a space's SQLite file.
+
+Each step is a plain function of a ``sqlite_utils.Database``; :mod:`.runner` registers them, in this
+order, in one ``sqlite_utils.Migrations`` set. Names are identities: never rename or reorder a step
+that has shipped, only append new ones (a test keeps names unique and numbered in order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+MIGRATION_SET = "datacore_msg"
+
+
+def m0001_events(db: Any) -> None:
+    db.executescript(
+        """
+        CREATE TABLE events (
+            position INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            origin TEXT NOT NULL,
+            seq INTEGER NOT NULL CHECK (seq >= 1),
+            prev TEXT,
+            hlc INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            type TEXT NOT NULL,
+            v INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            sig TEXT NOT NULL,
+            subject TEXT,
+            UNIQUE (origin, seq)
+        );
+        CREATE INDEX events_order ON events (hlc, origin, seq);
+        CREATE INDEX events_subject ON events (subject);
+        CREATE INDEX events_actor ON events (actor, hlc);
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE refused'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END;
+        """
+    )
+
+
+def m0002_view_cache(db: Any) -> None:
+    db.executescript(
+        """
+        CREATE TABLE view_entries (
+            subject TEXT NOT NULL,
+            role TEXT NOT NULL,
+            file TEXT NOT NULL,
+            s_hlc INTEGER NOT NULL,
+            s_origin TEXT NOT NULL,
+            s_seq INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            PRIMARY KEY (subject, role)
+        );
+        CREATE INDEX view_entries_file ON view_entries (file, s_hlc, s_origin, s_seq);
+        CREATE TABLE view_checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+        CREATE TABLE view_files (
+            file TEXT PRIMARY KEY,
+            written_hash TEXT,
+            pending_hash TEXT,
+            written_stat TEXT,
+            dirty INTEGER NOT NULL DEFAULT 1
+        );
+        """
+    )
+
+
+STEPS: tuple[tuple[str, Callable[[Any], None]], ...] = (
+    ("0001_events", m0001_events),
+    ("0002_view_cache", m0002_view_cache),
+)

@@ -1,0 +1,77 @@
+"""The messages reducer: the events of one message, in log order, fold into its state.
+
+A message's state is its ``message.sent`` payload plus, for each participant (sender and recipient),
+their own mark: unread (no mark yet), ``read``, ``todo``, ``done`` or ``archive``. A mark is
+personal: it changes only the views of the actor who made it, and only a participant's marks count.
+``archive`` is final; a mark ordered after it is kept in the log but does not change the state (it is
+superseded). The fold is a pure function of the events in ``(hlc, origin, seq)`` order, so every peer
+holding the same events computes the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import attrs
+
+from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.payloads import MessageMarked, MessageSent, Payload
+
+
+@attrs.frozen
+class MarkState:
+    mark: str
+    hlc: int
+    actor_origin: str
+
+
+@attrs.frozen
+class MessageState:
+    sent: MessageSent
+    sent_order: tuple[int, str, int]
+    marks: dict[str, MarkState]
+    superseded: tuple[str, ...] = ()
+
+    def mark_of(self, user: str) -> str | None:
+        state = self.marks.get(user)
+        return None if state is None else state.mark
+
+    def archived_at(self, user: str) -> int | None:
+        state = self.marks.get(user)
+        return state.hlc if state is not None and state.mark == "archive" else None
+
+    @property
+    def sent_hlc(self) -> int:
+        return self.sent_order[0]
+
+
+Decoder = Callable[[Event], Payload | None]
+
+
+def fold_message(events: Iterable[Event], decode: Decoder) -> MessageState | None:
+    """Fold one message's events (already in ``(hlc, origin, seq)`` order) into its state."""
+    sent: MessageSent | None = None
+    sent_order: tuple[int, str, int] | None = None
+    pending: list[tuple[Event, MessageMarked]] = []
+    for event in events:
+        payload = decode(event)
+        if isinstance(payload, MessageSent):
+            if sent is None:
+                sent, sent_order = payload, event.order_key()
+        elif isinstance(payload, MessageMarked):
+            pending.append((event, payload))
+    if sent is None or sent_order is None:
+        return None
+    marks: dict[str, MarkState] = {}
+    superseded: list[str] = []
+    participants = {sent.sender, sent.to}
+    for event, mark in pending:
+        if event.actor not in participants:
+            superseded.append(event.id)
+            continue
+        current = marks.get(event.actor)
+        if current is not None and current.mark == "archive":
+            superseded.append(event.id)
+            continue
+        marks[event.actor] = MarkState(mark.mark, event.hlc, event.origin)
+    return MessageState(sent, sent_order, marks, tuple(superseded))

@@ -1,0 +1,114 @@
+"""The org renderer: message state -> entry text -> file text. Pure and deterministic.
+
+Theory of operation
+-------------------
+A view file is ``FILE_HEADER`` followed by its entries in the order of their ``message.sent`` events
+(``hlc``, ``origin``, ``seq``). Each entry is rendered from one message's state alone, so an entry's
+text can be cached and re-rendered when (and only when) that message's events change; joining cached
+entries gives the same bytes as rendering everything from scratch.
+
+Which user's views are rendered is a parameter: messages *to* the user go to ``inbox.org``, messages
+*from* the user to ``outbox.org``; a message the user archived moves to
+``archive/<view>-<YYYY-MM>.org_archive`` (the month it was archived in, in the user's time zone), so
+live views hold only what is in play.
+
+No text from a user reaches a heading, property or planning line: headings carry a keyword, the
+timestamp and fixed tags; property values are validated names and ids; the body goes through
+:func:`datacore_msg.projections.orgtext.encode_body`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import tzinfo
+
+from datacore_msg.eventlog.viewcache import Entry
+from datacore_msg.projections.messages import MessageState
+from datacore_msg.projections.orgtext import encode_body
+from datacore_msg.projections.timefmt import month_of, org_inactive
+
+FILE_HEADER = "#+TODO: TODO WAITING QUEUED WORKING | DONE CANCELLED ARCHIVED\n"
+INBOX = "inbox.org"
+OUTBOX = "outbox.org"
+LIVE_FILES = (INBOX, OUTBOX)
+ROLES = {"inbox": INBOX, "outbox": OUTBOX}
+
+_KEYWORDS = {None: "TODO", "read": "DONE", "todo": "TODO", "done": "DONE", "archive": "ARCHIVED"}
+
+
+def roles_of(state: MessageState, user: str) -> list[str]:
+    roles = []
+    if state.sent.to == user:
+        roles.append("inbox")
+    if state.sent.sender == user:
+        roles.append("outbox")
+    return roles
+
+
+def file_for(state: MessageState, role: str, user: str, tz: tzinfo) -> str:
+    archived = state.archived_at(user)
+    if archived is None:
+        return ROLES[role]
+    stem = ROLES[role].removesuffix(".org")
+    return f"archive/{stem}-{month_of(archived, tz)}.org_archive"
+
+
+def _property(name: str, value: str) -> str:
+    return f"  {f':{name}:':<10} {value}\n"
+
+
+def render_entry(state: MessageState, role: str, user: str, tz: tzinfo) -> str:
+    sent = state.sent
+    mark = state.mark_of(user)
+    if role == "outbox" and mark is None:
+        keyword, tags = "DONE", ":message:"
+    else:
+        keyword = _KEYWORDS[mark]
+        tags = ":unread:message:" if mark is None else ":message:"
+    created = org_inactive(state.sent_hlc, tz)
+    parts = [f"* {keyword} {created} {tags}\n"]
+    archived = state.archived_at(user)
+    if archived is not None:
+        parts.append(f"  CLOSED: {org_inactive(archived, tz)}\n")
+    parts.append("  :PROPERTIES:\n")
+    parts.append(_property("ID", sent.id))
+    parts.append(_property("FROM", sent.sender))
+    parts.append(_property("TO", sent.to))
+    if sent.reply_to is not None:
+        parts.append(_property("REPLY_TO", sent.reply_to))
+    if sent.thread is not None:
+        parts.append(_property("THREAD", sent.thread))
+    if sent.priority is not None:
+        parts.append(_property("PRIORITY", sent.priority))
+    parts.append(_property("CREATED", created))
+    parts.append("  :END:\n")
+    parts.extend(line + "\n" for line in encode_body(sent.text))
+    return "".join(parts)
+
+
+def entries_for(state: MessageState, user: str, tz: tzinfo) -> list[Entry]:
+    return [
+        Entry(
+            subject=state.sent.id,
+            role=role,
+            file=file_for(state, role, user, tz),
+            sort=state.sent_order,
+            text=render_entry(state, role, user, tz),
+        )
+        for role in roles_of(state, user)
+    ]
+
+
+def render_file(entry_texts: Iterable[str]) -> str:
+    return FILE_HEADER + "".join(entry_texts)
+
+
+def render_files(entries: Iterable[Entry]) -> dict[str, str]:
+    """Every view file's full text from a set of entries (live files always present)."""
+    by_file: dict[str, list[Entry]] = {name: [] for name in LIVE_FILES}
+    for entry in entries:
+        by_file.setdefault(entry.file, []).append(entry)
+    return {
+        name: render_file(entry.text for entry in sorted(items, key=lambda e: e.sort))
+        for name, items in sorted(by_file.items())
+    }

@@ -1,0 +1,31 @@
+"""Org timestamps in the user's configured time zone (never the machine's implicit one)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone, tzinfo
+from functools import lru_cache
+
+from datacore_msg.eventlog.hlc import physical_ms
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@lru_cache(maxsize=4096)
+def _minute_stamp(minute: int, tz: tzinfo) -> str:
+    moment = datetime.fromtimestamp(minute * 60, tz=timezone.utc).astimezone(tz)
+    return f"{moment:%Y-%m-%d} {_DAYS[moment.weekday()]} {moment:%H:%M}"
+
+
+def org_inactive(hlc: int, tz: tzinfo) -> str:
+    """``[2026-03-11 Wed 14:30]`` for the physical time of a clock stamp."""
+    return f"[{_minute_stamp(physical_ms(hlc) // 60000, tz)}]"
+
+
+def month_of(hlc: int, tz: tzinfo) -> str:
+    """``2026-03``: the month (in the user's zone) that an archived entry is filed under."""
+    return _minute_stamp(physical_ms(hlc) // 60000, tz)[:7]
+
+
+def iso_local(hlc: int, tz: tzinfo) -> str:
+    moment = datetime.fromtimestamp(physical_ms(hlc) / 1000, tz=timezone.utc).astimezone(tz)
+    return moment.isoformat(timespec="seconds")

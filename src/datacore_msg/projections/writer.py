@@ -1,0 +1,131 @@
+"""The only code that writes view files.
+
+Each write is atomic (a temporary file in the same folder, fsynced, then renamed over the target, then
+the folder fsynced) and happens only when the bytes change. Before replacing a file the writer checks
+that what is on disk is what it wrote last (or was about to write when a process was killed): anything
+else is a hand edit, and the edited copy is kept aside as ``<name>.edited-<UTC stamp>`` next to it,
+with a warning, before the view is written again. Turning recognised edits into events comes later;
+no edit is ever lost silently.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import attrs
+
+from datacore_msg.errors import StorageError
+from datacore_msg.eventlog.viewcache import FileRecord, ViewCache
+
+
+@attrs.frozen
+class WriteReport:
+    written: list[str] = attrs.field(factory=list)
+    kept_aside: list[tuple[str, str]] = attrs.field(factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [
+            f"{name} was edited by hand since it was last written; the edited copy is kept as "
+            f"{aside} and the view was written again from the log"
+            for name, aside in self.kept_aside
+        ]
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _stat_token(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise StorageError(f"{path}: the disk is full; the view was left as it was") from None
+        raise StorageError(f"{path}: cannot write the view: {exc.strerror}") from None
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot read the view: {exc.strerror}") from None
+
+
+def _aside_name(path: Path, now: datetime) -> Path:
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    candidate = path.with_name(f"{path.name}.edited-{stamp}")
+    counter = 1
+    while candidate.exists():
+        counter += 1
+        candidate = path.with_name(f"{path.name}.edited-{stamp}-{counter}")
+    return candidate
+
+
+def write_views(
+    views_dir: Path,
+    cache: ViewCache,
+    render: Callable[[str], str],
+    always: Iterable[str],
+    now: datetime | None = None,
+) -> WriteReport:
+    """Bring every dirty file, and the always-present live files, on disk up to date."""
+    report = WriteReport()
+    records = {record.file: record for record in cache.files()}
+    candidates = {name for name, record in records.items() if record.dirty}
+    candidates.update(always)
+    for name in sorted(candidates):
+        record = records.get(name) or FileRecord(name, None, None, True)
+        path = views_dir / name
+        unchanged = record.written_stat is not None and _stat_token(path) == record.written_stat
+        if not record.dirty and unchanged:
+            continue
+        content = render(name).encode("utf-8")
+        on_disk = _read(path)
+        new_digest = digest(content)
+        if on_disk == content:
+            cache.set_written(name, new_digest, _stat_token(path) or "")
+            continue
+        if on_disk is not None and digest(on_disk) not in (
+            record.written_hash,
+            record.pending_hash,
+        ):
+            aside = _aside_name(path, now or datetime.now(timezone.utc))
+            atomic_write(aside, on_disk)
+            report.kept_aside.append((name, aside.name))
+        cache.set_pending(name, new_digest)
+        atomic_write(path, content)
+        cache.set_written(name, new_digest, _stat_token(path) or "")
+        report.written.append(name)
+    return report
