@@ -76,16 +76,16 @@ def open_space(
     root: str | None = None, space: str | None = None, clock: Clock = wall_ms
 ) -> Space:
     paths, settings = locate(root, space)
+    if not paths.settings_file.exists() and not paths.key_file.exists():
+        raise ConfigError(
+            f"{paths.settings_file}: this installation is not set up; "
+            "run 'datacore-msg init --name NAME' first"
+        )
     user = user_name(settings)
     if user is None:
         raise ConfigError(
             f"{paths.settings_file}: no identity.name and $USER is not a valid name; "
             "run 'datacore-msg init --name NAME'"
-        )
-    if not paths.settings_file.exists() and not paths.key_file.exists():
-        raise ConfigError(
-            f"{paths.settings_file}: this installation is not set up; "
-            "run 'datacore-msg init --name NAME' first"
         )
     store = open_store(paths.db_file)
     return Space(paths=paths, settings=settings, user=user, store=store, key=None, clock=clock)

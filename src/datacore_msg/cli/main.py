@@ -12,7 +12,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,7 +20,9 @@ from datacore_msg import __version__
 from datacore_msg.cli.exit_codes import Exit, exit_for
 from datacore_msg.cli.output import emit_error, emit_json, emit_text, emit_warning, printable
 from datacore_msg.errors import DatacoreError, ImportRejected, InvalidInput
-from datacore_msg.projections.writer import WriteReport
+
+if TYPE_CHECKING:
+    from datacore_msg.projections.writer import WriteReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 

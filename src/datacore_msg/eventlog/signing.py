@@ -15,12 +15,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
 
 from datacore_msg.errors import KeyFileError
 
@@ -30,7 +24,7 @@ _KEY_HEADER = "datacore-msg ed25519 private key v1\n"
 class SigningKey:
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private = private
-        raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        raw = private.public_key().public_bytes_raw()
         self.public_hex = raw.hex()
 
     @classmethod
@@ -41,8 +35,7 @@ class SigningKey:
         return self._private.sign(message).hex()
 
     def private_hex(self) -> str:
-        raw = self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        return raw.hex()
+        return self._private.private_bytes_raw().hex()
 
     @classmethod
     def from_private_hex(cls, value: str) -> SigningKey:

@@ -15,7 +15,8 @@ transaction, and it is kept in this package because only ``eventlog`` and ``migr
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
@@ -43,9 +44,24 @@ class FileRecord:
 
 
 class ViewCache:
+    """Writes here use ``synchronous=NORMAL``: the state is derived, a power cut can at worst roll it
+    back to an earlier checkpoint (re-applied on the next command), and a killed process loses
+    nothing that was committed. The event log itself stays at ``FULL``."""
+
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with translating(self.path):
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with write_transaction(self.conn, self.path) as conn:
+                yield conn
+        finally:
+            with translating(self.path):
+                self.conn.execute("PRAGMA synchronous=FULL")
 
     def checkpoint(self, name: str) -> int:
         with translating(self.path):
@@ -74,7 +90,7 @@ class ViewCache:
         dirty: Iterable[str],
     ) -> None:
         """Store changed entries, mark their files dirty and move the checkpoint, atomically."""
-        with write_transaction(self.conn, self.path):
+        with self._write():
             self.conn.executemany(
                 "DELETE FROM view_entries WHERE subject = ? AND role = ?", list(deletes)
             )
@@ -98,7 +114,7 @@ class ViewCache:
 
     def replace_all(self, name: str, checkpoint: int, entries: Iterable[Entry]) -> None:
         """Drop every entry of this projection and load ``entries`` (used by rebuild)."""
-        with write_transaction(self.conn, self.path):
+        with self._write():
             self.conn.execute("DELETE FROM view_entries")
             self.conn.execute("UPDATE view_files SET dirty = 1")
             self.conn.executemany(
@@ -154,20 +170,22 @@ class ViewCache:
             return FileRecord(file, None, None, True)
         return FileRecord(row[0], row[1], row[2], bool(row[3]), row[4])
 
-    def set_pending(self, file: str, digest: str) -> None:
-        with write_transaction(self.conn, self.path):
-            self.conn.execute(
+    def set_pending(self, pending: Iterable[tuple[str, str]]) -> None:
+        """Record (file, hash) pairs about to be written."""
+        with self._write():
+            self.conn.executemany(
                 "INSERT INTO view_files (file, pending_hash, dirty) VALUES (?, ?, 1) "
                 "ON CONFLICT(file) DO UPDATE SET pending_hash = excluded.pending_hash",
-                (file, digest),
+                list(pending),
             )
 
-    def set_written(self, file: str, digest: str, stat: str) -> None:
-        with write_transaction(self.conn, self.path):
-            self.conn.execute(
+    def set_written(self, written: Iterable[tuple[str, str, str]]) -> None:
+        """Record (file, hash, stat token) triples just written (or found already right)."""
+        with self._write():
+            self.conn.executemany(
                 "INSERT INTO view_files (file, written_hash, pending_hash, dirty, written_stat) "
                 "VALUES (?, ?, NULL, 0, ?) ON CONFLICT(file) DO UPDATE SET "
                 "written_hash = excluded.written_hash, pending_hash = NULL, dirty = 0, "
                 "written_stat = excluded.written_stat",
-                (file, digest, stat),
+                list(written),
             )

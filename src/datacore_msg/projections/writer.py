@@ -100,11 +100,17 @@ def write_views(
     always: Iterable[str],
     now: datetime | None = None,
 ) -> WriteReport:
-    """Bring every dirty file, and the always-present live files, on disk up to date."""
+    """Bring every dirty file, and the always-present live files, on disk up to date.
+
+    Pending hashes for all files about to change are recorded in one transaction before any file is
+    replaced, and the written hashes in one after, so a process killed in between leaves files whose
+    bytes the next run still recognises as its own."""
     report = WriteReport()
     records = {record.file: record for record in cache.files()}
     candidates = {name for name, record in records.items() if record.dirty}
     candidates.update(always)
+    to_write: list[tuple[str, Path, bytes, str]] = []
+    settled: list[tuple[str, str, str]] = []
     for name in sorted(candidates):
         record = records.get(name) or FileRecord(name, None, None, True)
         path = views_dir / name
@@ -115,7 +121,7 @@ def write_views(
         on_disk = _read(path)
         new_digest = digest(content)
         if on_disk == content:
-            cache.set_written(name, new_digest, _stat_token(path) or "")
+            settled.append((name, new_digest, _stat_token(path) or ""))
             continue
         if on_disk is not None and digest(on_disk) not in (
             record.written_hash,
@@ -124,8 +130,13 @@ def write_views(
             aside = _aside_name(path, now or datetime.now(timezone.utc))
             atomic_write(aside, on_disk)
             report.kept_aside.append((name, aside.name))
-        cache.set_pending(name, new_digest)
+        to_write.append((name, path, content, new_digest))
+    if to_write:
+        cache.set_pending((name, new_digest) for name, _, _, new_digest in to_write)
+    for name, path, content, new_digest in to_write:
         atomic_write(path, content)
-        cache.set_written(name, new_digest, _stat_token(path) or "")
+        settled.append((name, new_digest, _stat_token(path) or ""))
         report.written.append(name)
+    if settled:
+        cache.set_written(settled)
     return report
