@@ -10,12 +10,12 @@ import attrs
 from datacore_msg.config.paths import Paths, default_state_dir, resolve_root, settings_path
 from datacore_msg.config.settings import (
     DEFAULT_SPACE,
-    check_space,
+    check_option_space,
     check_timezone,
     load_yaml,
     parse_settings,
 )
-from datacore_msg.errors import ConfigError
+from datacore_msg.errors import ConfigError, InvalidInput
 from datacore_msg.eventlog.names import check_actor
 from datacore_msg.eventlog.signing import SigningKey, create_key_file, load_key_file
 from datacore_msg.migrations.runner import open_store
@@ -58,12 +58,12 @@ def init(
     import yaml
 
     check_actor(name, "--name")
-    check_timezone(timezone_name, "--timezone")
+    check_timezone(timezone_name, "--timezone", InvalidInput)
     root_path = resolve_root(root)
     settings_file = settings_path(root_path)
     existing = load_yaml(settings_file)
     current = parse_settings(existing, settings_file) if existing is not None else None
-    space_name = check_space(space, "--space") if space else (
+    space_name = check_option_space(space) if space else (
         current.default_space if current else DEFAULT_SPACE
     )
     wanted = _merged_settings(existing, name, space_name, timezone_name, state_dir)

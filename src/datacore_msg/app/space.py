@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from datacore_msg.config.paths import Paths, default_state_dir, resolve_root, settings_path
-from datacore_msg.config.settings import Settings, check_space, load_settings, user_name
+from datacore_msg.config.settings import Settings, check_option_space, load_settings, user_name
 from datacore_msg.errors import ConfigError
 from datacore_msg.eventlog.signing import SigningKey, load_key_file
 from datacore_msg.eventlog.store import EventStore
@@ -67,7 +67,7 @@ def locate(root: str | None, space: str | None) -> tuple[Paths, Settings]:
     root_path = resolve_root(root)
     settings_file = settings_path(root_path)
     settings = load_settings(settings_file)
-    space_name = check_space(space, "--space") if space else settings.default_space
+    space_name = check_option_space(space) if space else settings.default_space
     state_dir = default_state_dir(root_path, settings.state_dir)
     return Paths(root=root_path, space=space_name, state_dir=state_dir), settings
 

@@ -18,7 +18,14 @@ import click
 
 from datacore_msg import __version__
 from datacore_msg.cli.exit_codes import Exit, exit_for
-from datacore_msg.cli.output import emit_error, emit_json, emit_text, emit_warning, printable
+from datacore_msg.cli.output import (
+    emit_error,
+    emit_json,
+    emit_note,
+    emit_text,
+    emit_warning,
+    printable,
+)
 from datacore_msg.errors import DatacoreError, ImportRejected, InvalidInput
 
 if TYPE_CHECKING:
@@ -391,7 +398,7 @@ def export_cmd(file: str, since: int, root: str | None, space: str | None) -> No
         except OSError as exc:
             temp.unlink(missing_ok=True)
             raise InvalidInput(f"{file}: cannot write: {exc.strerror}") from None
-    sys.stderr.write(f"Exported {count} event(s) to {file}\n")
+    emit_note(f"Exported {count} event(s) to {file}")
 
 
 @cli.command(name="import")
@@ -449,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         emit_error(exc.code, str(exc), as_json, extra)
         return int(exit_for(exc))
+    except KeyboardInterrupt:
+        emit_error("interrupted", "interrupted; every command that returned success is stored", as_json)
+        return 130
     except click.exceptions.Abort:
         emit_error("aborted", "aborted", as_json)
         return int(Exit.USAGE)

@@ -29,6 +29,11 @@ def emit_text(text: str) -> None:
     _write(text)
 
 
+def emit_note(text: str) -> None:
+    """Progress and summaries that must not mix with data on standard output."""
+    sys.stderr.write(f"{text}\n")
+
+
 def emit_warning(text: str) -> None:
     sys.stderr.write(f"datacore-msg: warning: {printable(text)}\n")
 

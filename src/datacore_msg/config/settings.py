@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from datacore_msg.errors import ConfigError
+from datacore_msg.errors import ConfigError, DatacoreError, InvalidInput
 from datacore_msg.eventlog.names import is_actor
 
 DEFAULT_SPACE = "0-personal"
@@ -65,18 +65,22 @@ def _section(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
     return value
 
 
-def check_space(space: str, where: str) -> str:
+def check_space(space: str, where: str, error: type[DatacoreError] = ConfigError) -> str:
     if not space or not SPACE_RE_CHARS.issuperset(space) or space.startswith("."):
-        raise ConfigError(f"{where}: space {space!r} is not a valid folder name")
+        raise error(f"{where}: space {space!r} is not a valid folder name")
     return space
 
 
-def check_timezone(name: str, where: str) -> str:
+def check_timezone(name: str, where: str, error: type[DatacoreError] = ConfigError) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}: unknown time zone {name!r} (use an IANA name)") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise error(f"{where}: unknown time zone {name!r} (use an IANA name)") from None
     return name
+
+
+def check_option_space(space: str) -> str:
+    return check_space(space, "--space", InvalidInput)
 
 
 def parse_settings(raw: Any, path: Path) -> Settings:

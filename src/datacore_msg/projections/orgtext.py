@@ -56,9 +56,10 @@ empty file line. Decoding joins the decoded lines with ``"\n"``, so ``decode_bod
     column 0, escaped for the same reason as ``*``).
 (c) ``L`` starts with ``,`` -- so that the marker is unambiguous.
 (d) ``L`` holds a token some consumer finds anywhere in a line: ``Local Variables:`` (any case;
-    Emacs), ``CLOCK:`` or ``CLOSED:`` (agenda log view, orgparse) or a ``-`` followed by whitespace
-    and ``State`` (agenda log view, orgparse). Escaping the line is not enough for these: ``esc``
-    also writes the token's colon (or dash) as a hex escape, which breaks the token.
+    Emacs), ``CLOCK:`` or ``CLOSED:`` (agenda log view, orgparse) or a ``-`` followed by
+    whitespace, ``State``, whitespace and ``"`` (agenda log view, orgparse). The comma is not
+    enough for these: ``esc`` also writes the token's colon (or dash) as a hex escape, which breaks
+    the token.
 
 Leading whitespace alone does not make a line special: ``INDENT`` already keeps every body line off
 column 0, where headings (``* ``), footnote definitions and diary sexps live.
@@ -70,14 +71,19 @@ readable. Its output cannot contain a SPECIAL character, starts with ``,`` (so (
 the file line) and contains none of the tokens of (d): the escape sequences are made of ``\``,
 ``x``, ``u`` and lowercase hex digits, which cannot complete a token around an escaped character.
 
+Not neutralised, on purpose: active timestamps (``<2026-03-12 Thu>`` in a body shows in the
+agenda, as org intends), links (following one is the reader's act, and org asks before ``elisp:`` or
+``shell:`` links), bidi controls such as U+202E (they change how a line looks, not what it is), and
+trailing whitespace (kept verbatim; an editor that trims it changes the text).
+
 In the file an escaped line is an ordinary paragraph line for org-mode (verified with Emacs 28.2 /
 Org 9.5.5 and with orgparse): nothing in org gives a meaning to a line starting with a comma
 outside blocks, and the escaped text never opens a block.
 
 Decoding is strict: a file line must be empty, or ``INDENT`` followed by a plain line, or
 ``INDENT + ","`` followed by valid escapes (only ``\\``, ``\xHH``, ``\uHHHH``, lowercase), and must
-be exactly what the encoder writes for the decoded line (so ``"  ,abc"``, ``"  "`` or ``"  \x41"``
-in an escaped line are rejected). Anything else raises :class:`~datacore_msg.errors.InvalidInput`
+be exactly what the encoder writes for the decoded line (so ``"  ,abc"``, ``"  "`` and
+``"  ,\x41"`` are rejected). Anything else raises :class:`~datacore_msg.errors.InvalidInput`
 naming the line: it was edited by hand or written by something else. The only non-canonical input
 accepted is ``[""]`` (an empty line alone), which decodes to ``""`` like ``[]``.
 
@@ -88,9 +94,11 @@ blank after normalising, with SPECIAL characters and TAB turned into spaces and 
 collapsed; leading ``*``, ``#``, ``,`` dropped; a leading TODO keyword (or ``COMMENT``) lowercased
 (org-mode and orgparse match keywords case-sensitively and only as the first word); a leading
 priority cookie ``[#X]`` written ``[X]`` (org-mode takes *any* character as a priority, ``[#a]``
-too); cut to ``limit`` characters ending in ``…``; and never ending in ``:``, so no suffix can be
-read as tags -- org-mode wants ``␣:tag:`` at the end of the heading, and orgparse even takes a
-bare ``word:tag:``. Blank text gives ``"(untitled)"``.
+too); trailing colons dropped, so no suffix can be read as tags -- org-mode wants ``␣:tag:`` at
+the end of the heading, and orgparse even takes a bare ``word:tag:``; then cut to ``limit``
+characters, the last being ``…``. Text with nothing left gives ``"(untitled)"`` (whatever the
+limit). Verified with Emacs 28.2: ``subject :tag`` has no tags, ``todo x`` no keyword, ``[A] x``
+no priority, ``comment x`` is not commented, after ``* `` and after ``* TODO `` alike.
 
 :func:`is_safe_property_value` accepts the validated names and ids we write in property drawers.
 """
@@ -163,7 +171,7 @@ _LINE_START_RE: Final = re.compile(
 # Emacs folds case for "Local Variables:" (ASCII letters only); the agenda (case-fold-search nil)
 # and orgparse match CLOCK:, CLOSED: and State case-sensitively.
 _TOKEN_RE: Final = re.compile(
-    r"(?:(?i:local variables)|CLOCK|CLOSED)(?P<brk>:)|(?P<dash>-)(?=\s+State)",
+    r"(?:(?i:local variables)|CLOCK|CLOSED)(?P<brk>:)|(?P<dash>-)(?=\s+State\s+\")",
 )
 
 # What esc() rewrites: a backslash, a SPECIAL character, or a token of rule (d).
@@ -276,7 +284,8 @@ def _title_from_line(raw: str) -> str:
 
 
 def safe_title(text: str, limit: int = 60) -> str:
-    """A one-line heading title from arbitrary ``text``, at most ``limit`` characters long.
+    """A one-line heading title from arbitrary ``text``, at most ``limit`` characters long (or
+    ``"(untitled)"``, whatever the limit).
 
     The first line that is not blank once normalised (SPECIAL characters and TAB made spaces,
     whitespace collapsed, leading ``*``/``#``/``,`` dropped, a leading TODO keyword or ``COMMENT``

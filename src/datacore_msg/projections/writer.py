@@ -83,6 +83,14 @@ def _read(path: Path) -> bytes | None:
         raise StorageError(f"{path}: cannot read the view: {exc.strerror}") from None
 
 
+def _remove_stale_temps(views_dir: Path, names: Iterable[str]) -> None:
+    """Temporary files left by a writer that was killed mid-write (we hold the views lock)."""
+    for name in names:
+        path = views_dir / name
+        for stale in path.parent.glob(f".{path.name}.tmp-*"):
+            stale.unlink(missing_ok=True)
+
+
 def _aside_name(path: Path, now: datetime) -> Path:
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     candidate = path.with_name(f"{path.name}.edited-{stamp}")
@@ -132,6 +140,7 @@ def write_views(
             report.kept_aside.append((name, aside.name))
         to_write.append((name, path, content, new_digest))
     if to_write:
+        _remove_stale_temps(views_dir, (name for name, _, _, _ in to_write))
         cache.set_pending((name, new_digest) for name, _, _, new_digest in to_write)
     for name, path, content, new_digest in to_write:
         atomic_write(path, content)
