@@ -15,7 +15,7 @@ one place (``datacore_msg.cli.exit_codes``); nothing below the CLI prints or exi
     ├── KeyFileError          missing, unreadable or malformed signing key        (key)
     ├── IntegrityError        forged, truncated or re-ordered events; bad chains  (integrity)
     │   └── ForkError         same (origin, seq) but another event id             (fork)
-    ├── ImportRejected        an import file with rejected lines; nothing stored  (import_rejected)
+    ├── ImportRejected        an import with rejected lines (valid ones are kept)  (import_rejected)
     ├── Busy                  another process holds a lock for too long           (busy)
     └── StorageError          the disk or the database failed                     (storage)
 """
@@ -73,7 +73,8 @@ class ForkError(IntegrityError):
 
 
 class ImportRejected(DatacoreError):
-    """An import file had lines that cannot be stored; ``rejected`` lists (line number, reason)."""
+    """An import had lines that were not stored (every valid line was); ``rejected`` lists
+    (line number, reason)."""
 
     code = "import_rejected"
 

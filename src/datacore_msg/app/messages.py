@@ -179,6 +179,8 @@ def thread(space: Space, ref: str) -> Thread:
     items = []
     for subject in space.store.thread_subjects(root):
         state = load_message(space, subject)
-        if state is not None and space.user in (state.sent.sender, state.sent.to):
+        if state is None or (state.sent.thread or state.sent.id) != root:
+            continue
+        if space.user in (state.sent.sender, state.sent.to):
             items.append(MessageItem(state, status_of(state, space.user)))
     return Thread(root=root, asked=asked.sent.id, items=items)

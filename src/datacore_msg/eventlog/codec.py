@@ -15,8 +15,15 @@ from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.payloads import PAYLOAD_TYPES, RENAMED_FIELDS, Payload
 
 
+def _strict_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
 def _build_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook(str, _strict_str)
     for cls in PAYLOAD_TYPES.values():
         renamed = RENAMED_FIELDS.get(cls, {})
         renames: dict[str, Any] = {name: override(rename=key) for name, key in renamed.items()}

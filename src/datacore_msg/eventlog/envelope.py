@@ -22,6 +22,11 @@ from datacore_msg.eventlog.signing import SigningKey, is_public_key, signature_o
 
 ENVELOPE_FIELDS = ("id", "origin", "seq", "prev", "hlc", "actor", "type", "v", "data", "sig")
 _HEX64 = frozenset("0123456789abcdef")
+_MAX_INT = 2**63 - 1
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in events")
 
 
 @attrs.frozen
@@ -131,8 +136,8 @@ def from_json(obj: Any) -> Event:
         raise IntegrityError(f"unknown field(s): {', '.join(extra)}")
     seq, hlc, v = obj["seq"], obj["hlc"], obj["v"]
     for name, value in (("seq", seq), ("hlc", hlc), ("v", v)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise IntegrityError(f"{name} is not a non-negative integer")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_INT:
+            raise IntegrityError(f"{name} is not an integer between 0 and 2^63-1")
     if seq < 1:
         raise IntegrityError("seq must start at 1")
     if not is_public_key(obj["origin"]):
@@ -168,15 +173,32 @@ def from_json(obj: Any) -> Event:
 
 def parse_line(line: str | bytes) -> Event:
     try:
-        obj = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+        obj = json.loads(line, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise IntegrityError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IntegrityError(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise IntegrityError("not valid JSON (nested too deeply)") from None
     return from_json(obj)
+
+
+def _body_bytes(event: Event) -> bytes:
+    try:
+        return canonical_bytes(event.body())
+    except (ValueError, TypeError, RecursionError):
+        raise IntegrityError(f"event {event.id[:12]}: data cannot be encoded canonically") from None
+
+
+def check_id(event: Event) -> None:
+    """Raise :class:`IntegrityError` unless the id is the hash of the event's content."""
+    if hashlib.sha256(_body_bytes(event)).hexdigest() != event.id:
+        raise IntegrityError(f"event {event.id[:12]}: id does not match its content")
 
 
 def check_seal(event: Event) -> None:
     """Raise :class:`IntegrityError` unless the id matches the body and the signature is the origin's."""
-    raw = canonical_bytes(event.body())
+    raw = _body_bytes(event)
     if hashlib.sha256(raw).hexdigest() != event.id:
         raise IntegrityError(f"event {event.id[:12]}: id does not match its content")
     if not signature_ok(event.origin, raw, event.sig):

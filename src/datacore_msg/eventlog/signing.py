@@ -90,8 +90,17 @@ def _public_key(public_hex: str) -> Ed25519PublicKey | None:
         return None
 
 
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
 def is_public_key(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 64 and _public_key(value) is not None
+    """A public key in its one canonical spelling: 64 lowercase hex characters."""
+    return (
+        isinstance(value, str)
+        and len(value) == 64
+        and _LOWER_HEX.issuperset(value)
+        and _public_key(value) is not None
+    )
 
 
 def signature_ok(public_hex: str, message: bytes, signature_hex: str) -> bool:

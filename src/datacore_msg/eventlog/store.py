@@ -32,7 +32,7 @@ from datacore_msg.errors import ForkError, IntegrityError
 from datacore_msg.eventlog import codec
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.connection import write_transaction
-from datacore_msg.eventlog.envelope import Event, check_seal, seal, subject_of
+from datacore_msg.eventlog.envelope import Event, check_id, check_seal, seal, subject_of
 from datacore_msg.eventlog.hlc import next_stamp, physical_ms
 from datacore_msg.eventlog.payloads import Payload
 from datacore_msg.eventlog.signing import SigningKey
@@ -162,6 +162,7 @@ class EventStore:
                     rejected.append((lineno, str(item)))
                     continue
                 try:
+                    check_id(item)
                     if self._known(item):
                         duplicates += 1
                         continue
@@ -306,11 +307,14 @@ class EventStore:
         return row is not None
 
     def thread_subjects(self, root: str) -> list[str]:
+        """Candidates for a thread: the root and messages naming it as thread or parent (older
+        payload versions may only name the parent); callers filter on the decoded payload."""
         with translating(self.path):
             rows = self.conn.execute(
-                "SELECT subject FROM events WHERE type = 'message.sent' AND "
-                "(subject = ? OR json_extract(data, '$.thread') = ?) ORDER BY hlc, origin, seq",
-                (root, root),
+                "SELECT subject FROM events WHERE type = 'message.sent' AND (subject = ? OR "
+                "json_extract(data, '$.thread') = ? OR json_extract(data, '$.reply_to') = ?) "
+                "ORDER BY hlc, origin, seq",
+                (root, root, root),
             ).fetchall()
         return [row[0] for row in rows]
 

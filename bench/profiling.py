@@ -1,0 +1,36 @@
+"""cProfile of one call, reduced to a table of the functions with the most own time."""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+from collections.abc import Callable
+
+from bench.report import Table
+from bench.stats import fmt_seconds
+
+
+def _where(func: tuple[str, int, str]) -> str:
+    filename, line, name = func
+    for marker in ("/site-packages/", "/src/", "/lib/python3"):
+        if marker in filename:
+            filename = filename.split(marker, 1)[1]
+            break
+    return f"{name} ({filename}:{line})" if line else name
+
+
+def profile_top(func: Callable[[], object], limit: int, title: str = "") -> Table:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    func()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    # pstats keeps (primitive calls, calls, own time, cumulative time, callers) per function.
+    entries = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]
+    table = Table(
+        ("function", "calls", "own time", "cumulative"),
+        title=title or f"cProfile, top {limit} by own time (profiler overhead inflates both)",
+    )
+    for func_key, (_, calls, own, cumulative, _) in entries[:limit]:
+        table.add(_where(func_key), f"{calls:,}", fmt_seconds(own), fmt_seconds(cumulative))
+    return table

@@ -1,0 +1,297 @@
+"""The payload codec, the envelope parser and canonical bytes: total, faithful, deterministic."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from datacore_msg.errors import IntegrityError
+from datacore_msg.eventlog.canonical import canonical_bytes, canonical_text
+from datacore_msg.eventlog.codec import decode_payload, encode_payload, known_type
+from datacore_msg.eventlog.envelope import ENVELOPE_FIELDS, Event, from_json, parse_line, seal
+from datacore_msg.eventlog.names import ACTOR_RE, MESSAGE_ID_RE
+from datacore_msg.eventlog.payloads import MARKS, MessageMarked, MessageSent
+from datacore_msg.eventlog.signing import SigningKey
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+actors = st.from_regex(ACTOR_RE, fullmatch=True)
+message_ids = st.from_regex(MESSAGE_ID_RE, fullmatch=True)
+texts = st.text(st.characters(codec="utf-8"), min_size=1, max_size=200).filter(lambda s: bool(s.strip()))
+priorities = st.sampled_from([None, "A", "B", "C"])
+
+message_sent = st.builds(
+    MessageSent,
+    id=message_ids,
+    sender=actors,
+    to=actors,
+    text=texts,
+    reply_to=st.none() | message_ids,
+    thread=st.none() | message_ids,
+    priority=priorities,
+)
+message_marked = st.builds(MessageMarked, message=message_ids, mark=st.sampled_from(MARKS))
+
+json_scalars = (
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+FIELD_NAMES = [
+    "id",
+    "from",
+    "to",
+    "text",
+    "reply_to",
+    "thread",
+    "priority",
+    "message",
+    "mark",
+    "sender",
+    "body",
+]
+payload_like = st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=6), json_values, max_size=9)
+
+
+def valid_sent_dict() -> dict[str, Any]:
+    return {
+        "id": "msg-20250615-120000-0000abcd",
+        "from": "gregor",
+        "to": "tex",
+        "text": "hello",
+        "reply_to": None,
+        "thread": None,
+        "priority": None,
+    }
+
+
+# -- payload codec ---------------------------------------------------------------------------------
+
+
+@FAST
+@given(payload=message_sent | message_marked)
+def test_payload_round_trips_through_encode_and_decode(payload: MessageSent | MessageMarked) -> None:
+    data = encode_payload(payload)
+    assert decode_payload(payload.TYPE, data) == payload
+    # ... and through the canonical JSON bytes that are hashed and signed.
+    assert decode_payload(payload.TYPE, json.loads(canonical_bytes(data))) == payload
+
+
+@FAST
+@given(payload=message_sent)
+def test_message_sent_is_encoded_with_from_not_sender(payload: MessageSent) -> None:
+    data = encode_payload(payload)
+    assert set(data) == {"id", "from", "to", "text", "reply_to", "thread", "priority"}
+    assert data["from"] == payload.sender
+    assert data["text"] == payload.text
+
+
+@FAST
+@given(type_name=st.sampled_from(["message.sent", "message.marked"]), data=payload_like)
+def test_decode_payload_returns_a_payload_or_raises_integrity_error_only(
+    type_name: str, data: dict[str, Any]
+) -> None:
+    try:
+        result = decode_payload(type_name, data)
+    except IntegrityError as exc:
+        assert type_name in str(exc)
+    else:
+        assert isinstance(result, MessageSent | MessageMarked)
+        assert type_name == result.TYPE
+
+
+@FAST
+@given(type_name=st.sampled_from(["message.sent", "message.marked"]), data=json_values)
+def test_decode_payload_of_any_json_value_is_total(type_name: str, data: Any) -> None:
+    with contextlib.suppress(IntegrityError):
+        decode_payload(type_name, data)
+
+
+@FAST
+@given(
+    field=st.sampled_from(["id", "from", "to", "text", "reply_to", "thread", "priority"]),
+    value=json_values,
+)
+def test_one_bad_field_in_a_valid_message_is_rejected_or_kept_exactly(field: str, value: Any) -> None:
+    data = valid_sent_dict()
+    data[field] = value
+    try:
+        payload = decode_payload("message.sent", data)
+    except IntegrityError:
+        return
+    # If accepted, the payload holds exactly what was sent (nothing coerced).
+    assert encode_payload(payload) == data
+
+
+def test_unknown_type_name_is_an_integrity_error() -> None:
+    assert not known_type("task.claimed")
+    with pytest.raises(IntegrityError, match="unknown event type"):
+        decode_payload("task.claimed", {})
+
+
+def test_extra_payload_field_is_rejected_naming_it() -> None:
+    with pytest.raises(IntegrityError, match="colour"):
+        decode_payload("message.sent", {**valid_sent_dict(), "colour": "red"})
+
+
+def test_missing_payload_field_is_rejected_naming_it() -> None:
+    data = valid_sent_dict()
+    del data["to"]
+    with pytest.raises(IntegrityError, match="'to'"):
+        decode_payload("message.sent", data)
+
+
+def test_optional_payload_fields_may_be_omitted() -> None:
+    data = {key: valid_sent_dict()[key] for key in ("id", "from", "to", "text")}
+    payload = decode_payload("message.sent", data)
+    assert isinstance(payload, MessageSent)
+    assert (payload.reply_to, payload.thread, payload.priority) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("text", 5),
+        ("text", ["hello"]),
+        ("text", {"a": 1}),
+        ("to", 5),
+        ("from", 12345),
+        ("to", None),
+        ("from", None),
+        ("id", None),
+        ("priority", 1),
+    ],
+    ids=lambda v: json.dumps(v) if not isinstance(v, str) else v,
+)
+def test_payload_field_of_the_wrong_json_type_is_rejected_not_coerced(field: str, value: Any) -> None:
+    """A number or list where text is expected is an invalid payload, not a string "5"."""
+    data = {**valid_sent_dict(), field: value}
+    with pytest.raises(IntegrityError):
+        decode_payload("message.sent", data)
+
+
+def test_mark_of_the_wrong_json_type_is_rejected() -> None:
+    with pytest.raises(IntegrityError):
+        decode_payload("message.marked", {"message": "msg-20250615-120000-0000abcd", "mark": 1})
+
+
+# -- envelope parser -------------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=300))
+def test_parse_line_on_arbitrary_bytes_gives_an_event_or_integrity_error(raw: bytes) -> None:
+    try:
+        result = parse_line(raw)
+    except IntegrityError:
+        return
+    assert isinstance(result, Event)
+
+
+@FAST
+@given(
+    obj=st.dictionaries(
+        st.sampled_from(list(ENVELOPE_FIELDS)) | st.text(max_size=4), json_values, max_size=11
+    )
+)
+def test_parse_line_on_arbitrary_json_objects_gives_an_event_or_integrity_error(
+    obj: dict[str, Any],
+) -> None:
+    for raw in (json.dumps(obj), json.dumps(obj).encode("utf-8")):
+        try:
+            result = parse_line(raw)
+        except IntegrityError:
+            continue
+        assert isinstance(result, Event)
+
+
+def test_parse_line_on_deeply_nested_json_is_an_integrity_error() -> None:
+    """A hostile import line must be a rejected line, not a RecursionError traceback."""
+    with pytest.raises(IntegrityError):
+        parse_line(b"[" * 100_000)
+    with pytest.raises(IntegrityError):
+        parse_line(b'{"data":' * 50_000)
+
+
+@FAST
+@given(payload=message_sent | message_marked, seq=st.integers(1, 10**6))
+def test_sealed_event_round_trips_through_its_json_line(
+    payload: MessageSent | MessageMarked, seq: int
+) -> None:
+    key = _KEY
+    event = seal(
+        key,
+        seq=seq,
+        prev=None if seq == 1 else "ab" * 32,
+        hlc=(1_750_000_000_000 << 16) + seq,
+        actor="gregor",
+        type_name=payload.TYPE,
+        version=payload.VERSION,
+        data=encode_payload(payload),
+    )
+    assert parse_line(canonical_text(event.to_json()) + "\n") == event
+    assert parse_line(canonical_bytes(event.to_json())) == event
+
+
+_KEY = SigningKey.generate()
+
+
+def test_from_json_refuses_seq_1_with_a_prev_and_later_seq_without_one() -> None:
+    event = seal(_KEY, seq=1, prev=None, hlc=1, actor="gregor", type_name="x", version=1, data={})
+    obj = event.to_json()
+    with pytest.raises(IntegrityError, match="seq 1 must have no prev"):
+        from_json({**obj, "prev": "ab" * 32})
+    with pytest.raises(IntegrityError, match="prev"):
+        from_json({**obj, "seq": 2})
+
+
+def test_from_json_rejects_booleans_posing_as_integers() -> None:
+    event = seal(_KEY, seq=1, prev=None, hlc=1, actor="gregor", type_name="x", version=1, data={})
+    with pytest.raises(IntegrityError, match="seq"):
+        from_json({**event.to_json(), "seq": True})
+
+
+# -- canonical bytes -------------------------------------------------------------------------------
+
+
+@FAST
+@given(value=st.dictionaries(st.text(max_size=6), json_values, max_size=8), seed=st.randoms())
+def test_canonical_bytes_do_not_depend_on_key_order(value: dict[str, Any], seed: Any) -> None:
+    items = list(value.items())
+    seed.shuffle(items)
+    assert canonical_bytes(dict(items)) == canonical_bytes(value)
+    assert canonical_bytes(dict(reversed(items))) == canonical_bytes(value)
+
+
+@FAST
+@given(value=json_values)
+def test_canonical_bytes_decode_back_to_the_same_value(value: Any) -> None:
+    raw = canonical_bytes(value)
+    assert json.loads(raw.decode("utf-8")) == value
+    assert canonical_text(value).encode("utf-8") == raw
+
+
+def test_canonical_bytes_keep_non_ascii_as_utf8() -> None:
+    text = "Grüße, čšž, 日本語, 🙂"
+    raw = canonical_bytes({"text": text})
+    assert raw == ('{"text":"' + text + '"}').encode("utf-8")
+    assert b"\\u" not in raw
+
+
+def test_canonical_bytes_sort_keys_and_have_no_spaces() -> None:
+    assert canonical_bytes({"b": [1, {"d": 2, "c": None}], "a": "x y"}) == (
+        b'{"a":"x y","b":[1,{"c":null,"d":2}]}'
+    )
+
+
+def test_canonical_bytes_refuse_nan() -> None:
+    with pytest.raises(ValueError):
+        canonical_bytes({"x": float("nan")})

@@ -1,0 +1,467 @@
+"""The boundaries of DESIGN.md ("Parts"), checked on the source's syntax trees.
+
+Each rule is one test; a failure lists every offending ``file:line`` with what was found there.
+The checks read ``src/datacore_msg`` as text (nothing is imported), so a part that does not exist
+yet (``governor/``, ``transport/``, ``hooks/``) simply has nothing to check.
+
+Rules:
+
+* only ``eventlog/`` and ``migrations/`` import ``sqlite3`` / ``sqlite_utils``;
+* only the writer (``projections/writer.py``), the key file (``eventlog/signing.py``) and the CLI
+  (``export`` writes the user's FILE) open files for writing, rename over files or call
+  ``write_text`` / ``write_bytes``;
+* nothing below ``cli/`` prints, writes to the standard streams or exits;
+* only ``transport/`` imports socket or network libraries;
+* ``eventlog/``, ``projections/``, ``governor/``, ``migrations/`` and ``transport/`` import only
+  the parts of the package they may;
+* the parts that decide (``projections/``, ``governor/``) read no clock: the time is passed in.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import attrs
+
+PACKAGE = "datacore_msg"
+SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
+
+
+@attrs.frozen
+class Module:
+    rel: str  # path relative to src/datacore_msg, with forward slashes
+    name: str  # dotted module name
+    tree: ast.Module
+
+    @property
+    def part(self) -> str:
+        """The top-level folder (``eventlog``), or the file name for top-level modules."""
+        return self.rel.split("/", 1)[0]
+
+    def in_part(self, *parts: str) -> bool:
+        return self.part in parts
+
+
+@cache
+def modules() -> tuple[Module, ...]:
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).as_posix()
+        dotted = [PACKAGE, *rel.removesuffix(".py").split("/")]
+        if dotted[-1] == "__init__":
+            dotted.pop()
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        found.append(Module(rel, ".".join(dotted), tree))
+    return tuple(found)
+
+
+def test_the_source_tree_is_found() -> None:
+    rels = {m.rel for m in modules()}
+    assert "eventlog/store.py" in rels
+    assert "projections/writer.py" in rels
+    assert "cli/main.py" in rels
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def imports_of(module: Module) -> Iterator[tuple[int, str]]:
+    """Every module name imported anywhere in the file (function-level imports included).
+
+    ``from a.b import c`` yields ``a.b`` and ``a.b.c`` (``c`` may be a submodule); relative imports
+    are resolved against the module's package.
+    """
+    package = module.name if module.rel.endswith("__init__.py") else module.name.rsplit(".", 1)[0]
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            if node.module or not node.level:
+                yield node.lineno, base
+            for alias in node.names:
+                if alias.name != "*":
+                    yield node.lineno, f"{base}.{alias.name}"
+
+
+def dotted(node: ast.AST) -> str | None:
+    """``os.path.join`` for an attribute chain on a name; None for anything else."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def calls(module: Module) -> Iterator[tuple[ast.Call, str | None]]:
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Call):
+            yield node, dotted(node.func)
+
+
+def enclosing_functions(tree: ast.Module) -> dict[int, str]:
+    """Map each node id to the name of the innermost function that holds it."""
+    owner: dict[int, str] = {}
+
+    def visit(node: ast.AST, current: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = current
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = child.name
+            owner[id(child)] = name
+            visit(child, name)
+
+    visit(tree, "<module>")
+    return owner
+
+
+def is_module(name: str, *roots: str) -> bool:
+    return any(name == root or name.startswith(root + ".") for root in roots)
+
+
+def report(offences: list[str], rule: str) -> str:
+    return f"{rule}; offending:\n  " + "\n  ".join(offences)
+
+
+# -- sqlite only in the event log and its migrations ---------------------------------------------
+
+SQLITE_MODULES = ("sqlite3", "sqlite_utils", "_sqlite3")
+
+
+def test_only_eventlog_and_migrations_import_sqlite() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if not m.in_part("eventlog", "migrations")
+        for line, name in imports_of(m)
+        if is_module(name, *SQLITE_MODULES)
+    ]
+    assert not offences, report(offences, "only eventlog/ and migrations/ may touch SQLite")
+
+
+# -- the only file writers -----------------------------------------------------------------------
+
+#: Files allowed to write files, and why.
+WRITERS = {
+    "projections/writer.py": "the one writer of view files (atomic temp file + rename)",
+    "eventlog/signing.py": "creates this installation's key file once, mode 0600",
+}
+#: Folders allowed to write files, and why.
+WRITER_PARTS = {"cli": "export writes the FILE the user named"}
+
+_WRITE_MODE_CHARS = frozenset("wax+")
+_WRITE_FLAGS = frozenset({"O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC"})
+_RENAMES = frozenset(
+    {"os.replace", "os.rename", "os.renames", "shutil.move", "shutil.copy", "shutil.copy2",
+     "shutil.copyfile", "shutil.copytree"}
+)
+
+
+def _mode_of(call: ast.Call, position: int) -> ast.expr | None:
+    for keyword in call.keywords:
+        if keyword.arg == "mode":
+            return keyword.value
+    return call.args[position] if len(call.args) > position else None
+
+
+def _write_mode(mode: ast.expr | None, strict: bool = True) -> str | None:
+    """What is wrong with an ``open`` mode, or None if it only reads. ``strict``: a mode that is
+    not a literal counts as writing (it cannot be checked)."""
+    if mode is None:
+        return None
+    if isinstance(mode, ast.Constant) and isinstance(mode.value, str):
+        return f"mode {mode.value!r}" if _WRITE_MODE_CHARS & set(mode.value) else None
+    return "a mode that is not a literal" if strict else None
+
+
+def file_writes(module: Module) -> Iterator[tuple[int, str]]:
+    for call, name in calls(module):
+        func = call.func
+        if name in ("open", "io.open", "builtins.open", "codecs.open"):
+            problem = _write_mode(_mode_of(call, 1))
+            if problem:
+                yield call.lineno, f"{name}(...) with {problem}"
+        elif name == "os.fdopen":
+            problem = _write_mode(_mode_of(call, 1))
+            if problem:
+                yield call.lineno, f"os.fdopen(...) with {problem}"
+        elif isinstance(func, ast.Attribute) and func.attr == "open" and name != "os.open":
+            # Path.open(mode): other objects' .open(x) take other first arguments, so only a
+            # literal write mode (or a mode= keyword) counts here.
+            keyword_mode = any(k.arg == "mode" for k in call.keywords)
+            problem = _write_mode(_mode_of(call, 0), strict=keyword_mode)
+            if problem:
+                yield call.lineno, f".open(...) with {problem}"
+        elif name == "os.open":
+            flags = {n.attr for n in ast.walk(call) if isinstance(n, ast.Attribute)}
+            flags |= {n.id for n in ast.walk(call) if isinstance(n, ast.Name)}
+            if flags & _WRITE_FLAGS:
+                yield call.lineno, f"os.open(...) with {', '.join(sorted(flags & _WRITE_FLAGS))}"
+        elif isinstance(func, ast.Attribute) and func.attr in ("write_text", "write_bytes"):
+            yield call.lineno, f".{func.attr}(...)"
+        elif name in _RENAMES:
+            yield call.lineno, f"{name}(...)"
+
+
+def test_only_the_writer_the_key_file_and_the_cli_write_files() -> None:
+    offences = [
+        f"{m.rel}:{line}: {what}"
+        for m in modules()
+        if m.rel not in WRITERS and not m.in_part(*WRITER_PARTS)
+        for line, what in file_writes(m)
+    ]
+    assert not offences, report(
+        offences,
+        "only projections/writer.py (views), eventlog/signing.py (key) and cli/ (export FILE) "
+        "may write files",
+    )
+
+
+def test_every_allowed_writer_still_writes() -> None:
+    """An allow-list entry that no longer writes anything must go (it would hide a new writer)."""
+    writing = {m.rel for m in modules() if any(True for _ in file_writes(m))}
+    stale = sorted(rel for rel in WRITERS if rel not in writing)
+    assert not stale, f"stale writer allow-list entries: {stale}"
+
+
+def test_the_writer_rule_sees_writes() -> None:
+    """The detector itself: each form of writing is caught, reading is not."""
+    source = (
+        "open(p, 'w')\nopen(p, mode='ab')\nopen(p, m)\npath.open('w')\nos.fdopen(fd, 'w')\n"
+        "os.open(p, os.O_WRONLY)\np.write_text('x')\np.write_bytes(b'')\nos.replace(a, b)\n"
+        "open(p)\nopen(p, 'rb')\npath.open()\nos.open(p, os.O_RDONLY)\ns.replace('a', 'b')\n"
+    )
+    fake = Module("x.py", "datacore_msg.x", ast.parse(source))
+    assert [line for line, _ in file_writes(fake)] == list(range(1, 10))
+
+
+# -- nothing below the CLI prints or exits -------------------------------------------------------
+
+_EXITS = frozenset({"sys.exit", "exit", "quit", "os._exit", "os.abort"})
+_PRINTS = frozenset({"print", "click.echo", "click.secho", "pprint.pprint", "pprint"})
+_STREAMS = frozenset(
+    {"sys.stdout", "sys.stderr", "sys.__stdout__", "sys.__stderr__"}
+)
+
+
+def prints_and_exits(module: Module) -> Iterator[tuple[int, str]]:
+    for call, name in calls(module):
+        if name in _EXITS or name in _PRINTS:
+            yield call.lineno, f"{name}(...)"
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Attribute) and dotted(node) in _STREAMS:
+            yield node.lineno, f"uses {dotted(node)}"
+        elif isinstance(node, ast.Raise) and node.exc is not None:
+            target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if dotted(target) == "SystemExit":
+                yield node.lineno, "raise SystemExit"
+
+
+def test_nothing_below_the_cli_prints_or_exits() -> None:
+    offences = [
+        f"{m.rel}:{line}: {what}"
+        for m in modules()
+        if not m.in_part("cli", "__main__.py")
+        for line, what in prints_and_exits(m)
+    ]
+    assert not offences, report(
+        offences, "only cli/ and __main__.py print, write to stdout/stderr or exit"
+    )
+
+
+# -- sockets only in the transport ---------------------------------------------------------------
+
+NETWORK_MODULES = (
+    "socket", "socketserver", "ssl", "asyncio.streams", "websockets", "http.client",
+    "http.server", "urllib.request", "requests", "httpx", "aiohttp",
+)
+
+
+def test_only_transport_opens_sockets() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if not m.in_part("transport")
+        for line, name in imports_of(m)
+        if is_module(name, *NETWORK_MODULES)
+    ]
+    offences += [
+        f"{m.rel}:{call.lineno}: calls {name}"
+        for m in modules()
+        if not m.in_part("transport")
+        for call, name in calls(m)
+        if name in ("asyncio.open_connection", "asyncio.start_server")
+    ]
+    assert not offences, report(offences, "only transport/ may open sockets")
+
+
+# -- which parts of the package each part may import ---------------------------------------------
+
+
+def package_imports(module: Module) -> Iterator[tuple[int, str]]:
+    for line, name in imports_of(module):
+        if is_module(name, PACKAGE):
+            yield line, name
+
+
+def _disallowed(part: str, allowed: tuple[str, ...]) -> list[str]:
+    return [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.in_part(part)
+        for line, name in package_imports(m)
+        if not is_module(name, *allowed) and name != PACKAGE
+    ]
+
+
+def test_eventlog_imports_only_itself_and_errors() -> None:
+    offences = _disallowed("eventlog", ("datacore_msg.eventlog", "datacore_msg.errors"))
+    assert not offences, report(offences, "eventlog/ may import only eventlog and errors")
+
+
+def test_projections_import_only_the_eventlog_errors_and_themselves() -> None:
+    offences = _disallowed(
+        "projections",
+        ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.projections"),
+    )
+    assert not offences, report(
+        offences, "projections/ may import only eventlog, errors and projections"
+    )
+
+
+#: The eventlog modules that hold types (events, payloads, names, clock stamps): no store, no key.
+EVENTLOG_TYPES = (
+    "datacore_msg.eventlog.envelope",
+    "datacore_msg.eventlog.payloads",
+    "datacore_msg.eventlog.names",
+    "datacore_msg.eventlog.hlc",
+)
+
+
+def test_governor_imports_only_eventlog_types() -> None:
+    offences = _disallowed(
+        "governor", (*EVENTLOG_TYPES, "datacore_msg.errors", "datacore_msg.governor")
+    )
+    assert not offences, report(
+        offences, "governor/ may import only eventlog types (" + ", ".join(EVENTLOG_TYPES) + ")"
+    )
+
+
+def test_migrations_import_only_the_eventlog_errors_and_themselves() -> None:
+    offences = _disallowed(
+        "migrations", ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.migrations")
+    )
+    assert not offences, report(offences, "migrations/ may import only eventlog and errors")
+
+
+def test_transport_imports_only_the_eventlog_errors_and_itself() -> None:
+    offences = _disallowed(
+        "transport", ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.transport")
+    )
+    assert not offences, report(offences, "transport/ may import only eventlog and errors")
+
+
+def test_nothing_imports_the_cli_but_the_cli() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if not m.in_part("cli", "__main__.py")
+        for line, name in package_imports(m)
+        if is_module(name, "datacore_msg.cli")
+    ]
+    assert not offences, report(offences, "cli/ is the top layer; nothing below imports it")
+
+
+# -- the parts that decide read no clock ---------------------------------------------------------
+
+CLOCK_CALLS = frozenset(
+    {
+        "time.time", "time.time_ns", "time.monotonic", "time.monotonic_ns", "time.perf_counter",
+        "time.perf_counter_ns", "datetime.now", "datetime.utcnow", "datetime.today",
+        "date.today", "datetime.datetime.now", "datetime.datetime.utcnow",
+        "datetime.datetime.today", "datetime.date.today",
+    }
+)
+_CLOCK_FUNCTIONS_OF_TIME = frozenset(
+    {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns"}
+)
+_CLOCK_WHEN_CALLED_BARE = frozenset({"time.localtime", "time.gmtime", "time.ctime"})
+
+#: (file, function) pairs that may read the clock, and why.
+CLOCK_ALLOWED = {
+    ("projections/writer.py", "write_views"): (
+        "names a hand-edited view kept aside ('<name>.edited-<UTC stamp>') when the caller passes "
+        "no time; the stamp is a file name for people, never part of a rendered view"
+    ),
+}
+
+
+def clock_reads(module: Module) -> Iterator[tuple[int, str, str]]:
+    """(line, call, enclosing function) for every read of the clock."""
+    owners = enclosing_functions(module.tree)
+    from_time = {
+        alias.asname or alias.name
+        for node in ast.walk(module.tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "time"
+        for alias in node.names
+        if alias.name in _CLOCK_FUNCTIONS_OF_TIME
+    }
+    for call, name in calls(module):
+        if name is None:
+            continue
+        hit = (
+            name in CLOCK_CALLS
+            or name in from_time
+            or (name in _CLOCK_WHEN_CALLED_BARE and not call.args)
+        )
+        if hit:
+            yield call.lineno, name, owners.get(id(call), "<module>")
+
+
+def test_policy_code_reads_no_clock() -> None:
+    offences = [
+        f"{m.rel}:{line}: {name}() in {function}()"
+        for m in modules()
+        if m.in_part("projections", "governor")
+        for line, name, function in clock_reads(m)
+        if (m.rel, function) not in CLOCK_ALLOWED
+    ]
+    assert not offences, report(
+        offences, "reducers, renderer and governor take the time as an argument"
+    )
+
+
+def test_the_clock_allow_list_is_still_needed() -> None:
+    """An allow-list entry that no longer matches anything must go (it would hide a new use)."""
+    used = {
+        (m.rel, function)
+        for m in modules()
+        for _, _, function in clock_reads(m)
+    }
+    stale = sorted(
+        f"{rel} {function}()" for rel, function in CLOCK_ALLOWED if (rel, function) not in used
+    )
+    assert not stale, f"stale clock allow-list entries: {stale}"
+
+
+def test_the_clock_rule_sees_clock_reads() -> None:
+    source = (
+        "from time import monotonic as mono\n"
+        "def f():\n    time.time()\n    datetime.now(timezone.utc)\n    date.today()\n"
+        "    mono()\n    datetime.datetime.utcnow()\n    time.localtime()\n"
+        "    datetime.fromtimestamp(0)\n    time.localtime(0)\n"
+    )
+    fake = Module("projections/x.py", "datacore_msg.projections.x", ast.parse(source))
+    assert [line for line, _, _ in clock_reads(fake)] == [3, 4, 5, 6, 7, 8]
