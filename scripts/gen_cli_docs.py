@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--check"]:
         current = DOCS_FILE.read_text(encoding="utf-8") if DOCS_FILE.exists() else ""
         if current != text:
-            print(f"{DOCS_FILE.relative_to(ROOT)} is out of date; run {__file__} --write",
-                  file=sys.stderr)
+            print(f"{DOCS_FILE.relative_to(ROOT)} is out of date; run {__file__} --write", file=sys.stderr)
             return 1
         return 0
     if args:

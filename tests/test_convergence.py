@@ -104,6 +104,13 @@ _step = st.one_of(
         st.sampled_from(("full", "since-last", "since-random")),
     ),
     st.tuples(st.just("advance"), st.just(""), st.integers(1, 40), st.just(0)),
+    # the desktop catches up with the laptop, then both mark one message, each unaware of the other
+    st.tuples(
+        st.just("race"),
+        st.sampled_from(("read", "todo", "done", "archive", "archive", "archive")),
+        st.integers(0, 40),
+        st.sampled_from(("read", "todo", "done", "archive", "archive", "archive")),
+    ),
 )
 
 _example = itertools.count()
@@ -118,12 +125,36 @@ def _messages_of(space: Space, known: list[str]) -> list[str]:
     return out
 
 
+def _mark_checked(space: Space, target: str, how: str) -> None:
+    """Mark ``target``; once archived (as far as this installation knows) only ``archive`` is
+    accepted, as a no-op, and anything else fails with TransitionError."""
+    state = messages.load_message(space, target)
+    assert state is not None
+    if state.mark_of(space.user) == "archive":
+        if how == "archive":
+            assert messages.mark(space, target, how).changed is False
+        else:
+            with pytest.raises(TransitionError):
+                messages.mark(space, target, how)
+    else:
+        messages.mark(space, target, how)
+
+
 def run_program(spaces: dict[str, Space], clock: SharedClock, program: list[Any], draw: Any) -> None:
     known: list[str] = []
     cursors: dict[tuple[str, str], int] = {}
     for op, who, a, b in program:
         if op == "advance":
             clock.now += a * DAY_MS
+            continue
+        if op == "race":
+            first, days, second = who, a, b
+            transfer(spaces["laptop"], spaces["desktop"])
+            common = _messages_of(spaces["laptop"], known)
+            if common:
+                _mark_checked(spaces["laptop"], common[0], first)
+                clock.now += days * DAY_MS
+                _mark_checked(spaces["desktop"], common[0], second)
             continue
         space = spaces[who]
         if op == "send":
@@ -136,13 +167,7 @@ def run_program(spaces: dict[str, Space], clock: SharedClock, program: list[Any]
             if op == "reply":
                 known.append(messages.reply(space, target, TEXTS[b]).message_id)
                 continue
-            state = messages.load_message(space, target)
-            assert state is not None
-            if state.mark_of(space.user) == "archive" and b != "archive":
-                with pytest.raises(TransitionError):
-                    messages.mark(space, target, b)
-            else:
-                messages.mark(space, target, b)
+            _mark_checked(space, target, b)
         elif op == "exchange" and who != a:
             src, dst = spaces[who], spaces[a]
             head = src.store.max_position()
@@ -163,7 +188,7 @@ def run_program(spaces: dict[str, Space], clock: SharedClock, program: list[Any]
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    program=st.lists(_step, min_size=1, max_size=30),
+    program=st.lists(_step, min_size=10, max_size=40),
     skews=st.tuples(*(st.integers(-2 * 60, 2 * 60) for _ in INSTS)),
     data=st.data(),
 )

@@ -135,6 +135,22 @@ def report(offences: list[str], rule: str) -> str:
     return f"{rule}; offending:\n  " + "\n  ".join(offences)
 
 
+def test_imports_are_resolved_including_relative_and_nested_ones() -> None:
+    source = (
+        "import sqlite3\nfrom . import render\nfrom .. import errors\nfrom ..eventlog.store import X\n"
+        "def f():\n    import socket\n"
+    )
+    fake = Module("projections/x.py", "datacore_msg.projections.x", ast.parse(source))
+    assert sorted(set(imports_of(fake))) == [
+        (1, "sqlite3"),
+        (2, "datacore_msg.projections.render"),
+        (3, "datacore_msg.errors"),
+        (4, "datacore_msg.eventlog.store"),
+        (4, "datacore_msg.eventlog.store.X"),
+        (6, "socket"),
+    ]
+
+
 # -- sqlite only in the event log and its migrations ---------------------------------------------
 
 SQLITE_MODULES = ("sqlite3", "sqlite_utils", "_sqlite3")
@@ -164,8 +180,16 @@ WRITER_PARTS = {"cli": "export writes the FILE the user named"}
 _WRITE_MODE_CHARS = frozenset("wax+")
 _WRITE_FLAGS = frozenset({"O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC"})
 _RENAMES = frozenset(
-    {"os.replace", "os.rename", "os.renames", "shutil.move", "shutil.copy", "shutil.copy2",
-     "shutil.copyfile", "shutil.copytree"}
+    {
+        "os.replace",
+        "os.rename",
+        "os.renames",
+        "shutil.move",
+        "shutil.copy",
+        "shutil.copy2",
+        "shutil.copyfile",
+        "shutil.copytree",
+    }
 )
 
 
@@ -251,9 +275,7 @@ def test_the_writer_rule_sees_writes() -> None:
 
 _EXITS = frozenset({"sys.exit", "exit", "quit", "os._exit", "os.abort"})
 _PRINTS = frozenset({"print", "click.echo", "click.secho", "pprint.pprint", "pprint"})
-_STREAMS = frozenset(
-    {"sys.stdout", "sys.stderr", "sys.__stdout__", "sys.__stderr__"}
-)
+_STREAMS = frozenset({"sys.stdout", "sys.stderr", "sys.__stdout__", "sys.__stderr__"})
 
 
 def prints_and_exits(module: Module) -> Iterator[tuple[int, str]]:
@@ -276,16 +298,23 @@ def test_nothing_below_the_cli_prints_or_exits() -> None:
         if not m.in_part("cli", "__main__.py")
         for line, what in prints_and_exits(m)
     ]
-    assert not offences, report(
-        offences, "only cli/ and __main__.py print, write to stdout/stderr or exit"
-    )
+    assert not offences, report(offences, "only cli/ and __main__.py print, write to stdout/stderr or exit")
 
 
 # -- sockets only in the transport ---------------------------------------------------------------
 
 NETWORK_MODULES = (
-    "socket", "socketserver", "ssl", "asyncio.streams", "websockets", "http.client",
-    "http.server", "urllib.request", "requests", "httpx", "aiohttp",
+    "socket",
+    "socketserver",
+    "ssl",
+    "asyncio.streams",
+    "websockets",
+    "http.client",
+    "http.server",
+    "urllib.request",
+    "requests",
+    "httpx",
+    "aiohttp",
 )
 
 
@@ -336,9 +365,7 @@ def test_projections_import_only_the_eventlog_errors_and_themselves() -> None:
         "projections",
         ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.projections"),
     )
-    assert not offences, report(
-        offences, "projections/ may import only eventlog, errors and projections"
-    )
+    assert not offences, report(offences, "projections/ may import only eventlog, errors and projections")
 
 
 #: The eventlog modules that hold types (events, payloads, names, clock stamps): no store, no key.
@@ -351,9 +378,7 @@ EVENTLOG_TYPES = (
 
 
 def test_governor_imports_only_eventlog_types() -> None:
-    offences = _disallowed(
-        "governor", (*EVENTLOG_TYPES, "datacore_msg.errors", "datacore_msg.governor")
-    )
+    offences = _disallowed("governor", (*EVENTLOG_TYPES, "datacore_msg.errors", "datacore_msg.governor"))
     assert not offences, report(
         offences, "governor/ may import only eventlog types (" + ", ".join(EVENTLOG_TYPES) + ")"
     )
@@ -388,10 +413,20 @@ def test_nothing_imports_the_cli_but_the_cli() -> None:
 
 CLOCK_CALLS = frozenset(
     {
-        "time.time", "time.time_ns", "time.monotonic", "time.monotonic_ns", "time.perf_counter",
-        "time.perf_counter_ns", "datetime.now", "datetime.utcnow", "datetime.today",
-        "date.today", "datetime.datetime.now", "datetime.datetime.utcnow",
-        "datetime.datetime.today", "datetime.date.today",
+        "time.time",
+        "time.time_ns",
+        "time.monotonic",
+        "time.monotonic_ns",
+        "time.perf_counter",
+        "time.perf_counter_ns",
+        "datetime.now",
+        "datetime.utcnow",
+        "datetime.today",
+        "date.today",
+        "datetime.datetime.now",
+        "datetime.datetime.utcnow",
+        "datetime.datetime.today",
+        "datetime.date.today",
     }
 )
 _CLOCK_FUNCTIONS_OF_TIME = frozenset(
@@ -421,11 +456,7 @@ def clock_reads(module: Module) -> Iterator[tuple[int, str, str]]:
     for call, name in calls(module):
         if name is None:
             continue
-        hit = (
-            name in CLOCK_CALLS
-            or name in from_time
-            or (name in _CLOCK_WHEN_CALLED_BARE and not call.args)
-        )
+        hit = name in CLOCK_CALLS or name in from_time or (name in _CLOCK_WHEN_CALLED_BARE and not call.args)
         if hit:
             yield call.lineno, name, owners.get(id(call), "<module>")
 
@@ -438,21 +469,13 @@ def test_policy_code_reads_no_clock() -> None:
         for line, name, function in clock_reads(m)
         if (m.rel, function) not in CLOCK_ALLOWED
     ]
-    assert not offences, report(
-        offences, "reducers, renderer and governor take the time as an argument"
-    )
+    assert not offences, report(offences, "reducers, renderer and governor take the time as an argument")
 
 
 def test_the_clock_allow_list_is_still_needed() -> None:
     """An allow-list entry that no longer matches anything must go (it would hide a new use)."""
-    used = {
-        (m.rel, function)
-        for m in modules()
-        for _, _, function in clock_reads(m)
-    }
-    stale = sorted(
-        f"{rel} {function}()" for rel, function in CLOCK_ALLOWED if (rel, function) not in used
-    )
+    used = {(m.rel, function) for m in modules() for _, _, function in clock_reads(m)}
+    stale = sorted(f"{rel} {function}()" for rel, function in CLOCK_ALLOWED if (rel, function) not in used)
     assert not stale, f"stale clock allow-list entries: {stale}"
 
 

@@ -26,6 +26,12 @@ from datacore_msg.eventlog.names import MAX_TEXT_BYTES
 SENT = re.compile(r"^Sent: (msg-\d{8}-\d{6}-[0-9a-f]{8})\n$")
 
 
+@pytest.fixture(autouse=True)
+def _no_state_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$DATACORE_MSG_STATE would send every test installation to one state folder."""
+    monkeypatch.delenv("DATACORE_MSG_STATE", raising=False)
+
+
 def ok(result: Any) -> Any:
     assert result.code == 0, result
     return result
@@ -101,9 +107,7 @@ def test_inbox_lists_unread_and_todo_only(gregor: Any, tex: Any) -> None:
     assert statuses == ["read", "todo", "done", "archived", "unread"]
 
 
-def test_inbox_line_shows_sender_recipient_priority_and_first_line(
-    gregor: Any, tex: Any
-) -> None:
+def test_inbox_line_shows_sender_recipient_priority_and_first_line(gregor: Any, tex: Any) -> None:
     message = send(gregor, "@tex", "first line\nsecond line", "--priority", "A")
     carry(gregor, tex)
     (line,) = ok(tex.cli("inbox")).out.splitlines()

@@ -24,7 +24,16 @@ DOCS = REPO / "docs" / "cli.md"
 COMMANDS = sorted(cli.commands)
 #: Commands that print results, and so take --json.
 JSON_COMMANDS = (
-    "inbox", "show", "thread", "log", "verify", "migrate", "rebuild", "import", "send", "reply",
+    "inbox",
+    "show",
+    "thread",
+    "log",
+    "verify",
+    "migrate",
+    "rebuild",
+    "import",
+    "send",
+    "reply",
     "mark",
 )
 #: Commands without --space/--root, and why.
@@ -47,8 +56,20 @@ def load_script() -> ModuleType:
 
 def test_the_expected_commands_exist() -> None:
     assert set(COMMANDS) >= {
-        "init", "migrate", "send", "reply", "inbox", "show", "thread", "mark", "log", "rebuild",
-        "verify", "export", "import", "demo",
+        "init",
+        "migrate",
+        "send",
+        "reply",
+        "inbox",
+        "show",
+        "thread",
+        "mark",
+        "log",
+        "rebuild",
+        "verify",
+        "export",
+        "import",
+        "demo",
     }
 
 

@@ -20,6 +20,12 @@ MESSAGE_KEYS = {"id", "from", "to", "text", "reply_to", "thread", "priority", "s
 EVENT_KEYS = {"position", "id", "time", "physical_ms", "actor", "origin", "seq", "type", "v", "data"}
 
 
+@pytest.fixture(autouse=True)
+def _no_state_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$DATACORE_MSG_STATE would send every test installation to one state folder."""
+    monkeypatch.delenv("DATACORE_MSG_STATE", raising=False)
+
+
 def data_of(result: Any) -> Any:
     """The ``data`` of a successful --json result (and the envelope checked on the way)."""
     assert result.code == 0, result
@@ -191,10 +197,14 @@ def test_mark_json_says_whether_it_changed(gregor: Any, tex: Any) -> None:
     message = send(gregor, "@tex", "hello")
     carry(gregor, tex)
     assert data_of(tex.cli("mark", message, "read", "--json")) == {
-        "id": message, "mark": "read", "changed": True,
+        "id": message,
+        "mark": "read",
+        "changed": True,
     }
     assert data_of(tex.cli("mark", message, "read", "--json")) == {
-        "id": message, "mark": "read", "changed": False,
+        "id": message,
+        "mark": "read",
+        "changed": False,
     }
 
 
@@ -219,13 +229,17 @@ def test_rebuild_json_lists_written_and_differing_files(gregor: Any) -> None:
     check = gregor.cli("rebuild", "--check", "--json")
     assert check.code == Exit.VIEWS_DIFFER
     assert json.loads(check.out)["data"] == {
-        "checked": True, "differing": ["outbox.org"], "written": [],
+        "checked": True,
+        "differing": ["outbox.org"],
+        "written": [],
     }
     data = data_of(gregor.cli("rebuild", "--json"))
     assert data["checked"] is False and data["differing"] == []
     assert "outbox.org" in data["written"]
     assert data_of(gregor.cli("rebuild", "--check", "--json")) == {
-        "checked": True, "differing": [], "written": [],
+        "checked": True,
+        "differing": [],
+        "written": [],
     }
 
 

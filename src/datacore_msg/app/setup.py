@@ -18,7 +18,13 @@ from datacore_msg.config.settings import (
 from datacore_msg.errors import ConfigError, InvalidInput
 from datacore_msg.eventlog.names import check_actor
 from datacore_msg.eventlog.signing import SigningKey, create_key_file, load_key_file
-from datacore_msg.migrations.runner import open_store
+from datacore_msg.migrations.runner import (
+    MigrationStatus,
+    apply_pending,
+    open_store,
+    status,
+)
+from datacore_msg.migrations.schema import STEPS
 from datacore_msg.projections.writer import atomic_write
 
 
@@ -50,7 +56,7 @@ def _merged_settings(
 def init(
     name: str,
     space: str | None = None,
-    timezone_name: str = "UTC",
+    timezone_name: str | None = None,
     root: str | None = None,
     force: bool = False,
     state_dir: str | None = None,
@@ -58,7 +64,8 @@ def init(
     import yaml
 
     check_actor(name, "--name")
-    check_timezone(timezone_name, "--timezone", InvalidInput)
+    if timezone_name is not None:
+        check_timezone(timezone_name, "--timezone", InvalidInput)
     root_path = resolve_root(root)
     settings_file = settings_path(root_path)
     existing = load_yaml(settings_file)
@@ -66,6 +73,8 @@ def init(
     space_name = check_option_space(space) if space else (
         current.default_space if current else DEFAULT_SPACE
     )
+    if timezone_name is None:
+        timezone_name = current.timezone if current else "UTC"
     wanted = _merged_settings(existing, name, space_name, timezone_name, state_dir)
     wrote = False
     if existing != wanted:
@@ -105,3 +114,27 @@ def describe_paths(paths: Paths) -> dict[str, Path]:
         "event log": paths.db_file,
         "signing key": paths.key_file,
     }
+
+
+def migration_status(
+    root: str | None, space: str | None, apply: bool
+) -> tuple[list[str], list[MigrationStatus]]:
+    """Apply pending migrations (``apply``) and list every step; a missing log is never created
+    just to be listed."""
+    from datacore_msg.app.space import locate
+    from datacore_msg.eventlog.connection import connect
+
+    paths, _ = locate(root, space)
+    if not paths.settings_file.exists() and not paths.key_file.exists():
+        raise ConfigError(
+            f"{paths.settings_file}: this installation is not set up; "
+            "run 'datacore-msg init --name NAME' first"
+        )
+    if not apply and not paths.db_file.exists():
+        return [], [MigrationStatus(name, None) for name, _ in STEPS]
+    conn = connect(paths.db_file)
+    try:
+        applied = apply_pending(conn, paths.db_file) if apply else []
+        return applied, status(conn, paths.db_file)
+    finally:
+        conn.close()

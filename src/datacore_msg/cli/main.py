@@ -109,9 +109,9 @@ def init(name: str | None, tz: str | None, force: bool, root: str | None, space:
         if not sys.stdin.isatty():
             raise InvalidInput("--name is required (no terminal to ask on)")
         name = click.prompt("Your user name")
-    if tz is None:
-        tz = click.prompt("Time zone", default="UTC") if sys.stdin.isatty() else "UTC"
-    result = do_init(name, space, tz, root, force)
+    if tz is None and sys.stdin.isatty():
+        tz = click.prompt("Time zone (IANA name; empty keeps the current one)", default="")
+    result = do_init(name, space, tz or None, root, force)
     lines = [f"Ready: {result.name} in space {result.paths.space}"]
     lines.append(f"  public key:  {result.public_key}" + (" (new)" if result.created_key else ""))
     for label, path in describe_paths(result.paths).items():
@@ -125,17 +125,9 @@ def init(name: str | None, tz: str | None, force: bool, root: str | None, space:
 @space_options
 def migrate(show_status: bool, as_json: bool, root: str | None, space: str | None) -> None:
     """Apply pending schema migrations of the event log (they also run on every open)."""
-    from datacore_msg.app.space import locate
-    from datacore_msg.eventlog.connection import connect
-    from datacore_msg.migrations.runner import apply_pending, status
+    from datacore_msg.app.setup import migration_status
 
-    paths, _ = locate(root, space)
-    conn = connect(paths.db_file)
-    try:
-        applied = [] if show_status else apply_pending(conn, paths.db_file)
-        rows = status(conn, paths.db_file)
-    finally:
-        conn.close()
+    applied, rows = migration_status(root, space, apply=not show_status)
     if as_json:
         emit_json(
             {"applied_now": applied, "migrations": [[r.name, r.applied_at] for r in rows]}
@@ -153,7 +145,9 @@ def migrate(show_status: bool, as_json: bool, root: str | None, space: str | Non
 @cli.command()
 @click.argument("to")
 @click.argument("text")
-@click.option("--priority", type=click.Choice(["A", "B", "C"]), default=None)
+@click.option(
+    "--priority", type=click.Choice(["A", "B", "C"]), default=None, help="Priority: A, B or C."
+)
 @click.option("--reply-to", "reply_to", default=None, help="Id (or unique prefix) replied to.")
 @json_option
 @space_options
@@ -182,7 +176,9 @@ def send(
 @cli.command()
 @click.argument("message_id")
 @click.argument("text")
-@click.option("--priority", type=click.Choice(["A", "B", "C"]), default=None)
+@click.option(
+    "--priority", type=click.Choice(["A", "B", "C"]), default=None, help="Priority: A, B or C."
+)
 @json_option
 @space_options
 def reply(
@@ -443,10 +439,23 @@ def demo(keep: str | None) -> None:
     emit_text(run_demo(keep))
 
 
+def _check_arguments(args: list[str]) -> None:
+    for number, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                f"argument {number} ({printable(arg.encode('utf-8', 'replace').decode())}) "
+                "is not valid UTF-8"
+            ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    as_json = "--json" in args
+    options = args[: args.index("--")] if "--" in args else args
+    as_json = "--json" in options
     try:
+        _check_arguments(args)
         cli.main(args=args, prog_name="datacore-msg", standalone_mode=False)
     except DatacoreError as exc:
         extra: dict[str, Any] = {}
@@ -463,7 +472,10 @@ def main(argv: list[str] | None = None) -> int:
         emit_error("aborted", "aborted", as_json)
         return int(Exit.USAGE)
     except click.ClickException as exc:
-        exc.show()
+        if as_json:
+            emit_error("usage", exc.format_message(), True)
+        else:
+            exc.show()
         return int(Exit.USAGE)
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else int(Exit.BUG)

@@ -4,7 +4,8 @@
   space in ``<root>/<space>/org/messaging/``; contacts in ``<root>/<space>/contacts.yaml``.
 * The state folder holds what must never be synced between machines: the signing key and the SQLite
   event log of each space. Default ``$XDG_STATE_HOME/datacore-msg/<root-name>-<hash>`` (so two roots
-  on one machine stay apart), overridden by ``$DATACORE_MSG_STATE`` or ``messaging.state_dir``.
+  on one machine stay apart). ``messaging.state_dir`` in a root's settings wins (it is specific to
+  that root), then ``$DATACORE_MSG_STATE``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def settings_path(root: Path) -> Path:
 
 
 def default_state_dir(root: Path, configured: str | None) -> Path:
-    override = os.environ.get("DATACORE_MSG_STATE") or configured
+    override = configured or os.environ.get("DATACORE_MSG_STATE")
     if override:
         return Path(override).expanduser().absolute()
     base = Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser()
