@@ -33,7 +33,7 @@ class Sizes:
     process_runs: int
 
 
-FULL = Sizes(5_000, 100_000, 1_000, 3, 50, 30)
+FULL = Sizes(5_000, 100_000, 1_000, 5, 50, 30)
 QUICK = Sizes(1_000, 20_000, 1_000, 3, 20, 15)
 
 
@@ -41,8 +41,15 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
-    parser.add_argument("--only", default="1,2,3,4", help="comma-separated figures to run (default: all)")
-    parser.add_argument("--profile", action="store_true", help="add cProfile tables for rebuild and send")
+    parser.add_argument(
+        "--only", default="1,2,3,4", help="comma-separated figures to run (default: all)"
+    )
+    parser.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="leave out the cProfile tables of rebuild and send",
+    )
     parser.add_argument("--tmp", default=None, help="folder for the temporary files")
     parser.add_argument("--keep", action="store_true", help="keep the temporary files")
     return parser.parse_args(argv)
@@ -52,7 +59,9 @@ def _log(started: float, text: str) -> None:
     print(f"[{time.perf_counter() - started:6.1f} s] {text}", file=sys.stderr, flush=True)
 
 
-def _installation(base: Path, messages: int, end_ms: int, seed: int) -> tuple[Installation, LogStats, float]:
+def _installation(
+    base: Path, messages: int, end_ms: int, seed: int
+) -> tuple[Installation, LogStats, float]:
     start = time.perf_counter()
     base.mkdir(parents=True)
     inst = make_installation(base)
@@ -92,7 +101,9 @@ def _markdown(
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _figures(wanted: set[int], sizes: Sizes, tmp: Path, profile: bool, started: float) -> list[Figure]:
+def _figures(
+    wanted: set[int], sizes: Sizes, tmp: Path, profile: bool, started: float
+) -> list[Figure]:
     figures: list[Figure] = []
     if 1 in wanted:
         _log(started, f"figure 1: {sizes.appends:,} appends per writer")
@@ -151,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         for fig in figures:
             for check in fig.checks:
                 verdict = "pass" if check.passed else "MISS"
-                print(f"{fig.number}. {check.name}: {check.ratio:.2f}× (goal {check.goal}) {verdict}")
+                print(
+                    f"{fig.number}. {check.name}: {check.ratio:.2f}× (goal {check.goal}) {verdict}"
+                )
     finally:
         if args.keep:
             _log(started, f"kept {tmp}")

@@ -4,14 +4,14 @@ Both commands run as child processes of this interpreter, alternating, and are t
 exit (``subprocess.run``). ``datacore-msg`` is the console script next to ``sys.executable`` when it
 is there (else ``python -m datacore_msg``); the installation has a synthetic log of its own.
 
-The goal figure is the steady state of an ordinary install: bytecode caches present. The environment
-here sets ``PYTHONDONTWRITEBYTECODE=1`` (and an editable install's ``src/`` may hold stale ``.pyc``),
-so the children get ``PYTHONPYCACHEPREFIX`` pointing into the benchmark's temporary folder instead,
-and warm-up runs fill it; nothing is written under ``src/``. The same pair is also timed with the
-environment exactly as inherited, for information.
+The goal figure is the steady state of an ordinary install: bytecode caches present. The
+environment here sets ``PYTHONDONTWRITEBYTECODE=1`` (and an editable install's ``src/`` may hold
+stale ``.pyc``), so the children get ``PYTHONPYCACHEPREFIX`` pointing into the benchmark's temporary
+folder instead, and warm-up runs fill it; nothing is written under ``src/``. The same pair is also
+timed with the environment exactly as inherited, for information.
 
-``python -X importtime -m datacore_msg send …`` (median per module over a few runs) lists the imports
-that cost most, to guide work on start-up time.
+``python -X importtime -m datacore_msg send …`` (median per module over a few runs) lists the
+imports that cost most, to guide work on start-up time.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from bench.stats import Sample, fmt_seconds
 from bench.workload import Installation, LogStats
 
 WARMUP = 3
+#: Imports a bare interpreter makes whose cost is worth naming (site runs the ``.pth`` files).
+_TOP_LEVEL_BARE = frozenset({"site", "encodings", "certifi", "_distutils_hack"})
 
 
 def send_command() -> tuple[list[str], str]:
@@ -43,7 +45,9 @@ def _run(argv: list[str], env: dict[str, str]) -> float:
     proc = subprocess.run(argv, env=env, capture_output=True, check=False)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"{argv[:3]} exited {proc.returncode}: {proc.stderr.decode('utf-8', 'replace')}")
+        raise RuntimeError(
+            f"{argv[:3]} exited {proc.returncode}: {proc.stderr.decode('utf-8', 'replace')}"
+        )
     return seconds
 
 
@@ -77,9 +81,15 @@ def _imports(env: dict[str, str], argv: list[str]) -> list[tuple[int, int, str]]
     ]
 
 
-def _importtime(env: dict[str, str], runs: int) -> tuple[Table, Table, float, float]:
-    """Send-path imports that ``python -c pass`` does not make, median per module over ``runs``."""
-    bare = {name for _, _, name in _imports(env, ["-c", "pass"])}
+def _importtime(
+    env: dict[str, str], runs: int
+) -> tuple[Table, Table, float, float, tuple[str, float]]:
+    """Send-path imports that ``python -c pass`` does not make, median per module over ``runs``;
+    also the bare interpreter's own import total and its costliest top-level import."""
+    bare_lines = _imports(env, ["-c", "pass"])
+    bare = {name for _, _, name in bare_lines}
+    top_level = [(name, cum) for _, cum, name in bare_lines if name in _TOP_LEVEL_BARE]
+    costliest = max(top_level, key=lambda item: item[1], default=("site", 0))
     per_module: dict[str, list[tuple[int, int]]] = defaultdict(list)
     totals: list[int] = []
     bare_totals: list[int] = []
@@ -102,16 +112,21 @@ def _importtime(env: dict[str, str], runs: int) -> tuple[Table, Table, float, fl
         f"(median of {runs} runs; modules `python -c pass` also imports left out)"
     )
     by_cumulative = Table(("module", "cumulative", "self"), title=title)
-    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][1], reverse=True)[:10]:
+    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][1], reverse=True)[
+        :10
+    ]:
         by_cumulative.add(f"`{name}`", fmt_seconds(cum_us / 1e6), fmt_seconds(own_us / 1e6))
     by_self = Table(("module", "self", "cumulative"), title="… and top 10 by self time")
-    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][0], reverse=True)[:10]:
+    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][0], reverse=True)[
+        :10
+    ]:
         by_self.add(f"`{name}`", fmt_seconds(own_us / 1e6), fmt_seconds(cum_us / 1e6))
     return (
         by_cumulative,
         by_self,
         statistics.median(totals) / 1e6,
         statistics.median(bare_totals) / 1e6,
+        (costliest[0], costliest[1] / 1e6),
     )
 
 
@@ -131,7 +146,9 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
     envs = {"cached": steady, "inherited": inherited}
     samples = _interleaved(send, envs, runs, WARMUP)
     ours, base = samples[("send", "cached")], samples[("pass", "cached")]
-    by_cum, by_self, import_total, bare_total = _importtime(steady, 5 if runs >= 20 else 3)
+    by_cum, by_self, import_total, bare_total, (bare_name, bare_cum) = _importtime(
+        steady, 5 if runs >= 20 else 3
+    )
 
     fig = Figure(
         4,
@@ -170,14 +187,17 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
         )
     fig.tables.append(table)
     inherited_ratio = samples[("send", "inherited")].median / samples[("pass", "inherited")].median
-    fig.notes.append(f"In the inherited environment the ratio is {inherited_ratio:.2f}× (informational).")
+    fig.notes.append(
+        f"In the inherited environment the ratio is {inherited_ratio:.2f}× (informational)."
+    )
     fig.notes.append(
         f"Imports the send path adds to a bare interpreter sum to {fmt_seconds(import_total)} "
-        f"(median `-X importtime` self time); the imports a bare `python -c pass` makes too "
-        f"(site, encodings, and here a `site-packages` `.pth` that imports certifi) take "
-        f"{fmt_seconds(bare_total)} in both commands. The rest of the send process is the work "
-        "itself: settings, opening the log, append, catch-up and the write of outbox.org "
-        "(several fsyncs)."
+        f"(median `-X importtime` self time). The imports a bare `python -c pass` makes too take "
+        f"{fmt_seconds(bare_total)} in both commands; the costliest is `{bare_name}` "
+        f"({fmt_seconds(bare_cum)} cumulative; on this machine a `.pth` file in site-packages "
+        "imports certifi at every start-up, which inflates the baseline and so flatters the "
+        "ratio). The rest of the send process is the work itself: settings (YAML), opening the "
+        "log, append, catch-up and the write of outbox.org (several fsyncs)."
     )
     fig.tables.append(by_cum)
     fig.tables.append(by_self)

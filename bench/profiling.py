@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import cProfile
 import pstats
+import re
 from collections.abc import Callable
 
 from bench.report import Table
 from bench.stats import fmt_seconds
 
+_PREFIX = re.compile(r"^.*/(?:site-packages|src|lib/python3\.\d+)/")
+
 
 def _where(func: tuple[str, int, str]) -> str:
     filename, line, name = func
-    for marker in ("/site-packages/", "/src/", "/lib/python3"):
-        if marker in filename:
-            filename = filename.split(marker, 1)[1]
-            break
-    return f"{name} ({filename}:{line})" if line else name
+    return f"{name} ({_PREFIX.sub('', filename)}:{line})" if line else name
 
 
 def profile_top(func: Callable[[], object], limit: int, title: str = "") -> Table:
@@ -24,9 +23,10 @@ def profile_top(func: Callable[[], object], limit: int, title: str = "") -> Tabl
     profiler.enable()
     func()
     profiler.disable()
-    stats = pstats.Stats(profiler)
     # pstats keeps (primitive calls, calls, own time, cumulative time, callers) per function.
-    entries = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, object]]
+    raw = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    entries = sorted(raw.items(), key=lambda item: item[1][2], reverse=True)
     table = Table(
         ("function", "calls", "own time", "cumulative"),
         title=title or f"cProfile, top {limit} by own time (profiler overhead inflates both)",

@@ -4,8 +4,8 @@ A synthetic log is what a year of use looks like on the user's own peer: message
 few teammates (each teammate an origin with its own key) and from the user to them, spread over
 twelve months of clock time; the user reads most incoming messages and archives ~90 % of all
 messages some days later. Every event is sealed with the library's own ``envelope.seal`` (real ids,
-hash chains and ed25519 signatures, HLC stamps that only grow) and inserted as the store's own rows in
-large transactions. :func:`populate` returns what the log holds, so the report can say so.
+hash chains and ed25519 signatures, HLC stamps that only grow) and inserted as the store's own rows
+in large transactions. :func:`populate` returns what the log holds, so the report can say so.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from datacore_msg.app import exchange, messages
@@ -101,7 +101,7 @@ _step = st.one_of(
         st.just("exchange"),
         st.sampled_from(INSTS),
         st.sampled_from(INSTS),
-        st.sampled_from(("full", "since-last", "since-random")),
+        st.one_of(st.sampled_from(("full", "since-last")), st.integers(0, 300)),
     ),
     st.tuples(st.just("advance"), st.just(""), st.integers(1, 40), st.just(0)),
     # the desktop catches up with the laptop, then both mark one message, each unaware of the other
@@ -140,7 +140,7 @@ def _mark_checked(space: Space, target: str, how: str) -> None:
         messages.mark(space, target, how)
 
 
-def run_program(spaces: dict[str, Space], clock: SharedClock, program: list[Any], draw: Any) -> None:
+def run_program(spaces: dict[str, Space], clock: SharedClock, program: list[Any]) -> None:
     known: list[str] = []
     cursors: dict[tuple[str, str], int] = {}
     for op, who, a, b in program:
@@ -175,8 +175,8 @@ def run_program(spaces: dict[str, Space], clock: SharedClock, program: list[Any]
                 since = 0
             elif b == "since-last":
                 since = cursors.get((who, a), 0)
-            else:
-                since = draw(st.integers(0, head), label="since")
+            else:  # a partial export from some position: may leave gaps, healed later
+                since = b % (head + 1)
             transfer(src, dst, since)
             if since <= cursors.get((who, a), 0):
                 cursors[(who, a)] = head
@@ -190,13 +190,21 @@ def run_program(spaces: dict[str, Space], clock: SharedClock, program: list[Any]
 @given(
     program=st.lists(_step, min_size=10, max_size=40),
     skews=st.tuples(*(st.integers(-2 * 60, 2 * 60) for _ in INSTS)),
-    data=st.data(),
+)
+# Found by this test: both installations archive one message, 40 days apart (see
+# test_concurrent_archives_in_different_months_leave_no_stale_archive_file).
+@example(
+    program=[
+        ("send", "tex", "gregor", 0),
+        ("exchange", "tex", "laptop", "full"),
+        ("race", "archive", 40, "archive"),
+    ],
+    skews=(0, 0, 0),
 )
 def test_two_installations_of_one_user_render_identical_views(
     make_installation: Callable[..., Any],
     program: list[Any],
     skews: tuple[int, ...],
-    data: st.DataObject,
 ) -> None:
     n = next(_example)
     insts = {
@@ -212,7 +220,7 @@ def test_two_installations_of_one_user_render_identical_views(
     try:
         for space in spaces.values():
             messages.refresh(space)
-        run_program(spaces, clock, program, data.draw)
+        run_program(spaces, clock, program)
         full_exchange(list(spaces.values()))
     finally:
         for space in spaces.values():

@@ -173,6 +173,7 @@ def test_only_eventlog_and_migrations_import_sqlite() -> None:
 WRITERS = {
     "projections/writer.py": "the one writer of view files (atomic temp file + rename)",
     "eventlog/signing.py": "creates this installation's key file once, mode 0600",
+    "eventlog/connection.py": "creates the event log file with mode 0600 before SQLite opens it",
 }
 #: Folders allowed to write files, and why.
 WRITER_PARTS = {"cli": "export writes the FILE the user named"}

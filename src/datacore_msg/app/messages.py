@@ -48,7 +48,7 @@ def resolve(space: Space, ref: str) -> MessageState:
     ref = ref.strip()
     if not ref:
         raise InvalidInput("message id is empty")
-    candidates = space.store.subjects_matching("message.sent", ref, limit=50)
+    candidates = space.store.subjects_matching("message.sent", ref, limit=500)
     if ref in candidates:
         candidates = [ref]
     states = [state for state in (load_message(space, c) for c in candidates) if state is not None]
@@ -146,8 +146,14 @@ def status_of(state: MessageState, user: str) -> str:
     return {"archive": "archived"}.get(current, current)
 
 
-def inbox(space: Space, include_all: bool = False) -> list[MessageItem]:
-    refresh(space)
+@attrs.frozen
+class Inbox:
+    items: list[MessageItem]
+    views: WriteReport
+
+
+def inbox(space: Space, include_all: bool = False) -> Inbox:
+    views = refresh(space)
     cache = space.views().cache
     subjects = cache.subjects("inbox") if include_all else cache.subjects("inbox", INBOX)
     items = []
@@ -158,7 +164,7 @@ def inbox(space: Space, include_all: bool = False) -> list[MessageItem]:
         status = status_of(state, space.user)
         if include_all or status in ("unread", "todo"):
             items.append(MessageItem(state, status))
-    return items
+    return Inbox(items, views)
 
 
 def show(space: Space, ref: str) -> MessageItem:

@@ -10,10 +10,12 @@ import attrs
 from datacore_msg.config.paths import Paths, default_state_dir, resolve_root, settings_path
 from datacore_msg.config.settings import (
     DEFAULT_SPACE,
+    Settings,
     check_option_space,
     check_timezone,
     load_yaml,
     parse_settings,
+    user_name,
 )
 from datacore_msg.errors import ConfigError, InvalidInput
 from datacore_msg.eventlog.names import check_actor
@@ -85,12 +87,12 @@ def init(
             )
         if existing is not None:
             backup = settings_file.with_name(settings_file.name + ".bak")
-            atomic_write(backup, settings_file.read_bytes())
+            atomic_write(backup, settings_file.read_bytes(), mode=0o600)
         text = (
             "# datacore settings for this machine (written by datacore-msg init)\n"
             + yaml.safe_dump(wanted, sort_keys=False, allow_unicode=True)
         )
-        atomic_write(settings_file, text.encode("utf-8"))
+        atomic_write(settings_file, text.encode("utf-8"), mode=0o600)
         wrote = True
     settings = parse_settings(wanted, settings_file)
     paths = Paths(root_path, space_name, default_state_dir(root_path, settings.state_dir))
@@ -103,7 +105,7 @@ def init(
     else:
         key = create_key_file(paths.key_file)
         created = True
-    open_store(paths.db_file).close()
+    _write_first_views(paths, settings)
     return InitResult(paths, name, key.public_hex, created, wrote)
 
 
@@ -138,3 +140,15 @@ def migration_status(
         return applied, status(conn, paths.db_file)
     finally:
         conn.close()
+
+
+def _write_first_views(paths: Paths, settings: Settings) -> None:
+    """Write the (possibly empty) views at once, so they exist and ``rebuild --check`` is clean."""
+    from datacore_msg.app.space import Space
+    from datacore_msg.projections.catchup import catch_up
+
+    user = user_name(settings)
+    if user is None:
+        return
+    with Space(paths, settings, user, open_store(paths.db_file), None) as space:
+        catch_up(space.views())

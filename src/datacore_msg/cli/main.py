@@ -212,8 +212,10 @@ def inbox(include_all: bool, as_json: bool, root: str | None, space: str | None)
     from datacore_msg.cli.formatting import message_dict, message_line
 
     with _open(root, space) as sp:
-        items = messages.inbox(sp, include_all)
+        result = messages.inbox(sp, include_all)
         tz = sp.tz
+    _warn(result.views)
+    items = result.items
     if as_json:
         emit_json([message_dict(item, tz) for item in items])
     elif not items:

@@ -7,6 +7,7 @@ instead of failing on a read-to-write upgrade.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +21,11 @@ BUSY_TIMEOUT_S = 60.0
 
 def connect(path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     except OSError as exc:
-        raise StorageError(f"{path.parent}: cannot create the state folder: {exc.strerror}") from None
+        raise StorageError(f"{path}: cannot create the event log: {exc.strerror}") from None
     with translating(path):
         conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")

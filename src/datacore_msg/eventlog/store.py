@@ -383,7 +383,22 @@ class EventStore:
                 for reason in reasons:
                     problems.append(Problem(event.position, event.id, reason))
                 expected_seq, expected_prev = event.seq + 1, event.id
+        problems.extend(self._claimed_twice())
         return problems
+
+    def _claimed_twice(self) -> list[Problem]:
+        """Two events sending one message id: the first in log order is shown, the other is kept,
+        and both are reported so the clash is never silent."""
+        with translating(self.path):
+            rows = self.conn.execute(
+                "SELECT position, id, subject FROM events WHERE type = 'message.sent' AND subject IN "
+                "(SELECT subject FROM events WHERE type = 'message.sent' GROUP BY subject "
+                "HAVING COUNT(*) > 1) ORDER BY subject, hlc, origin, seq"
+            ).fetchall()
+        return [
+            Problem(row[0], row[1], f"message id {row[2]} is sent by more than one event")
+            for row in rows
+        ]
 
     def _stored_subject(self, position: int) -> str | None:
         row = self.conn.execute(

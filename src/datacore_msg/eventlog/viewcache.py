@@ -170,6 +170,10 @@ class ViewCache:
             return FileRecord(file, None, None, True)
         return FileRecord(row[0], row[1], row[2], bool(row[3]), row[4])
 
+    def forget_files(self, files: Iterable[str]) -> None:
+        with self._write():
+            self.conn.executemany("DELETE FROM view_files WHERE file = ?", [(f,) for f in files])
+
     def set_pending(self, pending: Iterable[tuple[str, str]]) -> None:
         """Record (file, hash) pairs about to be written."""
         with self._write():

@@ -83,8 +83,11 @@ def fold_all(ctx: ViewContext, events: Iterable[Event]) -> list[Entry]:
     return entries
 
 
-def _render_from_cache(ctx: ViewContext, name: str) -> str:
-    return render_file(ctx.cache.texts(name))
+def _render_from_cache(ctx: ViewContext, name: str) -> str | None:
+    texts = ctx.cache.texts(name)
+    if not texts and name not in LIVE_FILES:
+        return None
+    return render_file(name, texts)
 
 
 def _apply_new(ctx: ViewContext) -> None:
@@ -145,7 +148,7 @@ def rebuild(ctx: ViewContext) -> WriteReport:
         ctx.cache.replace_all(PROJECTION, head, entries)
         files = render_files(entries)
         return write_views(
-            ctx.views_dir, ctx.cache, lambda name: files.get(name) or render_file(()), files.keys()
+            ctx.views_dir, ctx.cache, files.get, files.keys()
         )
     finally:
         lock.release()

@@ -2,10 +2,12 @@
 
 Theory of operation
 -------------------
-A view file is ``FILE_HEADER`` followed by its entries in the order of their ``message.sent`` events
-(``hlc``, ``origin``, ``seq``). Each entry is rendered from one message's state alone, so an entry's
-text can be cached and re-rendered when (and only when) that message's events change; joining cached
-entries gives the same bytes as rendering everything from scratch.
+A view file is its header (``FILE_HEADER``; archive files first add an Emacs mode line, because
+Emacs does not open ``.org_archive`` files in org-mode by itself) followed by its entries in the
+order of their ``message.sent`` events (``hlc``, ``origin``, ``seq``). Each entry is rendered from
+one message's state alone, so an entry's text can be cached and re-rendered when (and only when)
+that message's events change; joining cached entries gives the same bytes as rendering everything
+from scratch.
 
 Which user's views are rendered is a parameter: messages *to* the user go to ``inbox.org``, messages
 *from* the user to ``outbox.org``; a message the user archived moves to
@@ -28,6 +30,7 @@ from datacore_msg.projections.orgtext import encode_body
 from datacore_msg.projections.timefmt import month_of, org_inactive
 
 FILE_HEADER = "#+TODO: TODO WAITING QUEUED WORKING | DONE CANCELLED ARCHIVED\n"
+ARCHIVE_HEADER = "# -*- mode: org -*-\n" + FILE_HEADER
 INBOX = "inbox.org"
 OUTBOX = "outbox.org"
 LIVE_FILES = (INBOX, OUTBOX)
@@ -99,8 +102,9 @@ def entries_for(state: MessageState, user: str, tz: tzinfo) -> list[Entry]:
     ]
 
 
-def render_file(entry_texts: Iterable[str]) -> str:
-    return FILE_HEADER + "".join(entry_texts)
+def render_file(name: str, entry_texts: Iterable[str]) -> str:
+    header = ARCHIVE_HEADER if name.endswith(".org_archive") else FILE_HEADER
+    return header + "".join(entry_texts)
 
 
 def render_files(entries: Iterable[Entry]) -> dict[str, str]:
@@ -109,6 +113,6 @@ def render_files(entries: Iterable[Entry]) -> dict[str, str]:
     for entry in entries:
         by_file.setdefault(entry.file, []).append(entry)
     return {
-        name: render_file(entry.text for entry in sorted(items, key=lambda e: e.sort))
+        name: render_file(name, (entry.text for entry in sorted(items, key=lambda e: e.sort)))
         for name, items in sorted(by_file.items())
     }

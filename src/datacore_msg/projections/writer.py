@@ -57,11 +57,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Replace ``path`` with ``data`` atomically; ``mode`` (before the umask) for a private file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(temp, "wb") as handle:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -104,32 +106,38 @@ def _aside_name(path: Path, now: datetime) -> Path:
 def write_views(
     views_dir: Path,
     cache: ViewCache,
-    render: Callable[[str], str],
+    render: Callable[[str], str | None],
     always: Iterable[str],
     now: datetime | None = None,
 ) -> WriteReport:
     """Bring every dirty file, and the always-present live files, on disk up to date.
 
-    Pending hashes for all files about to change are recorded in one transaction before any file is
-    replaced, and the written hashes in one after, so a process killed in between leaves files whose
-    bytes the next run still recognises as its own."""
+    ``render(name)`` gives a file's text, or None when the file should not exist (an archive file
+    whose last entry moved elsewhere): such a file is removed. Pending hashes for all files about to
+    change are recorded in one transaction before any file is replaced, and the written hashes in
+    one after, so a process killed in between leaves files whose bytes the next run still
+    recognises as its own."""
     report = WriteReport()
     records = {record.file: record for record in cache.files()}
     candidates = {name for name, record in records.items() if record.dirty}
     candidates.update(always)
-    to_write: list[tuple[str, Path, bytes, str]] = []
+    to_write: list[tuple[str, Path, bytes | None, str]] = []
     settled: list[tuple[str, str, str]] = []
+    gone: list[str] = []
     for name in sorted(candidates):
         record = records.get(name) or FileRecord(name, None, None, True)
         path = views_dir / name
         unchanged = record.written_stat is not None and _stat_token(path) == record.written_stat
         if not record.dirty and unchanged:
             continue
-        content = render(name).encode("utf-8")
+        text = render(name)
+        content = None if text is None else text.encode("utf-8")
         on_disk = _read(path)
-        new_digest = digest(content)
         if on_disk == content:
-            settled.append((name, new_digest, _stat_token(path) or ""))
+            if content is None:
+                gone.append(name)
+            else:
+                settled.append((name, digest(content), _stat_token(path) or ""))
             continue
         if on_disk is not None and digest(on_disk) not in (
             record.written_hash,
@@ -138,14 +146,28 @@ def write_views(
             aside = _aside_name(path, now or datetime.now(timezone.utc))
             atomic_write(aside, on_disk)
             report.kept_aside.append((name, aside.name))
-        to_write.append((name, path, content, new_digest))
+        to_write.append((name, path, content, "" if content is None else digest(content)))
     if to_write:
         _remove_stale_temps(views_dir, (name for name, _, _, _ in to_write))
         cache.set_pending((name, new_digest) for name, _, _, new_digest in to_write)
     for name, path, content, new_digest in to_write:
-        atomic_write(path, content)
-        settled.append((name, new_digest, _stat_token(path) or ""))
+        if content is None:
+            _remove(path)
+            gone.append(name)
+        else:
+            atomic_write(path, content)
+            settled.append((name, new_digest, _stat_token(path) or ""))
         report.written.append(name)
     if settled:
         cache.set_written(settled)
+    if gone:
+        cache.forget_files(gone)
     return report
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot remove the empty view: {exc.strerror}") from None
