@@ -101,6 +101,8 @@ def test_sigkill_in_a_burst_of_sends_loses_no_acknowledged_send(gregor: Any) -> 
         # the next command brings the views up to date, without taking anything for a hand edit
         result = gregor.cli("inbox")
         assert result.code == 0 and result.err == "", result
+        temps = [p.name for p in gregor.views.rglob(".*") if ".tmp-" in p.name]
+        assert temps == [], "a temp file of the killed writer was left behind"
         outbox = view_ids(gregor, "outbox.org")
         assert set(acknowledged) <= set(outbox)
         assert sorted(outbox) == sorted(logged)

@@ -329,3 +329,18 @@ def test_a_message_to_oneself_is_in_both_views(gregor: Any) -> None:
     assert message in gregor.read("inbox.org") and message in gregor.read("outbox.org")
     assert re.search(r"^\* TODO \[.*\] :unread:message:$", gregor.read("inbox.org"), re.M)
     assert re.search(r"^\* DONE \[.*\] :message:$", gregor.read("outbox.org"), re.M)
+
+
+def test_a_prefix_unique_among_the_users_messages_finds_it_among_many_others(
+    gregor: Any, tex: Any
+) -> None:
+    """Messages between others held in the log (imported) do not hide the user's own message."""
+    with tex.space() as space:
+        for i in range(520):  # more than any fixed cap on the candidates looked at
+            messages.send(space, "@alice", f"not for gregor {i}")
+    carry(tex, gregor)
+    mine = send(gregor, "@tex", "mine")
+    day_prefix = mine[: len("msg-YYYYMMDD")]
+    assert show(gregor, day_prefix)["id"] == mine
+    assert gregor.cli("mark", "msg-", "todo").code == 0
+    assert show(gregor, mine)["status"] == "todo"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 from datetime import datetime, timezone
 
 import attrs
@@ -28,7 +28,7 @@ class Appended:
 
 def new_message_id(wall_ms: int) -> str:
     moment = datetime.fromtimestamp(wall_ms / 1000, tz=timezone.utc)
-    return f"msg-{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+    return f"msg-{moment:%Y%m%d-%H%M%S}-{os.urandom(4).hex()}"
 
 
 def normalise_recipient(to: str) -> str:

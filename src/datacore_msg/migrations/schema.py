@@ -46,16 +46,16 @@ def m0002_view_cache(db: Any) -> None:
     db.executescript(
         """
         CREATE TABLE view_entries (
-            subject TEXT NOT NULL,
-            role TEXT NOT NULL,
             file TEXT NOT NULL,
             s_hlc INTEGER NOT NULL,
             s_origin TEXT NOT NULL,
             s_seq INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            subject TEXT NOT NULL,
             text TEXT NOT NULL,
-            PRIMARY KEY (subject, role)
-        );
-        CREATE INDEX view_entries_file ON view_entries (file, s_hlc, s_origin, s_seq);
+            PRIMARY KEY (file, s_hlc, s_origin, s_seq, role)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX view_entries_subject ON view_entries (subject, role);
         CREATE TABLE view_checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
         CREATE TABLE view_files (
             file TEXT PRIMARY KEY,

@@ -201,7 +201,7 @@ def _is_plain(line: str) -> bool:
         line.startswith(ESCAPE_MARK)
         or _SPECIAL_RE.search(line)
         or _LINE_START_RE.match(line)
-        or _TOKEN_RE.search(line)
+        or (("-" in line or ":" in line) and _TOKEN_RE.search(line) is not None)
     )
 
 

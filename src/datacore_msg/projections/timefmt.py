@@ -10,10 +10,13 @@ from datacore_msg.eventlog.hlc import physical_ms
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)
 def _minute_stamp(minute: int, tz: tzinfo) -> str:
-    moment = datetime.fromtimestamp(minute * 60, tz=timezone.utc).astimezone(tz)
-    return f"{moment:%Y-%m-%d} {_DAYS[moment.weekday()]} {moment:%H:%M}"
+    moment = datetime.fromtimestamp(minute * 60, tz=tz)
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {_DAYS[moment.weekday()]} "
+        f"{moment.hour:02d}:{moment.minute:02d}"
+    )
 
 
 def org_inactive(hlc: int, tz: tzinfo) -> str:

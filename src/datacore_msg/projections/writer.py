@@ -132,21 +132,23 @@ def write_views(
             continue
         text = render(name)
         content = None if text is None else text.encode("utf-8")
-        on_disk = _read(path)
-        if on_disk == content:
-            if content is None:
+        new_digest = None if content is None else digest(content)
+        if unchanged:
+            on_disk, disk_digest = None, record.written_hash
+        else:
+            on_disk = _read(path)
+            disk_digest = None if on_disk is None else digest(on_disk)
+        if disk_digest == new_digest:
+            if new_digest is None:
                 gone.append(name)
             else:
-                settled.append((name, digest(content), _stat_token(path) or ""))
+                settled.append((name, new_digest, _stat_token(path) or ""))
             continue
-        if on_disk is not None and digest(on_disk) not in (
-            record.written_hash,
-            record.pending_hash,
-        ):
+        if on_disk is not None and disk_digest not in (record.written_hash, record.pending_hash):
             aside = _aside_name(path, now or datetime.now(timezone.utc))
             atomic_write(aside, on_disk)
             report.kept_aside.append((name, aside.name))
-        to_write.append((name, path, content, "" if content is None else digest(content)))
+        to_write.append((name, path, content, new_digest or ""))
     if to_write:
         _remove_stale_temps(views_dir, (name for name, _, _, _ in to_write))
         cache.set_pending((name, new_digest) for name, _, _, new_digest in to_write)
