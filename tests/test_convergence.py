@@ -291,6 +291,9 @@ def test_the_same_events_in_any_arrival_order_give_the_same_bytes(
                 result = exchange.import_events(pp, lines[start : start + chunk])
                 assert result.rejected == []
         assert pp.store.count() == lp.store.count()
+        for space in (lp, dp, pp):
+            assert messages.show(space, r1).status == "done"  # the later of the racing marks
+            assert messages.show(space, a).status == "archived"
     expected = view_files(laptop.views)
     assert view_files(desktop.views) == expected
     assert view_files(phone.views) == expected

@@ -45,6 +45,11 @@ Upcaster = Callable[[str, int, dict[str, Any]], tuple[int, dict[str, Any]]]
 MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000
 
 _COLUMNS = "position, id, origin, seq, prev, hlc, actor, type, v, data, sig"
+_HEAD = (
+    "SELECT (SELECT MAX(seq) FROM events WHERE origin = ?), "
+    "(SELECT id FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1), "
+    "(SELECT MAX(hlc) FROM events)"
+)
 _INSERT = (
     "INSERT INTO events (id, origin, seq, prev, hlc, actor, type, v, data, sig, subject) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING RETURNING position"
@@ -110,15 +115,11 @@ class EventStore:
         with write_transaction(self.conn, self.path):
             if check is not None:
                 check(self)
-            head = self.conn.execute(
-                "SELECT seq, id FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1",
-                (key.public_hex,),
-            ).fetchone()
-            latest = self.conn.execute("SELECT MAX(hlc) FROM events").fetchone()[0]
+            seq, prev, latest = self.conn.execute(_HEAD, (key.public_hex, key.public_hex)).fetchone()
             event = seal(
                 key,
-                seq=head[0] + 1 if head else 1,
-                prev=head[1] if head else None,
+                seq=(seq or 0) + 1,
+                prev=prev,
                 hlc=next_stamp(wall_ms, latest),
                 actor=actor,
                 type_name=payload.TYPE,
