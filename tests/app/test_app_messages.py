@@ -15,6 +15,7 @@ import pytest
 
 from datacore_msg.app import messages
 from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.eventlog.payloads import MessageSent
 from datacore_msg.projections.render import FILE_HEADER
 from datacore_msg.projections.timefmt import org_inactive
 
@@ -334,13 +335,32 @@ def test_a_message_to_oneself_is_in_both_views(gregor: Any) -> None:
 def test_a_prefix_unique_among_the_users_messages_finds_it_among_many_others(
     gregor: Any, tex: Any
 ) -> None:
-    """Messages between others held in the log (imported) do not hide the user's own message."""
-    with tex.space() as space:
+    """Messages between others held in the log (imported) do not hide the user's own message,
+    however many of them match the prefix and sort before it."""
+    january = int(datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    june = int(datetime(2026, 6, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    with tex.space(clock=lambda: january) as space:
         for i in range(520):  # more than any fixed cap on the candidates looked at
             messages.send(space, "@alice", f"not for gregor {i}")
     carry(tex, gregor)
-    mine = send(gregor, "@tex", "mine")
-    day_prefix = mine[: len("msg-YYYYMMDD")]
-    assert show(gregor, day_prefix)["id"] == mine
+    with gregor.space(clock=lambda: june) as space:
+        mine = messages.send(space, "@tex", "mine").message_id
+    assert mine.startswith("msg-20260601-")
+    assert show(gregor, "msg-2026")["id"] == mine
     assert gregor.cli("mark", "msg-", "todo").code == 0
     assert show(gregor, mine)["status"] == "todo"
+
+
+def test_a_hex_prefix_matches_the_random_part_not_the_date_or_time(gregor: Any) -> None:
+    """``1054`` is the start of one message's random part; another message was merely sent at
+    10:54 -- that one must not make the prefix ambiguous (nor must every message of 2026 for
+    ``2026``)."""
+    wanted = "msg-20260101-090000-10540000"
+    decoys = ["msg-20260101-105400-abcdef01", "msg-20260102-090000-2026beef"]
+    with gregor.space() as space:
+        for message_id in (wanted, *decoys):
+            payload = MessageSent(id=message_id, sender="gregor", to="tex", text="x")
+            space.store.append(space.signing_key(), space.user, payload, space.clock())
+    assert show(gregor, "1054")["id"] == wanted
+    assert show(gregor, "2026b")["id"] == decoys[1]
+    assert show(gregor, "2026")["id"] == decoys[1]

@@ -48,7 +48,9 @@ def resolve(space: Space, ref: str) -> MessageState:
     ref = ref.strip()
     if not ref:
         raise InvalidInput("message id is empty")
-    candidates = space.store.subjects_matching("message.sent", ref, limit=500)
+    candidates = space.store.subjects_matching(
+        "message.sent", ref, limit=50, participant=space.user
+    )
     if ref in candidates:
         candidates = [ref]
     states = [state for state in (load_message(space, c) for c in candidates) if state is not None]

@@ -288,17 +288,24 @@ class EventStore:
             (subject,),
         )
 
-    def subjects_matching(self, type_name: str, prefix: str, limit: int = 20) -> list[str]:
+    def subjects_matching(
+        self, type_name: str, prefix: str, limit: int = 20, participant: str | None = None
+    ) -> list[str]:
         """Subjects of ``type_name`` events whose id starts with ``prefix``, or whose random part
-        (after the last ``-``) does."""
+        (after ``msg-YYYYMMDD-HHMMSS-``) does; with ``participant``, only messages from or to that
+        actor."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        sql = (
+            "SELECT DISTINCT subject FROM events WHERE type = ? AND (subject LIKE ? ESCAPE '\\' "
+            "OR subject LIKE ? ESCAPE '\\')"
+        )
+        params: list[Any] = [type_name, escaped + "%", "msg-________-______-" + escaped + "%"]
+        if participant is not None:
+            sql += " AND (json_extract(data, '$.from') = ? OR json_extract(data, '$.to') = ?)"
+            params += [participant, participant]
         with translating(self.path):
-            rows = self.conn.execute(
-                "SELECT DISTINCT subject FROM events WHERE type = ? AND (subject LIKE ? ESCAPE '\\' "
-                "OR subject LIKE ? ESCAPE '\\') ORDER BY subject LIMIT ?",
-                (type_name, escaped + "%", "%-" + escaped + "%", limit),
-            ).fetchall()
-        return [row[0] for row in rows]
+            rows = self.conn.execute(sql + " ORDER BY subject LIMIT ?", (*params, limit))
+            return [row[0] for row in rows]
 
     def has_subject(self, subject: str) -> bool:
         with translating(self.path):
