@@ -29,15 +29,23 @@ def is_message_id(value: object) -> bool:
     return isinstance(value, str) and MESSAGE_ID_RE.fullmatch(value) is not None
 
 
-def check_text(text: str, what: str = "text") -> str:
+def text_problem(text: object) -> str | None:
+    """Why ``text`` cannot be a message text, or None when it can."""
     if not isinstance(text, str):
-        raise InvalidInput(f"{what} must be a string")
+        return "must be a string"
     if not text.strip():
-        raise InvalidInput(f"{what} is empty")
+        return "is empty"
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
-        raise InvalidInput(f"{what} is not valid UTF-8") from None
+        return "is not valid UTF-8"
     if size > MAX_TEXT_BYTES:
-        raise InvalidInput(f"{what} is {size} bytes, over the limit of {MAX_TEXT_BYTES} bytes")
+        return f"is {size} bytes, over the limit of {MAX_TEXT_BYTES} bytes"
+    return None
+
+
+def check_text(text: str, what: str = "text") -> str:
+    problem = text_problem(text)
+    if problem is not None:
+        raise InvalidInput(f"{what} {problem}")
     return text

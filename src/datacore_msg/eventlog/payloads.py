@@ -11,12 +11,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from datacore_msg.eventlog.names import (
-    MAX_TEXT_BYTES,
-    PRIORITIES,
-    is_actor,
-    is_message_id,
-)
+from datacore_msg.eventlog.names import PRIORITIES, is_actor, is_message_id, text_problem
 
 
 def _actor(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -35,14 +30,9 @@ def _optional_message_id(instance: Any, attribute: attrs.Attribute[Any], value: 
 
 
 def _text(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{attribute.name}: empty text")
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise ValueError(f"{attribute.name}: not valid UTF-8") from None
-    if size > MAX_TEXT_BYTES:
-        raise ValueError(f"{attribute.name}: {size} bytes, over {MAX_TEXT_BYTES}")
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(f"{attribute.name} {problem}")
 
 
 def _priority(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
