@@ -140,6 +140,15 @@ class ViewCache:
             )
             return [row[0] for row in rows]
 
+    def last_sort(self, file: str) -> tuple[int, str, int] | None:
+        with translating(self.path):
+            row = self.conn.execute(
+                "SELECT s_hlc, s_origin, s_seq FROM view_entries WHERE file = ? "
+                "ORDER BY s_hlc DESC, s_origin DESC, s_seq DESC LIMIT 1",
+                (file,),
+            ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), int(row[2]))
+
     def subjects(self, role: str, file: str | None = None) -> list[str]:
         """Subjects rendered in ``role``'s views (optionally in one file), in view order."""
         sql = "SELECT subject FROM view_entries WHERE role = ?"

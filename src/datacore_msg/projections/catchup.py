@@ -110,14 +110,16 @@ def _render_from_cache(ctx: ViewContext, name: str) -> str | None:
     return render_file(name, texts)
 
 
-def _apply_new(ctx: ViewContext) -> None:
+def _apply_new(ctx: ViewContext) -> dict[str, str]:
+    """Apply the new events to the cache; return, per file that only gained entries sorting after
+    all of its existing ones, the text those entries add (see :func:`write_views`' hints)."""
     checkpoint = ctx.cache.checkpoint(PROJECTION)
     head = ctx.store.max_position()
     if head <= checkpoint:
-        return
+        return {}
     if head - checkpoint > FULL_REFOLD_THRESHOLD:
         ctx.cache.replace_all(PROJECTION, head, fold_all(ctx, ctx.store.iter_sorted()))
-        return
+        return {}
     subjects: set[str] = set()
     last = checkpoint
     for event in ctx.store.iter_since(checkpoint):
@@ -128,27 +130,57 @@ def _apply_new(ctx: ViewContext) -> None:
     upserts: list[Entry] = []
     deletes: list[tuple[str, str]] = []
     dirty: set[str] = set()
+    rewritten: set[str] = set()
+    added: dict[str, list[Entry]] = defaultdict(list)
     for subject in sorted(subjects):
         state = fold_message(ctx.store.events_for_subject(subject), ctx.store.decode)
         new_entries = [] if state is None else entries_for(state, ctx.user, ctx.tz)
-        old_files = ctx.cache.entry_files(
-            [(subject, "inbox"), (subject, "outbox")]
-        )
+        old_files = ctx.cache.entry_files([(subject, "inbox"), (subject, "outbox")])
         new_keys = {(entry.subject, entry.role) for entry in new_entries}
         deletes.extend(key for key in old_files if key not in new_keys)
+        rewritten.update(old_files.values())
+        for entry in new_entries:
+            if (entry.subject, entry.role) in old_files:
+                rewritten.add(entry.file)
+            else:
+                added[entry.file].append(entry)
         dirty.update(old_files.values())
         dirty.update(entry.file for entry in new_entries)
         upserts.extend(new_entries)
+    hints = _append_hints(ctx.cache, added, rewritten)
     ctx.cache.apply(PROJECTION, last, upserts, deletes, dirty)
+    return hints
+
+
+def _append_hints(
+    cache: ViewCache, added: dict[str, list[Entry]], rewritten: set[str]
+) -> dict[str, str]:
+    hints: dict[str, str] = {}
+    for file, entries in added.items():
+        if file in rewritten:
+            continue
+        record = cache.file_record(file)
+        if record.dirty or record.written_hash is None:
+            continue
+        entries.sort(key=lambda entry: entry.sort)
+        last = cache.last_sort(file)
+        if last is not None and entries[0].sort <= last:
+            continue
+        hints[file] = "".join(entry.text for entry in entries)
+    return hints
 
 
 def catch_up(ctx: ViewContext) -> WriteReport:
     """Apply what is new in the log to the views and write the files that changed."""
     lock = _locked(ctx)
     try:
-        _apply_new(ctx)
+        hints = _apply_new(ctx)
         return write_views(
-            ctx.views_dir, ctx.cache, lambda name: _render_from_cache(ctx, name), LIVE_FILES
+            ctx.views_dir,
+            ctx.cache,
+            lambda name: _render_from_cache(ctx, name),
+            LIVE_FILES,
+            appended=hints,
         )
     finally:
         lock.release()

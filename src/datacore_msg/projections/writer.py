@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -109,6 +109,7 @@ def write_views(
     render: Callable[[str], str | None],
     always: Iterable[str],
     now: datetime | None = None,
+    appended: Mapping[str, str] | None = None,
 ) -> WriteReport:
     """Bring every dirty file, and the always-present live files, on disk up to date.
 
@@ -116,7 +117,11 @@ def write_views(
     whose last entry moved elsewhere): such a file is removed. Pending hashes for all files about to
     change are recorded in one transaction before any file is replaced, and the written hashes in
     one after, so a process killed in between leaves files whose bytes the next run still
-    recognises as its own."""
+    recognises as its own.
+
+    ``appended`` names files whose only change is entries sorting after all existing ones, with
+    their text: when such a file is on disk exactly as last written (same size, mtime and inode),
+    its new bytes are the old bytes plus that text -- equal to a full render, without one."""
     report = WriteReport()
     records = {record.file: record for record in cache.files()}
     candidates = {name for name, record in records.items() if record.dirty}
@@ -130,8 +135,8 @@ def write_views(
         unchanged = record.written_stat is not None and _stat_token(path) == record.written_stat
         if not record.dirty and unchanged:
             continue
-        text = render(name)
-        content = None if text is None else text.encode("utf-8")
+        hint = (appended or {}).get(name) if unchanged and record.written_hash else None
+        content = _new_content(path, name, render, hint)
         new_digest = None if content is None else digest(content)
         if unchanged:
             on_disk, disk_digest = None, record.written_hash
@@ -165,6 +170,17 @@ def write_views(
     if gone:
         cache.forget_files(gone)
     return report
+
+
+def _new_content(
+    path: Path, name: str, render: Callable[[str], str | None], hint: str | None
+) -> bytes | None:
+    if hint is not None:
+        old = _read(path)
+        if old is not None:
+            return old + hint.encode("utf-8")
+    text = render(name)
+    return None if text is None else text.encode("utf-8")
 
 
 def _remove(path: Path) -> None:
