@@ -17,16 +17,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 from datacore_msg.app.setup import init
 from datacore_msg.app.space import Space, open_space
 from datacore_msg.eventlog import codec
-from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.connection import write_transaction
-from datacore_msg.eventlog.envelope import Event, seal, subject_of
+from datacore_msg.eventlog.envelope import Event, seal
 from datacore_msg.eventlog.hlc import next_stamp
 from datacore_msg.eventlog.payloads import MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.signing import SigningKey
+from datacore_msg.eventlog.store import row_of as store_row_of
 
 USER = "gregor"
 PEERS = ("tex", "ana", "mia", "ben")
@@ -53,20 +54,8 @@ _ODD_LINES = ("* not a heading", ":END:", "#+TITLE: not a keyword", "CLOCK: [202
 
 
 def row_of(event: Event) -> Row:
-    """The row the store writes for ``event`` (same columns, same canonical data text)."""
-    return (
-        event.id,
-        event.origin,
-        event.seq,
-        event.prev,
-        event.hlc,
-        event.actor,
-        event.type,
-        event.v,
-        canonical_text(event.data),
-        event.sig,
-        subject_of(event.type, event.data),
-    )
+    """The row the store writes for ``event`` (the store's own mapping)."""
+    return cast(Row, store_row_of(event))
 
 
 def message_text(rng: random.Random) -> str:

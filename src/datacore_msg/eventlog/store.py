@@ -60,6 +60,23 @@ def _no_upcast(type_name: str, version: int, data: dict[str, Any]) -> tuple[int,
     return version, data
 
 
+def row_of(event: Event) -> tuple[Any, ...]:
+    """The values of the ``events`` columns (in ``_INSERT`` order) that store ``event``."""
+    return (
+        event.id,
+        event.origin,
+        event.seq,
+        event.prev,
+        event.hlc,
+        event.actor,
+        event.type,
+        event.v,
+        canonical_text(event.data),
+        event.sig,
+        subject_of(event.type, event.data),
+    )
+
+
 def _row_event(row: tuple[Any, ...]) -> Event:
     return Event(
         position=row[0],
@@ -130,22 +147,7 @@ class EventStore:
         return attrs.evolve(event, position=position)
 
     def _insert(self, event: Event) -> int | None:
-        row = self.conn.execute(
-            _INSERT,
-            (
-                event.id,
-                event.origin,
-                event.seq,
-                event.prev,
-                event.hlc,
-                event.actor,
-                event.type,
-                event.v,
-                canonical_text(event.data),
-                event.sig,
-                subject_of(event.type, event.data),
-            ),
-        ).fetchone()
+        row = self.conn.execute(_INSERT, row_of(event)).fetchone()
         return None if row is None else int(row[0])
 
     def ingest(
