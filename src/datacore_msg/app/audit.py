@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import attrs
 
@@ -14,6 +14,7 @@ from datacore_msg.eventlog.store import Problem
 from datacore_msg.projections import catchup
 from datacore_msg.projections.writer import WriteReport
 
+_MAX_CLOCK_MS = 1 << (63 - COUNTER_BITS)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -21,7 +22,7 @@ def parse_since(value: str, now_ms: int) -> int:
     """``30m``, ``2h``, ``7d``, ``1w`` (ago), or an ISO date/time (UTC unless it has an offset)."""
     text = value.strip()
     if len(text) >= 2 and text[:-1].isdigit() and text[-1] in _UNITS:
-        return now_ms - int(text[:-1]) * _UNITS[text[-1]] * 1000
+        return max(0, now_ms - int(text[:-1]) * _UNITS[text[-1]] * 1000)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -30,7 +31,10 @@ def parse_since(value: str, now_ms: int) -> int:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
+    ms = int(moment.timestamp() * 1000)
+    if not 0 <= ms < _MAX_CLOCK_MS:
+        raise InvalidInput(f"--since {value!r}: outside the range of event times (1970 to 6429)")
+    return ms
 
 
 def log(
@@ -65,7 +69,3 @@ def rebuild(space: Space, check_only: bool = False) -> RebuildResult:
     if check_only:
         return RebuildResult(True, catchup.check(ctx), None)
     return RebuildResult(False, [], catchup.rebuild(ctx))
-
-
-def age(hlc_ms: int, now_ms: int) -> timedelta:
-    return timedelta(milliseconds=max(0, now_ms - hlc_ms))

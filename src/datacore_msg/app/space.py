@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -89,7 +88,3 @@ def open_space(
         )
     store = open_store(paths.db_file)
     return Space(paths=paths, settings=settings, user=user, store=store, key=None, clock=clock)
-
-
-def state_path_for(root: Path) -> Path:
-    return default_state_dir(root, None)

@@ -292,7 +292,12 @@ def mark(message_id: str, how: str, as_json: bool, root: str | None, space: str 
 @click.option("--actor", default=None, help="Only events by this actor.")
 @click.option("--type", "type_name", default=None, help="Only events of this type.")
 @click.option("--since", default=None, help="30m, 2h, 7d, or an ISO date/time.")
-@click.option("--limit", type=int, default=None, help="The last N matching events.")
+@click.option(
+    "--limit",
+    type=click.IntRange(max=2**31),
+    default=None,
+    help="The last N matching events.",
+)
 @json_option
 @space_options
 def log(
@@ -377,7 +382,13 @@ def verify(as_json: bool, root: str | None, space: str | None) -> None:
 
 @cli.command(name="export")
 @click.argument("file")
-@click.option("--since", "since", type=int, default=0, help="Only events after this position.")
+@click.option(
+    "--since",
+    "since",
+    type=click.IntRange(min=0, max=2**63 - 1),
+    default=0,
+    help="Only events after this position.",
+)
 @space_options
 def export_cmd(file: str, since: int, root: str | None, space: str | None) -> None:
     """Write events as JSON lines to FILE ('-' for standard output)."""
