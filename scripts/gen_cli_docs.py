@@ -56,6 +56,15 @@ def render() -> str:
             continue
         ctx = command.make_context(name, [], parent=root_ctx, resilient_parsing=True)
         sections.append(f"## `{PROG} {name}`\n\n```text\n{_help(command, ctx)}\n```\n")
+        if isinstance(command, click.Group):
+            for sub_name in command.list_commands(ctx):
+                sub = command.get_command(ctx, sub_name)
+                if sub is None or sub.hidden:
+                    continue
+                sub_ctx = sub.make_context(sub_name, [], parent=ctx, resilient_parsing=True)
+                sections.append(
+                    f"### `{PROG} {name} {sub_name}`\n\n```text\n{_help(sub, sub_ctx)}\n```\n"
+                )
     return "\n".join(sections)
 
 

@@ -24,6 +24,8 @@ from datacore_msg.app.space import Space, open_space
 from datacore_msg.cli.main import main
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+#: Commands with subcommands: ``--root`` goes after the subcommand's name.
+GROUPS = frozenset({"task", "contacts"})
 
 
 @attrs.frozen
@@ -53,7 +55,8 @@ class Installation:
 
     def cli(self, *args: str, stdin: bytes = b"") -> Result:
         """Run the CLI in this process, through ``main`` (the real error boundary)."""
-        argv = [*args[:1], "--root", str(self.root), *args[1:]] if args else []
+        cut = 2 if args and args[0] in GROUPS and len(args) > 1 else 1
+        argv = [*args[:cut], "--root", str(self.root), *args[cut:]] if args else []
         out, err = io.StringIO(), io.StringIO()
         fake_in = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
         saved = sys.stdout, sys.stderr, sys.stdin
@@ -87,6 +90,29 @@ class Installation:
 
     def read(self, name: str) -> str:
         return (self.views / name).read_text(encoding="utf-8")
+
+    @property
+    def public_key(self) -> str:
+        with self.space() as space:
+            return space.signing_key().public_hex
+
+    def pin(self, other: Installation, tier: str = "team") -> None:
+        """Pin ``other``'s key under its user name in this installation's contacts.yaml."""
+        result = self.cli("contacts", "add", other.name, other.public_key, "--tier", tier)
+        assert result.code == 0, result.err
+
+
+def _introduce(*installations: Installation, tier: str = "team") -> None:
+    """Every installation pins every other one's key (what a team does with ``whoami``)."""
+    for one in installations:
+        for other in installations:
+            if other is not one:
+                one.pin(other, tier)
+
+
+@pytest.fixture
+def introduce() -> Callable[..., None]:
+    return _introduce
 
 
 @pytest.fixture

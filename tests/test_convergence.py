@@ -203,6 +203,7 @@ def run_program(spaces: dict[str, Space], clock: SharedClock, program: list[Any]
 )
 def test_two_installations_of_one_user_render_identical_views(
     make_installation: Callable[..., Any],
+    introduce: Callable[..., None],
     program: list[Any],
     skews: tuple[int, ...],
 ) -> None:
@@ -212,6 +213,7 @@ def test_two_installations_of_one_user_render_identical_views(
         "desktop": make_installation("gregor", tz="Europe/Ljubljana", label=f"c{n}-desktop"),
         "tex": make_installation("tex", tz="Asia/Kolkata", label=f"c{n}-tex"),
     }
+    introduce(*insts.values())
     clock = SharedClock()
     spaces = {
         name: inst.space(clock=clock.skewed(skew * 60_000))
@@ -258,13 +260,17 @@ def _origin_batches(space: Space) -> dict[str, list[bytes]]:
 )
 @given(order=st.permutations(range(3)), chunk=st.integers(1, 4))
 def test_the_same_events_in_any_arrival_order_give_the_same_bytes(
-    make_installation: Callable[..., Any], order: list[int], chunk: int
+    make_installation: Callable[..., Any],
+    introduce: Callable[..., None],
+    order: list[int],
+    chunk: int,
 ) -> None:
     n = next(_example)
     laptop = make_installation("gregor", tz="Europe/Ljubljana", label=f"o{n}-laptop")
     desktop = make_installation("gregor", tz="Europe/Ljubljana", label=f"o{n}-desktop")
     tex = make_installation("tex", tz="UTC", label=f"o{n}-tex")
     phone = make_installation("gregor", tz="Europe/Ljubljana", label=f"o{n}-phone")
+    introduce(laptop, desktop, tex, phone)
     clock = SharedClock(step_ms=9 * HOUR_MS)
     with laptop.space(clock=clock) as lp, desktop.space(clock=clock) as dp, tex.space(
         clock=clock
@@ -302,6 +308,7 @@ def test_the_same_events_in_any_arrival_order_give_the_same_bytes(
 
 def test_concurrent_archives_in_different_months_leave_no_stale_archive_file(
     make_installation: Callable[..., Any],
+    introduce: Callable[..., None],
 ) -> None:
     """The laptop archives a message in February while the desktop, not yet synced, archived it in
     January. The earlier archive wins on both, so the entry lives in the January archive on both --
@@ -310,6 +317,7 @@ def test_concurrent_archives_in_different_months_leave_no_stale_archive_file(
     laptop = make_installation("gregor", tz="UTC", label="laptop")
     desktop = make_installation("gregor", tz="UTC", label="desktop")
     tex = make_installation("tex", tz="UTC", label="tex")
+    introduce(laptop, desktop, tex)
     clock = SharedClock(step_ms=60_000)
     with laptop.space(clock=clock) as lp, desktop.space(clock=clock) as dp, tex.space(
         clock=clock
@@ -331,13 +339,14 @@ def test_concurrent_archives_in_different_months_leave_no_stale_archive_file(
 
 
 def test_export_since_and_import_through_the_cli_converge(
-    make_installation: Callable[..., Any], tmp_path: Path
+    make_installation: Callable[..., Any], introduce: Callable[..., None], tmp_path: Path
 ) -> None:
     """The CLI's ``export --since POSITION`` / ``import FILE`` carry increments between the
     installations; the views converge once everything has been carried."""
     laptop = make_installation("gregor", tz="Europe/Ljubljana", label="laptop")
     desktop = make_installation("gregor", tz="Europe/Ljubljana", label="desktop")
     tex = make_installation("tex", tz="UTC", label="tex")
+    introduce(laptop, desktop, tex)
 
     def carry(src: Any, dst: Any, since: int = 0) -> int:
         target = tmp_path / "carry.jsonl"

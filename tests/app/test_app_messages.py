@@ -310,7 +310,7 @@ def test_a_message_between_two_others_appears_in_neither_of_the_users_views(
     carry(tex, gregor)  # gregor now holds tex's and alice's events too
     assert {name: gregor.read(name) for name in before} == before
     files = sorted(p.relative_to(gregor.views).as_posix() for p in gregor.views.rglob("*.org*"))
-    assert files == ["inbox.org", "outbox.org"]
+    assert files == ["agents/gregor-claude.org", "inbox.org", "outbox.org"]
     everything = "".join(p.read_text() for p in gregor.views.rglob("*") if p.is_file())
     assert private not in everything and from_alice not in everything
     assert mine in everything

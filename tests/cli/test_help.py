@@ -22,6 +22,21 @@ SCRIPT = REPO / "scripts" / "gen_cli_docs.py"
 DOCS = REPO / "docs" / "cli.md"
 
 COMMANDS = sorted(cli.commands)
+
+
+def _leaves() -> dict[str, click.Command]:
+    """Every command that runs something: top-level commands and the subcommands of groups."""
+    out: dict[str, click.Command] = {}
+    for name, command in cli.commands.items():
+        if isinstance(command, click.Group):
+            for sub_name, sub in command.commands.items():
+                out[f"{name} {sub_name}"] = sub
+        else:
+            out[name] = command
+    return out
+
+
+LEAVES = _leaves()
 #: Commands that print results, and so take --json.
 JSON_COMMANDS = (
     "inbox",
@@ -35,6 +50,14 @@ JSON_COMMANDS = (
     "send",
     "reply",
     "mark",
+    "tasks",
+    "task show",
+    "task approve",
+    "task claim",
+    "task complete",
+    "budget",
+    "whoami",
+    "contacts list",
 )
 #: Commands without --space/--root, and why.
 NO_SPACE_OPTIONS = {
@@ -70,6 +93,22 @@ def test_the_expected_commands_exist() -> None:
         "export",
         "import",
         "demo",
+        "tasks",
+        "task",
+        "budget",
+        "whoami",
+        "contacts",
+    }
+    assert set(cli.commands["task"].commands) == {  # type: ignore[attr-defined]
+        "show",
+        "approve",
+        "reject",
+        "cancel",
+        "claim",
+        "complete",
+        "retry",
+        "revise",
+        "archive",
     }
 
 
@@ -128,15 +167,15 @@ def test_help_runs_without_an_installation(tmp_path: Path) -> None:
     assert not (tmp_path / "nothing").exists()
 
 
-@pytest.mark.parametrize("name", [n for n in COMMANDS if n not in NO_SPACE_OPTIONS])
+@pytest.mark.parametrize("name", [n for n in LEAVES if n not in NO_SPACE_OPTIONS])
 def test_every_command_accepts_space_and_root(name: str) -> None:
-    names = option_names(cli.commands[name])
+    names = option_names(LEAVES[name])
     assert {"--space", "--root"} <= names, f"{name} lacks --space/--root: has {sorted(names)}"
 
 
 @pytest.mark.parametrize("name", JSON_COMMANDS)
 def test_every_read_command_accepts_json(name: str) -> None:
-    assert "--json" in option_names(cli.commands[name]), f"{name} lacks --json"
+    assert "--json" in option_names(LEAVES[name]), f"{name} lacks --json"
 
 
 def test_root_comes_from_the_environment_too() -> None:

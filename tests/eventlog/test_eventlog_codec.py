@@ -132,9 +132,9 @@ def test_one_bad_field_in_a_valid_message_is_rejected_or_kept_exactly(field: str
 
 
 def test_unknown_type_name_is_an_integrity_error() -> None:
-    assert not known_type("task.claimed")
+    assert not known_type("poll.created")
     with pytest.raises(IntegrityError, match="unknown event type"):
-        decode_payload("task.claimed", {})
+        decode_payload("poll.created", {})
 
 
 def test_extra_payload_field_is_rejected_naming_it() -> None:

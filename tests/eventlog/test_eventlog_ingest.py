@@ -144,7 +144,7 @@ def test_events_of_an_unknown_type_are_accepted_and_stored_for_forward_compatibi
     peers: Peers,
 ) -> None:
     future = peers.seal_g(
-        1, None, {"subject": "task-1", "note": "from a newer version"}, type_name="task.claimed", version=7
+        1, None, {"subject": "task-1", "note": "from a newer version"}, type_name="poll.voted", version=7
     )
     report = feed(peers.t.store, [line(future)])
     assert report.rejected == []

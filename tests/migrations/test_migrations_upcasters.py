@@ -92,7 +92,7 @@ def test_current_versions_and_other_types_pass_through_unchanged() -> None:
         1,
         {"message": V1_ID, "mark": "read"},
     )
-    assert upcast("task.claimed", 1, {"subject": "t"}) == (1, {"subject": "t"})
+    assert upcast("poll.voted", 1, {"subject": "t"}) == (1, {"subject": "t"})
 
 
 # -- a real v1 event through a store and a user's view ---------------------------------------------

@@ -64,7 +64,7 @@ class ImportResult:
 
 
 def import_events(space: Space, lines: Iterable[bytes]) -> ImportResult:
-    from datacore_msg.app.messages import refresh
+    from datacore_msg.app.governance import refresh
 
     report = space.store.ingest(parse_lines(lines), space.clock())
     views = refresh(space)

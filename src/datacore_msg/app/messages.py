@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timezone
-
 import attrs
 
+from datacore_msg.app.governance import refresh
+from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.space import Space
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound, TransitionError
 from datacore_msg.eventlog.envelope import Event
-from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_text
+from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_text, is_agent
 from datacore_msg.eventlog.payloads import MARKS, MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.store import EventStore
-from datacore_msg.projections.catchup import catch_up
 from datacore_msg.projections.messages import MessageState, fold_message
 from datacore_msg.projections.render import INBOX
 from datacore_msg.projections.writer import WriteReport
@@ -26,21 +24,18 @@ class Appended:
     views: WriteReport
 
 
-def new_message_id(wall_ms: int) -> str:
-    moment = datetime.fromtimestamp(wall_ms / 1000, tz=timezone.utc)
-    return f"msg-{moment:%Y%m%d-%H%M%S}-{os.urandom(4).hex()}"
-
-
 def normalise_recipient(to: str) -> str:
     return check_actor(to[1:] if to.startswith("@") else to, "recipient")
 
 
-def refresh(space: Space) -> WriteReport:
-    return catch_up(space.views())
+def recipient_of(space: Space, to: str) -> str:
+    """``@tex`` -> ``tex``; ``@claude`` is this user's own agent (``<user>-claude``)."""
+    name = normalise_recipient(to)
+    return space.agent if name == "claude" else name
 
 
 def load_message(space: Space, message_id: str) -> MessageState | None:
-    return fold_message(space.store.events_for_subject(message_id), space.store.decode)
+    return fold_message(space.store.events_for_subject(message_id), space.store.decode, space.trust())
 
 
 def resolve(space: Space, ref: str) -> MessageState:
@@ -79,7 +74,12 @@ def send(
     priority: str | None = None,
     reply_to: str | None = None,
 ) -> Appended:
-    recipient = normalise_recipient(to)
+    recipient = recipient_of(space, to)
+    if is_agent(recipient):
+        raise InvalidInput(
+            f"{recipient} is an agent: a message to an agent is a task request "
+            f"('datacore-msg send @{recipient} TEXT')"
+        )
     check_text(text)
     if priority is not None and priority not in PRIORITIES:
         raise InvalidInput(f"priority {priority!r} is not one of A, B, C")

@@ -11,9 +11,13 @@ import attrs
 from datacore_msg.config.paths import Paths, default_state_dir, resolve_root, settings_path
 from datacore_msg.config.settings import Settings, check_option_space, load_settings, user_name
 from datacore_msg.errors import ConfigError
+from datacore_msg.eventlog.names import agent_of
 from datacore_msg.eventlog.signing import SigningKey, load_key_file
 from datacore_msg.eventlog.store import EventStore
+from datacore_msg.eventlog.taskcache import TaskCache
+from datacore_msg.eventlog.trust import TrustBook
 from datacore_msg.eventlog.viewcache import ViewCache
+from datacore_msg.governor.policy import Policy
 from datacore_msg.migrations.runner import open_store
 from datacore_msg.projections.catchup import ViewContext
 
@@ -32,10 +36,39 @@ class Space:
     store: EventStore
     key: SigningKey | None
     clock: Clock = wall_ms
+    _book: TrustBook | None = None
+    _policy: Policy | None = None
 
     @property
     def tz(self) -> ZoneInfo:
         return self.settings.tzinfo()
+
+    @property
+    def agent(self) -> str:
+        return agent_of(self.user)
+
+    def trust(self) -> TrustBook:
+        if self._book is None:
+            from datacore_msg.config.trust import build_trust_book
+
+            self._book = build_trust_book(
+                self.user,
+                self.signing_key().public_hex,
+                self.settings,
+                self.paths.settings_file,
+                self.paths.contacts_file,
+            )
+        return self._book
+
+    def policy(self) -> Policy:
+        if self._policy is None:
+            from datacore_msg.config.policy import load_policy
+
+            self._policy = load_policy(self.settings, self.paths.settings_file)
+        return self._policy
+
+    def tasks(self) -> TaskCache:
+        return TaskCache(self.store.conn, self.store.path)
 
     def views(self) -> ViewContext:
         return ViewContext(
@@ -45,6 +78,7 @@ class Space:
             tz=self.tz,
             views_dir=self.paths.views_dir,
             lock_path=self.paths.lock_file,
+            book=self.trust(),
         )
 
     def signing_key(self) -> SigningKey:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from datacore_msg.app.messages import MessageItem
 from datacore_msg.cli.output import printable
 from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.projections.tasks import TaskState
 from datacore_msg.projections.timefmt import iso_local, org_inactive
 
 
@@ -80,9 +82,157 @@ def event_line(event: Event, tz: tzinfo) -> str:
         what = f"{data.get('id')} → {data.get('to')}"
     elif event.type == "message.marked":
         what = f"{data.get('message')} {data.get('mark')}"
+    elif event.type == "task.requested":
+        what = f"{data.get('id')} → {data.get('to')}"
+    elif event.type == "task.decided":
+        what = f"{data.get('task')} {data.get('outcome')} ({data.get('rule')})"
+    elif event.type.startswith("task."):
+        what = str(data.get("task", ""))
     else:
         what = str(data.get("subject", ""))
     return (
         f"{org_inactive(event.hlc, tz)}  {event.actor:<16} {event.type:<16} {printable(what)}"
         f"  (origin {event.origin[:12]} #{event.seq})"
     )
+
+
+# -- tasks ---------------------------------------------------------------------------------------
+
+
+def _age(ms: int) -> str:
+    minutes = ms // 60_000
+    if minutes < 60:
+        return f"{minutes}m"
+    if minutes < 48 * 60:
+        return f"{minutes // 60}h"
+    return f"{minutes // (24 * 60)}d"
+
+
+def task_line(state: TaskState, now_ms: int, tz: tzinfo) -> str:
+    from datacore_msg.projections.orgtext import safe_title
+
+    prio = f" [#{state.request.priority}]" if state.request.priority else ""
+    tier = f" ({state.tier})" if state.tier else ""
+    age = _age(max(0, now_ms - physical_ms(state.requested_hlc)))
+    return (
+        f"{state.id}  {state.state:<9} {age:>4}  {state.sender}{tier} → {state.agent}{prio}: "
+        f"{printable(safe_title(state.request.text, 60))}"
+    )
+
+
+def _when(hlc: int | None, tz: tzinfo) -> str | None:
+    return None if hlc is None else iso_local(hlc, tz)
+
+
+def task_dict(state: TaskState, now_ms: int, tz: tzinfo) -> dict[str, Any]:
+    request = state.request
+    done = state.completed
+    decision = state.decision
+    return {
+        "id": state.id,
+        "state": state.state,
+        "from": state.sender,
+        "to": state.agent,
+        "tier": state.tier,
+        "text": request.text,
+        "tags": list(request.tags),
+        "effort": request.effort,
+        "estimated_tokens": request.tokens,
+        "priority": request.priority,
+        "requested": iso_local(state.requested_hlc, tz),
+        "age_seconds": max(0, now_ms - physical_ms(state.requested_hlc)) // 1000,
+        "decision": None
+        if decision is None
+        else {
+            "outcome": decision.outcome,
+            "rule": decision.rule,
+            "reason": decision.reason,
+            "tier": decision.tier,
+            "figures": decision.figures,
+            "retry_after": None
+            if decision.retry_after is None
+            else datetime.fromtimestamp(decision.retry_after / 1000, tz=timezone.utc)
+            .astimezone(tz)
+            .isoformat(timespec="seconds"),
+        },
+        "approval": state.approval,
+        "started": _when(state.started_hlc, tz),
+        "completed": _when(state.completed_hlc, tz),
+        "closed": _when(state.closed_hlc, tz),
+        "tokens_used": None if done is None else done.tokens,
+        "cost": None if done is None else done.cost,
+        "result": None if done is None else done.result,
+        "quality": None if done is None else done.quality,
+        "retry_count": state.retry_count,
+        "retry_reason": state.retry_reason,
+        "revision_feedback": state.revision_feedback,
+        "rejection_reason": state.rejection_reason,
+        "cancellation_reason": state.cancellation_reason,
+        "history": [
+            {
+                "time": iso_local(change.hlc, tz),
+                "actor": change.actor,
+                "action": change.action,
+                "from": change.before,
+                "to": change.after,
+                "note": change.note,
+                "superseded": change.superseded,
+                "event": change.event_id,
+            }
+            for change in state.changes
+        ],
+    }
+
+
+def task_block(state: TaskState, now_ms: int, tz: tzinfo) -> str:
+    info = task_dict(state, now_ms, tz)
+    lines = [f"{state.id}  ({state.state})"]
+    for label, key in (
+        ("from", "from"),
+        ("to", "to"),
+        ("tier", "tier"),
+        ("requested", "requested"),
+        ("priority", "priority"),
+        ("effort", "effort"),
+        ("estimate", "estimated_tokens"),
+        ("approval", "approval"),
+        ("started", "started"),
+        ("completed", "completed"),
+        ("tokens used", "tokens_used"),
+        ("cost", "cost"),
+        ("result", "result"),
+        ("quality", "quality"),
+        ("retries", "retry_count"),
+    ):
+        value = info[key]
+        if value not in (None, 0, ""):
+            lines.append(f"  {label + ':':<13} {printable(str(value))}")
+    if state.request.tags:
+        lines.append(f"  {'tags:':<13} {' '.join(state.request.tags)}")
+    if state.decision is not None:
+        lines.append(f"  {'decision:':<13} {state.decision.outcome} by rule {state.decision.rule}: "
+                     f"{printable(state.decision.reason)}")
+        if state.decision.figures:
+            figures = ", ".join(f"{k}={v}" for k, v in state.decision.figures.items())
+            lines.append(f"  {'figures:':<13} {figures}")
+    for label, key in (
+        ("retry reason", "retry_reason"),
+        ("feedback", "revision_feedback"),
+        ("rejected", "rejection_reason"),
+        ("cancelled", "cancellation_reason"),
+    ):
+        if info[key] is not None:
+            lines.append(f"  {label + ':':<13} {printable(str(info[key]))}")
+    lines.append("  history:")
+    for change in state.changes:
+        when = org_inactive(change.hlc, tz)
+        if change.superseded is None:
+            note = f": {printable(change.note)}" if change.note else ""
+            lines.append(f"    {when} {change.actor} {change.action} {change.before} → {change.after}{note}")
+        else:
+            lines.append(
+                f"    {when} {change.actor} {change.action} SUPERSEDED: {printable(change.superseded)}"
+            )
+    lines.append("")
+    lines.extend("    " + printable(line) for line in state.request.text.split("\n"))
+    return "\n".join(lines)

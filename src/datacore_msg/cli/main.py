@@ -149,6 +149,13 @@ def migrate(show_status: bool, as_json: bool, root: str | None, space: str | Non
     "--priority", type=click.Choice(["A", "B", "C"]), default=None, help="Priority: A, B or C."
 )
 @click.option("--reply-to", "reply_to", default=None, help="Id (or unique prefix) replied to.")
+@click.option("--tag", "tags", multiple=True, help="Task tag (to an agent; repeatable).")
+@click.option(
+    "--effort", type=click.IntRange(min=0, max=2**31), default=None, help="Task effort, 1-100 (to an agent)."
+)
+@click.option(
+    "--tokens", type=click.IntRange(min=0, max=2**62), default=None, help="Estimated tokens (to an agent)."
+)
 @json_option
 @space_options
 def send(
@@ -156,15 +163,38 @@ def send(
     text: str,
     priority: str | None,
     reply_to: str | None,
+    tags: tuple[str, ...],
+    effort: int | None,
+    tokens: int | None,
     as_json: bool,
     root: str | None,
     space: str | None,
 ) -> None:
-    """Send TEXT to @user (TEXT '-' reads standard input)."""
+    """Send TEXT to @user, or a task to @user-claude (@claude: your own agent). TEXT '-' reads
+    standard input."""
     from datacore_msg.app import messages
+    from datacore_msg.eventlog.names import is_agent
 
     body = read_text_arg(text)
     with _open(root, space) as sp:
+        recipient = messages.recipient_of(sp, to)
+        if is_agent(recipient):
+            if reply_to is not None:
+                raise InvalidInput("--reply-to: a task request to an agent cannot reply to a message")
+            from datacore_msg.app import tasks
+
+            requested = tasks.request(
+                sp, recipient, body, tags=tags, effort=effort, tokens=tokens, priority=priority
+            )
+            state = requested.state.state if requested.state is not None else "REQUESTED"
+            _warn(requested.views)
+            if as_json:
+                emit_json({"id": requested.task_id, "event": requested.event.id, "state": state})
+            else:
+                emit_text(f"Task: {requested.task_id} ({state})")
+            return
+        if tags or effort is not None or tokens is not None:
+            raise InvalidInput("--tag, --effort and --tokens apply to tasks for an agent (@NAME-claude)")
         result = messages.send(sp, to, body, priority=priority, reply_to=reply_to)
     _warn(result.views)
     if as_json:
@@ -450,6 +480,16 @@ def demo(keep: str | None) -> None:
     from datacore_msg.app.demo import run_demo
 
     emit_text(run_demo(keep))
+
+
+def _register_task_commands() -> None:
+    from datacore_msg.cli.tasks import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_register_task_commands()
 
 
 def _check_arguments(args: list[str]) -> None:

@@ -21,9 +21,23 @@ def _strict_str(value: Any, _: type) -> str:
     return value
 
 
+def _strict_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, got {type(value).__name__}")
+    return int(value)
+
+
+def _strict_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {type(value).__name__}")
+    return value
+
+
 def _build_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(bool, _strict_bool)
     for cls in PAYLOAD_TYPES.values():
         renamed = RENAMED_FIELDS.get(cls, {})
         renames: dict[str, Any] = {name: override(rename=key) for name, key in renamed.items()}
@@ -44,7 +58,7 @@ def known_type(type_name: str) -> bool:
 
 
 def current_version(type_name: str) -> int:
-    return PAYLOAD_TYPES[type_name].VERSION
+    return int(PAYLOAD_TYPES[type_name].VERSION)
 
 
 def encode_payload(payload: Payload) -> dict[str, Any]:
@@ -59,7 +73,8 @@ def decode_payload(type_name: str, data: Any) -> Payload:
     if not isinstance(data, dict):
         raise IntegrityError(f"{type_name}: payload is not an object")
     try:
-        return CONVERTER.structure(data, cls)
+        payload: Payload = CONVERTER.structure(data, cls)
+        return payload
     except cattrs.ClassValidationError as exc:
         reasons = "; ".join(_flatten(exc))
         raise IntegrityError(f"{type_name}: invalid payload: {reasons}") from None

@@ -71,10 +71,12 @@ class Event:
 
 
 def subject_of(type_name: str, data: dict[str, Any]) -> str | None:
-    if type_name == "message.sent":
+    if type_name in ("message.sent", "task.requested"):
         value = data.get("id")
     elif type_name == "message.marked":
         value = data.get("message")
+    elif type_name.startswith("task."):
+        value = data.get("task")
     else:
         value = data.get("subject")
     return value if isinstance(value, str) else None

@@ -8,6 +8,11 @@ from datacore_msg.errors import InvalidInput
 
 ACTOR_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 MESSAGE_ID_RE = re.compile(r"msg-\d{8}-\d{6}-[0-9a-f]{8}")
+TASK_ID_RE = re.compile(r"task-\d{8}-\d{6}-[0-9a-f]{8}")
+#: Org tag characters (letters, digits, ``_@#%``), so a tag can go into a heading as it is.
+TAG_RE = re.compile(r"[A-Za-z0-9_@#%]{1,32}")
+AGENT_SUFFIX = "-claude"
+MAX_TAGS = 8
 PRIORITIES = ("A", "B", "C")
 MAX_TEXT_BYTES = 64 * 1024
 
@@ -27,6 +32,27 @@ def check_actor(name: str, what: str = "name") -> str:
 
 def is_message_id(value: object) -> bool:
     return isinstance(value, str) and MESSAGE_ID_RE.fullmatch(value) is not None
+
+
+def is_task_id(value: object) -> bool:
+    return isinstance(value, str) and TASK_ID_RE.fullmatch(value) is not None
+
+
+def is_tag(value: object) -> bool:
+    return isinstance(value, str) and TAG_RE.fullmatch(value) is not None
+
+
+def is_agent(name: str) -> bool:
+    """``gregor-claude`` is the agent of ``gregor``."""
+    return name.endswith(AGENT_SUFFIX) and is_actor(name[: -len(AGENT_SUFFIX)])
+
+
+def agent_of(user: str) -> str:
+    return user + AGENT_SUFFIX
+
+
+def owner_of(agent: str) -> str:
+    return agent[: -len(AGENT_SUFFIX)]
 
 
 def text_problem(text: object) -> str | None:

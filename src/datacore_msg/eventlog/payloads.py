@@ -7,11 +7,22 @@ about (the message id); the log indexes it so a projection can re-fold one entit
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any, ClassVar, Literal
 
 import attrs
 
-from datacore_msg.eventlog.names import PRIORITIES, is_actor, is_message_id, text_problem
+from datacore_msg.eventlog.names import (
+    MAX_TAGS,
+    PRIORITIES,
+    is_actor,
+    is_agent,
+    is_message_id,
+    is_tag,
+    is_task_id,
+    text_problem,
+)
 
 
 def _actor(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -69,6 +80,11 @@ def _mark(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         raise ValueError(f"{attribute.name}: {value!r} is not one of {', '.join(MARKS)}")
 
 
+def _mark_like(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or re.fullmatch(r"[a-z][a-z_]{0,31}", value) is None:
+        raise ValueError(f"{attribute.name}: {value!r} is not a rule or tier name")
+
+
 @attrs.frozen
 class MessageMarked:
     """``message.marked`` v1: the acting user marks a message in their own views."""
@@ -84,11 +100,278 @@ class MessageMarked:
         return self.message
 
 
-Payload = MessageSent | MessageMarked
+# -- agent tasks ---------------------------------------------------------------------------------
 
-PAYLOAD_TYPES: dict[str, type[MessageSent] | type[MessageMarked]] = {
-    cls.TYPE: cls for cls in (MessageSent, MessageMarked)
-}
+MAX_EFFORT = 100
+MAX_TOKENS = 100_000_000
+MAX_PATH_CHARS = 4096
+OUTCOMES: tuple[str, ...] = ("accepted", "held", "refused")
+DECIMAL_RE = re.compile(r"(0|[1-9][0-9]{0,8})\.[0-9]{2}")
+
+
+def _task_id(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not is_task_id(value):
+        raise ValueError(f"{attribute.name}: {value!r} is not a task id")
+
+
+def _agent(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not (is_actor(value) and isinstance(value, str) and is_agent(value)):
+        raise ValueError(f"{attribute.name}: {value!r} is not an agent name (NAME-claude)")
+
+
+def _tags(_: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if len(value) > MAX_TAGS:
+        raise ValueError(f"{attribute.name}: more than {MAX_TAGS} tags")
+    for tag in value:
+        if not is_tag(tag):
+            raise ValueError(f"{attribute.name}: {tag!r} is not a tag (letters, digits, _@#%)")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{attribute.name}: a tag is repeated")
+
+
+def _bounded(low: int, high: int, optional: bool) -> Any:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"{attribute.name}: {value!r} is not a whole number from {low} to {high}")
+
+    return check
+
+
+def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _text(instance, attribute, value)
+
+
+def _decimal(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or DECIMAL_RE.fullmatch(value) is None):
+        raise ValueError(f"{attribute.name}: {value!r} is not an amount with two decimals")
+
+
+def _path(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_PATH_CHARS
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+    ):
+        raise ValueError(f"{attribute.name}: {value!r} is not a usable path")
+
+
+def _outcome(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in OUTCOMES:
+        raise ValueError(f"{attribute.name}: {value!r} is not one of {', '.join(OUTCOMES)}")
+
+
+def _figures(_: Any, attribute: attrs.Attribute[Any], value: dict[str, int]) -> None:
+    if len(value) > 32:
+        raise ValueError(f"{attribute.name}: too many figures")
+    for name, number in value.items():
+        if not is_tag(name):
+            raise ValueError(f"{attribute.name}: {name!r} is not a figure name")
+        if isinstance(number, bool) or not isinstance(number, int) or abs(number) > 2**62:
+            raise ValueError(f"{attribute.name}.{name}: {number!r} is not a whole number")
+
+
+def _to_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class TaskRequested:
+    """``task.requested`` v1: a message to an agent, asking it to do work."""
+
+    TYPE: ClassVar[str] = "task.requested"
+    VERSION: ClassVar[int] = 1
+
+    id: str = attrs.field(validator=_task_id)
+    sender: str = attrs.field(validator=_actor)
+    to: str = attrs.field(validator=_agent)
+    text: str = attrs.field(validator=_text)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple, validator=_tags)
+    effort: int | None = attrs.field(default=None, validator=_bounded(1, MAX_EFFORT, True))
+    tokens: int | None = attrs.field(default=None, validator=_bounded(1, MAX_TOKENS, True))
+    priority: str | None = attrs.field(default=None, validator=_priority)
+
+    @property
+    def subject(self) -> str:
+        return self.id
+
+
+@attrs.frozen
+class TaskDecided:
+    """``task.decided`` v1: the governor of the agent's owner accepted, held or refused a request."""
+
+    TYPE: ClassVar[str] = "task.decided"
+    VERSION: ClassVar[int] = 1
+
+    task: str = attrs.field(validator=_task_id)
+    outcome: str = attrs.field(validator=_outcome)
+    rule: str = attrs.field(validator=_mark_like)
+    reason: str = attrs.field(validator=_text)
+    tier: str = attrs.field(validator=_mark_like)
+    figures: dict[str, int] = attrs.field(factory=dict, validator=_figures)
+    retry_after: int | None = attrs.field(default=None, validator=_bounded(0, 2**62, True))
+
+    @property
+    def subject(self) -> str:
+        return self.task
+
+
+@attrs.frozen
+class TaskApproved:
+    """``task.approved`` v1: the owner lets a held request into the queue (WAITING -> QUEUED)."""
+
+    TYPE: ClassVar[str] = "task.approved"
+    VERSION: ClassVar[int] = 1
+
+    task: str = attrs.field(validator=_task_id)
+    reason: str | None = attrs.field(default=None, validator=_optional_text)
+
+    @property
+    def subject(self) -> str:
+        return self.task
+
+
+@attrs.frozen
+class TaskRejected:
+    """``task.rejected`` v1: the owner turns a held request down (WAITING -> CANCELLED)."""
+
+    TYPE: ClassVar[str] = "task.rejected"
+    VERSION: ClassVar[int] = 1
+
+    task: str = attrs.field(validator=_task_id)
+    reason: str | None = attrs.field(default=None, validator=_optional_text)
+
+    @property
+    def subject(self) -> str:
+        return self.task
+
+
+@attrs.frozen
+class TaskCancelled:
+    """``task.cancelled`` v1: the owner or the sender withdraws a task (-> CANCELLED)."""
+
+    TYPE: ClassVar[str] = "task.cancelled"
+    VERSION: ClassVar[int] = 1
+
+    task: str = attrs.field(validator=_task_id)
+    reason: str | None = attrs.field(default=None, validator=_optional_text)
+
+    @property
+    def subject(self) -> str:
+        return self.task
+
+
+@attrs.frozen
+class TaskClaimed:
+    """``task.claimed`` v1: the agent starts a queued task (QUEUED -> WORKING)."""
+
+    TYPE: ClassVar[str] = "task.claimed"
+    VERSION: ClassVar[int] = 1
+
+    task: str = attrs.field(validator=_task_id)
+
+    @property
+    def subject(self) -> str:
+        return self.task
+
+
+@attrs.frozen
+class TaskCompleted:
+    """``task.completed`` v1: the agent finished (WORKING -> DONE), reporting what it used."""
+
+    TYPE: ClassVar[str] = "task.completed"
+    VERSION: ClassVar[int] = 1
+
+    task: str = attrs.field(validator=_task_id)
+    tokens: int = attrs.field(validator=_bounded(0, MAX_TOKENS, False))
+    cost: str | None = attrs.field(default=None, validator=_decimal)
+    result: str | None = attrs.field(default=None, validator=_path)
+    quality: str | None = attrs.field(default=None, validator=_decimal)
+
+    @property
+    def subject(self) -> str:
+        return self.task
+
+
+@attrs.frozen
+class TaskRetried:
+    """``task.retried`` v1: a working task goes back to the queue (by the agent, or a timeout)."""
+
+    TYPE: ClassVar[str] = "task.retried"
+    VERSION: ClassVar[int] = 1
+
+    task: str = attrs.field(validator=_task_id)
+    reason: str | None = attrs.field(default=None, validator=_optional_text)
+    timeout: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+    @property
+    def subject(self) -> str:
+        return self.task
+
+
+@attrs.frozen
+class TaskRevised:
+    """``task.revised`` v1: the owner asks for another pass at a done task (DONE -> QUEUED)."""
+
+    TYPE: ClassVar[str] = "task.revised"
+    VERSION: ClassVar[int] = 1
+
+    task: str = attrs.field(validator=_task_id)
+    feedback: str | None = attrs.field(default=None, validator=_optional_text)
+
+    @property
+    def subject(self) -> str:
+        return self.task
+
+
+@attrs.frozen
+class TaskArchived:
+    """``task.archived`` v1: the owner confirms a done task's result (DONE -> ARCHIVED)."""
+
+    TYPE: ClassVar[str] = "task.archived"
+    VERSION: ClassVar[int] = 1
+
+    task: str = attrs.field(validator=_task_id)
+
+    @property
+    def subject(self) -> str:
+        return self.task
+
+
+TaskTransition = (
+    TaskApproved
+    | TaskRejected
+    | TaskCancelled
+    | TaskClaimed
+    | TaskCompleted
+    | TaskRetried
+    | TaskRevised
+    | TaskArchived
+)
+TRANSITION_TYPES: tuple[type[Any], ...] = (
+    TaskApproved,
+    TaskRejected,
+    TaskCancelled,
+    TaskClaimed,
+    TaskCompleted,
+    TaskRetried,
+    TaskRevised,
+    TaskArchived,
+)
+
+Payload = MessageSent | MessageMarked | TaskRequested | TaskDecided | TaskTransition
+
+_ALL_TYPES: tuple[Any, ...] = (MessageSent, MessageMarked, TaskRequested, TaskDecided, *TRANSITION_TYPES)
+PAYLOAD_TYPES: dict[str, Any] = {cls.TYPE: cls for cls in _ALL_TYPES}
+TASK_TYPES = frozenset(name for name in PAYLOAD_TYPES if name.startswith("task."))
 
 #: JSON keys that differ from attribute names (``from`` is a Python keyword).
-RENAMED_FIELDS: dict[type[Any], dict[str, str]] = {MessageSent: {"sender": "from"}}
+RENAMED_FIELDS: dict[type[Any], dict[str, str]] = {
+    MessageSent: {"sender": "from"},
+    TaskRequested: {"sender": "from"},
+}

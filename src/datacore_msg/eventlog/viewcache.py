@@ -23,6 +23,7 @@ import attrs
 
 from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.sqlite_errors import translating
+from datacore_msg.eventlog.taskcache import TaskRow, clear, write_rows
 
 
 @attrs.frozen
@@ -88,9 +89,11 @@ class ViewCache:
         upserts: Iterable[Entry],
         deletes: Iterable[tuple[str, str]],
         dirty: Iterable[str],
+        task_rows: Iterable[TaskRow] = (),
     ) -> None:
-        """Store changed entries, mark their files dirty and move the checkpoint, atomically."""
+        """Store changed entries and task rows, mark files dirty and move the checkpoint, atomically."""
         with self._write():
+            write_rows(self.conn, list(task_rows))
             self.conn.executemany(
                 "DELETE FROM view_entries WHERE subject = ? AND role = ?", list(deletes)
             )
@@ -112,9 +115,23 @@ class ViewCache:
                 (name, checkpoint),
             )
 
-    def replace_all(self, name: str, checkpoint: int, entries: Iterable[Entry]) -> None:
-        """Drop every entry of this projection and load ``entries`` (used by rebuild)."""
+    def replace_all(
+        self,
+        name: str,
+        checkpoint: int,
+        entries: Iterable[Entry],
+        task_rows: Iterable[TaskRow] = (),
+        meta: dict[str, str] | None = None,
+    ) -> None:
+        """Drop every entry and task row and load these (used by rebuild)."""
         with self._write():
+            clear(self.conn)
+            write_rows(self.conn, list(task_rows))
+            self.conn.executemany(
+                "INSERT INTO derived_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                sorted((meta or {}).items()),
+            )
             self.conn.execute("DELETE FROM view_entries")
             self.conn.execute("UPDATE view_files SET dirty = 1")
             self.conn.executemany(

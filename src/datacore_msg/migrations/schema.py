@@ -68,7 +68,44 @@ def m0002_view_cache(db: Any) -> None:
     )
 
 
+def m0003_tasks(db: Any) -> None:
+    db.executescript(
+        """
+        CREATE TABLE task_state (
+            task TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            state TEXT NOT NULL,
+            estimate INTEGER,
+            let_through_ms INTEGER,
+            state_ms INTEGER NOT NULL,
+            retry_count INTEGER NOT NULL,
+            priority TEXT,
+            s_hlc INTEGER NOT NULL,
+            s_origin TEXT NOT NULL,
+            s_seq INTEGER NOT NULL
+        );
+        CREATE INDEX task_state_queue ON task_state (agent, state, sender);
+        CREATE INDEX task_state_rate ON task_state (agent, sender, let_through_ms);
+        CREATE INDEX task_state_order ON task_state (agent, s_hlc, s_origin, s_seq);
+        CREATE TABLE task_tokens (
+            task TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            agent TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            tokens INTEGER NOT NULL,
+            PRIMARY KEY (task, n)
+        );
+        CREATE INDEX task_tokens_sender ON task_tokens (agent, sender, at_ms);
+        CREATE INDEX task_tokens_day ON task_tokens (agent, at_ms);
+        CREATE TABLE derived_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """
+    )
+
+
 STEPS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_events", m0001_events),
     ("0002_view_cache", m0002_view_cache),
+    ("0003_tasks", m0003_tasks),
 )

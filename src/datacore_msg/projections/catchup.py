@@ -3,14 +3,21 @@
 Theory of operation
 -------------------
 The projection's checkpoint is the last log position it applied. Catch-up reads the events after it
-(in arrival order), collects the subjects (messages) they touch, and re-folds each touched message
-from *all* of its events in ``(hlc, origin, seq)`` order. Because every entry is a pure function of
-its own message's events, it does not matter in which order events arrived, nor whether they arrive
-one at a time or in a batch: the cached entries always equal a full rebuild. The changed entries, the
-files they left or joined (marked dirty) and the new checkpoint are stored in one transaction; then
-the writer rewrites the dirty files. A crash between the two leaves the files dirty, and the next
-command writes them. The cost of a catch-up follows the new events and the live entries, not the
-history.
+(in arrival order), collects the subjects (messages and tasks) they touch, and re-folds each touched
+subject from *all* of its events in ``(hlc, origin, seq)`` order. Because every entry is a pure
+function of its own subject's events, it does not matter in which order events arrived, nor whether
+they arrive one at a time or in a batch: the cached entries always equal a full rebuild. The changed
+entries, the task rows the governor's figures are read from, the files they left or joined (marked
+dirty) and the new checkpoint are stored in one transaction; then the writer rewrites the dirty files.
+A crash between the two leaves the files dirty, and the next command writes them. The cost of a
+catch-up follows the new events and the live entries, not the history.
+
+Folds depend on the pinned keys (who may act as whom); the derived state records the trust book's
+fingerprint, and a change of pinned keys re-folds everything once.
+
+Between applying and writing, a caller may run a step that appends events (the governor deciding
+the requests that just arrived); catch-up applies those too before it writes, so one command leaves
+the views showing the decisions.
 
 All of this runs under one cross-process file lock, so two commands never write views at once.
 """
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import tzinfo
 from pathlib import Path
@@ -29,14 +36,27 @@ import filelock
 
 from datacore_msg.errors import Busy
 from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.eventlog.names import agent_of
+from datacore_msg.eventlog.payloads import TASK_TYPES
 from datacore_msg.eventlog.store import EventStore
+from datacore_msg.eventlog.taskcache import TaskCache, TaskRow
+from datacore_msg.eventlog.trust import TrustBook
 from datacore_msg.eventlog.viewcache import Entry, ViewCache
+from datacore_msg.projections.agent_view import ROLE as AGENT_ROLE
+from datacore_msg.projections.agent_view import agent_file, task_entry
 from datacore_msg.projections.messages import fold_message
 from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file, render_files
+from datacore_msg.projections.tasks import TaskState, fold_task
 from datacore_msg.projections.writer import WriteReport, write_views
 
 PROJECTION = "messages"
+TRUST_META = "trust"
 MESSAGE_TYPES = frozenset({"message.sent", "message.marked"})
+MESSAGE_ROLES = ("inbox", "outbox")
+#: Appends events between applying and writing; returns whether it appended any.
+Step = Callable[[], bool]
+MAX_STEPS = 100_000
 LOCK_TIMEOUT_S = 60.0
 #: Above this many new events, re-folding everything is cheaper than one query per subject.
 FULL_REFOLD_THRESHOLD = 20_000
@@ -50,6 +70,35 @@ class ViewContext:
     tz: tzinfo
     views_dir: Path
     lock_path: Path
+    book: TrustBook
+
+    @property
+    def agent(self) -> str:
+        return agent_of(self.user)
+
+    @property
+    def live_files(self) -> tuple[str, ...]:
+        return (*LIVE_FILES, agent_file(self.agent))
+
+    @property
+    def tasks(self) -> TaskCache:
+        return TaskCache(self.store.conn, self.store.path)
+
+
+def task_row(state: TaskState) -> TaskRow:
+    return TaskRow(
+        task=state.id,
+        agent=state.agent,
+        sender=state.sender,
+        state=state.state,
+        estimate=state.request.tokens,
+        let_through_ms=state.let_through_ms,
+        state_ms=physical_ms(state.state_hlc),
+        retry_count=state.retry_count,
+        priority=state.request.priority,
+        sort=state.request_order,
+        completions=tuple((c.at_ms, c.tokens) for c in state.completions),
+    )
 
 
 def views_lock(lock_path: Path) -> filelock.FileLock:
@@ -82,32 +131,76 @@ def _bulk() -> Iterator[None]:
             gc.enable()
 
 
-def fold_all(ctx: ViewContext, events: Iterable[Event]) -> list[Entry]:
+@attrs.frozen
+class Folded:
+    entries: list[Entry]
+    task_rows: list[TaskRow]
+
+
+def fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
     with _bulk():
         return _fold_all(ctx, events)
 
 
-def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> list[Entry]:
-    by_subject: dict[str, list[Event]] = defaultdict(list)
+def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
+    messages: dict[str, list[Event]] = defaultdict(list)
+    tasks: dict[str, list[Event]] = defaultdict(list)
     for event in events:
         if event.type in MESSAGE_TYPES:
             subject = event.subject
             if subject is not None:
-                by_subject[subject].append(event)
+                messages[subject].append(event)
+        elif event.type in TASK_TYPES:
+            subject = event.subject
+            if subject is not None:
+                tasks[subject].append(event)
     entries: list[Entry] = []
-    for subject_events in by_subject.values():
+    for subject_events in messages.values():
         subject_events.sort(key=Event.order_key)
-        state = fold_message(subject_events, ctx.store.decode)
+        state = fold_message(subject_events, ctx.store.decode, ctx.book)
         if state is not None:
             entries.extend(entries_for(state, ctx.user, ctx.tz))
-    return entries
+    rows: list[TaskRow] = []
+    for subject_events in tasks.values():
+        subject_events.sort(key=Event.order_key)
+        task = fold_task(subject_events, ctx.store.decode, ctx.book)
+        if task is not None:
+            rows.append(task_row(task))
+            if task.agent == ctx.agent:
+                entries.append(task_entry(task, ctx.tz))
+    return Folded(entries, rows)
 
 
 def _render_from_cache(ctx: ViewContext, name: str) -> str | None:
     texts = ctx.cache.texts(name)
-    if not texts and name not in LIVE_FILES:
+    if not texts and name not in ctx.live_files:
         return None
     return render_file(name, texts)
+
+
+def _refold(ctx: ViewContext, subject: str, is_task: bool) -> tuple[list[Entry], TaskRow | None]:
+    events = ctx.store.events_for_subject(subject)
+    if not is_task:
+        state = fold_message(events, ctx.store.decode, ctx.book)
+        return ([] if state is None else entries_for(state, ctx.user, ctx.tz)), None
+    task = fold_task(events, ctx.store.decode, ctx.book)
+    if task is None:
+        return [], None
+    entries = [task_entry(task, ctx.tz)] if task.agent == ctx.agent else []
+    return entries, task_row(task)
+
+
+def _trust_changed(ctx: ViewContext) -> bool:
+    return ctx.tasks.meta(TRUST_META) != ctx.book.fingerprint()
+
+
+def _replace_everything(ctx: ViewContext) -> Folded:
+    head = ctx.store.max_position()
+    folded = fold_all(ctx, ctx.store.iter_sorted())
+    ctx.cache.replace_all(
+        PROJECTION, head, folded.entries, folded.task_rows, {TRUST_META: ctx.book.fingerprint()}
+    )
+    return folded
 
 
 def _apply_new(ctx: ViewContext) -> dict[str, str]:
@@ -115,27 +208,38 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
     all of its existing ones, the text those entries add (see :func:`write_views`' hints)."""
     checkpoint = ctx.cache.checkpoint(PROJECTION)
     head = ctx.store.max_position()
+    if _trust_changed(ctx):
+        _replace_everything(ctx)
+        return {}
     if head <= checkpoint:
         return {}
     if head - checkpoint > FULL_REFOLD_THRESHOLD:
-        ctx.cache.replace_all(PROJECTION, head, fold_all(ctx, ctx.store.iter_sorted()))
+        _replace_everything(ctx)
         return {}
-    subjects: set[str] = set()
+    subjects: dict[str, bool] = {}
     last = checkpoint
     for event in ctx.store.iter_since(checkpoint):
         assert event.position is not None
         last = max(last, event.position)
-        if event.type in MESSAGE_TYPES and event.subject is not None:
-            subjects.add(event.subject)
+        if event.subject is None:
+            continue
+        if event.type in MESSAGE_TYPES:
+            subjects[event.subject] = False
+        elif event.type in TASK_TYPES:
+            subjects[event.subject] = True
     upserts: list[Entry] = []
     deletes: list[tuple[str, str]] = []
     dirty: set[str] = set()
     rewritten: set[str] = set()
     added: dict[str, list[Entry]] = defaultdict(list)
+    task_rows: list[TaskRow] = []
     for subject in sorted(subjects):
-        state = fold_message(ctx.store.events_for_subject(subject), ctx.store.decode)
-        new_entries = [] if state is None else entries_for(state, ctx.user, ctx.tz)
-        old_files = ctx.cache.entry_files([(subject, "inbox"), (subject, "outbox")])
+        is_task = subjects[subject]
+        new_entries, row = _refold(ctx, subject, is_task)
+        if row is not None:
+            task_rows.append(row)
+        roles = (AGENT_ROLE,) if is_task else MESSAGE_ROLES
+        old_files = ctx.cache.entry_files([(subject, role) for role in roles])
         new_keys = {(entry.subject, entry.role) for entry in new_entries}
         deletes.extend(key for key in old_files if key not in new_keys)
         rewritten.update(old_files.values())
@@ -148,7 +252,7 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
         dirty.update(entry.file for entry in new_entries)
         upserts.extend(new_entries)
     hints = _append_hints(ctx.cache, added, rewritten)
-    ctx.cache.apply(PROJECTION, last, upserts, deletes, dirty)
+    ctx.cache.apply(PROJECTION, last, upserts, deletes, dirty, task_rows)
     return hints
 
 
@@ -170,16 +274,23 @@ def _append_hints(
     return hints
 
 
-def catch_up(ctx: ViewContext) -> WriteReport:
-    """Apply what is new in the log to the views and write the files that changed."""
+def catch_up(ctx: ViewContext, step: Step | None = None) -> WriteReport:
+    """Apply what is new in the log to the views, run ``step`` (which may append events, applied in
+    turn) until it has nothing more to do, and write the files that changed."""
     lock = _locked(ctx)
     try:
         hints = _apply_new(ctx)
+        if step is not None:
+            for _ in range(MAX_STEPS):
+                if not step():
+                    break
+                hints = {}
+                _apply_new(ctx)
         return write_views(
             ctx.views_dir,
             ctx.cache,
             lambda name: _render_from_cache(ctx, name),
-            LIVE_FILES,
+            ctx.live_files,
             appended=hints,
         )
     finally:
@@ -188,20 +299,16 @@ def catch_up(ctx: ViewContext) -> WriteReport:
 
 def render_all(ctx: ViewContext) -> dict[str, str]:
     """Every view file, rendered from the whole log in memory (touches neither cache nor disk)."""
-    return render_files(fold_all(ctx, ctx.store.iter_sorted()))
+    return render_files(fold_all(ctx, ctx.store.iter_sorted()).entries, ctx.live_files)
 
 
 def rebuild(ctx: ViewContext) -> WriteReport:
     """Drop the cached entries, re-fold the whole log and write every view file."""
     lock = _locked(ctx)
     try:
-        head = ctx.store.max_position()
-        entries = fold_all(ctx, ctx.store.iter_sorted())
-        ctx.cache.replace_all(PROJECTION, head, entries)
-        files = render_files(entries)
-        return write_views(
-            ctx.views_dir, ctx.cache, files.get, files.keys()
-        )
+        folded = _replace_everything(ctx)
+        files = render_files(folded.entries, ctx.live_files)
+        return write_views(ctx.views_dir, ctx.cache, files.get, files.keys())
     finally:
         lock.release()
 

@@ -2,7 +2,8 @@
 
 A message's state is its ``message.sent`` payload plus, for each participant (sender and recipient),
 their own mark: unread (no mark yet), ``read``, ``todo``, ``done`` or ``archive``. A mark is
-personal: it changes only the views of the actor who made it, and only a participant's marks count.
+personal: it changes only the views of the actor who made it, and only a participant's marks count
+(written from a key pinned for that participant, when the fold is given a trust book).
 ``archive`` is final; a mark ordered after it is kept in the log but does not change the state (it is
 superseded). The fold is a pure function of the events in ``(hlc, origin, seq)`` order, so every peer
 holding the same events computes the same state.
@@ -16,6 +17,7 @@ import attrs
 
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.payloads import MessageMarked, MessageSent, Payload
+from datacore_msg.eventlog.trust import TrustBook
 
 
 @attrs.frozen
@@ -48,8 +50,13 @@ class MessageState:
 Decoder = Callable[[Event], Payload | None]
 
 
-def fold_message(events: Iterable[Event], decode: Decoder) -> MessageState | None:
-    """Fold one message's events (already in ``(hlc, origin, seq)`` order) into its state."""
+def fold_message(
+    events: Iterable[Event], decode: Decoder, book: TrustBook | None = None
+) -> MessageState | None:
+    """Fold one message's events (already in ``(hlc, origin, seq)`` order) into its state.
+
+    With a trust book, a mark counts only when a key pinned for its actor wrote it: nobody can mark
+    a message in someone else's views by writing their name."""
     sent: MessageSent | None = None
     sent_order: tuple[int, str, int] | None = None
     pending: list[tuple[Event, MessageMarked]] = []
@@ -66,7 +73,8 @@ def fold_message(events: Iterable[Event], decode: Decoder) -> MessageState | Non
     superseded: list[str] = []
     participants = {sent.sender, sent.to}
     for event, mark in pending:
-        if event.actor not in participants:
+        backed = book is None or book.backs(event.actor, event.origin)
+        if event.actor not in participants or not backed:
             superseded.append(event.id)
             continue
         current = marks.get(event.actor)

@@ -148,6 +148,7 @@ TITLE_KEYWORDS: Final[frozenset[str]] = frozenset(
 UNTITLED: Final = "(untitled)"
 
 _SPECIAL_RE: Final = re.compile(_SPECIAL_CLASS)
+_END_RE: Final = re.compile(":end:", re.IGNORECASE)
 
 # Rule (b): constructs org-mode recognises at the start of an indented line (case-insensitive).
 # Python's Unicode ``\s`` is wider than org's ``[ \t]`` and matches orgparse's own ``\s``.
@@ -318,3 +319,10 @@ def is_safe_property_value(value: str) -> bool:
         and _SPECIAL_RE.search(value) is None
         and ":end:" not in value.lower()
     )
+
+
+def safe_line(text: str, limit: int = 120) -> str:
+    """A one-line rendering of ``text`` for a property value or a LOGBOOK note: :func:`safe_title`
+    with every ``:END:`` (any case) broken by a space, so it cannot end a drawer."""
+    line = safe_title(text, limit)
+    return _END_RE.sub(lambda match: match.group(0)[:1] + " " + match.group(0)[1:], line)

@@ -107,9 +107,9 @@ def render_file(name: str, entry_texts: Iterable[str]) -> str:
     return header + "".join(entry_texts)
 
 
-def render_files(entries: Iterable[Entry]) -> dict[str, str]:
+def render_files(entries: Iterable[Entry], live_files: Iterable[str] = LIVE_FILES) -> dict[str, str]:
     """Every view file's full text from a set of entries (live files always present)."""
-    by_file: dict[str, list[Entry]] = {name: [] for name in LIVE_FILES}
+    by_file: dict[str, list[Entry]] = {name: [] for name in live_files}
     for entry in entries:
         by_file.setdefault(entry.file, []).append(entry)
     return {

@@ -1,0 +1,189 @@
+"""Running the governor on the agent owner's installation, and the timeout sweep.
+
+Every command that refreshes the views runs :func:`refresh`: catch-up applies the new events, then
+:func:`governor_step` handles, one at a time, each request to this user's agent that has no decision
+yet (its figures read from the derived task rows, which catch-up updates after every decision) and
+each WORKING task past ``per_task_timeout_minutes``. Each outcome is an appended event — a
+``task.decided``, a refusal's automatic reply, a ``task.retried`` or ``task.cancelled`` by timeout —
+and the check that the task is still undecided (or still the same WORKING run) runs inside the
+append's transaction, so two processes never decide one request twice. Replaying the log never
+calls the governor again: its decisions are in the log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone, tzinfo
+
+import attrs
+
+from datacore_msg.app.ids import new_message_id
+from datacore_msg.app.space import Space
+from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.eventlog.payloads import MessageSent, Payload, TaskCancelled, TaskDecided, TaskRetried
+from datacore_msg.eventlog.store import EventStore
+from datacore_msg.governor.decide import Decision, Request, Usage, decide
+from datacore_msg.projections.catchup import Step, catch_up
+from datacore_msg.projections.tasks import REQUESTED, WORKING, TaskState, fold_task
+from datacore_msg.projections.writer import WriteReport
+
+
+class _Stale(Exception):
+    """The task moved on before the append; nothing to do."""
+
+
+@attrs.frozen
+class DayBounds:
+    start_ms: int
+    next_midnight_ms: int
+
+
+def day_bounds(now_ms: int, tz: tzinfo) -> DayBounds:
+    """The owner's day (midnight to midnight, in the owner's zone) around ``now_ms``."""
+    local = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(tz)
+    start = datetime(local.year, local.month, local.day, tzinfo=tz)
+    following = start.date() + timedelta(days=1)
+    end = datetime(following.year, following.month, following.day, tzinfo=tz)
+    return DayBounds(int(start.timestamp() * 1000), int(end.timestamp() * 1000))
+
+
+def load_task(space: Space, task_id: str) -> TaskState | None:
+    return fold_task(space.store.events_for_subject(task_id), space.store.decode, space.trust())
+
+
+def usage_for(space: Space, sender: str, now_ms: int) -> tuple[Usage, DayBounds]:
+    bounds = day_bounds(now_ms, space.tz)
+    default = space.policy().compute.default_task_tokens
+    cache = space.tasks()
+    mine = cache.sender_figures(space.agent, sender, bounds.start_ms, now_ms, default)
+    everyone = cache.agent_figures(space.agent, bounds.start_ms, default)
+    usage = Usage(
+        sender_tokens_today=mine.tokens_today,
+        total_tokens_today=everyone.tokens_today,
+        sender_tasks_last_hour=mine.let_through_last_hour,
+        sender_oldest_in_hour_ms=mine.oldest_in_hour_ms,
+        sender_last_task_ms=mine.last_let_through_ms,
+        queue_depth=everyone.queue_depth,
+    )
+    return usage, bounds
+
+
+def _append_if(space: Space, payload: Payload, actor: str, still: str, version: int | None) -> bool:
+    """Append ``payload`` if the task is still in state ``still`` (and, with ``version``, has not
+    changed state since that clock stamp), checked inside the append's transaction."""
+    task_id = payload.subject
+
+    def unchanged(store: EventStore) -> None:
+        state = fold_task(store.events_for_subject(task_id), store.decode, space.trust())
+        if state is None or state.state != still or (version is not None and state.state_hlc != version):
+            raise _Stale
+
+    try:
+        space.store.append(space.signing_key(), actor, payload, space.clock(), unchanged)
+    except _Stale:
+        return False
+    return True
+
+
+def refusal_reply(decision: Decision, state: TaskState, tz: tzinfo) -> str:
+    if decision.retry_after_ms is not None:
+        moment = datetime.fromtimestamp(decision.retry_after_ms / 1000, tz=timezone.utc).astimezone(tz)
+        when = f"You can send it again after {moment:%Y-%m-%d %H:%M} ({tz})."
+    elif decision.rule == "queue_depth":
+        when = "You can send it again when the queue has room."
+    elif decision.rule == "effort":
+        when = "You can send it again with a lower --effort."
+    else:
+        when = "You can send it again with a lower --tokens estimate."
+    return f"Task {state.id} for {state.agent} was refused: {decision.reason}. {when}"
+
+
+def decide_request(space: Space, state: TaskState) -> Decision | None:
+    """Decide one undecided request to this user's agent and append the outcome."""
+    now = space.clock()
+    book = space.trust()
+    policy = space.policy()
+    tier = book.tier_of(state.sender, state.request_origin)
+    usage, bounds = usage_for(space, state.sender, now)
+    request = Request(
+        task=state.id,
+        sender=state.sender,
+        tier=tier,
+        effort=state.request.effort,
+        estimate=state.estimate(policy.compute.default_task_tokens),
+    )
+    decision = decide(request, usage, policy, now, bounds.next_midnight_ms)
+    payload = TaskDecided(
+        task=state.id,
+        outcome=decision.outcome,
+        rule=decision.rule,
+        reason=decision.reason,
+        tier=decision.tier,
+        figures=decision.figures,
+        retry_after=decision.retry_after_ms,
+    )
+    if not _append_if(space, payload, space.agent, REQUESTED, None):
+        return None
+    if decision.outcome == "refused":
+        reply = MessageSent(
+            id=new_message_id(space.clock()),
+            sender=space.agent,
+            to=state.sender,
+            text=refusal_reply(decision, state, space.tz),
+        )
+        space.store.append(space.signing_key(), space.agent, reply, space.clock())
+    return decision
+
+
+def sweep_task(space: Space, state: TaskState) -> bool:
+    """Send a WORKING task past its timeout back to the queue, or cancel it after too many retries."""
+    compute = space.policy().compute
+    minutes = compute.per_task_timeout_minutes
+    payload: Payload
+    if state.retry_count < compute.max_retries:
+        payload = TaskRetried(task=state.id, reason=f"timed out after {minutes} min", timeout=True)
+    else:
+        payload = TaskCancelled(
+            task=state.id,
+            reason=f"timed out after {minutes} min, {state.retry_count} retries already",
+        )
+    return _append_if(space, payload, space.agent, WORKING, state.state_hlc)
+
+
+def governor_step(space: Space) -> Step:
+    """One unit of governor work per call (see :func:`catch_up`): True when it appended events."""
+    tried: set[str] = set()
+
+    def step() -> bool:
+        cache = space.tasks()
+        for task_id in cache.tasks_in_state(space.agent, REQUESTED):
+            if task_id in tried:
+                continue
+            tried.add(task_id)
+            state = load_task(space, task_id)
+            if state is not None and state.state == REQUESTED and state.agent == space.agent:
+                decide_request(space, state)
+                return True
+        minutes = space.policy().compute.per_task_timeout_minutes
+        if minutes <= 0:
+            return False
+        for task_id in cache.stale_working(space.agent, space.clock() - minutes * 60_000):
+            key = f"sweep:{task_id}"
+            if key in tried:
+                continue
+            tried.add(key)
+            state = load_task(space, task_id)
+            if state is not None and state.state == WORKING:
+                sweep_task(space, state)
+                return True
+        return False
+
+    return step
+
+
+def refresh(space: Space) -> WriteReport:
+    """Catch the views up, letting the governor decide what arrived and sweep timed-out tasks."""
+    return catch_up(space.views(), governor_step(space))
+
+
+def age_ms(state: TaskState, now_ms: int) -> int:
+    return max(0, now_ms - physical_ms(state.requested_hlc))

@@ -1,0 +1,320 @@
+"""Agent tasks: requesting work from an agent, moving tasks through their life cycle, listing them,
+and the budget report.
+
+Who acts: on the agent owner's installation, ``approve``, ``reject``, ``revise`` and ``archive`` are
+the owner's (the user); ``claim``, ``complete`` and ``retry`` are the agent's (``<user>-claude``,
+run by Claude Code through this CLI); ``cancel`` is the owner's, or the sender's on the sender's own
+installation. Whether the move is allowed is decided by the same rule the reducer folds with
+(:func:`datacore_msg.projections.tasks.refusal`), checked inside the append's transaction, so a claim
+is atomic: of two processes claiming one task, exactly one appends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+import attrs
+
+from datacore_msg.app.governance import day_bounds, load_task, refresh
+from datacore_msg.app.ids import new_task_id
+from datacore_msg.app.space import Space
+from datacore_msg.errors import Ambiguous, InvalidInput, NotFound, TransitionError
+from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.names import MAX_TAGS, PRIORITIES, check_text, is_tag
+from datacore_msg.eventlog.payloads import (
+    MAX_EFFORT,
+    MAX_TOKENS,
+    Payload,
+    TaskApproved,
+    TaskArchived,
+    TaskCancelled,
+    TaskClaimed,
+    TaskCompleted,
+    TaskRejected,
+    TaskRequested,
+    TaskRetried,
+    TaskRevised,
+)
+from datacore_msg.eventlog.store import EventStore
+from datacore_msg.projections.tasks import STATES, TaskState, fold_task, refusal
+from datacore_msg.projections.writer import WriteReport
+
+AGENT_ACTIONS = frozenset({"claim", "complete", "retry"})
+ACTIONS = ("approve", "reject", "cancel", "claim", "complete", "retry", "revise", "archive")
+
+
+@attrs.frozen
+class Requested:
+    event: Event
+    task_id: str
+    state: TaskState | None
+    views: WriteReport
+
+
+def _check_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for raw in tags:
+        tag = raw.strip().strip(":")
+        if not is_tag(tag):
+            raise InvalidInput(f"--tag {tag!r}: use letters, digits and _@#% (at most 32)")
+        if tag not in out:
+            out.append(tag)
+    if len(out) > MAX_TAGS:
+        raise InvalidInput(f"--tag: at most {MAX_TAGS} tags")
+    return tuple(out)
+
+
+def _check_range(value: int | None, option: str, low: int, high: int) -> int | None:
+    if value is not None and not low <= value <= high:
+        raise InvalidInput(f"{option} {value}: must be from {low} to {high}")
+    return value
+
+
+def request(
+    space: Space,
+    agent: str,
+    text: str,
+    *,
+    tags: Sequence[str] = (),
+    effort: int | None = None,
+    tokens: int | None = None,
+    priority: str | None = None,
+) -> Requested:
+    check_text(text)
+    if priority is not None and priority not in PRIORITIES:
+        raise InvalidInput(f"priority {priority!r} is not one of A, B, C")
+    payload = TaskRequested(
+        id=new_task_id(space.clock()),
+        sender=space.user,
+        to=agent,
+        text=text,
+        tags=_check_tags(tags),
+        effort=_check_range(effort, "--effort", 1, MAX_EFFORT),
+        tokens=_check_range(tokens, "--tokens", 1, MAX_TOKENS),
+        priority=priority,
+    )
+
+    def no_duplicate_id(store: EventStore) -> None:
+        if store.has_subject(payload.id):
+            raise InvalidInput(f"task id {payload.id} already exists; send again")
+
+    event = space.store.append(space.signing_key(), space.user, payload, space.clock(), no_duplicate_id)
+    views = refresh(space)
+    return Requested(event, payload.id, load_task(space, payload.id), views)
+
+
+def involved(space: Space, state: TaskState) -> bool:
+    return state.agent == space.agent or state.sender == space.user
+
+
+def resolve(space: Space, ref: str) -> TaskState:
+    """A task of this user's agent, or one the user sent, by full id or unique prefix."""
+    ref = ref.strip()
+    if not ref:
+        raise InvalidInput("task id is empty")
+    candidates = space.tasks().matching(ref, limit=50)
+    if ref in candidates:
+        candidates = [ref]
+    states = [s for s in (load_task(space, c) for c in candidates) if s is not None and involved(space, s)]
+    if not states:
+        raise NotFound(f"no task of yours matches {ref!r} (see 'datacore-msg tasks')")
+    if len(states) > 1:
+        ids = [s.id for s in states]
+        raise Ambiguous(f"{ref!r} matches {len(ids)} tasks: {', '.join(ids)}", ids)
+    return states[0]
+
+
+def _decimal(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        raise InvalidInput(f"{option} {value!r} is not a number") from None
+    if not number.is_finite() or number < 0 or number >= 10**9:
+        raise InvalidInput(f"{option} {value!r} must be from 0 to 999999999.99")
+    return str(number.quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
+@attrs.frozen
+class Moved:
+    task_id: str
+    action: str
+    state: TaskState
+    views: WriteReport
+
+
+def transition(
+    space: Space,
+    ref: str,
+    action: str,
+    *,
+    reason: str | None = None,
+    tokens: int | None = None,
+    cost: str | None = None,
+    result: str | None = None,
+    quality: str | None = None,
+) -> Moved:
+    if action not in ACTIONS:
+        raise InvalidInput(f"unknown task action {action!r} (use {', '.join(ACTIONS)})")
+    if reason is not None:
+        check_text(reason, "--reason")
+    task = resolve(space, ref)
+    payload = _payload(
+        task.id, action, reason, tokens, _decimal(cost, "--cost"), result, _decimal(quality, "--quality")
+    )
+    actor = space.agent if action in AGENT_ACTIONS else space.user
+    book = space.trust()
+    origin = space.signing_key().public_hex
+
+    def allowed(store: EventStore) -> None:
+        state = fold_task(store.events_for_subject(task.id), store.decode, book)
+        assert state is not None
+        why = refusal(state, action, actor, origin, book)
+        if why is not None:
+            raise TransitionError(why)
+
+    space.store.append(space.signing_key(), actor, payload, space.clock(), allowed)
+    views = refresh(space)
+    state = load_task(space, task.id)
+    assert state is not None
+    return Moved(task.id, action, state, views)
+
+
+def _payload(
+    task: str,
+    action: str,
+    reason: str | None,
+    tokens: int | None,
+    cost: str | None,
+    result: str | None,
+    quality: str | None,
+) -> Payload:
+    if action != "complete" and (tokens is not None or cost or result or quality):
+        raise InvalidInput("--tokens, --cost, --result and --quality go with 'complete' only")
+    if action == "complete":
+        if tokens is None:
+            raise InvalidInput("complete: --tokens N (the tokens the task used) is required")
+        _check_range(tokens, "--tokens", 0, MAX_TOKENS)
+        if result is not None and (not result.strip() or any(ord(c) < 32 for c in result)):
+            raise InvalidInput(f"--result {result!r} is not a usable path")
+        return TaskCompleted(task=task, tokens=tokens, cost=cost, result=result, quality=quality)
+    if action in ("claim", "archive") and reason is not None:
+        raise InvalidInput(f"{action}: --reason is not used")
+    simple: dict[str, Payload] = {
+        "approve": TaskApproved(task=task, reason=reason),
+        "reject": TaskRejected(task=task, reason=reason),
+        "cancel": TaskCancelled(task=task, reason=reason),
+        "retry": TaskRetried(task=task, reason=reason),
+        "revise": TaskRevised(task=task, feedback=reason),
+    }
+    if action == "claim":
+        return TaskClaimed(task=task)
+    if action == "archive":
+        return TaskArchived(task=task)
+    return simple[action]
+
+
+@attrs.frozen
+class TaskList:
+    items: list[TaskState]
+    views: WriteReport
+
+
+def list_tasks(
+    space: Space,
+    *,
+    states: Sequence[str] = (),
+    sender: str | None = None,
+    sent: bool = False,
+    include_closed: bool = False,
+) -> TaskList:
+    wanted = [s.upper() for s in states]
+    for state in wanted:
+        if state not in STATES:
+            raise InvalidInput(f"--state {state!r} is not one of {', '.join(STATES)}")
+    if not wanted and not include_closed:
+        wanted = [s for s in STATES if s not in ("CANCELLED", "ARCHIVED")]
+    views = refresh(space)
+    cache = space.tasks()
+    if sent:
+        ids = cache.find(sender=space.user, states=wanted)
+    else:
+        ids = cache.find(agent=space.agent, sender=sender, states=wanted)
+    items = [s for s in (load_task(space, i) for i in ids) if s is not None]
+    return TaskList(items, views)
+
+
+def show(space: Space, ref: str) -> TaskState:
+    refresh(space)
+    return resolve(space, ref)
+
+
+@attrs.frozen
+class SenderBudget:
+    sender: str
+    tier: str
+    tokens_today: int
+    tier_limit: int
+    sender_limit: int
+    outstanding: int
+    completed_today: int
+    tasks_last_hour: int
+
+
+@attrs.frozen
+class Budget:
+    agent: str
+    senders: list[SenderBudget]
+    total_today: int
+    daily_budget: int
+    queue_depth: int
+    max_queue_depth: int
+    working: int
+    tasks_per_hour: int
+    now_ms: int
+    next_reset_ms: int
+    timezone: str
+
+
+def budget(space: Space) -> Budget:
+    refresh(space)
+    now = space.clock()
+    bounds = day_bounds(now, space.tz)
+    policy = space.policy()
+    default = policy.compute.default_task_tokens
+    cache = space.tasks()
+    everyone = cache.agent_figures(space.agent, bounds.start_ms, default)
+    book = space.trust()
+    senders = []
+    for sender in cache.senders_today(space.agent, bounds.start_ms):
+        figures = cache.sender_figures(space.agent, sender, bounds.start_ms, now, default)
+        tier = "owner" if sender == space.user else book.tiers.get(sender, "unknown")
+        if sender != space.user and not book.keys_of(sender):
+            tier = "unknown"
+        senders.append(
+            SenderBudget(
+                sender=sender,
+                tier=tier,
+                tokens_today=figures.tokens_today,
+                tier_limit=policy.tier(tier).daily_tokens,
+                sender_limit=0 if tier == "owner" else policy.compute.per_sender_daily_max,
+                outstanding=figures.outstanding_tokens,
+                completed_today=figures.completed_tokens_today,
+                tasks_last_hour=figures.let_through_last_hour,
+            )
+        )
+    return Budget(
+        agent=space.agent,
+        senders=senders,
+        total_today=everyone.tokens_today,
+        daily_budget=policy.compute.daily_budget_tokens,
+        queue_depth=everyone.queue_depth,
+        max_queue_depth=policy.compute.max_queue_depth,
+        working=everyone.working,
+        tasks_per_hour=policy.compute.tasks_per_hour,
+        now_ms=now,
+        next_reset_ms=bounds.next_midnight_ms,
+        timezone=str(space.tz),
+    )

@@ -1,0 +1,236 @@
+"""Derived task state kept next to the log, indexed for the governor's figures.
+
+One row per task (``task_state``: agent, sender, state, estimate, when the governor let it through,
+when it last changed state) and one row per reported completion (``task_tokens``). The rows are
+written by the projections' catch-up in the same transaction as the view entries and the checkpoint
+(:meth:`ViewCache.apply`), so they are always those of the events up to the checkpoint; like the rest
+of the derived state they are deleted and rebuilt by ``rebuild``.
+
+Every figure the governor needs is one indexed query over the *outstanding* or *recent* rows: the
+cost of a decision does not grow with the history in the log.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import attrs
+
+from datacore_msg.eventlog.sqlite_errors import translating
+
+OUTSTANDING_SQL = "('WAITING', 'QUEUED', 'WORKING')"
+IN_QUEUE_SQL = "('WAITING', 'QUEUED')"
+
+
+@attrs.frozen
+class TaskRow:
+    task: str
+    agent: str
+    sender: str
+    state: str
+    estimate: int | None
+    let_through_ms: int | None
+    state_ms: int
+    retry_count: int
+    priority: str | None
+    sort: tuple[int, str, int]
+    completions: tuple[tuple[int, int], ...] = ()
+
+
+def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
+    """Replace the rows of these tasks (inside the caller's transaction)."""
+    tasks = [(row.task,) for row in rows]
+    conn.executemany("DELETE FROM task_tokens WHERE task = ?", tasks)
+    conn.executemany(
+        "INSERT INTO task_state (task, agent, sender, state, estimate, let_through_ms, state_ms, "
+        "retry_count, priority, s_hlc, s_origin, s_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(task) DO UPDATE SET agent = excluded.agent, sender = excluded.sender, "
+        "state = excluded.state, estimate = excluded.estimate, "
+        "let_through_ms = excluded.let_through_ms, state_ms = excluded.state_ms, "
+        "retry_count = excluded.retry_count, priority = excluded.priority, s_hlc = excluded.s_hlc, "
+        "s_origin = excluded.s_origin, s_seq = excluded.s_seq",
+        [
+            (
+                row.task,
+                row.agent,
+                row.sender,
+                row.state,
+                row.estimate,
+                row.let_through_ms,
+                row.state_ms,
+                row.retry_count,
+                row.priority,
+                *row.sort,
+            )
+            for row in rows
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO task_tokens (task, n, agent, sender, at_ms, tokens) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (row.task, n, row.agent, row.sender, at_ms, tokens)
+            for row in rows
+            for n, (at_ms, tokens) in enumerate(row.completions)
+        ],
+    )
+
+
+def clear(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM task_tokens")
+    conn.execute("DELETE FROM task_state")
+
+
+@attrs.frozen
+class SenderFigures:
+    outstanding_tokens: int
+    completed_tokens_today: int
+    let_through_last_hour: int
+    oldest_in_hour_ms: int | None
+    last_let_through_ms: int | None
+
+    @property
+    def tokens_today(self) -> int:
+        return self.outstanding_tokens + self.completed_tokens_today
+
+
+@attrs.frozen
+class AgentFigures:
+    outstanding_tokens: int
+    completed_tokens_today: int
+    queue_depth: int
+    working: int
+
+    @property
+    def tokens_today(self) -> int:
+        return self.outstanding_tokens + self.completed_tokens_today
+
+
+class TaskCache:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    def _one(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...]:
+        with translating(self.path):
+            row: tuple[object, ...] = self.conn.execute(sql, params).fetchone()
+        return row
+
+    def sender_figures(
+        self, agent: str, sender: str, day_start_ms: int, now_ms: int, default_estimate: int
+    ) -> SenderFigures:
+        outstanding = self._one(
+            f"SELECT COALESCE(SUM(COALESCE(estimate, ?)), 0) FROM task_state WHERE agent = ? AND "
+            f"state IN {OUTSTANDING_SQL} AND sender = ?",
+            (default_estimate, agent, sender),
+        )[0]
+        completed = self._one(
+            "SELECT COALESCE(SUM(tokens), 0) FROM task_tokens WHERE agent = ? AND sender = ? AND at_ms >= ?",
+            (agent, sender, day_start_ms),
+        )[0]
+        count, oldest = self._one(
+            "SELECT COUNT(*), MIN(let_through_ms) FROM task_state WHERE agent = ? AND sender = ? "
+            "AND let_through_ms > ?",
+            (agent, sender, now_ms - 3_600_000),
+        )
+        last = self._one(
+            "SELECT MAX(let_through_ms) FROM task_state WHERE agent = ? AND sender = ?",
+            (agent, sender),
+        )[0]
+        return SenderFigures(
+            int(outstanding),  # type: ignore[call-overload]
+            int(completed),  # type: ignore[call-overload]
+            int(count),  # type: ignore[call-overload]
+            None if oldest is None else int(oldest),  # type: ignore[call-overload]
+            None if last is None else int(last),  # type: ignore[call-overload]
+        )
+
+    def agent_figures(self, agent: str, day_start_ms: int, default_estimate: int) -> AgentFigures:
+        outstanding, queued, working = self._one(
+            f"SELECT COALESCE(SUM(COALESCE(estimate, ?)), 0), COALESCE(SUM(state IN {IN_QUEUE_SQL}), 0), "
+            f"COALESCE(SUM(state = 'WORKING'), 0) FROM task_state WHERE agent = ? AND state IN "
+            f"{OUTSTANDING_SQL}",
+            (default_estimate, agent),
+        )
+        completed = self._one(
+            "SELECT COALESCE(SUM(tokens), 0) FROM task_tokens WHERE agent = ? AND at_ms >= ?",
+            (agent, day_start_ms),
+        )[0]
+        return AgentFigures(
+            int(outstanding),  # type: ignore[call-overload]
+            int(completed),  # type: ignore[call-overload]
+            int(queued),  # type: ignore[call-overload]
+            int(working),  # type: ignore[call-overload]
+        )
+
+    def senders_today(self, agent: str, day_start_ms: int) -> list[str]:
+        with translating(self.path):
+            rows = self.conn.execute(
+                f"SELECT sender FROM task_state WHERE agent = ? AND state IN {OUTSTANDING_SQL} "
+                "UNION SELECT sender FROM task_tokens WHERE agent = ? AND at_ms >= ? "
+                "ORDER BY 1",
+                (agent, agent, day_start_ms),
+            )
+            return [row[0] for row in rows]
+
+    def tasks_in_state(self, agent: str, state: str) -> list[str]:
+        """Tasks of ``agent`` in ``state``, in request order."""
+        with translating(self.path):
+            rows = self.conn.execute(
+                "SELECT task FROM task_state WHERE agent = ? AND state = ? ORDER BY s_hlc, s_origin, s_seq",
+                (agent, state),
+            )
+            return [row[0] for row in rows]
+
+    def stale_working(self, agent: str, started_before_ms: int) -> list[str]:
+        with translating(self.path):
+            rows = self.conn.execute(
+                "SELECT task FROM task_state WHERE agent = ? AND state = 'WORKING' AND state_ms <= ? "
+                "ORDER BY s_hlc, s_origin, s_seq",
+                (agent, started_before_ms),
+            )
+            return [row[0] for row in rows]
+
+    def find(
+        self,
+        *,
+        agent: str | None = None,
+        sender: str | None = None,
+        states: Iterable[str] = (),
+        limit: int | None = None,
+    ) -> list[str]:
+        clauses: list[str] = []
+        params: list[object] = []
+        if agent is not None:
+            clauses.append("agent = ?")
+            params.append(agent)
+        if sender is not None:
+            clauses.append("sender = ?")
+            params.append(sender)
+        wanted = list(states)
+        if wanted:
+            clauses.append(f"state IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT task FROM task_state {where} ORDER BY s_hlc, s_origin, s_seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with translating(self.path):
+            return [row[0] for row in self.conn.execute(sql, params)]
+
+    def matching(self, prefix: str, limit: int = 20) -> list[str]:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with translating(self.path):
+            rows = self.conn.execute(
+                "SELECT task FROM task_state WHERE task LIKE ? ESCAPE '\\' OR task LIKE ? ESCAPE '\\' "
+                "ORDER BY task LIMIT ?",
+                (escaped + "%", "task-________-______-" + escaped + "%", limit),
+            )
+            return [row[0] for row in rows]
+
+    def meta(self, key: str) -> str | None:
+        with translating(self.path):
+            row = self.conn.execute("SELECT value FROM derived_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])

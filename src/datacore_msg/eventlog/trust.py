@@ -1,0 +1,65 @@
+"""Who an event's actor really is: pinned keys and trust tiers.
+
+An event names its ``actor`` (``tex``, ``gregor-claude``) and carries its ``origin``, the public key of
+the installation that signed it. A name is only a claim; the origin is proven by the signature. The
+trust book pins, per actor, the keys allowed to act under that name: this installation's own key for
+its user, and the keys listed in ``contacts.yaml``. An agent (``gregor-claude``) runs on its owner's
+installations, so the owner's keys also back the agent's name.
+
+* :meth:`TrustBook.backs` — whether an event's origin may act as its actor. Reducers use it to decide
+  which transitions count, so two installations with the same pinned keys fold the same states.
+* :meth:`TrustBook.tier_of` — the trust tier the governor applies: ``owner`` for the agent's owner,
+  the tier from ``messaging.trust_overrides`` or ``contacts.yaml`` for a backed actor, and ``unknown``
+  for every actor whose name is not backed by a pinned key, whatever name it claims.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import attrs
+
+from datacore_msg.eventlog.names import AGENT_SUFFIX, is_agent, owner_of
+
+UNKNOWN = "unknown"
+OWNER = "owner"
+
+
+def _freeze(keys: Mapping[str, frozenset[str] | set[str] | tuple[str, ...]]) -> dict[str, frozenset[str]]:
+    return {actor: frozenset(values) for actor, values in keys.items()}
+
+
+@attrs.frozen
+class TrustBook:
+    owner: str
+    keys: Mapping[str, frozenset[str]] = attrs.field(converter=_freeze)
+    tiers: Mapping[str, str] = attrs.field(factory=dict)
+
+    def keys_of(self, actor: str) -> frozenset[str]:
+        own = self.keys.get(actor, frozenset())
+        if is_agent(actor):
+            return own | self.keys.get(owner_of(actor), frozenset())
+        return own
+
+    def backs(self, actor: str, origin: str) -> bool:
+        return origin in self.keys_of(actor)
+
+    def is_owner_side(self, actor: str, origin: str, agent: str) -> bool:
+        """Whether the event comes from ``agent``'s owner or the agent itself, on a pinned key."""
+        return actor in (owner_of(agent), agent) and origin in self.keys_of(agent)
+
+    def tier_of(self, actor: str, origin: str) -> str:
+        if not self.backs(actor, origin):
+            return UNKNOWN
+        if actor in (self.owner, self.owner + AGENT_SUFFIX):
+            return OWNER
+        return self.tiers.get(actor, UNKNOWN)
+
+    def fingerprint(self) -> str:
+        """Changes whenever the pinned keys change (tiers do not affect what reducers fold)."""
+        digest = hashlib.sha256()
+        for actor in sorted(self.keys):
+            for key in sorted(self.keys[actor]):
+                digest.update(f"{actor}\0{key}\n".encode())
+        return digest.hexdigest()[:32]

@@ -1,0 +1,183 @@
+"""``decide``: accept, hold or refuse one task request. A pure function of its arguments.
+
+Theory of operation
+-------------------
+The owner's installation calls :func:`decide` once per undecided request, with the sender's trust
+tier, the :class:`Usage` derived from the log at that moment, the :class:`Policy` from the settings
+and the time. The result becomes a ``task.decided`` event carrying the outcome, the rule that decided,
+the reason text and the figures the checks used; replaying the log reads that event and never calls
+``decide`` again.
+
+Checks run in this order; the first that fails refuses the request (the order of REFERENCE.md, with
+the checks it lacked placed next to their kin):
+
+1. ``effort`` — the request's effort against the tier's maximum;
+2. ``per_task_tokens`` — the estimate against ``per_task_max_tokens``;
+3. ``tier_daily_tokens`` — the sender's tokens today plus the estimate against the tier's daily limit;
+4. ``sender_daily_max`` — the same sum against ``per_sender_daily_max``;
+5. ``global_daily_tokens`` — everyone's tokens today plus the estimate against ``daily_budget_tokens``;
+6. ``rate`` — the sender's requests let through in the last hour against ``tasks_per_hour``;
+7. ``cooldown`` — seconds since the sender's last request let through against
+   ``cooldown_between_tasks``;
+8. ``queue_depth`` — tasks WAITING or QUEUED for the agent against ``max_queue_depth``.
+
+A request that passes is accepted (``auto_accept``) when its tier auto-accepts, else held for the
+owner's approval (``approval``). Limits of 0 are unlimited. The owner's own requests pass checks 2
+and 4–8 (they still count towards everyone else's figures): the governor guards the owner's tokens
+from others, not from the owner.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from datacore_msg.governor.policy import Policy
+
+HOUR_MS = 3_600_000
+
+
+@attrs.frozen
+class Request:
+    task: str
+    sender: str
+    tier: str
+    effort: int | None
+    estimate: int
+
+
+@attrs.frozen
+class Usage:
+    """What the log says at decision time (the request being decided not included)."""
+
+    sender_tokens_today: int
+    total_tokens_today: int
+    sender_tasks_last_hour: int
+    sender_oldest_in_hour_ms: int | None
+    sender_last_task_ms: int | None
+    queue_depth: int
+
+
+@attrs.frozen
+class Decision:
+    outcome: str
+    rule: str
+    reason: str
+    tier: str
+    figures: dict[str, int]
+    retry_after_ms: int | None = None
+
+    @property
+    def state(self) -> str:
+        return {"accepted": "QUEUED", "held": "WAITING", "refused": "CANCELLED"}[self.outcome]
+
+
+class _Refused(Exception):
+    def __init__(self, rule: str, reason: str, retry_after_ms: int | None = None) -> None:
+        super().__init__(reason)
+        self.rule = rule
+        self.reason = reason
+        self.retry_after_ms = retry_after_ms
+
+
+def _over(limit: int, value: int) -> bool:
+    return limit > 0 and value > limit
+
+
+def decide(request: Request, usage: Usage, policy: Policy, now_ms: int, next_midnight_ms: int) -> Decision:
+    figures: dict[str, int] = {}
+    try:
+        _check(request, usage, policy, now_ms, next_midnight_ms, figures)
+    except _Refused as refusal:
+        return Decision(
+            "refused", refusal.rule, refusal.reason, request.tier, figures, refusal.retry_after_ms
+        )
+    tier = policy.tier(request.tier)
+    if tier.auto_accept:
+        return Decision(
+            "accepted", "auto_accept", f"Auto-accepted (tier {request.tier})", request.tier, figures
+        )
+    return Decision(
+        "held", "approval", f"Awaiting owner approval (tier {request.tier})", request.tier, figures
+    )
+
+
+def _check(
+    request: Request,
+    usage: Usage,
+    policy: Policy,
+    now_ms: int,
+    next_midnight_ms: int,
+    figures: dict[str, int],
+) -> None:
+    tier = policy.tier(request.tier)
+    compute = policy.compute
+    exempt = request.tier == "owner"
+    estimate = request.estimate
+
+    if request.effort is not None:
+        figures.update(effort=request.effort, max_effort=tier.max_effort)
+        if _over(tier.max_effort, request.effort):
+            raise _Refused("effort", f"Effort {request.effort} exceeds tier limit {tier.max_effort}")
+
+    figures["estimate"] = estimate
+    if not exempt:
+        figures["per_task_max_tokens"] = compute.per_task_max_tokens
+        if _over(compute.per_task_max_tokens, estimate):
+            raise _Refused(
+                "per_task_tokens",
+                f"Estimate {estimate} exceeds the per-task limit of {compute.per_task_max_tokens} tokens",
+            )
+
+    sender_total = usage.sender_tokens_today + estimate
+    figures.update(sender_tokens_today=usage.sender_tokens_today, tier_daily_tokens=tier.daily_tokens)
+    if _over(tier.daily_tokens, sender_total):
+        raise _Refused(
+            "tier_daily_tokens",
+            f"Budget exceeded: {sender_total}/{tier.daily_tokens} tokens today",
+            next_midnight_ms,
+        )
+    if exempt:
+        return
+
+    figures["per_sender_daily_max"] = compute.per_sender_daily_max
+    if _over(compute.per_sender_daily_max, sender_total):
+        raise _Refused(
+            "sender_daily_max",
+            f"Sender budget exceeded: {sender_total}/{compute.per_sender_daily_max} tokens today",
+            next_midnight_ms,
+        )
+
+    global_total = usage.total_tokens_today + estimate
+    figures.update(
+        total_tokens_today=usage.total_tokens_today, daily_budget_tokens=compute.daily_budget_tokens
+    )
+    if _over(compute.daily_budget_tokens, global_total):
+        raise _Refused(
+            "global_daily_tokens",
+            f"Global budget exceeded: {global_total}/{compute.daily_budget_tokens} tokens today",
+            next_midnight_ms,
+        )
+
+    figures.update(tasks_last_hour=usage.sender_tasks_last_hour, tasks_per_hour=compute.tasks_per_hour)
+    if compute.tasks_per_hour > 0 and usage.sender_tasks_last_hour >= compute.tasks_per_hour:
+        oldest = usage.sender_oldest_in_hour_ms
+        raise _Refused(
+            "rate",
+            f"Rate limit: {usage.sender_tasks_last_hour}/{compute.tasks_per_hour} tasks this hour",
+            None if oldest is None else oldest + HOUR_MS,
+        )
+
+    if usage.sender_last_task_ms is not None and compute.cooldown_between_tasks > 0:
+        since_ms = max(0, now_ms - usage.sender_last_task_ms)
+        figures.update(since_last_task_s=since_ms // 1000, cooldown_s=compute.cooldown_between_tasks)
+        if since_ms < compute.cooldown_between_tasks * 1000:
+            raise _Refused(
+                "cooldown",
+                f"Cooldown: {since_ms // 1000}s since the last task, "
+                f"{compute.cooldown_between_tasks}s required",
+                usage.sender_last_task_ms + compute.cooldown_between_tasks * 1000,
+            )
+
+    figures.update(queue_depth=usage.queue_depth, max_queue_depth=compute.max_queue_depth)
+    if compute.max_queue_depth > 0 and usage.queue_depth >= compute.max_queue_depth:
+        raise _Refused("queue_depth", f"Queue full: {usage.queue_depth}/{compute.max_queue_depth}")

@@ -1,0 +1,145 @@
+"""The agent view renderer: task state -> entry text of ``agents/<user>-claude.org``. Pure.
+
+Theory of operation
+-------------------
+One entry per task, in the order of the ``task.requested`` events. The heading carries the state
+keyword, the priority cookie, a short *safe title* made from the task text
+(:func:`~datacore_msg.projections.orgtext.safe_title`: one line, no structure) and the request's tags
+(validated tag characters); the full text goes into the body through
+:func:`~datacore_msg.projections.orgtext.encode_body`. Property values are validated names, ids,
+numbers, timestamps, or one-line renderings of the reasons people typed
+(:func:`~datacore_msg.projections.orgtext.safe_line`; the exact text is in the log and in
+``task show``). The ``:LOGBOOK:`` lists every change with its time, actor and reason, and every
+superseded action with why it did not count.
+
+CANCELLED and ARCHIVED tasks are closed: they move to
+``archive/agents-<user>-claude-<YYYY-MM>.org_archive`` (the month they closed, in the user's zone), so
+the live view holds the tasks in play.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import tzinfo
+from decimal import ROUND_HALF_UP, Decimal
+
+from datacore_msg.eventlog.viewcache import Entry
+from datacore_msg.projections.orgtext import encode_body, safe_line, safe_title
+from datacore_msg.projections.tasks import (
+    ARCHIVED,
+    CANCELLED,
+    REQUESTED,
+    WAITING,
+    Change,
+    TaskState,
+)
+from datacore_msg.projections.timefmt import month_of, org_inactive
+
+ROLE = "agent"
+COST_PER_1K_TOKENS = Decimal("0.015")
+_KEYWORDS = {REQUESTED: WAITING}
+_CENT = Decimal("0.01")
+
+
+def agent_file(agent: str) -> str:
+    return f"agents/{agent}.org"
+
+
+def cost_of(tokens: int) -> str:
+    return str((Decimal(tokens) * COST_PER_1K_TOKENS / 1000).quantize(_CENT, ROUND_HALF_UP))
+
+
+def file_for(state: TaskState, tz: tzinfo) -> str:
+    if state.state in (CANCELLED, ARCHIVED) and state.closed_hlc is not None:
+        return f"archive/agents-{state.agent}-{month_of(state.closed_hlc, tz)}.org_archive"
+    return agent_file(state.agent)
+
+
+def _property(name: str, value: str) -> str:
+    return f"  {f':{name}:':<10} {value}\n"
+
+
+def _logbook_line(change: Change, tz: tzinfo) -> str:
+    when = org_inactive(change.hlc, tz)
+    if change.superseded is None:
+        after, before = f'"{change.after}"', f'"{change.before}"'
+        head = f"  - State {after:<12} from {before:<12} {when} \\\\\n"
+        note = change.note
+    else:
+        head = f"  - Superseded {change.action} by {change.actor} {when} \\\\\n"
+        note = change.superseded
+    detail = change.actor if change.superseded is not None else f"{change.actor} ({change.action})"
+    if note is not None:
+        detail += ": " + safe_line(note, 160)
+    return head + f"    {detail}\n"
+
+
+def render_task(state: TaskState, tz: tzinfo) -> str:
+    request = state.request
+    keyword = _KEYWORDS.get(state.state, state.state)
+    cookie = f" [#{request.priority}]" if request.priority else ""
+    tags = f" :{':'.join(request.tags)}:" if request.tags else ""
+    parts = [f"* {keyword}{cookie} {safe_title(request.text)}{tags}\n"]
+    if state.state in (CANCELLED, ARCHIVED) and state.closed_hlc is not None:
+        parts.append(f"  CLOSED: {org_inactive(state.closed_hlc, tz)}\n")
+    submitted = org_inactive(state.requested_hlc, tz)
+    props: list[tuple[str, str]] = [("ID", request.id), ("FROM", request.sender)]
+    if state.tier is not None:
+        props.append(("TRUST_TIER", state.tier))
+    props.append(("SUBMITTED", submitted))
+    if state.state == REQUESTED:
+        props.append(("AWAITING", "governor"))
+    elif state.state == WAITING:
+        props.append(("AWAITING", "owner-approval"))
+    if state.approval is not None:
+        props.append(("APPROVAL", state.approval))
+    if request.effort is not None:
+        props.append(("EFFORT", str(request.effort)))
+    if request.tokens is not None:
+        props.append(("ESTIMATED_TOKENS", str(request.tokens)))
+        props.append(("ESTIMATED_COST", cost_of(request.tokens)))
+    props.append(("CREATED", submitted))
+    if state.started_hlc is not None:
+        props.append(("STARTED", org_inactive(state.started_hlc, tz)))
+    done = state.completed
+    if done is not None and state.completed_hlc is not None:
+        props.append(("COMPLETED", org_inactive(state.completed_hlc, tz)))
+        props.append(("TOKENS_USED", str(done.tokens)))
+        props.append(("COST", done.cost if done.cost is not None else cost_of(done.tokens)))
+        if done.result is not None:
+            props.append(("RESULT_PATH", safe_line(done.result, 200)))
+        if done.quality is not None:
+            props.append(("QUALITY_SCORE", done.quality))
+    if state.retry_count:
+        props.append(("RETRY_COUNT", str(state.retry_count)))
+    for name, text in (
+        ("RETRY_REASON", state.retry_reason),
+        ("REVISION_FEEDBACK", state.revision_feedback),
+        ("REJECTION_REASON", state.rejection_reason),
+        ("CANCELLATION_REASON", state.cancellation_reason),
+    ):
+        if text is not None:
+            props.append((name, safe_line(text)))
+    parts.append("  :PROPERTIES:\n")
+    parts.extend(_property(name, value) for name, value in props)
+    parts.append("  :END:\n")
+    if state.changes:
+        parts.append("  :LOGBOOK:\n")
+        parts.extend(_logbook_line(change, tz) for change in state.changes)
+        parts.append("  :END:\n")
+    parts.extend(line + "\n" for line in encode_body(request.text))
+    return "".join(parts)
+
+
+def task_entry(state: TaskState, tz: tzinfo) -> Entry:
+    return Entry(
+        subject=state.id,
+        role=ROLE,
+        file=file_for(state, tz),
+        sort=state.request_order,
+        text=render_task(state, tz),
+    )
+
+
+def task_entries(states: Iterable[TaskState], agent: str, tz: tzinfo) -> list[Entry]:
+    return [task_entry(state, tz) for state in states if state.agent == agent]

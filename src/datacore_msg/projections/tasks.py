@@ -1,0 +1,315 @@
+"""The tasks reducer: the events of one task, in log order, fold into its state and history.
+
+Theory of operation
+-------------------
+A task starts with ``task.requested`` (state ``REQUESTED``: not yet decided). Every later event names
+an action; :data:`RULES` says from which states it may move the task, to which state, and who may
+perform it. The fold walks the task's events in ``(hlc, origin, seq)`` order — the same on every peer
+— and applies each action that is allowed *at that point*; an action that is not (the state moved on,
+or the actor may not perform it) is kept as a *superseded* change with the reason, so a race between
+two installations (the owner cancels on a laptop while the agent claims on a desktop) ends the same
+everywhere: the first in that order wins, and the loser shows in the task's LOGBOOK.
+
+Who is who comes from the :class:`~datacore_msg.eventlog.trust.TrustBook`: the owner and the agent
+must act from a key pinned for the owner (or the agent); the sender from the key that made the
+request (or one pinned for the sender). A name written by someone else's key acts as nobody. Two
+installations with the same pinned keys therefore fold the same states from the same events.
+
+The fold also yields what the governor's figures are made of: the estimate while the task is
+outstanding, the time the request was let through, and each completion's reported tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.eventlog.names import owner_of
+from datacore_msg.eventlog.payloads import (
+    Payload,
+    TaskApproved,
+    TaskArchived,
+    TaskCancelled,
+    TaskClaimed,
+    TaskCompleted,
+    TaskDecided,
+    TaskRejected,
+    TaskRequested,
+    TaskRetried,
+    TaskRevised,
+)
+from datacore_msg.eventlog.trust import TrustBook
+
+REQUESTED = "REQUESTED"
+WAITING = "WAITING"
+QUEUED = "QUEUED"
+WORKING = "WORKING"
+DONE = "DONE"
+CANCELLED = "CANCELLED"
+ARCHIVED = "ARCHIVED"
+STATES: tuple[str, ...] = (REQUESTED, WAITING, QUEUED, WORKING, DONE, CANCELLED, ARCHIVED)
+OUTSTANDING = frozenset({WAITING, QUEUED, WORKING})
+IN_QUEUE = frozenset({WAITING, QUEUED})
+FINAL = frozenset({CANCELLED, ARCHIVED})
+
+OWNER, AGENT, SENDER = "owner", "agent", "sender"
+
+
+@attrs.frozen
+class Rule:
+    action: str
+    before: frozenset[str]
+    after: str
+    roles: frozenset[str]
+
+
+def _rule(action: str, before: set[str], after: str, roles: set[str]) -> Rule:
+    return Rule(action, frozenset(before), after, frozenset(roles))
+
+
+#: Every allowed move. ``decide`` goes to the state of its outcome; a cancel from WORKING is the
+#: owner's (or a timeout's, written by the agent), the sender may withdraw only what has not started.
+RULES: tuple[Rule, ...] = (
+    _rule("approve", {WAITING}, QUEUED, {OWNER}),
+    _rule("reject", {WAITING}, CANCELLED, {OWNER}),
+    _rule("cancel", {REQUESTED, WAITING, QUEUED}, CANCELLED, {OWNER, SENDER}),
+    _rule("cancel", {WORKING}, CANCELLED, {OWNER, AGENT}),
+    _rule("claim", {QUEUED}, WORKING, {AGENT}),
+    _rule("complete", {WORKING}, DONE, {AGENT}),
+    _rule("retry", {WORKING}, QUEUED, {AGENT}),
+    _rule("revise", {DONE}, QUEUED, {OWNER}),
+    _rule("archive", {DONE}, ARCHIVED, {OWNER}),
+)
+ACTIONS: dict[type[object], str] = {
+    TaskApproved: "approve",
+    TaskRejected: "reject",
+    TaskCancelled: "cancel",
+    TaskClaimed: "claim",
+    TaskCompleted: "complete",
+    TaskRetried: "retry",
+    TaskRevised: "revise",
+    TaskArchived: "archive",
+}
+_ROLE_NAMES = {OWNER: "the owner", AGENT: "the agent", SENDER: "the sender"}
+
+
+@attrs.frozen
+class Change:
+    """One line of the task's history (its LOGBOOK)."""
+
+    hlc: int
+    actor: str
+    action: str
+    before: str
+    after: str | None
+    note: str | None
+    superseded: str | None
+    event_id: str
+
+
+@attrs.frozen
+class Completion:
+    at_ms: int
+    tokens: int
+
+
+@attrs.frozen
+class TaskState:
+    request: TaskRequested
+    request_order: tuple[int, str, int]
+    request_origin: str
+    state: str
+    state_hlc: int
+    decision: TaskDecided | None = None
+    decided_hlc: int | None = None
+    approval: str | None = None
+    started_hlc: int | None = None
+    completed_hlc: int | None = None
+    closed_hlc: int | None = None
+    completed: TaskCompleted | None = None
+    retry_count: int = 0
+    retry_reason: str | None = None
+    revision_feedback: str | None = None
+    rejection_reason: str | None = None
+    cancellation_reason: str | None = None
+    completions: tuple[Completion, ...] = ()
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.request.id
+
+    @property
+    def agent(self) -> str:
+        return self.request.to
+
+    @property
+    def owner(self) -> str:
+        return owner_of(self.request.to)
+
+    @property
+    def sender(self) -> str:
+        return self.request.sender
+
+    @property
+    def tier(self) -> str | None:
+        return None if self.decision is None else self.decision.tier
+
+    @property
+    def requested_hlc(self) -> int:
+        return self.request_order[0]
+
+    @property
+    def let_through_ms(self) -> int | None:
+        """When the governor accepted or held the request (what rate and cooldown count)."""
+        if self.decision is None or self.decision.outcome == "refused" or self.decided_hlc is None:
+            return None
+        return physical_ms(self.decided_hlc)
+
+    def estimate(self, default_tokens: int) -> int:
+        return self.request.tokens if self.request.tokens is not None else default_tokens
+
+
+def roles_of(state: TaskState, actor: str, origin: str, book: TrustBook) -> frozenset[str]:
+    roles: set[str] = set()
+    if actor == state.owner and book.backs(actor, origin):
+        roles.add(OWNER)
+    if actor == state.agent and book.backs(actor, origin):
+        roles.add(AGENT)
+    if actor == state.sender and (origin == state.request_origin or book.backs(actor, origin)):
+        roles.add(SENDER)
+    return frozenset(roles)
+
+
+def _expected(action: str) -> str:
+    states = sorted({s for rule in RULES if rule.action == action for s in rule.before}, key=STATES.index)
+    return " or ".join(states)
+
+
+def refusal(state: TaskState, action: str, actor: str, origin: str, book: TrustBook) -> str | None:
+    """Why ``actor`` (writing from ``origin``) may not perform ``action`` now, or None if it may."""
+    rules = [rule for rule in RULES if rule.action == action]
+    matching = [rule for rule in rules if state.state in rule.before]
+    if not matching:
+        return f"{action}: expected state {_expected(action)}, got {state.state}"
+    roles = roles_of(state, actor, origin, book)
+    if not any(roles & rule.roles for rule in matching):
+        allowed = sorted({role for rule in matching for role in rule.roles})
+        who = " or ".join(_ROLE_NAMES[role] for role in allowed)
+        return f"{action}: only {who} may {action} task {state.id} in state {state.state}"
+    return None
+
+
+def _target(state: TaskState, action: str) -> str:
+    return next(rule.after for rule in RULES if rule.action == action and state.state in rule.before)
+
+
+Decoder = Callable[[Event], Payload | None]
+
+
+def fold_task(events: Iterable[Event], decode: Decoder, book: TrustBook) -> TaskState | None:
+    """Fold one task's events (already in ``(hlc, origin, seq)`` order) into its state."""
+    state: TaskState | None = None
+    pending: list[tuple[Event, Payload]] = []
+    for event in events:
+        payload = decode(event)
+        if payload is None:
+            continue
+        if state is None:
+            if isinstance(payload, TaskRequested):
+                state = TaskState(
+                    request=payload,
+                    request_order=event.order_key(),
+                    request_origin=event.origin,
+                    state=REQUESTED,
+                    state_hlc=event.hlc,
+                )
+            else:
+                pending.append((event, payload))
+            continue
+        state = _step(state, event, payload, book)
+    if state is None:
+        return None
+    for event, payload in pending:
+        # Only happens when a transition sorts before its request (a clock far behind): kept, shown.
+        state = _supersede(state, event, _action_of(payload), "it is ordered before the request")
+    return state
+
+
+def _action_of(payload: Payload) -> str:
+    if isinstance(payload, TaskDecided):
+        return "decide"
+    if isinstance(payload, TaskRequested):
+        return "request"
+    return ACTIONS.get(type(payload), "unknown")
+
+
+def _supersede(state: TaskState, event: Event, action: str, why: str) -> TaskState:
+    change = Change(event.hlc, event.actor, action, state.state, None, None, why, event.id)
+    return attrs.evolve(state, changes=(*state.changes, change))
+
+
+def _note_of(payload: Payload) -> str | None:
+    if isinstance(payload, TaskDecided):
+        return payload.reason
+    if isinstance(payload, TaskRevised):
+        return payload.feedback
+    return getattr(payload, "reason", None)
+
+
+def _step(state: TaskState, event: Event, payload: Payload, book: TrustBook) -> TaskState:
+    action = _action_of(payload)
+    if isinstance(payload, TaskRequested):
+        return _supersede(state, event, action, f"task id {state.id} was already requested")
+    if isinstance(payload, TaskDecided):
+        if state.state != REQUESTED:
+            why = "already decided" if state.decision is not None else f"the task is {state.state}"
+            return _supersede(state, event, action, why)
+        if not book.is_owner_side(event.actor, event.origin, state.agent):
+            return _supersede(state, event, action, "only the agent's owner decides its requests")
+        after = {"accepted": QUEUED, "held": WAITING, "refused": CANCELLED}[payload.outcome]
+        approval = {"accepted": "auto_accepted", "held": None, "refused": "refused"}[payload.outcome]
+        change = Change(event.hlc, event.actor, action, state.state, after, payload.reason, None, event.id)
+        return attrs.evolve(
+            state,
+            state=after,
+            state_hlc=event.hlc,
+            decision=payload,
+            decided_hlc=event.hlc,
+            approval=approval,
+            closed_hlc=event.hlc if after == CANCELLED else None,
+            cancellation_reason=payload.reason if after == CANCELLED else state.cancellation_reason,
+            changes=(*state.changes, change),
+        )
+    refused = refusal(state, action, event.actor, event.origin, book)
+    if refused is not None:
+        return _supersede(state, event, action, refused)
+    after = _target(state, action)
+    note = _note_of(payload)
+    change = Change(event.hlc, event.actor, action, state.state, after, note, None, event.id)
+    updates: dict[str, Any] = {"state": after, "state_hlc": event.hlc, "changes": (*state.changes, change)}
+    if after in FINAL:
+        updates["closed_hlc"] = event.hlc
+    if isinstance(payload, TaskApproved):
+        updates["approval"] = "approved"
+    elif isinstance(payload, TaskRejected):
+        updates["approval"] = "rejected"
+        updates["rejection_reason"] = payload.reason
+    elif isinstance(payload, TaskCancelled):
+        updates["cancellation_reason"] = payload.reason
+    elif isinstance(payload, TaskClaimed):
+        updates["started_hlc"] = event.hlc
+    elif isinstance(payload, TaskCompleted):
+        updates["completed_hlc"] = event.hlc
+        updates["completed"] = payload
+        updates["completions"] = (*state.completions, Completion(physical_ms(event.hlc), payload.tokens))
+    elif isinstance(payload, TaskRetried):
+        updates["retry_count"] = state.retry_count + 1
+        updates["retry_reason"] = payload.reason
+    elif isinstance(payload, TaskRevised):
+        updates["revision_feedback"] = payload.feedback
+    return attrs.evolve(state, **updates)
