@@ -9,6 +9,7 @@ from datacore_msg.app.messages import MessageItem
 from datacore_msg.cli.output import printable
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.projections.agent_view import cost_of
 from datacore_msg.projections.tasks import TaskState
 from datacore_msg.projections.timefmt import iso_local, org_inactive
 
@@ -160,7 +161,7 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo) -> dict[str, Any]:
         "completed": _when(state.completed_hlc, tz),
         "closed": _when(state.closed_hlc, tz),
         "tokens_used": None if done is None else done.tokens,
-        "cost": None if done is None else done.cost,
+        "cost": None if done is None else (done.cost or cost_of(done.tokens)),
         "result": None if done is None else done.result,
         "quality": None if done is None else done.quality,
         "retry_count": state.retry_count,
