@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 import attrs
 
 from datacore_msg.app.ids import new_message_id
+from datacore_msg.app.lifecycle import load_task
 from datacore_msg.app.space import Space
 from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.eventlog.payloads import MessageSent, Payload, TaskCancelled, TaskDecided, TaskRetried
@@ -44,10 +45,6 @@ def day_bounds(now_ms: int, tz: tzinfo) -> DayBounds:
     following = start.date() + timedelta(days=1)
     end = datetime(following.year, following.month, following.day, tzinfo=tz)
     return DayBounds(int(start.timestamp() * 1000), int(end.timestamp() * 1000))
-
-
-def load_task(space: Space, task_id: str) -> TaskState | None:
-    return fold_task(space.store.events_for_subject(task_id), space.store.decode, space.trust())
 
 
 def usage_for(space: Space, sender: str, now_ms: int) -> tuple[Usage, DayBounds]:
@@ -181,8 +178,15 @@ def governor_step(space: Space) -> Step:
 
 
 def refresh(space: Space) -> WriteReport:
-    """Catch the views up, letting the governor decide what arrived and sweep timed-out tasks."""
-    return catch_up(space.views(), governor_step(space))
+    """Catch the views up: hand edits of the agent view that name task moves become events, the
+    governor decides what arrived, and timed-out tasks are swept."""
+    from datacore_msg.app.edits import recognise_agent_edits
+
+    return catch_up(
+        space.views(),
+        governor_step(space),
+        lambda name, text: recognise_agent_edits(space, name, text),
+    )
 
 
 def age_ms(state: TaskState, now_ms: int) -> int:

@@ -16,32 +16,21 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import attrs
 
-from datacore_msg.app.governance import day_bounds, load_task, refresh
+from datacore_msg.app.governance import day_bounds, refresh
 from datacore_msg.app.ids import new_task_id
+from datacore_msg.app.lifecycle import ACTIONS, append_move, load_task, payload_for
 from datacore_msg.app.space import Space
-from datacore_msg.errors import Ambiguous, InvalidInput, NotFound, TransitionError
+from datacore_msg.errors import Ambiguous, InvalidInput, NotFound
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.names import MAX_TAGS, PRIORITIES, check_text, is_tag
 from datacore_msg.eventlog.payloads import (
     MAX_EFFORT,
     MAX_TOKENS,
-    Payload,
-    TaskApproved,
-    TaskArchived,
-    TaskCancelled,
-    TaskClaimed,
-    TaskCompleted,
-    TaskRejected,
     TaskRequested,
-    TaskRetried,
-    TaskRevised,
 )
 from datacore_msg.eventlog.store import EventStore
-from datacore_msg.projections.tasks import STATES, TaskState, fold_task, refusal
+from datacore_msg.projections.tasks import STATES, TaskState
 from datacore_msg.projections.writer import WriteReport
-
-AGENT_ACTIONS = frozenset({"claim", "complete", "retry"})
-ACTIONS = ("approve", "reject", "cancel", "claim", "complete", "retry", "revise", "archive")
 
 
 @attrs.frozen
@@ -161,59 +150,14 @@ def transition(
     if reason is not None:
         check_text(reason, "--reason")
     task = resolve(space, ref)
-    payload = _payload(
+    payload = payload_for(
         task.id, action, reason, tokens, _decimal(cost, "--cost"), result, _decimal(quality, "--quality")
     )
-    actor = space.agent if action in AGENT_ACTIONS else space.user
-    book = space.trust()
-    origin = space.signing_key().public_hex
-
-    def allowed(store: EventStore) -> None:
-        state = fold_task(store.events_for_subject(task.id), store.decode, book)
-        assert state is not None
-        why = refusal(state, action, actor, origin, book)
-        if why is not None:
-            raise TransitionError(why)
-
-    space.store.append(space.signing_key(), actor, payload, space.clock(), allowed)
+    append_move(space, task.id, action, payload)
     views = refresh(space)
     state = load_task(space, task.id)
     assert state is not None
     return Moved(task.id, action, state, views)
-
-
-def _payload(
-    task: str,
-    action: str,
-    reason: str | None,
-    tokens: int | None,
-    cost: str | None,
-    result: str | None,
-    quality: str | None,
-) -> Payload:
-    if action != "complete" and (tokens is not None or cost or result or quality):
-        raise InvalidInput("--tokens, --cost, --result and --quality go with 'complete' only")
-    if action == "complete":
-        if tokens is None:
-            raise InvalidInput("complete: --tokens N (the tokens the task used) is required")
-        _check_range(tokens, "--tokens", 0, MAX_TOKENS)
-        if result is not None and (not result.strip() or any(ord(c) < 32 for c in result)):
-            raise InvalidInput(f"--result {result!r} is not a usable path")
-        return TaskCompleted(task=task, tokens=tokens, cost=cost, result=result, quality=quality)
-    if action in ("claim", "archive") and reason is not None:
-        raise InvalidInput(f"{action}: --reason is not used")
-    simple: dict[str, Payload] = {
-        "approve": TaskApproved(task=task, reason=reason),
-        "reject": TaskRejected(task=task, reason=reason),
-        "cancel": TaskCancelled(task=task, reason=reason),
-        "retry": TaskRetried(task=task, reason=reason),
-        "revise": TaskRevised(task=task, feedback=reason),
-    }
-    if action == "claim":
-        return TaskClaimed(task=task)
-    if action == "archive":
-        return TaskArchived(task=task)
-    return simple[action]
 
 
 @attrs.frozen

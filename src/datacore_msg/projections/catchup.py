@@ -48,7 +48,7 @@ from datacore_msg.projections.agent_view import agent_file, task_entry
 from datacore_msg.projections.messages import fold_message
 from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file, render_files
 from datacore_msg.projections.tasks import TaskState, fold_task
-from datacore_msg.projections.writer import WriteReport, write_views
+from datacore_msg.projections.writer import WriteReport, edited_text, is_written, write_views
 
 PROJECTION = "messages"
 TRUST_META = "trust"
@@ -56,6 +56,18 @@ MESSAGE_TYPES = frozenset({"message.sent", "message.marked"})
 MESSAGE_ROLES = ("inbox", "outbox")
 #: Appends events between applying and writing; returns whether it appended any.
 Step = Callable[[], bool]
+@attrs.frozen
+class Recognised:
+    """What a recogniser made of a hand edit: the events it appended, and the edited text with the
+    recognised changes undone (when that is the text last written, the edit is fully accounted for
+    and needs no copy kept aside)."""
+
+    appended: int
+    reverted: str | None
+
+
+#: Turns recognised changes of a hand-edited view (name, text on disk) into events.
+Recognise = Callable[[str, str], Recognised]
 MAX_STEPS = 100_000
 LOCK_TIMEOUT_S = 60.0
 #: Above this many new events, re-folding everything is cheaper than one query per subject.
@@ -274,12 +286,28 @@ def _append_hints(
     return hints
 
 
-def catch_up(ctx: ViewContext, step: Step | None = None) -> WriteReport:
-    """Apply what is new in the log to the views, run ``step`` (which may append events, applied in
-    turn) until it has nothing more to do, and write the files that changed."""
+def catch_up(
+    ctx: ViewContext, step: Step | None = None, recognise: Recognise | None = None
+) -> WriteReport:
+    """Apply what is new in the log to the views, offer hand-edited views to ``recognise``, run
+    ``step`` (which may append events, applied in turn) until it has nothing more to do, and write
+    the files that changed. A hand edit that the new events fully account for is settled; any other
+    is kept aside by the writer."""
     lock = _locked(ctx)
     try:
         hints = _apply_new(ctx)
+        absorbed: set[str] = set()
+        if recognise is not None:
+            for name in ctx.live_files:
+                text = edited_text(ctx.views_dir, ctx.cache, name)
+                if text is None:
+                    continue
+                outcome = recognise(name, text)
+                if outcome.appended:
+                    hints = {}
+                    _apply_new(ctx)
+                if outcome.reverted is not None and is_written(ctx.cache, name, outcome.reverted):
+                    absorbed.add(name)
         if step is not None:
             for _ in range(MAX_STEPS):
                 if not step():
@@ -292,6 +320,7 @@ def catch_up(ctx: ViewContext, step: Step | None = None) -> WriteReport:
             lambda name: _render_from_cache(ctx, name),
             ctx.live_files,
             appended=hints,
+            absorbed=absorbed,
         )
     finally:
         lock.release()

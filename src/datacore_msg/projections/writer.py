@@ -4,8 +4,9 @@ Each write is atomic (a temporary file in the same folder, fsynced, then renamed
 the folder fsynced) and happens only when the bytes change. Before replacing a file the writer checks
 that what is on disk is what it wrote last (or was about to write when a process was killed): anything
 else is a hand edit, and the edited copy is kept aside as ``<name>.edited-<UTC stamp>`` next to it,
-with a warning, before the view is written again. Turning recognised edits into events comes later;
-no edit is ever lost silently.
+with a warning, before the view is written again (catch-up first offers an edited file to a
+recogniser, which may turn changes it understands into events; see :func:`edited_text`). No edit is
+ever lost silently.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
     except OSError as exc:
         temp.unlink(missing_ok=True)
         if exc.errno == errno.ENOSPC:
-            raise StorageError(f"{path}: the disk is full; the view was left as it was") from None
-        raise StorageError(f"{path}: cannot write the view: {exc.strerror}") from None
+            raise StorageError(f"{path}: the disk is full; the file was left as it was") from None
+        raise StorageError(f"{path}: cannot write: {exc.strerror}; the file was left as it was") from None
 
 
 def _read(path: Path) -> bytes | None:
@@ -83,6 +84,26 @@ def _read(path: Path) -> bytes | None:
         return None
     except OSError as exc:
         raise StorageError(f"{path}: cannot read the view: {exc.strerror}") from None
+
+
+def edited_text(views_dir: Path, cache: ViewCache, name: str) -> str | None:
+    """The text of ``name`` if it was changed on disk since this writer last wrote it, else None."""
+    record = cache.file_record(name)
+    if record.written_hash is None:
+        return None
+    path = views_dir / name
+    if record.written_stat is not None and _stat_token(path) == record.written_stat:
+        return None
+    data = _read(path)
+    if data is None or digest(data) in (record.written_hash, record.pending_hash):
+        return None
+    return data.decode("utf-8", "replace")
+
+
+def is_written(cache: ViewCache, name: str, text: str) -> bool:
+    """Whether ``text`` is what this writer last wrote (or was about to write) to ``name``."""
+    record = cache.file_record(name)
+    return digest(text.encode("utf-8")) in (record.written_hash, record.pending_hash)
 
 
 def _remove_stale_temps(views_dir: Path, names: Iterable[str]) -> None:
@@ -110,6 +131,7 @@ def write_views(
     always: Iterable[str],
     now: datetime | None = None,
     appended: Mapping[str, str] | None = None,
+    absorbed: Iterable[str] = (),
 ) -> WriteReport:
     """Bring every dirty file, and the always-present live files, on disk up to date.
 
@@ -121,7 +143,10 @@ def write_views(
 
     ``appended`` names files whose only change is entries sorting after all existing ones, with
     their text: when such a file is on disk exactly as last written (same size, mtime and inode),
-    its new bytes are the old bytes plus that text -- equal to a full render, without one."""
+    its new bytes are the old bytes plus that text -- equal to a full render, without one.
+
+    ``absorbed`` names files whose hand edit was turned into events in full: they are rewritten
+    without a copy kept aside."""
     report = WriteReport()
     records = {record.file: record for record in cache.files()}
     candidates = {name for name, record in records.items() if record.dirty}
@@ -149,7 +174,12 @@ def write_views(
             else:
                 settled.append((name, new_digest, _stat_token(path) or ""))
             continue
-        if on_disk is not None and disk_digest not in (record.written_hash, record.pending_hash):
+        settled_edit = name in absorbed
+        if (
+            on_disk is not None
+            and not settled_edit
+            and disk_digest not in (record.written_hash, record.pending_hash)
+        ):
             aside = _aside_name(path, now or datetime.now(timezone.utc))
             atomic_write(aside, on_disk)
             report.kept_aside.append((name, aside.name))

@@ -1,0 +1,94 @@
+"""Appending one life-cycle move of a task, checked against the reducer's own rule.
+
+The check runs inside the append's transaction on the task's events as stored at that moment, with
+the same :func:`~datacore_msg.projections.tasks.refusal` the reducer folds with: a move that is
+appended is a move the fold applies (unless an event from another installation that sorts earlier
+arrives later; then it shows as superseded). Used by the task commands and by recognised hand edits
+of the agent view; neither refreshes the views from here.
+"""
+
+from __future__ import annotations
+
+from datacore_msg.app.space import Space
+from datacore_msg.errors import InvalidInput, TransitionError
+from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.payloads import (
+    MAX_TOKENS,
+    Payload,
+    TaskApproved,
+    TaskArchived,
+    TaskCancelled,
+    TaskClaimed,
+    TaskCompleted,
+    TaskRejected,
+    TaskRetried,
+    TaskRevised,
+)
+from datacore_msg.eventlog.store import EventStore
+from datacore_msg.projections.tasks import TaskState, fold_task, refusal
+
+AGENT_ACTIONS = frozenset({"claim", "complete", "retry"})
+ACTIONS = ("approve", "reject", "cancel", "claim", "complete", "retry", "revise", "archive")
+
+
+def load_task(space: Space, task_id: str) -> TaskState | None:
+    return fold_task(space.store.events_for_subject(task_id), space.store.decode, space.trust())
+
+
+def actor_for(space: Space, action: str) -> str:
+    """The agent claims, completes and retries; everything else is the user (owner or sender)."""
+    return space.agent if action in AGENT_ACTIONS else space.user
+
+
+def payload_for(
+    task: str,
+    action: str,
+    reason: str | None = None,
+    tokens: int | None = None,
+    cost: str | None = None,
+    result: str | None = None,
+    quality: str | None = None,
+) -> Payload:
+    if action not in ACTIONS:
+        raise InvalidInput(f"unknown task action {action!r} (use {', '.join(ACTIONS)})")
+    if action != "complete" and (tokens is not None or cost or result or quality):
+        raise InvalidInput("--tokens, --cost, --result and --quality go with 'complete' only")
+    if action == "complete":
+        if tokens is None:
+            raise InvalidInput("complete: --tokens N (the tokens the task used) is required")
+        if not 0 <= tokens <= MAX_TOKENS:
+            raise InvalidInput(f"--tokens {tokens}: must be from 0 to {MAX_TOKENS}")
+        if result is not None and (not result.strip() or any(ord(c) < 32 or ord(c) == 127 for c in result)):
+            raise InvalidInput(f"--result {result!r} is not a usable path")
+        return TaskCompleted(task=task, tokens=tokens, cost=cost, result=result, quality=quality)
+    if action in ("claim", "archive"):
+        if reason is not None:
+            raise InvalidInput(f"{action}: --reason is not used")
+        return TaskClaimed(task=task) if action == "claim" else TaskArchived(task=task)
+    if action == "approve":
+        return TaskApproved(task=task, reason=reason)
+    if action == "reject":
+        return TaskRejected(task=task, reason=reason)
+    if action == "cancel":
+        return TaskCancelled(task=task, reason=reason)
+    if action == "retry":
+        return TaskRetried(task=task, reason=reason)
+    return TaskRevised(task=task, feedback=reason)
+
+
+def append_move(space: Space, task_id: str, action: str, payload: Payload) -> Event:
+    """Append ``payload`` as ``action`` on ``task_id`` if the fold would apply it now; else raise
+    :class:`TransitionError` with the reducer's reason (``<action>: expected state X, got Y``)."""
+    actor = actor_for(space, action)
+    book = space.trust()
+    origin = space.signing_key().public_hex
+
+    def allowed(store: EventStore) -> None:
+        state = fold_task(store.events_for_subject(task_id), store.decode, book)
+        if state is None:
+            raise TransitionError(f"{action}: task {task_id} is not known here")
+        why = refusal(state, action, actor, origin, book)
+        if why is not None:
+            raise TransitionError(why)
+
+    return space.store.append(space.signing_key(), actor, payload, space.clock(), allowed)
