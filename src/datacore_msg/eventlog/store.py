@@ -397,18 +397,25 @@ class EventStore:
         return problems
 
     def _claimed_twice(self) -> list[Problem]:
-        """Two events sending one message id: the first in log order is shown, the other is kept,
-        and both are reported so the clash is never silent."""
-        with translating(self.path):
-            rows = self.conn.execute(
-                "SELECT position, id, subject FROM events WHERE type = 'message.sent' AND subject IN "
-                "(SELECT subject FROM events WHERE type = 'message.sent' GROUP BY subject "
-                "HAVING COUNT(*) > 1) ORDER BY subject, hlc, origin, seq"
-            ).fetchall()
-        return [
-            Problem(row[0], row[1], f"message id {row[2]} is sent by more than one event")
-            for row in rows
-        ]
+        """Two events sending one message id (or requesting one task id): the first in log order
+        counts, the other is kept, and both are reported so the clash is never silent."""
+        problems: list[Problem] = []
+        for type_name, what, verb in (
+            ("message.sent", "message", "sent"),
+            ("task.requested", "task", "requested"),
+        ):
+            with translating(self.path):
+                rows = self.conn.execute(
+                    "SELECT position, id, subject FROM events WHERE type = ? AND subject IN "
+                    "(SELECT subject FROM events WHERE type = ? GROUP BY subject "
+                    "HAVING COUNT(*) > 1) ORDER BY subject, hlc, origin, seq",
+                    (type_name, type_name),
+                ).fetchall()
+            problems.extend(
+                Problem(row[0], row[1], f"{what} id {row[2]} is {verb} by more than one event")
+                for row in rows
+            )
+        return problems
 
     def _stored_subject(self, position: int) -> str | None:
         row = self.conn.execute(
