@@ -36,6 +36,11 @@ def _messaging(settings: Settings) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _mapping_or_empty(value: object) -> object:
+    """A missing or empty (``null``) section is no overrides; anything else is checked as given."""
+    return {} if value is None else value
+
+
 def _count(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LIMIT:
         raise ConfigError(f"{where}: must be a whole number from 0 to {MAX_LIMIT}, not {value!r}")
@@ -66,14 +71,14 @@ def _tier_limits(base: TierLimits, overrides: object, where: str) -> TierLimits:
 def load_policy(settings: Settings, path: Path) -> Policy:
     messaging = _messaging(settings)
     tiers = dict(DEFAULT_TIERS)
-    raw_tiers = messaging.get("trust_tiers") or {}
+    raw_tiers = _mapping_or_empty(messaging.get("trust_tiers"))
     if not isinstance(raw_tiers, dict):
         raise ConfigError(f"{path}: messaging.trust_tiers must be a mapping")
     for name, overrides in raw_tiers.items():
         if name not in TIERS:
             raise ConfigError(f"{path}: messaging.trust_tiers.{name}: unknown tier (use {', '.join(TIERS)})")
         tiers[name] = _tier_limits(tiers[name], overrides, f"{path}: messaging.trust_tiers.{name}")
-    raw_compute = messaging.get("compute") or {}
+    raw_compute = _mapping_or_empty(messaging.get("compute"))
     if not isinstance(raw_compute, dict):
         raise ConfigError(f"{path}: messaging.compute must be a mapping")
     changes: dict[str, int] = {}
@@ -96,7 +101,7 @@ def load_policy(settings: Settings, path: Path) -> Policy:
 
 
 def load_overrides(settings: Settings, path: Path) -> dict[str, str]:
-    raw = _messaging(settings).get("trust_overrides") or {}
+    raw = _mapping_or_empty(_messaging(settings).get("trust_overrides"))
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: messaging.trust_overrides must be a mapping of name to tier")
     out: dict[str, str] = {}
