@@ -83,7 +83,8 @@ def _append_if(space: Space, payload: Payload, actor: str, still: str, version: 
 
 def refusal_reply(decision: Decision, state: TaskState, tz: tzinfo) -> str:
     if decision.retry_after_ms is not None:
-        moment = datetime.fromtimestamp(decision.retry_after_ms / 1000, tz=timezone.utc).astimezone(tz)
+        minute = -(-decision.retry_after_ms // 60_000) * 60
+        moment = datetime.fromtimestamp(minute, tz=timezone.utc).astimezone(tz)
         when = f"You can send it again after {moment:%Y-%m-%d %H:%M} ({tz})."
     elif decision.rule == "queue_depth":
         when = "You can send it again when the queue has room."
@@ -100,7 +101,8 @@ def decide_request(space: Space, state: TaskState) -> Decision | None:
     book = space.trust()
     policy = space.policy()
     tier = book.tier_of(state.sender, state.request_origin)
-    usage, bounds = usage_for(space, state.sender, now)
+    account = book.account_of(state.sender, state.request_origin)
+    usage, bounds = usage_for(space, account, now)
     request = Request(
         task=state.id,
         sender=state.sender,
@@ -117,10 +119,11 @@ def decide_request(space: Space, state: TaskState) -> Decision | None:
         tier=decision.tier,
         figures=decision.figures,
         retry_after=decision.retry_after_ms,
+        at=now,
     )
     if not _append_if(space, payload, space.agent, REQUESTED, None):
         return None
-    if decision.outcome == "refused":
+    if decision.outcome == "refused" and account == state.sender:
         reply = MessageSent(
             id=new_message_id(space.clock()),
             sender=space.agent,
@@ -141,7 +144,7 @@ def sweep_task(space: Space, state: TaskState) -> bool:
     else:
         payload = TaskCancelled(
             task=state.id,
-            reason=f"timed out after {minutes} min, {state.retry_count} retries already",
+            reason=f"timed out after {minutes} min; retried {state.retry_count} time(s) already",
         )
     return _append_if(space, payload, space.agent, WORKING, state.state_hlc)
 

@@ -9,6 +9,8 @@ of the agent view; neither refreshes the views from here.
 
 from __future__ import annotations
 
+import attrs
+
 from datacore_msg.app.space import Space
 from datacore_msg.errors import InvalidInput, TransitionError
 from datacore_msg.eventlog.envelope import Event
@@ -80,6 +82,8 @@ def append_move(space: Space, task_id: str, action: str, payload: Payload) -> Ev
     """Append ``payload`` as ``action`` on ``task_id`` if the fold would apply it now; else raise
     :class:`TransitionError` with the reducer's reason (``<action>: expected state X, got Y``)."""
     actor = actor_for(space, action)
+    if isinstance(payload, TaskClaimed):
+        payload = attrs.evolve(payload, at=space.clock())
     book = space.trust()
     origin = space.signing_key().public_hex
 

@@ -37,6 +37,7 @@ class InitResult:
     public_key: str
     created_key: bool
     wrote_settings: bool
+    warnings: tuple[str, ...] = ()
 
 
 def _merged_settings(
@@ -105,8 +106,8 @@ def init(
     else:
         key = create_key_file(paths.key_file)
         created = True
-    _write_first_views(paths, settings)
-    return InitResult(paths, name, key.public_hex, created, wrote)
+    warnings = _write_first_views(paths, settings)
+    return InitResult(paths, name, key.public_hex, created, wrote, warnings)
 
 
 def describe_paths(paths: Paths) -> dict[str, Path]:
@@ -142,13 +143,14 @@ def migration_status(
         conn.close()
 
 
-def _write_first_views(paths: Paths, settings: Settings) -> None:
-    """Write the (possibly empty) views at once, so they exist and ``rebuild --check`` is clean."""
+def _write_first_views(paths: Paths, settings: Settings) -> tuple[str, ...]:
+    """Write the (possibly empty) views at once, so they exist and ``rebuild --check`` is clean.
+    Files already there (say, views of the system we replace) are kept aside, with a warning."""
     from datacore_msg.app.space import Space
     from datacore_msg.projections.catchup import catch_up
 
     user = user_name(settings)
     if user is None:
-        return
+        return ()
     with Space(paths, settings, user, open_store(paths.db_file), None) as space:
-        catch_up(space.views())
+        return tuple(catch_up(space.views()).warnings)

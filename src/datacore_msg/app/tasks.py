@@ -178,6 +178,8 @@ def list_tasks(
     for state in wanted:
         if state not in STATES:
             raise InvalidInput(f"--state {state!r} is not one of {', '.join(STATES)}")
+    if sent and sender is not None:
+        raise InvalidInput("--sent lists tasks you sent; it cannot be combined with --from")
     if not wanted and not include_closed:
         wanted = [s for s in STATES if s not in ("CANCELLED", "ARCHIVED")]
     views = refresh(space)
@@ -235,7 +237,7 @@ def budget(space: Space) -> Budget:
     for sender in cache.senders_today(space.agent, bounds.start_ms):
         figures = cache.sender_figures(space.agent, sender, bounds.start_ms, now, default)
         tier = "owner" if sender == space.user else book.tiers.get(sender, "unknown")
-        if sender != space.user and not book.keys_of(sender):
+        if sender != space.user and ("~" in sender or not book.keys_of(sender)):
             tier = "unknown"
         senders.append(
             SenderBudget(

@@ -112,6 +112,8 @@ def init(name: str | None, tz: str | None, force: bool, root: str | None, space:
     if tz is None and sys.stdin.isatty():
         tz = click.prompt("Time zone (IANA name; empty keeps the current one)", default="")
     result = do_init(name, space, tz or None, root, force)
+    for warning in result.warnings:
+        emit_warning(warning)
     lines = [f"Ready: {result.name} in space {result.paths.space}"]
     lines.append(f"  public key:  {result.public_key}" + (" (new)" if result.created_key else ""))
     for label, path in describe_paths(result.paths).items():
@@ -151,10 +153,13 @@ def migrate(show_status: bool, as_json: bool, root: str | None, space: str | Non
 @click.option("--reply-to", "reply_to", default=None, help="Id (or unique prefix) replied to.")
 @click.option("--tag", "tags", multiple=True, help="Task tag (to an agent; repeatable).")
 @click.option(
-    "--effort", type=click.IntRange(min=0, max=2**31), default=None, help="Task effort, 1-100 (to an agent)."
+    "--effort", type=click.IntRange(min=1, max=100), default=None, help="Task effort, 1-100 (to an agent)."
 )
 @click.option(
-    "--tokens", type=click.IntRange(min=0, max=2**62), default=None, help="Estimated tokens (to an agent)."
+    "--tokens",
+    type=click.IntRange(min=1, max=100_000_000),
+    default=None,
+    help="Estimated tokens, 1-100000000 (to an agent).",
 )
 @json_option
 @space_options

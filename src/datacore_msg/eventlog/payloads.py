@@ -215,6 +215,9 @@ class TaskDecided:
     tier: str = attrs.field(validator=_mark_like)
     figures: dict[str, int] = attrs.field(factory=dict, validator=_figures)
     retry_after: int | None = attrs.field(default=None, validator=_bounded(0, 2**62, True))
+    #: The deciding installation's wall clock (ms): what rate and cooldown count, even when the
+    #: event's clock stamp was pushed ahead by an event from a fast clock elsewhere.
+    at: int | None = attrs.field(default=None, validator=_bounded(0, 2**62, True))
 
     @property
     def subject(self) -> str:
@@ -274,6 +277,8 @@ class TaskClaimed:
     VERSION: ClassVar[int] = 1
 
     task: str = attrs.field(validator=_task_id)
+    #: The claiming installation's wall clock (ms): what the timeout sweep measures from.
+    at: int | None = attrs.field(default=None, validator=_bounded(0, 2**62, True))
 
     @property
     def subject(self) -> str:

@@ -56,6 +56,15 @@ class TrustBook:
             return OWNER
         return self.tiers.get(actor, UNKNOWN)
 
+    def account_of(self, actor: str, origin: str) -> str:
+        """Whose budget, rate and cooldown a request counts against: the actor's name when a pinned
+        key backs it (or no key is pinned for that name at all), else a bucket of its own for that
+        origin (``tex~1a2b3c4d5e6f``; ``~`` is never part of a name), so a request written under
+        someone else's name neither uses up nor benefits from their figures."""
+        if self.backs(actor, origin) or not self.keys_of(actor):
+            return actor
+        return f"{actor}~{origin[:12]}"
+
     def fingerprint(self) -> str:
         """Changes whenever the pinned keys change (tiers do not affect what reducers fold)."""
         digest = hashlib.sha256()

@@ -47,7 +47,7 @@ from datacore_msg.projections.agent_view import ROLE as AGENT_ROLE
 from datacore_msg.projections.agent_view import agent_file, task_entry
 from datacore_msg.projections.messages import fold_message
 from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file, render_files
-from datacore_msg.projections.tasks import TaskState, fold_task
+from datacore_msg.projections.tasks import WORKING, TaskState, fold_task
 from datacore_msg.projections.writer import WriteReport, edited_text, is_written, write_views
 
 PROJECTION = "messages"
@@ -97,15 +97,17 @@ class ViewContext:
         return TaskCache(self.store.conn, self.store.path)
 
 
-def task_row(state: TaskState) -> TaskRow:
+def task_row(state: TaskState, book: TrustBook) -> TaskRow:
     return TaskRow(
         task=state.id,
         agent=state.agent,
-        sender=state.sender,
+        sender=book.account_of(state.sender, state.request_origin),
         state=state.state,
         estimate=state.request.tokens,
         let_through_ms=state.let_through_ms,
-        state_ms=physical_ms(state.state_hlc),
+        state_ms=state.started_at
+        if state.state == WORKING and state.started_at is not None
+        else physical_ms(state.state_hlc),
         retry_count=state.retry_count,
         priority=state.request.priority,
         sort=state.request_order,
@@ -177,7 +179,7 @@ def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
         subject_events.sort(key=Event.order_key)
         task = fold_task(subject_events, ctx.store.decode, ctx.book)
         if task is not None:
-            rows.append(task_row(task))
+            rows.append(task_row(task, ctx.book))
             if task.agent == ctx.agent:
                 entries.append(task_entry(task, ctx.tz))
     return Folded(entries, rows)
@@ -199,7 +201,7 @@ def _refold(ctx: ViewContext, subject: str, is_task: bool) -> tuple[list[Entry],
     if task is None:
         return [], None
     entries = [task_entry(task, ctx.tz)] if task.agent == ctx.agent else []
-    return entries, task_row(task)
+    return entries, task_row(task, ctx.book)
 
 
 def _trust_changed(ctx: ViewContext) -> bool:

@@ -128,6 +128,7 @@ class TaskState:
     decided_hlc: int | None = None
     approval: str | None = None
     started_hlc: int | None = None
+    started_at: int | None = None
     completed_hlc: int | None = None
     closed_hlc: int | None = None
     completed: TaskCompleted | None = None
@@ -165,9 +166,12 @@ class TaskState:
 
     @property
     def let_through_ms(self) -> int | None:
-        """When the governor accepted or held the request (what rate and cooldown count)."""
+        """When the governor accepted or held the request (what rate and cooldown count), by the
+        deciding installation's wall clock."""
         if self.decision is None or self.decision.outcome == "refused" or self.decided_hlc is None:
             return None
+        if self.decision.at is not None:
+            return self.decision.at
         return physical_ms(self.decided_hlc)
 
     def estimate(self, default_tokens: int) -> int:
@@ -303,6 +307,7 @@ def _step(state: TaskState, event: Event, payload: Payload, book: TrustBook) -> 
         updates["cancellation_reason"] = payload.reason
     elif isinstance(payload, TaskClaimed):
         updates["started_hlc"] = event.hlc
+        updates["started_at"] = payload.at if payload.at is not None else physical_ms(event.hlc)
     elif isinstance(payload, TaskCompleted):
         updates["completed_hlc"] = event.hlc
         updates["completed"] = payload

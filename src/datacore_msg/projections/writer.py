@@ -149,7 +149,11 @@ def write_views(
     without a copy kept aside."""
     report = WriteReport()
     records = {record.file: record for record in cache.files()}
-    candidates = {name for name, record in records.items() if record.dirty}
+    candidates = {
+        name
+        for name, record in records.items()
+        if record.dirty or _stat_token(views_dir / name) != record.written_stat
+    }
     candidates.update(always)
     to_write: list[tuple[str, Path, bytes | None, str]] = []
     settled: list[tuple[str, str, str]] = []
