@@ -7,6 +7,9 @@ be, and states the project's goal for their ratio. ``python -m bench`` writes ``
 * :mod:`bench.fig_rebuild` — 2. ``rebuild`` vs reading and decoding the same rows
 * :mod:`bench.fig_send`    — 3. one more ``send`` with a small vs a large log
 * :mod:`bench.fig_process` — 4. a whole ``datacore-msg send`` process vs ``python -c pass``
+* :mod:`bench.fig_governor` — 5. one governor decision with 1,000 vs 100,000 tasks in the log
+* :mod:`bench.fig_task_process` — 6. a whole ``datacore-msg send @claude`` (request, decided,
+  QUEUED) process vs ``python -c pass``
 
 :mod:`bench.workload` builds installations and synthetic logs (setup, never timed);
 :mod:`bench.stats` holds the statistics and :mod:`bench.report` the markdown.

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import fig_append, fig_process, fig_rebuild, fig_send
+from bench import fig_append, fig_governor, fig_process, fig_rebuild, fig_send, fig_task_process
 from bench.machine import describe, fsync_probe
 from bench.report import Figure, Table, summary
 from bench.stats import fmt_seconds
 from bench.workload import Installation, LogStats, make_installation, populate
-from datacore_msg.app.messages import refresh
+from datacore_msg.app.governance import refresh
 
 REPO = Path(__file__).resolve().parents[1]
 HOUR_MS = 3_600_000
@@ -31,10 +31,13 @@ class Sizes:
     rebuild_reps: int
     sends: int
     process_runs: int
+    small_tasks: int
+    large_tasks: int
+    decisions: int
 
 
-FULL = Sizes(5_000, 100_000, 1_000, 5, 50, 30)
-QUICK = Sizes(1_000, 20_000, 1_000, 3, 20, 15)
+FULL = Sizes(5_000, 100_000, 1_000, 5, 50, 30, 1_000, 100_000, 50)
+QUICK = Sizes(1_000, 20_000, 1_000, 3, 20, 15, 1_000, 20_000, 20)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -42,13 +45,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
-        "--only", default="1,2,3,4", help="comma-separated figures to run (default: all)"
+        "--only", default="1,2,3,4,5,6", help="comma-separated figures to run (default: all)"
     )
     parser.add_argument(
         "--no-profile",
         dest="profile",
         action="store_false",
-        help="leave out the cProfile tables of rebuild and send",
+        help="leave out the cProfile tables of rebuild, send, the governor and send @claude",
     )
     parser.add_argument("--tmp", default=None, help="folder for the temporary files")
     parser.add_argument("--keep", action="store_true", help="keep the temporary files")
@@ -83,7 +86,9 @@ def _markdown(
         f"- Mode: {'quick (smaller sizes)' if quick else 'full'}; whole run {wall:.0f} s",
         f"- Sizes: appends {sizes.appends:,} per writer; rebuild log {sizes.large_messages:,} "
         f"messages; send logs {sizes.small_messages:,} and {sizes.large_messages:,} messages, "
-        f"{sizes.sends} sends each; {sizes.process_runs} process runs each",
+        f"{sizes.sends} sends each; {sizes.process_runs} process runs each; task logs "
+        f"{sizes.small_tasks:,} and {sizes.large_tasks:,} tasks, {sizes.decisions} governor "
+        "decisions each",
         "",
     ]
     out.extend(machine.markdown())
@@ -92,7 +97,8 @@ def _markdown(
     out.extend(summary(figures))
     out.append(
         "Ratios are computed the way each goal is stated: throughput ours / baseline for 1 "
-        "(higher is better), time ours / baseline for 2–4 (lower is better). Medians unless "
+        "(higher is better), time ours / baseline for 2–6 (large log / small log for 3 and 5; "
+        "lower is better). Medians unless "
         "said otherwise; p90 is the nearest-rank 90th percentile."
     )
     out.append("")
@@ -102,7 +108,7 @@ def _markdown(
 
 
 def _figures(
-    wanted: set[int], sizes: Sizes, tmp: Path, profile: bool, started: float
+    wanted: set[int], sizes: Sizes, tmp: Path, profile: bool, started: float, quick: bool
 ) -> list[Figure]:
     figures: list[Figure] = []
     if 1 in wanted:
@@ -126,6 +132,26 @@ def _figures(
             refresh(space)
         _log(started, f"figure 4: {sizes.process_runs} process runs each")
         figures.append(fig_process.run(inst, stats, sizes.process_runs, tmp))
+    if 5 in wanted:
+        task_end_ms = time.time_ns() // 1_000_000 - fig_governor.QUIET_MS
+        _log(
+            started, f"building task logs of {sizes.small_tasks:,} and {sizes.large_tasks:,} tasks"
+        )
+        small_tasks = fig_governor.build(tmp / "tasks-small", sizes.small_tasks, task_end_ms, 4)
+        large_tasks = fig_governor.build(tmp / "tasks-large", sizes.large_tasks, task_end_ms, 5)
+        _log(
+            started,
+            f"  {large_tasks.stats.events:,} events in {large_tasks.build_s:.0f} s, caught up in "
+            f"{large_tasks.catch_up_s:.0f} s",
+        )
+        _log(started, f"figure 5: {sizes.decisions} governor decisions on each log")
+        figures.append(fig_governor.run(small_tasks, large_tasks, sizes.decisions, profile, quick))
+        shutil.rmtree(tmp / "tasks-large", ignore_errors=True)  # a gigabyte in the full run
+    if 6 in wanted:
+        task_end_ms = time.time_ns() // 1_000_000 - fig_governor.QUIET_MS
+        process_tasks = fig_governor.build(tmp / "tasks-process", sizes.small_tasks, task_end_ms, 6)
+        _log(started, f"figure 6: {sizes.process_runs} process runs each")
+        figures.append(fig_task_process.run(process_tasks, sizes.process_runs, tmp, profile))
     return figures
 
 
@@ -146,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         machine = describe(tmp, probe)
         machine.add("load average at start", _load())
         _log(started, f"temp folder {tmp}; fsync median {fmt_seconds(probe.median)}")
-        figures = _figures(wanted, sizes, tmp, args.profile, started)
+        figures = _figures(wanted, sizes, tmp, args.profile, started, args.quick)
         probe_after = fsync_probe(tmp)
         machine.add(
             "fsync probe (4 KiB append), end",

@@ -63,18 +63,26 @@ def _phases(space: Space, views_dir: Path) -> Table:
     out.append(("read rows into `Event`s (`iter_sorted`, json.loads)", time.perf_counter() - start))
     decode = timed(lambda: [ctx.store.decode(e) for e in events])
     start = time.perf_counter()
-    entries = catchup.fold_all(ctx, events)
+    folded = catchup.fold_all(ctx, events)
     out.append(("`fold_all`: decode (cattrs) + fold + render entries", time.perf_counter() - start))
     head = ctx.store.max_position()
     out.append(
         (
             "`cache.replace_all` (view_entries rows, one transaction)",
-            timed(lambda: ctx.cache.replace_all(catchup.PROJECTION, head, entries)),
+            timed(
+                lambda: ctx.cache.replace_all(
+                    catchup.PROJECTION,
+                    head,
+                    folded.entries,
+                    folded.task_rows,
+                    {catchup.TRUST_META: ctx.book.fingerprint()},
+                )
+            ),
         )
     )
     files: dict[str, str] = {}
     start = time.perf_counter()
-    files = render_files(entries)
+    files = render_files(folded.entries, ctx.live_files)
     out.append(("`render_files` (sort + join)", time.perf_counter() - start))
     _clear_views(views_dir)
     out.append(

@@ -21,6 +21,8 @@ from bench.report import Check, Figure, Table, at_most
 from bench.stats import Sample, fmt_seconds
 from bench.workload import Installation, LogStats, message_text
 from datacore_msg.app import messages
+from datacore_msg.app.governance import refresh
+from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.space import Space
 from datacore_msg.eventlog.payloads import MessageSent
 from datacore_msg.projections.render import INBOX, OUTBOX
@@ -41,7 +43,7 @@ def _split(space: Space, rng: random.Random, count: int) -> tuple[Sample, Sample
     append_s, refresh_s = Sample(), Sample()
     for _ in range(count):
         payload = MessageSent(
-            id=messages.new_message_id(space.clock()),
+            id=new_message_id(space.clock()),
             sender=space.user,
             to="tex",
             text=message_text(rng),
@@ -50,7 +52,7 @@ def _split(space: Space, rng: random.Random, count: int) -> tuple[Sample, Sample
         start = time.perf_counter()
         space.store.append(key, space.user, payload, space.clock())
         middle = time.perf_counter()
-        messages.refresh(space)
+        refresh(space)
         append_s.add(middle - start)
         refresh_s.add(time.perf_counter() - middle)
     return append_s, refresh_s
@@ -70,7 +72,7 @@ def run(
         spaces = {"small": small_space, "large": large_space}
         samples = {name: Sample() for name in spaces}
         for space in spaces.values():
-            messages.refresh(space)
+            refresh(space)
             for _ in range(WARMUP):
                 messages.send(space, "@tex", message_text(rng))
         live = {name: _live(space) for name, space in spaces.items()}

@@ -6,6 +6,13 @@ twelve months of clock time; the user reads most incoming messages and archives 
 messages some days later. Every event is sealed with the library's own ``envelope.seal`` (real ids,
 hash chains and ed25519 signatures, HLC stamps that only grow) and inserted as the store's own rows
 in large transactions. :func:`populate` returns what the log holds, so the report can say so.
+
+A synthetic task log (:func:`populate_tasks`, figures 5 and 6) is the owner's installation receiving
+requests for the owner's agent from the owner and five teammates of every trust tier (their keys
+pinned in contacts.yaml, but one), at a steady pace, each with its whole life cycle: decided
+(accepted, held or refused with the agent's reply), approved or rejected, claimed, sometimes timed
+out and retried, completed, sometimes revised, archived within days, or cancelled. Its events are
+sealed and inserted the same way.
 """
 
 from __future__ import annotations
@@ -25,9 +32,25 @@ from datacore_msg.eventlog import codec
 from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.envelope import Event, seal
 from datacore_msg.eventlog.hlc import next_stamp
-from datacore_msg.eventlog.payloads import MessageMarked, MessageSent, Payload
+from datacore_msg.eventlog.payloads import (
+    MessageMarked,
+    MessageSent,
+    Payload,
+    TaskApproved,
+    TaskArchived,
+    TaskCancelled,
+    TaskClaimed,
+    TaskCompleted,
+    TaskDecided,
+    TaskRejected,
+    TaskRequested,
+    TaskRetried,
+    TaskRevised,
+)
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.store import row_of as store_row_of
+from datacore_msg.governor.decide import Request, Usage, decide
+from datacore_msg.governor.policy import Policy
 
 USER = "gregor"
 PEERS = ("tex", "ana", "mia", "ben")
@@ -261,3 +284,312 @@ def populate(inst: Installation, n_messages: int, end_ms: int, seed: int = 1) ->
         inserted = insert_rows(space.store.conn, space.store.path, events, batch=20_000)
     assert inserted == stats.events
     return stats
+
+
+# -- agent tasks (figures 5 and 6) -----------------------------------------------------------------
+
+#: The owner's agent, to which every synthetic task is sent.
+AGENT = f"{USER}-claude"
+#: Who sends tasks to the agent: (name, trust tier pinned in contacts.yaml or None, share). The owner
+#: needs no contact entry; ``zoe`` has none (her key is not pinned), so the governor treats her as
+#: tier ``unknown``.
+TASK_SENDERS: tuple[tuple[str, str | None, float], ...] = (
+    (USER, None, 0.35),
+    ("tex", "team", 0.20),
+    ("ana", "team", 0.15),
+    ("mia", "trusted", 0.15),
+    ("ben", "trusted", 0.10),
+    ("zoe", None, 0.05),
+)
+#: Requests a day to the agent in every synthetic task log, so a larger log is a longer history
+#: with the same recent days (the same outstanding and not yet archived tasks), not a busier one.
+TASKS_PER_DAY = 120
+_TAGS = ("review", "deploy", "ci", "docs", "sync", "bug", "research", "ops")
+_MINUTE_MS = 60_000
+_HOUR_MS = 3_600_000
+
+# What happens to a task (kinds of planned events).
+_T_REQUEST, _T_DECIDE, _T_REPLY, _T_APPROVE, _T_REJECT, _T_CANCEL_SENDER = range(6)
+_T_CANCEL_OWNER, _T_CLAIM, _T_RETRY, _T_COMPLETE, _T_REVISE, _T_ARCHIVE = range(6, 12)
+
+
+@dataclass(frozen=True)
+class _Task:
+    id: str
+    sender: str
+    tier: str
+    text: str
+    tags: tuple[str, ...]
+    effort: int | None
+    tokens: int | None
+    priority: str | None
+
+
+@dataclass
+class TaskLogStats:
+    """What a synthetic task log holds (states as planned; the figures read the derived rows)."""
+
+    tasks: int
+    events: int
+    days: float
+    refused: int
+    first_ms: int
+    last_ms: int
+    senders: int
+
+
+def _tier_of(sender: str, pinned: str | None) -> str:
+    if sender == USER:
+        return "owner"
+    return pinned or "unknown"
+
+
+def _task_id(wall_ms: int, rng: random.Random, seen: set[str]) -> str:
+    moment = datetime.fromtimestamp(wall_ms / 1000, tz=timezone.utc)
+    while True:
+        tid = f"task-{moment:%Y%m%d-%H%M%S}-{rng.getrandbits(32):08x}"
+        if tid not in seen:
+            seen.add(tid)
+            return tid
+
+
+def _new_task(index_ms: int, rng: random.Random, seen: set[str]) -> _Task:
+    names = [name for name, _, _ in TASK_SENDERS]
+    weights = [share for _, _, share in TASK_SENDERS]
+    sender = rng.choices(names, weights)[0]
+    pinned = next(tier for name, tier, _ in TASK_SENDERS if name == sender)
+    tier = _tier_of(sender, pinned)
+    max_effort = {"owner": 10, "team": 8, "trusted": 5, "unknown": 3}[tier]
+    return _Task(
+        id=_task_id(index_ms, rng, seen),
+        sender=sender,
+        tier=tier,
+        text=message_text(rng),
+        tags=tuple(rng.sample(_TAGS, rng.randint(1, 2))) if rng.random() < 0.3 else (),
+        effort=rng.randint(1, max_effort) if rng.random() < 0.4 else None,
+        tokens=rng.randint(5, 80) * 100 if rng.random() < 0.5 else None,
+        priority=rng.choice(("A", "B", "C")) if rng.random() < 0.1 else None,
+    )
+
+
+def _lifecycle(task: _Task, rng: random.Random) -> list[tuple[int, int, int]]:
+    """The task's events after its request: (delay from the request in ms, kind, argument)."""
+    steps: list[tuple[int, int, int]] = []
+    at = rng.randint(500, 5_000)  # the governor runs on the next refresh
+    if task.sender != USER and rng.random() < 0.04:
+        steps.append((at, _T_DECIDE, 2))  # refused, with the automatic reply
+        steps.append((at + 1, _T_REPLY, 0))
+        return steps
+    held = task.tier in ("trusted", "unknown")
+    steps.append((at, _T_DECIDE, 1 if held else 0))
+    if held:
+        at += rng.randint(5 * _MINUTE_MS, 6 * _HOUR_MS)
+        if rng.random() < 0.15:
+            steps.append((at, _T_REJECT, 0))
+            return steps
+        steps.append((at, _T_APPROVE, 0))
+    if rng.random() < 0.03:
+        at += rng.randint(_MINUTE_MS, 30 * _MINUTE_MS)
+        kind = _T_CANCEL_SENDER if task.sender != USER and rng.random() < 0.5 else _T_CANCEL_OWNER
+        steps.append((at, kind, 0))
+        return steps
+    rounds = 2 if rng.random() < 0.03 else 1  # a revision sends it back to the queue once
+    for round_no in range(rounds):
+        at += rng.randint(_MINUTE_MS, 90 * _MINUTE_MS)
+        steps.append((at, _T_CLAIM, 0))
+        if rng.random() < 0.06:  # timed out once, back to the queue, claimed again
+            at += rng.randint(31 * _MINUTE_MS, 35 * _MINUTE_MS)
+            steps.append((at, _T_RETRY, 0))
+            at += rng.randint(_MINUTE_MS, 20 * _MINUTE_MS)
+            steps.append((at, _T_CLAIM, 0))
+        at += rng.randint(3 * _MINUTE_MS, 25 * _MINUTE_MS)
+        steps.append((at, _T_COMPLETE, rng.randint(3, 60) * 100))
+        if round_no + 1 < rounds:
+            at += rng.randint(10 * _MINUTE_MS, 4 * _HOUR_MS)
+            steps.append((at, _T_REVISE, 0))
+    at += rng.randint(2 * _HOUR_MS, 3 * DAY_MS)  # the owner archives what is done within days
+    steps.append((at, _T_ARCHIVE, 0))
+    return steps
+
+
+def _decided(task: _Task, outcome: int, ms: int, rng: random.Random) -> TaskDecided:
+    if outcome == 2:
+        rule, reason, retry = rng.choice(
+            (
+                ("rate", "Rate limit: 5/5 tasks this hour", ms + 20 * _MINUTE_MS),
+                ("cooldown", "Cooldown: 12s since the last task, 60s required", ms + 48_000),
+                ("queue_depth", "Queue full: 20/20", None),
+            )
+        )
+        return TaskDecided(
+            task=task.id,
+            outcome="refused",
+            rule=rule,
+            reason=reason,
+            tier=task.tier,
+            retry_after=retry,
+        )
+    request = Request(task.id, task.sender, task.tier, task.effort, task.tokens or 5_000)
+    usage = Usage(
+        sender_tokens_today=rng.randint(0, 30) * 1_000,
+        total_tokens_today=rng.randint(0, 200) * 1_000,
+        sender_tasks_last_hour=rng.randint(0, 2),
+        sender_oldest_in_hour_ms=None,
+        sender_last_task_ms=ms - rng.randint(10, 300) * _MINUTE_MS,
+        queue_depth=rng.randint(0, 8),
+    )
+    decision = decide(request, usage, Policy(), ms, ms + DAY_MS)
+    return TaskDecided(
+        task=task.id,
+        outcome=decision.outcome,
+        rule=decision.rule,
+        reason=decision.reason,
+        tier=decision.tier,
+        figures=decision.figures,
+        retry_after=decision.retry_after_ms,
+    )
+
+
+def _task_payload(
+    task: _Task, kind: int, arg: int, ms: int, rng: random.Random, seen: set[str]
+) -> tuple[str, Payload]:
+    """(actor, payload) of one planned event."""
+    if kind == _T_REQUEST:
+        return task.sender, TaskRequested(
+            id=task.id,
+            sender=task.sender,
+            to=AGENT,
+            text=task.text,
+            tags=task.tags,
+            effort=task.effort,
+            tokens=task.tokens,
+            priority=task.priority,
+        )
+    if kind == _T_DECIDE:
+        return AGENT, _decided(task, arg, ms, rng)
+    if kind == _T_REPLY:
+        mid = message_id(ms, rng)
+        while mid in seen:
+            mid = message_id(ms, rng)
+        seen.add(mid)
+        text = f"Task {task.id} for {AGENT} was refused. You can send it again later."
+        return AGENT, MessageSent(id=mid, sender=AGENT, to=task.sender, text=text)
+    owner: dict[int, Payload] = {
+        _T_APPROVE: TaskApproved(task=task.id),
+        _T_REJECT: TaskRejected(task=task.id, reason="not now, sorry"),
+        _T_CANCEL_OWNER: TaskCancelled(task=task.id, reason="no longer needed"),
+        _T_REVISE: TaskRevised(task=task.id, feedback="please also cover the edge cases"),
+        _T_ARCHIVE: TaskArchived(task=task.id),
+    }
+    if kind in owner:
+        return USER, owner[kind]
+    if kind == _T_CANCEL_SENDER:
+        return task.sender, TaskCancelled(task=task.id, reason="sorted it out myself")
+    agent: dict[int, Payload] = {
+        _T_CLAIM: TaskClaimed(task=task.id),
+        _T_RETRY: TaskRetried(task=task.id, reason="timed out after 30 min", timeout=True),
+        _T_COMPLETE: TaskCompleted(task=task.id, tokens=arg),
+    }
+    return AGENT, agent[kind]
+
+
+def _plan_tasks(
+    n_tasks: int, end_ms: int, rng: random.Random
+) -> tuple[list[_Task], list[tuple[int, int, int, int, int]], TaskLogStats]:
+    """Tasks and the timeline of their events: (ms, tiebreak, kind, task index, argument)."""
+    step = DAY_MS / TASKS_PER_DAY
+    start_ms = int(end_ms - n_tasks * step)
+    tasks: list[_Task] = []
+    actions: list[tuple[int, int, int, int, int]] = []
+    seen: set[str] = set()
+    refused = 0
+    for index in range(n_tasks):
+        asked_ms = int(start_ms + (index + rng.random()) * step)
+        if asked_ms >= end_ms:
+            asked_ms = end_ms - 1
+        task = _new_task(asked_ms, rng, seen)
+        tasks.append(task)
+        actions.append((asked_ms, len(actions), _T_REQUEST, index, 0))
+        for delay, kind, arg in _lifecycle(task, rng):
+            if asked_ms + delay < end_ms:
+                actions.append((asked_ms + delay, len(actions), kind, index, arg))
+                refused += kind == _T_REPLY
+    actions.sort()
+    stats = TaskLogStats(
+        tasks=n_tasks,
+        events=len(actions),
+        days=(end_ms - start_ms) / DAY_MS,
+        refused=refused,
+        first_ms=actions[0][0],
+        last_ms=actions[-1][0],
+        senders=len(TASK_SENDERS),
+    )
+    return tasks, actions, stats
+
+
+def synthetic_task_events(
+    keys: dict[str, SigningKey], n_tasks: int, end_ms: int, seed: int = 1
+) -> tuple[Iterator[Event], TaskLogStats]:
+    """A valid log of ``n_tasks`` requests to the owner's agent (and their whole life cycles) ending at
+    ``end_ms``, sealed lazily in log order. ``keys`` holds every sender's key; the agent's events are
+    signed with the owner's, as on the owner's installation."""
+    rng = random.Random(seed)
+    tasks, actions, stats = _plan_tasks(n_tasks, end_ms, rng)
+    seen = {task.id for task in tasks}
+
+    def events() -> Iterator[Event]:
+        heads: dict[str, tuple[int, str | None]] = {}
+        latest: int | None = None
+        for ms, _, kind, index, arg in actions:
+            actor, payload = _task_payload(tasks[index], kind, arg, ms, rng, seen)
+            key = keys[USER if actor == AGENT else actor]
+            seq, prev = heads.get(key.public_hex, (0, None))
+            latest = next_stamp(ms, latest)
+            event = seal(
+                key,
+                seq=seq + 1,
+                prev=prev,
+                hlc=latest,
+                actor=actor,
+                type_name=payload.TYPE,
+                version=payload.VERSION,
+                data=codec.encode_payload(payload),
+            )
+            heads[key.public_hex] = (seq + 1, event.id)
+            yield event
+
+    return events(), stats
+
+
+def pin_task_senders(inst: Installation, keys: dict[str, SigningKey]) -> None:
+    """Pin the keys of the senders that have a tier in the installation's contacts.yaml."""
+    from datacore_msg.config.contacts import add_contact
+
+    with inst.open() as space:
+        path = space.paths.contacts_file
+    today = datetime.now(timezone.utc).date().isoformat()
+    for name, tier, _ in TASK_SENDERS:
+        if tier is not None:
+            add_contact(path, name, keys[name].public_hex, tier, today)
+
+
+def populate_tasks(
+    inst: Installation, n_tasks: int, end_ms: int, seed: int = 1
+) -> tuple[TaskLogStats, dict[str, SigningKey]]:
+    """Fill an installation's (empty) log with ``n_tasks`` synthetic tasks to the owner's agent, pin
+    the senders' keys, and return what the log holds and every sender's signing key. The views are
+    not caught up (the caller runs ``refresh`` once, with the clock it measures with)."""
+    with inst.open() as space:
+        keys = {USER: space.signing_key()}
+        keys.update({name: SigningKey.generate() for name, _, _ in TASK_SENDERS if name != USER})
+        events, stats = synthetic_task_events(keys, n_tasks, end_ms, seed)
+        inserted = insert_rows(space.store.conn, space.store.path, events, batch=20_000)
+    assert inserted == stats.events
+    pin_task_senders(inst, keys)
+    return stats, keys
+
+
+def task_state_counts(space: Space) -> dict[str, int]:
+    """Tasks per state, from the derived task rows (what the governor's figures are read from)."""
+    rows = space.store.conn.execute("SELECT state, COUNT(*) FROM task_state GROUP BY state")
+    return {str(state): int(count) for state, count in rows}

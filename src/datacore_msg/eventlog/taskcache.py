@@ -221,6 +221,15 @@ class TaskCache:
             return [row[0] for row in self.conn.execute(sql, params)]
 
     def matching(self, prefix: str, limit: int = 20) -> list[str]:
+        """Task ids starting with ``prefix`` (a range on the primary key when it starts with
+        ``task-``), else those whose random part does."""
+        if prefix.startswith("task-"):
+            with translating(self.path):
+                rows = self.conn.execute(
+                    "SELECT task FROM task_state WHERE task >= ? AND task < ? ORDER BY task LIMIT ?",
+                    (prefix, prefix + "\U0010ffff", limit),
+                )
+                return [row[0] for row in rows]
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         with translating(self.path):
             rows = self.conn.execute(

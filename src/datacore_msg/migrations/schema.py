@@ -86,6 +86,7 @@ def m0003_tasks(db: Any) -> None:
             s_seq INTEGER NOT NULL
         );
         CREATE INDEX task_state_queue ON task_state (agent, state, sender);
+        CREATE INDEX task_state_in_state ON task_state (agent, state, s_hlc, s_origin, s_seq);
         CREATE INDEX task_state_rate ON task_state (agent, sender, let_through_ms);
         CREATE INDEX task_state_order ON task_state (agent, s_hlc, s_origin, s_seq);
         CREATE TABLE task_tokens (

@@ -1,0 +1,346 @@
+"""Figure 6: a whole ``datacore-msg send @claude TEXT`` process (request -> decided -> QUEUED) vs
+``python -c pass``.
+
+The owner sends a task to the owner's own agent: the process appends the ``task.requested``, catches
+the views up, the governor decides the request (tier ``owner``: accepted, so the task ends QUEUED),
+the decision is applied and the agent view rewritten. Both commands run as child processes of this
+interpreter, alternating, timed from spawn to exit (``subprocess.run``), in the same two
+environments as figure 4 (:mod:`bench.fig_process`): bytecode cached in a ``PYTHONPYCACHEPREFIX``
+folder (the goal figure) and the environment as inherited. The installation holds a synthetic task
+log (:func:`bench.workload.populate_tasks`), caught up once before anything is timed; after every
+send the owner cancels the new task in this process (not timed), so every send meets the same queue
+and the same agent view.
+
+Where the time goes: the empty interpreter, the imports the command adds (``-X importtime``, median
+per module over a few runs), and the command's own work measured in this process, where every
+module is already imported (``cli.main.main([...])``, and ``app.tasks.request`` inside it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.fig_governor import TaskSetup
+from bench.fig_process import _TOP_LEVEL_BARE, _split_line, send_command
+from bench.profiling import profile_top
+from bench.report import Check, Figure, Table, at_most
+from bench.stats import Sample, fmt_seconds
+from bench.workload import AGENT
+from datacore_msg.app.space import open_space
+from datacore_msg.app.tasks import request, transition
+from datacore_msg.cli.main import main as cli_main
+from datacore_msg.projections.tasks import QUEUED
+
+WARMUP = 3
+
+
+def _spawn(argv: list[str], env: dict[str, str]) -> tuple[float, str, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, check=False)
+    seconds = time.perf_counter() - start
+    out, err = proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:4]} exited {proc.returncode}: {err}")
+    return seconds, out, err
+
+
+def _queued_id(stdout: str) -> str:
+    """``Task: task-… (QUEUED)`` -> the task id; anything else is a failed figure."""
+    line = stdout.strip()
+    assert line.startswith("Task: ") and line.endswith(f"({QUEUED})"), line
+    return line.split()[1]
+
+
+def _cancel(setup: TaskSetup, task_id: str) -> None:
+    """The owner cancels the task in this process (not timed): the queue stays as it was."""
+    with open_space(str(setup.inst.root)) as space:
+        transition(space, task_id, "cancel", reason="benchmark")
+
+
+def _check_once(setup: TaskSetup, send: list[str], env: dict[str, str]) -> str:
+    """``send @claude --json`` says QUEUED, and so does ``tasks --json`` afterwards."""
+    _, out, _ = _spawn([*send, "send", "@claude", "benchmark check", "--json"], env)
+    sent = json.loads(out)["data"]
+    assert sent["state"] == QUEUED, sent
+    _, out, _ = _spawn([*send, "tasks", "--json"], env)
+    listed = {task["id"]: task for task in json.loads(out)["data"]}
+    task = listed[sent["id"]]
+    assert task["state"] == QUEUED and task["to"] == AGENT, task
+    decision = task["decision"]
+    assert decision["outcome"] == "accepted" and decision["rule"] == "auto_accept", decision
+    _cancel(setup, sent["id"])
+    return (
+        f"{task['state']} (decision: {decision['outcome']}, rule {decision['rule']}, "
+        f"tier {decision['tier']})"
+    )
+
+
+def _interleaved(
+    setup: TaskSetup, send: list[str], envs: dict[str, dict[str, str]], runs: int
+) -> dict[tuple[str, str], Sample]:
+    """Every (command, environment) pair once per round, the order rotating each round."""
+    variants = [(cmd, env) for env in envs for cmd in ("send", "pass")]
+    samples = {variant: Sample() for variant in variants}
+    for i in range(WARMUP + runs):
+        shift = i % len(variants)
+        for cmd, env_name in variants[shift:] + variants[:shift]:
+            if cmd == "send":
+                argv = [*send, "send", "@claude", f"benchmark task {i}"]
+            else:
+                argv = [sys.executable, "-c", "pass"]
+            seconds, out, _ = _spawn(argv, envs[env_name])
+            if i >= WARMUP:
+                samples[(cmd, env_name)].add(seconds)
+            if cmd == "send":
+                _cancel(setup, _queued_id(out))
+    return samples
+
+
+def _importtime(
+    setup: TaskSetup, env: dict[str, str], runs: int
+) -> tuple[Table, Table, float, float, tuple[str, float]]:
+    """Imports of ``send @claude`` that ``python -c pass`` does not make, median per module over
+    ``runs``; also the bare interpreter's own import total and its costliest top-level import."""
+
+    def imports(argv: list[str]) -> tuple[list[tuple[int, int, str]], str]:
+        _, out, err = _spawn([sys.executable, "-X", "importtime", *argv], env)
+        lines = [
+            _split_line(line)
+            for line in err.splitlines()
+            if line.startswith("import time:") and "imported package" not in line
+        ]
+        return lines, out
+
+    bare_lines, _ = imports(["-c", "pass"])
+    bare = {name for _, _, name in bare_lines}
+    top_level = [(name, cum) for _, cum, name in bare_lines if name in _TOP_LEVEL_BARE]
+    costliest = max(top_level, key=lambda item: item[1], default=("site", 0))
+    per_module: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    totals: list[int] = []
+    bare_totals: list[int] = []
+    for i in range(runs):
+        lines, out = imports(["-m", "datacore_msg", "send", "@claude", f"import {i}"])
+        _cancel(setup, _queued_id(out))
+        totals.append(sum(own for own, _, name in lines if name not in bare))
+        bare_totals.append(sum(own for own, _, name in lines if name in bare))
+        for own, cumulative, name in lines:
+            if name not in bare:
+                per_module[name].append((own, cumulative))
+    medians = {
+        name: (statistics.median(s for s, _ in values), statistics.median(c for _, c in values))
+        for name, values in per_module.items()
+    }
+    title = (
+        "`-X importtime` of `python -m datacore_msg send @claude`: top 10 by cumulative time "
+        f"(median of {runs} runs; modules `python -c pass` also imports left out)"
+    )
+    by_cumulative = Table(("module", "cumulative", "self"), title=title)
+    ranked = sorted(medians.items(), key=lambda kv: kv[1][1], reverse=True)
+    for name, (own_us, cum_us) in ranked[:10]:
+        by_cumulative.add(f"`{name}`", fmt_seconds(cum_us / 1e6), fmt_seconds(own_us / 1e6))
+    by_self = Table(("module", "self", "cumulative"), title="… and top 10 by self time")
+    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][0], reverse=True)[
+        :10
+    ]:
+        by_self.add(f"`{name}`", fmt_seconds(own_us / 1e6), fmt_seconds(cum_us / 1e6))
+    return (
+        by_cumulative,
+        by_self,
+        statistics.median(totals) / 1e6,
+        statistics.median(bare_totals) / 1e6,
+        (costliest[0], costliest[1] / 1e6),
+    )
+
+
+#: Run in a fresh interpreter: import what the console script imports, then run the command twice
+#: through ``main``; print the three durations and the two task ids as one JSON line.
+_CHILD = """
+import contextlib, io, json, sys, time
+start = time.perf_counter()
+from datacore_msg.cli.main import main
+imported = time.perf_counter()
+times, ids = [], []
+for n in (1, 2):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["send", "@claude", f"phase task {n}", "--root", sys.argv[1]])
+    times.append(time.perf_counter())
+    assert code == 0, code
+    ids.append(out.getvalue())
+print(json.dumps({"import": imported - start, "first": times[0] - imported,
+                  "second": times[1] - times[0], "out": ids}))
+"""
+
+
+@dataclass
+class _Phases:
+    imports: Sample
+    first: Sample
+    second: Sample
+    request: Sample
+
+
+def _phases(setup: TaskSetup, env: dict[str, str], runs: int) -> _Phases:
+    """In fresh interpreters: the console script's import, a first and a second ``main([...])``
+    (the second one is the command's own work, warm). In this process: ``app.tasks.request``."""
+    phases = _Phases(Sample(), Sample(), Sample(), Sample())
+    for i in range(runs + 1):
+        _, out, _ = _spawn([sys.executable, "-c", _CHILD, str(setup.inst.root)], env)
+        result = json.loads(out)
+        for printed in result["out"]:
+            _cancel(setup, _queued_id(printed))
+        if i >= 1:
+            phases.imports.add(result["import"])
+            phases.first.add(result["first"])
+            phases.second.add(result["second"])
+    for i in range(runs + WARMUP):
+        with open_space(str(setup.inst.root)) as space:
+            start = time.perf_counter()
+            requested = request(space, AGENT, f"in-process request {i}")
+            seconds = time.perf_counter() - start
+            assert requested.state is not None and requested.state.state == QUEUED
+            transition(space, requested.task_id, "cancel", reason="benchmark")
+        if i >= WARMUP:
+            phases.request.add(seconds)
+    return phases
+
+
+def _cli_in_process(setup: TaskSetup, text: str) -> str:
+    """``datacore-msg send @claude TEXT`` through ``main`` in this process; the new task's id."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli_main(["send", "@claude", text, "--root", str(setup.inst.root)])
+    assert code == 0, code
+    return _queued_id(out.getvalue())
+
+
+def _profile(setup: TaskSetup) -> Table:
+    ids: list[str] = []
+    table = profile_top(
+        lambda: ids.extend(_cli_in_process(setup, f"profiled task {i}") for i in range(10)),
+        16,
+        "cProfile of 10 in-process `main(['send', '@claude', TEXT])` calls (modules already "
+        "imported), top 16 by own time",
+    )
+    for task_id in ids:
+        _cancel(setup, task_id)
+    return table
+
+
+def run(setup: TaskSetup, runs: int, tmp: Path, profile: bool) -> Figure:
+    started = time.perf_counter()
+    send, described = send_command()
+    inherited = setup.inst.env()
+    steady = dict(inherited)
+    steady.pop("PYTHONDONTWRITEBYTECODE", None)
+    steady["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    envs = {"cached": steady, "inherited": inherited}
+    checked = _check_once(setup, send, steady)
+    samples = _interleaved(setup, send, envs, runs)
+    ours, base = samples[("send", "cached")], samples[("pass", "cached")]
+    by_cum, by_self, import_total, bare_total, (bare_name, bare_cum) = _importtime(
+        setup, steady, 5 if runs >= 20 else 3
+    )
+    phase_runs = 10 if runs >= 20 else 5
+    phases = _phases(setup, steady, phase_runs)
+    top = _profile(setup) if profile else None
+
+    tasks = setup.stats.tasks
+    fig = Figure(
+        6,
+        "Whole process: `datacore-msg send @claude TEXT` (request → decided → QUEUED) vs `python -c pass`",
+        [
+            f"Command: `{described} send @claude TEXT` by the owner against an installation whose "
+            f"log holds {tasks:,} tasks to `{AGENT}` (built like figure 5's small log, caught "
+            f"up once), and `{sys.executable} -c pass`; {runs} runs of each, after {WARMUP} warm-up "
+            "runs, interleaved with the same pair run in the inherited environment (order "
+            "rotating). Goal figure: bytecode cached in a `PYTHONPYCACHEPREFIX` folder. Every "
+            "send printed `Task: … (QUEUED)`; checked once more through `datacore-msg tasks "
+            f"--json`: {checked}. After every send the owner cancels the new task in this "
+            "process (not timed).",
+        ],
+    )
+    fig.checks.append(
+        Check(
+            "send @claude process vs empty interpreter (median time)",
+            fmt_seconds(ours.median),
+            fmt_seconds(base.median),
+            ours.median / base.median,
+            "ours / baseline",
+            at_most(3),
+        )
+    )
+    table = Table(("run", "environment", "runs", "median", "p90"), title="Per command")
+    flag = inherited.get("PYTHONDONTWRITEBYTECODE", "unset")
+    labels = {
+        "cached": "bytecode cached (goal figure)",
+        "inherited": f"as inherited (PYTHONDONTWRITEBYTECODE={flag})",
+    }
+    for (cmd, env_name), sample in samples.items():
+        table.add(
+            "datacore-msg send @claude" if cmd == "send" else "python -c pass",
+            labels[env_name],
+            str(sample.n),
+            fmt_seconds(sample.median),
+            fmt_seconds(sample.p90),
+        )
+    fig.tables.append(table)
+    split = Table(
+        ("part", "time (median)", "share of the process"),
+        title="Where the process's time goes (goal environment)",
+    )
+    first_use = phases.first.median - phases.second.median
+    rest = ours.median - base.median - phases.imports.median - phases.first.median
+    for part, seconds in (
+        ("empty interpreter (`python -c pass`)", base.median),
+        (
+            "`from datacore_msg.cli.main import main` (what the console script imports)",
+            phases.imports.median,
+        ),
+        (
+            "first `main([...])` in the process, minus a second one: imports made on the way, first use",
+            first_use,
+        ),
+        (
+            "the command's own work (a second `main([...])` in the same process)",
+            phases.second.median,
+        ),
+        (
+            "… of which `app.tasks.request` (append, catch-up, decision, agent view)",
+            phases.request.median,
+        ),
+        ("rest: process total minus the rows above (`… of which` left out)", rest),
+    ):
+        split.add(part, fmt_seconds(seconds), f"{seconds / ours.median:.0%}")
+    fig.tables.append(split)
+    inherited_ratio = samples[("send", "inherited")].median / samples[("pass", "inherited")].median
+    fig.notes.append(
+        f"In the inherited environment the ratio is {inherited_ratio:.2f}× (informational)."
+    )
+    fig.notes.append(
+        f"The imports a bare `python -c pass` makes too take {fmt_seconds(bare_total)} in both "
+        f"commands; the costliest is `{bare_name}` ({fmt_seconds(bare_cum)} cumulative). The "
+        f"imports the command adds sum to {fmt_seconds(import_total)} under `-X importtime` "
+        "(median self time; the tables below), which inflates them a little. The "
+        f"import and the two `main([...])` calls were timed in {phase_runs} fresh interpreters "
+        "(`python -c` with the same environment, after one untimed), `app.tasks.request` in "
+        f"this process ({phase_runs} runs after {WARMUP} warm-up runs); `main([...])` is what "
+        "the console script runs after its import: click parsing, settings and contacts (YAML), "
+        "opening the log, the request (append, catch-up, decision, agent view), the output, "
+        "closing the log."
+    )
+    fig.tables.append(by_cum)
+    fig.tables.append(by_self)
+    if top is not None:
+        fig.tables.append(top)
+    fig.seconds = time.perf_counter() - started + setup.build_s + setup.catch_up_s
+    return fig
