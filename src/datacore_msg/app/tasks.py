@@ -102,7 +102,7 @@ def resolve(space: Space, ref: str) -> TaskState:
     ref = ref.strip()
     if not ref:
         raise InvalidInput("task id is empty")
-    candidates = space.tasks().matching(ref, limit=50)
+    candidates = space.tasks().matching(ref, space.agent, space.user, limit=50)
     if ref in candidates:
         candidates = [ref]
     states = [s for s in (load_task(space, c) for c in candidates) if s is not None and involved(space, s)]

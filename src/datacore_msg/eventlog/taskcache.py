@@ -220,24 +220,25 @@ class TaskCache:
         with translating(self.path):
             return [row[0] for row in self.conn.execute(sql, params)]
 
-    def matching(self, prefix: str, limit: int = 20) -> list[str]:
-        """Task ids starting with ``prefix`` (a range on the primary key when it starts with
-        ``task-``), else those whose random part does."""
+    def matching(self, prefix: str, agent: str, sender: str, limit: int = 20) -> list[str]:
+        """Ids of the tasks of ``agent`` or from ``sender`` that start with ``prefix`` (a range on
+        the primary key when it starts with ``task-``), else whose random part does."""
+        mine = "(agent = ? OR sender = ?)"
         if prefix.startswith("task-"):
-            with translating(self.path):
-                rows = self.conn.execute(
-                    "SELECT task FROM task_state WHERE task >= ? AND task < ? ORDER BY task LIMIT ?",
-                    (prefix, prefix + "\U0010ffff", limit),
-                )
-                return [row[0] for row in rows]
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        with translating(self.path):
-            rows = self.conn.execute(
-                "SELECT task FROM task_state WHERE task LIKE ? ESCAPE '\\' OR task LIKE ? ESCAPE '\\' "
-                "ORDER BY task LIMIT ?",
-                (escaped + "%", "task-________-______-" + escaped + "%", limit),
+            sql = (
+                f"SELECT task FROM task_state WHERE task >= ? AND task < ? AND {mine} "
+                "ORDER BY task LIMIT ?"
             )
-            return [row[0] for row in rows]
+            params: tuple[object, ...] = (prefix, prefix + "\U0010ffff", agent, sender, limit)
+        else:
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            sql = (
+                "SELECT task FROM task_state WHERE (task LIKE ? ESCAPE '\\' OR task LIKE ? ESCAPE '\\') "
+                f"AND {mine} ORDER BY task LIMIT ?"
+            )
+            params = (escaped + "%", "task-________-______-" + escaped + "%", agent, sender, limit)
+        with translating(self.path):
+            return [row[0] for row in self.conn.execute(sql, params)]
 
     def meta(self, key: str) -> str | None:
         with translating(self.path):
