@@ -202,13 +202,28 @@ class TaskRequested:
 
 
 @attrs.frozen
-class TaskDecided:
+class _TaskEvent:
+    """An event about a task that exists: it names the task, which is its subject."""
+
+    task: str = attrs.field(validator=_task_id)
+
+    @property
+    def subject(self) -> str:
+        return self.task
+
+
+@attrs.frozen
+class _WithReason(_TaskEvent):
+    reason: str | None = attrs.field(default=None, validator=_optional_text)
+
+
+@attrs.frozen
+class TaskDecided(_TaskEvent):
     """``task.decided`` v1: the governor of the agent's owner accepted, held or refused a request."""
 
     TYPE: ClassVar[str] = "task.decided"
     VERSION: ClassVar[int] = 1
 
-    task: str = attrs.field(validator=_task_id)
     outcome: str = attrs.field(validator=_outcome)
     rule: str = attrs.field(validator=_mark_like)
     reason: str = attrs.field(validator=_text)
@@ -219,133 +234,81 @@ class TaskDecided:
     #: event's clock stamp was pushed ahead by an event from a fast clock elsewhere.
     at: int | None = attrs.field(default=None, validator=_bounded(0, 2**62, True))
 
-    @property
-    def subject(self) -> str:
-        return self.task
-
 
 @attrs.frozen
-class TaskApproved:
+class TaskApproved(_WithReason):
     """``task.approved`` v1: the owner lets a held request into the queue (WAITING -> QUEUED)."""
 
     TYPE: ClassVar[str] = "task.approved"
     VERSION: ClassVar[int] = 1
 
-    task: str = attrs.field(validator=_task_id)
-    reason: str | None = attrs.field(default=None, validator=_optional_text)
-
-    @property
-    def subject(self) -> str:
-        return self.task
-
 
 @attrs.frozen
-class TaskRejected:
+class TaskRejected(_WithReason):
     """``task.rejected`` v1: the owner turns a held request down (WAITING -> CANCELLED)."""
 
     TYPE: ClassVar[str] = "task.rejected"
     VERSION: ClassVar[int] = 1
 
-    task: str = attrs.field(validator=_task_id)
-    reason: str | None = attrs.field(default=None, validator=_optional_text)
-
-    @property
-    def subject(self) -> str:
-        return self.task
-
 
 @attrs.frozen
-class TaskCancelled:
+class TaskCancelled(_WithReason):
     """``task.cancelled`` v1: the owner or the sender withdraws a task (-> CANCELLED)."""
 
     TYPE: ClassVar[str] = "task.cancelled"
     VERSION: ClassVar[int] = 1
 
-    task: str = attrs.field(validator=_task_id)
-    reason: str | None = attrs.field(default=None, validator=_optional_text)
-
-    @property
-    def subject(self) -> str:
-        return self.task
-
 
 @attrs.frozen
-class TaskClaimed:
+class TaskClaimed(_TaskEvent):
     """``task.claimed`` v1: the agent starts a queued task (QUEUED -> WORKING)."""
 
     TYPE: ClassVar[str] = "task.claimed"
     VERSION: ClassVar[int] = 1
 
-    task: str = attrs.field(validator=_task_id)
     #: The claiming installation's wall clock (ms): what the timeout sweep measures from.
     at: int | None = attrs.field(default=None, validator=_bounded(0, 2**62, True))
 
-    @property
-    def subject(self) -> str:
-        return self.task
-
 
 @attrs.frozen
-class TaskCompleted:
+class TaskCompleted(_TaskEvent):
     """``task.completed`` v1: the agent finished (WORKING -> DONE), reporting what it used."""
 
     TYPE: ClassVar[str] = "task.completed"
     VERSION: ClassVar[int] = 1
 
-    task: str = attrs.field(validator=_task_id)
     tokens: int = attrs.field(validator=_bounded(0, MAX_TOKENS, False))
     cost: str | None = attrs.field(default=None, validator=_decimal)
     result: str | None = attrs.field(default=None, validator=_path)
     quality: str | None = attrs.field(default=None, validator=_decimal)
 
-    @property
-    def subject(self) -> str:
-        return self.task
-
 
 @attrs.frozen
-class TaskRetried:
+class TaskRetried(_WithReason):
     """``task.retried`` v1: a working task goes back to the queue (by the agent, or a timeout)."""
 
     TYPE: ClassVar[str] = "task.retried"
     VERSION: ClassVar[int] = 1
 
-    task: str = attrs.field(validator=_task_id)
-    reason: str | None = attrs.field(default=None, validator=_optional_text)
     timeout: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-
-    @property
-    def subject(self) -> str:
-        return self.task
 
 
 @attrs.frozen
-class TaskRevised:
+class TaskRevised(_TaskEvent):
     """``task.revised`` v1: the owner asks for another pass at a done task (DONE -> QUEUED)."""
 
     TYPE: ClassVar[str] = "task.revised"
     VERSION: ClassVar[int] = 1
 
-    task: str = attrs.field(validator=_task_id)
     feedback: str | None = attrs.field(default=None, validator=_optional_text)
-
-    @property
-    def subject(self) -> str:
-        return self.task
 
 
 @attrs.frozen
-class TaskArchived:
+class TaskArchived(_TaskEvent):
     """``task.archived`` v1: the owner confirms a done task's result (DONE -> ARCHIVED)."""
 
     TYPE: ClassVar[str] = "task.archived"
     VERSION: ClassVar[int] = 1
-
-    task: str = attrs.field(validator=_task_id)
-
-    @property
-    def subject(self) -> str:
-        return self.task
 
 
 TaskTransition = (
