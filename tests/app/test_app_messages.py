@@ -266,10 +266,11 @@ def test_an_unknown_id_exits_4(gregor: Any) -> None:
 
 
 def test_views_use_the_settings_time_zone_whatever_the_machine_tz(
-    make_installation: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    make_installation: Any, introduce: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     laptop = make_installation("gregor", tz="Europe/Ljubljana", label="laptop")
     desktop = make_installation("gregor", tz="Europe/Ljubljana", label="desktop")
+    introduce(laptop, desktop, tier="owner")
     monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
     result = laptop.run("send", "@tex", "hello", "--json")
     assert result.code == 0, result.err

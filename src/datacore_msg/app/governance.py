@@ -23,7 +23,7 @@ from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.eventlog.payloads import MessageSent, Payload, TaskCancelled, TaskDecided, TaskRetried
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.governor.decide import Decision, Request, Usage, decide
-from datacore_msg.projections.catchup import Step, catch_up
+from datacore_msg.projections.catchup import Recognised, Step, catch_up
 from datacore_msg.projections.tasks import REQUESTED, WORKING, TaskState, fold_task
 from datacore_msg.projections.writer import WriteReport
 
@@ -183,13 +183,13 @@ def governor_step(space: Space) -> Step:
 def refresh(space: Space) -> WriteReport:
     """Catch the views up: hand edits of the agent view that name task moves become events, the
     governor decides what arrived, and timed-out tasks are swept."""
-    from datacore_msg.app.edits import recognise_agent_edits
+    return catch_up(space.views(), governor_step(space), lambda name, text: _recognise(space, name, text))
 
-    return catch_up(
-        space.views(),
-        governor_step(space),
-        lambda name, text: recognise_agent_edits(space, name, text),
-    )
+
+def _recognise(space: Space, name: str, text: str) -> Recognised:
+    from datacore_msg.app.edits import recognise_agent_edits  # orgparse: only when a view was edited
+
+    return recognise_agent_edits(space, name, text)
 
 
 def age_ms(state: TaskState, now_ms: int) -> int:

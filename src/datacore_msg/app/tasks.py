@@ -46,7 +46,7 @@ def _check_tags(tags: Sequence[str]) -> tuple[str, ...]:
     for raw in tags:
         tag = raw.strip().strip(":")
         if not is_tag(tag):
-            raise InvalidInput(f"--tag {tag!r}: use letters, digits and _@#% (at most 32)")
+            raise InvalidInput(f"--tag {tag!r}: use letters, digits, _ and @ (at most 32)")
         if tag not in out:
             out.append(tag)
     if len(out) > MAX_TAGS:

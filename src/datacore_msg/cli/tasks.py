@@ -258,11 +258,13 @@ def contacts_add(
     """Pin KEY (from the teammate's 'datacore-msg whoami') for NAME with a trust tier."""
     from datetime import date
 
+    from datacore_msg.app.governance import refresh
     from datacore_msg.config.contacts import add_contact
 
     with _open(root, space) as sp:
         path = sp.paths.contacts_file
         change = add_contact(path, name, key, tier, date.today().isoformat(), display_name)
+        _warn(refresh(sp))
     parts = []
     if change.added_entry:
         parts.append("added")
@@ -314,11 +316,13 @@ def contacts_list(as_json: bool, root: str | None, space: str | None) -> None:
 @_space_options
 def contacts_remove(name: str, root: str | None, space: str | None) -> None:
     """Remove NAME and its pinned keys."""
+    from datacore_msg.app.governance import refresh
     from datacore_msg.config.contacts import remove_contact
 
     with _open(root, space) as sp:
         path = sp.paths.contacts_file
         remove_contact(path, name)
+        _warn(refresh(sp))
     emit_text(f"{name}: removed ({path})")
 
 

@@ -38,19 +38,24 @@ def _build_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(bool, _strict_bool)
-    for cls in PAYLOAD_TYPES.values():
-        renamed = RENAMED_FIELDS.get(cls, {})
-        renames: dict[str, Any] = {name: override(rename=key) for name, key in renamed.items()}
-        converter.register_structure_hook(
-            cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **renames)
-        )
-        converter.register_unstructure_hook(
-            cls, make_dict_unstructure_fn(cls, converter, **renames)
-        )
     return converter
 
 
 CONVERTER = _build_converter()
+_READY: set[type[Any]] = set()
+
+
+def _prepared(cls: type[Any]) -> type[Any]:
+    """Generate a payload class's hooks on first use (a command touches two or three of them)."""
+    if cls not in _READY:
+        renamed = RENAMED_FIELDS.get(cls, {})
+        renames: dict[str, Any] = {name: override(rename=key) for name, key in renamed.items()}
+        CONVERTER.register_structure_hook(
+            cls, make_dict_structure_fn(cls, CONVERTER, _cattrs_forbid_extra_keys=True, **renames)
+        )
+        CONVERTER.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, CONVERTER, **renames))
+        _READY.add(cls)
+    return cls
 
 
 def known_type(type_name: str) -> bool:
@@ -62,7 +67,7 @@ def current_version(type_name: str) -> int:
 
 
 def encode_payload(payload: Payload) -> dict[str, Any]:
-    data: dict[str, Any] = CONVERTER.unstructure(payload)
+    data: dict[str, Any] = CONVERTER.unstructure(payload, unstructure_as=_prepared(type(payload)))
     return data
 
 
@@ -73,7 +78,7 @@ def decode_payload(type_name: str, data: Any) -> Payload:
     if not isinstance(data, dict):
         raise IntegrityError(f"{type_name}: payload is not an object")
     try:
-        payload: Payload = CONVERTER.structure(data, cls)
+        payload: Payload = CONVERTER.structure(data, _prepared(cls))
         return payload
     except cattrs.ClassValidationError as exc:
         reasons = "; ".join(_flatten(exc))

@@ -9,8 +9,9 @@ from datacore_msg.errors import InvalidInput
 ACTOR_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 MESSAGE_ID_RE = re.compile(r"msg-\d{8}-\d{6}-[0-9a-f]{8}")
 TASK_ID_RE = re.compile(r"task-\d{8}-\d{6}-[0-9a-f]{8}")
-#: Org tag characters (letters, digits, ``_@#%``), so a tag can go into a heading as it is.
-TAG_RE = re.compile(r"[A-Za-z0-9_@#%]{1,32}")
+#: Tag characters every org reader accepts (Emacs also takes ``#%``, orgparse does not), so a tag
+#: goes into a heading as it is.
+TAG_RE = re.compile(r"[A-Za-z0-9_@]{1,32}")
 AGENT_SUFFIX = "-claude"
 MAX_TAGS = 8
 PRIORITIES = ("A", "B", "C")

@@ -124,7 +124,7 @@ def _tags(_: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> No
         raise ValueError(f"{attribute.name}: more than {MAX_TAGS} tags")
     for tag in value:
         if not is_tag(tag):
-            raise ValueError(f"{attribute.name}: {tag!r} is not a tag (letters, digits, _@#%)")
+            raise ValueError(f"{attribute.name}: {tag!r} is not a tag (letters, digits, _@)")
     if len(set(value)) != len(value):
         raise ValueError(f"{attribute.name}: a tag is repeated")
 

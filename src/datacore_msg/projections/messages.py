@@ -56,14 +56,17 @@ def fold_message(
     """Fold one message's events (already in ``(hlc, origin, seq)`` order) into its state.
 
     With a trust book, a mark counts only when a key pinned for its actor wrote it: nobody can mark
-    a message in someone else's views by writing their name."""
+    a message in someone else's views by writing their name. A message written under a name whose
+    pinned keys did not sign it is not shown at all (it stays in the log); a name with no key
+    pinned cannot be checked, and its messages are shown."""
     sent: MessageSent | None = None
     sent_order: tuple[int, str, int] | None = None
     pending: list[tuple[Event, MessageMarked]] = []
     for event in events:
         payload = decode(event)
         if isinstance(payload, MessageSent):
-            if sent is None:
+            genuine = book is None or book.account_of(payload.sender, event.origin) == payload.sender
+            if sent is None and genuine:
                 sent, sent_order = payload, event.order_key()
         elif isinstance(payload, MessageMarked):
             pending.append((event, payload))
