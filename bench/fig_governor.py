@@ -294,7 +294,7 @@ def _query_times(space: Space, reps: int) -> list[float]:
         lambda: cache.agent_figures(AGENT, bounds.start_ms, default),
         lambda: space.store.events_for_subject(newest),
         lambda: views.texts(f"agents/{AGENT}.org"),
-        lambda: cache.matching(newest, limit=50),
+        lambda: cache.matching(newest, AGENT, space.user, limit=50),
     ]
     out = []
     for call in calls:

@@ -8,15 +8,14 @@ should look like a bug.
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from datacore_msg import __version__
+from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
 from datacore_msg.cli.exit_codes import Exit, exit_for
 from datacore_msg.cli.output import (
     emit_error,
@@ -29,46 +28,12 @@ from datacore_msg.cli.output import (
 from datacore_msg.errors import DatacoreError, ImportRejected, InvalidInput
 
 if TYPE_CHECKING:
-    from datacore_msg.projections.writer import WriteReport
-
-F = TypeVar("F", bound=Callable[..., Any])
+    pass
 
 
-def space_options(func: F) -> F:
-    """``--space`` and ``--root`` on every command."""
 
-    @click.option("--space", "space", default=None, help="Space to use (default: from settings).")
-    @click.option(
-        "--root",
-        "root",
-        default=None,
-        envvar="DATACORE_ROOT",
-        show_envvar=True,
-        help="Datacore root folder (default ~/Data).",
-    )
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (versioned envelope).")(
-        func
-    )
-
-
-def _open(root: str | None, space: str | None) -> Any:
-    from datacore_msg.app.space import open_space
-
-    return open_space(root, space)
-
-
-def _warn(report: WriteReport | None) -> None:
-    if report is not None:
-        for warning in report.warnings:
-            emit_warning(warning)
+_open = open_space_from
+_warn = warn_views
 
 
 def read_text_arg(text: str) -> str:

@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from datacore_msg.cli.output import emit_json, emit_text, emit_warning
-
-
-def _open(root: str | None, space: str | None) -> Any:
-    from datacore_msg.app.space import open_space
-
-    return open_space(root, space)
-
-
-def _warn(report: Any) -> None:
-    if report is not None:
-        for warning in report.warnings:
-            emit_warning(warning)
-
-
-def _space_options(func: Any) -> Any:
-    from datacore_msg.cli.main import space_options
-
-    return space_options(func)
-
-
-def _json_option(func: Any) -> Any:
-    from datacore_msg.cli.main import json_option
-
-    return json_option(func)
-
+from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
+from datacore_msg.cli.output import emit_json, emit_text
 
 STATE_CHOICE = click.Choice(
     ["REQUESTED", "WAITING", "QUEUED", "WORKING", "DONE", "CANCELLED", "ARCHIVED"], case_sensitive=False
@@ -45,8 +19,8 @@ STATE_CHOICE = click.Choice(
 @click.option("--from", "sender", default=None, help="Only tasks from this sender.")
 @click.option("--sent", is_flag=True, help="Tasks you sent to agents (yours and teammates').")
 @click.option("--all", "include_all", is_flag=True, help="Include CANCELLED and ARCHIVED.")
-@_json_option
-@_space_options
+@json_option
+@space_options
 def tasks_cmd(
     states: tuple[str, ...],
     sender: str | None,
@@ -60,11 +34,11 @@ def tasks_cmd(
     from datacore_msg.app import tasks
     from datacore_msg.cli.formatting import task_dict, task_line
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         result = tasks.list_tasks(sp, states=states, sender=sender, sent=sent, include_closed=include_all)
         now, tz = sp.clock(), sp.tz
         agent = sp.agent
-    _warn(result.views)
+    warn_views(result.views)
     if as_json:
         emit_json([task_dict(state, now, tz) for state in result.items])
     elif not result.items:
@@ -80,14 +54,14 @@ def task_group() -> None:
 
 @task_group.command(name="show")
 @click.argument("task_id")
-@_json_option
-@_space_options
+@json_option
+@space_options
 def task_show(task_id: str, as_json: bool, root: str | None, space: str | None) -> None:
     """Show one task with its decision and history."""
     from datacore_msg.app import tasks
     from datacore_msg.cli.formatting import task_block, task_dict
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         state = tasks.show(sp, task_id)
         now, tz = sp.clock(), sp.tz
     emit_json(task_dict(state, now, tz)) if as_json else emit_text(task_block(state, now, tz))
@@ -117,8 +91,8 @@ def _make_action(action: str) -> click.Command:
     @click.option("--cost", default=None, help="complete: cost in dollars (default: $0.015 per 1K tokens).")
     @click.option("--result", "result_path", default=None, help="complete: path of the result.")
     @click.option("--quality", default=None, help="complete: quality score (two decimals).")
-    @_json_option
-    @_space_options
+    @json_option
+    @space_options
     def command(
         task_id: str,
         reason: str | None,
@@ -133,7 +107,7 @@ def _make_action(action: str) -> click.Command:
         from datacore_msg.app import tasks
         from datacore_msg.cli.formatting import task_dict
 
-        with _open(root, space) as sp:
+        with open_space_from(root, space) as sp:
             moved = tasks.transition(
                 sp,
                 task_id,
@@ -145,7 +119,7 @@ def _make_action(action: str) -> click.Command:
                 quality=quality,
             )
             now, tz = sp.clock(), sp.tz
-        _warn(moved.views)
+        warn_views(moved.views)
         if as_json:
             emit_json(task_dict(moved.state, now, tz))
         else:
@@ -160,15 +134,15 @@ for _action in _HELP:
 
 
 @click.command(name="budget")
-@_json_option
-@_space_options
+@json_option
+@space_options
 def budget_cmd(as_json: bool, root: str | None, space: str | None) -> None:
     """Today's token use per sender and in total against the limits, queue depth, next reset."""
     from datetime import datetime, timezone
 
     from datacore_msg.app import tasks
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         report = tasks.budget(sp)
         tz = sp.tz
     reset = datetime.fromtimestamp(report.next_reset_ms / 1000, tz=timezone.utc).astimezone(tz)
@@ -223,11 +197,11 @@ def budget_cmd(as_json: bool, root: str | None, space: str | None) -> None:
 
 
 @click.command(name="whoami")
-@_json_option
-@_space_options
+@json_option
+@space_options
 def whoami_cmd(as_json: bool, root: str | None, space: str | None) -> None:
     """Print this installation's name, agent and public key (for teammates to pin)."""
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         key = sp.signing_key().public_hex
         user, agent, space_name = sp.user, sp.agent, sp.paths.space
     if as_json:
@@ -251,7 +225,7 @@ def contacts_group() -> None:
     "--tier", type=click.Choice(["owner", "team", "trusted", "unknown"]), required=True, help="Trust tier."
 )
 @click.option("--display-name", default=None, help="A display name for the contact.")
-@_space_options
+@space_options
 def contacts_add(
     name: str, key: str, tier: str, display_name: str | None, root: str | None, space: str | None
 ) -> None:
@@ -261,10 +235,10 @@ def contacts_add(
     from datacore_msg.app.governance import refresh
     from datacore_msg.config.contacts import add_contact
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         path = sp.paths.contacts_file
         change = add_contact(path, name, key, tier, date.today().isoformat(), display_name)
-        _warn(refresh(sp))
+        warn_views(refresh(sp))
     parts = []
     if change.added_entry:
         parts.append("added")
@@ -276,13 +250,13 @@ def contacts_add(
 
 
 @contacts_group.command(name="list")
-@_json_option
-@_space_options
+@json_option
+@space_options
 def contacts_list(as_json: bool, root: str | None, space: str | None) -> None:
     """List contacts, their tiers and pinned keys."""
     from datacore_msg.config.contacts import load_contacts
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         contacts = load_contacts(sp.paths.contacts_file)
         overrides = dict(sp.trust().tiers)
     if as_json:
@@ -313,16 +287,16 @@ def contacts_list(as_json: bool, root: str | None, space: str | None) -> None:
 
 @contacts_group.command(name="remove")
 @click.argument("name")
-@_space_options
+@space_options
 def contacts_remove(name: str, root: str | None, space: str | None) -> None:
     """Remove NAME and its pinned keys."""
     from datacore_msg.app.governance import refresh
     from datacore_msg.config.contacts import remove_contact
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         path = sp.paths.contacts_file
         remove_contact(path, name)
-        _warn(refresh(sp))
+        warn_views(refresh(sp))
     emit_text(f"{name}: removed ({path})")
 
 

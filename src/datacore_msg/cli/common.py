@@ -1,0 +1,52 @@
+"""What every command shares: ``--space``/``--root`` and ``--json``, opening the space, and printing
+the views' warnings."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def space_options(func: F) -> F:
+    """``--space`` and ``--root`` on every command."""
+
+    @click.option("--space", "space", default=None, help="Space to use (default: from settings).")
+    @click.option(
+        "--root",
+        "root",
+        default=None,
+        envvar="DATACORE_ROOT",
+        show_envvar=True,
+        help="Datacore root folder (default ~/Data).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (versioned envelope).")(
+        func
+    )
+
+
+def open_space_from(root: str | None, space: str | None) -> Any:
+    from datacore_msg.app.space import open_space
+
+    return open_space(root, space)
+
+
+def warn_views(report: Any) -> None:
+    """Print the warnings of a views write (hand edits kept aside), if there was one."""
+    from datacore_msg.cli.output import emit_warning
+
+    if report is not None:
+        for warning in report.warnings:
+            emit_warning(warning)
