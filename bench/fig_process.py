@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.report import Check, Figure, Table, at_most
@@ -70,23 +71,33 @@ def _interleaved(
     return samples
 
 
-def _imports(env: dict[str, str], argv: list[str]) -> list[tuple[int, int, str]]:
+def _imports(env: dict[str, str], argv: list[str]) -> tuple[list[tuple[int, int, str]], str]:
+    """``-X importtime`` lines of one run (self µs, cumulative µs, module) and its standard output."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", *argv], env=env, capture_output=True, check=True
     )
-    return [
+    lines = [
         _split_line(line)
         for line in proc.stderr.decode("utf-8", "replace").splitlines()
         if line.startswith("import time:") and "imported package" not in line
     ]
+    return lines, proc.stdout.decode("utf-8", "replace")
 
 
-def _importtime(
-    env: dict[str, str], runs: int
-) -> tuple[Table, Table, float, float, tuple[str, float]]:
-    """Send-path imports that ``python -c pass`` does not make, median per module over ``runs``;
-    also the bare interpreter's own import total and its costliest top-level import."""
-    bare_lines = _imports(env, ["-c", "pass"])
+ImportFigures = tuple[Table, Table, float, float, tuple[str, float]]
+
+
+def importtime(
+    env: dict[str, str],
+    runs: int,
+    argv_of: Callable[[int], list[str]],
+    described: str,
+    after: Callable[[str], None] | None = None,
+) -> ImportFigures:
+    """Imports of the command ``argv_of(i)`` that ``python -c pass`` does not make, median per
+    module over ``runs`` (``after`` gets each run's output); also the bare interpreter's own import
+    total and its costliest top-level import."""
+    bare_lines, _ = _imports(env, ["-c", "pass"])
     bare = {name for _, _, name in bare_lines}
     top_level = [(name, cum) for _, cum, name in bare_lines if name in _TOP_LEVEL_BARE]
     costliest = max(top_level, key=lambda item: item[1], default=("site", 0))
@@ -94,32 +105,27 @@ def _importtime(
     totals: list[int] = []
     bare_totals: list[int] = []
     for i in range(runs):
-        lines = _imports(env, ["-m", "datacore_msg", "send", "@tex", f"import {i}"])
+        lines, out = _imports(env, argv_of(i))
+        if after is not None:
+            after(out)
         totals.append(sum(own for own, _, name in lines if name not in bare))
         bare_totals.append(sum(own for own, _, name in lines if name in bare))
         for own, cumulative, name in lines:
             if name not in bare:
                 per_module[name].append((own, cumulative))
     medians = {
-        name: (
-            statistics.median(s for s, _ in values),
-            statistics.median(c for _, c in values),
-        )
+        name: (statistics.median(s for s, _ in values), statistics.median(c for _, c in values))
         for name, values in per_module.items()
     }
     title = (
-        "`-X importtime` of `python -m datacore_msg send`: top 10 by cumulative time "
+        f"`-X importtime` of `{described}`: top 10 by cumulative time "
         f"(median of {runs} runs; modules `python -c pass` also imports left out)"
     )
     by_cumulative = Table(("module", "cumulative", "self"), title=title)
-    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][1], reverse=True)[
-        :10
-    ]:
+    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][1], reverse=True)[:10]:
         by_cumulative.add(f"`{name}`", fmt_seconds(cum_us / 1e6), fmt_seconds(own_us / 1e6))
     by_self = Table(("module", "self", "cumulative"), title="… and top 10 by self time")
-    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][0], reverse=True)[
-        :10
-    ]:
+    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][0], reverse=True)[:10]:
         by_self.add(f"`{name}`", fmt_seconds(own_us / 1e6), fmt_seconds(cum_us / 1e6))
     return (
         by_cumulative,
@@ -128,6 +134,27 @@ def _importtime(
         statistics.median(bare_totals) / 1e6,
         (costliest[0], costliest[1] / 1e6),
     )
+
+
+def per_command_table(
+    samples: dict[tuple[str, str], Sample], inherited: dict[str, str], command: str
+) -> Table:
+    """Median and p90 of the command and of ``python -c pass``, in both environments."""
+    table = Table(("run", "environment", "runs", "median", "p90"), title="Per command")
+    flag = inherited.get("PYTHONDONTWRITEBYTECODE", "unset")
+    labels = {
+        "cached": "bytecode cached (goal figure)",
+        "inherited": f"as inherited (PYTHONDONTWRITEBYTECODE={flag})",
+    }
+    for (cmd, env_name), sample in samples.items():
+        table.add(
+            command if cmd == "send" else "python -c pass",
+            labels[env_name],
+            str(sample.n),
+            fmt_seconds(sample.median),
+            fmt_seconds(sample.p90),
+        )
+    return table
 
 
 def _split_line(line: str) -> tuple[int, int, str]:
@@ -146,8 +173,11 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
     envs = {"cached": steady, "inherited": inherited}
     samples = _interleaved(send, envs, runs, WARMUP)
     ours, base = samples[("send", "cached")], samples[("pass", "cached")]
-    by_cum, by_self, import_total, bare_total, (bare_name, bare_cum) = _importtime(
-        steady, 5 if runs >= 20 else 3
+    by_cum, by_self, import_total, bare_total, (bare_name, bare_cum) = importtime(
+        steady,
+        5 if runs >= 20 else 3,
+        lambda i: ["-m", "datacore_msg", "send", "@tex", f"import {i}"],
+        "python -m datacore_msg send",
     )
 
     fig = Figure(
@@ -171,20 +201,7 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
             at_most(3),
         )
     )
-    table = Table(("run", "environment", "runs", "median", "p90"), title="Per command")
-    flag = inherited.get("PYTHONDONTWRITEBYTECODE", "unset")
-    labels = {
-        "cached": "bytecode cached (goal figure)",
-        "inherited": f"as inherited (PYTHONDONTWRITEBYTECODE={flag})",
-    }
-    for (cmd, env_name), sample in samples.items():
-        table.add(
-            "datacore-msg send" if cmd == "send" else "python -c pass",
-            labels[env_name],
-            str(sample.n),
-            fmt_seconds(sample.median),
-            fmt_seconds(sample.p90),
-        )
+    table = per_command_table(samples, inherited, "datacore-msg send")
     fig.tables.append(table)
     inherited_ratio = samples[("send", "inherited")].median / samples[("pass", "inherited")].median
     fig.notes.append(

@@ -21,16 +21,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import statistics
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.fig_governor import TaskSetup
-from bench.fig_process import _TOP_LEVEL_BARE, _split_line, send_command
+from bench.fig_process import importtime, per_command_table, send_command
 from bench.profiling import profile_top
 from bench.report import Check, Figure, Table, at_most
 from bench.stats import Sample, fmt_seconds
@@ -103,62 +101,6 @@ def _interleaved(
             if cmd == "send":
                 _cancel(setup, _queued_id(out))
     return samples
-
-
-def _importtime(
-    setup: TaskSetup, env: dict[str, str], runs: int
-) -> tuple[Table, Table, float, float, tuple[str, float]]:
-    """Imports of ``send @claude`` that ``python -c pass`` does not make, median per module over
-    ``runs``; also the bare interpreter's own import total and its costliest top-level import."""
-
-    def imports(argv: list[str]) -> tuple[list[tuple[int, int, str]], str]:
-        _, out, err = _spawn([sys.executable, "-X", "importtime", *argv], env)
-        lines = [
-            _split_line(line)
-            for line in err.splitlines()
-            if line.startswith("import time:") and "imported package" not in line
-        ]
-        return lines, out
-
-    bare_lines, _ = imports(["-c", "pass"])
-    bare = {name for _, _, name in bare_lines}
-    top_level = [(name, cum) for _, cum, name in bare_lines if name in _TOP_LEVEL_BARE]
-    costliest = max(top_level, key=lambda item: item[1], default=("site", 0))
-    per_module: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    totals: list[int] = []
-    bare_totals: list[int] = []
-    for i in range(runs):
-        lines, out = imports(["-m", "datacore_msg", "send", "@claude", f"import {i}"])
-        _cancel(setup, _queued_id(out))
-        totals.append(sum(own for own, _, name in lines if name not in bare))
-        bare_totals.append(sum(own for own, _, name in lines if name in bare))
-        for own, cumulative, name in lines:
-            if name not in bare:
-                per_module[name].append((own, cumulative))
-    medians = {
-        name: (statistics.median(s for s, _ in values), statistics.median(c for _, c in values))
-        for name, values in per_module.items()
-    }
-    title = (
-        "`-X importtime` of `python -m datacore_msg send @claude`: top 10 by cumulative time "
-        f"(median of {runs} runs; modules `python -c pass` also imports left out)"
-    )
-    by_cumulative = Table(("module", "cumulative", "self"), title=title)
-    ranked = sorted(medians.items(), key=lambda kv: kv[1][1], reverse=True)
-    for name, (own_us, cum_us) in ranked[:10]:
-        by_cumulative.add(f"`{name}`", fmt_seconds(cum_us / 1e6), fmt_seconds(own_us / 1e6))
-    by_self = Table(("module", "self", "cumulative"), title="… and top 10 by self time")
-    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][0], reverse=True)[
-        :10
-    ]:
-        by_self.add(f"`{name}`", fmt_seconds(own_us / 1e6), fmt_seconds(cum_us / 1e6))
-    return (
-        by_cumulative,
-        by_self,
-        statistics.median(totals) / 1e6,
-        statistics.median(bare_totals) / 1e6,
-        (costliest[0], costliest[1] / 1e6),
-    )
 
 
 #: Run in a fresh interpreter: import what the console script imports, then run the command twice
@@ -247,8 +189,12 @@ def run(setup: TaskSetup, runs: int, tmp: Path, profile: bool) -> Figure:
     checked = _check_once(setup, send, steady)
     samples = _interleaved(setup, send, envs, runs)
     ours, base = samples[("send", "cached")], samples[("pass", "cached")]
-    by_cum, by_self, import_total, bare_total, (bare_name, bare_cum) = _importtime(
-        setup, steady, 5 if runs >= 20 else 3
+    by_cum, by_self, import_total, bare_total, (bare_name, bare_cum) = importtime(
+        steady,
+        5 if runs >= 20 else 3,
+        lambda i: ["-m", "datacore_msg", "send", "@claude", f"import {i}"],
+        "python -m datacore_msg send @claude",
+        lambda out: _cancel(setup, _queued_id(out)),
     )
     phase_runs = 10 if runs >= 20 else 5
     phases = _phases(setup, steady, phase_runs)
@@ -279,20 +225,7 @@ def run(setup: TaskSetup, runs: int, tmp: Path, profile: bool) -> Figure:
             at_most(3),
         )
     )
-    table = Table(("run", "environment", "runs", "median", "p90"), title="Per command")
-    flag = inherited.get("PYTHONDONTWRITEBYTECODE", "unset")
-    labels = {
-        "cached": "bytecode cached (goal figure)",
-        "inherited": f"as inherited (PYTHONDONTWRITEBYTECODE={flag})",
-    }
-    for (cmd, env_name), sample in samples.items():
-        table.add(
-            "datacore-msg send @claude" if cmd == "send" else "python -c pass",
-            labels[env_name],
-            str(sample.n),
-            fmt_seconds(sample.median),
-            fmt_seconds(sample.p90),
-        )
+    table = per_command_table(samples, inherited, "datacore-msg send @claude")
     fig.tables.append(table)
     split = Table(
         ("part", "time (median)", "share of the process"),
