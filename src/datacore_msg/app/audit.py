@@ -53,6 +53,27 @@ def log(
     return space.store.query(actor=actor, type_name=type_name, since_hlc=since_hlc, limit=limit)
 
 
+def superseded(space: Space, events: list[Event]) -> dict[str, str]:
+    """For the listed events that are kept but do not count (a transition that lost a race or was
+    not allowed, a mark after an archive or by a non-participant), why, by event id."""
+    from datacore_msg.app.lifecycle import load_task
+    from datacore_msg.app.messages import load_message
+
+    task_subjects = {e.subject for e in events if e.type.startswith("task.") and e.subject}
+    mark_subjects = {e.subject for e in events if e.type == "message.marked" and e.subject}
+    out: dict[str, str] = {}
+    for subject in sorted(task_subjects):
+        task = load_task(space, subject)
+        if task is not None:
+            out.update((c.event_id, c.superseded) for c in task.changes if c.superseded is not None)
+    for subject in sorted(mark_subjects):
+        message = load_message(space, subject)
+        if message is not None:
+            out.update((event_id, "mark not applied") for event_id in message.superseded)
+    wanted = {e.id for e in events}
+    return {event_id: why for event_id, why in out.items() if event_id in wanted}
+
+
 def verify(space: Space) -> tuple[int, list[Problem]]:
     return space.store.count(), space.store.verify()
 

@@ -315,11 +315,17 @@ def log(
 
     with _open(root, space) as sp:
         events = audit.log(sp, actor=actor, type_name=type_name, since=since, limit=limit)
+        lost = audit.superseded(sp, events)
         tz = sp.tz
     if as_json:
-        emit_json([event_dict(e, tz) for e in events])
+        emit_json([{**event_dict(e, tz), "superseded": lost.get(e.id)} for e in events])
     elif events:
-        emit_text("\n".join(event_line(e, tz) for e in events))
+        emit_text(
+            "\n".join(
+                event_line(e, tz) + (f"  SUPERSEDED: {printable(lost[e.id])}" if e.id in lost else "")
+                for e in events
+            )
+        )
     else:
         emit_text("No events.")
 
