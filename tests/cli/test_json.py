@@ -17,7 +17,19 @@ from datacore_msg.cli.exit_codes import BY_CODE, Exit
 MESSAGE_ID = re.compile(r"msg-\d{8}-\d{6}-[0-9a-f]{8}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 MESSAGE_KEYS = {"id", "from", "to", "text", "reply_to", "thread", "priority", "status", "created"}
-EVENT_KEYS = {"position", "id", "time", "physical_ms", "actor", "origin", "seq", "type", "v", "data"}
+EVENT_KEYS = {
+    "position",
+    "id",
+    "time",
+    "physical_ms",
+    "actor",
+    "origin",
+    "seq",
+    "type",
+    "v",
+    "data",
+    "superseded",
+}
 
 
 @pytest.fixture(autouse=True)
