@@ -43,7 +43,10 @@ class TrustBook:
         return own
 
     def backs(self, actor: str, origin: str) -> bool:
-        return origin in self.keys_of(actor)
+        own = self.keys.get(actor)
+        if own is not None and origin in own:
+            return True
+        return is_agent(actor) and origin in self.keys.get(owner_of(actor), frozenset())
 
     def is_owner_side(self, actor: str, origin: str, agent: str) -> bool:
         """Whether the event comes from ``agent``'s owner or the agent itself, on a pinned key."""
