@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
 
+from datacore_msg.app.governance import decision_event
 from datacore_msg.app.setup import init
 from datacore_msg.app.space import Space, open_space
 from datacore_msg.eventlog import codec
@@ -439,15 +440,7 @@ def _decided(task: _Task, outcome: int, ms: int, rng: random.Random) -> TaskDeci
         queue_depth=rng.randint(0, 8),
     )
     decision = decide(request, usage, Policy(), ms, ms + DAY_MS)
-    return TaskDecided(
-        task=task.id,
-        outcome=decision.outcome,
-        rule=decision.rule,
-        reason=decision.reason,
-        tier=decision.tier,
-        figures=decision.figures,
-        retry_after=decision.retry_after_ms,
-    )
+    return decision_event(task.id, decision, ms)
 
 
 def _task_payload(

@@ -483,3 +483,27 @@ def test_a_prefix_finds_your_task_among_many_of_other_peoples(gregor: Any, tex: 
     result = gregor.cli("task", "show", "task-20250115-", "--json")
     assert result.code == 0, result
     assert json.loads(result.out)["data"]["id"] == mine
+
+
+# -- values only the payload's validators catch ---------------------------------------------------
+
+
+def test_an_oversized_result_path_is_one_short_line_not_a_traceback(gregor: Any) -> None:
+    result = gregor.cli("send", "@claude", "x", "--json")
+    task_id = json.loads(result.out)["data"]["id"]
+    assert gregor.cli("task", "claim", task_id).code == 0
+    before = count(gregor)
+    result = gregor.cli("task", "complete", task_id, "--tokens", "1", "--result", "a" * 5000)
+    assert result.code == Exit.INVALID_INPUT
+    assert result.err.startswith("datacore-msg: error: --result 'aaa")
+    assert len(result.err) < 300 and result.err.count("\n") == 1
+    assert count(gregor) == before
+
+
+def test_an_own_agent_name_over_the_length_limit_is_a_clear_error(make_installation: Any) -> None:
+    long_name = make_installation("a" * 60)
+    result = long_name.cli("send", "@claude", "hi")
+    assert result.code == Exit.INVALID_INPUT
+    assert "is not an agent name" in result.err
+    assert result.err.count("\n") == 1
+    assert count(long_name) == 0

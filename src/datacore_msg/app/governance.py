@@ -95,6 +95,20 @@ def refusal_reply(decision: Decision, state: TaskState, tz: tzinfo) -> str:
     return f"Task {state.id} for {state.agent} was refused: {decision.reason}. {when}"
 
 
+def decision_event(task_id: str, decision: Decision, at_ms: int) -> TaskDecided:
+    """The ``task.decided`` event that records ``decision``, taken at ``at_ms`` (wall clock)."""
+    return TaskDecided(
+        task=task_id,
+        outcome=decision.outcome,
+        rule=decision.rule,
+        reason=decision.reason,
+        tier=decision.tier,
+        figures=decision.figures,
+        retry_after=decision.retry_after_ms,
+        at=at_ms,
+    )
+
+
 def decide_request(space: Space, state: TaskState) -> Decision | None:
     """Decide one undecided request to this user's agent and append the outcome."""
     now = space.clock()
@@ -111,16 +125,7 @@ def decide_request(space: Space, state: TaskState) -> Decision | None:
         estimate=state.estimate(policy.compute.default_task_tokens),
     )
     decision = decide(request, usage, policy, now, bounds.next_midnight_ms)
-    payload = TaskDecided(
-        task=state.id,
-        outcome=decision.outcome,
-        rule=decision.rule,
-        reason=decision.reason,
-        tier=decision.tier,
-        figures=decision.figures,
-        retry_after=decision.retry_after_ms,
-        at=now,
-    )
+    payload = decision_event(state.id, decision, now)
     if not _append_if(space, payload, space.agent, REQUESTED, None):
         return None
     if decision.outcome == "refused" and account == state.sender:

@@ -9,13 +9,14 @@ of the agent view; neither refreshes the views from here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 from datacore_msg.app.space import Space
 from datacore_msg.errors import InvalidInput, TransitionError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.payloads import (
-    MAX_TOKENS,
     Payload,
     TaskApproved,
     TaskArchived,
@@ -25,6 +26,7 @@ from datacore_msg.eventlog.payloads import (
     TaskRejected,
     TaskRetried,
     TaskRevised,
+    build,
 )
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections.tasks import TaskState, fold_task, refusal
@@ -51,31 +53,34 @@ def payload_for(
     result: str | None = None,
     quality: str | None = None,
 ) -> Payload:
+    """The event of ``action`` on ``task``; the payload's own validators check every field."""
     if action not in ACTIONS:
         raise InvalidInput(f"unknown task action {action!r} (use {', '.join(ACTIONS)})")
     if action != "complete" and (tokens is not None or cost or result or quality):
         raise InvalidInput("--tokens, --cost, --result and --quality go with 'complete' only")
-    if action == "complete":
-        if tokens is None:
-            raise InvalidInput("complete: --tokens N (the tokens the task used) is required")
-        if not 0 <= tokens <= MAX_TOKENS:
-            raise InvalidInput(f"--tokens {tokens}: must be from 0 to {MAX_TOKENS}")
-        if result is not None and (not result.strip() or any(ord(c) < 32 or ord(c) == 127 for c in result)):
-            raise InvalidInput(f"--result {result!r} is not a usable path")
-        return TaskCompleted(task=task, tokens=tokens, cost=cost, result=result, quality=quality)
-    if action in ("claim", "archive"):
-        if reason is not None:
-            raise InvalidInput(f"{action}: --reason is not used")
-        return TaskClaimed(task=task) if action == "claim" else TaskArchived(task=task)
-    if action == "approve":
-        return TaskApproved(task=task, reason=reason)
-    if action == "reject":
-        return TaskRejected(task=task, reason=reason)
-    if action == "cancel":
-        return TaskCancelled(task=task, reason=reason)
-    if action == "retry":
-        return TaskRetried(task=task, reason=reason)
-    return TaskRevised(task=task, feedback=reason)
+    if action in ("claim", "archive") and reason is not None:
+        raise InvalidInput(f"{action}: --reason is not used")
+    if action == "complete" and tokens is None:
+        raise InvalidInput("complete: --tokens N (the tokens the task used) is required")
+    payloads: dict[str, Callable[[], Payload]] = {
+        "approve": lambda: build(TaskApproved, task=task, reason=reason),
+        "reject": lambda: build(TaskRejected, task=task, reason=reason),
+        "cancel": lambda: build(TaskCancelled, task=task, reason=reason),
+        "claim": lambda: build(TaskClaimed, task=task),
+        "complete": lambda: build(
+            TaskCompleted,
+            {"tokens": "--tokens", "cost": "--cost", "result": "--result", "quality": "--quality"},
+            task=task,
+            tokens=tokens,
+            cost=cost,
+            result=result,
+            quality=quality,
+        ),
+        "retry": lambda: build(TaskRetried, task=task, reason=reason),
+        "revise": lambda: build(TaskRevised, task=task, feedback=reason),
+        "archive": lambda: build(TaskArchived, task=task),
+    }
+    return payloads[action]()
 
 
 def append_move(space: Space, task_id: str, action: str, payload: Payload) -> Event:

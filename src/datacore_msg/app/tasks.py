@@ -27,6 +27,7 @@ from datacore_msg.eventlog.payloads import (
     MAX_EFFORT,
     MAX_TOKENS,
     TaskRequested,
+    build,
 )
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections.tasks import STATES, TaskState
@@ -73,7 +74,8 @@ def request(
     check_text(text)
     if priority is not None and priority not in PRIORITIES:
         raise InvalidInput(f"priority {priority!r} is not one of A, B, C")
-    payload = TaskRequested(
+    payload = build(
+        TaskRequested,
         id=new_task_id(space.clock()),
         sender=space.user,
         to=agent,
@@ -93,19 +95,16 @@ def request(
     return Requested(event, payload.id, load_task(space, payload.id), views)
 
 
-def involved(space: Space, state: TaskState) -> bool:
-    return state.agent == space.agent or state.sender == space.user
-
-
 def resolve(space: Space, ref: str) -> TaskState:
-    """A task of this user's agent, or one the user sent, by full id or unique prefix."""
+    """A task of this user's agent, or one the user sent (from this user's own keys), by full id or
+    unique prefix."""
     ref = ref.strip()
     if not ref:
         raise InvalidInput("task id is empty")
     candidates = space.tasks().matching(ref, space.agent, space.user, limit=50)
     if ref in candidates:
         candidates = [ref]
-    states = [s for s in (load_task(space, c) for c in candidates) if s is not None and involved(space, s)]
+    states = [s for s in (load_task(space, c) for c in candidates) if s is not None]
     if not states:
         raise NotFound(f"no task of yours matches {ref!r} (see 'datacore-msg tasks')")
     if len(states) > 1:
@@ -236,9 +235,7 @@ def budget(space: Space) -> Budget:
     senders = []
     for sender in cache.senders_today(space.agent, bounds.start_ms):
         figures = cache.sender_figures(space.agent, sender, bounds.start_ms, now, default)
-        tier = "owner" if sender == space.user else book.tiers.get(sender, "unknown")
-        if sender != space.user and ("~" in sender or not book.keys_of(sender)):
-            tier = "unknown"
+        tier = book.account_tier(sender)
         senders.append(
             SenderBudget(
                 sender=sender,

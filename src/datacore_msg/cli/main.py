@@ -32,10 +32,6 @@ if TYPE_CHECKING:
 
 
 
-_open = open_space_from
-_warn = warn_views
-
-
 def read_text_arg(text: str) -> str:
     if text == "-":
         raw = sys.stdin.buffer.read()
@@ -146,7 +142,7 @@ def send(
     from datacore_msg.eventlog.names import is_agent
 
     body = read_text_arg(text)
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         recipient = messages.recipient_of(sp, to)
         if is_agent(recipient):
             if reply_to is not None:
@@ -157,7 +153,7 @@ def send(
                 sp, recipient, body, tags=tags, effort=effort, tokens=tokens, priority=priority
             )
             state = requested.state.state if requested.state is not None else "REQUESTED"
-            _warn(requested.views)
+            warn_views(requested.views)
             if as_json:
                 emit_json({"id": requested.task_id, "event": requested.event.id, "state": state})
             else:
@@ -166,7 +162,7 @@ def send(
         if tags or effort is not None or tokens is not None:
             raise InvalidInput("--tag, --effort and --tokens apply to tasks for an agent (@NAME-claude)")
         result = messages.send(sp, to, body, priority=priority, reply_to=reply_to)
-    _warn(result.views)
+    warn_views(result.views)
     if as_json:
         emit_json({"id": result.message_id, "event": result.event.id})
     else:
@@ -193,9 +189,9 @@ def reply(
     from datacore_msg.app import messages
 
     body = read_text_arg(text)
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         result = messages.reply(sp, message_id, body, priority=priority)
-    _warn(result.views)
+    warn_views(result.views)
     if as_json:
         emit_json({"id": result.message_id, "event": result.event.id})
     else:
@@ -211,10 +207,10 @@ def inbox(include_all: bool, as_json: bool, root: str | None, space: str | None)
     from datacore_msg.app import messages
     from datacore_msg.cli.formatting import message_dict, message_line
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         result = messages.inbox(sp, include_all)
         tz = sp.tz
-    _warn(result.views)
+    warn_views(result.views)
     items = result.items
     if as_json:
         emit_json([message_dict(item, tz) for item in items])
@@ -233,7 +229,7 @@ def show(message_id: str, as_json: bool, root: str | None, space: str | None) ->
     from datacore_msg.app import messages
     from datacore_msg.cli.formatting import message_block, message_dict
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         item = messages.show(sp, message_id)
         tz = sp.tz
     emit_json(message_dict(item, tz)) if as_json else emit_text(message_block(item, tz))
@@ -248,7 +244,7 @@ def thread(message_id: str, as_json: bool, root: str | None, space: str | None) 
     from datacore_msg.app import messages
     from datacore_msg.cli.formatting import message_block, message_dict
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         result = messages.thread(sp, message_id)
         tz = sp.tz
     if as_json:
@@ -275,9 +271,9 @@ def mark(message_id: str, how: str, as_json: bool, root: str | None, space: str 
     """Mark a message read, todo, done or archive (for you only)."""
     from datacore_msg.app import messages
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         result = messages.mark(sp, message_id, how)
-    _warn(result.views)
+    warn_views(result.views)
     if as_json:
         emit_json({"id": result.message_id, "mark": result.mark, "changed": result.changed})
     else:
@@ -313,7 +309,7 @@ def log(
     from datacore_msg.app import audit
     from datacore_msg.cli.formatting import event_dict, event_line
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         events = audit.log(sp, actor=actor, type_name=type_name, since=since, limit=limit)
         lost = audit.superseded(sp, events)
         tz = sp.tz
@@ -338,9 +334,9 @@ def rebuild(check_only: bool, as_json: bool, root: str | None, space: str | None
     """Rebuild every view from the log (--check: report files that differ)."""
     from datacore_msg.app import audit
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         result = audit.rebuild(sp, check_only)
-    _warn(result.report)
+    warn_views(result.report)
     if as_json:
         written = result.report.written if result.report else []
         emit_json({"checked": result.checked, "differing": result.differing, "written": written})
@@ -363,7 +359,7 @@ def verify(as_json: bool, root: str | None, space: str | None) -> None:
     """Check every event's id, signature, chain link and payload."""
     from datacore_msg.app import audit
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         count, problems = audit.verify(sp)
     if as_json:
         emit_json(
@@ -400,7 +396,7 @@ def export_cmd(file: str, since: int, root: str | None, space: str | None) -> No
     """Write events as JSON lines to FILE ('-' for standard output)."""
     from datacore_msg.app import exchange
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         if file == "-":
             exchange.export(sp, sys.stdout, since)
             return
@@ -424,7 +420,7 @@ def import_cmd(file: str, as_json: bool, root: str | None, space: str | None) ->
     """Verify and store events from a JSON-lines FILE ('-' for standard input)."""
     from datacore_msg.app import exchange
 
-    with _open(root, space) as sp:
+    with open_space_from(root, space) as sp:
         if file == "-":
             result = exchange.import_events(sp, sys.stdin.buffer)
         else:
@@ -434,7 +430,7 @@ def import_cmd(file: str, as_json: bool, root: str | None, space: str | None) ->
                 raise InvalidInput(f"{file}: cannot read: {exc.strerror}") from None
             with handle:
                 result = exchange.import_events(sp, handle)
-    _warn(result.views)
+    warn_views(result.views)
     summary = (
         f"Imported {result.accepted} new event(s), {result.duplicates} already present, "
         f"{len(result.rejected)} rejected"

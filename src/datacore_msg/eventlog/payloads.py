@@ -8,11 +8,12 @@ about (the message id); the log indexes it so a projection can re-fold one entit
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any, ClassVar, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Literal, TypeVar
 
 import attrs
 
+from datacore_msg.errors import InvalidInput
 from datacore_msg.eventlog.names import (
     MAX_TAGS,
     PRIORITIES,
@@ -343,3 +344,23 @@ RENAMED_FIELDS: dict[type[Any], dict[str, str]] = {
     MessageSent: {"sender": "from"},
     TaskRequested: {"sender": "from"},
 }
+
+
+P = TypeVar("P")
+_MAX_ERROR_CHARS = 200
+
+
+def build(cls: type[P], as_options: Mapping[str, str] | None = None, **fields: Any) -> P:
+    """Make a payload from what a user gave: a field its validators refuse is an
+    :class:`InvalidInput` naming the field, or the option it came from (``as_options``: field ->
+    option), cut short so a hostile value cannot flood the line."""
+    try:
+        return cls(**fields)
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        field, colon, rest = message.partition(":")
+        if colon and as_options and field in as_options:
+            message = as_options[field] + rest
+        if len(message) > _MAX_ERROR_CHARS:
+            message = message[: _MAX_ERROR_CHARS - 1] + "…"
+        raise InvalidInput(message) from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -112,9 +113,9 @@ class TaskCache:
         self.conn = conn
         self.path = path
 
-    def _one(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...]:
+    def _one(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...]:
         with translating(self.path):
-            row: tuple[object, ...] = self.conn.execute(sql, params).fetchone()
+            row: tuple[Any, ...] = self.conn.execute(sql, params).fetchone()
         return row
 
     def sender_figures(
@@ -139,11 +140,11 @@ class TaskCache:
             (agent, sender),
         )[0]
         return SenderFigures(
-            int(outstanding),  # type: ignore[call-overload]
-            int(completed),  # type: ignore[call-overload]
-            int(count),  # type: ignore[call-overload]
-            None if oldest is None else int(oldest),  # type: ignore[call-overload]
-            None if last is None else int(last),  # type: ignore[call-overload]
+            int(outstanding),
+            int(completed),
+            int(count),
+            None if oldest is None else int(oldest),
+            None if last is None else int(last),
         )
 
     def agent_figures(self, agent: str, day_start_ms: int, default_estimate: int) -> AgentFigures:
@@ -158,10 +159,10 @@ class TaskCache:
             (agent, day_start_ms),
         )[0]
         return AgentFigures(
-            int(outstanding),  # type: ignore[call-overload]
-            int(completed),  # type: ignore[call-overload]
-            int(queued),  # type: ignore[call-overload]
-            int(working),  # type: ignore[call-overload]
+            int(outstanding),
+            int(completed),
+            int(queued),
+            int(working),
         )
 
     def senders_today(self, agent: str, day_start_ms: int) -> list[str]:

@@ -53,8 +53,16 @@ class TrustBook:
         return actor in (owner_of(agent), agent) and origin in self.keys_of(agent)
 
     def tier_of(self, actor: str, origin: str) -> str:
-        if not self.backs(actor, origin):
+        return self._named_tier(actor) if self.backs(actor, origin) else UNKNOWN
+
+    def account_tier(self, account: str) -> str:
+        """The tier of a budget account (:meth:`account_of`): ``unknown`` for a bucket of its own
+        or a name with no key pinned."""
+        if "~" in account or not self.keys_of(account):
             return UNKNOWN
+        return self._named_tier(account)
+
+    def _named_tier(self, actor: str) -> str:
         if actor in (self.owner, self.owner + AGENT_SUFFIX):
             return OWNER
         return self.tiers.get(actor, UNKNOWN)
