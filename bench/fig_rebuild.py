@@ -24,6 +24,7 @@ from bench.stats import Sample, fmt_rate, fmt_seconds, timed
 from bench.workload import Installation, LogStats
 from datacore_msg.app import audit
 from datacore_msg.app.space import Space
+from datacore_msg.eventlog.hookread import PROJECTION
 from datacore_msg.projections import catchup
 from datacore_msg.projections.render import render_files
 from datacore_msg.projections.writer import write_views
@@ -71,11 +72,7 @@ def _phases(space: Space, views_dir: Path) -> Table:
             "`cache.replace_all` (view_entries rows, one transaction)",
             timed(
                 lambda: ctx.cache.replace_all(
-                    catchup.PROJECTION,
-                    head,
-                    folded.entries,
-                    folded.task_rows,
-                    {catchup.TRUST_META: ctx.book.fingerprint()},
+                    PROJECTION, head, folded.entries, folded.task_rows, catchup.derived_meta(ctx)
                 )
             ),
         )

@@ -25,7 +25,7 @@ from datacore_msg.cli.main import main
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 #: Commands with subcommands: ``--root`` goes after the subcommand's name.
-GROUPS = frozenset({"task", "contacts"})
+GROUPS = frozenset({"task", "contacts", "hook"})
 
 
 @attrs.frozen

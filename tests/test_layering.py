@@ -7,9 +7,9 @@ yet (``governor/``, ``transport/``, ``hooks/``) simply has nothing to check.
 Rules:
 
 * only ``eventlog/`` and ``migrations/`` import ``sqlite3`` / ``sqlite_utils``;
-* only the writer (``projections/writer.py``), the key file (``eventlog/signing.py``) and the CLI
-  (``export`` writes the user's FILE) open files for writing, rename over files or call
-  ``write_text`` / ``write_bytes``;
+* only ``fsutil.py`` (atomic replace, which the views' writer uses), the key file
+  (``eventlog/signing.py``), the hook's state (``hooks/state.py``) and the CLI (``export`` writes the
+  user's FILE) open files for writing, rename over files or call ``write_text`` / ``write_bytes``;
 * nothing below ``cli/`` prints, writes to the standard streams or exits;
 * only ``transport/`` imports socket or network libraries;
 * ``eventlog/``, ``projections/``, ``governor/``, ``migrations/`` and ``transport/`` import only
@@ -171,7 +171,8 @@ def test_only_eventlog_and_migrations_import_sqlite() -> None:
 
 #: Files allowed to write files, and why.
 WRITERS = {
-    "projections/writer.py": "the one writer of view files (atomic temp file + rename)",
+    "fsutil.py": "atomic replace of one file (temp file, fsync, rename) for every file we own",
+    "hooks/state.py": "the hook's per-session cursors and its log of its own failures",
     "eventlog/signing.py": "creates this installation's key file once, mode 0600",
     "eventlog/connection.py": "creates the event log file with mode 0600 before SQLite opens it",
 }
@@ -240,7 +241,7 @@ def file_writes(module: Module) -> Iterator[tuple[int, str]]:
             yield call.lineno, f"{name}(...)"
 
 
-def test_only_the_writer_the_key_file_and_the_cli_write_files() -> None:
+def test_only_the_allowed_modules_write_files() -> None:
     offences = [
         f"{m.rel}:{line}: {what}"
         for m in modules()
@@ -249,8 +250,7 @@ def test_only_the_writer_the_key_file_and_the_cli_write_files() -> None:
     ]
     assert not offences, report(
         offences,
-        "only projections/writer.py (views), eventlog/signing.py (key) and cli/ (export FILE) "
-        "may write files",
+        "only the modules in WRITERS and cli/ (export FILE) may write files",
     )
 
 
@@ -364,9 +364,11 @@ def test_eventlog_imports_only_itself_and_errors() -> None:
 def test_projections_import_only_the_eventlog_errors_and_themselves() -> None:
     offences = _disallowed(
         "projections",
-        ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.projections"),
+        ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.fsutil", "datacore_msg.projections"),
     )
-    assert not offences, report(offences, "projections/ may import only eventlog, errors and projections")
+    assert not offences, report(
+        offences, "projections/ may import only eventlog, errors, fsutil and projections"
+    )
 
 
 #: The eventlog modules that hold types (events, payloads, names, clock stamps): no store, no key.

@@ -1,7 +1,7 @@
-"""``python -m datacore_msg`` runs the CLI."""
+"""``python -m datacore_msg`` runs the CLI (the hooks' fast path included)."""
 
 import sys
 
-from datacore_msg.cli.main import main
+from datacore_msg.cli.entry import main
 
 sys.exit(main())

@@ -62,6 +62,8 @@ JSON_COMMANDS = (
 #: Commands without --space/--root, and why.
 NO_SPACE_OPTIONS = {
     "demo": "runs two throwaway installations in its own folder; it never reads the user's root",
+    "hook uninstall": "removes every datacore-msg hook from Claude Code's settings, whatever its root",
+    "hook status": "reports every datacore-msg hook in Claude Code's settings, whatever its root",
 }
 
 

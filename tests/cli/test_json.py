@@ -103,7 +103,9 @@ def test_reply_json_threads_under_the_root(gregor: Any, tex: Any) -> None:
     root = send(gregor, "@tex", "question")
     carry(gregor, tex)
     data = data_of(tex.cli("reply", root, "answer", "--json"))
-    assert set(data) == {"id", "event"} and MESSAGE_ID.fullmatch(data["id"])
+    assert set(data) == {"id", "event", "from", "to", "reply_to", "completed"}
+    assert MESSAGE_ID.fullmatch(data["id"])
+    assert (data["from"], data["to"], data["reply_to"], data["completed"]) == ("tex", "gregor", root, None)
     shown = data_of(tex.cli("show", data["id"], "--json"))
     assert shown["reply_to"] == root
     assert shown["thread"] == root

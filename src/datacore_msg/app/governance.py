@@ -185,10 +185,16 @@ def governor_step(space: Space) -> Step:
     return step
 
 
-def refresh(space: Space) -> WriteReport:
+def refresh(space: Space, then: Step | None = None) -> WriteReport:
     """Catch the views up: hand edits of the agent view that name task moves become events, the
-    governor decides what arrived, and timed-out tasks are swept."""
-    return catch_up(space.views(), governor_step(space), lambda name, text: _recognise(space, name, text))
+    governor decides what arrived, and timed-out tasks are swept; then ``then`` runs (under the same
+    views lock, on current derived rows) until it has nothing more to do."""
+    governor = governor_step(space)
+
+    def step() -> bool:
+        return governor() or (then is not None and then())
+
+    return catch_up(space.views(), step, lambda name, text: _recognise(space, name, text))
 
 
 def _recognise(space: Space, name: str, text: str) -> Recognised:

@@ -9,7 +9,7 @@ of the agent view; neither refreshes the views from here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -83,9 +83,21 @@ def payload_for(
     return payloads[action]()
 
 
-def append_move(space: Space, task_id: str, action: str, payload: Payload) -> Event:
+def append_move(
+    space: Space,
+    task_id: str,
+    action: str,
+    payload: Payload,
+    *,
+    preceded_by: Sequence[tuple[str, Payload]] = (),
+    check: Callable[[EventStore], None] | None = None,
+) -> list[Event]:
     """Append ``payload`` as ``action`` on ``task_id`` if the fold would apply it now; else raise
-    :class:`TransitionError` with the reducer's reason (``<action>: expected state X, got Y``)."""
+    :class:`TransitionError` with the reducer's reason (``<action>: expected state X, got Y``).
+
+    ``preceded_by`` (actor, payload) pairs are appended just before the move in the same
+    transaction, after ``check``: the agent's reply and the completion it reports land together or
+    not at all. Returns the events appended, the move last."""
     actor = actor_for(space, action)
     if isinstance(payload, TaskClaimed):
         payload = attrs.evolve(payload, at=space.clock())
@@ -93,6 +105,8 @@ def append_move(space: Space, task_id: str, action: str, payload: Payload) -> Ev
     origin = space.signing_key().public_hex
 
     def allowed(store: EventStore) -> None:
+        if check is not None:
+            check(store)
         state = fold_task(store.events_for_subject(task_id), store.decode, book)
         if state is None:
             raise TransitionError(f"{action}: task {task_id} is not known here")
@@ -100,4 +114,5 @@ def append_move(space: Space, task_id: str, action: str, payload: Payload) -> Ev
         if why is not None:
             raise TransitionError(why)
 
-    return space.store.append(space.signing_key(), actor, payload, space.clock(), allowed)
+    items = [*preceded_by, (actor, payload)]
+    return space.store.append_all(space.signing_key(), items, space.clock(), allowed)

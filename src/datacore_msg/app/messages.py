@@ -12,6 +12,7 @@ from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_text, is_agent
 from datacore_msg.eventlog.payloads import MARKS, MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.store import EventStore
+from datacore_msg.projections import render
 from datacore_msg.projections.messages import MessageState, fold_message
 from datacore_msg.projections.render import INBOX
 from datacore_msg.projections.writer import WriteReport
@@ -39,17 +40,17 @@ def load_message(space: Space, message_id: str) -> MessageState | None:
 
 
 def resolve(space: Space, ref: str) -> MessageState:
-    """A message the user takes part in, by full id or unique prefix (of the id or its hex part)."""
+    """A message the user takes part in (or the user's agent sent), by full id or unique prefix (of
+    the id or its hex part)."""
     ref = ref.strip()
     if not ref:
         raise InvalidInput("message id is empty")
-    candidates = space.store.subjects_matching(
-        "message.sent", ref, limit=50, participant=space.user
-    )
+    ours = (space.user, space.agent)
+    candidates = space.store.subjects_matching("message.sent", ref, limit=50, participants=ours)
     if ref in candidates:
         candidates = [ref]
     states = [state for state in (load_message(space, c) for c in candidates) if state is not None]
-    mine = [s for s in states if space.user in (s.sent.sender, s.sent.to)]
+    mine = [s for s in states if s.sent.sender in ours or s.sent.to == space.user]
     if not mine:
         raise NotFound(f"no message of yours matches {ref!r}")
     if len(mine) > 1:
@@ -106,7 +107,8 @@ def send(
 
 def reply(space: Space, ref: str, text: str, *, priority: str | None = None) -> Appended:
     parent = resolve(space, ref)
-    other = parent.sent.sender if parent.sent.sender != space.user else parent.sent.to
+    mine = (space.user, space.agent)
+    other = parent.sent.to if parent.sent.sender in mine else parent.sent.sender
     return send(space, other, text, priority=priority, reply_to=parent.sent.id)
 
 
@@ -142,10 +144,7 @@ class MessageItem:
 
 
 def status_of(state: MessageState, user: str) -> str:
-    current = state.mark_of(user)
-    if current is None:
-        return "unread" if state.sent.to == user else "sent"
-    return {"archive": "archived"}.get(current, current)
+    return render.status_of(state, "inbox" if state.sent.to == user else "outbox", user)
 
 
 @attrs.frozen
@@ -189,6 +188,6 @@ def thread(space: Space, ref: str) -> Thread:
         state = load_message(space, subject)
         if state is None or (state.sent.thread or state.sent.id) != root:
             continue
-        if space.user in (state.sent.sender, state.sent.to):
+        if state.sent.sender in (space.user, space.agent) or state.sent.to == space.user:
             items.append(MessageItem(state, status_of(state, space.user)))
     return Thread(root=root, asked=asked.sent.id, items=items)

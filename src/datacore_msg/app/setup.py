@@ -20,6 +20,7 @@ from datacore_msg.config.settings import (
 from datacore_msg.errors import ConfigError, InvalidInput
 from datacore_msg.eventlog.names import check_actor
 from datacore_msg.eventlog.signing import SigningKey, create_key_file, load_key_file
+from datacore_msg.fsutil import atomic_write
 from datacore_msg.migrations.runner import (
     MigrationStatus,
     apply_pending,
@@ -27,7 +28,6 @@ from datacore_msg.migrations.runner import (
     status,
 )
 from datacore_msg.migrations.schema import STEPS
-from datacore_msg.projections.writer import atomic_write
 
 
 @attrs.frozen

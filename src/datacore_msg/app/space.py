@@ -19,7 +19,7 @@ from datacore_msg.eventlog.trust import TrustBook
 from datacore_msg.eventlog.viewcache import ViewCache
 from datacore_msg.governor.policy import Policy
 from datacore_msg.migrations.runner import open_store
-from datacore_msg.projections.catchup import ViewContext
+from datacore_msg.projections.catchup import LOCK_TIMEOUT_S, ViewContext
 
 Clock = Callable[[], int]
 
@@ -36,6 +36,8 @@ class Space:
     store: EventStore
     key: SigningKey | None
     clock: Clock = wall_ms
+    #: How long a command waits for another process's views write (the hook waits less).
+    lock_timeout_s: float = LOCK_TIMEOUT_S
     _book: TrustBook | None = None
     _policy: Policy | None = None
 
@@ -79,6 +81,7 @@ class Space:
             views_dir=self.paths.views_dir,
             lock_path=self.paths.lock_file,
             book=self.trust(),
+            lock_timeout_s=self.lock_timeout_s,
         )
 
     def signing_key(self) -> SigningKey:
@@ -105,10 +108,8 @@ def locate(root: str | None, space: str | None) -> tuple[Paths, Settings]:
     return Paths(root=root_path, space=space_name, state_dir=state_dir), settings
 
 
-def open_space(
-    root: str | None = None, space: str | None = None, clock: Clock = wall_ms
-) -> Space:
-    paths, settings = locate(root, space)
+def checked_user(paths: Paths, settings: Settings) -> str:
+    """The user of a set-up installation (else a ConfigError saying how to set it up)."""
     if not paths.settings_file.exists() and not paths.key_file.exists():
         raise ConfigError(
             f"{paths.settings_file}: this installation is not set up; "
@@ -120,5 +121,13 @@ def open_space(
             f"{paths.settings_file}: no identity.name and $USER is not a valid name; "
             "run 'datacore-msg init --name NAME'"
         )
+    return user
+
+
+def open_space(
+    root: str | None = None, space: str | None = None, clock: Clock = wall_ms
+) -> Space:
+    paths, settings = locate(root, space)
+    user = checked_user(paths, settings)
     store = open_store(paths.db_file)
     return Space(paths=paths, settings=settings, user=user, store=store, key=None, clock=clock)

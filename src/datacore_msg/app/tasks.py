@@ -113,7 +113,7 @@ def resolve(space: Space, ref: str) -> TaskState:
     return states[0]
 
 
-def _decimal(value: str | None, option: str) -> str | None:
+def decimal_option(value: str | None, option: str) -> str | None:
     if value is None:
         return None
     try:
@@ -150,7 +150,13 @@ def transition(
         check_text(reason, "--reason")
     task = resolve(space, ref)
     payload = payload_for(
-        task.id, action, reason, tokens, _decimal(cost, "--cost"), result, _decimal(quality, "--quality")
+        task.id,
+        action,
+        reason,
+        tokens,
+        decimal_option(cost, "--cost"),
+        result,
+        decimal_option(quality, "--quality"),
     )
     append_move(space, task.id, action, payload)
     views = refresh(space)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -26,10 +26,6 @@ from datacore_msg.cli.output import (
     printable,
 )
 from datacore_msg.errors import DatacoreError, ImportRejected, InvalidInput
-
-if TYPE_CHECKING:
-    pass
-
 
 
 def read_text_arg(text: str) -> str:
@@ -170,32 +166,63 @@ def send(
 
 
 @cli.command()
-@click.argument("message_id")
+@click.argument("ref")
 @click.argument("text")
 @click.option(
     "--priority", type=click.Choice(["A", "B", "C"]), default=None, help="Priority: A, B or C."
 )
+@click.option("--complete", is_flag=True, help="Also complete the task (REF must be a task).")
+@click.option("--tokens", type=int, default=None, help="With --complete: tokens the task used.")
+@click.option("--cost", default=None, help="With --complete: cost in dollars (default from tokens).")
+@click.option("--result", "result_path", default=None, help="With --complete: path of the result.")
+@click.option("--quality", default=None, help="With --complete: quality score, 0-1.")
 @json_option
 @space_options
 def reply(
-    message_id: str,
+    ref: str,
     text: str,
     priority: str | None,
+    complete: bool,
+    tokens: int | None,
+    cost: str | None,
+    result_path: str | None,
+    quality: str | None,
     as_json: bool,
     root: str | None,
     space: str | None,
 ) -> None:
-    """Reply to a message (in its thread) with TEXT ('-' reads standard input)."""
-    from datacore_msg.app import messages
+    """Reply with TEXT ('-' reads standard input) to a message, in its thread, or, as your agent, to
+    the sender of one of its tasks (REF: a task id); --complete also completes that task, in the
+    same transaction."""
+    from datacore_msg.app.replies import Completion
+    from datacore_msg.app.replies import reply as do_reply
 
     body = read_text_arg(text)
+    done = Completion(tokens, cost, result_path, quality) if complete else None
+    if done is None and (tokens is not None or cost or result_path or quality):
+        raise InvalidInput("--tokens, --cost, --result and --quality go with --complete")
     with open_space_from(root, space) as sp:
-        result = messages.reply(sp, message_id, body, priority=priority)
-    warn_views(result.views)
+        sent = do_reply(sp, ref, body, complete=done, priority=priority)
+    warn_views(sent.views)
+    completed = None if sent.completed is None else sent.completed.id
     if as_json:
-        emit_json({"id": result.message_id, "event": result.event.id})
-    else:
-        emit_text(f"Sent: {result.message_id}")
+        emit_json(
+            {
+                "id": sent.message_id,
+                "event": sent.event_id,
+                "from": sent.sender,
+                "to": sent.to,
+                "reply_to": sent.reply_to,
+                "completed": completed,
+            }
+        )
+        return
+    lines = [f"Sent: {sent.message_id}"]
+    if sent.reply_to is not None and sent.reply_to.startswith("task-"):
+        lines.append(f"  from {sent.sender} to {sent.to}, in reply to {sent.reply_to}")
+    if completed is not None:
+        lines.append(f"Completed: {completed} (DONE)")
+    emit_text("\n".join(lines))
 
 
 @cli.command()
@@ -454,14 +481,16 @@ def demo(keep: str | None) -> None:
     emit_text(run_demo(keep))
 
 
-def _register_task_commands() -> None:
-    from datacore_msg.cli.tasks import COMMANDS
+def _register_commands() -> None:
+    from datacore_msg.cli.compat import COMMANDS as COMPAT
+    from datacore_msg.cli.hooks import hook
+    from datacore_msg.cli.tasks import COMMANDS as TASKS
 
-    for command in COMMANDS:
+    for command in (*TASKS, *COMPAT, hook):
         cli.add_command(command)
 
 
-_register_task_commands()
+_register_commands()
 
 
 def _check_arguments(args: list[str]) -> None:

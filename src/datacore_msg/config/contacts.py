@@ -27,7 +27,7 @@ Every other byte of the file stays as it was. (Dumping the whole document throug
 re-space hand-aligned values everywhere and attach the comments between items to the wrong item.)
 Before writing, the new text is read back with PyYAML and must equal the old data with exactly the
 intended change; a file that does not parse or validate is refused and never overwritten. Files are
-written with :func:`datacore_msg.projections.writer.atomic_write`, and only when something changed.
+written with :func:`datacore_msg.fsutil.atomic_write`, and only when something changed.
 """
 
 from __future__ import annotations
@@ -447,7 +447,7 @@ class _Document:
     def write(self, text: str, expected: Any) -> None:
         import yaml
 
-        from datacore_msg.projections.writer import atomic_write
+        from datacore_msg.fsutil import atomic_write
 
         try:
             data = yaml.safe_load(text)

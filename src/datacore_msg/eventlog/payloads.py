@@ -36,9 +36,10 @@ def _message_id(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         raise ValueError(f"{attribute.name}: {value!r} is not a message id")
 
 
-def _optional_message_id(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        _message_id(instance, attribute, value)
+def _optional_parent(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A message replies to a message or to a task (an agent answering the task's sender)."""
+    if value is not None and not (is_message_id(value) or is_task_id(value)):
+        raise ValueError(f"{attribute.name}: {value!r} is not a message or task id")
 
 
 def _text(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -63,8 +64,8 @@ class MessageSent:
     sender: str = attrs.field(validator=_actor)
     to: str = attrs.field(validator=_actor)
     text: str = attrs.field(validator=_text)
-    reply_to: str | None = attrs.field(default=None, validator=_optional_message_id)
-    thread: str | None = attrs.field(default=None, validator=_optional_message_id)
+    reply_to: str | None = attrs.field(default=None, validator=_optional_parent)
+    thread: str | None = attrs.field(default=None, validator=_optional_parent)
     priority: str | None = attrs.field(default=None, validator=_priority)
 
     @property

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,23 +128,39 @@ class EventStore:
         wall_ms: int,
         check: Callable[[EventStore], None] | None = None,
     ) -> Event:
-        data = codec.encode_payload(payload)
+        return self.append_all(key, [(actor, payload)], wall_ms, check)[0]
+
+    def append_all(
+        self,
+        key: SigningKey,
+        items: Iterable[tuple[str, Payload]],
+        wall_ms: int,
+        check: Callable[[EventStore], None] | None = None,
+    ) -> list[Event]:
+        """Append (actor, payload) pairs as consecutive events of this origin, all or none."""
+        encoded = [(actor, payload, codec.encode_payload(payload)) for actor, payload in items]
+        appended: list[Event] = []
         with write_transaction(self.conn, self.path):
             if check is not None:
                 check(self)
             seq, prev, latest = self.conn.execute(_HEAD, (key.public_hex, key.public_hex)).fetchone()
-            event = seal(
-                key,
-                seq=(seq or 0) + 1,
-                prev=prev,
-                hlc=next_stamp(wall_ms, latest),
-                actor=actor,
-                type_name=payload.TYPE,
-                version=payload.VERSION,
-                data=data,
-            )
-            position = self._insert(event)
-        return attrs.evolve(event, position=position)
+            seq = seq or 0
+            for actor, payload, data in encoded:
+                seq += 1
+                event = seal(
+                    key,
+                    seq=seq,
+                    prev=prev,
+                    hlc=next_stamp(wall_ms, latest),
+                    actor=actor,
+                    type_name=payload.TYPE,
+                    version=payload.VERSION,
+                    data=data,
+                )
+                position = self._insert(event)
+                appended.append(attrs.evolve(event, position=position))
+                prev, latest = event.id, event.hlc
+        return appended
 
     def _insert(self, event: Event) -> int | None:
         row = self.conn.execute(_INSERT, row_of(event)).fetchone()
@@ -291,20 +307,24 @@ class EventStore:
         )
 
     def subjects_matching(
-        self, type_name: str, prefix: str, limit: int = 20, participant: str | None = None
+        self, type_name: str, prefix: str, limit: int = 20, participants: Sequence[str] = ()
     ) -> list[str]:
         """Subjects of ``type_name`` events whose id starts with ``prefix``, or whose random part
-        (after ``msg-YYYYMMDD-HHMMSS-``) does; with ``participant``, only messages from or to that
-        actor."""
+        (after ``msg-YYYYMMDD-HHMMSS-``) does; with ``participants``, only messages from or to one
+        of them."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         sql = (
             "SELECT DISTINCT subject FROM events WHERE type = ? AND (subject LIKE ? ESCAPE '\\' "
             "OR subject LIKE ? ESCAPE '\\')"
         )
         params: list[Any] = [type_name, escaped + "%", "msg-________-______-" + escaped + "%"]
-        if participant is not None:
-            sql += " AND (json_extract(data, '$.from') = ? OR json_extract(data, '$.to') = ?)"
-            params += [participant, participant]
+        if participants:
+            marks = ", ".join("?" * len(participants))
+            sql += (
+                f" AND (json_extract(data, '$.from') IN ({marks}) "
+                f"OR json_extract(data, '$.to') IN ({marks}))"
+            )
+            params += [*participants, *participants]
         with translating(self.path):
             rows = self.conn.execute(sql + " ORDER BY subject LIMIT ?", (*params, limit))
             return [row[0] for row in rows]

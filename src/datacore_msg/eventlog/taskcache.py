@@ -1,10 +1,11 @@
 """Derived task state kept next to the log, indexed for the governor's figures.
 
 One row per task (``task_state``: agent, sender, state, estimate, when the governor let it through,
-when it last changed state) and one row per reported completion (``task_tokens``). The rows are
-written by the projections' catch-up in the same transaction as the view entries and the checkpoint
-(:meth:`ViewCache.apply`), so they are always those of the events up to the checkpoint; like the rest
-of the derived state they are deleted and rebuilt by ``rebuild``.
+when it last changed state, and what the Claude Code hook shows: tier, effort, tags, text) and one
+row per reported completion (``task_tokens``). The rows are written by the projections' catch-up in
+the same transaction as the view entries and the checkpoint (:meth:`ViewCache.apply`), so they are
+always those of the events up to the checkpoint; like the rest of the derived state they are deleted
+and rebuilt by ``rebuild``.
 
 Every figure the governor needs is one indexed query over the *outstanding* or *recent* rows: the
 cost of a decision does not grow with the history in the log.
@@ -38,6 +39,11 @@ class TaskRow:
     priority: str | None
     sort: tuple[int, str, int]
     completions: tuple[tuple[int, int], ...] = ()
+    tier: str | None = None
+    effort: int | None = None
+    tags: tuple[str, ...] = ()
+    requested_ms: int | None = None
+    text: str | None = None
 
 
 def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
@@ -46,12 +52,15 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
     conn.executemany("DELETE FROM task_tokens WHERE task = ?", tasks)
     conn.executemany(
         "INSERT INTO task_state (task, agent, sender, state, estimate, let_through_ms, state_ms, "
-        "retry_count, priority, s_hlc, s_origin, s_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "retry_count, priority, s_hlc, s_origin, s_seq, tier, effort, tags, requested_ms, text) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(task) DO UPDATE SET agent = excluded.agent, sender = excluded.sender, "
         "state = excluded.state, estimate = excluded.estimate, "
         "let_through_ms = excluded.let_through_ms, state_ms = excluded.state_ms, "
         "retry_count = excluded.retry_count, priority = excluded.priority, s_hlc = excluded.s_hlc, "
-        "s_origin = excluded.s_origin, s_seq = excluded.s_seq",
+        "s_origin = excluded.s_origin, s_seq = excluded.s_seq, tier = excluded.tier, "
+        "effort = excluded.effort, tags = excluded.tags, requested_ms = excluded.requested_ms, "
+        "text = excluded.text",
         [
             (
                 row.task,
@@ -64,6 +73,11 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
                 row.retry_count,
                 row.priority,
                 *row.sort,
+                row.tier,
+                row.effort,
+                " ".join(row.tags),
+                row.requested_ms,
+                row.text,
             )
             for row in rows
         ],

@@ -5,7 +5,8 @@ in the same SQLite file so that a projection's state and its checkpoint move tog
 transaction, and it is kept in this package because only ``eventlog`` and ``migrations`` touch SQLite.
 
 * ``view_entries``: one rendered org entry per (subject, role) — role names the view it belongs to
-  (``inbox``, ``outbox``) — with the file it currently lives in and its sort key.
+  (``inbox``, ``outbox``) — with the file it currently lives in, its sort key, and for messages the
+  status its viewer sees (``unread``, ``read``, …) and the other party (read by the hook).
 * ``view_checkpoints``: the last log position a projection has applied.
 * ``view_files``: for each file, the hash of the bytes last written (to tell our own writes from hand
   edits), a pending hash (set just before a write, so a crash between rename and record is not
@@ -33,6 +34,8 @@ class Entry:
     file: str
     sort: tuple[int, str, int]
     text: str
+    status: str | None = None
+    peer: str | None = None
 
 
 @attrs.frozen
@@ -42,6 +45,10 @@ class FileRecord:
     pending_hash: str | None
     dirty: bool
     written_stat: str | None = None
+
+
+def _entry_row(entry: Entry) -> tuple[object, ...]:
+    return (entry.subject, entry.role, entry.file, *entry.sort, entry.text, entry.status, entry.peer)
 
 
 class ViewCache:
@@ -98,11 +105,12 @@ class ViewCache:
                 "DELETE FROM view_entries WHERE subject = ? AND role = ?", list(deletes)
             )
             self.conn.executemany(
-                "INSERT INTO view_entries (subject, role, file, s_hlc, s_origin, s_seq, text) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(subject, role) DO UPDATE SET "
+                "INSERT INTO view_entries (subject, role, file, s_hlc, s_origin, s_seq, text, status, "
+                "peer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(subject, role) DO UPDATE SET "
                 "file = excluded.file, s_hlc = excluded.s_hlc, s_origin = excluded.s_origin, "
-                "s_seq = excluded.s_seq, text = excluded.text",
-                [(e.subject, e.role, e.file, *e.sort, e.text) for e in upserts],
+                "s_seq = excluded.s_seq, text = excluded.text, status = excluded.status, "
+                "peer = excluded.peer",
+                [_entry_row(e) for e in upserts],
             )
             self.conn.executemany(
                 "INSERT INTO view_files (file, dirty) VALUES (?, 1) "
@@ -135,9 +143,9 @@ class ViewCache:
             self.conn.execute("DELETE FROM view_entries")
             self.conn.execute("UPDATE view_files SET dirty = 1")
             self.conn.executemany(
-                "INSERT INTO view_entries (subject, role, file, s_hlc, s_origin, s_seq, text) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((e.subject, e.role, e.file, *e.sort, e.text) for e in entries),
+                "INSERT INTO view_entries (subject, role, file, s_hlc, s_origin, s_seq, text, status, "
+                "peer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (_entry_row(e) for e in entries),
             )
             self.conn.execute(
                 "INSERT INTO view_files (file, dirty) SELECT DISTINCT file, 1 FROM view_entries "

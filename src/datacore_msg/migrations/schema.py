@@ -105,8 +105,27 @@ def m0003_tasks(db: Any) -> None:
     )
 
 
+def m0004_hook_columns(db: Any) -> None:
+    """What the Claude Code hook reads without folding: a message entry's status for its viewer and
+    the other party; a task's decided tier, request details and text. Derived columns: the
+    projections fill them on their next full re-fold (``derived_meta.format`` changes with them)."""
+    db.executescript(
+        """
+        ALTER TABLE view_entries ADD COLUMN status TEXT;
+        ALTER TABLE view_entries ADD COLUMN peer TEXT;
+        CREATE INDEX view_entries_status ON view_entries (role, status);
+        ALTER TABLE task_state ADD COLUMN tier TEXT;
+        ALTER TABLE task_state ADD COLUMN effort INTEGER;
+        ALTER TABLE task_state ADD COLUMN tags TEXT;
+        ALTER TABLE task_state ADD COLUMN requested_ms INTEGER;
+        ALTER TABLE task_state ADD COLUMN text TEXT;
+        """
+    )
+
+
 STEPS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_events", m0001_events),
     ("0002_view_cache", m0002_view_cache),
     ("0003_tasks", m0003_tasks),
+    ("0004_hook_columns", m0004_hook_columns),
 )

@@ -13,7 +13,7 @@ A crash between the two leaves the files dirty, and the next command writes them
 catch-up follows the new events and the live entries, not the history.
 
 Folds depend on the pinned keys (who may act as whom); the derived state records the trust book's
-fingerprint, and a change of pinned keys re-folds everything once.
+fingerprint and the format of its rows, and a change of either re-folds everything once.
 
 Between applying and writing, a caller may run a step that appends events (the governor deciding
 the requests that just arrived); catch-up applies those too before it writes, so one command leaves
@@ -37,6 +37,7 @@ import filelock
 from datacore_msg.errors import Busy
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.eventlog.hookread import DERIVED_FORMAT, PROJECTION
 from datacore_msg.eventlog.names import agent_of
 from datacore_msg.eventlog.payloads import TASK_TYPES
 from datacore_msg.eventlog.store import EventStore
@@ -50,8 +51,8 @@ from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file
 from datacore_msg.projections.tasks import WORKING, TaskState, fold_task
 from datacore_msg.projections.writer import WriteReport, edited_text, is_written, write_views
 
-PROJECTION = "messages"
 TRUST_META = "trust"
+FORMAT_META = "format"
 MESSAGE_TYPES = frozenset({"message.sent", "message.marked"})
 MESSAGE_ROLES = ("inbox", "outbox")
 #: Appends events between applying and writing; returns whether it appended any.
@@ -83,6 +84,7 @@ class ViewContext:
     views_dir: Path
     lock_path: Path
     book: TrustBook
+    lock_timeout_s: float = LOCK_TIMEOUT_S
 
     @property
     def agent(self) -> str:
@@ -112,22 +114,27 @@ def task_row(state: TaskState, book: TrustBook) -> TaskRow:
         priority=state.request.priority,
         sort=state.request_order,
         completions=tuple((c.at_ms, c.tokens) for c in state.completions),
+        tier=None if state.decision is None else state.decision.tier,
+        effort=state.request.effort,
+        tags=state.request.tags,
+        requested_ms=physical_ms(state.request_order[0]),
+        text=state.request.text,
     )
 
 
-def views_lock(lock_path: Path) -> filelock.FileLock:
+def views_lock(lock_path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> filelock.FileLock:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(str(lock_path), timeout=LOCK_TIMEOUT_S)
+    return filelock.FileLock(str(lock_path), timeout=timeout_s)
 
 
 def _locked(ctx: ViewContext) -> filelock.FileLock:
-    lock = views_lock(ctx.lock_path)
+    lock = views_lock(ctx.lock_path, ctx.lock_timeout_s)
     try:
         lock.acquire(poll_interval=0.005)
     except filelock.Timeout:
         raise Busy(
             f"{ctx.lock_path}: another datacore-msg process held the views lock for over "
-            f"{LOCK_TIMEOUT_S:.0f} s; nothing was lost, the views will catch up on the next command"
+            f"{ctx.lock_timeout_s:.0f} s; nothing was lost, the views will catch up on the next command"
         ) from None
     return lock
 
@@ -204,15 +211,22 @@ def _refold(ctx: ViewContext, subject: str, is_task: bool) -> tuple[list[Entry],
     return entries, task_row(task, ctx.book)
 
 
-def _trust_changed(ctx: ViewContext) -> bool:
-    return ctx.tasks.meta(TRUST_META) != ctx.book.fingerprint()
+def derived_meta(ctx: ViewContext) -> dict[str, str]:
+    """What the derived state is folded with: the pinned keys' fingerprint and the rows' format."""
+    return {TRUST_META: ctx.book.fingerprint(), FORMAT_META: DERIVED_FORMAT}
+
+
+def _stale(ctx: ViewContext) -> bool:
+    """The derived state was folded with other pinned keys, or in an older format."""
+    tasks = ctx.tasks
+    return tasks.meta(TRUST_META) != ctx.book.fingerprint() or tasks.meta(FORMAT_META) != DERIVED_FORMAT
 
 
 def _replace_everything(ctx: ViewContext) -> Folded:
     head = ctx.store.max_position()
     folded = fold_all(ctx, ctx.store.iter_sorted())
     ctx.cache.replace_all(
-        PROJECTION, head, folded.entries, folded.task_rows, {TRUST_META: ctx.book.fingerprint()}
+        PROJECTION, head, folded.entries, folded.task_rows, derived_meta(ctx)
     )
     return folded
 
@@ -222,7 +236,7 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
     all of its existing ones, the text those entries add (see :func:`write_views`' hints)."""
     checkpoint = ctx.cache.checkpoint(PROJECTION)
     head = ctx.store.max_position()
-    if _trust_changed(ctx):
+    if _stale(ctx):
         _replace_everything(ctx)
         return {}
     if head <= checkpoint:

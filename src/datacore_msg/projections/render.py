@@ -10,7 +10,7 @@ that message's events change; joining cached entries gives the same bytes as ren
 from scratch.
 
 Which user's views are rendered is a parameter: messages *to* the user go to ``inbox.org``, messages
-*from* the user to ``outbox.org``; a message the user archived moves to
+*from* the user (or the user's agent) to ``outbox.org``; a message the user archived moves to
 ``archive/<view>-<YYYY-MM>.org_archive`` (the month it was archived in, in the user's time zone), so
 live views hold only what is in play.
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import tzinfo
 
+from datacore_msg.eventlog.names import agent_of
 from datacore_msg.eventlog.viewcache import Entry
 from datacore_msg.projections.messages import MessageState
 from datacore_msg.projections.orgtext import encode_body
@@ -40,12 +41,23 @@ _KEYWORDS = {None: "TODO", "read": "DONE", "todo": "TODO", "done": "DONE", "arch
 
 
 def roles_of(state: MessageState, user: str) -> list[str]:
+    """Messages to the user are in the inbox; messages from the user, or from the user's own agent
+    (its replies to the senders of its tasks), are in the outbox."""
     roles = []
     if state.sent.to == user:
         roles.append("inbox")
-    if state.sent.sender == user:
+    if state.sent.sender in (user, agent_of(user)):
         roles.append("outbox")
     return roles
+
+
+def status_of(state: MessageState, role: str, user: str) -> str:
+    """What the user sees of the message: ``unread`` (to them, not marked), ``sent`` (from them, not
+    marked), or their mark: ``read``, ``todo``, ``done``, ``archived``."""
+    mark = state.mark_of(user)
+    if mark is None:
+        return "unread" if role == "inbox" else "sent"
+    return "archived" if mark == "archive" else mark
 
 
 def file_for(state: MessageState, role: str, user: str, tz: tzinfo) -> str:
@@ -97,6 +109,8 @@ def entries_for(state: MessageState, user: str, tz: tzinfo) -> list[Entry]:
             file=file_for(state, role, user, tz),
             sort=state.sent_order,
             text=render_entry(state, role, user, tz),
+            status=status_of(state, role, user),
+            peer=state.sent.sender if role == "inbox" else state.sent.to,
         )
         for role in roles_of(state, user)
     ]

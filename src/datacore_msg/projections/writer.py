@@ -11,9 +11,7 @@ ever lost silently.
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +20,7 @@ import attrs
 
 from datacore_msg.errors import StorageError
 from datacore_msg.eventlog.viewcache import FileRecord, ViewCache
+from datacore_msg.fsutil import atomic_write, fsync_dir
 
 
 @attrs.frozen
@@ -48,33 +47,6 @@ def _stat_token(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
-    """Replace ``path`` with ``data`` atomically; ``mode`` (before the umask) for a private file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:
-            raise StorageError(f"{path}: the disk is full; the file was left as it was") from None
-        raise StorageError(f"{path}: cannot write: {exc.strerror}; the file was left as it was") from None
 
 
 def _read(path: Path) -> bytes | None:
@@ -220,6 +192,6 @@ def _new_content(
 def _remove(path: Path) -> None:
     try:
         path.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         raise StorageError(f"{path}: cannot remove the empty view: {exc.strerror}") from None

@@ -1,0 +1,24 @@
+"""The ``datacore-msg`` console script: the hooks' fast path, else the full command line.
+
+``hook prompt`` and ``hook session-start`` run on every prompt and session of Claude Code, so they
+are dispatched here before the command framework (click) and the rest of the package are imported;
+see :mod:`datacore_msg.hooks.prompt`. Everything else, and ``--help`` of the hooks, goes to
+:func:`datacore_msg.cli.main.main`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+HOOKS = ("prompt", "session-start")
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    if len(argv) >= 2 and argv[0] == "hook" and argv[1] in HOOKS and not {"-h", "--help"} & set(argv):
+        from datacore_msg.cli.hookrun import run
+
+        return run(argv[1], argv[2:])
+    from datacore_msg.cli.main import main as full
+
+    return full()

@@ -1,0 +1,47 @@
+"""Running a Claude Code hook as a process: stdin in, one JSON object (or nothing) out, exit 0.
+
+The command layer of :mod:`datacore_msg.hooks.prompt`, kept free of click so that a prompt costs
+little more than starting Python. Whatever happens, the exit status is 0: Claude Code blocks the
+user's prompt on status 2 and shows an error on any other, and an inbox must never do either.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from datacore_msg.hooks import compose
+from datacore_msg.hooks.prompt import MAX_INPUT_BYTES, Outcome, parse_args, prompt, session_start
+
+
+def program_name(argv0: str, path: str) -> str:
+    """How the agent should call us: ``datacore-msg`` when that is what PATH finds, else the full
+    path of this script."""
+    if os.path.basename(argv0) != "datacore-msg":
+        return "datacore-msg"
+    folder = os.path.dirname(os.path.abspath(argv0))
+    return "datacore-msg" if folder in path.split(os.pathsep) else os.path.abspath(argv0)
+
+
+def read_stdin() -> bytes:
+    stream = sys.stdin
+    if stream is None or stream.isatty():
+        return b""
+    return stream.buffer.read(MAX_INPUT_BYTES + 1)
+
+
+def run(hook: str, argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    if isinstance(args, str):
+        problem = f"datacore-msg hook {hook}: unknown option {args[:80]!r}; nothing was checked"
+        outcome = Outcome(compose.notice(problem))
+    else:
+        handler = prompt if hook == "prompt" else session_start
+        prog = program_name(sys.argv[0], os.environ.get("PATH", ""))
+        outcome = handler(args, read_stdin(), os.environ, time.time_ns() // 1_000_000, prog)
+    if outcome.stdout:
+        sys.stdout.write(outcome.stdout + "\n")
+        sys.stdout.flush()
+    return outcome.exit_code

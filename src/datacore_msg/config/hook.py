@@ -1,0 +1,36 @@
+"""``messaging.hook`` in ``settings.local.yaml``: how the Claude Code hook behaves.
+
+``auto_claim`` (default true): on a prompt, with QUEUED work and nothing WORKING, the hook claims the
+next task for the agent; false makes it announce the task and leave the claim to the agent
+(``datacore-msg task claim ID``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from datacore_msg.config.settings import Settings
+from datacore_msg.errors import ConfigError
+
+
+@attrs.frozen
+class HookSettings:
+    auto_claim: bool = True
+
+
+def load_hook_settings(settings: Settings, path: Path) -> HookSettings:
+    messaging = settings.raw.get("messaging") or {}
+    section = messaging.get("hook") if isinstance(messaging, dict) else None
+    if section is None:
+        return HookSettings()
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: messaging.hook must be a mapping")
+    unknown = sorted(set(section) - {"auto_claim"})
+    if unknown:
+        raise ConfigError(f"{path}: messaging.hook.{unknown[0]}: unknown key (known: auto_claim)")
+    auto_claim = section.get("auto_claim", True)
+    if not isinstance(auto_claim, bool):
+        raise ConfigError(f"{path}: messaging.hook.auto_claim must be true or false")
+    return HookSettings(auto_claim=auto_claim)

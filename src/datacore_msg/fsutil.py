@@ -1,0 +1,42 @@
+"""Atomic file replacement: the one way datacore-msg replaces a file it owns.
+
+A temporary file in the same folder is written and fsynced, renamed over the target, and the folder
+is fsynced, so a reader (or a crash) sees the old bytes or the new ones, never a mix. Used by the
+views' writer, the settings and contacts editors, and the Claude Code hook's state and settings.
+Standard library only: the hook's fast path imports it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from datacore_msg.errors import StorageError
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Replace ``path`` with ``data`` atomically; ``mode`` (before the umask) for a private file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise StorageError(f"{path}: the disk is full; the file was left as it was") from None
+        raise StorageError(f"{path}: cannot write: {exc.strerror}; the file was left as it was") from None

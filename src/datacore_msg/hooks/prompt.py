@@ -1,0 +1,264 @@
+"""``datacore-msg hook prompt`` and ``hook session-start``: the Claude Code hooks.
+
+Theory of operation
+-------------------
+Claude Code runs the prompt hook before every prompt the user submits, with a JSON object on stdin
+(``session_id``, ``prompt``, ``cwd``, …) and adds what the hook prints to the model's context. So:
+
+1. **Cheap when nothing is new.** The settings come from a JSON cache (:mod:`.config`), the state
+   from the derived rows the projections keep (:mod:`datacore_msg.eventlog.hookread`), and what this
+   session was already shown from its cursor (:mod:`.state`); standard library only. Nothing new →
+   no output at all.
+2. **The full path only when there is work.** When the derived rows are behind the log (events
+   arrived by import or relay), the settings or contacts changed, a WORKING task has passed its
+   timeout, or the agent has QUEUED work and nothing WORKING (and ``messaging.hook.auto_claim`` is
+   on), the hook opens the space like any command: the views catch up, the governor decides what
+   arrived, timed-out tasks are swept and the next task is claimed (:mod:`datacore_msg.app.agent_queue`),
+   all under the views lock, so two sessions prompting at once never claim one task.
+3. **Each item once per session.** A task shown in full, a WORKING reminder, a task waiting for the
+   owner's approval and a new message are each recorded in the session's cursor when shown.
+4. **Never in the way.** Exit status 0 always (2 would block the user's prompt). A failure of the
+   hook itself (bad stdin, settings it cannot read, a busy lock) becomes a one-line
+   ``systemMessage`` for the user, once per session and failure kind, with details in ``hook.log``.
+
+``--check`` shows what would be printed now without claiming or recording anything (``hook status``
+uses it). ``session-start`` prints a short digest of the queue, approvals and unread messages once
+per session.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from datacore_msg.errors import DatacoreError
+from datacore_msg.eventlog import hookread
+from datacore_msg.governor.queue import next_task
+from datacore_msg.hooks import compose, state
+from datacore_msg.hooks import config as hook_config
+
+PROMPT_EVENT = "UserPromptSubmit"
+SESSION_EVENT = "SessionStart"
+MAX_INPUT_BYTES = 1 << 20
+HOOK_LOCK_TIMEOUT_S = 10.0
+QUEUED, WORKING, WAITING = "QUEUED", "WORKING", "WAITING"
+
+
+class Args(NamedTuple):
+    root: str | None = None
+    space: str | None = None
+    check: bool = False
+
+
+class Outcome(NamedTuple):
+    stdout: str
+    exit_code: int = 0
+
+
+class BadInput(DatacoreError):
+    code = "hook_input"
+
+
+class Snapshot(NamedTuple):
+    fresh: bool
+    tasks: list[hookread.OpenTask]
+    unread: list[hookread.Unread]
+
+
+def parse_args(argv: Sequence[str]) -> Args | str:
+    """``[--root R] [--space S] [--check]`` (also ``--opt=value``); anything else is returned as the
+    offending word."""
+    values: dict[str, str | None] = {"root": None, "space": None}
+    check = False
+    words = list(argv)
+    while words:
+        word = words.pop(0)
+        name, eq, value = word.partition("=")
+        if word == "--check":
+            check = True
+        elif name in ("--root", "--space"):
+            if not eq:
+                if not words:
+                    return word
+                value = words.pop(0)
+            values[name[2:]] = value
+        else:
+            return word
+    return Args(values["root"], values["space"], check)
+
+
+def parse_input(raw: bytes) -> dict[str, object]:
+    if not raw.strip():
+        raise BadInput("no input on stdin (Claude Code sends the hook's JSON there); nothing was checked")
+    if len(raw) > MAX_INPUT_BYTES:
+        raise BadInput(f"stdin holds over {MAX_INPUT_BYTES:,} bytes, not a hook's JSON; nothing was checked")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadInput(f"stdin is not JSON ({str(exc).splitlines()[0][:80]}); nothing was checked") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"stdin holds a JSON {type(data).__name__}, not an object; nothing was checked")
+    session = data.get("session_id")
+    if not isinstance(session, str) or not session.strip() or len(session) > 500:
+        raise BadInput("stdin has no usable session_id; nothing was checked")
+    return data
+
+
+def _read(config: hook_config.HookConfig) -> Snapshot:
+    try:
+        with hookread.reading(Path(config.db)) as conn:
+            fresh = hookread.freshness(conn).current
+            tasks = hookread.open_tasks(conn, config.agent)
+            unread = hookread.unread_messages(conn)
+    except DatacoreError:
+        return Snapshot(False, [], [])
+    return Snapshot(fresh, tasks, unread)
+
+
+def _text(config: hook_config.HookConfig, task: str) -> str:
+    with hookread.reading(Path(config.db)) as conn:
+        return hookread.task_text(conn, task) or ""
+
+
+def _full(config: hook_config.HookConfig, claim: bool) -> str | None:
+    """Open the space like any command: catch up, let the governor run, sweep, maybe claim."""
+    from datacore_msg.app.agent_queue import take_next
+    from datacore_msg.app.space import open_space
+
+    with open_space(config.root, config.space_arg) as space:
+        space.lock_timeout_s = HOOK_LOCK_TIMEOUT_S
+        return take_next(space, claim=claim).claimed
+
+
+def _needs_full(snapshot: Snapshot, config: hook_config.HookConfig, now_ms: int, check: bool) -> bool:
+    if not snapshot.fresh:
+        return True
+    if check:
+        return False
+    timeout = config.timeout_ms
+    stale = timeout > 0 and any(t.state == WORKING and now_ms - t.state_ms > timeout for t in snapshot.tasks)
+    return stale or (config.auto_claim and next_task(snapshot.tasks, config.boosts) is not None)
+
+
+def _news(
+    config: hook_config.HookConfig,
+    snapshot: Snapshot,
+    seen: set[str],
+    claimed: str | None,
+    prog: str,
+) -> tuple[compose.News, set[str]]:
+    shown: set[str] = set()
+    card = None
+    by_id = {task.task: task for task in snapshot.tasks}
+    if claimed is not None and claimed in by_id:
+        task = by_id[claimed]
+        card = compose.Card(task, _text(config, claimed), claimed=True)
+        shown |= {f"task:{task.task}:{task.state_ms}", f"work:{task.task}:{task.state_ms}"}
+    else:
+        candidate = next_task(snapshot.tasks, config.boosts)
+        if candidate is not None and f"task:{candidate.task}:{candidate.state_ms}" not in seen:
+            card = compose.Card(candidate, _text(config, candidate.task), claimed=False)
+            shown.add(f"task:{candidate.task}:{candidate.state_ms}")
+    shown_id = None if card is None else card.task.task
+    queued_left = sum(1 for t in snapshot.tasks if t.state == QUEUED and t.task != shown_id)
+    reminders = [
+        t
+        for t in snapshot.tasks
+        if t.state == WORKING and t.task != claimed and f"work:{t.task}:{t.state_ms}" not in seen
+    ]
+    shown |= {f"work:{t.task}:{t.state_ms}" for t in reminders}
+    waiting = [t for t in snapshot.tasks if t.state == WAITING and f"wait:{t.task}" not in seen]
+    shown |= {f"wait:{t.task}" for t in waiting}
+    messages = [m for m in snapshot.unread if f"msg:{m.message}" not in seen]
+    shown |= {f"msg:{m.message}" for m in messages}
+    news = compose.News(
+        user=config.user,
+        agent=config.agent,
+        prog=prog,
+        card=card,
+        more_queued=queued_left if card is not None else 0,
+        reminders=reminders,
+        waiting=waiting,
+        messages=messages,
+    )
+    return news, shown
+
+
+def prompt(args: Args, raw: bytes, env: Mapping[str, str], now_ms: int, prog: str) -> Outcome:
+    """The UserPromptSubmit hook: what is new for this session, claiming the next task if free."""
+    return _guarded(args, raw, env, prog, lambda data: _prompt(args, data, env, now_ms, prog))
+
+
+def _prompt(args: Args, data: Mapping[str, object], env: Mapping[str, str], now_ms: int, prog: str) -> str:
+    session = str(data["session_id"])
+    cached = hook_config.cached(args.root, args.space, env)
+    config = cached or hook_config.build(args.root, args.space, env)
+    snapshot = _read(config)
+    claimed = None
+    if cached is None or _needs_full(snapshot, config, now_ms, args.check):
+        claimed = _full(config, claim=config.auto_claim and not args.check) if not args.check else None
+        snapshot = _read(config)
+    seen = set() if args.check else state.load_cursor(config.state_dir, session)
+    news, shown = _news(config, snapshot, seen, claimed, prog)
+    if news.empty:
+        return ""
+    output = compose.render(news, PROMPT_EVENT, now_ms)
+    if not args.check:
+        state.save_cursor(config.state_dir, session, seen | shown)
+    return output
+
+
+def session_start(args: Args, raw: bytes, env: Mapping[str, str], now_ms: int, prog: str) -> Outcome:
+    """The SessionStart hook: a short digest of the queue, approvals and unread messages."""
+    return _guarded(args, raw, env, prog, lambda data: _session_start(args, data, env, now_ms, prog))
+
+
+def _session_start(
+    args: Args, data: Mapping[str, object], env: Mapping[str, str], now_ms: int, prog: str
+) -> str:
+    session = str(data["session_id"])
+    cached = hook_config.cached(args.root, args.space, env)
+    config = cached or hook_config.build(args.root, args.space, env)
+    seen = set() if args.check else state.load_cursor(config.state_dir, session)
+    if "digest" in seen:
+        return ""
+    snapshot = _read(config)
+    if not args.check and (cached is None or not snapshot.fresh):
+        _full(config, claim=False)
+        snapshot = _read(config)
+    text = compose.digest(config.user, config.agent, prog, snapshot.tasks, snapshot.unread)
+    if not args.check:
+        state.prune_cursors(config.state_dir, now_ms / 1000)
+    if not text:
+        return ""
+    if not args.check:
+        state.save_cursor(config.state_dir, session, seen | {"digest"})
+    return compose.hook_json(SESSION_EVENT, text)
+
+
+def _guarded(
+    args: Args, raw: bytes, env: Mapping[str, str], prog: str, body: Callable[[dict[str, object]], str]
+) -> Outcome:
+    log_file = state.default_log_file(env)
+    session = None
+    try:
+        data = parse_input(raw)
+        session = str(data["session_id"])
+        return Outcome(body(data))
+    except Exception as exc:
+        code = exc.code if isinstance(exc, DatacoreError) else "internal"
+        summary = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        if not isinstance(exc, DatacoreError):
+            summary = f"unexpected {type(exc).__name__}: {summary}"
+        import traceback
+
+        try:
+            state.log_failure(log_file, summary, traceback.format_exc())
+            where = f"; details in {log_file}"
+        except DatacoreError:
+            where = ""
+        if session is not None and not state.first_notice(log_file, session, code):
+            return Outcome("")
+        return Outcome(compose.notice(f"datacore-msg hook: {summary}{where}"))
