@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from datacore_msg.errors import DatacoreError
+from datacore_msg.errors import DatacoreError, InvalidInput
 from datacore_msg.eventlog import hookread
 from datacore_msg.governor.queue import next_task
 from datacore_msg.hooks import compose, state
@@ -44,6 +44,7 @@ SESSION_EVENT = "SessionStart"
 MAX_INPUT_BYTES = 1 << 20
 HOOK_LOCK_TIMEOUT_S = 10.0
 QUEUED, WORKING, WAITING = "QUEUED", "WORKING", "WAITING"
+DIGEST = "digest"
 
 
 class Args(NamedTuple):
@@ -55,10 +56,6 @@ class Args(NamedTuple):
 class Outcome(NamedTuple):
     stdout: str
     exit_code: int = 0
-
-
-class BadInput(DatacoreError):
-    code = "hook_input"
 
 
 class Snapshot(NamedTuple):
@@ -91,18 +88,18 @@ def parse_args(argv: Sequence[str]) -> Args | str:
 
 def parse_input(raw: bytes) -> dict[str, object]:
     if not raw.strip():
-        raise BadInput("no input on stdin (Claude Code sends the hook's JSON there); nothing was checked")
+        raise InvalidInput("no input on stdin (Claude Code sends the hook's JSON there); nothing was checked")
     if len(raw) > MAX_INPUT_BYTES:
-        raise BadInput(f"stdin holds over {MAX_INPUT_BYTES:,} bytes, not a hook's JSON; nothing was checked")
+        raise InvalidInput(f"stdin holds over {MAX_INPUT_BYTES:,} bytes, not a hook's JSON; nothing was checked")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise BadInput(f"stdin is not JSON ({str(exc).splitlines()[0][:80]}); nothing was checked") from None
+        raise InvalidInput(f"stdin is not JSON ({str(exc).splitlines()[0][:80]}); nothing was checked") from None
     if not isinstance(data, dict):
-        raise BadInput(f"stdin holds a JSON {type(data).__name__}, not an object; nothing was checked")
+        raise InvalidInput(f"stdin holds a JSON {type(data).__name__}, not an object; nothing was checked")
     session = data.get("session_id")
     if not isinstance(session, str) or not session.strip() or len(session) > 500:
-        raise BadInput("stdin has no usable session_id; nothing was checked")
+        raise InvalidInput("stdin has no usable session_id; nothing was checked")
     return data
 
 
@@ -132,11 +129,9 @@ def _full(config: hook_config.HookConfig, claim: bool) -> str | None:
         return take_next(space, claim=claim).claimed
 
 
-def _needs_full(snapshot: Snapshot, config: hook_config.HookConfig, now_ms: int, check: bool) -> bool:
+def _needs_full(snapshot: Snapshot, config: hook_config.HookConfig, now_ms: int) -> bool:
     if not snapshot.fresh:
         return True
-    if check:
-        return False
     timeout = config.timeout_ms
     stale = timeout > 0 and any(t.state == WORKING and now_ms - t.state_ms > timeout for t in snapshot.tasks)
     return stale or (config.auto_claim and next_task(snapshot.tasks, config.boosts) is not None)
@@ -197,8 +192,8 @@ def _prompt(args: Args, data: Mapping[str, object], env: Mapping[str, str], now_
     config = cached or hook_config.build(args.root, args.space, env)
     snapshot = _read(config)
     claimed = None
-    if cached is None or _needs_full(snapshot, config, now_ms, args.check):
-        claimed = _full(config, claim=config.auto_claim and not args.check) if not args.check else None
+    if not args.check and (cached is None or _needs_full(snapshot, config, now_ms)):
+        claimed = _full(config, claim=config.auto_claim)
         snapshot = _read(config)
     seen = set() if args.check else state.load_cursor(config.state_dir, session)
     news, shown = _news(config, snapshot, seen, claimed, prog)
@@ -206,8 +201,15 @@ def _prompt(args: Args, data: Mapping[str, object], env: Mapping[str, str], now_
         return ""
     output = compose.render(news, PROMPT_EVENT, now_ms)
     if not args.check:
-        state.save_cursor(config.state_dir, session, seen | shown)
+        state.save_cursor(config.state_dir, session, _still_open(seen, snapshot) | shown)
     return output
+
+
+def _still_open(seen: set[str], snapshot: Snapshot) -> set[str]:
+    """The cursor's items whose task or message is still open or unread (the others cannot come
+    back as they were), so a cursor stays as small as the queue and the unread messages."""
+    live = {task.task for task in snapshot.tasks} | {message.message for message in snapshot.unread}
+    return {item for item in seen if item == DIGEST or item.split(":")[1] in live}
 
 
 def session_start(args: Args, raw: bytes, env: Mapping[str, str], now_ms: int, prog: str) -> Outcome:
@@ -222,7 +224,7 @@ def _session_start(
     cached = hook_config.cached(args.root, args.space, env)
     config = cached or hook_config.build(args.root, args.space, env)
     seen = set() if args.check else state.load_cursor(config.state_dir, session)
-    if "digest" in seen:
+    if DIGEST in seen:
         return ""
     snapshot = _read(config)
     if not args.check and (cached is None or not snapshot.fresh):
@@ -234,7 +236,7 @@ def _session_start(
     if not text:
         return ""
     if not args.check:
-        state.save_cursor(config.state_dir, session, seen | {"digest"})
+        state.save_cursor(config.state_dir, session, seen | {DIGEST})
     return compose.hook_json(SESSION_EVENT, text)
 
 
