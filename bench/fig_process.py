@@ -71,10 +71,17 @@ def _interleaved(
     return samples
 
 
-def _imports(env: dict[str, str], argv: list[str]) -> tuple[list[tuple[int, int, str]], str]:
-    """``-X importtime`` lines of one run (self µs, cumulative µs, module) and its standard output."""
+def _imports(
+    env: dict[str, str], argv: list[str], stdin: bytes | None = None, python: str | None = None
+) -> tuple[list[tuple[int, int, str]], str]:
+    """``-X importtime`` lines of one run (self µs, cumulative µs, module) and its standard output;
+    ``stdin`` is its standard input, ``python`` the interpreter (default ``sys.executable``)."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", *argv], env=env, capture_output=True, check=True
+        [python or sys.executable, "-X", "importtime", *argv],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        check=True,
     )
     lines = [
         _split_line(line)
@@ -93,11 +100,16 @@ def importtime(
     argv_of: Callable[[int], list[str]],
     described: str,
     after: Callable[[str], None] | None = None,
+    *,
+    stdin: bytes | None = None,
+    top: int = 10,
+    python: str | None = None,
 ) -> ImportFigures:
     """Imports of the command ``argv_of(i)`` that ``python -c pass`` does not make, median per
-    module over ``runs`` (``after`` gets each run's output); also the bare interpreter's own import
-    total and its costliest top-level import."""
-    bare_lines, _ = _imports(env, ["-c", "pass"])
+    module over ``runs`` (``after`` gets each run's output, ``stdin`` is each run's input, ``top``
+    the rows of each table, ``python`` the interpreter of both, default ``sys.executable``); also the
+    bare interpreter's own import total and its costliest top-level import."""
+    bare_lines, _ = _imports(env, ["-c", "pass"], python=python)
     bare = {name for _, _, name in bare_lines}
     top_level = [(name, cum) for _, cum, name in bare_lines if name in _TOP_LEVEL_BARE]
     costliest = max(top_level, key=lambda item: item[1], default=("site", 0))
@@ -105,7 +117,7 @@ def importtime(
     totals: list[int] = []
     bare_totals: list[int] = []
     for i in range(runs):
-        lines, out = _imports(env, argv_of(i))
+        lines, out = _imports(env, argv_of(i), stdin, python)
         if after is not None:
             after(out)
         totals.append(sum(own for own, _, name in lines if name not in bare))
@@ -118,14 +130,14 @@ def importtime(
         for name, values in per_module.items()
     }
     title = (
-        f"`-X importtime` of `{described}`: top 10 by cumulative time "
+        f"`-X importtime` of `{described}`: top {top} by cumulative time "
         f"(median of {runs} runs; modules `python -c pass` also imports left out)"
     )
     by_cumulative = Table(("module", "cumulative", "self"), title=title)
-    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][1], reverse=True)[:10]:
+    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][1], reverse=True)[:top]:
         by_cumulative.add(f"`{name}`", fmt_seconds(cum_us / 1e6), fmt_seconds(own_us / 1e6))
-    by_self = Table(("module", "self", "cumulative"), title="… and top 10 by self time")
-    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][0], reverse=True)[:10]:
+    by_self = Table(("module", "self", "cumulative"), title=f"… and top {top} by self time")
+    for name, (own_us, cum_us) in sorted(medians.items(), key=lambda kv: kv[1][0], reverse=True)[:top]:
         by_self.add(f"`{name}`", fmt_seconds(own_us / 1e6), fmt_seconds(cum_us / 1e6))
     return (
         by_cumulative,

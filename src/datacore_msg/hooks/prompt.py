@@ -45,6 +45,7 @@ MAX_INPUT_BYTES = 1 << 20
 HOOK_LOCK_TIMEOUT_S = 10.0
 QUEUED, WORKING, WAITING = "QUEUED", "WORKING", "WAITING"
 DIGEST = "digest"
+UNCHECKED = "nothing was checked"
 
 
 class Args(NamedTuple):
@@ -90,11 +91,11 @@ def parse_input(raw: bytes) -> dict[str, object]:
     if not raw.strip():
         raise InvalidInput("no input on stdin (Claude Code sends the hook's JSON there); nothing was checked")
     if len(raw) > MAX_INPUT_BYTES:
-        raise InvalidInput(f"stdin holds over {MAX_INPUT_BYTES:,} bytes, not a hook's JSON; nothing was checked")
+        raise InvalidInput(f"stdin holds over {MAX_INPUT_BYTES:,} bytes, not a hook's JSON; {UNCHECKED}")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"stdin is not JSON ({str(exc).splitlines()[0][:80]}); nothing was checked") from None
+        raise InvalidInput(f"stdin is not JSON ({str(exc).splitlines()[0][:80]}); {UNCHECKED}") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"stdin holds a JSON {type(data).__name__}, not an object; nothing was checked")
     session = data.get("session_id")
