@@ -9,7 +9,7 @@ from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.space import Space
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound, TransitionError
 from datacore_msg.eventlog.envelope import Event
-from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_text, is_agent
+from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_text, is_agent, owner_of
 from datacore_msg.eventlog.payloads import MARKS, MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections import render
@@ -105,11 +105,17 @@ def send(
     return Appended(event, message_id, refresh(space))
 
 
+def other_party(space: Space, sent: MessageSent) -> str:
+    """Who a reply to ``sent`` goes to: the other participant; for a message from someone's agent
+    (its answer about a task, or a governor's refusal), that agent's owner, since a message to an
+    agent would be a task."""
+    other = sent.to if sent.sender in (space.user, space.agent) else sent.sender
+    return owner_of(other) if is_agent(other) else other
+
+
 def reply(space: Space, ref: str, text: str, *, priority: str | None = None) -> Appended:
     parent = resolve(space, ref)
-    mine = (space.user, space.agent)
-    other = parent.sent.to if parent.sent.sender in mine else parent.sent.sender
-    return send(space, other, text, priority=priority, reply_to=parent.sent.id)
+    return send(space, other_party(space, parent.sent), text, priority=priority, reply_to=parent.sent.id)
 
 
 @attrs.frozen

@@ -56,11 +56,18 @@ class _Parent:
 
 
 def agent_task(space: Space, ref: str) -> TaskState:
-    """A task of this user's agent, by id or unique prefix."""
-    state = tasks.resolve(space, ref)
-    if state.agent != space.agent:
-        raise NotFound(f"{state.id} is not a task of {space.agent} (it is {state.agent}'s)")
-    return state
+    """A task of this user's agent, by id or unique prefix (tasks the user sent to other agents do
+    not count, not even towards an ambiguous prefix)."""
+    try:
+        return tasks.resolve(space, ref, agent_only=True)
+    except NotFound:
+        try:
+            other = tasks.resolve(space, ref)
+        except (NotFound, Ambiguous):
+            other = None
+        if other is None:
+            raise
+        raise NotFound(f"{other.id} is not a task of {space.agent} (it is {other.agent}'s)") from None
 
 
 def _task_parent(space: Space, state: TaskState) -> _Parent:
@@ -75,9 +82,7 @@ def _task_parent(space: Space, state: TaskState) -> _Parent:
 
 def _message_parent(space: Space, ref: str) -> _Parent:
     parent = messages.resolve(space, ref).sent
-    mine = (space.user, space.agent)
-    other = parent.to if parent.sender in mine else parent.sender
-    return _Parent(parent.id, parent.thread or parent.id, other)
+    return _Parent(parent.id, parent.thread or parent.id, messages.other_party(space, parent))
 
 
 def _parent(space: Space, ref: str) -> _Parent:
@@ -176,6 +181,8 @@ def send_reply(
     """The reference's ``send-reply``: a message from the agent to ``to``, optionally in reply to a
     task or message, optionally completing ``complete_task``."""
     recipient = messages.recipient_of(space, to)
+    if is_agent(recipient):
+        raise InvalidInput(f"{recipient} is an agent: the agent replies to people, not to agents")
     parent = None if reply_to is None else _parent(space, reply_to)
     completing = None
     if complete_task is not None:

@@ -95,13 +95,14 @@ def request(
     return Requested(event, payload.id, load_task(space, payload.id), views)
 
 
-def resolve(space: Space, ref: str) -> TaskState:
-    """A task of this user's agent, or one the user sent (from this user's own keys), by full id or
-    unique prefix."""
+def resolve(space: Space, ref: str, agent_only: bool = False) -> TaskState:
+    """A task of this user's agent, or (unless ``agent_only``) one the user sent (from this user's
+    own keys), by full id or unique prefix."""
     ref = ref.strip()
     if not ref:
         raise InvalidInput("task id is empty")
-    candidates = space.tasks().matching(ref, space.agent, space.user, limit=50)
+    sender = space.agent if agent_only else space.user
+    candidates = space.tasks().matching(ref, space.agent, sender, limit=50)
     if ref in candidates:
         candidates = [ref]
     states = [s for s in (load_task(space, c) for c in candidates) if s is not None]
