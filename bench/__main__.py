@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import fig_append, fig_governor, fig_process, fig_rebuild, fig_send, fig_task_process
+from bench import (
+    fig_append,
+    fig_governor,
+    fig_hook,
+    fig_process,
+    fig_rebuild,
+    fig_send,
+    fig_task_process,
+)
 from bench.machine import describe, fsync_probe
 from bench.report import Figure, Table, summary
 from bench.stats import fmt_seconds
@@ -34,10 +42,11 @@ class Sizes:
     small_tasks: int
     large_tasks: int
     decisions: int
+    hook_runs: int
 
 
-FULL = Sizes(5_000, 100_000, 1_000, 5, 50, 30, 1_000, 100_000, 50)
-QUICK = Sizes(1_000, 20_000, 1_000, 3, 20, 15, 1_000, 20_000, 20)
+FULL = Sizes(5_000, 100_000, 1_000, 5, 50, 30, 1_000, 100_000, 50, 60)
+QUICK = Sizes(1_000, 20_000, 1_000, 3, 20, 15, 1_000, 20_000, 20, 15)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -45,7 +54,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6", help="comma-separated figures to run (default: all)"
+        "--only", default="1,2,3,4,5,6,7", help="comma-separated figures to run (default: all)"
     )
     parser.add_argument(
         "--no-profile",
@@ -88,7 +97,7 @@ def _markdown(
         f"messages; send logs {sizes.small_messages:,} and {sizes.large_messages:,} messages, "
         f"{sizes.sends} sends each; {sizes.process_runs} process runs each; task logs "
         f"{sizes.small_tasks:,} and {sizes.large_tasks:,} tasks, {sizes.decisions} governor "
-        "decisions each",
+        f"decisions each; {sizes.hook_runs} runs of each hook process",
         "",
     ]
     out.extend(machine.markdown())
@@ -97,7 +106,7 @@ def _markdown(
     out.extend(summary(figures))
     out.append(
         "Ratios are computed the way each goal is stated: throughput ours / baseline for 1 "
-        "(higher is better), time ours / baseline for 2–6 (large log / small log for 3 and 5; "
+        "(higher is better), time ours / baseline for 2–7 (large log / small log for 3 and 5; "
         "lower is better). Medians unless "
         "said otherwise; p90 is the nearest-rank 90th percentile."
     )
@@ -152,6 +161,9 @@ def _figures(
         process_tasks = fig_governor.build(tmp / "tasks-process", sizes.small_tasks, task_end_ms, 6)
         _log(started, f"figure 6: {sizes.process_runs} process runs each")
         figures.append(fig_task_process.run(process_tasks, sizes.process_runs, tmp, profile))
+    if 7 in wanted:
+        _log(started, f"figure 7: {sizes.hook_runs} runs of each hook process")
+        figures.append(fig_hook.run(sizes.small_messages, sizes.hook_runs, tmp))
     return figures
 
 
