@@ -8,6 +8,7 @@ Standard library only: the hook's fast path imports it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from pathlib import Path
@@ -25,9 +26,9 @@ def fsync_dir(folder: Path) -> None:
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
     """Replace ``path`` with ``data`` atomically; ``mode`` (before the umask) for a private file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -36,7 +37,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
         os.replace(temp, path)
         fsync_dir(path.parent)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
         if exc.errno == errno.ENOSPC:
             raise StorageError(f"{path}: the disk is full; the file was left as it was") from None
         raise StorageError(f"{path}: cannot write: {exc.strerror}; the file was left as it was") from None

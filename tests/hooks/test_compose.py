@@ -53,7 +53,7 @@ def news(text: str, tier: str | None = "team", messages: int = 0) -> compose.New
         user="gregor",
         agent="gregor-claude",
         prog="datacore-msg",
-        card=compose.Card(task(tier), text, claimed=True),
+        card=compose.Card(task(tier), text, compose.CLAIMED),
         more_queued=0,
         reminders=[],
         waiting=[],
@@ -103,7 +103,7 @@ def test_injection_phrasing_stays_inside_the_fence(text: str) -> None:
 ])
 def test_the_label_says_whose_request_it_is(tier: str | None, label: str) -> None:
     sender = "gregor" if tier == "owner" else "tex"
-    card = news("do it")._replace(card=compose.Card(task(tier, sender), "do it", claimed=True))
+    card = news("do it")._replace(card=compose.Card(task(tier, sender), "do it", compose.CLAIMED))
     assert label in compose.context(card, NOW)
 
 

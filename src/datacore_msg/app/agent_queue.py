@@ -6,7 +6,8 @@ and then, under the same views lock and on current derived rows, claims the next
 claim itself is checked inside its append transaction (:func:`~datacore_msg.app.lifecycle.append_move`),
 so a claim made meanwhile outside the lock (``task claim`` by hand, another installation's event)
 makes this one fail cleanly; the step then looks again. Two hook processes therefore never claim
-one task, nor two tasks at once.
+one task, nor two tasks at once; a ``task claim`` by hand, which does not take the lock, can still
+start a second task next to the hook's.
 """
 
 from __future__ import annotations

@@ -16,13 +16,23 @@ from datacore_msg.hooks import compose
 from datacore_msg.hooks.prompt import MAX_INPUT_BYTES, Outcome, parse_args, prompt, session_start
 
 
-def program_name(argv0: str, path: str) -> str:
-    """How the agent should call us: ``datacore-msg`` when that is what PATH finds, else the full
-    path of this script."""
-    if os.path.basename(argv0) != "datacore-msg":
+def program_name(argv0: str, path: str, python: str = sys.executable) -> str:
+    """How the agent should call us, ready for a shell: ``datacore-msg`` when PATH finds this
+    script (or, run as ``python -m``, any script of that name), else this script's full path, else
+    ``<python> -m datacore_msg``."""
+    folders = [folder for folder in path.split(os.pathsep) if folder]
+    if os.path.basename(argv0) == "datacore-msg":
+        here = os.path.dirname(os.path.abspath(argv0))
+        return "datacore-msg" if here in folders else _quoted(os.path.abspath(argv0))
+    if any(os.access(os.path.join(folder, "datacore-msg"), os.X_OK) for folder in folders):
         return "datacore-msg"
-    folder = os.path.dirname(os.path.abspath(argv0))
-    return "datacore-msg" if folder in path.split(os.pathsep) else os.path.abspath(argv0)
+    return f"{_quoted(python)} -m datacore_msg"
+
+
+def _quoted(word: str) -> str:
+    import shlex
+
+    return shlex.quote(word)
 
 
 def read_stdin() -> bytes:

@@ -26,12 +26,16 @@ LISTED = 5
 _CONTROL = {*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029}
 
 
+CLAIMED, ANNOUNCED, PREVIEW = "claimed", "announced", "preview"
+
+
 class Card(NamedTuple):
-    """One task shown in full: claimed now, or (auto-claim off) the next to take."""
+    """One task shown in full: ``claimed`` now; ``announced`` as the next to take (automatic
+    claiming off); or the ``preview`` of ``--check`` (the next prompt would claim it)."""
 
     task: OpenTask
     text: str
-    claimed: bool
+    mode: str
 
 
 class News(NamedTuple):
@@ -120,8 +124,13 @@ def _details(task: OpenTask) -> str:
 
 def _card(news: News, card: Card, now_ms: int, text: str, cut: str) -> list[str]:
     task, prog = card.task, news.prog
-    if card.claimed:
+    if card.mode == CLAIMED:
         head = f"{news.agent} has claimed task {task.task}; it is now WORKING."
+    elif card.mode == PREVIEW:
+        head = (
+            f"Task {task.task} is QUEUED for {news.agent} and nothing is WORKING "
+            "(a preview: the next prompt claims it)."
+        )
     else:
         head = (
             f"Task {task.task} is QUEUED for {news.agent} and nothing is WORKING "
@@ -216,20 +225,24 @@ def hook_json(event: str, text: str) -> str:
 
 
 def render(news: News, event: str, now_ms: int, limit: int = OUTPUT_LIMIT) -> str:
-    """The hook's stdout: JSON under ``limit`` characters, or "" when nothing is new."""
+    """The hook's stdout: JSON under ``limit`` characters, or "" when nothing is new. A task text
+    that does not fit is cut to the longest prefix that does (JSON escapes counted)."""
     text = context(news, now_ms)
     if not text:
         return ""
     output = hook_json(event, text)
-    if len(output) <= limit or news.card is None:
-        return output if len(output) <= limit else hook_json(event, text[: limit // 2])
-    budget = len(visible(news.card.text))
-    while budget > 0:
-        budget = max(0, budget - (len(output) - limit) - 16)
-        output = hook_json(event, context(news, now_ms, budget))
-        if len(output) <= limit:
-            return output
-    return hook_json(event, context(news, now_ms, 0))
+    if len(output) <= limit:
+        return output
+    if news.card is None:
+        return hook_json(event, text[: limit // 2])
+    low, high = 0, len(visible(news.card.text))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(hook_json(event, context(news, now_ms, middle))) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return hook_json(event, context(news, now_ms, low))
 
 
 def notice(message: str) -> str:

@@ -28,6 +28,7 @@ per session.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -144,18 +145,20 @@ def _news(
     seen: set[str],
     claimed: str | None,
     prog: str,
+    check: bool = False,
 ) -> tuple[compose.News, set[str]]:
     shown: set[str] = set()
     card = None
     by_id = {task.task: task for task in snapshot.tasks}
     if claimed is not None and claimed in by_id:
         task = by_id[claimed]
-        card = compose.Card(task, _text(config, claimed), claimed=True)
+        card = compose.Card(task, _text(config, claimed), compose.CLAIMED)
         shown |= {f"task:{task.task}:{task.state_ms}", f"work:{task.task}:{task.state_ms}"}
     else:
         candidate = next_task(snapshot.tasks, config.boosts)
         if candidate is not None and f"task:{candidate.task}:{candidate.state_ms}" not in seen:
-            card = compose.Card(candidate, _text(config, candidate.task), claimed=False)
+            mode = compose.PREVIEW if check and config.auto_claim else compose.ANNOUNCED
+            card = compose.Card(candidate, _text(config, candidate.task), mode)
             shown.add(f"task:{candidate.task}:{candidate.state_ms}")
     shown_id = None if card is None else card.task.task
     queued_left = sum(1 for t in snapshot.tasks if t.state == QUEUED and t.task != shown_id)
@@ -167,7 +170,7 @@ def _news(
     shown |= {f"work:{t.task}:{t.state_ms}" for t in reminders}
     waiting = [t for t in snapshot.tasks if t.state == WAITING and f"wait:{t.task}" not in seen]
     shown |= {f"wait:{t.task}" for t in waiting}
-    messages = [m for m in snapshot.unread if f"msg:{m.message}" not in seen]
+    messages = [m for m in snapshot.unread if f"msg:{m.message}" not in seen and m.sender != config.agent]
     shown |= {f"msg:{m.message}" for m in messages}
     news = compose.News(
         user=config.user,
@@ -197,20 +200,32 @@ def _prompt(args: Args, data: Mapping[str, object], env: Mapping[str, str], now_
         claimed = _full(config, claim=config.auto_claim)
         snapshot = _read(config)
     seen = set() if args.check else state.load_cursor(config.state_dir, session)
-    news, shown = _news(config, snapshot, seen, claimed, prog)
+    news, shown = _news(config, snapshot, seen, claimed, prog, args.check)
     if news.empty:
         return ""
     output = compose.render(news, PROMPT_EVENT, now_ms)
     if not args.check:
-        state.save_cursor(config.state_dir, session, _still_open(seen, snapshot) | shown)
+        _save(config, session, _still_open(seen, snapshot) | shown, env)
     return output
+
+
+def _save(config: hook_config.HookConfig, session: str, seen: set[str], env: Mapping[str, str]) -> None:
+    """Record what was shown; if that fails the output still goes out (the agent must hear of a
+    claim), the failure goes to the log, and the items may be shown once more."""
+    try:
+        state.save_cursor(config.state_dir, session, seen)
+    except DatacoreError as exc:
+        import traceback
+
+        with contextlib.suppress(DatacoreError):
+            state.log_failure(state.default_log_file(env), str(exc), traceback.format_exc())
 
 
 def _still_open(seen: set[str], snapshot: Snapshot) -> set[str]:
     """The cursor's items whose task or message is still open or unread (the others cannot come
     back as they were), so a cursor stays as small as the queue and the unread messages."""
     live = {task.task for task in snapshot.tasks} | {message.message for message in snapshot.unread}
-    return {item for item in seen if item == DIGEST or item.split(":")[1] in live}
+    return {item for item in seen if item == DIGEST or item.partition(":")[2].partition(":")[0] in live}
 
 
 def session_start(args: Args, raw: bytes, env: Mapping[str, str], now_ms: int, prog: str) -> Outcome:
@@ -237,7 +252,7 @@ def _session_start(
     if not text:
         return ""
     if not args.check:
-        state.save_cursor(config.state_dir, session, seen | {DIGEST})
+        _save(config, session, seen | {DIGEST}, env)
     return compose.hook_json(SESSION_EVENT, text)
 
 
