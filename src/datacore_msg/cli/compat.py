@@ -172,14 +172,12 @@ def task_queue(
         return
     if ref is None:
         raise InvalidInput(f"task-queue {action}: give the task with --task-id ID")
+    from datacore_msg.cli.tasks import emit_moved
+
     with open_space_from(root, space) as sp:
         moved = tasks.transition(sp, ref, action, reason=reason)
         now, tz = sp.clock(), sp.tz
-    warn_views(moved.views)
-    if as_json:
-        emit_json(task_dict(moved.state, now, tz))
-    else:
-        emit_text(f"{action.capitalize()}: {moved.task_id} is now {moved.state.state}")
+    emit_moved(moved, now, tz, as_json)
 
 
 # -- mark-message --------------------------------------------------------------------------------
@@ -192,16 +190,9 @@ def task_queue(
 @space_options
 def mark_message(message_id: str, how: str, as_json: bool, root: str | None, space: str | None) -> None:
     """Mark a message read, archive, todo or done (for you only)."""
-    from datacore_msg.app import messages
+    from datacore_msg.cli.main import run_mark
 
-    with open_space_from(root, space) as sp:
-        result = messages.mark(sp, message_id, how)
-    warn_views(result.views)
-    if as_json:
-        emit_json({"id": result.message_id, "mark": result.mark, "changed": result.changed})
-    else:
-        note = "" if result.changed else " (already)"
-        emit_text(f"Marked {result.message_id} {result.mark}{note}")
+    run_mark(message_id, how, as_json, root, space)
 
 
 COMMANDS: tuple[click.Command, ...] = (send_reply, task_queue, mark_message)

@@ -36,10 +36,15 @@ def _quoted(word: str) -> str:
 
 
 def read_stdin() -> bytes:
+    """Claude Code's JSON; nothing from a terminal or a closed or unreadable stdin (the hook then
+    reports that it had no input)."""
     stream = sys.stdin
-    if stream is None or stream.isatty():
+    try:
+        if stream is None or stream.isatty():
+            return b""
+        return stream.buffer.read(MAX_INPUT_BYTES + 1)
+    except (OSError, ValueError):
         return b""
-    return stream.buffer.read(MAX_INPUT_BYTES + 1)
 
 
 def run(hook: str, argv: Sequence[str]) -> int:
@@ -52,6 +57,9 @@ def run(hook: str, argv: Sequence[str]) -> int:
         prog = program_name(sys.argv[0], os.environ.get("PATH", ""))
         outcome = handler(args, read_stdin(), os.environ, time.time_ns() // 1_000_000, prog)
     if outcome.stdout:
-        sys.stdout.write(outcome.stdout + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(outcome.stdout + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
     return outcome.exit_code

@@ -296,6 +296,11 @@ def thread(message_id: str, as_json: bool, root: str | None, space: str | None) 
 @space_options
 def mark(message_id: str, how: str, as_json: bool, root: str | None, space: str | None) -> None:
     """Mark a message read, todo, done or archive (for you only)."""
+    run_mark(message_id, how, as_json, root, space)
+
+
+def run_mark(message_id: str, how: str, as_json: bool, root: str | None, space: str | None) -> None:
+    """``mark`` and v0.2's ``mark-message``."""
     from datacore_msg.app import messages
 
     with open_space_from(root, space) as sp:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
+from typing import TYPE_CHECKING
+
 import click
 
 from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
 from datacore_msg.cli.output import emit_json, emit_text
+
+if TYPE_CHECKING:
+    from datacore_msg.app.tasks import Moved
 
 STATE_CHOICE = click.Choice(
     ["REQUESTED", "WAITING", "QUEUED", "WORKING", "DONE", "CANCELLED", "ARCHIVED"], case_sensitive=False
@@ -82,6 +88,17 @@ _HELP = {
 }
 
 
+def emit_moved(moved: Moved, now: int, tz: tzinfo, as_json: bool) -> None:
+    """What a task move prints (``task ACTION``, ``task-queue ACTION``)."""
+    from datacore_msg.cli.formatting import task_dict
+
+    warn_views(moved.views)
+    if as_json:
+        emit_json(task_dict(moved.state, now, tz))
+    else:
+        emit_text(f"{moved.action.capitalize()}: {moved.task_id} is now {moved.state.state}")
+
+
 def _make_action(action: str) -> click.Command:
     @click.argument("task_id")
     @click.option("--reason", default=None, help="Why (revise: the feedback).")
@@ -105,7 +122,6 @@ def _make_action(action: str) -> click.Command:
         space: str | None,
     ) -> None:
         from datacore_msg.app import tasks
-        from datacore_msg.cli.formatting import task_dict
 
         with open_space_from(root, space) as sp:
             moved = tasks.transition(
@@ -119,11 +135,7 @@ def _make_action(action: str) -> click.Command:
                 quality=quality,
             )
             now, tz = sp.clock(), sp.tz
-        warn_views(moved.views)
-        if as_json:
-            emit_json(task_dict(moved.state, now, tz))
-        else:
-            emit_text(f"{action.capitalize()}: {moved.task_id} is now {moved.state.state}")
+        emit_moved(moved, now, tz, as_json)
 
     command.__doc__ = _HELP[action]
     return click.command(name=action)(command)

@@ -28,7 +28,6 @@ per session.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -187,7 +186,7 @@ def _news(
 
 def prompt(args: Args, raw: bytes, env: Mapping[str, str], now_ms: int, prog: str) -> Outcome:
     """The UserPromptSubmit hook: what is new for this session, claiming the next task if free."""
-    return _guarded(args, raw, env, prog, lambda data: _prompt(args, data, env, now_ms, prog))
+    return _guarded(raw, env, lambda data: _prompt(args, data, env, now_ms, prog))
 
 
 def _prompt(args: Args, data: Mapping[str, object], env: Mapping[str, str], now_ms: int, prog: str) -> str:
@@ -215,10 +214,7 @@ def _save(config: hook_config.HookConfig, session: str, seen: set[str], env: Map
     try:
         state.save_cursor(config.state_dir, session, seen)
     except DatacoreError as exc:
-        import traceback
-
-        with contextlib.suppress(DatacoreError):
-            state.log_failure(state.default_log_file(env), str(exc), traceback.format_exc())
+        _log(state.default_log_file(env), str(exc))
 
 
 def _still_open(seen: set[str], snapshot: Snapshot) -> set[str]:
@@ -230,7 +226,7 @@ def _still_open(seen: set[str], snapshot: Snapshot) -> set[str]:
 
 def session_start(args: Args, raw: bytes, env: Mapping[str, str], now_ms: int, prog: str) -> Outcome:
     """The SessionStart hook: a short digest of the queue, approvals and unread messages."""
-    return _guarded(args, raw, env, prog, lambda data: _session_start(args, data, env, now_ms, prog))
+    return _guarded(raw, env, lambda data: _session_start(args, data, env, now_ms, prog))
 
 
 def _session_start(
@@ -256,9 +252,18 @@ def _session_start(
     return compose.hook_json(SESSION_EVENT, text)
 
 
-def _guarded(
-    args: Args, raw: bytes, env: Mapping[str, str], prog: str, body: Callable[[dict[str, object]], str]
-) -> Outcome:
+def _log(log_file: Path, summary: str) -> bool:
+    """Write the current exception's details to the hook's log; whether that worked."""
+    import traceback
+
+    try:
+        state.log_failure(log_file, summary, traceback.format_exc())
+    except DatacoreError:
+        return False
+    return True
+
+
+def _guarded(raw: bytes, env: Mapping[str, str], body: Callable[[dict[str, object]], str]) -> Outcome:
     log_file = state.default_log_file(env)
     session = None
     try:
@@ -270,13 +275,7 @@ def _guarded(
         summary = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         if not isinstance(exc, DatacoreError):
             summary = f"unexpected {type(exc).__name__}: {summary}"
-        import traceback
-
-        try:
-            state.log_failure(log_file, summary, traceback.format_exc())
-            where = f"; details in {log_file}"
-        except DatacoreError:
-            where = ""
+        where = f"; details in {log_file}" if _log(log_file, summary) else ""
         if session is not None and not state.first_notice(log_file, session, code):
             return Outcome("")
         return Outcome(compose.notice(f"datacore-msg hook: {summary}{where}"))
