@@ -25,7 +25,7 @@ from bench.machine import describe, fsync_probe
 from bench.report import Figure, Table, summary
 from bench.stats import fmt_seconds
 from bench.workload import Installation, LogStats, make_installation, populate
-from datacore_msg.app.governance import refresh
+from datacore_msg.app.views import refresh
 
 REPO = Path(__file__).resolve().parents[1]
 HOUR_MS = 3_600_000

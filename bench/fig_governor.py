@@ -8,7 +8,7 @@ history and the same recent days). Each is caught up once (``refresh``) before a
 
 The timed operation is what happens on the owner's installation when a request arrives: a
 ``task.requested`` event from ``tex`` (tier ``team``, key pinned in contacts.yaml, so the governor runs
-all eight checks) is appended to the log, then ``app.governance.refresh(space)`` catches the views
+all eight checks) is appended to the log, then ``app.views.refresh(space)`` catches the views
 up, lets the governor decide the request from the indexed task rows (``usage_for``, ``decide``, the
 ``task.decided`` append with its in-transaction check), applies the decision and rewrites the agent
 view. A narrower and a wider timing of a decision come with it: ``decide_request`` alone on an
@@ -47,14 +47,15 @@ from bench.workload import (
     populate_tasks,
     task_state_counts,
 )
-from datacore_msg.app.governance import day_bounds, decide_request, refresh
+from datacore_msg.app.governance import day_bounds, decide_request
 from datacore_msg.app.ids import new_task_id
 from datacore_msg.app.lifecycle import load_task
 from datacore_msg.app.space import Space, open_space
 from datacore_msg.app.tasks import request, transition
+from datacore_msg.app.views import refresh
 from datacore_msg.eventlog.payloads import TaskRequested
 from datacore_msg.eventlog.signing import SigningKey
-from datacore_msg.projections.tasks import QUEUED
+from datacore_msg.task_states import QUEUED
 
 WARMUP = 3
 SENDER = "tex"
@@ -350,7 +351,7 @@ def run(small: TaskSetup, large: TaskSetup, reps: int, profile: bool, quick: boo
             f"rows in {small.build_s:.1f} s and {large.build_s:.1f} s, then caught up once with "
             f"`refresh` in {small.catch_up_s:.1f} s and {large.catch_up_s:.1f} s (not timed).",
             f"Decision: a `task.requested` from `{SENDER}` (tier team, key pinned; effort 3, "
-            "2,000 tokens) appended to the owner's log, then `app.governance.refresh(space)`, "
+            "2,000 tokens) appended to the owner's log, then `app.views.refresh(space)`, "
             "which applies it, lets the governor decide it (every check runs; the task ends "
             "QUEUED) and rewrites the agent view. "
             f"{reps} timed decisions per log after {WARMUP} warm-up rounds, alternating between "

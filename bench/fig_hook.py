@@ -46,14 +46,14 @@ from bench.fig_process import importtime, per_command_table, send_command
 from bench.report import Check, Figure, Table, at_most
 from bench.stats import Sample, fmt_seconds
 from bench.workload import AGENT, Installation, LogStats, make_installation, populate
-from datacore_msg.app.governance import refresh
 from datacore_msg.app.ids import new_task_id
 from datacore_msg.app.space import open_space
 from datacore_msg.app.tasks import request, transition
-from datacore_msg.eventlog import hookread
+from datacore_msg.app.views import refresh
 from datacore_msg.eventlog.payloads import TaskRequested
 from datacore_msg.eventlog.signing import SigningKey
-from datacore_msg.projections.tasks import QUEUED, WAITING, WORKING
+from datacore_msg.readmodels import hookread
+from datacore_msg.task_states import QUEUED, WAITING, WORKING
 
 WARMUP = 3
 #: Tasks of the history made through the application (DONE, two of three then ARCHIVED).

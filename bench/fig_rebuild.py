@@ -24,10 +24,10 @@ from bench.stats import Sample, fmt_rate, fmt_seconds, timed
 from bench.workload import Installation, LogStats
 from datacore_msg.app import audit
 from datacore_msg.app.space import Space
-from datacore_msg.eventlog.hookread import PROJECTION
-from datacore_msg.projections import catchup
+from datacore_msg.projections.drivers import catchup
+from datacore_msg.projections.drivers.writer import write_views
 from datacore_msg.projections.render import render_files
-from datacore_msg.projections.writer import write_views
+from datacore_msg.readmodels.meta import PROJECTION
 
 BASELINE_SQL = (
     "SELECT position, id, origin, seq, prev, hlc, actor, type, v, data, sig FROM events "

@@ -21,9 +21,9 @@ from bench.report import Check, Figure, Table, at_most
 from bench.stats import Sample, fmt_seconds
 from bench.workload import Installation, LogStats, message_text
 from datacore_msg.app import messages
-from datacore_msg.app.governance import refresh
 from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.space import Space
+from datacore_msg.app.views import refresh
 from datacore_msg.eventlog.payloads import MessageSent
 from datacore_msg.projections.render import INBOX, OUTBOX
 

@@ -36,7 +36,7 @@ from bench.workload import AGENT
 from datacore_msg.app.space import open_space
 from datacore_msg.app.tasks import request, transition
 from datacore_msg.cli.main import main as cli_main
-from datacore_msg.projections.tasks import QUEUED
+from datacore_msg.task_states import QUEUED
 
 WARMUP = 3
 

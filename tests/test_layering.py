@@ -6,14 +6,17 @@ yet (``governor/``, ``transport/``, ``hooks/``) simply has nothing to check.
 
 Rules:
 
-* only ``eventlog/`` and ``migrations/`` import ``sqlite3`` / ``sqlite_utils``;
+* only ``eventlog/``, ``readmodels/`` and ``migrations/`` import ``sqlite3`` / ``sqlite_utils``;
 * only ``fsutil.py`` (atomic replace, which the views' writer uses), the key file
   (``eventlog/signing.py``), the hook's state (``hooks/state.py``) and the CLI (``export`` writes the
   user's FILE) open files for writing, rename over files or call ``write_text`` / ``write_bytes``;
 * nothing below ``cli/`` prints, writes to the standard streams or exits;
 * only ``transport/`` imports socket or network libraries;
-* ``eventlog/``, ``projections/``, ``governor/``, ``migrations/`` and ``transport/`` import only
-  the parts of the package they may;
+* ``eventlog/``, ``readmodels/``, ``projections/`` (pure modules and ``drivers/`` apart),
+  ``governor/``, ``migrations/``, ``hooks/`` and ``transport/`` import only the parts of the package
+  they may; ``task_states.py`` imports nothing but the standard library;
+* the hooks' fast path bypasses the app layer on purpose (for speed): the modules it may reach
+  directly are listed in :data:`HOOK_BYPASSES`, each with its reason;
 * the parts that decide (``projections/``, ``governor/``) read no clock: the time is passed in.
 """
 
@@ -61,7 +64,9 @@ def modules() -> tuple[Module, ...]:
 def test_the_source_tree_is_found() -> None:
     rels = {m.rel for m in modules()}
     assert "eventlog/store.py" in rels
-    assert "projections/writer.py" in rels
+    assert "projections/drivers/writer.py" in rels
+    assert "readmodels/taskcache.py" in rels
+    assert "task_states.py" in rels
     assert "cli/main.py" in rels
 
 
@@ -156,15 +161,15 @@ def test_imports_are_resolved_including_relative_and_nested_ones() -> None:
 SQLITE_MODULES = ("sqlite3", "sqlite_utils", "_sqlite3")
 
 
-def test_only_eventlog_and_migrations_import_sqlite() -> None:
+def test_only_eventlog_readmodels_and_migrations_import_sqlite() -> None:
     offences = [
         f"{m.rel}:{line}: imports {name}"
         for m in modules()
-        if not m.in_part("eventlog", "migrations")
+        if not m.in_part("eventlog", "readmodels", "migrations")
         for line, name in imports_of(m)
         if is_module(name, *SQLITE_MODULES)
     ]
-    assert not offences, report(offences, "only eventlog/ and migrations/ may touch SQLite")
+    assert not offences, report(offences, "only eventlog/, readmodels/ and migrations/ may touch SQLite")
 
 
 # -- the only file writers -----------------------------------------------------------------------
@@ -361,14 +366,144 @@ def test_eventlog_imports_only_itself_and_errors() -> None:
     assert not offences, report(offences, "eventlog/ may import only eventlog and errors")
 
 
-def test_projections_import_only_the_eventlog_errors_and_themselves() -> None:
+TASK_STATES = "datacore_msg.task_states"
+
+
+def test_task_states_import_only_the_standard_library() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.rel == "task_states.py"
+        for line, name in imports_of(m)
+        if name.split(".")[0] not in ("__future__", "collections", "typing")
+    ]
+    assert not offences, report(offences, "task_states.py is standard library only (the hook reads it)")
+
+
+def test_read_models_import_only_the_eventlog_errors_states_and_themselves() -> None:
     offences = _disallowed(
-        "projections",
-        ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.fsutil", "datacore_msg.projections"),
+        "readmodels",
+        ("datacore_msg.eventlog", "datacore_msg.errors", TASK_STATES, "datacore_msg.readmodels"),
     )
+    assert not offences, report(offences, "readmodels/ may import only eventlog, errors and task_states")
+
+
+#: What the pure projections may import: event types, the task vocabulary, the entry row type.
+PURE_PROJECTION_IMPORTS = (
+    "datacore_msg.eventlog.envelope",
+    "datacore_msg.eventlog.payloads",
+    "datacore_msg.eventlog.names",
+    "datacore_msg.eventlog.hlc",
+    "datacore_msg.eventlog.trust",
+    "datacore_msg.errors",
+    TASK_STATES,
+    "datacore_msg.readmodels.entry",
+)
+
+
+DRIVERS = "datacore_msg.projections.drivers"
+
+
+def _is_driver(module: Module) -> bool:
+    return module.rel.startswith("projections/drivers/")
+
+
+def test_pure_projections_import_no_driver_store_or_file_writer() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.in_part("projections") and not _is_driver(m)
+        for line, name in package_imports(m)
+        if name != PACKAGE
+        and not is_module(name, *PURE_PROJECTION_IMPORTS)
+        and not (
+            is_module(name, "datacore_msg.projections")
+            and not name.startswith("datacore_msg.projections.drivers")
+        )
+    ]
     assert not offences, report(
-        offences, "projections/ may import only eventlog, errors, fsutil and projections"
+        offences,
+        "pure projections/ modules import only event types, trust, task_states, the entry row and each other",
     )
+
+
+def test_projection_drivers_import_only_the_log_read_models_and_projections() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if _is_driver(m)
+        for line, name in package_imports(m)
+        if name != PACKAGE
+        and not is_module(
+            name,
+            "datacore_msg.eventlog",
+            "datacore_msg.readmodels",
+            "datacore_msg.projections",
+            "datacore_msg.errors",
+            "datacore_msg.fsutil",
+            TASK_STATES,
+        )
+    ]
+    assert not offences, report(
+        offences, "projections/drivers/ import only eventlog, readmodels, projections, errors and fsutil"
+    )
+
+
+def test_pure_projections_touch_no_files() -> None:
+    offences = [
+        f"{m.rel}:{line}: {what}"
+        for m in modules()
+        if m.in_part("projections") and not _is_driver(m)
+        for line, what in file_writes(m)
+    ]
+    assert not offences, report(offences, "pure projections write no files")
+
+
+#: The modules the hooks reach without going through the app layer, and why. The prompt hook runs on
+#: every prompt and must cost little more than starting Python, so its nothing-new path reads the
+#: derived rows directly and orders the queue itself; everything that appends goes through ``app``.
+HOOK_BYPASSES = {
+    "datacore_msg.readmodels.hookread": "one read transaction over the derived rows, stdlib only",
+    "datacore_msg.governor.queue": "which QUEUED task is next, stdlib only",
+    "datacore_msg.eventlog.names": "the agent's name from its owner's (for the settings cache)",
+}
+#: ``from datacore_msg.readmodels import hookread`` also names the (docstring-only) package.
+BYPASSED_PACKAGES = ("datacore_msg.readmodels", "datacore_msg.governor", "datacore_msg.eventlog")
+#: What every hook module may import besides the bypasses.
+HOOK_IMPORTS = (
+    "datacore_msg.hooks",
+    "datacore_msg.app",
+    "datacore_msg.config",
+    "datacore_msg.errors",
+    "datacore_msg.fsutil",
+    TASK_STATES,
+)
+
+
+def test_hooks_reach_below_the_app_layer_only_through_the_listed_bypasses() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.in_part("hooks")
+        for line, name in package_imports(m)
+        if name not in (PACKAGE, *BYPASSED_PACKAGES) and not is_module(name, *HOOK_IMPORTS, *HOOK_BYPASSES)
+    ]
+    assert not offences, report(
+        offences, "hooks/ import app, config and the HOOK_BYPASSES only (the fast path's direct reads)"
+    )
+
+
+def test_every_hook_bypass_is_still_used() -> None:
+    used = {
+        name
+        for m in modules()
+        if m.in_part("hooks")
+        for _, name in package_imports(m)
+        for bypass in HOOK_BYPASSES
+        if is_module(name, bypass)
+    }
+    stale = sorted(bypass for bypass in HOOK_BYPASSES if not any(is_module(u, bypass) for u in used))
+    assert not stale, f"stale hook bypass entries: {stale}"
 
 
 #: The eventlog modules that hold types (events, payloads, names, clock stamps): no store, no key.
@@ -381,7 +516,9 @@ EVENTLOG_TYPES = (
 
 
 def test_governor_imports_only_eventlog_types() -> None:
-    offences = _disallowed("governor", (*EVENTLOG_TYPES, "datacore_msg.errors", "datacore_msg.governor"))
+    offences = _disallowed(
+        "governor", (*EVENTLOG_TYPES, "datacore_msg.errors", "datacore_msg.governor", TASK_STATES)
+    )
     assert not offences, report(
         offences, "governor/ may import only eventlog types (" + ", ".join(EVENTLOG_TYPES) + ")"
     )
@@ -439,7 +576,7 @@ _CLOCK_WHEN_CALLED_BARE = frozenset({"time.localtime", "time.gmtime", "time.ctim
 
 #: (file, function) pairs that may read the clock, and why.
 CLOCK_ALLOWED = {
-    ("projections/writer.py", "write_views"): (
+    ("projections/drivers/writer.py", "write_views"): (
         "names a hand-edited view kept aside ('<name>.edited-<UTC stamp>') when the caller passes "
         "no time; the stamp is a file name for people, never part of a rendered view"
     ),

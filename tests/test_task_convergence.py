@@ -41,7 +41,7 @@ from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.names import agent_of
 from datacore_msg.eventlog.trust import TrustBook
 from datacore_msg.projections.agent_view import render_task, task_entries
-from datacore_msg.projections.catchup import catch_up
+from datacore_msg.projections.drivers.catchup import catch_up
 from datacore_msg.projections.render import render_files
 from datacore_msg.projections.tasks import TaskState, fold_task
 

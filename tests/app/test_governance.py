@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from datacore_msg.app import exchange, governance, messages, tasks
+from datacore_msg.app import exchange, governance, messages, tasks, views
 from datacore_msg.config.paths import settings_path
 from datacore_msg.projections.tasks import TaskState
 
@@ -75,7 +75,7 @@ def move(inst: Any, at: int, task: str, action: str, **options: Any) -> TaskStat
 
 def refresh(inst: Any, at: int) -> None:
     with inst.space(clock=lambda: at) as space:
-        governance.refresh(space)
+        views.refresh(space)
 
 
 def report(inst: Any, at: int) -> tasks.Budget:

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datacore_msg.app import tasks as app_tasks
-from datacore_msg.eventlog.hookread import OpenTask, Unread
 from datacore_msg.eventlog.names import MAX_TEXT_BYTES
 from datacore_msg.hooks import compose
 from datacore_msg.hooks.prompt import Args, prompt
+from datacore_msg.readmodels.hookread import OpenTask, Unread
 
 NOW = 1_790_000_000_000
 INJECTIONS = [

@@ -24,12 +24,12 @@ import yaml
 
 from datacore_msg.app import exchange, tasks
 from datacore_msg.config.paths import settings_path
-from datacore_msg.eventlog import hookread
 from datacore_msg.governor.queue import claim_key, next_task, score
 from datacore_msg.hooks import config as hook_config
 from datacore_msg.hooks import state
 from datacore_msg.hooks.compose import visible
 from datacore_msg.hooks.prompt import Args, Outcome, prompt, session_start
+from datacore_msg.readmodels import hookread
 
 PROG = "datacore-msg"
 BOOSTS = {"owner": 2.0, "team": 1.5, "trusted": 1.0, "unknown": 0.5}

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from datacore_msg.eventlog.payloads import MessageSent
-from datacore_msg.eventlog.viewcache import ViewCache
-from datacore_msg.projections import writer
+from datacore_msg.projections.drivers import writer
+from datacore_msg.readmodels.viewcache import ViewCache
 
 
 def asides(inst: Any, name: str = "inbox.org") -> list[Path]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import attrs
 
-from datacore_msg.app.governance import refresh
 from datacore_msg.app.lifecycle import append_move, payload_for
 from datacore_msg.app.space import Space
+from datacore_msg.app.views import refresh
 from datacore_msg.errors import TransitionError
-from datacore_msg.eventlog.hookread import open_tasks
 from datacore_msg.governor.queue import next_task
-from datacore_msg.projections.writer import WriteReport
+from datacore_msg.projections.drivers.writer import WriteReport
+from datacore_msg.readmodels.hookread import open_tasks
 
 MAX_ATTEMPTS = 5
 

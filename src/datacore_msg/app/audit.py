@@ -11,8 +11,8 @@ from datacore_msg.errors import InvalidInput
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import COUNTER_BITS
 from datacore_msg.eventlog.store import Problem
-from datacore_msg.projections import catchup
-from datacore_msg.projections.writer import WriteReport
+from datacore_msg.projections.drivers import catchup
+from datacore_msg.projections.drivers.writer import WriteReport
 
 _MAX_CLOCK_MS = 1 << (63 - COUNTER_BITS)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

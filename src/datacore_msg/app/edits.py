@@ -23,22 +23,21 @@ from datacore_msg.app.space import Space
 from datacore_msg.errors import TransitionError
 from datacore_msg.eventlog.names import is_task_id
 from datacore_msg.projections.agent_view import agent_file
-from datacore_msg.projections.catchup import Recognised
-from datacore_msg.projections.tasks import REQUESTED, WAITING
+from datacore_msg.projections.drivers.catchup import Recognised
+from datacore_msg.task_states import (
+    ARCHIVED,
+    CANCELLED,
+    DONE,
+    QUEUED,
+    REQUESTED,
+    WAITING,
+    WORKING,
+    move_between,
+)
 
-MOVES: dict[tuple[str, str], str] = {
-    ("WAITING", "QUEUED"): "approve",
-    ("WAITING", "CANCELLED"): "reject",
-    ("QUEUED", "CANCELLED"): "cancel",
-    ("WORKING", "CANCELLED"): "cancel",
-    ("DONE", "ARCHIVED"): "archive",
-    ("DONE", "QUEUED"): "revise",
-    ("QUEUED", "WORKING"): "claim",
-    ("WORKING", "QUEUED"): "retry",
-}
 _ID_LINE = re.compile(r"  :ID:\s+(task-\S+)$")
-_ENV_TODOS = ["TODO", "WAITING", "QUEUED", "WORKING"]
-_ENV_DONES = ["DONE", "CANCELLED", "ARCHIVED"]
+_ENV_TODOS = ["TODO", WAITING, QUEUED, WORKING]
+_ENV_DONES = [DONE, CANCELLED, ARCHIVED]
 
 
 def keyword_changes(text: str) -> list[tuple[str, str]]:
@@ -89,7 +88,7 @@ def recognise_agent_edits(space: Space, name: str, text: str) -> Recognised:
         if state is None or state.agent != space.agent:
             continue
         shown = WAITING if state.state == REQUESTED else state.state
-        action = MOVES.get((shown, keyword))
+        action = move_between(shown, keyword)
         if action is None:
             continue
         reason = None if action in ("claim", "archive") else f"edited in {name}"

@@ -18,7 +18,7 @@ from datacore_msg.app.space import Space
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.envelope import Event, parse_line
-from datacore_msg.projections.writer import WriteReport
+from datacore_msg.projections.drivers.writer import WriteReport
 
 MAX_LINE_BYTES = 256 * 1024
 
@@ -64,7 +64,7 @@ class ImportResult:
 
 
 def import_events(space: Space, lines: Iterable[bytes]) -> ImportResult:
-    from datacore_msg.app.governance import refresh
+    from datacore_msg.app.views import refresh
 
     report = space.store.ingest(parse_lines(lines), space.clock())
     views = refresh(space)

@@ -1,7 +1,8 @@
 """Running the governor on the agent owner's installation, and the timeout sweep.
 
-Every command that refreshes the views runs :func:`refresh`: catch-up applies the new events, then
-:func:`governor_step` handles, one at a time, each request to this user's agent that has no decision
+Every command that refreshes the views (:func:`datacore_msg.app.views.refresh`) runs
+:func:`governor_step` inside catch-up, after the new events are applied and before the views are
+written. One step handles, one at a time, each request to this user's agent that has no decision
 yet (its figures read from the derived task rows, which catch-up updates after every decision) and
 each WORKING task past ``per_task_timeout_minutes``. Each outcome is an appended event — a
 ``task.decided``, a refusal's automatic reply, a ``task.retried`` or ``task.cancelled`` by timeout —
@@ -23,9 +24,9 @@ from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.eventlog.payloads import MessageSent, Payload, TaskCancelled, TaskDecided, TaskRetried
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.governor.decide import Decision, Request, Usage, decide
-from datacore_msg.projections.catchup import Recognised, Step, catch_up
-from datacore_msg.projections.tasks import REQUESTED, WORKING, TaskState, fold_task
-from datacore_msg.projections.writer import WriteReport
+from datacore_msg.projections.drivers.catchup import Step
+from datacore_msg.projections.tasks import TaskState, fold_task
+from datacore_msg.task_states import REQUESTED, WORKING
 
 
 class _Stale(Exception):
@@ -183,24 +184,6 @@ def governor_step(space: Space) -> Step:
         return False
 
     return step
-
-
-def refresh(space: Space, then: Step | None = None) -> WriteReport:
-    """Catch the views up: hand edits of the agent view that name task moves become events, the
-    governor decides what arrived, and timed-out tasks are swept; then ``then`` runs (under the same
-    views lock, on current derived rows) until it has nothing more to do."""
-    governor = governor_step(space)
-
-    def step() -> bool:
-        return governor() or (then is not None and then())
-
-    return catch_up(space.views(), step, lambda name, text: _recognise(space, name, text))
-
-
-def _recognise(space: Space, name: str, text: str) -> Recognised:
-    from datacore_msg.app.edits import recognise_agent_edits  # orgparse: only when a view was edited
-
-    return recognise_agent_edits(space, name, text)
 
 
 def age_ms(state: TaskState, now_ms: int) -> int:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import attrs
 
-from datacore_msg.app.governance import refresh
 from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.space import Space
+from datacore_msg.app.views import refresh
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound, TransitionError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_text, is_agent, owner_of
 from datacore_msg.eventlog.payloads import MARKS, MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections import render
+from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.projections.messages import MessageState, fold_message
 from datacore_msg.projections.render import INBOX
-from datacore_msg.projections.writer import WriteReport
 
 
 @attrs.frozen

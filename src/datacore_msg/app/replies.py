@@ -15,16 +15,16 @@ import contextlib
 import attrs
 
 from datacore_msg.app import messages, tasks
-from datacore_msg.app.governance import refresh
 from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.lifecycle import append_move, load_task, payload_for
 from datacore_msg.app.space import Space
+from datacore_msg.app.views import refresh
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound
 from datacore_msg.eventlog.names import PRIORITIES, check_text, is_agent
 from datacore_msg.eventlog.payloads import MessageSent, Payload
 from datacore_msg.eventlog.store import EventStore
+from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.projections.tasks import TaskState
-from datacore_msg.projections.writer import WriteReport
 
 
 @attrs.frozen

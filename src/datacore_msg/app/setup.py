@@ -147,7 +147,7 @@ def _write_first_views(paths: Paths, settings: Settings) -> tuple[str, ...]:
     """Write the (possibly empty) views at once, so they exist and ``rebuild --check`` is clean.
     Files already there (say, views of the system we replace) are kept aside, with a warning."""
     from datacore_msg.app.space import Space
-    from datacore_msg.projections.catchup import catch_up
+    from datacore_msg.projections.drivers.catchup import catch_up
 
     user = user_name(settings)
     if user is None:

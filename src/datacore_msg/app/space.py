@@ -14,12 +14,12 @@ from datacore_msg.errors import ConfigError
 from datacore_msg.eventlog.names import agent_of
 from datacore_msg.eventlog.signing import SigningKey, load_key_file
 from datacore_msg.eventlog.store import EventStore
-from datacore_msg.eventlog.taskcache import TaskCache
 from datacore_msg.eventlog.trust import TrustBook
-from datacore_msg.eventlog.viewcache import ViewCache
 from datacore_msg.governor.policy import Policy
 from datacore_msg.migrations.runner import open_store
-from datacore_msg.projections.catchup import LOCK_TIMEOUT_S, ViewContext
+from datacore_msg.projections.drivers.catchup import LOCK_TIMEOUT_S, ViewContext
+from datacore_msg.readmodels.taskcache import TaskCache
+from datacore_msg.readmodels.viewcache import ViewCache
 
 Clock = Callable[[], int]
 

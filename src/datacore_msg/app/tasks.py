@@ -16,10 +16,11 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import attrs
 
-from datacore_msg.app.governance import day_bounds, refresh
+from datacore_msg.app.governance import day_bounds
 from datacore_msg.app.ids import new_task_id
 from datacore_msg.app.lifecycle import ACTIONS, append_move, load_task, payload_for
 from datacore_msg.app.space import Space
+from datacore_msg.app.views import refresh
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.names import MAX_TAGS, PRIORITIES, check_text, is_tag
@@ -30,8 +31,9 @@ from datacore_msg.eventlog.payloads import (
     build,
 )
 from datacore_msg.eventlog.store import EventStore
-from datacore_msg.projections.tasks import STATES, TaskState
-from datacore_msg.projections.writer import WriteReport
+from datacore_msg.projections.drivers.writer import WriteReport
+from datacore_msg.projections.tasks import TaskState
+from datacore_msg.task_states import FINAL, STATES
 
 
 @attrs.frozen
@@ -187,7 +189,7 @@ def list_tasks(
     if sent and sender is not None:
         raise InvalidInput("--sent lists tasks you sent; it cannot be combined with --from")
     if not wanted and not include_closed:
-        wanted = [s for s in STATES if s not in ("CANCELLED", "ARCHIVED")]
+        wanted = [s for s in STATES if s not in FINAL]
     views = refresh(space)
     cache = space.tasks()
     if sent:

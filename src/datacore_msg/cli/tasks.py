@@ -244,7 +244,7 @@ def contacts_add(
     """Pin KEY (from the teammate's 'datacore-msg whoami') for NAME with a trust tier."""
     from datetime import date
 
-    from datacore_msg.app.governance import refresh
+    from datacore_msg.app.views import refresh
     from datacore_msg.config.contacts import add_contact
 
     with open_space_from(root, space) as sp:
@@ -302,7 +302,7 @@ def contacts_list(as_json: bool, root: str | None, space: str | None) -> None:
 @space_options
 def contacts_remove(name: str, root: str | None, space: str | None) -> None:
     """Remove NAME and its pinned keys."""
-    from datacore_msg.app.governance import refresh
+    from datacore_msg.app.views import refresh
     from datacore_msg.config.contacts import remove_contact
 
     with open_space_from(root, space) as sp:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import attrs
 
 from datacore_msg.governor.policy import Policy
+from datacore_msg.task_states import DECIDED_STATE
 
 HOUR_MS = 3_600_000
 
@@ -68,7 +69,7 @@ class Decision:
 
     @property
     def state(self) -> str:
-        return {"accepted": "QUEUED", "held": "WAITING", "refused": "CANCELLED"}[self.outcome]
+        return DECIDED_STATE[self.outcome]
 
 
 class _Refused(Exception):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol, TypeVar
 
+from datacore_msg.task_states import QUEUED, WORKING
+
 PRIORITY_WEIGHT = {"A": 3.0, "B": 2.0, "C": 1.0}
 DEFAULT_WEIGHT = PRIORITY_WEIGHT["B"]
 DEFAULT_BOOST = 0.5
@@ -46,9 +48,9 @@ T = TypeVar("T", bound=Queued)
 def next_task(tasks: Iterable[T], boosts: Mapping[str, float]) -> T | None:
     """The task to claim: none while one is WORKING, else the first QUEUED in claim order."""
     candidates = list(tasks)
-    if any(task.state == "WORKING" for task in candidates):
+    if any(task.state == WORKING for task in candidates):
         return None
-    queued = [task for task in candidates if task.state == "QUEUED"]
+    queued = [task for task in candidates if task.state == QUEUED]
     if not queued:
         return None
     return min(queued, key=lambda task: claim_key(task.priority, task.tier, task.sort, boosts))

@@ -19,7 +19,8 @@ import json
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from datacore_msg.eventlog.hookread import OpenTask, Unread
+from datacore_msg.readmodels.hookread import OpenTask, Unread
+from datacore_msg.task_states import QUEUED, WAITING, WORKING
 
 OUTPUT_LIMIT = 9_500
 LISTED = 5
@@ -254,9 +255,9 @@ def digest(
     user: str, agent: str, prog: str, tasks: Sequence[OpenTask], unread: Sequence[Unread]
 ) -> str:
     """The SessionStart digest: one short paragraph, or "" when there is nothing to report."""
-    working = [t for t in tasks if t.state == "WORKING"]
-    queued = [t for t in tasks if t.state == "QUEUED"]
-    waiting = [t for t in tasks if t.state == "WAITING"]
+    working = [t for t in tasks if t.state == WORKING]
+    queued = [t for t in tasks if t.state == QUEUED]
+    waiting = [t for t in tasks if t.state == WAITING]
     if not (working or queued or waiting or unread):
         return ""
     parts = []

@@ -6,7 +6,7 @@ Claude Code runs the prompt hook before every prompt the user submits, with a JS
 (``session_id``, ``prompt``, ``cwd``, …) and adds what the hook prints to the model's context. So:
 
 1. **Cheap when nothing is new.** The settings come from a JSON cache (:mod:`.config`), the state
-   from the derived rows the projections keep (:mod:`datacore_msg.eventlog.hookread`), and what this
+   from the derived rows the projections keep (:mod:`datacore_msg.readmodels.hookread`), and what this
    session was already shown from its cursor (:mod:`.state`); standard library only. Nothing new →
    no output at all.
 2. **The full path only when there is work.** When the derived rows are behind the log (events
@@ -34,16 +34,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from datacore_msg.errors import DatacoreError, InvalidInput
-from datacore_msg.eventlog import hookread
 from datacore_msg.governor.queue import next_task
 from datacore_msg.hooks import compose, state
 from datacore_msg.hooks import config as hook_config
+from datacore_msg.readmodels import hookread
+from datacore_msg.task_states import QUEUED, WAITING, WORKING
 
 PROMPT_EVENT = "UserPromptSubmit"
 SESSION_EVENT = "SessionStart"
 MAX_INPUT_BYTES = 1 << 20
 HOOK_LOCK_TIMEOUT_S = 10.0
-QUEUED, WORKING, WAITING = "QUEUED", "WORKING", "WAITING"
 DIGEST = "digest"
 UNCHECKED = "nothing was checked"
 

@@ -23,17 +23,11 @@ from collections.abc import Iterable
 from datetime import tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
-from datacore_msg.eventlog.viewcache import Entry
 from datacore_msg.projections.orgtext import encode_body, safe_line, safe_title
-from datacore_msg.projections.tasks import (
-    ARCHIVED,
-    CANCELLED,
-    REQUESTED,
-    WAITING,
-    Change,
-    TaskState,
-)
+from datacore_msg.projections.tasks import Change, TaskState
 from datacore_msg.projections.timefmt import month_of, org_inactive
+from datacore_msg.readmodels.entry import Entry
+from datacore_msg.task_states import ARCHIVED, CANCELLED, REQUESTED, WAITING
 
 ROLE = "agent"
 COST_PER_1K_TOKENS = Decimal("0.015")

@@ -25,10 +25,10 @@ from collections.abc import Iterable
 from datetime import tzinfo
 
 from datacore_msg.eventlog.names import agent_of
-from datacore_msg.eventlog.viewcache import Entry
 from datacore_msg.projections.messages import MessageState
 from datacore_msg.projections.orgtext import encode_body
 from datacore_msg.projections.timefmt import month_of, org_inactive
+from datacore_msg.readmodels.entry import Entry
 
 FILE_HEADER = "#+TODO: TODO WAITING QUEUED WORKING | DONE CANCELLED ARCHIVED\n"
 ARCHIVE_HEADER = "# -*- mode: org -*-\n" + FILE_HEADER

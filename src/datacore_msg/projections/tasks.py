@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 A task starts with ``task.requested`` (state ``REQUESTED``: not yet decided). Every later event names
-an action; :data:`RULES` says from which states it may move the task, to which state, and who may
-perform it. The fold walks the task's events in ``(hlc, origin, seq)`` order — the same on every peer
+an action; the one table of moves, :data:`datacore_msg.task_states.MOVES`, says from which states it
+may move the task, to which state, and who may perform it. The fold walks the task's events in
+``(hlc, origin, seq)`` order — the same on every peer
 — and applies each action that is allowed *at that point*; an action that is not (the state moved on,
 or the actor may not perform it) is kept as a *superseded* change with the reason, so a race between
 two installations (the owner cancels on a laptop while the agent claims on a desktop) ends the same
@@ -43,47 +44,20 @@ from datacore_msg.eventlog.payloads import (
     TaskRevised,
 )
 from datacore_msg.eventlog.trust import TrustBook
-
-REQUESTED = "REQUESTED"
-WAITING = "WAITING"
-QUEUED = "QUEUED"
-WORKING = "WORKING"
-DONE = "DONE"
-CANCELLED = "CANCELLED"
-ARCHIVED = "ARCHIVED"
-STATES: tuple[str, ...] = (REQUESTED, WAITING, QUEUED, WORKING, DONE, CANCELLED, ARCHIVED)
-OUTSTANDING = frozenset({WAITING, QUEUED, WORKING})
-IN_QUEUE = frozenset({WAITING, QUEUED})
-FINAL = frozenset({CANCELLED, ARCHIVED})
-
-OWNER, AGENT, SENDER = "owner", "agent", "sender"
-
-
-@attrs.frozen
-class Rule:
-    action: str
-    before: frozenset[str]
-    after: str
-    roles: frozenset[str]
-
-
-def _rule(action: str, before: set[str], after: str, roles: set[str]) -> Rule:
-    return Rule(action, frozenset(before), after, frozenset(roles))
-
-
-#: Every allowed move. ``decide`` goes to the state of its outcome; a cancel from WORKING is the
-#: owner's (or a timeout's, written by the agent), the sender may withdraw only what has not started.
-RULES: tuple[Rule, ...] = (
-    _rule("approve", {WAITING}, QUEUED, {OWNER}),
-    _rule("reject", {WAITING}, CANCELLED, {OWNER}),
-    _rule("cancel", {REQUESTED, WAITING, QUEUED}, CANCELLED, {OWNER, SENDER}),
-    _rule("cancel", {WORKING}, CANCELLED, {OWNER, AGENT}),
-    _rule("claim", {QUEUED}, WORKING, {AGENT}),
-    _rule("complete", {WORKING}, DONE, {AGENT}),
-    _rule("retry", {WORKING}, QUEUED, {AGENT}),
-    _rule("revise", {DONE}, QUEUED, {OWNER}),
-    _rule("archive", {DONE}, ARCHIVED, {OWNER}),
+from datacore_msg.task_states import (
+    AGENT,
+    CANCELLED,
+    FINAL,
+    MOVES,
+    OWNER,
+    QUEUED,
+    REQUESTED,
+    ROLE_NAMES,
+    SENDER,
+    STATES,
+    WAITING,
 )
+
 ACTIONS: dict[type[object], str] = {
     TaskApproved: "approve",
     TaskRejected: "reject",
@@ -94,7 +68,6 @@ ACTIONS: dict[type[object], str] = {
     TaskRevised: "revise",
     TaskArchived: "archive",
 }
-_ROLE_NAMES = {OWNER: "the owner", AGENT: "the agent", SENDER: "the sender"}
 
 
 @attrs.frozen
@@ -190,26 +163,26 @@ def roles_of(state: TaskState, actor: str, origin: str, book: TrustBook) -> froz
 
 
 def _expected(action: str) -> str:
-    states = sorted({s for rule in RULES if rule.action == action for s in rule.before}, key=STATES.index)
+    states = sorted({s for rule in MOVES if rule.action == action for s in rule.before}, key=STATES.index)
     return " or ".join(states)
 
 
 def refusal(state: TaskState, action: str, actor: str, origin: str, book: TrustBook) -> str | None:
     """Why ``actor`` (writing from ``origin``) may not perform ``action`` now, or None if it may."""
-    rules = [rule for rule in RULES if rule.action == action]
+    rules = [rule for rule in MOVES if rule.action == action]
     matching = [rule for rule in rules if state.state in rule.before]
     if not matching:
         return f"{action}: expected state {_expected(action)}, got {state.state}"
     roles = roles_of(state, actor, origin, book)
     if not any(roles & rule.roles for rule in matching):
         allowed = sorted({role for rule in matching for role in rule.roles})
-        who = " or ".join(_ROLE_NAMES[role] for role in allowed)
+        who = " or ".join(ROLE_NAMES[role] for role in allowed)
         return f"{action}: only {who} may {action} task {state.id} in state {state.state}"
     return None
 
 
 def _target(state: TaskState, action: str) -> str:
-    return next(rule.after for rule in RULES if rule.action == action and state.state in rule.before)
+    return next(rule.after for rule in MOVES if rule.action == action and state.state in rule.before)
 
 
 Decoder = Callable[[Event], Payload | None]

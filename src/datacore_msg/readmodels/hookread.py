@@ -21,12 +21,10 @@ from typing import NamedTuple
 
 from datacore_msg.errors import StorageError
 from datacore_msg.eventlog.sqlite_errors import translating
+from datacore_msg.readmodels.meta import DERIVED_FORMAT, PROJECTION
+from datacore_msg.task_states import OUTSTANDING, sql_list
 
 BUSY_TIMEOUT_MS = 5000
-#: The projection whose checkpoint the views and derived rows share.
-PROJECTION = "messages"
-#: What the derived rows hold; a new value (new columns to fill) re-folds everything once.
-DERIVED_FORMAT = "2"
 
 
 class Freshness(NamedTuple):
@@ -93,7 +91,7 @@ def open_tasks(conn: sqlite3.Connection, agent: str) -> list[OpenTask]:
     rows = conn.execute(
         "SELECT task, sender, state, tier, priority, effort, tags, estimate, requested_ms, state_ms, "
         "retry_count, s_hlc, s_origin, s_seq FROM task_state "
-        "WHERE agent = ? AND state IN ('WAITING', 'QUEUED', 'WORKING') "
+        f"WHERE agent = ? AND state IN {sql_list(OUTSTANDING)} "
         "ORDER BY s_hlc, s_origin, s_seq",
         (agent,),
     ).fetchall()

@@ -21,9 +21,10 @@ from typing import Any
 import attrs
 
 from datacore_msg.eventlog.sqlite_errors import translating
+from datacore_msg.task_states import IN_QUEUE, OUTSTANDING, WORKING, sql_list
 
-OUTSTANDING_SQL = "('WAITING', 'QUEUED', 'WORKING')"
-IN_QUEUE_SQL = "('WAITING', 'QUEUED')"
+OUTSTANDING_SQL = sql_list(OUTSTANDING)
+IN_QUEUE_SQL = sql_list(IN_QUEUE)
 
 
 @attrs.frozen
@@ -164,7 +165,7 @@ class TaskCache:
     def agent_figures(self, agent: str, day_start_ms: int, default_estimate: int) -> AgentFigures:
         outstanding, queued, working = self._one(
             f"SELECT COALESCE(SUM(COALESCE(estimate, ?)), 0), COALESCE(SUM(state IN {IN_QUEUE_SQL}), 0), "
-            f"COALESCE(SUM(state = 'WORKING'), 0) FROM task_state WHERE agent = ? AND state IN "
+            f"COALESCE(SUM(state = '{WORKING}'), 0) FROM task_state WHERE agent = ? AND state IN "
             f"{OUTSTANDING_SQL}",
             (default_estimate, agent),
         )
@@ -201,7 +202,7 @@ class TaskCache:
     def stale_working(self, agent: str, started_before_ms: int) -> list[str]:
         with translating(self.path):
             rows = self.conn.execute(
-                "SELECT task FROM task_state WHERE agent = ? AND state = 'WORKING' AND state_ms <= ? "
+                f"SELECT task FROM task_state WHERE agent = ? AND state = '{WORKING}' AND state_ms <= ? "
                 "ORDER BY s_hlc, s_origin, s_seq",
                 (agent, started_before_ms),
             )
@@ -240,10 +241,7 @@ class TaskCache:
         the primary key when it starts with ``task-``), else whose random part does."""
         mine = "(agent = ? OR sender = ?)"
         if prefix.startswith("task-"):
-            sql = (
-                f"SELECT task FROM task_state WHERE task >= ? AND task < ? AND {mine} "
-                "ORDER BY task LIMIT ?"
-            )
+            sql = f"SELECT task FROM task_state WHERE task >= ? AND task < ? AND {mine} ORDER BY task LIMIT ?"
             params: tuple[object, ...] = (prefix, prefix + "\U0010ffff", agent, sender, limit)
         else:
             escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

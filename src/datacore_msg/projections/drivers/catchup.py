@@ -37,19 +37,21 @@ import filelock
 from datacore_msg.errors import Busy
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
-from datacore_msg.eventlog.hookread import DERIVED_FORMAT, PROJECTION
 from datacore_msg.eventlog.names import agent_of
 from datacore_msg.eventlog.payloads import TASK_TYPES
 from datacore_msg.eventlog.store import EventStore
-from datacore_msg.eventlog.taskcache import TaskCache, TaskRow
 from datacore_msg.eventlog.trust import TrustBook
-from datacore_msg.eventlog.viewcache import Entry, ViewCache
 from datacore_msg.projections.agent_view import ROLE as AGENT_ROLE
 from datacore_msg.projections.agent_view import agent_file, task_entry
+from datacore_msg.projections.drivers.writer import WriteReport, edited_text, is_written, write_views
 from datacore_msg.projections.messages import fold_message
 from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file, render_files
-from datacore_msg.projections.tasks import WORKING, TaskState, fold_task
-from datacore_msg.projections.writer import WriteReport, edited_text, is_written, write_views
+from datacore_msg.projections.tasks import TaskState, fold_task
+from datacore_msg.readmodels.entry import Entry
+from datacore_msg.readmodels.meta import DERIVED_FORMAT, PROJECTION
+from datacore_msg.readmodels.taskcache import TaskCache, TaskRow
+from datacore_msg.readmodels.viewcache import ViewCache
+from datacore_msg.task_states import WORKING
 
 TRUST_META = "trust"
 FORMAT_META = "format"

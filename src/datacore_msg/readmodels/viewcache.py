@@ -2,7 +2,7 @@
 
 Everything here can be deleted and rebuilt from the events (``rebuild`` does exactly that). It lives
 in the same SQLite file so that a projection's state and its checkpoint move together in one
-transaction, and it is kept in this package because only ``eventlog`` and ``migrations`` touch SQLite.
+transaction.
 
 * ``view_entries``: one rendered org entry per (subject, role) — role names the view it belongs to
   (``inbox``, ``outbox``) — with the file it currently lives in, its sort key, and for messages the
@@ -24,18 +24,8 @@ import attrs
 
 from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.sqlite_errors import translating
-from datacore_msg.eventlog.taskcache import TaskRow, clear, write_rows
-
-
-@attrs.frozen
-class Entry:
-    subject: str
-    role: str
-    file: str
-    sort: tuple[int, str, int]
-    text: str
-    status: str | None = None
-    peer: str | None = None
+from datacore_msg.readmodels.entry import Entry
+from datacore_msg.readmodels.taskcache import TaskRow, clear, write_rows
 
 
 @attrs.frozen
@@ -101,9 +91,7 @@ class ViewCache:
         """Store changed entries and task rows, mark files dirty and move the checkpoint, atomically."""
         with self._write():
             write_rows(self.conn, list(task_rows))
-            self.conn.executemany(
-                "DELETE FROM view_entries WHERE subject = ? AND role = ?", list(deletes)
-            )
+            self.conn.executemany("DELETE FROM view_entries WHERE subject = ? AND role = ?", list(deletes))
             self.conn.executemany(
                 "INSERT INTO view_entries (subject, role, file, s_hlc, s_origin, s_seq, text, status, "
                 "peer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(subject, role) DO UPDATE SET "
@@ -188,16 +176,14 @@ class ViewCache:
     def files(self) -> list[FileRecord]:
         with translating(self.path):
             rows = self.conn.execute(
-                "SELECT file, written_hash, pending_hash, dirty, written_stat FROM view_files "
-                "ORDER BY file"
+                "SELECT file, written_hash, pending_hash, dirty, written_stat FROM view_files ORDER BY file"
             ).fetchall()
         return [FileRecord(row[0], row[1], row[2], bool(row[3]), row[4]) for row in rows]
 
     def file_record(self, file: str) -> FileRecord:
         with translating(self.path):
             row = self.conn.execute(
-                "SELECT file, written_hash, pending_hash, dirty, written_stat FROM view_files "
-                "WHERE file = ?",
+                "SELECT file, written_hash, pending_hash, dirty, written_stat FROM view_files WHERE file = ?",
                 (file,),
             ).fetchone()
         if row is None:

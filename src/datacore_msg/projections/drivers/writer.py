@@ -19,8 +19,8 @@ from pathlib import Path
 import attrs
 
 from datacore_msg.errors import StorageError
-from datacore_msg.eventlog.viewcache import FileRecord, ViewCache
 from datacore_msg.fsutil import atomic_write, fsync_dir
+from datacore_msg.readmodels.viewcache import FileRecord, ViewCache
 
 
 @attrs.frozen
