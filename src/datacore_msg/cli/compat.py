@@ -12,8 +12,11 @@ from collections import Counter
 import click
 
 from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
+from datacore_msg.cli.message_commands import read_text_arg, run_mark
 from datacore_msg.cli.output import emit_json, emit_text
+from datacore_msg.cli.task_commands import emit_moved, emit_task
 from datacore_msg.errors import InvalidInput
+from datacore_msg.task_states import FINAL, STATES
 
 # -- send-reply ----------------------------------------------------------------------------------
 
@@ -61,7 +64,7 @@ def send_reply(
     message; --complete-task also completes a task, in the same transaction."""
     from datacore_msg.app.replies import Completion
     from datacore_msg.app.replies import send_reply as do_send_reply
-    from datacore_msg.cli.main import read_text_arg
+    from datacore_msg.cli.formatting import reply_dict
 
     if complete_alias is not None:
         if complete_task is not None and complete_task.strip() != complete_alias.strip():
@@ -80,18 +83,8 @@ def send_reply(
             sp, to, body, reply_to=reply_to, complete_task=complete_task, complete=done, priority=priority
         )
     warn_views(sent.views)
-    completed = None if sent.completed is None else sent.completed.id
     if as_json:
-        emit_json(
-            {
-                "id": sent.message_id,
-                "event": sent.event_id,
-                "from": sent.sender,
-                "to": sent.to,
-                "reply_to": sent.reply_to,
-                "completed": completed,
-            }
-        )
+        emit_json(reply_dict(sent))
         return
     where = f"  from {sent.sender} to {sent.to}"
     if sent.reply_to is not None:
@@ -106,7 +99,7 @@ def send_reply(
 
 _QUEUE_ACTIONS = ("status", "approve", "reject", "cancel")
 #: The states ``tasks`` lists by default (every state but CANCELLED and ARCHIVED), in life-cycle order.
-_OPEN_STATES = ("REQUESTED", "WAITING", "QUEUED", "WORKING", "DONE")
+_OPEN_STATES = tuple(state for state in STATES if state not in FINAL)
 
 
 def _task_ref(positional: str | None, option: str | None) -> str | None:
@@ -136,7 +129,7 @@ def task_queue(
     """Your agent's open tasks with counts per state (status), one task (status ID), or approve,
     reject or cancel a task (--task-id ID, or ID)."""
     from datacore_msg.app import tasks
-    from datacore_msg.cli.formatting import task_block, task_dict, task_line
+    from datacore_msg.cli.formatting import task_dict, task_line
 
     ref = _task_ref(task_ref, task_id)
     if action == "status":
@@ -146,7 +139,7 @@ def task_queue(
             with open_space_from(root, space) as sp:
                 state = tasks.show(sp, ref)
                 now, tz = sp.clock(), sp.tz
-            emit_json(task_dict(state, now, tz)) if as_json else emit_text(task_block(state, now, tz))
+            emit_task(state, now, tz, as_json)
             return
         with open_space_from(root, space) as sp:
             listed = tasks.list_tasks(sp)
@@ -172,8 +165,6 @@ def task_queue(
         return
     if ref is None:
         raise InvalidInput(f"task-queue {action}: give the task with --task-id ID")
-    from datacore_msg.cli.tasks import emit_moved
-
     with open_space_from(root, space) as sp:
         moved = tasks.transition(sp, ref, action, reason=reason)
         now, tz = sp.clock(), sp.tz
@@ -190,8 +181,6 @@ def task_queue(
 @space_options
 def mark_message(message_id: str, how: str, as_json: bool, root: str | None, space: str | None) -> None:
     """Mark a message read, archive, todo or done (for you only)."""
-    from datacore_msg.cli.main import run_mark
-
     run_mark(message_id, how, as_json, root, space)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datacore_msg.app.messages import MessageItem
 from datacore_msg.cli.output import printable
@@ -12,6 +12,9 @@ from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.projections.agent_view import cost_of
 from datacore_msg.projections.tasks import TaskState
 from datacore_msg.projections.timefmt import iso_local, org_inactive
+
+if TYPE_CHECKING:
+    from datacore_msg.app.replies import AgentSent
 
 
 def message_dict(item: MessageItem, tz: tzinfo) -> dict[str, Any]:
@@ -58,6 +61,18 @@ def message_block(item: MessageItem, tz: tzinfo, marker: str = "") -> str:
     lines.append("")
     lines.extend("    " + printable(line) for line in sent.text.split("\n"))
     return "\n".join(lines)
+
+
+def reply_dict(sent: AgentSent) -> dict[str, Any]:
+    """A sent reply (``reply``, ``send-reply``): its ids, its ends and the task it completed."""
+    return {
+        "id": sent.message_id,
+        "event": sent.event_id,
+        "from": sent.sender,
+        "to": sent.to,
+        "reply_to": sent.reply_to,
+        "completed": None if sent.completed is None else sent.completed.id,
+    }
 
 
 def event_dict(event: Event, tz: tzinfo) -> dict[str, Any]:

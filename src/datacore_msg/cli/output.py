@@ -21,8 +21,13 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def envelope(ok: bool, body: dict[str, Any]) -> str:
+    """The one place the ``--json`` envelope is built: version, ok, then ``data`` or ``error``."""
+    return json.dumps({"version": JSON_VERSION, "ok": ok, **body}, ensure_ascii=False)
+
+
 def emit_json(data: Any) -> None:
-    _write(json.dumps({"version": JSON_VERSION, "ok": True, "data": data}, ensure_ascii=False))
+    _write(envelope(True, {"data": data}))
 
 
 def emit_text(text: str) -> None:
@@ -43,7 +48,7 @@ def emit_error(code: str, message: str, as_json: bool, extra: dict[str, Any] | N
         error: dict[str, Any] = {"code": code, "message": message}
         if extra:
             error.update(extra)
-        _write(json.dumps({"version": JSON_VERSION, "ok": False, "error": error}, ensure_ascii=False))
+        _write(envelope(False, {"error": error}))
     else:
         one_line = " ".join(printable(message).splitlines())
         sys.stderr.write(f"datacore-msg: error: {one_line}\n")

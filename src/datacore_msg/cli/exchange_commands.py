@@ -1,0 +1,79 @@
+"""Moving events between installations by file: ``export`` (JSON lines out) and ``import``
+(verified and stored)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
+from datacore_msg.cli.output import emit_json, emit_note, emit_text
+from datacore_msg.errors import ImportRejected, InvalidInput
+
+
+@click.command(name="export")
+@click.argument("file")
+@click.option(
+    "--since",
+    "since",
+    type=click.IntRange(min=0, max=2**63 - 1),
+    default=0,
+    help="Only events after this position.",
+)
+@space_options
+def export_cmd(file: str, since: int, root: str | None, space: str | None) -> None:
+    """Write events as JSON lines to FILE ('-' for standard output)."""
+    from datacore_msg.app import exchange
+
+    with open_space_from(root, space) as sp:
+        if file == "-":
+            exchange.export(sp, sys.stdout, since)
+            return
+        target = Path(file)
+        temp = target.with_name(f".{target.name}.partial")
+        try:
+            with open(temp, "w", encoding="utf-8", newline="\n") as handle:
+                count = exchange.export(sp, handle, since)
+            temp.replace(target)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise InvalidInput(f"{file}: cannot write: {exc.strerror}") from None
+    emit_note(f"Exported {count} event(s) to {file}")
+
+
+@click.command(name="import")
+@click.argument("file")
+@json_option
+@space_options
+def import_cmd(file: str, as_json: bool, root: str | None, space: str | None) -> None:
+    """Verify and store events from a JSON-lines FILE ('-' for standard input)."""
+    from datacore_msg.app import exchange
+
+    with open_space_from(root, space) as sp:
+        if file == "-":
+            result = exchange.import_events(sp, sys.stdin.buffer)
+        else:
+            try:
+                handle = open(file, "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise InvalidInput(f"{file}: cannot read: {exc.strerror}") from None
+            with handle:
+                result = exchange.import_events(sp, handle)
+    warn_views(result.views)
+    summary = (
+        f"Imported {result.accepted} new event(s), {result.duplicates} already present, "
+        f"{len(result.rejected)} rejected"
+    )
+    if as_json and not result.rejected:
+        emit_json({"accepted": result.accepted, "duplicates": result.duplicates, "rejected": []})
+        return
+    if not result.rejected:
+        emit_text(summary + ".")
+        return
+    details = "; ".join(f"line {n}: {reason}" for n, reason in result.rejected)
+    raise ImportRejected(f"{file}: {summary}: {details}", result.rejected)
+
+
+COMMANDS: tuple[click.Command, ...] = (export_cmd, import_cmd)

@@ -1,0 +1,67 @@
+"""Getting started: ``init`` (settings, folders, signing key), ``migrate`` and the ``demo``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from datacore_msg.cli.common import json_option, space_options
+from datacore_msg.cli.output import emit_json, emit_text, emit_warning
+from datacore_msg.errors import InvalidInput
+
+
+@click.command()
+@click.option("--name", default=None, help="Your user name (asked on a terminal if missing).")
+@click.option("--timezone", "tz", default=None, help="IANA time zone for the views (default UTC).")
+@click.option("--force", is_flag=True, help="Change existing settings (a .bak copy is kept).")
+@space_options
+def init(name: str | None, tz: str | None, force: bool, root: str | None, space: str | None) -> None:
+    """Create settings, the space's folders and this installation's signing key."""
+    from datacore_msg.app.setup import describe_paths
+    from datacore_msg.app.setup import init as do_init
+
+    if name is None:
+        if not sys.stdin.isatty():
+            raise InvalidInput("--name is required (no terminal to ask on)")
+        name = click.prompt("Your user name")
+    if tz is None and sys.stdin.isatty():
+        tz = click.prompt("Time zone (IANA name; empty keeps the current one)", default="")
+    result = do_init(name, space, tz or None, root, force)
+    for warning in result.warnings:
+        emit_warning(warning)
+    lines = [f"Ready: {result.name} in space {result.paths.space}"]
+    lines.append(f"  public key:  {result.public_key}" + (" (new)" if result.created_key else ""))
+    for label, path in describe_paths(result.paths).items():
+        lines.append(f"  {label + ':':<12} {path}")
+    emit_text("\n".join(lines))
+
+
+@click.command()
+@click.option("--status", "show_status", is_flag=True, help="List migrations and their state.")
+@json_option
+@space_options
+def migrate(show_status: bool, as_json: bool, root: str | None, space: str | None) -> None:
+    """Apply pending schema migrations of the event log (they also run on every open)."""
+    from datacore_msg.app.setup import migration_status
+
+    applied, rows = migration_status(root, space, apply=not show_status)
+    if as_json:
+        emit_json({"applied_now": applied, "migrations": [[r.name, r.applied_at] for r in rows]})
+        return
+    out = [f"{r.name:<24} {'applied ' + r.applied_at if r.applied_at else 'pending'}" for r in rows]
+    if applied:
+        out.append(f"applied now: {', '.join(applied)}")
+    emit_text("\n".join(out))
+
+
+@click.command()
+@click.option("--keep", "keep", default=None, help="Keep the demo's files in this folder.")
+def demo(keep: str | None) -> None:
+    """Two users exchange messages by export/import in a throwaway folder; show their views."""
+    from datacore_msg.app.demo import run_demo
+
+    emit_text(run_demo(keep))
+
+
+COMMANDS: tuple[click.Command, ...] = (init, migrate, demo)
