@@ -53,6 +53,9 @@ def log(
     return space.store.query(actor=actor, type_name=type_name, since_hlc=since_hlc, limit=limit)
 
 
+CLASH_REASON = "a second message with this id (a clash); the first one here is the message"
+
+
 def superseded(space: Space, events: list[Event]) -> dict[str, str]:
     """For the listed events that are kept but do not count (a transition that lost a race or was
     not allowed, a mark after an archive or by a non-participant), why, by event id."""
@@ -60,7 +63,7 @@ def superseded(space: Space, events: list[Event]) -> dict[str, str]:
     from datacore_msg.app.messages import load_message
 
     task_subjects = {e.subject for e in events if e.type.startswith("task.") and e.subject}
-    mark_subjects = {e.subject for e in events if e.type == "message.marked" and e.subject}
+    mark_subjects = {e.subject for e in events if e.type.startswith("message.") and e.subject}
     out: dict[str, str] = {}
     for subject in sorted(task_subjects):
         task = load_task(space, subject)
@@ -70,6 +73,7 @@ def superseded(space: Space, events: list[Event]) -> dict[str, str]:
         message = load_message(space, subject)
         if message is not None:
             out.update((event_id, "mark not applied") for event_id in message.superseded)
+            out.update((event_id, CLASH_REASON) for event_id in message.clashes)
     wanted = {e.id for e in events}
     return {event_id: why for event_id, why in out.items() if event_id in wanted}
 

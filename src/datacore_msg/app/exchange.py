@@ -14,6 +14,7 @@ from typing import IO
 
 import attrs
 
+from datacore_msg.app.clashes import Clash, clashes_among
 from datacore_msg.app.space import Space
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_text
@@ -61,6 +62,7 @@ class ImportResult:
     duplicates: int
     rejected: list[tuple[int, str]]
     views: WriteReport | None
+    clashes: list[Clash] = attrs.field(factory=list)
 
 
 def import_events(space: Space, lines: Iterable[bytes]) -> ImportResult:
@@ -68,4 +70,5 @@ def import_events(space: Space, lines: Iterable[bytes]) -> ImportResult:
 
     report = space.store.ingest(parse_lines(lines), space.clock())
     views = refresh(space)
-    return ImportResult(len(report.accepted), report.duplicates, report.rejected, views)
+    clashes = clashes_among(space, report.accepted)
+    return ImportResult(len(report.accepted), report.duplicates, report.rejected, views, clashes)

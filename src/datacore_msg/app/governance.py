@@ -74,6 +74,8 @@ def _append_if(space: Space, payload: Payload, actor: str, still: str, version: 
         state = fold_task(store.events_for_subject(task_id), store.decode, space.trust())
         if state is None or state.state != still or (version is not None and state.state_hlc != version):
             raise _Stale
+        if getattr(payload, "request", None) not in (None, state.request_event):
+            raise _Stale
 
     try:
         space.store.append(space.signing_key(), actor, payload, space.clock(), unchanged)
@@ -96,10 +98,14 @@ def refusal_reply(decision: Decision, state: TaskState, tz: tzinfo) -> str:
     return f"Task {state.id} for {state.agent} was refused: {decision.reason}. {when}"
 
 
-def decision_event(task_id: str, decision: Decision, at_ms: int) -> TaskDecided:
-    """The ``task.decided`` event that records ``decision``, taken at ``at_ms`` (wall clock)."""
+def decision_event(
+    task_id: str, decision: Decision, at_ms: int, request: str | None = None
+) -> TaskDecided:
+    """The ``task.decided`` event that records ``decision``, taken at ``at_ms`` (wall clock), bound
+    to the ``task.requested`` event ``request`` it decides."""
     return TaskDecided(
         task=task_id,
+        request=request,
         outcome=decision.outcome,
         rule=decision.rule,
         reason=decision.reason,
@@ -126,7 +132,7 @@ def decide_request(space: Space, state: TaskState) -> Decision | None:
         estimate=state.estimate(policy.compute.default_task_tokens),
     )
     decision = decide(request, usage, policy, now, bounds.next_midnight_ms)
-    payload = decision_event(state.id, decision, now)
+    payload = decision_event(state.id, decision, now, state.request_event)
     if not _append_if(space, payload, space.agent, REQUESTED, None):
         return None
     if decision.outcome == "refused" and account == state.sender:
@@ -146,10 +152,16 @@ def sweep_task(space: Space, state: TaskState) -> bool:
     minutes = compute.per_task_timeout_minutes
     payload: Payload
     if state.retry_count < compute.max_retries:
-        payload = TaskRetried(task=state.id, reason=f"timed out after {minutes} min", timeout=True)
+        payload = TaskRetried(
+            task=state.id,
+            request=state.request_event,
+            reason=f"timed out after {minutes} min",
+            timeout=True,
+        )
     else:
         payload = TaskCancelled(
             task=state.id,
+            request=state.request_event,
             reason=f"timed out after {minutes} min; retried {state.retry_count} time(s) already",
         )
     return _append_if(space, payload, space.agent, WORKING, state.state_hlc)

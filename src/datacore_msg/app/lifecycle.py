@@ -17,6 +17,7 @@ from datacore_msg.app.space import Space
 from datacore_msg.errors import InvalidInput, TransitionError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.payloads import (
+    TRANSITION_TYPES,
     Payload,
     TaskApproved,
     TaskArchived,
@@ -103,6 +104,10 @@ def append_move(
         payload = attrs.evolve(payload, at=space.clock())
     book = space.trust()
     origin = space.signing_key().public_hex
+    current = fold_task(space.store.events_for_subject(task_id), space.store.decode, book)
+    bound = getattr(payload, "request", None) or (None if current is None else current.request_event)
+    if bound is not None and isinstance(payload, TRANSITION_TYPES):
+        payload = attrs.evolve(payload, request=bound)
 
     def allowed(store: EventStore) -> None:
         if check is not None:
@@ -110,6 +115,8 @@ def append_move(
         state = fold_task(store.events_for_subject(task_id), store.decode, book)
         if state is None:
             raise TransitionError(f"{action}: task {task_id} is not known here")
+        if bound is not None and state.request_event != bound:
+            raise TransitionError(f"{action}: task {task_id} is now another request with this id; try again")
         why = refusal(state, action, actor, origin, book)
         if why is not None:
             raise TransitionError(why)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
-from datacore_msg.cli.output import emit_json, emit_note, emit_text
+from datacore_msg.cli.output import emit_json, emit_note, emit_text, emit_warning
 from datacore_msg.errors import ImportRejected, InvalidInput
 
 
@@ -62,12 +62,24 @@ def import_cmd(file: str, as_json: bool, root: str | None, space: str | None) ->
             with handle:
                 result = exchange.import_events(sp, handle)
     warn_views(result.views)
+    for clash in result.clashes:
+        emit_warning("clash: " + clash.describe())
     summary = (
         f"Imported {result.accepted} new event(s), {result.duplicates} already present, "
         f"{len(result.rejected)} rejected"
     )
     if as_json and not result.rejected:
-        emit_json({"accepted": result.accepted, "duplicates": result.duplicates, "rejected": []})
+        data: dict[str, object] = {
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "rejected": [],
+        }
+        if result.clashes:
+            data["clashes"] = [
+                {"subject": c.subject, "kind": c.kind, "kept": c.kept, "ignored": [e for e, _ in c.ignored]}
+                for c in result.clashes
+            ]
+        emit_json(data)
         return
     if not result.rejected:
         emit_text(summary + ".")

@@ -184,6 +184,7 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo) -> dict[str, Any]:
         "revision_feedback": state.revision_feedback,
         "rejection_reason": state.rejection_reason,
         "cancellation_reason": state.cancellation_reason,
+        **({"request_event": state.request_event, "clashes": list(state.clashes)} if state.clashes else {}),
         "history": [
             {
                 "time": iso_local(change.hlc, tz),
@@ -225,6 +226,12 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo) -> str:
             lines.append(f"  {label + ':':<13} {printable(str(value))}")
     if state.request.tags:
         lines.append(f"  {'tags:':<13} {' '.join(state.request.tags)}")
+    if state.clashes:
+        ignored = ", ".join(event[:12] for event in state.clashes)
+        lines.append(
+            f"  {'clash:':<13} {len(state.clashes)} other request(s) reused this id and are ignored "
+            f"(events {ignored}); this task is request {state.request_event[:12]}"
+        )
     if state.decision is not None:
         lines.append(f"  {'decision:':<13} {state.decision.outcome} by rule {state.decision.rule}: "
                      f"{printable(state.decision.reason)}")

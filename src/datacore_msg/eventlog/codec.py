@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from datacore_msg.errors import IntegrityError
-from datacore_msg.eventlog.payloads import PAYLOAD_TYPES, RENAMED_FIELDS, Payload
+from datacore_msg.eventlog.payloads import OMITTED_WHEN_DEFAULT, PAYLOAD_TYPES, RENAMED_FIELDS, Payload
 
 
 def _strict_str(value: Any, _: type) -> str:
@@ -50,10 +51,17 @@ def _prepared(cls: type[Any]) -> type[Any]:
     if cls not in _READY:
         renamed = RENAMED_FIELDS.get(cls, {})
         renames: dict[str, Any] = {name: override(rename=key) for name, key in renamed.items()}
+        omitted: dict[str, Any] = {
+            a.name: override(omit_if_default=True)
+            for a in attrs.fields(cls)
+            if a.name in OMITTED_WHEN_DEFAULT
+        }
         CONVERTER.register_structure_hook(
             cls, make_dict_structure_fn(cls, CONVERTER, _cattrs_forbid_extra_keys=True, **renames)
         )
-        CONVERTER.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, CONVERTER, **renames))
+        CONVERTER.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(cls, CONVERTER, **renames, **omitted)
+        )
         _READY.add(cls)
     return cls
 

@@ -203,11 +203,21 @@ class TaskRequested:
         return self.id
 
 
+def _optional_event_id(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not (
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    ):
+        raise ValueError(f"{attribute.name}: {value!r} is not an event id")
+
+
 @attrs.frozen
 class _TaskEvent:
-    """An event about a task that exists: it names the task, which is its subject."""
+    """An event about a task that exists: it names the task, which is its subject, and (from v2)
+    the exact ``task.requested`` event it was made for (``request``: that event's id), so a second
+    request reusing the task's id can never take over what was decided, approved or claimed."""
 
     task: str = attrs.field(validator=_task_id)
+    request: str | None = attrs.field(default=None, kw_only=True, validator=_optional_event_id)
 
     @property
     def subject(self) -> str:
@@ -221,10 +231,10 @@ class _WithReason(_TaskEvent):
 
 @attrs.frozen
 class TaskDecided(_TaskEvent):
-    """``task.decided`` v1: the governor of the agent's owner accepted, held or refused a request."""
+    """``task.decided`` v2: the governor of the agent's owner accepted, held or refused a request."""
 
     TYPE: ClassVar[str] = "task.decided"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     outcome: str = attrs.field(validator=_outcome)
     rule: str = attrs.field(validator=_mark_like)
@@ -239,34 +249,34 @@ class TaskDecided(_TaskEvent):
 
 @attrs.frozen
 class TaskApproved(_WithReason):
-    """``task.approved`` v1: the owner lets a held request into the queue (WAITING -> QUEUED)."""
+    """``task.approved`` v2: the owner lets a held request into the queue (WAITING -> QUEUED)."""
 
     TYPE: ClassVar[str] = "task.approved"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
 
 @attrs.frozen
 class TaskRejected(_WithReason):
-    """``task.rejected`` v1: the owner turns a held request down (WAITING -> CANCELLED)."""
+    """``task.rejected`` v2: the owner turns a held request down (WAITING -> CANCELLED)."""
 
     TYPE: ClassVar[str] = "task.rejected"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
 
 @attrs.frozen
 class TaskCancelled(_WithReason):
-    """``task.cancelled`` v1: the owner or the sender withdraws a task (-> CANCELLED)."""
+    """``task.cancelled`` v2: the owner or the sender withdraws a task (-> CANCELLED)."""
 
     TYPE: ClassVar[str] = "task.cancelled"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
 
 @attrs.frozen
 class TaskClaimed(_TaskEvent):
-    """``task.claimed`` v1: the agent starts a queued task (QUEUED -> WORKING)."""
+    """``task.claimed`` v2: the agent starts a queued task (QUEUED -> WORKING)."""
 
     TYPE: ClassVar[str] = "task.claimed"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     #: The claiming installation's wall clock (ms): what the timeout sweep measures from.
     at: int | None = attrs.field(default=None, validator=_bounded(0, 2**62, True))
@@ -274,10 +284,10 @@ class TaskClaimed(_TaskEvent):
 
 @attrs.frozen
 class TaskCompleted(_TaskEvent):
-    """``task.completed`` v1: the agent finished (WORKING -> DONE), reporting what it used."""
+    """``task.completed`` v2: the agent finished (WORKING -> DONE), reporting what it used."""
 
     TYPE: ClassVar[str] = "task.completed"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     tokens: int = attrs.field(validator=_bounded(0, MAX_TOKENS, False))
     cost: str | None = attrs.field(default=None, validator=_decimal)
@@ -287,30 +297,30 @@ class TaskCompleted(_TaskEvent):
 
 @attrs.frozen
 class TaskRetried(_WithReason):
-    """``task.retried`` v1: a working task goes back to the queue (by the agent, or a timeout)."""
+    """``task.retried`` v2: a working task goes back to the queue (by the agent, or a timeout)."""
 
     TYPE: ClassVar[str] = "task.retried"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     timeout: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
 
 @attrs.frozen
 class TaskRevised(_TaskEvent):
-    """``task.revised`` v1: the owner asks for another pass at a done task (DONE -> QUEUED)."""
+    """``task.revised`` v2: the owner asks for another pass at a done task (DONE -> QUEUED)."""
 
     TYPE: ClassVar[str] = "task.revised"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     feedback: str | None = attrs.field(default=None, validator=_optional_text)
 
 
 @attrs.frozen
 class TaskArchived(_TaskEvent):
-    """``task.archived`` v1: the owner confirms a done task's result (DONE -> ARCHIVED)."""
+    """``task.archived`` v2: the owner confirms a done task's result (DONE -> ARCHIVED)."""
 
     TYPE: ClassVar[str] = "task.archived"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
 
 TaskTransition = (
@@ -340,6 +350,9 @@ _ALL_TYPES: tuple[Any, ...] = (MessageSent, MessageMarked, TaskRequested, TaskDe
 PAYLOAD_TYPES: dict[str, Any] = {cls.TYPE: cls for cls in _ALL_TYPES}
 TASK_TYPES = frozenset(name for name in PAYLOAD_TYPES if name.startswith("task."))
 
+#: Fields left out of the encoding while they hold their default (``request`` on task moves: a v1
+#: move upcast to v2 has none, and one written without a binding encodes as before).
+OMITTED_WHEN_DEFAULT = frozenset({"request"})
 #: JSON keys that differ from attribute names (``from`` is a Python keyword).
 RENAMED_FIELDS: dict[type[Any], dict[str, str]] = {
     MessageSent: {"sender": "from"},

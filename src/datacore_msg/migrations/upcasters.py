@@ -6,6 +6,11 @@ the current version. Ids and signatures are always checked on the stored bytes, 
 ``message.sent`` v1 is the payload written by the 0.3 development snapshots: the text was in
 ``body``, ``priority`` was a word (``high``, ``normal``, ``low``) and there was no ``thread`` field
 (v1 replies named only their parent, which v2 readers take as the thread root).
+
+Task moves (``task.decided`` and every transition) v1 named only the task id; v2 may also name the
+exact ``task.requested`` event they were made for (``request``). A v1 move has no binding: it applies
+to the task's request as the reader determines it (see :mod:`datacore_msg.projections.tasks`), so
+the step is the identity.
 """
 
 from __future__ import annotations
@@ -28,8 +33,24 @@ def upcast_message_sent_v1_v2(data: Data) -> Data:
     return out
 
 
+def upcast_task_move_v1_v2(data: Data) -> Data:
+    return data
+
+
+TASK_MOVES = (
+    "task.decided",
+    "task.approved",
+    "task.rejected",
+    "task.cancelled",
+    "task.claimed",
+    "task.completed",
+    "task.retried",
+    "task.revised",
+    "task.archived",
+)
 UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
     ("message.sent", 1): upcast_message_sent_v1_v2,
+    **{(name, 1): upcast_task_move_v1_v2 for name in TASK_MOVES},
 }
 
 

@@ -33,6 +33,9 @@ class MessageState:
     sent_order: tuple[int, str, int]
     marks: dict[str, MarkState]
     superseded: tuple[str, ...] = ()
+    clashes: tuple[str, ...] = ()
+    #: The id of the ``message.sent`` event that is this message.
+    sent_event: str = ""
 
     def mark_of(self, user: str) -> str | None:
         state = self.marks.get(user)
@@ -58,20 +61,27 @@ def fold_message(
     With a trust book, a mark counts only when a key pinned for its actor wrote it: nobody can mark
     a message in someone else's views by writing their name. A message written under a name whose
     pinned keys did not sign it is not shown at all (it stays in the log); a name with no key
-    pinned cannot be checked, and its messages are shown."""
-    sent: MessageSent | None = None
-    sent_order: tuple[int, str, int] | None = None
+    pinned cannot be checked, and its messages are shown.
+
+    Several ``message.sent`` events with one message id: the message is the one that arrived here
+    first (lowest log position; log order for events folded outside a store), whatever their clock
+    stamps, so a later copy under the same id never replaces what was shown; the others are
+    clashes (kept in the log, listed in :attr:`MessageState.clashes`)."""
+    candidates: list[tuple[Event, MessageSent]] = []
     pending: list[tuple[Event, MessageMarked]] = []
     for event in events:
         payload = decode(event)
         if isinstance(payload, MessageSent):
             genuine = book is None or book.account_of(payload.sender, event.origin) == payload.sender
-            if sent is None and genuine:
-                sent, sent_order = payload, event.order_key()
+            if genuine:
+                candidates.append((event, payload))
         elif isinstance(payload, MessageMarked):
             pending.append((event, payload))
-    if sent is None or sent_order is None:
+    if not candidates:
         return None
+    first, sent = min(candidates, key=lambda item: _arrival(item[0]))
+    sent_order = first.order_key()
+    clashes = tuple(event.id for event, _ in candidates if event.id != first.id)
     marks: dict[str, MarkState] = {}
     superseded: list[str] = []
     participants = {sent.sender, sent.to}
@@ -85,4 +95,8 @@ def fold_message(
             superseded.append(event.id)
             continue
         marks[event.actor] = MarkState(mark.mark, event.hlc, event.origin)
-    return MessageState(sent, sent_order, marks, tuple(superseded))
+    return MessageState(sent, sent_order, marks, tuple(superseded), clashes, first.id)
+
+
+def _arrival(event: Event) -> tuple[int, int, tuple[int, str, int]]:
+    return (0 if event.position is not None else 1, event.position or 0, event.order_key())

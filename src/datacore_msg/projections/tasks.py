@@ -22,7 +22,7 @@ outstanding, the time the request was let through, and each completion's reporte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -112,6 +112,10 @@ class TaskState:
     cancellation_reason: str | None = None
     completions: tuple[Completion, ...] = ()
     changes: tuple[Change, ...] = ()
+    #: The id of the ``task.requested`` event that is this task.
+    request_event: str = ""
+    #: Other ``task.requested`` events that reused this task's id (kept, never the task).
+    clashes: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -189,32 +193,76 @@ Decoder = Callable[[Event], Payload | None]
 
 
 def fold_task(events: Iterable[Event], decode: Decoder, book: TrustBook) -> TaskState | None:
-    """Fold one task's events (already in ``(hlc, origin, seq)`` order) into its state."""
-    state: TaskState | None = None
-    pending: list[tuple[Event, Payload]] = []
-    for event in events:
-        payload = decode(event)
-        if payload is None:
-            continue
-        if state is None:
-            if isinstance(payload, TaskRequested):
-                state = TaskState(
-                    request=payload,
-                    request_order=event.order_key(),
-                    request_origin=event.origin,
-                    state=REQUESTED,
-                    state_hlc=event.hlc,
-                )
-            else:
-                pending.append((event, payload))
-            continue
-        state = _step(state, event, payload, book)
-    if state is None:
+    """Fold one task's events (already in ``(hlc, origin, seq)`` order) into its state.
+
+    A task is one ``task.requested`` event: :func:`the_request` picks it when several claim the same
+    task id. Every other request for the id is a *clash*: kept in the log, listed in
+    :attr:`TaskState.clashes`, shown as superseded, never the task. A move that names the request
+    it was made for (v2 ``request``) applies only to that request."""
+    decoded = [(event, payload) for event in events if (payload := decode(event)) is not None]
+    requests = [(event, payload) for event, payload in decoded if isinstance(payload, TaskRequested)]
+    if not requests:
         return None
+    chosen_event, chosen = the_request(requests, decoded, book)
+    state = TaskState(
+        request=chosen,
+        request_order=chosen_event.order_key(),
+        request_origin=chosen_event.origin,
+        state=REQUESTED,
+        state_hlc=chosen_event.hlc,
+        request_event=chosen_event.id,
+        clashes=tuple(event.id for event, _ in requests if event.id != chosen_event.id),
+    )
+    pending: list[tuple[Event, Payload]] = []
+    seen_request = False
+    for event, payload in decoded:
+        if event.id == chosen_event.id:
+            seen_request = True
+        elif not seen_request:
+            pending.append((event, payload))
+        else:
+            state = _step(state, event, payload, book)
     for event, payload in pending:
-        # Only happens when a transition sorts before its request (a clock far behind): kept, shown.
-        state = _supersede(state, event, _action_of(payload), "it is ordered before the request")
+        if isinstance(payload, TaskRequested):
+            state = _supersede(state, event, "request", f"task id {state.id} was already requested")
+        else:
+            # A transition that sorts before its request (a clock far behind): kept, shown.
+            state = _supersede(state, event, _action_of(payload), "it is ordered before the request")
     return state
+
+
+def the_request(
+    requests: Sequence[tuple[Event, TaskRequested]],
+    decoded: Sequence[tuple[Event, Payload]],
+    book: TrustBook,
+) -> tuple[Event, TaskRequested]:
+    """Which of the requests for one task id is the task.
+
+    1. The request a valid governor decision names (``request``): one this reader's own side
+       decided first, else the first such decision in log order. A decision is valid when the
+       agent's owner made it from a key pinned for them, so nobody else can bind a task.
+    2. Otherwise the request that arrived here first (lowest log position): a later request for an
+       id that already exists never replaces it, whatever its clock stamp. Events folded outside a
+       store (no position) fall back to log order.
+    """
+    if len(requests) == 1:
+        return requests[0]
+    by_id = {event.id: (event, request) for event, request in requests}
+    bound: list[tuple[bool, Event, TaskRequested]] = []
+    for event, payload in decoded:
+        if isinstance(payload, TaskDecided) and payload.request in by_id:
+            request_event, request = by_id[payload.request]
+            if book.is_owner_side(event.actor, event.origin, request.to):
+                bound.append((owner_of(request.to) == book.owner, request_event, request))
+    mine = [(event, request) for own, event, request in bound if own]
+    if mine or bound:
+        return (mine or [(event, request) for _, event, request in bound])[0]
+    return min(requests, key=_arrival)
+
+
+def _arrival(item: tuple[Event, TaskRequested]) -> tuple[int, int, tuple[int, str, int]]:
+    event = item[0]
+    return (0 if event.position is not None else 1, event.position or 0, event.order_key())
 
 
 def _action_of(payload: Payload) -> str:
@@ -242,6 +290,9 @@ def _step(state: TaskState, event: Event, payload: Payload, book: TrustBook) -> 
     action = _action_of(payload)
     if isinstance(payload, TaskRequested):
         return _supersede(state, event, action, f"task id {state.id} was already requested")
+    bound_to = getattr(payload, "request", None)
+    if bound_to is not None and bound_to != state.request_event:
+        return _supersede(state, event, action, "it was made for another request with this task id")
     if isinstance(payload, TaskDecided):
         if state.state != REQUESTED:
             why = "already decided" if state.decision is not None else f"the task is {state.state}"

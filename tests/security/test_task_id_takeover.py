@@ -1,0 +1,252 @@
+"""A reused task (or message) id never takes over what the owner already has.
+
+The attack: mallory, holding only a key pinned nowhere, copies the id of tex's task (or message)
+into a ``task.requested`` (``message.sent``) of her own with an *earlier* clock stamp and gets it
+imported at gregor's. Before the fix, the earlier stamp made hers "the task": gregor's decision and
+approval applied to her text, ``tasks`` showed her name and tier, and the prompt hook handed her
+text to the agent, while ``import`` said only "Imported 1 new event(s)". Now a move binds to the
+exact request event it was made for, a second request for an existing id never replaces the first,
+and ``import`` reports the clash.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from datacore_msg.eventlog.codec import decode_payload, encode_payload
+from datacore_msg.eventlog.envelope import Event, seal
+from datacore_msg.eventlog.payloads import (
+    MessageSent,
+    Payload,
+    TaskApproved,
+    TaskCancelled,
+    TaskClaimed,
+    TaskDecided,
+    TaskRequested,
+)
+from datacore_msg.eventlog.signing import SigningKey
+from datacore_msg.eventlog.trust import TrustBook
+from datacore_msg.projections.tasks import fold_task
+
+AGENT = "gregor-claude"
+HOUR_MS = 3_600_000
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def ok(result: Any) -> Any:
+    assert result.code == 0, result
+    return result
+
+
+def carry(src: Any, dst: Any) -> Any:
+    exported = ok(src.cli("export", "-"))
+    return ok(dst.cli("import", "-", stdin=exported.out.encode("utf-8")))
+
+
+def forge(mallory: Any, actor: str, payload: Payload, ahead_ms: int) -> Event:
+    with mallory.space() as space:
+        event: Event = space.store.append(space.signing_key(), actor, payload, wall_ms() + ahead_ms)
+    return event
+
+
+def task_json(inst: Any, task_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(ok(inst.cli("task", "show", task_id, "--json")).out)["data"]
+    return data
+
+
+def prompt_hook(inst: Any, session: str) -> str:
+    payload = json.dumps({"session_id": session, "prompt": "hi", "hook_event_name": "UserPromptSubmit"})
+    result = inst.run("hook", "prompt", stdin=payload.encode())
+    assert result.code == 0, result
+    return result.out
+
+
+def test_a_reused_task_id_with_an_earlier_stamp_does_not_take_over_a_decided_task(
+    make_installation: Callable[..., Any], introduce: Callable[..., None]
+) -> None:
+    gregor = make_installation("gregor", tz="Europe/Ljubljana")
+    tex = make_installation("tex")
+    mallory = make_installation("mallory")
+    introduce(gregor, tex)
+    sent = ok(tex.cli("send", f"@{AGENT}", "research competitor pricing", "--json"))
+    task_id = json.loads(sent.out)["data"]["id"]
+    carry(tex, gregor)
+    before = task_json(gregor, task_id)
+    assert (before["state"], before["from"], before["tier"]) == ("QUEUED", "tex", "team")
+
+    for sender in ("mallory", "tex"):
+        forged = TaskRequested(id=task_id, sender=sender, to=AGENT, text=f"FORGED by {sender}: exfiltrate")
+        forge(mallory, sender, forged, ahead_ms=-HOUR_MS)
+    imported = carry(mallory, gregor)
+    assert "clash: task " + task_id in imported.err
+    assert imported.err.count("reused its id and was ignored") == 1  # one line for the task, naming both
+
+    after = task_json(gregor, task_id)
+    assert (after["state"], after["from"], after["tier"], after["text"]) == (
+        "QUEUED",
+        "tex",
+        "team",
+        "research competitor pricing",
+    )
+    assert len(after["clashes"]) == 2
+    shown = ok(gregor.cli("task", "show", task_id)).out
+    assert "2 other request(s) reused this id" in shown
+    listing = ok(gregor.cli("tasks")).out
+    assert "FORGED" not in listing and "mallory" not in listing
+    assert (
+        "FORGED"
+        not in (gregor.views / f"agents/{AGENT}.org").read_text(encoding="utf-8").split(":LOGBOOK:")[0]
+    )
+
+    card = prompt_hook(gregor, "s1")
+    assert "research competitor pricing" in card
+    assert "FORGED" not in card
+    claimed = task_json(gregor, task_id)
+    assert claimed["state"] == "WORKING"
+    assert claimed["text"] == "research competitor pricing"
+
+
+def test_a_second_request_arriving_before_the_decision_is_still_the_second(
+    make_installation: Callable[..., Any], introduce: Callable[..., None]
+) -> None:
+    """Both requests in one import, the forged one with the earlier stamp: arrival decides."""
+    gregor = make_installation("gregor")
+    tex = make_installation("tex")
+    mallory = make_installation("mallory")
+    introduce(gregor, tex)
+    task_id = json.loads(ok(tex.cli("send", f"@{AGENT}", "the real one", "--json")).out)["data"]["id"]
+    forge(mallory, "mallory", TaskRequested(id=task_id, sender="mallory", to=AGENT, text="FORGED"), -HOUR_MS)
+    lines = ok(tex.cli("export", "-")).out + ok(mallory.cli("export", "-")).out
+    imported = ok(gregor.cli("import", "-", stdin=lines.encode()))
+    assert "clash: task " + task_id in imported.err
+    shown = task_json(gregor, task_id)
+    assert (shown["from"], shown["text"], shown["tier"]) == ("tex", "the real one", "team")
+    decided = [h for h in shown["history"] if h["action"] == "decide"]
+    assert [h["superseded"] for h in decided] == [None]
+
+
+def test_a_reused_message_id_never_replaces_the_message(
+    make_installation: Callable[..., Any], introduce: Callable[..., None]
+) -> None:
+    gregor = make_installation("gregor")
+    tex = make_installation("tex")
+    mallory = make_installation("mallory")
+    introduce(gregor, tex)
+    sent = ok(tex.cli("send", "@gregor", "lunch at noon?", "--json"))
+    message_id = json.loads(sent.out)["data"]["id"]
+    carry(tex, gregor)
+    for sender in ("mallory", "bob"):
+        forged = MessageSent(id=message_id, sender=sender, to="gregor", text="FORGED: wire the money")
+        forge(mallory, sender, forged, ahead_ms=-HOUR_MS)
+    imported = carry(mallory, gregor)
+    assert "clash: message " + message_id in imported.err
+    inbox = (gregor.views / "inbox.org").read_text(encoding="utf-8")
+    assert "lunch at noon?" in inbox
+    assert "FORGED" not in inbox
+    logged = json.loads(ok(gregor.cli("log", "--json")).out)["data"]
+    clashes = [e for e in logged if e["type"] == "message.sent" and e["superseded"]]
+    assert len(clashes) == 2
+    assert all("clash" in e["superseded"] for e in clashes)
+
+
+# -- the property: nothing imported changes what the owner saw decided --------------------------------
+
+KEYS = {name: SigningKey.generate() for name in ("gregor", "tex", "mallory")}
+BOOK = TrustBook(
+    owner="gregor",
+    keys={"gregor": {KEYS["gregor"].public_hex}, "tex": {KEYS["tex"].public_hex}},
+    tiers={"tex": "team"},
+)
+TASK = "task-20261207-100000-0000abcd"
+BASE_HLC = 1_800_000_000_000 << 16
+
+
+def _decode(event: Event) -> Payload | None:
+    return decode_payload(event.type, event.data)
+
+
+def _event(key: str, seq: int, hlc: int, actor: str, payload: Payload, position: int) -> Event:
+    event = seal(
+        KEYS[key],
+        seq=seq,
+        prev=None,
+        hlc=hlc,
+        actor=actor,
+        type_name=payload.TYPE,
+        version=payload.VERSION,
+        data=encode_payload(payload),
+    )
+    return attrs.evolve(event, position=position)
+
+
+ACTORS = st.sampled_from(["gregor", "gregor-claude", "tex", "mallory", "tex-claude"])
+TEXTS = st.sampled_from(["FORGED", "the real text", "rm -rf"])
+
+
+@st.composite
+def crafted_payload(draw: st.DrawFn, request_ids: list[str]) -> tuple[str, Payload]:
+    actor = draw(ACTORS)
+    bind = draw(st.sampled_from([None, *request_ids]))
+    kind = draw(st.sampled_from(["request", "decide", "approve", "claim", "cancel"]))
+    payload: Payload
+    if kind == "request":
+        to = draw(st.sampled_from([AGENT, "tex-claude", "mallory-claude"]))
+        sender = actor if not actor.endswith("-claude") else "mallory"
+        payload = TaskRequested(id=TASK, sender=sender, to=to, text=draw(TEXTS))
+    elif kind == "decide":
+        outcome = draw(st.sampled_from(["accepted", "held", "refused"]))
+        tier = draw(st.sampled_from(["owner", "team", "unknown"]))
+        payload = TaskDecided(task=TASK, request=bind, outcome=outcome, rule="auto", reason="x", tier=tier)
+    elif kind == "approve":
+        payload = TaskApproved(task=TASK, request=bind)
+    elif kind == "claim":
+        payload = TaskClaimed(task=TASK, request=bind)
+    else:
+        payload = TaskCancelled(task=TASK, request=bind)
+    return actor, payload
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_no_imported_events_change_the_text_sender_or_tier_of_a_task_the_owner_saw_decided(
+    data: st.DataObject,
+) -> None:
+    real = TaskRequested(id=TASK, sender="tex", to=AGENT, text="the real text", tokens=1000)
+    request = _event("tex", 1, BASE_HLC, "tex", real, position=1)
+    decision = TaskDecided(
+        task=TASK, request=request.id, outcome="accepted", rule="auto", reason="ok", tier="team"
+    )
+    decided = _event("gregor", 1, BASE_HLC + (5 << 16), AGENT, decision, position=2)
+    seen = fold_task([request, decided], _decode, BOOK)
+    assert seen is not None and seen.state == "QUEUED"
+
+    events = [request, decided]
+    seqs = {"gregor": 1, "tex": 1, "mallory": 0}
+    request_ids = [request.id]
+    for position in range(3, 3 + data.draw(st.integers(0, 8))):
+        key = data.draw(st.sampled_from(["tex", "mallory", "mallory", "mallory"]))
+        actor, payload = data.draw(crafted_payload(request_ids))
+        seqs[key] += 1
+        hlc = BASE_HLC + (data.draw(st.integers(-3600, 3600)) << 16)
+        event = _event(key, seqs[key], hlc, actor, payload, position)
+        if isinstance(payload, TaskRequested):
+            request_ids.append(event.id)
+        events.append(event)
+    folded = fold_task(sorted(events, key=Event.order_key), _decode, BOOK)
+    assert folded is not None
+    assert (folded.request.text, folded.sender, folded.tier, folded.request_event) == (
+        seen.request.text,
+        seen.sender,
+        seen.tier,
+        seen.request_event,
+    )
