@@ -494,9 +494,9 @@ def test_stale_working_tasks_are_retried_then_cancelled(gregor: Any) -> None:
     assert state.cancellation_reason == "timed out after 30 min; retried 2 time(s) already"
 
     retried = events_of(gregor, "task.retried")
-    request = state.request_event  # every move names the request it was made for
+    bound = state.request_event  # every move names the request it was made for
     assert [(e["actor"], e["data"]) for e in retried] == [
-        (AGENT, {"task": task, "request": request, "reason": "timed out after 30 min", "timeout": True})
+        (AGENT, {"task": task, "request": bound, "reason": "timed out after 30 min", "timeout": True})
     ] * 2
     cancelled = events_of(gregor, "task.cancelled")
     assert [(e["actor"], e["data"]["reason"]) for e in cancelled] == [
