@@ -556,7 +556,7 @@ def synthetic_task_events(
 
 def pin_task_senders(inst: Installation, keys: dict[str, SigningKey]) -> None:
     """Pin the keys of the senders that have a tier in the installation's contacts.yaml."""
-    from datacore_msg.config.contacts import add_contact
+    from datacore_msg.config.contacts_edit import add_contact
 
     with inst.open() as space:
         path = space.paths.contacts_file

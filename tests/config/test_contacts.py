@@ -16,15 +16,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from datacore_msg.config.contacts import (
-    HEADER,
-    TIERS,
-    Contact,
-    ContactChange,
-    add_contact,
-    load_contacts,
-    remove_contact,
-)
+from datacore_msg.config.contacts import TIERS, Contact, load_contacts
+from datacore_msg.config.contacts_edit import HEADER, ContactChange, add_contact, remove_contact
 from datacore_msg.errors import ConfigError, InvalidInput, NotFound
 from datacore_msg.eventlog.signing import SigningKey
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from datacore_msg.app import audit, exchange, messages, tasks
 from datacore_msg.app.setup import init
 from datacore_msg.app.space import open_space
-from datacore_msg.config.contacts import add_contact
+from datacore_msg.config.contacts_edit import add_contact
 
 
 def _exchange(src_root: Path, dst_root: Path) -> str:

@@ -28,7 +28,7 @@ def contacts_add(
     from datetime import date
 
     from datacore_msg.app.views import refresh
-    from datacore_msg.config.contacts import add_contact
+    from datacore_msg.config.contacts_edit import add_contact
 
     with open_space_from(root, space) as sp:
         path = sp.paths.contacts_file
@@ -86,7 +86,7 @@ def contacts_list(as_json: bool, root: str | None, space: str | None) -> None:
 def contacts_remove(name: str, root: str | None, space: str | None) -> None:
     """Remove NAME and its pinned keys."""
     from datacore_msg.app.views import refresh
-    from datacore_msg.config.contacts import remove_contact
+    from datacore_msg.config.contacts_edit import remove_contact
 
     with open_space_from(root, space) as sp:
         path = sp.paths.contacts_file

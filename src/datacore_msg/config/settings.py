@@ -4,13 +4,21 @@ Keys used (REFERENCE.md): ``identity.name``, ``identity.timezone``, ``messaging.
 ``messaging.state_dir``, ``messaging.relay.url``, ``messaging.relay.secret``,
 ``messaging.trust_overrides``, ``messaging.trust_tiers``, ``messaging.compute``. Other keys are kept
 as they are (the file is shared with other Datacore modules).
+
+``messaging.relay`` (read here, used by the relay transport): ``url`` is a ``ws://`` or ``wss://``
+URL with a host and nothing else (no user or password in it, no fragment); ``secret`` is the team's
+shared relay secret, a non-blank string, else the environment's ``RELAY_SECRET`` (as in v0.2). Both
+are optional here; other keys in the section are refused (a misspelt ``secret`` must not go
+unnoticed). The secret is never quoted in an error message nor shown in a ``repr``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -20,6 +28,17 @@ from datacore_msg.eventlog.names import is_actor
 
 DEFAULT_SPACE = "0-personal"
 SPACE_RE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+RELAY_SECRET_ENV = "RELAY_SECRET"
+RELAY_SCHEMES = ("ws", "wss")
+RELAY_KEYS = ("url", "secret")
+MAX_RELAY_URL = 2048
+
+
+@attrs.frozen
+class RelaySettings:
+    url: str | None = None
+    secret: str | None = attrs.field(default=None, repr=False)
+    secret_from: str | None = None  # "settings" or "environment" (RELAY_SECRET), None without one
 
 
 @attrs.frozen
@@ -29,6 +48,7 @@ class Settings:
     default_space: str
     state_dir: str | None
     raw: dict[str, Any]
+    relay: RelaySettings = RelaySettings()
 
     def tzinfo(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -83,7 +103,60 @@ def check_option_space(space: str) -> str:
     return check_space(space, "--space", InvalidInput)
 
 
-def parse_settings(raw: Any, path: Path) -> Settings:
+def _relay_url(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string (a ws:// or wss:// URL)")
+    if len(value) > MAX_RELAY_URL:
+        raise ConfigError(f"{where} is longer than {MAX_RELAY_URL} characters")
+    if not value.isprintable() or any(char.isspace() for char in value):
+        raise ConfigError(f"{where} must be one URL without spaces or control characters")
+    scheme, sep, _ = value.partition("://")
+    if not sep or scheme.lower() not in RELAY_SCHEMES:
+        raise ConfigError(f"{where} must start with ws:// or wss://")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535
+    except ValueError as exc:
+        raise ConfigError(f"{where} is not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise ConfigError(f"{where} has no host (ws://HOST[:PORT][/PATH])")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"{where} must not hold a user or password (the secret has its own key)")
+    if parts.fragment or value.endswith("#"):
+        raise ConfigError(f"{where} must not have a #fragment")
+    return value
+
+
+def parse_relay(messaging: dict[str, Any], path: Path, env: Mapping[str, str]) -> RelaySettings:
+    """``messaging.relay``, with ``RELAY_SECRET`` from ``env`` when the file has no secret."""
+    where = f"{path}: messaging.relay"
+    section = messaging.get("relay")
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where} must be a mapping (url, secret)")
+    unknown = sorted(str(key) for key in section if key not in RELAY_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(RELAY_KEYS)})")
+    url = section.get("url")
+    if url is not None:
+        url = _relay_url(url, f"{where}.url")
+    secret = section.get("secret")
+    if secret is not None:
+        if not isinstance(secret, str):
+            raise ConfigError(f"{where}.secret must be a string (quote it)")
+        if not secret.strip():
+            raise ConfigError(f"{where}.secret is blank (remove it, or set a secret)")
+        return RelaySettings(url, secret, "settings")
+    from_env = env.get(RELAY_SECRET_ENV)
+    if from_env and from_env.strip():
+        return RelaySettings(url, from_env, "environment")
+    return RelaySettings(url)
+
+
+def parse_settings(raw: Any, path: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """The settings in ``raw`` (the YAML data of ``path``), checked; ``env`` (default: this process's
+    environment) supplies ``RELAY_SECRET``."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -104,7 +177,8 @@ def parse_settings(raw: Any, path: Path) -> Settings:
     state_dir = messaging.get("state_dir")
     if state_dir is not None and not isinstance(state_dir, str):
         raise ConfigError(f"{path}: messaging.state_dir must be a string")
-    return Settings(name, tz, space, state_dir, raw)
+    relay = parse_relay(messaging, path, os.environ if env is None else env)
+    return Settings(name, tz, space, state_dir, raw, relay)
 
 
 def load_settings(path: Path) -> Settings:

@@ -14,6 +14,9 @@ Theory of operation
   valid one is kept; a crash stores the whole batch or nothing of it.
 * **Reading**: ``position`` is this peer's arrival order (checkpoints use it); meaning comes from the
   ``(hlc, origin, seq)`` order, which :meth:`events_for_subject` and :meth:`iter_sorted` return.
+  :meth:`heads` (per origin, the highest seq held with none missing below it) and
+  :meth:`events_after` (an origin's events after a seq) are what two stores compare and send to
+  catch each other up.
 * Triggers refuse UPDATE and DELETE on ``events``; :meth:`verify` re-checks every id, signature, chain
   link and payload, so an edit made behind the triggers' back is caught.
 """
@@ -49,6 +52,14 @@ _HEAD = (
     "SELECT (SELECT MAX(seq) FROM events WHERE origin = ?), "
     "(SELECT id FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1), "
     "(SELECT MAX(hlc) FROM events)"
+)
+#: Each origin and its largest seq: a skip scan of the (origin, seq) index (SQLite reads every index
+#: entry for a plain GROUP BY; this seeks once per origin).
+_HEADS = (
+    "WITH RECURSIVE o(origin) AS (SELECT MIN(origin) FROM events UNION ALL "
+    "SELECT (SELECT MIN(origin) FROM events WHERE origin > o.origin) FROM o WHERE o.origin IS NOT NULL) "
+    "SELECT origin, (SELECT MAX(seq) FROM events WHERE events.origin = o.origin) FROM o "
+    "WHERE origin IS NOT NULL"
 )
 _INSERT = (
     "INSERT INTO events (id, origin, seq, prev, hlc, actor, type, v, data, sig, subject) "
@@ -376,6 +387,30 @@ class EventStore:
             "ORDER BY hlc DESC, origin DESC, seq DESC LIMIT ?) ORDER BY hlc, origin, seq"
         )
         return self._rows(sql, (*params, limit))
+
+    def heads(self) -> dict[str, int]:
+        """Per origin, the highest ``seq`` held with every seq from 1 to it held too.
+
+        That is ``MAX(seq)``: the store never holds a gap. Ingest refuses an event whose predecessor
+        is not stored (nor earlier in the same batch, all of which commits or none), an append takes
+        ``MAX(seq) + 1``, ``seq >= 1`` and ``(origin, seq)`` is unique, and the triggers refuse
+        deletes; a file edited behind the triggers' back is :meth:`verify`'s to report (a gap). The
+        origins are walked on the ``UNIQUE (origin, seq)`` index, one seek per origin, so the cost
+        grows with the number of origins, not of events."""
+        with translating(self.path):
+            rows = self.conn.execute(_HEADS).fetchall()
+        return {origin: int(seq) for origin, seq in rows}
+
+    def events_after(self, origin: str, seq: int, limit: int) -> list[Event]:
+        """``origin``'s stored events with a seq above ``seq``, in seq order, at most ``limit`` of them
+        (what a peer whose head for ``origin`` is ``seq`` lacks; call again from the last one's seq
+        for the next batch). A range scan of the ``UNIQUE (origin, seq)`` index."""
+        if limit <= 0:
+            return []
+        return self._rows(
+            f"SELECT {_COLUMNS} FROM events WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (origin, seq, limit),
+        )
 
     def origins(self) -> list[str]:
         with translating(self.path):
