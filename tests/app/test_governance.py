@@ -213,8 +213,9 @@ def test_per_task_and_per_sender_limits(gregor: Any, tex: Any) -> None:
 
 
 def test_the_first_failing_check_gives_the_reason(gregor: Any, tex: Any) -> None:
-    """Effort, then the sender's tokens, then the rate and cooldown, then the queue."""
-    set_messaging(gregor, compute={"max_queue_depth": 1})
+    """Effort, then the sender's tokens, then the rate and cooldown, then the queue (tex's key is
+    pinned nowhere: his requests count in the unpinned queue, not in ``max_queue_depth``)."""
+    set_messaging(gregor, compute={"max_queue_depth": 1, "unpinned_queue_per_key": 1})
     assert ask(tex, gregor, T0, tokens=10000).state == "WAITING"  # queue now full, budget used up
     everything = ask(tex, gregor, T0 + 1000, effort=9, tokens=5000)
     assert outcome(everything)[1] == "effort"
@@ -222,7 +223,7 @@ def test_the_first_failing_check_gives_the_reason(gregor: Any, tex: Any) -> None
     move(gregor, T0 + 3000, load_first(gregor), "reject")
     assert outcome(ask(tex, gregor, T0 + 4000, tokens=1))[1] == "cooldown"
     assert ask(tex, gregor, T0 + 2 * MINUTE, tokens=1).state == "WAITING"
-    assert outcome(ask(tex, gregor, T0 + 4 * MINUTE, tokens=1))[1] == "queue_depth"
+    assert outcome(ask(tex, gregor, T0 + 4 * MINUTE, tokens=1))[1] == "unpinned_queue_per_key"
 
 
 def load_first(inst: Any) -> str:
@@ -351,6 +352,67 @@ def test_queue_depth(gregor: Any, tex: Any) -> None:
     budget = report(gregor, T0 + 7 * MINUTE)
     assert (budget.queue_depth, budget.working) == (1, 1)
     assert ask(tex, gregor, T0 + 8 * MINUTE, "four").state == "QUEUED"
+
+
+def test_unpinned_requests_have_a_queue_of_their_own(gregor: Any, tex: Any, make_installation: Any) -> None:
+    """Requests from keys pinned nowhere count per key and in total, never in ``max_queue_depth``;
+    pinning the key later moves its tasks into the queue of pinned senders."""
+    set_messaging(
+        gregor, compute={"max_queue_depth": 2, "unpinned_queue_per_key": 2, "unpinned_queue_total": 3}
+    )
+    gregor.pin(tex, "team")
+    mallory, eve = make_installation("mallory"), make_installation("eve")
+    held = [ask(mallory, gregor, T0 + n * 2 * MINUTE, f"mallory {n}", tokens=100) for n in range(2)]
+    assert [t.state for t in held] == ["WAITING", "WAITING"]
+    over_key = ask(mallory, gregor, T0 + 4 * MINUTE, "mallory 2", tokens=100)
+    assert outcome(over_key) == (
+        "CANCELLED",
+        "unpinned_queue_per_key",
+        f"Queue full for unpinned senders on key {mallory.public_key[:12]}: 2/2",
+    )
+    assert over_key.decision is not None and over_key.decision.retry_after is None
+    assert ask(eve, gregor, T0 + 5 * MINUTE, "eve 0", tokens=100).state == "WAITING"
+    over_total = ask(eve, gregor, T0 + 7 * MINUTE, "eve 1", tokens=100)
+    assert outcome(over_total) == (
+        "CANCELLED",
+        "unpinned_queue_total",
+        "Queue full for unpinned senders: 3/3",
+    )
+    assert over_total.decision is not None
+    figures = over_total.decision.figures
+    assert (figures["unpinned_key_queue"], figures["unpinned_queue"]) == (1, 3)
+    # the refused strangers are told when to try again
+    replies = {e["data"]["to"]: e["data"]["text"] for e in events_of(gregor, "message.sent")}
+    assert replies["mallory"].endswith("You can send it again when the queue has room.")
+    assert replies["eve"].endswith("You can send it again when the queue has room.")
+
+    # a pinned teammate still has the whole queue: three unpinned tasks waiting count for nothing
+    first = ask(tex, gregor, T0 + 8 * MINUTE, "tex 0")
+    assert first.state == "QUEUED"
+    assert first.decision is not None and first.decision.figures["queue_depth"] == 0
+    assert "unpinned_queue" not in first.decision.figures
+    assert ask(tex, gregor, T0 + 10 * MINUTE, "tex 1").state == "QUEUED"
+    assert outcome(ask(tex, gregor, T0 + 12 * MINUTE, "tex 2"))[1:] == ("queue_depth", "Queue full: 2/2")
+    budget = report(gregor, T0 + 13 * MINUTE)
+    assert (budget.queue_depth, budget.unpinned_queue) == (2, 3)
+    by_key = [tasks.KeyQueue(mallory.public_key, 2), tasks.KeyQueue(eve.public_key, 1)]
+    assert budget.unpinned_keys == sorted(by_key, key=lambda k: k.key)
+
+    # a full queue of pinned work refuses strangers too; approving keeps a task in the unpinned
+    # queue (QUEUED), rejecting one frees a place (``pin`` below runs the CLI on the wall clock,
+    # whose timeout sweep would retry a task claimed in 2025: tex's first is cancelled instead)
+    assert outcome(ask(eve, gregor, T0 + 13 * MINUTE, "eve 2", tokens=100))[1] == "queue_depth"
+    move(gregor, T0 + 14 * MINUTE, first.id, "cancel")
+    move(gregor, T0 + 14 * MINUTE, held[0].id, "approve")
+    move(gregor, T0 + 14 * MINUTE, held[1].id, "reject")
+    assert ask(mallory, gregor, T0 + 15 * MINUTE, "mallory 3", tokens=100).state == "WAITING"
+    assert report(gregor, T0 + 15 * MINUTE).unpinned_queue == 3
+
+    # once gregor pins mallory's key, her tasks are counted with the pinned senders'
+    gregor.pin(mallory, "trusted")
+    budget = report(gregor, T0 + 16 * MINUTE)
+    assert (budget.queue_depth, budget.unpinned_queue) == (3, 1)
+    assert budget.unpinned_keys == [tasks.KeyQueue(eve.public_key, 1)]
 
 
 # -- the refusal reply -------------------------------------------------------------------------
@@ -565,7 +627,10 @@ def test_budget_report_per_sender_total_queue_and_reset(
         "tex": ("unknown", 3000, 3000, 0, 10000, 100000, 1),
     }
     assert (budget.total_today, budget.daily_budget) == (13500, 500000)
-    assert (budget.queue_depth, budget.max_queue_depth, budget.working) == (2, 20, 1)
+    # tex (pinned nowhere) is counted apart from the queue of pinned senders
+    assert (budget.queue_depth, budget.max_queue_depth, budget.working) == (1, 20, 1)
+    assert (budget.unpinned_queue, budget.unpinned_queue_total, budget.unpinned_queue_per_key) == (1, 5, 2)
+    assert budget.unpinned_keys == [tasks.KeyQueue(tex.public_key, 1)]
     assert budget.tasks_per_hour == 5
     assert budget.now_ms == T0 + 8 * MINUTE
     assert budget.next_reset_ms == ms(15, 23)  # midnight in Ljubljana

@@ -268,6 +268,8 @@ def test_budget_text_and_json(gregor: Any, tex: Any) -> None:
     assert (data["queue_depth"], data["max_queue_depth"], data["working"], data["tasks_per_hour"]) == (
         1, 20, 0, 5
     )
+    assert (data["unpinned_queue"], data["unpinned_queue_total"], data["unpinned_queue_per_key"]) == (0, 5, 2)
+    assert data["unpinned_keys"] == []
     reset = datetime.fromisoformat(data["next_reset"])
     now = datetime.now(ZoneInfo("Europe/Ljubljana"))
     local = reset.astimezone(ZoneInfo("Europe/Ljubljana"))
@@ -278,9 +280,12 @@ def test_budget_text_and_json(gregor: Any, tex: Any) -> None:
     assert lines[0] == f"Budget of gregor-claude today (resets {local:%Y-%m-%d} 00:00 Europe/Ljubljana)"
     assert lines[1] == "  total:  3500 / 500000 tokens"
     assert lines[2] == "  queue:  1 / 20 waiting or queued, 0 working"
-    assert lines[4].split() == ["gregor", "owner", "500", "/", "unlimited", "tier,", "unlimited", "sender",
+    assert lines[3] == (
+        "  unpinned senders: 0 / 5 waiting or queued, 2 per key (not counted in the queue above)"
+    )
+    assert lines[5].split() == ["gregor", "owner", "500", "/", "unlimited", "tier,", "unlimited", "sender",
                                 "max;", "1/5", "this", "hour"]
-    assert lines[5].split()[:5] == ["tex", "team", "3000", "/", "100000"]
+    assert lines[6].split()[:5] == ["tex", "team", "3000", "/", "100000"]
 
 
 def test_budget_with_no_use(gregor: Any) -> None:

@@ -1,6 +1,9 @@
 """``decide``: one table per rule, the check order, the tier defaults, the owner's exemptions, and
 properties (determinism, the exact acceptance condition, monotonicity in usage).
 
+The unpinned queue caps apply only to a request with an ``unpinned_key`` (not signed by a key pinned
+for its sender); the check-order scenario uses such a request so that every rule can be reached.
+
 Each rule's table runs against a policy where every *other* limit is 0 (unlimited), so only the rule
 under test can refuse. Rows: well under the limit, exactly at it, one over, and a limit of 0.
 """
@@ -31,7 +34,12 @@ RULES: tuple[str, ...] = (
     "rate",
     "cooldown",
     "queue_depth",
+    "unpinned_queue_per_key",
+    "unpinned_queue_total",
 )
+UNPINNED_RULES = ("unpinned_queue_per_key", "unpinned_queue_total")
+#: An origin key pinned for no one (a throwaway key).
+STRANGER = "5e" * 32
 
 #: The figures each check records, in check order (effort and cooldown only when they apply).
 RULE_FIGURES: dict[str, tuple[str, ...]] = {
@@ -43,6 +51,8 @@ RULE_FIGURES: dict[str, tuple[str, ...]] = {
     "rate": ("tasks_last_hour", "tasks_per_hour"),
     "cooldown": ("since_last_task_s", "cooldown_s"),
     "queue_depth": ("queue_depth", "max_queue_depth"),
+    "unpinned_queue_per_key": ("unpinned_key_queue", "unpinned_queue_per_key"),
+    "unpinned_queue_total": ("unpinned_queue", "unpinned_queue_total"),
 }
 
 #: Every compute limit off: only the limit a test sets can refuse.
@@ -53,13 +63,26 @@ UNLIMITED = ComputeLimits(
     cooldown_between_tasks=0,
     max_queue_depth=0,
     tasks_per_hour=0,
+    unpinned_queue_per_key=0,
+    unpinned_queue_total=0,
 )
 OPEN_TEAM = TierLimits(priority_boost=1.5, daily_tokens=0, max_effort=0, auto_accept=True)
 
 
-def req(tier: str = "team", effort: int | None = None, estimate: int = 1_000, sender: str = "bob") -> Request:
+def req(
+    tier: str = "team",
+    effort: int | None = None,
+    estimate: int = 1_000,
+    sender: str = "bob",
+    unpinned_key: str | None = None,
+) -> Request:
     return Request(
-        task="task-20261201-120000-0123abcd", sender=sender, tier=tier, effort=effort, estimate=estimate
+        task="task-20261201-120000-0123abcd",
+        sender=sender,
+        tier=tier,
+        effort=effort,
+        estimate=estimate,
+        unpinned_key=unpinned_key,
     )
 
 
@@ -70,6 +93,8 @@ def use(
     oldest_in_hour_ms: int | None = None,
     last_task_ms: int | None = None,
     queue: int = 0,
+    key_queue: int = 0,
+    unpinned_queue: int = 0,
 ) -> Usage:
     return Usage(
         sender_tokens_today=sender_tokens,
@@ -78,6 +103,8 @@ def use(
         sender_oldest_in_hour_ms=oldest_in_hour_ms,
         sender_last_task_ms=last_task_ms,
         queue_depth=queue,
+        unpinned_key_queue=key_queue,
+        unpinned_queue=unpinned_queue,
     )
 
 
@@ -90,13 +117,17 @@ def run(request: Request, usage: Usage, policy: Policy) -> Decision:
     return decide(request, usage, policy, NOW, MIDNIGHT)
 
 
-def expected_keys(reached: str, *, effort: bool, cooldown: bool, owner: bool = False) -> set[str]:
+def expected_keys(
+    reached: str, *, effort: bool, cooldown: bool, owner: bool = False, unpinned: bool = False
+) -> set[str]:
     """The figure names recorded by the checks up to and including ``reached``."""
     keys: set[str] = set()
     for rule in RULES[: RULES.index(reached) + 1]:
         if rule == "effort" and not effort:
             continue
         if rule == "cooldown" and not cooldown:
+            continue
+        if rule in UNPINNED_RULES and not unpinned:
             continue
         if owner and rule not in ("effort", "tier_daily_tokens"):
             if rule == "per_task_tokens":
@@ -431,6 +462,114 @@ def test_queue_depth(queue: int, limit: int, expected: tuple[str, str, str, int 
     assert set(decision.figures) == expected_keys("queue_depth", effort=False, cooldown=False)
 
 
+HELD_UNKNOWN = ("held", "approval", "Awaiting owner approval (tier unknown)", None)
+
+
+@pytest.mark.parametrize(
+    ("key_queue", "limit", "expected"),
+    [
+        pytest.param(0, 2, HELD_UNKNOWN, id="under"),
+        pytest.param(1, 2, HELD_UNKNOWN, id="at-limit-after-this-one"),
+        pytest.param(
+            2,
+            2,
+            refuse("unpinned_queue_per_key", "Queue full for unpinned senders on key 5e5e5e5e5e5e: 2/2"),
+            id="at-refuses",
+        ),
+        pytest.param(
+            3,
+            2,
+            refuse("unpinned_queue_per_key", "Queue full for unpinned senders on key 5e5e5e5e5e5e: 3/2"),
+            id="one-over",
+        ),
+        pytest.param(10_000, 0, HELD_UNKNOWN, id="limit-0-unlimited"),
+    ],
+)
+def test_unpinned_queue_per_key(
+    key_queue: int, limit: int, expected: tuple[str, str, str, int | None]
+) -> None:
+    request = req(tier="unknown", unpinned_key=STRANGER)
+    decision = run(request, use(key_queue=key_queue), pol(unpinned_queue_per_key=limit))
+    outcome, rule, reason, retry = expected
+    assert_decision(
+        decision,
+        outcome=outcome,
+        rule=rule,
+        reason=reason,
+        retry=retry,
+        figures={"unpinned_key_queue": key_queue, "unpinned_queue_per_key": limit},
+    )
+    reached = rule if outcome == "refused" else RULES[-1]
+    assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=False, unpinned=True)
+
+
+@pytest.mark.parametrize(
+    ("unpinned", "limit", "expected"),
+    [
+        pytest.param(1, 5, HELD_UNKNOWN, id="under"),
+        pytest.param(4, 5, HELD_UNKNOWN, id="at-limit-after-this-one"),
+        pytest.param(
+            5, 5, refuse("unpinned_queue_total", "Queue full for unpinned senders: 5/5"), id="at-refuses"
+        ),
+        pytest.param(
+            6, 5, refuse("unpinned_queue_total", "Queue full for unpinned senders: 6/5"), id="one-over"
+        ),
+        pytest.param(10_000, 0, HELD_UNKNOWN, id="limit-0-unlimited"),
+    ],
+)
+def test_unpinned_queue_total(unpinned: int, limit: int, expected: tuple[str, str, str, int | None]) -> None:
+    request = req(tier="unknown", unpinned_key=STRANGER)
+    decision = run(request, use(unpinned_queue=unpinned), pol(unpinned_queue_total=limit))
+    outcome, rule, reason, retry = expected
+    assert_decision(
+        decision,
+        outcome=outcome,
+        rule=rule,
+        reason=reason,
+        retry=retry,
+        figures={"unpinned_queue": unpinned, "unpinned_queue_total": limit},
+    )
+    reached = rule if outcome == "refused" else RULES[-1]
+    assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=False, unpinned=True)
+
+
+@pytest.mark.parametrize("tier", ["team", "trusted", "unknown"])
+def test_a_pinned_request_is_not_held_to_the_unpinned_caps(tier: str) -> None:
+    """However full the unpinned queues, a request on a key pinned for its sender (any tier: a
+    contact may be pinned as ``unknown``) is checked against ``max_queue_depth`` only."""
+    policy = pol(
+        attrs.evolve(OPEN_TEAM, auto_accept=True),
+        tier,
+        unpinned_queue_per_key=2,
+        unpinned_queue_total=5,
+        max_queue_depth=20,
+    )
+    full = use(queue=19, key_queue=50, unpinned_queue=50)
+    decision = run(req(tier=tier), full, policy)
+    assert (decision.outcome, decision.rule) == ("accepted", "auto_accept")
+    assert not set(decision.figures) & {
+        "unpinned_key_queue",
+        "unpinned_queue_per_key",
+        "unpinned_queue",
+        "unpinned_queue_total",
+    }
+    # the same request from an unpinned key is refused by its own cap
+    unpinned = run(req(tier=tier, unpinned_key=STRANGER), full, policy)
+    assert (unpinned.outcome, unpinned.rule) == ("refused", "unpinned_queue_per_key")
+
+
+def test_an_unpinned_request_is_also_held_to_a_full_queue() -> None:
+    """The unpinned caps come on top of ``max_queue_depth``: a queue full of pinned work refuses it."""
+    policy = pol(max_queue_depth=20, unpinned_queue_per_key=2, unpinned_queue_total=5)
+    decision = run(req(tier="unknown", unpinned_key=STRANGER), use(queue=20), policy)
+    assert (decision.outcome, decision.rule, decision.reason) == (
+        "refused",
+        "queue_depth",
+        "Queue full: 20/20",
+    )
+    assert set(decision.figures) == expected_keys("queue_depth", effort=False, cooldown=False, unpinned=True)
+
+
 @pytest.mark.parametrize(
     ("tier", "auto_accept", "outcome", "rule", "reason", "state"),
     [
@@ -536,6 +675,37 @@ def test_full_figures_of_an_accepted_non_owner_request() -> None:
     )
 
 
+def test_full_figures_of_a_held_unpinned_request() -> None:
+    usage = use(tasks_last_hour=0, queue=3, key_queue=1, unpinned_queue=4)
+    decision = run(req(tier="unknown", effort=2, estimate=2_000, unpinned_key=STRANGER), usage, Policy())
+    assert decision == Decision(
+        outcome="held",
+        rule="approval",
+        reason="Awaiting owner approval (tier unknown)",
+        tier="unknown",
+        figures={
+            "effort": 2,
+            "max_effort": 3,
+            "estimate": 2_000,
+            "per_task_max_tokens": 50_000,
+            "sender_tokens_today": 0,
+            "tier_daily_tokens": 10_000,
+            "per_sender_daily_max": 100_000,
+            "total_tokens_today": 0,
+            "daily_budget_tokens": 500_000,
+            "tasks_last_hour": 0,
+            "tasks_per_hour": 5,
+            "queue_depth": 3,
+            "max_queue_depth": 20,
+            "unpinned_key_queue": 1,
+            "unpinned_queue_per_key": 2,
+            "unpinned_queue": 4,
+            "unpinned_queue_total": 5,
+        },
+        retry_after_ms=None,
+    )
+
+
 # -- check order -----------------------------------------------------------------------------------
 
 #: A policy where every rule has a limit, and a request/usage that passes them all.
@@ -547,6 +717,8 @@ ORDER_COMPUTE = ComputeLimits(
     cooldown_between_tasks=60,
     max_queue_depth=20,
     tasks_per_hour=5,
+    unpinned_queue_per_key=2,
+    unpinned_queue_total=5,
 )
 
 #: How to make one rule fail, independently of the others.
@@ -559,11 +731,13 @@ BREAKERS: dict[str, dict[str, Any]] = {
     "rate": {"usage": {"sender_tasks_last_hour": 5}},
     "cooldown": {"usage": {"sender_last_task_ms": NOW - 10_000}},
     "queue_depth": {"usage": {"queue_depth": 20}},
+    "unpinned_queue_per_key": {"usage": {"unpinned_key_queue": 2}},
+    "unpinned_queue_total": {"usage": {"unpinned_queue": 5}},
 }
 
 
 def scenario(failing: tuple[str, ...], tier: str = "team") -> tuple[Request, Usage, Policy]:
-    request = req(tier=tier, effort=1, estimate=1_000)
+    request = req(tier=tier, effort=1, estimate=1_000, unpinned_key=STRANGER)
     usage = Usage(
         sender_tokens_today=0,
         total_tokens_today=0,
@@ -571,6 +745,8 @@ def scenario(failing: tuple[str, ...], tier: str = "team") -> tuple[Request, Usa
         sender_oldest_in_hour_ms=OLDEST,
         sender_last_task_ms=NOW - 30 * 60_000,
         queue_depth=0,
+        unpinned_key_queue=1,
+        unpinned_queue=4,
     )
     tier_limits, compute = ORDER_TIER, ORDER_COMPUTE
     for rule in failing:
@@ -598,7 +774,7 @@ def test_each_breaker_breaks_only_its_rule(rule: str) -> None:
 @pytest.mark.parametrize(
     ("failing", "winner"),
     [pytest.param(pair, pair[0], id=f"{pair[0]}+{pair[1]}") for pair in itertools.combinations(RULES, 2)]
-    + [pytest.param(RULES, "effort", id="all-eight")]
+    + [pytest.param(RULES, "effort", id="all-ten")]
     + [pytest.param(RULES[i:], RULES[i], id=f"from-{RULES[i]}") for i in range(1, len(RULES))],
 )
 def test_first_failing_rule_wins(failing: tuple[str, ...], winner: str) -> None:
@@ -606,7 +782,7 @@ def test_first_failing_rule_wins(failing: tuple[str, ...], winner: str) -> None:
     assert (decision.outcome, decision.rule) == ("refused", winner)
     # No figures from checks after the winner.
     cooldown_ran = RULES.index(winner) >= RULES.index("cooldown")
-    assert set(decision.figures) == expected_keys(winner, effort=True, cooldown=cooldown_ran)
+    assert set(decision.figures) == expected_keys(winner, effort=True, cooldown=cooldown_ran, unpinned=True)
 
 
 def test_adjacent_pairs_are_all_covered() -> None:
@@ -635,6 +811,7 @@ def test_default_compute_limits_are_the_reference_ones() -> None:
         max_queue_depth=20,
         tasks_per_hour=5,
     )
+    assert (ComputeLimits().unpinned_queue_per_key, ComputeLimits().unpinned_queue_total) == (2, 5)
     assert Policy().tiers == DEFAULT_TIERS
 
 
@@ -845,6 +1022,8 @@ def compute_limits(draw: st.DrawFn) -> ComputeLimits:
         cooldown_between_tasks=draw(st.integers(0, 120)),
         max_queue_depth=draw(st.integers(0, 25)),
         tasks_per_hour=draw(st.integers(0, 8)),
+        unpinned_queue_per_key=draw(st.integers(0, 4)),
+        unpinned_queue_total=draw(st.integers(0, 8)),
     )
 
 
@@ -857,6 +1036,8 @@ def usages(draw: st.DrawFn) -> Usage:
         sender_oldest_in_hour_ms=draw(st.none() | st.integers(NOW - HOUR_MS, NOW)),
         sender_last_task_ms=draw(st.none() | st.integers(NOW - 200_000, NOW + 5_000)),
         queue_depth=draw(st.integers(0, 24)),
+        unpinned_key_queue=draw(st.integers(0, 5)),
+        unpinned_queue=draw(st.integers(0, 10)),
     )
 
 
@@ -865,7 +1046,12 @@ def cases(draw: st.DrawFn) -> tuple[Request, Usage, Policy]:
     tier = draw(st.sampled_from(TIERS))
     policy = Policy(tiers={name: draw(tier_limits()) for name in TIERS}, compute=draw(compute_limits()))
     request = Request(
-        task="t", sender="s", tier=tier, effort=draw(st.none() | st.integers(0, 9)), estimate=draw(counts)
+        task="t",
+        sender="s",
+        tier=tier,
+        effort=draw(st.none() | st.integers(0, 9)),
+        estimate=draw(counts),
+        unpinned_key=draw(st.none() | st.just(STRANGER)),
     )
     return request, draw(usages()), policy
 
@@ -896,6 +1082,13 @@ def expected_outcome(request: Request, usage: Usage, policy: Policy) -> str:
                 or NOW - usage.sender_last_task_ms >= c.cooldown_between_tasks * 1000
             )
             and (c.max_queue_depth == 0 or usage.queue_depth < c.max_queue_depth)
+            and (
+                request.unpinned_key is None
+                or (
+                    (c.unpinned_queue_per_key == 0 or usage.unpinned_key_queue < c.unpinned_queue_per_key)
+                    and (c.unpinned_queue_total == 0 or usage.unpinned_queue < c.unpinned_queue_total)
+                )
+            )
         )
     if not ok:
         return "refused"
@@ -916,7 +1109,7 @@ def test_decide_is_deterministic_and_refuses_iff_a_limit_is_exceeded(
     assert (first.rule in RULES) == (first.outcome == "refused")
     if first.rule in ("tier_daily_tokens", "sender_daily_max", "global_daily_tokens"):
         assert first.retry_after_ms == MIDNIGHT
-    if first.rule in ("effort", "per_task_tokens", "queue_depth", "auto_accept", "approval"):
+    if first.rule in ("effort", "per_task_tokens", "queue_depth", *UNPINNED_RULES, "auto_accept", "approval"):
         assert first.retry_after_ms is None
 
 
@@ -946,6 +1139,13 @@ def test_auto_accepting_non_owner_tiers_accept_exactly_when_all_limits_hold(
             or NOW - usage.sender_last_task_ms >= c.cooldown_between_tasks * 1000
         )
         and (c.max_queue_depth == 0 or usage.queue_depth < c.max_queue_depth)
+        and (
+            request.unpinned_key is None
+            or (
+                (c.unpinned_queue_per_key == 0 or usage.unpinned_key_queue < c.unpinned_queue_per_key)
+                and (c.unpinned_queue_total == 0 or usage.unpinned_queue < c.unpinned_queue_total)
+            )
+        )
     )
     decision = run(request, usage, policy)
     assert (decision.outcome == "accepted") == all_hold
@@ -959,6 +1159,8 @@ RAISERS: dict[str, Callable[[Usage, int], Usage]] = {
         u, sender_tasks_last_hour=u.sender_tasks_last_hour + d
     ),
     "queue_depth": lambda u, d: attrs.evolve(u, queue_depth=u.queue_depth + d),
+    "unpinned_key_queue": lambda u, d: attrs.evolve(u, unpinned_key_queue=u.unpinned_key_queue + d),
+    "unpinned_queue": lambda u, d: attrs.evolve(u, unpinned_queue=u.unpinned_queue + d),
     # A more recent last task (or a first one appearing) is "more usage" for the cooldown.
     "sender_last_task_ms": lambda u, d: attrs.evolve(
         u, sender_last_task_ms=(NOW - 200_000 if u.sender_last_task_ms is None else u.sender_last_task_ms) + d

@@ -216,6 +216,8 @@ def crafted_payload(draw: st.DrawFn, request_ids: list[str]) -> tuple[str, Paylo
     return actor, payload
 
 
+#: The events come from mallory's key under any name, and from tex's (a pinned teammate turned
+#: hostile) under any name but the real sender's own moves.
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_no_imported_events_change_the_text_sender_or_tier_of_a_task_the_owner_saw_decided(
@@ -236,6 +238,10 @@ def test_no_imported_events_change_the_text_sender_or_tier_of_a_task_the_owner_s
     for position in range(3, 3 + data.draw(st.integers(0, 8))):
         key = data.draw(st.sampled_from(["tex", "mallory", "mallory", "mallory"]))
         actor, payload = data.draw(crafted_payload(request_ids))
+        if key == "tex" and actor == "tex" and not isinstance(payload, TaskRequested):
+            # The real sender may withdraw their own request (a race with the decision, not an
+            # attack); with tex's key everything else is crafted: other names, new requests.
+            actor = "gregor"
         seqs[key] += 1
         hlc = BASE_HLC + (data.draw(st.integers(-3600, 3600)) << 16)
         event = _event(key, seqs[key], hlc, actor, payload, position)

@@ -48,7 +48,11 @@ def day_bounds(now_ms: int, tz: tzinfo) -> DayBounds:
     return DayBounds(int(start.timestamp() * 1000), int(end.timestamp() * 1000))
 
 
-def usage_for(space: Space, sender: str, now_ms: int) -> tuple[Usage, DayBounds]:
+def usage_for(
+    space: Space, sender: str, now_ms: int, unpinned_key: str | None = None
+) -> tuple[Usage, DayBounds]:
+    """The figures of account ``sender`` and of the whole agent; with ``unpinned_key`` (the origin
+    of a request no key pinned for its sender signed), also that key's unpinned queue."""
     bounds = day_bounds(now_ms, space.tz)
     default = space.policy().compute.default_task_tokens
     cache = space.tasks()
@@ -61,6 +65,8 @@ def usage_for(space: Space, sender: str, now_ms: int) -> tuple[Usage, DayBounds]
         sender_oldest_in_hour_ms=mine.oldest_in_hour_ms,
         sender_last_task_ms=mine.last_let_through_ms,
         queue_depth=everyone.queue_depth,
+        unpinned_key_queue=0 if unpinned_key is None else cache.unpinned_key_queue(space.agent, unpinned_key),
+        unpinned_queue=everyone.unpinned_queue,
     )
     return usage, bounds
 
@@ -89,7 +95,7 @@ def refusal_reply(decision: Decision, state: TaskState, tz: tzinfo) -> str:
         minute = -(-decision.retry_after_ms // 60_000) * 60
         moment = datetime.fromtimestamp(minute, tz=timezone.utc).astimezone(tz)
         when = f"You can send it again after {moment:%Y-%m-%d %H:%M} ({tz})."
-    elif decision.rule == "queue_depth":
+    elif decision.rule in ("queue_depth", "unpinned_queue_per_key", "unpinned_queue_total"):
         when = "You can send it again when the queue has room."
     elif decision.rule == "effort":
         when = "You can send it again with a lower --effort."
@@ -123,13 +129,15 @@ def decide_request(space: Space, state: TaskState) -> Decision | None:
     policy = space.policy()
     tier = book.tier_of(state.sender, state.request_origin)
     account = book.account_of(state.sender, state.request_origin)
-    usage, bounds = usage_for(space, account, now)
+    unpinned = None if book.backs(state.sender, state.request_origin) else state.request_origin
+    usage, bounds = usage_for(space, account, now, unpinned)
     request = Request(
         task=state.id,
         sender=state.sender,
         tier=tier,
         effort=state.request.effort,
         estimate=state.estimate(policy.compute.default_task_tokens),
+        unpinned_key=unpinned,
     )
     decision = decide(request, usage, policy, now, bounds.next_midnight_ms)
     payload = decision_event(state.id, decision, now, state.request_event)

@@ -218,6 +218,14 @@ class SenderBudget:
 
 
 @attrs.frozen
+class KeyQueue:
+    """Unpinned requests WAITING or QUEUED from one origin key."""
+
+    key: str
+    queued: int
+
+
+@attrs.frozen
 class Budget:
     agent: str
     senders: list[SenderBudget]
@@ -230,6 +238,11 @@ class Budget:
     now_ms: int
     next_reset_ms: int
     timezone: str
+    #: Requests not signed by a key pinned for their sender: not in ``queue_depth``, capped apart.
+    unpinned_queue: int
+    unpinned_queue_total: int
+    unpinned_queue_per_key: int
+    unpinned_keys: list[KeyQueue]
 
 
 def budget(space: Space) -> Budget:
@@ -269,4 +282,8 @@ def budget(space: Space) -> Budget:
         now_ms=now,
         next_reset_ms=bounds.next_midnight_ms,
         timezone=str(space.tz),
+        unpinned_queue=everyone.unpinned_queue,
+        unpinned_queue_total=policy.compute.unpinned_queue_total,
+        unpinned_queue_per_key=policy.compute.unpinned_queue_per_key,
+        unpinned_keys=[KeyQueue(key, n) for key, n in cache.unpinned_queues(space.agent)],
     )

@@ -43,6 +43,10 @@ def budget_cmd(as_json: bool, root: str | None, space: str | None) -> None:
                 "queue_depth": report.queue_depth,
                 "max_queue_depth": report.max_queue_depth,
                 "working": report.working,
+                "unpinned_queue": report.unpinned_queue,
+                "unpinned_queue_total": report.unpinned_queue_total,
+                "unpinned_queue_per_key": report.unpinned_queue_per_key,
+                "unpinned_keys": [{"key": k.key, "queued": k.queued} for k in report.unpinned_keys],
                 "tasks_per_hour": report.tasks_per_hour,
                 "next_reset": reset.isoformat(timespec="seconds"),
             }
@@ -58,6 +62,12 @@ def budget_cmd(as_json: bool, root: str | None, space: str | None) -> None:
         f"  queue:  {report.queue_depth} / {limit(report.max_queue_depth)} waiting or queued, "
         f"{report.working} working"
     )
+    lines.append(
+        f"  unpinned senders: {report.unpinned_queue} / {limit(report.unpinned_queue_total)} waiting or "
+        f"queued, {limit(report.unpinned_queue_per_key)} per key (not counted in the queue above)"
+    )
+    for k in report.unpinned_keys:
+        lines.append(f"    key {k.key[:12]}: {k.queued} / {limit(report.unpinned_queue_per_key)}")
     if report.senders:
         lines.append("  per sender (completed today + outstanding estimates):")
         for s in report.senders:

@@ -4,7 +4,8 @@
 ``daily_token_limit``, ``max_effort``, ``auto_accept``); ``messaging.compute`` overrides the compute
 limits (``daily_budget_tokens``, ``per_sender_daily_max``, ``per_task_max_tokens``,
 ``per_task_timeout_minutes``, ``cooldown_between_tasks``, ``max_queue_depth``,
-``rate_limits.tasks_per_hour``, ``max_retries``, ``default_task_tokens``);
+``rate_limits.tasks_per_hour``, ``max_retries``, ``default_task_tokens``,
+``unpinned_queue_per_key``, ``unpinned_queue_total``);
 ``messaging.trust_overrides`` maps actor names to tiers. Every error names the key and the file.
 """
 

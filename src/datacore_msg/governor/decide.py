@@ -19,11 +19,17 @@ the checks it lacked placed next to their kin):
 6. ``rate`` — the sender's requests let through in the last hour against ``tasks_per_hour``;
 7. ``cooldown`` — seconds since the sender's last request let through against
    ``cooldown_between_tasks``;
-8. ``queue_depth`` — tasks WAITING or QUEUED for the agent against ``max_queue_depth``.
+8. ``queue_depth`` — tasks WAITING or QUEUED for the agent against ``max_queue_depth`` (pinned
+   requests only: unpinned ones have the two queues below);
+9. ``unpinned_queue_per_key`` — for an *unpinned* request (its origin is not a key pinned for the
+   name it is written under), the unpinned tasks WAITING or QUEUED from that origin key against
+   ``unpinned_queue_per_key``;
+10. ``unpinned_queue_total`` — the unpinned tasks WAITING or QUEUED from every origin key against
+    ``unpinned_queue_total``.
 
 A request that passes is accepted (``auto_accept``) when its tier auto-accepts, else held for the
 owner's approval (``approval``). Limits of 0 are unlimited. The owner's own requests pass checks 2
-and 4–8 (they still count towards everyone else's figures): the governor guards the owner's tokens
+and 4–10 (they still count towards everyone else's figures): the governor guards the owner's tokens
 from others, not from the owner.
 """
 
@@ -44,6 +50,8 @@ class Request:
     tier: str
     effort: int | None
     estimate: int
+    #: The origin key of an unpinned request (not signed by a key pinned for ``sender``), else None.
+    unpinned_key: str | None = None
 
 
 @attrs.frozen
@@ -56,6 +64,11 @@ class Usage:
     sender_oldest_in_hour_ms: int | None
     sender_last_task_ms: int | None
     queue_depth: int
+    """WAITING or QUEUED tasks of pinned requests (every sender's, the owner's included)."""
+    unpinned_key_queue: int = 0
+    """WAITING or QUEUED tasks of unpinned requests from the request's origin key."""
+    unpinned_queue: int = 0
+    """WAITING or QUEUED tasks of unpinned requests from any origin key."""
 
 
 @attrs.frozen
@@ -182,3 +195,20 @@ def _check(
     figures.update(queue_depth=usage.queue_depth, max_queue_depth=compute.max_queue_depth)
     if compute.max_queue_depth > 0 and usage.queue_depth >= compute.max_queue_depth:
         raise _Refused("queue_depth", f"Queue full: {usage.queue_depth}/{compute.max_queue_depth}")
+
+    if request.unpinned_key is None:
+        return
+    per_key = compute.unpinned_queue_per_key
+    figures.update(unpinned_key_queue=usage.unpinned_key_queue, unpinned_queue_per_key=per_key)
+    if per_key > 0 and usage.unpinned_key_queue >= per_key:
+        raise _Refused(
+            "unpinned_queue_per_key",
+            f"Queue full for unpinned senders on key {request.unpinned_key[:12]}: "
+            f"{usage.unpinned_key_queue}/{per_key}",
+        )
+    total = compute.unpinned_queue_total
+    figures.update(unpinned_queue=usage.unpinned_queue, unpinned_queue_total=total)
+    if total > 0 and usage.unpinned_queue >= total:
+        raise _Refused(
+            "unpinned_queue_total", f"Queue full for unpinned senders: {usage.unpinned_queue}/{total}"
+        )

@@ -3,6 +3,10 @@
 Defaults are those of the system we replace (REFERENCE.md); ``messaging.trust_tiers`` and
 ``messaging.compute`` in the settings override them (parsed in ``config/policy.py``). A limit of 0
 means unlimited.
+
+Requests not signed by a key pinned for their sender ("unpinned", always tier ``unknown``) have a
+queue of their own: ``unpinned_queue_per_key`` per origin key and ``unpinned_queue_total`` for all
+of them, so made-up names cannot fill ``max_queue_depth``, which counts pinned requests only.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ class ComputeLimits:
     tasks_per_hour: int = 5
     max_retries: int = 2
     default_task_tokens: int = 5_000
+    #: Requests not signed by a key pinned for their sender, WAITING or QUEUED: per origin key, and
+    #: from all such keys together. They do not count in ``max_queue_depth``.
+    unpinned_queue_per_key: int = 2
+    unpinned_queue_total: int = 5
 
 
 @attrs.frozen

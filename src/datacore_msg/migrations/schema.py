@@ -123,9 +123,23 @@ def m0004_hook_columns(db: Any) -> None:
     )
 
 
+def m0005_unpinned_key(db: Any) -> None:
+    """The origin key of a request not signed by a key pinned for its sender (NULL for a pinned
+    one), for the governor's unpinned queue caps: indexed over such rows only. A derived column: the
+    projections fill it on their next full re-fold (``derived_meta.format`` changes with it)."""
+    db.executescript(
+        """
+        ALTER TABLE task_state ADD COLUMN unpinned_key TEXT;
+        CREATE INDEX task_state_unpinned ON task_state (agent, state, unpinned_key)
+            WHERE unpinned_key IS NOT NULL;
+        """
+    )
+
+
 STEPS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_events", m0001_events),
     ("0002_view_cache", m0002_view_cache),
     ("0003_tasks", m0003_tasks),
     ("0004_hook_columns", m0004_hook_columns),
+    ("0005_unpinned_key", m0005_unpinned_key),
 )

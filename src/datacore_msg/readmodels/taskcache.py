@@ -1,8 +1,9 @@
 """Derived task state kept next to the log, indexed for the governor's figures.
 
 One row per task (``task_state``: agent, sender, state, estimate, when the governor let it through,
-when it last changed state, and what the Claude Code hook shows: tier, effort, tags, text) and one
-row per reported completion (``task_tokens``). The rows are written by the projections' catch-up in
+when it last changed state, what the Claude Code hook shows: tier, effort, tags, text, and the
+origin key of a request not signed by a key pinned for its sender) and one row per reported
+completion (``task_tokens``). The rows are written by the projections' catch-up in
 the same transaction as the view entries and the checkpoint (:meth:`ViewCache.apply`), so they are
 always those of the events up to the checkpoint; like the rest of the derived state they are deleted
 and rebuilt by ``rebuild``.
@@ -45,6 +46,8 @@ class TaskRow:
     tags: tuple[str, ...] = ()
     requested_ms: int | None = None
     text: str | None = None
+    #: The request's origin key when no key pinned for its sender signed it, else None.
+    unpinned_key: str | None = None
 
 
 def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
@@ -53,15 +56,15 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
     conn.executemany("DELETE FROM task_tokens WHERE task = ?", tasks)
     conn.executemany(
         "INSERT INTO task_state (task, agent, sender, state, estimate, let_through_ms, state_ms, "
-        "retry_count, priority, s_hlc, s_origin, s_seq, tier, effort, tags, requested_ms, text) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "retry_count, priority, s_hlc, s_origin, s_seq, tier, effort, tags, requested_ms, text, "
+        "unpinned_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(task) DO UPDATE SET agent = excluded.agent, sender = excluded.sender, "
         "state = excluded.state, estimate = excluded.estimate, "
         "let_through_ms = excluded.let_through_ms, state_ms = excluded.state_ms, "
         "retry_count = excluded.retry_count, priority = excluded.priority, s_hlc = excluded.s_hlc, "
         "s_origin = excluded.s_origin, s_seq = excluded.s_seq, tier = excluded.tier, "
         "effort = excluded.effort, tags = excluded.tags, requested_ms = excluded.requested_ms, "
-        "text = excluded.text",
+        "text = excluded.text, unpinned_key = excluded.unpinned_key",
         [
             (
                 row.task,
@@ -79,6 +82,7 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
                 " ".join(row.tags),
                 row.requested_ms,
                 row.text,
+                row.unpinned_key,
             )
             for row in rows
         ],
@@ -116,7 +120,10 @@ class AgentFigures:
     outstanding_tokens: int
     completed_tokens_today: int
     queue_depth: int
+    """WAITING or QUEUED tasks of pinned requests (unpinned ones are in ``unpinned_queue``)."""
     working: int
+    unpinned_queue: int = 0
+    """WAITING or QUEUED tasks of requests not signed by a key pinned for their sender."""
 
     @property
     def tokens_today(self) -> int:
@@ -163,10 +170,12 @@ class TaskCache:
         )
 
     def agent_figures(self, agent: str, day_start_ms: int, default_estimate: int) -> AgentFigures:
-        outstanding, queued, working = self._one(
-            f"SELECT COALESCE(SUM(COALESCE(estimate, ?)), 0), COALESCE(SUM(state IN {IN_QUEUE_SQL}), 0), "
-            f"COALESCE(SUM(state = '{WORKING}'), 0) FROM task_state WHERE agent = ? AND state IN "
-            f"{OUTSTANDING_SQL}",
+        outstanding, queued, working, unpinned = self._one(
+            f"SELECT COALESCE(SUM(COALESCE(estimate, ?)), 0), "
+            f"COALESCE(SUM(state IN {IN_QUEUE_SQL} AND unpinned_key IS NULL), 0), "
+            f"COALESCE(SUM(state = '{WORKING}'), 0), "
+            f"COALESCE(SUM(state IN {IN_QUEUE_SQL} AND unpinned_key IS NOT NULL), 0) "
+            f"FROM task_state WHERE agent = ? AND state IN {OUTSTANDING_SQL}",
             (default_estimate, agent),
         )
         completed = self._one(
@@ -178,7 +187,28 @@ class TaskCache:
             int(completed),
             int(queued),
             int(working),
+            int(unpinned),
         )
+
+    def unpinned_key_queue(self, agent: str, key: str) -> int:
+        """WAITING or QUEUED tasks of ``agent`` requested unpinned from origin ``key``."""
+        return int(
+            self._one(
+                f"SELECT COUNT(*) FROM task_state WHERE agent = ? AND state IN {IN_QUEUE_SQL} "
+                "AND unpinned_key = ?",
+                (agent, key),
+            )[0]
+        )
+
+    def unpinned_queues(self, agent: str) -> list[tuple[str, int]]:
+        """Per origin key with unpinned requests WAITING or QUEUED for ``agent``: how many, by key."""
+        with translating(self.path):
+            rows = self.conn.execute(
+                f"SELECT unpinned_key, COUNT(*) FROM task_state WHERE agent = ? AND state IN "
+                f"{IN_QUEUE_SQL} AND unpinned_key IS NOT NULL GROUP BY unpinned_key ORDER BY 1",
+                (agent,),
+            )
+            return [(str(key), int(count)) for key, count in rows]
 
     def senders_today(self, agent: str, day_start_ms: int) -> list[str]:
         with translating(self.path):

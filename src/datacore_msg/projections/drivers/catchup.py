@@ -121,6 +121,7 @@ def task_row(state: TaskState, book: TrustBook) -> TaskRow:
         tags=state.request.tags,
         requested_ms=physical_ms(state.request_order[0]),
         text=state.request.text,
+        unpinned_key=None if book.backs(state.sender, state.request_origin) else state.request_origin,
     )
 
 
