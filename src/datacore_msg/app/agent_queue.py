@@ -8,6 +8,10 @@ so a claim made meanwhile outside the lock (``task claim`` by hand, another inst
 makes this one fail cleanly; the step then looks again. Two hook processes therefore never claim
 one task, nor two tasks at once; a ``task claim`` by hand, which does not take the lock, can still
 start a second task next to the hook's.
+
+Once the claim is committed it stands: if the views then cannot be written (a full disk), the claim
+is still returned, with a :class:`~datacore_msg.app.views.ViewsNotUpdated` report, so the agent is
+told of the task it now holds; a failure before any claim fails as before.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import attrs
 
 from datacore_msg.app.lifecycle import append_move, payload_for
 from datacore_msg.app.space import Space
-from datacore_msg.app.views import refresh
+from datacore_msg.app.views import VIEW_FAILURES, not_updated, refresh
 from datacore_msg.errors import TransitionError
 from datacore_msg.governor.queue import next_task
 from datacore_msg.projections.drivers.writer import WriteReport
@@ -53,5 +57,10 @@ def take_next(space: Space, claim: bool = True) -> Taken:
         claimed.append(task.task)
         return True
 
-    views = refresh(space, step if claim else None)
+    try:
+        views = refresh(space, step if claim else None)
+    except VIEW_FAILURES as exc:
+        if not claimed:
+            raise
+        views = not_updated(f"the claim of {claimed[0]}", exc)
     return Taken(claimed[0] if claimed else None, views)

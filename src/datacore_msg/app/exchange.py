@@ -66,9 +66,9 @@ class ImportResult:
 
 
 def import_events(space: Space, lines: Iterable[bytes]) -> ImportResult:
-    from datacore_msg.app.views import refresh
+    from datacore_msg.app.views import refresh_after_commit
 
     report = space.store.ingest(parse_lines(lines), space.clock())
-    views = refresh(space)
+    views = refresh_after_commit(space, "what was imported")
     clashes = clashes_among(space, report.accepted)
     return ImportResult(len(report.accepted), report.duplicates, report.rejected, views, clashes)

@@ -6,7 +6,7 @@ import attrs
 
 from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.space import Space
-from datacore_msg.app.views import refresh
+from datacore_msg.app.views import refresh, refresh_after_commit
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound, TransitionError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_text, is_agent, owner_of
@@ -102,7 +102,7 @@ def send(
         priority=priority,
     )
     event = _append(space, payload)
-    return Appended(event, message_id, refresh(space))
+    return Appended(event, message_id, refresh_after_commit(space, "the message"))
 
 
 def other_party(space: Space, sent: MessageSent) -> str:
@@ -136,7 +136,7 @@ def mark(space: Space, ref: str, how: str) -> Marked:
     if current == "archive":
         raise TransitionError(f"mark: {state.sent.id} is archived; archived messages are final")
     _append(space, MessageMarked(message=state.sent.id, mark=how))
-    return Marked(state.sent.id, how, True, refresh(space))
+    return Marked(state.sent.id, how, True, refresh_after_commit(space, "the mark"))
 
 
 @attrs.frozen

@@ -18,7 +18,7 @@ from datacore_msg.app import messages, tasks
 from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.lifecycle import append_move, load_task, payload_for
 from datacore_msg.app.space import Space
-from datacore_msg.app.views import refresh
+from datacore_msg.app.views import refresh_after_commit
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound
 from datacore_msg.eventlog.names import PRIORITIES, check_text, is_agent
 from datacore_msg.eventlog.payloads import MessageSent, Payload
@@ -143,7 +143,9 @@ def _send(
         event = append_move(
             space, completing.id, "complete", completion, preceded_by=items, check=no_duplicate_id
         )[0]
-    views = refresh(space)
+    views = refresh_after_commit(
+        space, "the reply" if completing is None else f"the reply and the completion of {completing.id}"
+    )
     completed = None if completing is None else load_task(space, completing.id)
     return AgentSent(message.id, event.id, message.sender, message.to, message.reply_to, completed, views)
 

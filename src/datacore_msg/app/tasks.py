@@ -20,7 +20,7 @@ from datacore_msg.app.governance import day_bounds
 from datacore_msg.app.ids import new_task_id
 from datacore_msg.app.lifecycle import ACTIONS, append_move, load_task, payload_for
 from datacore_msg.app.space import Space
-from datacore_msg.app.views import refresh
+from datacore_msg.app.views import refresh, refresh_after_commit
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.names import MAX_TAGS, PRIORITIES, check_text, is_tag
@@ -93,7 +93,7 @@ def request(
             raise InvalidInput(f"task id {payload.id} already exists; send again")
 
     event = space.store.append(space.signing_key(), space.user, payload, space.clock(), no_duplicate_id)
-    views = refresh(space)
+    views = refresh_after_commit(space, "the task")
     return Requested(event, payload.id, load_task(space, payload.id), views)
 
 
@@ -162,7 +162,7 @@ def transition(
         decimal_option(quality, "--quality"),
     )
     append_move(space, task.id, action, payload)
-    views = refresh(space)
+    views = refresh_after_commit(space, f"the move ({action} {task.id})")
     state = load_task(space, task.id)
     assert state is not None
     return Moved(task.id, action, state, views)

@@ -11,14 +11,31 @@ One refresh, under the views lock (see :mod:`datacore_msg.projections.drivers.ca
    (:func:`datacore_msg.app.edits.recognise_agent_edits`): task keywords changed in Emacs become
    the moves they name, and anything else is kept aside;
 5. the dirty views are written.
+
+Committed means done
+--------------------
+A command that changes something appends its events first and refreshes the views after. Once the
+append has committed, the command has succeeded, whatever happens to the views: a retry would store
+a second copy. So a command refreshes after its commit with :func:`refresh_after_commit`, which turns
+a failure of the views (a full disk while the derived rows or the files are written, a views lock
+held too long, a settings file that no longer reads) into a :class:`ViewsNotUpdated` report: the
+command returns its result and the CLI prints the report's warning. The views stay dirty (or behind
+the log) and the next command writes them. A failure before the commit still fails the command.
 """
 
 from __future__ import annotations
 
+import attrs
+
 from datacore_msg.app.governance import governor_step
 from datacore_msg.app.space import Space
+from datacore_msg.errors import DatacoreError
 from datacore_msg.projections.drivers.catchup import Recognised, Step, catch_up
 from datacore_msg.projections.drivers.writer import WriteReport
+
+#: What a refresh may fail with: anything the library raises on purpose, and the operating system's
+#: errors (a folder that cannot be read or created).
+VIEW_FAILURES: tuple[type[Exception], ...] = (DatacoreError, OSError)
 
 
 def refresh(space: Space, then: Step | None = None) -> WriteReport:
@@ -31,6 +48,43 @@ def refresh(space: Space, then: Step | None = None) -> WriteReport:
         return governor() or (then is not None and then())
 
     return catch_up(space.views(), step, lambda name, text: _recognise(space, name, text))
+
+
+@attrs.frozen
+class ViewsNotUpdated(WriteReport):
+    """The report of a refresh that failed after the command's events were committed: nothing was
+    written, and the one warning says what is stored, why the views are behind, and that the next
+    command repairs them."""
+
+    stored: str = "the change"
+    cause: str = ""
+
+    @property
+    def warnings(self) -> list[str]:
+        return [
+            f"{self.stored} is stored, but the views could not be updated: {self.cause}; "
+            "the next command repairs them"
+        ]
+
+
+def not_updated(stored: str, error: Exception) -> ViewsNotUpdated:
+    """The report for a refresh that raised ``error`` (one of :data:`VIEW_FAILURES`) after
+    ``stored`` ("the message", "the claim") was committed."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        cause = f"{where}{error.strerror}"
+    else:
+        cause = str(error) or type(error).__name__
+    return ViewsNotUpdated(stored=stored, cause=cause)
+
+
+def refresh_after_commit(space: Space, stored: str) -> WriteReport:
+    """:func:`refresh` for a command whose events are committed: a failure of the views becomes a
+    :class:`ViewsNotUpdated` report instead of an error (see the module's docstring)."""
+    try:
+        return refresh(space)
+    except VIEW_FAILURES as exc:
+        return not_updated(stored, exc)
 
 
 def _recognise(space: Space, name: str, text: str) -> Recognised:

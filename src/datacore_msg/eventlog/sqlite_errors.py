@@ -18,7 +18,7 @@ def translate(exc: sqlite3.Error, path: Path | str) -> DatacoreError:
     if "append-only" in lowered:
         return IntegrityError(f"{path}: {text}")
     if "full" in lowered:
-        return StorageError(f"{path}: the disk is full; nothing was stored")
+        return StorageError(f"{path}: the disk is full; the write was rolled back")
     if isinstance(exc, sqlite3.IntegrityError):
         return IntegrityError(f"{path}: {text}")
     if "not a database" in lowered or "malformed" in lowered:
