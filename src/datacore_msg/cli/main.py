@@ -23,6 +23,7 @@ from datacore_msg.cli.output import (
     emit_note,
     emit_text,
     emit_warning,
+    field,
     printable,
 )
 from datacore_msg.errors import DatacoreError, ImportRejected, InvalidInput
@@ -350,7 +351,7 @@ def log(
     elif events:
         emit_text(
             "\n".join(
-                event_line(e, tz) + (f"  SUPERSEDED: {printable(lost[e.id])}" if e.id in lost else "")
+                event_line(e, tz) + (f"  SUPERSEDED: {field(lost[e.id])}" if e.id in lost else "")
                 for e in events
             )
         )
