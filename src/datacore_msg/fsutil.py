@@ -1,9 +1,10 @@
-"""Atomic file replacement: the one way datacore-msg replaces a file it owns.
+"""Atomic file replacement: the one way datacore-msg replaces a file it owns; and private files.
 
 A temporary file in the same folder is written and fsynced, renamed over the target, and the folder
 is fsynced, so a reader (or a crash) sees the old bytes or the new ones, never a mix. Used by the
 views' writer, the settings and contacts editors, and the Claude Code hook's state and settings.
-Standard library only: the hook's fast path imports it.
+:func:`open_private_text` opens a file that only its owner may read (mode 0600 whatever the umask),
+for exports, which hold the whole log. Standard library only: the hook's fast path imports it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import errno
 import os
 from pathlib import Path
+from typing import IO
 
 from datacore_msg.errors import StorageError
 
@@ -42,3 +44,16 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
         if exc.errno == errno.ENOSPC:
             raise StorageError(f"{path}: the disk is full; the file was left as it was") from None
         raise StorageError(f"{path}: cannot write: {exc.strerror}; the file was left as it was") from None
+
+
+def open_private_text(path: Path) -> IO[str]:
+    """Open ``path`` for writing UTF-8 text with ``\\n`` line ends, created (or truncated) with mode
+    0600 before anything is written, whatever the umask or the mode of a file already there; a
+    symbolic link at ``path`` is refused (``OSError``), never followed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -26,6 +26,7 @@ from datacore_msg.errors import ImportRejected, InvalidInput
 def export_cmd(file: str, since: int, root: str | None, space: str | None) -> None:
     """Write events as JSON lines to FILE ('-' for standard output)."""
     from datacore_msg.app import exchange
+    from datacore_msg.fsutil import open_private_text
 
     with open_space_from(root, space) as sp:
         if file == "-":
@@ -34,7 +35,7 @@ def export_cmd(file: str, since: int, root: str | None, space: str | None) -> No
         target = Path(file)
         temp = target.with_name(f".{target.name}.partial")
         try:
-            with open(temp, "w", encoding="utf-8", newline="\n") as handle:
+            with open_private_text(temp) as handle:  # the whole log: 0600, like the log itself
                 count = exchange.export(sp, handle, since)
             temp.replace(target)
         except OSError as exc:

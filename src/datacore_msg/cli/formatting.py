@@ -1,4 +1,9 @@
-"""Turning result objects into human text and JSON-ready dicts (no printing here)."""
+"""Turning result objects into human text and JSON-ready dicts (no printing here).
+
+Every value that comes from an event (names, ids, types, texts, reasons, figures) is shown through
+:func:`~datacore_msg.cli.output.field` (one line) or :func:`~datacore_msg.cli.output.printable` (each
+line of a text), so an imported event cannot drive the terminal or forge a line of output.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from datacore_msg.app.messages import MessageItem
-from datacore_msg.cli.output import printable
+from datacore_msg.cli.output import field, printable
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.projections.agent_view import cost_of
@@ -39,25 +44,25 @@ def message_line(item: MessageItem, tz: tzinfo) -> str:
         first = first[:71] + "…"
     prio = f" [#{sent.priority}]" if sent.priority else ""
     return (
-        f"{sent.id}  {org_inactive(item.state.sent_hlc, tz)}  {item.status:<8} "
-        f"{sent.sender} → {sent.to}{prio}: {printable(first)}"
+        f"{field(sent.id)}  {org_inactive(item.state.sent_hlc, tz)}  {item.status:<8} "
+        f"{field(sent.sender)} → {field(sent.to)}{field(prio)}: {field(first)}"
     )
 
 
 def message_block(item: MessageItem, tz: tzinfo, marker: str = "") -> str:
     sent = item.state.sent
     lines = [
-        f"{marker}{sent.id}  ({item.status})",
-        f"  from:     {sent.sender}",
-        f"  to:       {sent.to}",
+        f"{marker}{field(sent.id)}  ({item.status})",
+        f"  from:     {field(sent.sender)}",
+        f"  to:       {field(sent.to)}",
         f"  created:  {org_inactive(item.state.sent_hlc, tz)}",
     ]
     if sent.priority:
-        lines.append(f"  priority: {sent.priority}")
+        lines.append(f"  priority: {field(sent.priority)}")
     if sent.reply_to:
-        lines.append(f"  reply to: {sent.reply_to}")
+        lines.append(f"  reply to: {field(sent.reply_to)}")
     if sent.thread:
-        lines.append(f"  thread:   {sent.thread}")
+        lines.append(f"  thread:   {field(sent.thread)}")
     lines.append("")
     lines.extend("    " + printable(line) for line in sent.text.split("\n"))
     return "\n".join(lines)
@@ -107,8 +112,8 @@ def event_line(event: Event, tz: tzinfo) -> str:
     else:
         what = str(data.get("subject", ""))
     return (
-        f"{org_inactive(event.hlc, tz)}  {event.actor:<16} {event.type:<16} {printable(what)}"
-        f"  (origin {event.origin[:12]} #{event.seq})"
+        f"{org_inactive(event.hlc, tz)}  {field(event.actor):<16} {field(event.type):<16} {field(what)}"
+        f"  (origin {field(event.origin[:12])} #{event.seq})"
     )
 
 
@@ -131,8 +136,8 @@ def task_line(state: TaskState, now_ms: int, tz: tzinfo) -> str:
     tier = f" ({state.tier})" if state.tier else ""
     age = _age(max(0, now_ms - physical_ms(state.requested_hlc)))
     return (
-        f"{state.id}  {state.state:<9} {age:>4}  {state.sender}{tier} → {state.agent}{prio}: "
-        f"{printable(safe_title(state.request.text, 60))}"
+        f"{field(state.id)}  {state.state:<9} {age:>4}  {field(state.sender)}{field(tier)} → "
+        f"{field(state.agent)}{field(prio)}: {field(safe_title(state.request.text, 60))}"
     )
 
 
@@ -203,7 +208,7 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo) -> dict[str, Any]:
 
 def task_block(state: TaskState, now_ms: int, tz: tzinfo) -> str:
     info = task_dict(state, now_ms, tz)
-    lines = [f"{state.id}  ({state.state})"]
+    lines = [f"{field(state.id)}  ({state.state})"]
     for label, key in (
         ("from", "from"),
         ("to", "to"),
@@ -223,9 +228,9 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo) -> str:
     ):
         value = info[key]
         if value not in (None, 0, ""):
-            lines.append(f"  {label + ':':<13} {printable(str(value))}")
+            lines.append(f"  {label + ':':<13} {field(value)}")
     if state.request.tags:
-        lines.append(f"  {'tags:':<13} {' '.join(state.request.tags)}")
+        lines.append(f"  {'tags:':<13} {field(' '.join(state.request.tags))}")
     if state.clashes:
         ignored = ", ".join(event[:12] for event in state.clashes)
         lines.append(
@@ -233,11 +238,14 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo) -> str:
             f"(events {ignored}); this task is request {state.request_event[:12]}"
         )
     if state.decision is not None:
-        lines.append(f"  {'decision:':<13} {state.decision.outcome} by rule {state.decision.rule}: "
-                     f"{printable(state.decision.reason)}")
-        if state.decision.figures:
-            figures = ", ".join(f"{k}={v}" for k, v in state.decision.figures.items())
-            lines.append(f"  {'figures:':<13} {figures}")
+        decision = state.decision
+        lines.append(
+            f"  {'decision:':<13} {field(decision.outcome)} by rule {field(decision.rule)}: "
+            f"{field(decision.reason)}"
+        )
+        if decision.figures:
+            figures = ", ".join(f"{k}={v}" for k, v in decision.figures.items())
+            lines.append(f"  {'figures:':<13} {field(figures)}")
     for label, key in (
         ("retry reason", "retry_reason"),
         ("feedback", "revision_feedback"),
@@ -245,16 +253,18 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo) -> str:
         ("cancelled", "cancellation_reason"),
     ):
         if info[key] is not None:
-            lines.append(f"  {label + ':':<13} {printable(str(info[key]))}")
+            lines.append(f"  {label + ':':<13} {field(info[key])}")
     lines.append("  history:")
     for change in state.changes:
         when = org_inactive(change.hlc, tz)
         if change.superseded is None:
-            note = f": {printable(change.note)}" if change.note else ""
-            lines.append(f"    {when} {change.actor} {change.action} {change.before} → {change.after}{note}")
+            note = f": {field(change.note)}" if change.note else ""
+            moved = f"{field(change.action)} {field(change.before)} → {field(change.after)}"
+            lines.append(f"    {when} {field(change.actor)} {moved}{note}")
         else:
             lines.append(
-                f"    {when} {change.actor} {change.action} SUPERSEDED: {printable(change.superseded)}"
+                f"    {when} {field(change.actor)} {field(change.action)} SUPERSEDED: "
+                f"{field(change.superseded)}"
             )
     lines.append("")
     lines.extend("    " + printable(line) for line in state.request.text.split("\n"))

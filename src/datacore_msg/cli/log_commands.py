@@ -7,7 +7,7 @@ import click
 
 from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
 from datacore_msg.cli.exit_codes import Exit
-from datacore_msg.cli.output import emit_json, emit_text, printable
+from datacore_msg.cli.output import emit_json, emit_text, field
 
 
 @click.command()
@@ -44,7 +44,7 @@ def log(
     elif events:
         emit_text(
             "\n".join(
-                event_line(e, tz) + (f"  SUPERSEDED: {printable(lost[e.id])}" if e.id in lost else "")
+                event_line(e, tz) + (f"  SUPERSEDED: {field(lost[e.id])}" if e.id in lost else "")
                 for e in events
             )
         )

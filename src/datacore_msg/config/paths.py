@@ -5,7 +5,9 @@
 * The state folder holds what must never be synced between machines: the signing key and the SQLite
   event log of each space. Default ``$XDG_STATE_HOME/datacore-msg/<root-name>-<hash>`` (so two roots
   on one machine stay apart). ``messaging.state_dir`` in a root's settings wins (it is specific to
-  that root), then ``$DATACORE_MSG_STATE``.
+  that root), then ``$DATACORE_MSG_STATE``. A relative path in either is taken relative to the
+  root, never to the working directory: otherwise each directory a command ran in would get a key
+  and a log of its own.
 """
 
 from __future__ import annotations
@@ -66,9 +68,11 @@ def settings_path(root: Path) -> Path:
 
 
 def default_state_dir(root: Path, configured: str | None) -> Path:
+    """The state folder of ``root`` (an absolute path): ``configured`` (``messaging.state_dir``),
+    else ``$DATACORE_MSG_STATE``, a relative one taken relative to ``root``; else the default."""
     override = configured or os.environ.get("DATACORE_MSG_STATE")
     if override:
-        return Path(override).expanduser().absolute()
+        return (root / Path(override).expanduser()).absolute()
     base = Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser()
     tag = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:10]
     return (base / "datacore-msg" / f"{root.name or 'root'}-{tag}").absolute()

@@ -95,10 +95,14 @@ collapsed; leading ``*``, ``#``, ``,`` dropped; a leading TODO keyword (or ``COM
 (org-mode and orgparse match keywords case-sensitively and only as the first word); a leading
 priority cookie ``[#X]`` written ``[X]`` (org-mode takes *any* character as a priority, ``[#a]``
 too); trailing colons dropped, so no suffix can be read as tags -- org-mode wants ``␣:tag:`` at
-the end of the heading, and orgparse even takes a bare ``word:tag:``; then cut to ``limit``
-characters, the last being ``…``. Text with nothing left gives ``"(untitled)"`` (whatever the
-limit). Verified with Emacs 28.2: ``subject :tag`` has no tags, ``todo x`` no keyword, ``[A] x``
-no priority, ``comment x`` is not commented, after ``* `` and after ``* TODO `` alike.
+the end of the heading, and orgparse even takes a bare ``word:tag:``; every token of rule (d)
+broken exactly as in a body line (``CLOSED\\x3a [..]``, ``Local Variables\\x3a``, ``\\x2d State
+"..."``: the heading line is searched too -- the agenda's log view lists a heading
+``* WAITING CLOSED: [2026-01-01 Thu 10:00] x`` as closed that day, and Emacs's scanner finds
+``Local Variables:`` on any line); then cut to ``limit`` characters, the last being ``…``. Text
+with nothing left gives ``"(untitled)"`` (whatever the limit). Verified with Emacs 28.2:
+``subject :tag`` has no tags, ``todo x`` no keyword, ``[A] x`` no priority, ``comment x`` is not
+commented, after ``* `` and after ``* TODO `` alike.
 
 :func:`is_safe_property_value` accepts the validated names and ids we write in property drawers.
 """
@@ -117,6 +121,7 @@ __all__ = [
     "SPECIAL",
     "TITLE_KEYWORDS",
     "UNTITLED",
+    "break_tokens",
     "decode_body",
     "encode_body",
     "is_safe_property_value",
@@ -284,26 +289,44 @@ def _title_from_line(raw: str) -> str:
     return line.rstrip(": ")
 
 
+def _first_title(text: str) -> str | None:
+    for raw in text.split("\n"):
+        title = _title_from_line(raw)
+        if title:
+            return title
+    return None
+
+
+def _cut(title: str, limit: int) -> str:
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    return title[: limit - 1].rstrip() + "…" if len(title) > limit else title
+
+
+def break_tokens(line: str) -> str:
+    """``line`` with every token of rule (d) broken as a body line's escape breaks it (the colon of
+    ``CLOCK:``, ``CLOSED:``, ``Local Variables:``, the dash of ``- State "``), so no consumer that
+    searches whole lines finds one; nothing else changes."""
+    if "-" not in line and ":" not in line:
+        return line
+    return _TOKEN_RE.sub(_esc_replacement, line)
+
+
 def safe_title(text: str, limit: int = 60) -> str:
     """A one-line heading title from arbitrary ``text``, at most ``limit`` characters long (or
     ``"(untitled)"``, whatever the limit).
 
     The first line that is not blank once normalised (SPECIAL characters and TAB made spaces,
     whitespace collapsed, leading ``*``/``#``/``,`` dropped, a leading TODO keyword or ``COMMENT``
-    lowercased, a leading ``[#X]`` written ``[X]``, trailing colons dropped), cut to ``limit - 1``
-    characters plus ``…`` when longer; ``"(untitled)"`` when no line has anything left.
+    lowercased, a leading ``[#X]`` written ``[X]``, trailing colons dropped, the tokens of rule (d)
+    broken by :func:`break_tokens`), cut to ``limit - 1`` characters plus ``…`` when longer;
+    ``"(untitled)"`` when no line has anything left.
     """
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
-    for raw in text.split("\n"):
-        title = _title_from_line(raw)
-        if title:
-            break
-    else:
+    title = _first_title(text)
+    if title is None:
+        _cut("", limit)  # the same ValueError for a bad limit
         return UNTITLED
-    if len(title) > limit:
-        title = title[: limit - 1].rstrip() + "…"
-    return title
+    return _cut(break_tokens(title), limit)
 
 
 def is_safe_property_value(value: str) -> bool:
@@ -322,10 +345,12 @@ def is_safe_property_value(value: str) -> bool:
 
 
 def safe_line(text: str, limit: int = 120) -> str:
-    """A one-line rendering of ``text`` for a property value or a LOGBOOK note: :func:`safe_title`
-    with every ``:END:`` (any case) broken by a space, so it cannot end a drawer, and the tokens of
-    rule (d) broken as well (a space before the colon; an en dash for the dash of ``- State "``)."""
-    line = safe_title(text, limit)
+    """A one-line rendering of ``text`` for a property value or a LOGBOOK note: the line
+    :func:`safe_title` picks and normalises, with every ``:END:`` (any case) broken by a space, so it
+    cannot end a drawer, and the tokens of rule (d) broken (a space before the colon; an en dash
+    for the dash of ``- State "``)."""
+    title = _first_title(text)
+    line = UNTITLED if title is None else _cut(title, limit)
     line = _END_RE.sub(lambda match: match.group(0)[:1] + " " + match.group(0)[1:], line)
     return _TOKEN_RE.sub(_break_token, line)
 

@@ -1,0 +1,147 @@
+"""Attack: an imported event drives the owner's terminal.
+
+mallory signs events with a throwaway key: an event of a type this version does not know, whose
+type and subject hold ``ESC[2J`` (clear the screen), an OSC 52 sequence (write the clipboard), CR and
+a bidi override; a message and a task request whose texts, and a cancellation whose reason, hold the
+same. gregor imports the file and runs ``log``, ``inbox``, ``show``, ``thread``, ``tasks``, ``task
+show`` and ``verify`` as separate processes, as a user does at a terminal. No raw control character
+(C0 but TAB and LF, DEL, C1), bidi control or line separator may reach standard output or standard
+error; the hostile text is still shown, escaped visibly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from datacore_msg.app.ids import new_message_id, new_task_id
+from datacore_msg.eventlog import codec
+from datacore_msg.eventlog.canonical import canonical_text
+from datacore_msg.eventlog.envelope import Event, seal
+from datacore_msg.eventlog.payloads import MessageSent, Payload, TaskCancelled, TaskRequested
+from datacore_msg.eventlog.signing import SigningKey
+
+CLEAR = "\x1b[2J\x1b[H"
+CLIPBOARD = "\x1b]52;c;cm0gLXJmIH4vKgo=\x07"  # OSC 52: put "rm -rf ~/*" on the clipboard
+C1_CSI = "\x9b31m"  # the one-byte CSI of C1
+BIDI = "\u202efdp.exe\u202c\u2066x\u2069\u200f"
+HOSTILE = f"{CLEAR}{CLIPBOARD}visible\rover{C1_CSI}{BIDI}\x7f\u2028end\x00"
+
+#: Raw characters that must never reach a terminal (TAB and LF are fine).
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+class Attacker:
+    """A throwaway key that seals a chain of events under any actor name and type."""
+
+    def __init__(self) -> None:
+        self.key = SigningKey.generate()
+        self.events: list[Event] = []
+
+    def seal(self, type_name: str, version: int, data: dict[str, Any], actor: str = "mallory") -> Event:
+        prev = self.events[-1] if self.events else None
+        wall = time.time_ns() // 1_000_000
+        hlc = max(wall << 16, (prev.hlc + 1) if prev else 0)
+        event = seal(
+            self.key,
+            seq=len(self.events) + 1,
+            prev=prev.id if prev else None,
+            hlc=hlc,
+            actor=actor,
+            type_name=type_name,
+            version=version,
+            data=data,
+        )
+        self.events.append(event)
+        return event
+
+    def payload(self, payload: Payload, actor: str = "mallory") -> Event:
+        return self.seal(payload.TYPE, payload.VERSION, codec.encode_payload(payload), actor)
+
+    def write(self, path: Path) -> Path:
+        path.write_text("".join(canonical_text(e.to_json()) + "\n" for e in self.events), encoding="utf-8")
+        return path
+
+
+def assert_clean(result: Any, what: str) -> None:
+    for stream in ("out", "err"):
+        text: str = getattr(result, stream)
+        found = RAW.search(text)
+        assert found is None, f"{what}: raw {found.group()!r} on std{stream}: {text[:400]!r}"
+
+
+def test_hostile_event_fields_never_reach_the_terminal_raw(
+    make_installation: Callable[..., Any], tmp_path: Path
+) -> None:
+    gregor = make_installation("gregor")
+    mallory = Attacker()
+    now = time.time_ns() // 1_000_000
+    odd_type = f"x.{CLEAR}{CLIPBOARD}"
+    mallory.seal(odd_type, 1, {"subject": f"s-{HOSTILE}\n2026-01-01 forged line"})
+    message_id = new_message_id(now)
+    mallory.payload(MessageSent(id=message_id, sender="mallory", to="gregor", text=f"hi {HOSTILE}\nline 2"))
+    task_id = new_task_id(now)
+    mallory.payload(
+        TaskRequested(id=task_id, sender="mallory", to="gregor-claude", text=f"{HOSTILE} do it\nnow {CLEAR}")
+    )
+    mallory.payload(TaskCancelled(task=task_id, reason=f"because {HOSTILE}"))
+    path = mallory.write(tmp_path / "from-mallory.jsonl")
+
+    imported = gregor.run("import", str(path))
+    assert imported.code == 0, imported
+    assert_clean(imported, "import")
+
+    log = gregor.run("log")
+    assert log.code == 0, log
+    assert_clean(log, "log")
+    assert "x.\\u001b[2J" in log.out  # the type is shown, escaped visibly
+    assert "\\u001b]52;c;" in log.out
+    assert "forged line" in log.out
+    assert not any(line.startswith("2026-01-01 forged") for line in log.out.splitlines())
+
+    for args in (
+        ("inbox",),
+        ("inbox", "--all"),
+        ("show", message_id),
+        ("thread", message_id),
+        ("tasks", "--all"),
+        ("task", "show", task_id),
+        ("verify",),
+    ):
+        result = gregor.run(*args)
+        assert result.code == 0, (args, result)
+        assert_clean(result, " ".join(args))
+    shown = gregor.run("task", "show", task_id).out
+    assert "because \\u001b[2J" in shown and "\\u202efdp.exe" in shown
+    assert "\\u001b]52;c;" in gregor.run("show", message_id).out
+
+    # JSON keeps the exact text, and no raw control character either.
+    as_json = gregor.run("log", "--json")
+    assert_clean(as_json, "log --json")
+    types = [e["type"] for e in json.loads(as_json.out)["data"]]
+    assert odd_type in types
+    task_json = gregor.run("task", "show", task_id, "--json")
+    assert_clean(task_json, "task show --json")
+    assert json.loads(task_json.out)["data"]["text"].startswith(HOSTILE)
+
+
+def test_hostile_text_in_errors_never_reaches_the_terminal_raw(
+    make_installation: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A rejected line's reason quotes the attacker's field names; the error line escapes them."""
+    gregor = make_installation("gregor")
+    mallory = Attacker()
+    good = mallory.seal("x.note", 1, {"subject": "s"})
+    line = json.loads(canonical_text(good.to_json()))
+    line[f"evil{CLEAR}{CLIPBOARD}{BIDI}"] = 1
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = gregor.run("import", str(path))
+    assert result.code == 11, result
+    assert "unknown field" in result.err
+    assert_clean(result, "import")
+    assert_clean(gregor.run("import", str(path), "--json"), "import --json")
