@@ -13,11 +13,14 @@ another working directory; what it prints, its exit status, and what it leaves i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -382,6 +385,71 @@ def test_malformed_settings_are_reported_once_then_recovered(gregor: Any, tmp_pa
     # fixed: the next prompt works again, and claims
     settings.write_bytes(good)
     task = new_task(gregor, "after the fix")
+    fixed = run_hook(command, env, cwd, session("s1"))
+    assert fixed.returncode == 0 and fixed.stderr == b""
+    assert_claimed_once(fixed.stdout, task)
+
+
+#: The "billion laughs" in 400 bytes: ``*i`` names 9**9 strings.
+LAUGHS = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
+    f"{name}: &{name} [{','.join([f'*{before}'] * 9)}]\n"
+    for before, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def _cap_memory() -> None:
+    """A regression must fail the test, not take the machine's memory."""
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["settings", "contacts"])
+def test_an_alias_bomb_makes_the_hook_give_up_at_once_in_one_line(
+    gregor: Any, tmp_path: Path, target: str
+) -> None:
+    exe = console_script()
+    env, cwd = hook_env(gregor, tmp_path), elsewhere(tmp_path)
+    command = [exe, "hook", "prompt"]
+    quiet = run_hook(command, env, cwd, session("s1"))  # builds the settings cache
+    assert (quiet.returncode, quiet.stdout) == (0, b"")
+    if target == "settings":
+        path, bomb = settings_path(gregor.root), LAUGHS + "identity:\n  name: *i\n  timezone: UTC\n"
+    else:
+        path = gregor.root / gregor.space_name / "contacts.yaml"
+        bomb = LAUGHS + "actors:\n  - id: tex\n    handles: *i\n"
+    good = path.read_bytes() if path.exists() else None
+    path.write_text(bomb, encoding="utf-8")
+    assert len(bomb) < 500
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    try:
+        hostile = subprocess.run(
+            command,
+            input=session("s1"),
+            capture_output=True,
+            env=env,
+            cwd=cwd,
+            timeout=20,
+            check=False,
+            preexec_fn=_cap_memory,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the hook hung on an alias bomb")
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    assert (hostile.returncode, hostile.stderr) == (0, b""), hostile
+    message = notice_of(hostile.stdout.decode())
+    assert str(path) in message and "aliases (*name) expand to over" in message, message
+    assert message.endswith(f"; details in {log_file(tmp_path)}"), message
+    assert cpu < 2.0 and wall < 5.0, (cpu, wall)
+    again = run_hook(command, env, cwd, session("s1"))  # said once per session
+    assert (again.returncode, again.stdout, again.stderr) == (0, b"", b"")
+    if good is None:
+        path.unlink()
+    else:
+        path.write_bytes(good)
+    task = new_task(gregor, "after the bomb is gone")
     fixed = run_hook(command, env, cwd, session("s1"))
     assert fixed.returncode == 0 and fixed.stderr == b""
     assert_claimed_once(fixed.stdout, task)

@@ -13,10 +13,10 @@ from datacore_msg.config.settings import (
     Settings,
     check_option_space,
     check_timezone,
-    load_yaml,
     parse_settings,
     user_name,
 )
+from datacore_msg.config.yamlsafe import load as load_yaml
 from datacore_msg.errors import ConfigError, InvalidInput
 from datacore_msg.eventlog.names import check_actor
 from datacore_msg.eventlog.signing import SigningKey, create_key_file, load_key_file

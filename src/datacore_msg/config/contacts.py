@@ -14,8 +14,9 @@ by hand as well as through ``datacore-msg contacts add/remove``::
         anything_else: kept  # unknown keys are allowed and kept
 
 Reading (:func:`load_contacts`, on every command) uses PyYAML through
-:func:`datacore_msg.config.settings.load_yaml` and checks every field strictly (:func:`parse_contacts`):
-an error is one line naming the file and the place (``actors[2].public_key``). Editing the file in
+:mod:`datacore_msg.config.yamlsafe` (bounded size, aliases and quotes) and checks every field
+strictly (:func:`parse_contacts`): an error is one line naming the file and the place
+(``actors[2].public_key``), quoting at most a few dozen characters of a value. Editing the file in
 place (``contacts add/remove``) is :mod:`datacore_msg.config.contacts_edit`'s job; this module never
 imports a YAML editor.
 """
@@ -28,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from datacore_msg.config.settings import load_yaml
+from datacore_msg.config.yamlsafe import load, quote
 from datacore_msg.errors import ConfigError
 from datacore_msg.eventlog.names import is_actor
 from datacore_msg.eventlog.signing import is_public_key
@@ -54,7 +55,7 @@ class Contact:
 
 def load_contacts(path: Path) -> list[Contact]:
     """The contacts in ``path``, in file order; [] for a missing or empty file."""
-    return parse_contacts(load_yaml(path), path)
+    return parse_contacts(load(path), path)
 
 
 def _kind(value: object) -> str:
@@ -64,7 +65,7 @@ def _kind(value: object) -> str:
         return "a list"
     if isinstance(value, str):
         return "a string"
-    return repr(value)
+    return quote(value)
 
 
 def parse_contacts(raw: Any, path: Path) -> list[Contact]:
@@ -85,7 +86,7 @@ def parse_contacts(raw: Any, path: Path) -> list[Contact]:
         if contact.id in seen:
             first = seen[contact.id]
             raise ConfigError(
-                f"{path}: actor {contact.id!r} is listed twice (actors[{first}] and actors[{index}])"
+                f"{path}: actor {quote(contact.id)} is listed twice (actors[{first}] and actors[{index}])"
             )
         seen[contact.id] = index
         contacts.append(contact)
@@ -100,7 +101,7 @@ def _contact(item: object, where: str) -> Contact:
         raise ConfigError(f"{where}.id: missing")
     if not is_actor(actor):
         raise ConfigError(
-            f"{where}.id: {actor!r} is not a valid actor name (letters, digits and . _ @ + -, "
+            f"{where}.id: {quote(actor)} is not a valid actor name (letters, digits and . _ @ + -, "
             "at most 64, starting with a letter or digit)"
         )
     name = item.get("name")
@@ -108,7 +109,7 @@ def _contact(item: object, where: str) -> Contact:
         raise ConfigError(f"{where}.name: must be a string, not {_kind(name)}")
     tier = item.get("trust_tier")
     if tier is not None and tier not in TIERS:
-        raise ConfigError(f"{where}.trust_tier: {tier!r} is not one of {', '.join(TIERS)}")
+        raise ConfigError(f"{where}.trust_tier: {quote(tier)} is not one of {', '.join(TIERS)}")
     return Contact(
         id=actor,
         name=name,
@@ -126,7 +127,7 @@ def _handles(value: object, where: str) -> tuple[str, ...]:
         raise ConfigError(f"{where}: must be a list of strings, not {_kind(value)}")
     for index, handle in enumerate(value):
         if not isinstance(handle, str):
-            raise ConfigError(f"{where}[{index}]: {handle!r} is not a string")
+            raise ConfigError(f"{where}[{index}]: {quote(handle)} is not a string")
     return tuple(value)
 
 
@@ -141,7 +142,7 @@ def _keys(value: object, where: str) -> tuple[str, ...]:
     for place, key in places:
         canonical = key.lower() if isinstance(key, str) else None
         if canonical is None or not is_public_key(canonical):
-            raise ConfigError(f"{place}: {key!r} {KEY_HELP}")
+            raise ConfigError(f"{place}: {quote(key)} {KEY_HELP}")
         if canonical not in keys:
             keys.append(canonical)
     return tuple(keys)
@@ -152,4 +153,4 @@ def _added(value: object, where: str) -> str | None:
         return value
     if isinstance(value, dt.date):  # datetime included
         return value.isoformat()
-    raise ConfigError(f"{where}: {value!r} is not a date or a string")
+    raise ConfigError(f"{where}: {quote(value)} is not a date or a string")

@@ -10,7 +10,9 @@ the last one, a removed item's lines are cut out together with the comment lines
 Every other byte of the file stays as it was. (Dumping the whole document through ruamel would
 re-space hand-aligned values everywhere and attach the comments between items to the wrong item.)
 Before writing, the new text is read back with PyYAML and must equal the old data with exactly the
-intended change; a file that does not parse or validate is refused and never overwritten. Files are
+intended change; a file that does not parse or validate is refused and never overwritten. Every PyYAML
+read goes through :mod:`datacore_msg.config.yamlsafe` (bounded size and aliases), so ruamel.yaml only
+ever sees text that passed it. Files are
 written with :func:`datacore_msg.fsutil.atomic_write`, and only when something changed. ruamel.yaml
 is imported only when an edit runs.
 """
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from datacore_msg.config.contacts import KEY_HELP, TIERS, Contact, load_contacts, parse_contacts
+from datacore_msg.config.yamlsafe import MAX_DETAIL, clip, parse, quote, read_text
 from datacore_msg.errors import ConfigError, InvalidInput, NotFound
 from datacore_msg.eventlog.names import check_actor
 from datacore_msg.eventlog.signing import is_public_key
@@ -64,13 +67,13 @@ class ContactChange:
 def _check_key(public_key: str) -> str:
     canonical = public_key.lower() if isinstance(public_key, str) else None
     if canonical is None or not is_public_key(canonical):
-        raise InvalidInput(f"public key {public_key!r} {KEY_HELP}")
+        raise InvalidInput(f"public key {quote(public_key)} {KEY_HELP}")
     return canonical
 
 
 def _check_tier(tier: str) -> str:
     if tier not in TIERS:
-        raise InvalidInput(f"tier {tier!r} is not one of {', '.join(TIERS)}")
+        raise InvalidInput(f"tier {quote(tier)} is not one of {', '.join(TIERS)}")
     return tier
 
 
@@ -80,12 +83,12 @@ def _check_today(today: str) -> dt.date:
             raise ValueError(today)
         return dt.date.fromisoformat(today)
     except (TypeError, ValueError):
-        raise InvalidInput(f"today {today!r} is not a date (YYYY-MM-DD)") from None
+        raise InvalidInput(f"today {quote(today)} is not a date (YYYY-MM-DD)") from None
 
 
 def _check_name(name: str | None) -> str | None:
     if name is not None and (not isinstance(name, str) or not name.strip() or not name.isprintable()):
-        raise InvalidInput(f"name {name!r} must be one line of printable text")
+        raise InvalidInput(f"name {quote(name)} must be one line of printable text")
     return name
 
 
@@ -134,7 +137,7 @@ def remove_contact(path: Path, actor: str) -> Contact:
     doc = _Document.read(path)
     index = doc.index_of(actor)
     if index is None:
-        raise NotFound(f"{path}: no contact named {actor!r}")
+        raise NotFound(f"{path}: no contact named {quote(actor)}")
     text, expected = doc.remove_item(index)
     doc.write(text, expected)
     return doc.contacts[index]
@@ -168,13 +171,10 @@ class _Document:
     @classmethod
     def read(cls, path: Path) -> _Document:
         load_contacts(path)  # malformed YAML -> file:line:col; then the field checks
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except FileNotFoundError:
+        text = read_text(path)
+        if text is None:
             return cls(path, False, "", None, [])
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read: {_one_line(exc)}") from None
-        data = _pyyaml_load(text, path)
+        data = parse(text, path)
         contacts = parse_contacts(data, path)  # the text just read (it may have changed in between)
         _ruamel_load(text, path)
         return cls(path, True, text, data, contacts)
@@ -312,13 +312,11 @@ class _Document:
         return text
 
     def write(self, text: str, expected: Any) -> None:
-        import yaml
-
         from datacore_msg.fsutil import atomic_write
 
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+            data = parse(text, self.path)
+        except ConfigError as exc:
             raise ConfigError(
                 f"{self.path}: cannot edit this file safely ({_one_line(exc)}); edit it by hand"
             ) from None
@@ -337,15 +335,6 @@ class _Document:
 
 
 # -- text positions (PyYAML nodes: the same parser as load_contacts) ---------------------------------
-
-
-def _pyyaml_load(text: str, path: Path) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: malformed YAML: {_one_line(exc)}") from None
 
 
 def _compose(text: str, path: Path) -> yaml.Node:
@@ -468,7 +457,7 @@ def _drop_last_blank_line(head: str) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+    return clip(" ".join(str(exc).split()), MAX_DETAIL)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -503,7 +492,9 @@ def _ruamel_load(text: str, path: Path) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: malformed YAML: {exc.problem or exc.context}") from None
+        raise ConfigError(
+            f"{where}: malformed YAML: {clip(str(exc.problem or exc.context), MAX_DETAIL)}"
+        ) from None
     except YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML: {_one_line(exc)}") from None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import attrs
 
 from datacore_msg.config.settings import Settings
+from datacore_msg.config.yamlsafe import key_text
 from datacore_msg.errors import ConfigError
 
 
@@ -27,9 +28,9 @@ def load_hook_settings(settings: Settings, path: Path) -> HookSettings:
         return HookSettings()
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: messaging.hook must be a mapping")
-    unknown = sorted(set(section) - {"auto_claim"})
+    unknown = sorted(set(section) - {"auto_claim"}, key=str)
     if unknown:
-        raise ConfigError(f"{path}: messaging.hook.{unknown[0]}: unknown key (known: auto_claim)")
+        raise ConfigError(f"{path}: messaging.hook.{key_text(unknown[0])}: unknown key (known: auto_claim)")
     auto_claim = section.get("auto_claim", True)
     if not isinstance(auto_claim, bool):
         raise ConfigError(f"{path}: messaging.hook.auto_claim must be true or false")

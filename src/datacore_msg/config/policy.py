@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from datacore_msg.config.settings import Settings
+from datacore_msg.config.yamlsafe import key_text, quote
 from datacore_msg.errors import ConfigError
 from datacore_msg.eventlog.names import is_actor
 from datacore_msg.governor.policy import DEFAULT_TIERS, TIERS, ComputeLimits, Policy, TierLimits
@@ -44,7 +45,7 @@ def _mapping_or_empty(value: object) -> object:
 
 def _count(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LIMIT:
-        raise ConfigError(f"{where}: must be a whole number from 0 to {MAX_LIMIT}, not {value!r}")
+        raise ConfigError(f"{where}: must be a whole number from 0 to {MAX_LIMIT}, not {quote(value)}")
     return value
 
 
@@ -55,7 +56,7 @@ def _tier_limits(base: TierLimits, overrides: object, where: str) -> TierLimits:
     for key, value in overrides.items():
         field = TIER_KEYS.get(key)
         if field is None:
-            raise ConfigError(f"{where}.{key}: unknown key (use {', '.join(sorted(TIER_KEYS))})")
+            raise ConfigError(f"{where}.{key_text(key)}: unknown key (use {', '.join(sorted(TIER_KEYS))})")
         if field == "auto_accept":
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}.{key}: must be true or false")
@@ -77,20 +78,22 @@ def load_policy(settings: Settings, path: Path) -> Policy:
         raise ConfigError(f"{path}: messaging.trust_tiers must be a mapping")
     for name, overrides in raw_tiers.items():
         if name not in TIERS:
-            raise ConfigError(f"{path}: messaging.trust_tiers.{name}: unknown tier (use {', '.join(TIERS)})")
+            raise ConfigError(
+                f"{path}: messaging.trust_tiers.{key_text(name)}: unknown tier (use {', '.join(TIERS)})"
+            )
         tiers[name] = _tier_limits(tiers[name], overrides, f"{path}: messaging.trust_tiers.{name}")
     raw_compute = _mapping_or_empty(messaging.get("compute"))
     if not isinstance(raw_compute, dict):
         raise ConfigError(f"{path}: messaging.compute must be a mapping")
     changes: dict[str, int] = {}
     for key, value in raw_compute.items():
-        where = f"{path}: messaging.compute.{key}"
+        where = f"{path}: messaging.compute.{key_text(key)}"
         if key == "rate_limits":
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: must be a mapping")
             for sub, number in value.items():
                 if sub != "tasks_per_hour":
-                    raise ConfigError(f"{where}.{sub}: unknown key (use tasks_per_hour)")
+                    raise ConfigError(f"{where}.{key_text(sub)}: unknown key (use tasks_per_hour)")
                 changes["tasks_per_hour"] = _count(number, f"{where}.{sub}")
         elif key in COMPUTE_KEYS:
             changes[key] = _count(value, where)
@@ -108,10 +111,10 @@ def load_overrides(settings: Settings, path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for actor, tier in raw.items():
         if not is_actor(actor):
-            raise ConfigError(f"{path}: messaging.trust_overrides: {actor!r} is not a valid name")
+            raise ConfigError(f"{path}: messaging.trust_overrides: {quote(actor)} is not a valid name")
         if tier not in TIERS:
             raise ConfigError(
-                f"{path}: messaging.trust_overrides.{actor}: {tier!r} is not one of {', '.join(TIERS)}"
+                f"{path}: messaging.trust_overrides.{actor}: {quote(tier)} is not one of {', '.join(TIERS)}"
             )
         out[actor] = tier
     return out

@@ -1,5 +1,7 @@
 """``settings.local.yaml``: reading it strictly, with file and line in every error.
 
+The file is read through :mod:`datacore_msg.config.yamlsafe` (bounded size, aliases and quotes).
+
 Keys used (REFERENCE.md): ``identity.name``, ``identity.timezone``, ``messaging.default_space``,
 ``messaging.state_dir``, ``messaging.relay.url``, ``messaging.relay.secret``,
 ``messaging.trust_overrides``, ``messaging.trust_tiers``, ``messaging.compute``. Other keys are kept
@@ -23,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from datacore_msg.config.yamlsafe import key_text, load, quote
 from datacore_msg.errors import ConfigError, DatacoreError, InvalidInput
 from datacore_msg.eventlog.names import is_actor
 
@@ -54,40 +57,18 @@ class Settings:
         return ZoneInfo(self.timezone)
 
 
-def load_yaml(path: Path) -> Any:
-    """Parse a YAML file; errors name the file, line and column."""
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not valid UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: malformed YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
-
-
 def _section(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
     value = raw.get(key)
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: '{key}' must be a mapping, not {type(value).__name__}")
+        raise ConfigError(f"{path}: '{key_text(key)}' must be a mapping, not {type(value).__name__}")
     return value
 
 
 def check_space(space: str, where: str, error: type[DatacoreError] = ConfigError) -> str:
     if not space or not SPACE_RE_CHARS.issuperset(space) or space.startswith("."):
-        raise error(f"{where}: space {space!r} is not a valid folder name")
+        raise error(f"{where}: space {quote(space)} is not a valid folder name")
     return space
 
 
@@ -95,7 +76,7 @@ def check_timezone(name: str, where: str, error: type[DatacoreError] = ConfigErr
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise error(f"{where}: unknown time zone {name!r} (use an IANA name)") from None
+        raise error(f"{where}: unknown time zone {quote(name)} (use an IANA name)") from None
     return name
 
 
@@ -117,7 +98,7 @@ def _relay_url(value: object, where: str) -> str:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535
     except ValueError as exc:
-        raise ConfigError(f"{where} is not a valid URL ({exc})") from None
+        raise ConfigError(f"{where} is not a valid URL ({quote(str(exc))})") from None
     if not parts.hostname:
         raise ConfigError(f"{where} has no host (ws://HOST[:PORT][/PATH])")
     if parts.username is not None or parts.password is not None:
@@ -135,9 +116,9 @@ def parse_relay(messaging: dict[str, Any], path: Path, env: Mapping[str, str]) -
         section = {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where} must be a mapping (url, secret)")
-    unknown = sorted(str(key) for key in section if key not in RELAY_KEYS)
+    unknown = sorted((key for key in section if key not in RELAY_KEYS), key=str)
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(RELAY_KEYS)})")
+        raise ConfigError(f"{where}.{key_text(unknown[0])}: unknown key (known: {', '.join(RELAY_KEYS)})")
     url = section.get("url")
     if url is not None:
         url = _relay_url(url, f"{where}.url")
@@ -165,7 +146,7 @@ def parse_settings(raw: Any, path: Path, env: Mapping[str, str] | None = None) -
     messaging = _section(raw, "messaging", path)
     name = identity.get("name")
     if name is not None and not is_actor(name):
-        raise ConfigError(f"{path}: identity.name {name!r} is not a valid name")
+        raise ConfigError(f"{path}: identity.name {quote(name)} is not a valid name")
     tz = identity.get("timezone", "UTC")
     if not isinstance(tz, str):
         raise ConfigError(f"{path}: identity.timezone must be a string")
@@ -182,7 +163,7 @@ def parse_settings(raw: Any, path: Path, env: Mapping[str, str] | None = None) -
 
 
 def load_settings(path: Path) -> Settings:
-    return parse_settings(load_yaml(path), path)
+    return parse_settings(load(path), path)
 
 
 def user_name(settings: Settings) -> str | None:

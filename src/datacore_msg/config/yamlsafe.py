@@ -1,0 +1,189 @@
+"""Reading the YAML files people and teammates write (settings, contacts) without being hurt by them.
+
+``settings.local.yaml`` and ``contacts.yaml`` are read by every command and by the prompt hook, and
+``contacts.yaml`` is shared: a teammate's copy can be hostile. Every load goes through :func:`load`
+(or :func:`parse` for text in hand), which bounds the three ways a small file can cost a lot:
+
+* **Size.** A file over :data:`MAX_FILE_BYTES` is refused before it is parsed (read with one bounded
+  ``read``; only a regular file is read, so a FIFO or a device cannot block or stream forever).
+  256 KiB is far above a real file (a contact list of 500 people with two keys each is about
+  150 KiB) and parses in well under a second even in its worst shape.
+* **Aliases.** ``&anchor`` / ``*alias`` let 500 bytes name 10⁹ strings (the "billion laughs"):
+  PyYAML builds them as shared objects, but everything that walks the data as a tree (comparing,
+  copying, merging ``<<:`` keys, formatting a value into an error message) does the full, exponential
+  work. Aliases are allowed, since people use them to share a block of settings, but the document
+  read with every alias expanded may hold at most :data:`MAX_ALIAS_NODES` nodes more than the file
+  spells out, and nest at most :data:`MAX_DEPTH` levels; an alias inside its own anchor (a loop) is
+  refused. The check walks the parsed node graph once, with each shared node sized once, before
+  any Python object is built (merge keys included), so refusing costs no more than parsing. A
+  bound rather than a ban keeps legitimate anchors working at no risk: 10,000 extra nodes is nothing
+  to walk, and nothing a teammate can grow.
+* **Echoes.** An error message never quotes more than :data:`MAX_QUOTE` characters of what the file
+  holds: :func:`quote` is a bounded ``repr`` (it never renders a big value in full) and :func:`clip`
+  cuts the parser's own messages.
+
+Errors are :class:`~datacore_msg.errors.ConfigError`, one line, naming the file (and the line and
+column when the parser knows them).
+"""
+
+from __future__ import annotations
+
+import os
+import reprlib
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from datacore_msg.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
+
+MAX_FILE_BYTES = 256 * 1024
+MAX_ALIAS_NODES = 10_000
+MAX_DEPTH = 100
+MAX_QUOTE = 80
+#: Parser messages (which may quote the file: an anchor's name, a tag) are cut at this length.
+MAX_DETAIL = 160
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxtuple = _REPR.maxlist = _REPR.maxarray = _REPR.maxdict = 4
+_REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = 4
+_REPR.maxstring = MAX_QUOTE + 2
+_REPR.maxlong = MAX_QUOTE
+_REPR.maxother = MAX_QUOTE
+
+
+def clip(text: str, limit: int = MAX_QUOTE) -> str:
+    """``text`` on one line, cut to ``limit`` characters (the last one then ``…``)."""
+    head = text[: limit * 4]
+    cut = len(text) > len(head)
+    head = " ".join(head.splitlines())
+    return head if len(head) <= limit and not cut else head[: limit - 1] + "…"
+
+
+def quote(value: object) -> str:
+    """``repr(value)`` for an error message, at most :data:`MAX_QUOTE` characters, built without
+    rendering a big value in full (``'bad name'`` stays ``'bad name'``)."""
+    try:
+        text = repr(value[: MAX_QUOTE + 1]) if isinstance(value, str) else _REPR.repr(value)
+    except Exception:  # e.g. an int too long to turn into decimal digits
+        return f"<{type(value).__name__}>"
+    return clip(text)
+
+
+def key_text(key: object) -> str:
+    """A mapping key as it is named in an error message: as written when it is a short plain
+    string, else :func:`quote`\\ d."""
+    if isinstance(key, str) and len(key) <= MAX_QUOTE and key.isprintable():
+        return key
+    return quote(key)
+
+
+def read_text(path: Path) -> str | None:
+    """The text of ``path`` (None if it does not exist), refused when over :data:`MAX_FILE_BYTES`,
+    not a regular file, or not UTF-8."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{path}: cannot read: not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: over {MAX_FILE_BYTES // 1024} KiB, the limit for this file; not read")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8") from None
+
+
+def load(path: Path) -> Any:
+    """The YAML data in ``path`` (None for a missing or empty file), read within the bounds above."""
+    text = read_text(path)
+    return None if text is None else parse(text, path)
+
+
+def parse(text: str, path: Path) -> Any:
+    """The YAML data in ``text`` (read from ``path``, which errors name), within the bounds above."""
+    import yaml
+
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: over {MAX_FILE_BYTES // 1024} KiB, the limit for this file; not read")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_graph(node, path)
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(
+            f"{where}: malformed YAML: {clip(str(exc.problem or exc.context), MAX_DETAIL)}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {clip(str(exc), MAX_DETAIL)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: malformed YAML: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # Python refuses the value (5,000 digits)
+        raise ConfigError(f"{path}: malformed YAML: {clip(str(exc), MAX_DETAIL)}") from None
+    finally:
+        loader.dispose()
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_graph(root: yaml.Node, path: Path) -> None:
+    """Refuse a node graph whose tree (every alias expanded) is more than :data:`MAX_ALIAS_NODES`
+    larger than the graph, deeper than :data:`MAX_DEPTH`, or infinite (an alias in its own anchor).
+
+    One depth-first walk; each node is sized once (its size is 1 plus its children's), so the cost
+    is that of the graph, never of the tree. While a node's children are being walked it is "open";
+    meeting an open node again means it contains itself."""
+    cap = 10**12  # sizes saturate here: enough to compare, never a huge number
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            sizes[key] = min(cap, 1 + sum(sizes[id(child)] for child in _children(node)))
+            open_nodes.discard(key)
+            continue
+        if key in sizes:
+            continue
+        mark = node.start_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}"
+        if key in open_nodes:
+            raise ConfigError(f"{where}: refused: an alias inside its own anchor (a loop)")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{where}: refused: nested more than {MAX_DEPTH} levels deep")
+        open_nodes.add(key)
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in _children(node) if id(child) not in sizes)
+    extra = sizes[id(root)] - len(sizes)
+    if extra > MAX_ALIAS_NODES:
+        raise ConfigError(
+            f"{path}: refused: its aliases (*name) expand to over {MAX_ALIAS_NODES:,} more values than "
+            "the file holds (an alias bomb?)"
+        )
