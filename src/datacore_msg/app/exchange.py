@@ -68,6 +68,7 @@ class ImportResult:
 def import_events(space: Space, lines: Iterable[bytes]) -> ImportResult:
     from datacore_msg.app.views import refresh_after_commit
 
+    space.preflight()
     report = space.store.ingest(parse_lines(lines), space.clock())
     views = refresh_after_commit(space, "what was imported")
     clashes = clashes_among(space, report.accepted)

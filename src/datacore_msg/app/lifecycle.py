@@ -102,6 +102,7 @@ def append_move(
     actor = actor_for(space, action)
     if isinstance(payload, TaskClaimed):
         payload = attrs.evolve(payload, at=space.clock())
+    space.preflight()
     book = space.trust()
     origin = space.signing_key().public_hex
     current = fold_task(space.store.events_for_subject(task_id), space.store.decode, book)

@@ -60,6 +60,8 @@ def resolve(space: Space, ref: str) -> MessageState:
 
 
 def _append(space: Space, payload: Payload) -> Event:
+    space.preflight()
+
     def no_duplicate_id(store: EventStore) -> None:
         if isinstance(payload, MessageSent) and store.has_subject(payload.id):
             raise InvalidInput(f"message id {payload.id} already exists; send again")

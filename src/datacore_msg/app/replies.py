@@ -130,6 +130,7 @@ def _send(
 
     items: list[tuple[str, Payload]] = [(space.agent, message)]
     if completing is None or done is None:
+        space.preflight()
         event = space.store.append_all(space.signing_key(), items, space.clock(), no_duplicate_id)[0]
     else:
         completion = payload_for(

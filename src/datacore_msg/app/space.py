@@ -69,6 +69,13 @@ class Space:
             self._policy = load_policy(self.settings, self.paths.settings_file)
         return self._policy
 
+    def preflight(self) -> None:
+        """Read what the refresh after an append needs and a person may have got wrong
+        (``contacts.yaml``, the governor's settings), so that a configuration error stops a command
+        before anything is stored rather than after (when it could only be a warning)."""
+        self.trust()
+        self.policy()
+
     def tasks(self) -> TaskCache:
         return TaskCache(self.store.conn, self.store.path)
 

@@ -92,6 +92,7 @@ def request(
         if store.has_subject(payload.id):
             raise InvalidInput(f"task id {payload.id} already exists; send again")
 
+    space.preflight()
     event = space.store.append(space.signing_key(), space.user, payload, space.clock(), no_duplicate_id)
     views = refresh_after_commit(space, "the task")
     return Requested(event, payload.id, load_task(space, payload.id), views)
