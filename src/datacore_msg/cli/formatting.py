@@ -1,4 +1,9 @@
-"""Turning result objects into human text and JSON-ready dicts (no printing here)."""
+"""Turning result objects into human text and JSON-ready dicts (no printing here).
+
+A sender to point out (:class:`~datacore_msg.eventlog.lookalike.Sender`: its name not backed by a
+pinned key, or looking like another pinned name) is shown by its label (``Tex (unverified; looks
+like tex)``) in human text, and with ``"verified"`` and ``"looks_like"`` next to ``"from"`` in JSON;
+other senders' output is what it always was (the two keys absent mean: verified, like no other)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from datacore_msg.app.messages import MessageItem
 from datacore_msg.cli.output import printable
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.projections.agent_view import cost_of
 from datacore_msg.projections.tasks import TaskState
 from datacore_msg.projections.timefmt import iso_local, org_inactive
@@ -17,11 +23,23 @@ if TYPE_CHECKING:
     from datacore_msg.app.replies import AgentSent
 
 
+def sender_keys(sender: Sender | None) -> dict[str, Any]:
+    """``verified`` and ``looks_like`` for a sender to point out; nothing for the others."""
+    if sender is None or not sender.marked:
+        return {}
+    return {"verified": sender.verified, "looks_like": sender.looks_like}
+
+
+def _label(name: str, sender: Sender | None) -> str:
+    return name if sender is None else sender.label
+
+
 def message_dict(item: MessageItem, tz: tzinfo) -> dict[str, Any]:
     sent = item.state.sent
     return {
         "id": sent.id,
         "from": sent.sender,
+        **sender_keys(item.sender),
         "to": sent.to,
         "text": sent.text,
         "reply_to": sent.reply_to,
@@ -40,7 +58,7 @@ def message_line(item: MessageItem, tz: tzinfo) -> str:
     prio = f" [#{sent.priority}]" if sent.priority else ""
     return (
         f"{sent.id}  {org_inactive(item.state.sent_hlc, tz)}  {item.status:<8} "
-        f"{sent.sender} → {sent.to}{prio}: {printable(first)}"
+        f"{item.sender.label} → {sent.to}{prio}: {printable(first)}"
     )
 
 
@@ -48,7 +66,7 @@ def message_block(item: MessageItem, tz: tzinfo, marker: str = "") -> str:
     sent = item.state.sent
     lines = [
         f"{marker}{sent.id}  ({item.status})",
-        f"  from:     {sent.sender}",
+        f"  from:     {item.sender.label}",
         f"  to:       {sent.to}",
         f"  created:  {org_inactive(item.state.sent_hlc, tz)}",
     ]
@@ -124,14 +142,15 @@ def _age(ms: int) -> str:
     return f"{minutes // (24 * 60)}d"
 
 
-def task_line(state: TaskState, now_ms: int, tz: tzinfo) -> str:
+def task_line(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None = None) -> str:
+    """One line of ``tasks``; ``sender`` (what the trust book says of the requester) labels it."""
     from datacore_msg.projections.orgtext import safe_title
 
     prio = f" [#{state.request.priority}]" if state.request.priority else ""
     tier = f" ({state.tier})" if state.tier else ""
     age = _age(max(0, now_ms - physical_ms(state.requested_hlc)))
     return (
-        f"{state.id}  {state.state:<9} {age:>4}  {state.sender}{tier} → {state.agent}{prio}: "
+        f"{state.id}  {state.state:<9} {age:>4}  {_label(state.sender, sender)}{tier} → {state.agent}{prio}: "
         f"{printable(safe_title(state.request.text, 60))}"
     )
 
@@ -140,7 +159,7 @@ def _when(hlc: int | None, tz: tzinfo) -> str | None:
     return None if hlc is None else iso_local(hlc, tz)
 
 
-def task_dict(state: TaskState, now_ms: int, tz: tzinfo) -> dict[str, Any]:
+def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None = None) -> dict[str, Any]:
     request = state.request
     done = state.completed
     decision = state.decision
@@ -148,6 +167,7 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo) -> dict[str, Any]:
         "id": state.id,
         "state": state.state,
         "from": state.sender,
+        **sender_keys(sender),
         "to": state.agent,
         "tier": state.tier,
         "text": request.text,
@@ -200,8 +220,9 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo) -> dict[str, Any]:
     }
 
 
-def task_block(state: TaskState, now_ms: int, tz: tzinfo) -> str:
+def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None = None) -> str:
     info = task_dict(state, now_ms, tz)
+    info["from"] = _label(state.sender, sender)
     lines = [f"{state.id}  ({state.state})"]
     for label, key in (
         ("from", "from"),

@@ -1,7 +1,8 @@
 """Derived task state kept next to the log, indexed for the governor's figures.
 
 One row per task (``task_state``: agent, sender, state, estimate, when the governor let it through,
-when it last changed state, and what the Claude Code hook shows: tier, effort, tags, text) and one
+when it last changed state, and what the Claude Code hook shows: tier, effort, tags, text, whether a
+pinned key backs the sender's name and the pinned name it looks like) and one
 row per reported completion (``task_tokens``). The rows are written by the projections' catch-up in
 the same transaction as the view entries and the checkpoint (:meth:`ViewCache.apply`), so they are
 always those of the events up to the checkpoint; like the rest of the derived state they are deleted
@@ -45,6 +46,8 @@ class TaskRow:
     tags: tuple[str, ...] = ()
     requested_ms: int | None = None
     text: str | None = None
+    sender_verified: bool = False
+    sender_looks_like: str | None = None
 
 
 def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
@@ -53,15 +56,17 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
     conn.executemany("DELETE FROM task_tokens WHERE task = ?", tasks)
     conn.executemany(
         "INSERT INTO task_state (task, agent, sender, state, estimate, let_through_ms, state_ms, "
-        "retry_count, priority, s_hlc, s_origin, s_seq, tier, effort, tags, requested_ms, text) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "retry_count, priority, s_hlc, s_origin, s_seq, tier, effort, tags, requested_ms, text, "
+        "sender_verified, sender_looks_like) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(task) DO UPDATE SET agent = excluded.agent, sender = excluded.sender, "
         "state = excluded.state, estimate = excluded.estimate, "
         "let_through_ms = excluded.let_through_ms, state_ms = excluded.state_ms, "
         "retry_count = excluded.retry_count, priority = excluded.priority, s_hlc = excluded.s_hlc, "
         "s_origin = excluded.s_origin, s_seq = excluded.s_seq, tier = excluded.tier, "
         "effort = excluded.effort, tags = excluded.tags, requested_ms = excluded.requested_ms, "
-        "text = excluded.text",
+        "text = excluded.text, sender_verified = excluded.sender_verified, "
+        "sender_looks_like = excluded.sender_looks_like",
         [
             (
                 row.task,
@@ -79,6 +84,8 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
                 " ".join(row.tags),
                 row.requested_ms,
                 row.text,
+                int(row.sender_verified),
+                row.sender_looks_like,
             )
             for row in rows
         ],
