@@ -395,6 +395,7 @@ PURE_PROJECTION_IMPORTS = (
     "datacore_msg.eventlog.names",
     "datacore_msg.eventlog.hlc",
     "datacore_msg.eventlog.trust",
+    "datacore_msg.eventlog.lookalike",
     "datacore_msg.errors",
     TASK_STATES,
     "datacore_msg.readmodels.entry",
@@ -466,6 +467,7 @@ HOOK_BYPASSES = {
     "datacore_msg.readmodels.hookread": "one read transaction over the derived rows, stdlib only",
     "datacore_msg.governor.queue": "which QUEUED task is next, stdlib only",
     "datacore_msg.eventlog.names": "the agent's name from its owner's (for the settings cache)",
+    "datacore_msg.eventlog.lookalike": "how an unverified or lookalike sender is labelled, stdlib only",
 }
 #: ``from datacore_msg.readmodels import hookread`` also names the (docstring-only) package.
 BYPASSED_PACKAGES = ("datacore_msg.readmodels", "datacore_msg.governor", "datacore_msg.eventlog")

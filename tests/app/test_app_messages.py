@@ -111,6 +111,7 @@ def test_thread_lists_the_whole_thread_and_marks_the_asked_message(gregor: Any, 
 
 
 def test_a_mark_changes_only_the_marking_users_views(gregor: Any, tex: Any) -> None:
+    tex.pin(gregor)  # an unpinned sender's entry carries the tag "unverified" (tests/security)
     message = send(gregor, "@tex", "please read")
     carry(gregor, tex)
     gregor_before = {name: gregor.read(name) for name in ("inbox.org", "outbox.org")}
@@ -142,6 +143,7 @@ def test_a_mark_changes_only_the_marking_users_views(gregor: Any, tex: Any) -> N
 def test_each_mark_renders_its_keyword(
     gregor: Any, tex: Any, mark: str, keyword: str, tags: set[str]
 ) -> None:
+    tex.pin(gregor)  # an unpinned sender's entry carries the tag "unverified" (tests/security)
     message = send(gregor, "@tex", "x")
     carry(gregor, tex)
     result = tex.cli("mark", message, mark, "--json")

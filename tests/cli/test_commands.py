@@ -108,6 +108,7 @@ def test_inbox_lists_unread_and_todo_only(gregor: Any, tex: Any) -> None:
 
 
 def test_inbox_line_shows_sender_recipient_priority_and_first_line(gregor: Any, tex: Any) -> None:
+    tex.pin(gregor)  # an unpinned sender is labelled "(unverified)" (tests/security)
     message = send(gregor, "@tex", "first line\nsecond line", "--priority", "A")
     carry(gregor, tex)
     (line,) = ok(tex.cli("inbox")).out.splitlines()

@@ -279,6 +279,7 @@ ALL_IN_ONE = "\n".join(HOSTILE_TEXTS[:12] + HOSTILE_TEXTS[13:])
 
 
 def _send_all(gregor: Any, tex: Any, texts: list[str]) -> list[str]:
+    tex.pin(gregor)  # a sender pinned nowhere is pointed out in the entry (tests/security)
     ids = []
     for text in texts:
         result = gregor.cli("send", "@tex", "-", "--json", stdin=text.encode("utf-8"))

@@ -9,6 +9,7 @@ from datacore_msg.app.space import Space
 from datacore_msg.app.views import refresh, refresh_after_commit
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound, TransitionError
 from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_text, is_agent, owner_of
 from datacore_msg.eventlog.payloads import MARKS, MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.store import EventStore
@@ -143,8 +144,11 @@ def mark(space: Space, ref: str, how: str) -> Marked:
 
 @attrs.frozen
 class MessageItem:
+    """A message as the user sees it: its state, their status, and what is known of its sender."""
+
     state: MessageState
     status: str
+    sender: Sender
 
     @property
     def id(self) -> str:
@@ -153,6 +157,11 @@ class MessageItem:
 
 def status_of(state: MessageState, user: str) -> str:
     return render.status_of(state, "inbox" if state.sent.to == user else "outbox", user)
+
+
+def item_of(space: Space, state: MessageState) -> MessageItem:
+    sender = space.trust().sender(state.sent.sender, state.sent_origin)
+    return MessageItem(state, status_of(state, space.user), sender)
 
 
 @attrs.frozen
@@ -170,15 +179,14 @@ def inbox(space: Space, include_all: bool = False) -> Inbox:
         state = load_message(space, subject)
         if state is None:
             continue
-        status = status_of(state, space.user)
-        if include_all or status in ("unread", "todo"):
-            items.append(MessageItem(state, status))
+        item = item_of(space, state)
+        if include_all or item.status in ("unread", "todo"):
+            items.append(item)
     return Inbox(items, views)
 
 
 def show(space: Space, ref: str) -> MessageItem:
-    state = resolve(space, ref)
-    return MessageItem(state, status_of(state, space.user))
+    return item_of(space, resolve(space, ref))
 
 
 @attrs.frozen
@@ -197,5 +205,5 @@ def thread(space: Space, ref: str) -> Thread:
         if state is None or (state.sent.thread or state.sent.id) != root:
             continue
         if state.sent.sender in (space.user, space.agent) or state.sent.to == space.user:
-            items.append(MessageItem(state, status_of(state, space.user)))
+            items.append(item_of(space, state))
     return Thread(root=root, asked=asked.sent.id, items=items)

@@ -23,6 +23,7 @@ from datacore_msg.app.space import Space
 from datacore_msg.app.views import refresh, refresh_after_commit
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound
 from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.eventlog.names import MAX_TAGS, PRIORITIES, check_text, is_tag
 from datacore_msg.eventlog.payloads import (
     MAX_EFFORT,
@@ -199,6 +200,12 @@ def list_tasks(
         ids = cache.find(agent=space.agent, sender=sender, states=wanted)
     items = [s for s in (load_task(space, i) for i in ids) if s is not None]
     return TaskList(items, views)
+
+
+def sender_of(space: Space, state: TaskState) -> Sender:
+    """What is known of a task's requester: whether a pinned key backs the name, and the pinned
+    name it looks like."""
+    return space.trust().sender(state.sender, state.request_origin)
 
 
 def show(space: Space, ref: str) -> TaskState:

@@ -138,11 +138,13 @@ def task_queue(
         if ref is not None:
             with open_space_from(root, space) as sp:
                 state = tasks.show(sp, ref)
+                sender = tasks.sender_of(sp, state)
                 now, tz = sp.clock(), sp.tz
-            emit_task(state, now, tz, as_json)
+            emit_task(state, now, tz, as_json, sender)
             return
         with open_space_from(root, space) as sp:
             listed = tasks.list_tasks(sp)
+            senders = [tasks.sender_of(sp, item) for item in listed.items]
             now, tz, agent = sp.clock(), sp.tz, sp.agent
         warn_views(listed.views)
         counts = Counter(item.state for item in listed.items)
@@ -152,14 +154,16 @@ def task_queue(
                 {
                     "agent": agent,
                     "counts": ordered,
-                    "tasks": [task_dict(item, now, tz) for item in listed.items],
+                    "tasks": [
+                        task_dict(item, now, tz, who) for item, who in zip(listed.items, senders, strict=True)
+                    ],
                 }
             )
         elif not listed.items:
             emit_text(f"No open tasks for {agent}.")
         else:
             summary = ", ".join(f"{n} {s}" for s, n in ordered.items())
-            lines = [task_line(item, now, tz) for item in listed.items]
+            lines = [task_line(item, now, tz, who) for item, who in zip(listed.items, senders, strict=True)]
             lines.append(f"{len(listed.items)} open task(s) for {agent}: {summary}")
             emit_text("\n".join(lines))
         return
@@ -167,8 +171,9 @@ def task_queue(
         raise InvalidInput(f"task-queue {action}: give the task with --task-id ID")
     with open_space_from(root, space) as sp:
         moved = tasks.transition(sp, ref, action, reason=reason)
+        sender = tasks.sender_of(sp, moved.state)
         now, tz = sp.clock(), sp.tz
-    emit_moved(moved, now, tz, as_json)
+    emit_moved(moved, now, tz, as_json, sender)
 
 
 # -- mark-message --------------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 Every value that comes from an event (names, ids, types, texts, reasons, figures) is shown through
 :func:`~datacore_msg.cli.output.field` (one line) or :func:`~datacore_msg.cli.output.printable` (each
 line of a text), so an imported event cannot drive the terminal or forge a line of output.
+
+A sender to point out (:class:`~datacore_msg.eventlog.lookalike.Sender`: its name not backed by a
+pinned key, or looking like another pinned name) is shown by its label (``Tex (unverified; looks
+like tex)``) in human text, and with ``"verified"`` and ``"looks_like"`` next to ``"from"`` in JSON;
+other senders' output is what it always was (the two keys absent mean: verified, like no other).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from datacore_msg.app.messages import MessageItem
 from datacore_msg.cli.output import field, printable
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.projections.agent_view import cost_of
 from datacore_msg.projections.tasks import TaskState
 from datacore_msg.projections.timefmt import iso_local, org_inactive
@@ -22,11 +28,23 @@ if TYPE_CHECKING:
     from datacore_msg.app.replies import AgentSent
 
 
+def sender_keys(sender: Sender | None) -> dict[str, Any]:
+    """``verified`` and ``looks_like`` for a sender to point out; nothing for the others."""
+    if sender is None or not sender.marked:
+        return {}
+    return {"verified": sender.verified, "looks_like": sender.looks_like}
+
+
+def _label(name: str, sender: Sender | None) -> str:
+    return name if sender is None else sender.label
+
+
 def message_dict(item: MessageItem, tz: tzinfo) -> dict[str, Any]:
     sent = item.state.sent
     return {
         "id": sent.id,
         "from": sent.sender,
+        **sender_keys(item.sender),
         "to": sent.to,
         "text": sent.text,
         "reply_to": sent.reply_to,
@@ -45,7 +63,7 @@ def message_line(item: MessageItem, tz: tzinfo) -> str:
     prio = f" [#{sent.priority}]" if sent.priority else ""
     return (
         f"{field(sent.id)}  {org_inactive(item.state.sent_hlc, tz)}  {item.status:<8} "
-        f"{field(sent.sender)} → {field(sent.to)}{field(prio)}: {field(first)}"
+        f"{field(item.sender.label)} → {field(sent.to)}{field(prio)}: {field(first)}"
     )
 
 
@@ -53,7 +71,7 @@ def message_block(item: MessageItem, tz: tzinfo, marker: str = "") -> str:
     sent = item.state.sent
     lines = [
         f"{marker}{field(sent.id)}  ({item.status})",
-        f"  from:     {field(sent.sender)}",
+        f"  from:     {field(item.sender.label)}",
         f"  to:       {field(sent.to)}",
         f"  created:  {org_inactive(item.state.sent_hlc, tz)}",
     ]
@@ -129,14 +147,15 @@ def _age(ms: int) -> str:
     return f"{minutes // (24 * 60)}d"
 
 
-def task_line(state: TaskState, now_ms: int, tz: tzinfo) -> str:
+def task_line(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None = None) -> str:
+    """One line of ``tasks``; ``sender`` (what the trust book says of the requester) labels it."""
     from datacore_msg.projections.orgtext import safe_title
 
     prio = f" [#{state.request.priority}]" if state.request.priority else ""
     tier = f" ({state.tier})" if state.tier else ""
     age = _age(max(0, now_ms - physical_ms(state.requested_hlc)))
     return (
-        f"{field(state.id)}  {state.state:<9} {age:>4}  {field(state.sender)}{field(tier)} → "
+        f"{field(state.id)}  {state.state:<9} {age:>4}  {field(_label(state.sender, sender))}{field(tier)} → "
         f"{field(state.agent)}{field(prio)}: {field(safe_title(state.request.text, 60))}"
     )
 
@@ -145,7 +164,7 @@ def _when(hlc: int | None, tz: tzinfo) -> str | None:
     return None if hlc is None else iso_local(hlc, tz)
 
 
-def task_dict(state: TaskState, now_ms: int, tz: tzinfo) -> dict[str, Any]:
+def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None = None) -> dict[str, Any]:
     request = state.request
     done = state.completed
     decision = state.decision
@@ -153,6 +172,7 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo) -> dict[str, Any]:
         "id": state.id,
         "state": state.state,
         "from": state.sender,
+        **sender_keys(sender),
         "to": state.agent,
         "tier": state.tier,
         "text": request.text,
@@ -206,8 +226,9 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo) -> dict[str, Any]:
     }
 
 
-def task_block(state: TaskState, now_ms: int, tz: tzinfo) -> str:
+def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None = None) -> str:
     info = task_dict(state, now_ms, tz)
+    info["from"] = _label(state.sender, sender)
     lines = [f"{field(state.id)}  ({state.state})"]
     for label, key in (
         ("from", "from"),

@@ -14,6 +14,7 @@ from datacore_msg.task_states import STATES
 
 if TYPE_CHECKING:
     from datacore_msg.app.tasks import Moved
+    from datacore_msg.eventlog.lookalike import Sender
     from datacore_msg.projections.tasks import TaskState
 
 STATE_CHOICE = click.Choice(list(STATES), case_sensitive=False)
@@ -43,15 +44,17 @@ def tasks_cmd(
 
     with open_space_from(root, space) as sp:
         result = tasks.list_tasks(sp, states=states, sender=sender, sent=sent, include_closed=include_all)
+        senders = [tasks.sender_of(sp, state) for state in result.items]
         now, tz = sp.clock(), sp.tz
         agent = sp.agent
     warn_views(result.views)
+    listed = list(zip(result.items, senders, strict=True))
     if as_json:
-        emit_json([task_dict(state, now, tz) for state in result.items])
+        emit_json([task_dict(state, now, tz, who) for state, who in listed])
     elif not result.items:
         emit_text("No tasks." if sent else f"No tasks for {agent}.")
     else:
-        emit_text("\n".join(task_line(state, now, tz) for state in result.items))
+        emit_text("\n".join(task_line(state, now, tz, who) for state, who in listed))
 
 
 @click.group(name="task")
@@ -69,15 +72,20 @@ def task_show(task_id: str, as_json: bool, root: str | None, space: str | None) 
 
     with open_space_from(root, space) as sp:
         state = tasks.show(sp, task_id)
+        sender = tasks.sender_of(sp, state)
         now, tz = sp.clock(), sp.tz
-    emit_task(state, now, tz, as_json)
+    emit_task(state, now, tz, as_json, sender)
 
 
-def emit_task(state: TaskState, now: int, tz: tzinfo, as_json: bool) -> None:
-    """What showing one task prints (``task show``, ``task-queue status ID``)."""
+def emit_task(state: TaskState, now: int, tz: tzinfo, as_json: bool, sender: Sender | None = None) -> None:
+    """What showing one task prints (``task show``, ``task-queue status ID``); ``sender`` labels an
+    unverified or lookalike requester."""
     from datacore_msg.cli.formatting import task_block, task_dict
 
-    emit_json(task_dict(state, now, tz)) if as_json else emit_text(task_block(state, now, tz))
+    if as_json:
+        emit_json(task_dict(state, now, tz, sender))
+    else:
+        emit_text(task_block(state, now, tz, sender))
 
 
 _HELP = {
@@ -94,13 +102,13 @@ _HELP = {
 }
 
 
-def emit_moved(moved: Moved, now: int, tz: tzinfo, as_json: bool) -> None:
+def emit_moved(moved: Moved, now: int, tz: tzinfo, as_json: bool, sender: Sender | None = None) -> None:
     """What a task move prints (``task ACTION``, ``task-queue ACTION``)."""
     from datacore_msg.cli.formatting import task_dict
 
     warn_views(moved.views)
     if as_json:
-        emit_json(task_dict(moved.state, now, tz))
+        emit_json(task_dict(moved.state, now, tz, sender))
     else:
         emit_text(f"{moved.action.capitalize()}: {moved.task_id} is now {moved.state.state}")
 
@@ -140,8 +148,9 @@ def _make_action(action: str) -> click.Command:
                 result=result_path,
                 quality=quality,
             )
+            sender = tasks.sender_of(sp, moved.state)
             now, tz = sp.clock(), sp.tz
-        emit_moved(moved, now, tz, as_json)
+        emit_moved(moved, now, tz, as_json, sender)
 
     command.__doc__ = _HELP[action]
     return click.command(name=action)(command)

@@ -11,6 +11,9 @@ installations, so the owner's keys also back the agent's name.
 * :meth:`TrustBook.tier_of` — the trust tier the governor applies: ``owner`` for the agent's owner,
   the tier from ``messaging.trust_overrides`` or ``contacts.yaml`` for a backed actor, and ``unknown``
   for every actor whose name is not backed by a pinned key, whatever name it claims.
+* :meth:`TrustBook.sender` — what views and listings show of a sender: whether its name is backed,
+  and which pinned name it looks like (:mod:`datacore_msg.eventlog.lookalike`). The pinned names are
+  those with a key (the fingerprint covers them) and their agents' names.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from collections.abc import Mapping
 
 import attrs
 
-from datacore_msg.eventlog.names import AGENT_SUFFIX, is_agent, owner_of
+from datacore_msg.eventlog.lookalike import Sender, skeletons
+from datacore_msg.eventlog.names import AGENT_SUFFIX, agent_of, is_agent, owner_of
 
 UNKNOWN = "unknown"
 OWNER = "owner"
@@ -35,6 +39,34 @@ class TrustBook:
     owner: str
     keys: Mapping[str, frozenset[str]] = attrs.field(converter=_freeze)
     tiers: Mapping[str, str] = attrs.field(factory=dict)
+    #: Per skeleton (plain and glyph, :func:`~datacore_msg.eventlog.lookalike.skeletons`), the
+    #: pinned names that have it, sorted.
+    _lookalikes: Mapping[tuple[int, str], tuple[str, ...]] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        pinned = {actor for actor, keys in self.keys.items() if keys}
+        pinned |= {agent_of(actor) for actor in pinned if not is_agent(actor)}
+        index: dict[tuple[int, str], list[str]] = {}
+        for name in sorted(pinned):
+            for kind, skeleton in enumerate(skeletons(name)):
+                index.setdefault((kind, skeleton), []).append(name)
+        object.__setattr__(self, "_lookalikes", {key: tuple(names) for key, names in index.items()})
+
+    def looks_like(self, name: str) -> str | None:
+        """The first (sorted) pinned name other than ``name`` that ``name`` looks like, or None."""
+        found = sorted(
+            {
+                pinned
+                for kind, skeleton in enumerate(skeletons(name))
+                for pinned in self._lookalikes.get((kind, skeleton), ())
+                if pinned != name
+            }
+        )
+        return found[0] if found else None
+
+    def sender(self, actor: str, origin: str) -> Sender:
+        """What is shown of ``actor`` as the sender of an event written from ``origin``."""
+        return Sender(actor, self.backs(actor, origin), self.looks_like(actor))
 
     def keys_of(self, actor: str) -> frozenset[str]:
         own = self.keys.get(actor, frozenset())

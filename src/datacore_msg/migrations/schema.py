@@ -136,10 +136,25 @@ def m0005_unpinned_key(db: Any) -> None:
     )
 
 
+def m0006_sender_checks(db: Any) -> None:
+    """What is known of a sender's name, for the hook: whether a pinned key backs it, and the pinned
+    name it looks like (an inbox entry's sender; a task's requester). Derived columns, filled on the
+    next full re-fold like those of 0004."""
+    db.executescript(
+        """
+        ALTER TABLE view_entries ADD COLUMN peer_verified INTEGER;
+        ALTER TABLE view_entries ADD COLUMN peer_looks_like TEXT;
+        ALTER TABLE task_state ADD COLUMN sender_verified INTEGER;
+        ALTER TABLE task_state ADD COLUMN sender_looks_like TEXT;
+        """
+    )
+
+
 STEPS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_events", m0001_events),
     ("0002_view_cache", m0002_view_cache),
     ("0003_tasks", m0003_tasks),
     ("0004_hook_columns", m0004_hook_columns),
     ("0005_unpinned_key", m0005_unpinned_key),
+    ("0006_sender_checks", m0006_sender_checks),
 )

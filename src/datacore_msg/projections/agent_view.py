@@ -12,6 +12,11 @@ numbers, timestamps, or one-line renderings of the reasons people typed
 ``task show``). The ``:LOGBOOK:`` lists every change with its time, actor and reason, and every
 superseded action with why it did not count.
 
+A request whose sender's name no pinned key backs, or looks like another pinned name, says so at the
+front of its heading (``From Tex (unverified; looks like tex): ...``), with the tags ``unverified`` /
+``lookalike`` and the ``VERIFIED`` and ``LOOKS_LIKE`` properties, as in the message views
+(:func:`~datacore_msg.projections.render.sender_properties`).
+
 CANCELLED and ARCHIVED tasks are closed: they move to
 ``archive/agents-<user>-claude-<YYYY-MM>.org_archive`` (the month they closed, in the user's zone), so
 the live view holds the tasks in play.
@@ -23,7 +28,9 @@ from collections.abc import Iterable
 from datetime import tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
+from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.projections.orgtext import encode_body, safe_line, safe_title
+from datacore_msg.projections.render import sender_properties
 from datacore_msg.projections.tasks import Change, TaskState
 from datacore_msg.projections.timefmt import month_of, org_inactive
 from datacore_msg.readmodels.entry import Entry
@@ -68,16 +75,30 @@ def _logbook_line(change: Change, tz: tzinfo) -> str:
     return head + f"    {detail}\n"
 
 
-def render_task(state: TaskState, tz: tzinfo) -> str:
+def _heading_tags(request_tags: tuple[str, ...], sender: Sender | None) -> str:
+    tags = list(request_tags)
+    if sender is not None and not sender.verified:
+        tags.append("unverified")
+    if sender is not None and sender.looks_like is not None:
+        tags.append("lookalike")
+    unique = list(dict.fromkeys(tags))
+    return f" :{':'.join(unique)}:" if unique else ""
+
+
+def render_task(state: TaskState, tz: tzinfo, sender: Sender | None = None) -> str:
+    """One task's entry; ``sender`` (what the trust book says of the requester) marks an unverified
+    or lookalike sender (None: no mark)."""
     request = state.request
     keyword = _KEYWORDS.get(state.state, state.state)
     cookie = f" [#{request.priority}]" if request.priority else ""
-    tags = f" :{':'.join(request.tags)}:" if request.tags else ""
-    parts = [f"* {keyword}{cookie} {safe_title(request.text)}{tags}\n"]
+    tags = _heading_tags(request.tags, sender)
+    who = f"From {sender.label}: " if sender is not None and sender.marked else ""
+    parts = [f"* {keyword}{cookie} {who}{safe_title(request.text)}{tags}\n"]
     if state.state in (CANCELLED, ARCHIVED) and state.closed_hlc is not None:
         parts.append(f"  CLOSED: {org_inactive(state.closed_hlc, tz)}\n")
     submitted = org_inactive(state.requested_hlc, tz)
     props: list[tuple[str, str]] = [("ID", request.id), ("FROM", request.sender)]
+    props.extend(sender_properties(sender))
     if state.tier is not None:
         props.append(("TRUST_TIER", state.tier))
     props.append(("SUBMITTED", submitted))
@@ -125,13 +146,13 @@ def render_task(state: TaskState, tz: tzinfo) -> str:
     return "".join(parts)
 
 
-def task_entry(state: TaskState, tz: tzinfo) -> Entry:
+def task_entry(state: TaskState, tz: tzinfo, sender: Sender | None = None) -> Entry:
     return Entry(
         subject=state.id,
         role=ROLE,
         file=file_for(state, tz),
         sort=state.request_order,
-        text=render_task(state, tz),
+        text=render_task(state, tz, sender),
     )
 
 

@@ -49,6 +49,11 @@ class MessageState:
     def sent_hlc(self) -> int:
         return self.sent_order[0]
 
+    @property
+    def sent_origin(self) -> str:
+        """The key that signed the ``message.sent`` event."""
+        return self.sent_order[1]
+
 
 Decoder = Callable[[Event], Payload | None]
 

@@ -17,6 +17,12 @@ live views hold only what is in play.
 No text from a user reaches a heading, property or planning line: headings carry a keyword, the
 timestamp and fixed tags; property values are validated names and ids; the body goes through
 :func:`datacore_msg.projections.orgtext.encode_body`.
+
+A sender whose name no pinned key backs, or whose name looks like another pinned name
+(:class:`~datacore_msg.eventlog.lookalike.Sender`), is pointed out where a reader looks first: the
+heading says ``From Tex (unverified; looks like tex)`` and carries the tags ``unverified`` /
+``lookalike``, and ``VERIFIED`` and ``LOOKS_LIKE`` follow ``FROM`` (which stays the name as written).
+Entries of verified senders that look like no other name are rendered as before.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import tzinfo
 
+from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.eventlog.names import agent_of
 from datacore_msg.projections.messages import MessageState
 from datacore_msg.projections.orgtext import encode_body
@@ -72,7 +79,29 @@ def _property(name: str, value: str) -> str:
     return f"  {f':{name}:':<10} {value}\n"
 
 
-def render_entry(state: MessageState, role: str, user: str, tz: tzinfo) -> str:
+def sender_tags(sender: Sender | None) -> str:
+    """The tags that point out an unverified or lookalike sender (``:unverified:lookalike:``)."""
+    if sender is None:
+        return ""
+    tags = ("unverified",) if not sender.verified else ()
+    if sender.looks_like is not None:
+        tags = (*tags, "lookalike")
+    return f":{':'.join(tags)}:" if tags else ""
+
+
+def sender_properties(sender: Sender | None) -> list[tuple[str, str]]:
+    """``VERIFIED`` and ``LOOKS_LIKE`` for a sender to point out (none for the others)."""
+    if sender is None or not sender.marked:
+        return []
+    props = [("VERIFIED", "yes" if sender.verified else "no")]
+    if sender.looks_like is not None:
+        props.append(("LOOKS_LIKE", sender.looks_like))
+    return props
+
+
+def render_entry(state: MessageState, role: str, user: str, tz: tzinfo, sender: Sender | None = None) -> str:
+    """One message's entry; ``sender`` (what the trust book says of its sender) marks an unverified
+    or lookalike sender (None: no mark)."""
     sent = state.sent
     mark = state.mark_of(user)
     if role == "outbox" and mark is None:
@@ -81,13 +110,18 @@ def render_entry(state: MessageState, role: str, user: str, tz: tzinfo) -> str:
         keyword = _KEYWORDS[mark]
         tags = ":unread:message:" if mark is None else ":message:"
     created = org_inactive(state.sent_hlc, tz)
-    parts = [f"* {keyword} {created} {tags}\n"]
+    title = created
+    if sender is not None and sender.marked:
+        title += f" From {sender.label}"
+        tags = tags[:-1] + sender_tags(sender)
+    parts = [f"* {keyword} {title} {tags}\n"]
     archived = state.archived_at(user)
     if archived is not None:
         parts.append(f"  CLOSED: {org_inactive(archived, tz)}\n")
     parts.append("  :PROPERTIES:\n")
     parts.append(_property("ID", sent.id))
     parts.append(_property("FROM", sent.sender))
+    parts.extend(_property(name, value) for name, value in sender_properties(sender))
     parts.append(_property("TO", sent.to))
     if sent.reply_to is not None:
         parts.append(_property("REPLY_TO", sent.reply_to))
@@ -101,16 +135,20 @@ def render_entry(state: MessageState, role: str, user: str, tz: tzinfo) -> str:
     return "".join(parts)
 
 
-def entries_for(state: MessageState, user: str, tz: tzinfo) -> list[Entry]:
+def entries_for(state: MessageState, user: str, tz: tzinfo, sender: Sender | None = None) -> list[Entry]:
+    """The message's entries in ``user``'s views; ``sender`` as for :func:`render_entry`. An inbox
+    entry's peer is the sender, with what is known of it (read by the hook)."""
     return [
         Entry(
             subject=state.sent.id,
             role=role,
             file=file_for(state, role, user, tz),
             sort=state.sent_order,
-            text=render_entry(state, role, user, tz),
+            text=render_entry(state, role, user, tz, sender),
             status=status_of(state, role, user),
             peer=state.sent.sender if role == "inbox" else state.sent.to,
+            peer_verified=sender.verified if role == "inbox" and sender is not None else None,
+            peer_looks_like=sender.looks_like if role == "inbox" and sender is not None else None,
         )
         for role in roles_of(state, user)
     ]

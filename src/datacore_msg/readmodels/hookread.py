@@ -9,6 +9,9 @@ only (no attrs, no codec) and answers from the rows the projections keep (``task
   which catches the views up first);
 * the agent's open tasks (WAITING, QUEUED, WORKING) with what is shown of them, the text apart;
 * the user's unread messages (subject, sender).
+
+With each sender comes what is known of its name: whether a pinned key backs it, and the pinned name
+it looks like. A row without that (never the case in the current format) reads as unverified.
 """
 
 from __future__ import annotations
@@ -52,11 +55,15 @@ class OpenTask(NamedTuple):
     state_ms: int
     retry_count: int
     sort: tuple[int, str, int]
+    verified: bool = True
+    looks_like: str | None = None
 
 
 class Unread(NamedTuple):
     message: str
     sender: str
+    verified: bool = True
+    looks_like: str | None = None
 
 
 @contextmanager
@@ -90,7 +97,7 @@ def open_tasks(conn: sqlite3.Connection, agent: str) -> list[OpenTask]:
     """The agent's WAITING, QUEUED and WORKING tasks, in request order."""
     rows = conn.execute(
         "SELECT task, sender, state, tier, priority, effort, tags, estimate, requested_ms, state_ms, "
-        "retry_count, s_hlc, s_origin, s_seq FROM task_state "
+        "retry_count, s_hlc, s_origin, s_seq, sender_verified, sender_looks_like FROM task_state "
         f"WHERE agent = ? AND state IN {sql_list(OUTSTANDING)} "
         "ORDER BY s_hlc, s_origin, s_seq",
         (agent,),
@@ -109,6 +116,8 @@ def open_tasks(conn: sqlite3.Connection, agent: str) -> list[OpenTask]:
             int(row[9]),
             int(row[10]),
             (int(row[11]), str(row[12]), int(row[13])),
+            bool(row[14]),
+            row[15],
         )
         for row in rows
     ]
@@ -122,7 +131,7 @@ def task_text(conn: sqlite3.Connection, task: str) -> str | None:
 def unread_messages(conn: sqlite3.Connection) -> list[Unread]:
     """Messages in the user's inbox that the user has not marked, oldest first."""
     rows = conn.execute(
-        "SELECT subject, peer FROM view_entries WHERE role = 'inbox' AND status = 'unread' "
-        "ORDER BY s_hlc, s_origin, s_seq"
+        "SELECT subject, peer, peer_verified, peer_looks_like FROM view_entries "
+        "WHERE role = 'inbox' AND status = 'unread' ORDER BY s_hlc, s_origin, s_seq"
     ).fetchall()
-    return [Unread(row[0], row[1] or "?") for row in rows]
+    return [Unread(row[0], row[1] or "?", bool(row[2]), row[3]) for row in rows]

@@ -1,9 +1,10 @@
 """Derived task state kept next to the log, indexed for the governor's figures.
 
 One row per task (``task_state``: agent, sender, state, estimate, when the governor let it through,
-when it last changed state, what the Claude Code hook shows: tier, effort, tags, text, and the
-origin key of a request not signed by a key pinned for its sender) and one row per reported
-completion (``task_tokens``). The rows are written by the projections' catch-up in
+when it last changed state, what the Claude Code hook shows: tier, effort, tags, text, whether a
+pinned key backs the sender's name and the pinned name it looks like, and the origin key of a
+request not signed by a key pinned for its sender) and one row per reported completion
+(``task_tokens``). The rows are written by the projections' catch-up in
 the same transaction as the view entries and the checkpoint (:meth:`ViewCache.apply`), so they are
 always those of the events up to the checkpoint; like the rest of the derived state they are deleted
 and rebuilt by ``rebuild``.
@@ -48,6 +49,8 @@ class TaskRow:
     text: str | None = None
     #: The request's origin key when no key pinned for its sender signed it, else None.
     unpinned_key: str | None = None
+    sender_verified: bool = False
+    sender_looks_like: str | None = None
 
 
 def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
@@ -57,14 +60,16 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
     conn.executemany(
         "INSERT INTO task_state (task, agent, sender, state, estimate, let_through_ms, state_ms, "
         "retry_count, priority, s_hlc, s_origin, s_seq, tier, effort, tags, requested_ms, text, "
-        "unpinned_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "unpinned_key, sender_verified, sender_looks_like) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(task) DO UPDATE SET agent = excluded.agent, sender = excluded.sender, "
         "state = excluded.state, estimate = excluded.estimate, "
         "let_through_ms = excluded.let_through_ms, state_ms = excluded.state_ms, "
         "retry_count = excluded.retry_count, priority = excluded.priority, s_hlc = excluded.s_hlc, "
         "s_origin = excluded.s_origin, s_seq = excluded.s_seq, tier = excluded.tier, "
         "effort = excluded.effort, tags = excluded.tags, requested_ms = excluded.requested_ms, "
-        "text = excluded.text, unpinned_key = excluded.unpinned_key",
+        "text = excluded.text, unpinned_key = excluded.unpinned_key, "
+        "sender_verified = excluded.sender_verified, sender_looks_like = excluded.sender_looks_like",
         [
             (
                 row.task,
@@ -83,6 +88,8 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
                 row.requested_ms,
                 row.text,
                 row.unpinned_key,
+                int(row.sender_verified),
+                row.sender_looks_like,
             )
             for row in rows
         ],

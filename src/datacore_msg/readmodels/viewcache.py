@@ -6,7 +6,8 @@ transaction.
 
 * ``view_entries``: one rendered org entry per (subject, role) — role names the view it belongs to
   (``inbox``, ``outbox``) — with the file it currently lives in, its sort key, and for messages the
-  status its viewer sees (``unread``, ``read``, …) and the other party (read by the hook).
+  status its viewer sees (``unread``, ``read``, …) and the other party, for an inbox entry with
+  whether a pinned key backs the sender's name and the pinned name it looks like (read by the hook).
 * ``view_checkpoints``: the last log position a projection has applied.
 * ``view_files``: for each file, the hash of the bytes last written (to tell our own writes from hand
   edits), a pending hash (set just before a write, so a crash between rename and record is not
@@ -37,8 +38,23 @@ class FileRecord:
     written_stat: str | None = None
 
 
+_COLUMNS = "subject, role, file, s_hlc, s_origin, s_seq, text, status, peer, peer_verified, peer_looks_like"
+_PLACES = ", ".join("?" for _ in _COLUMNS.split(", "))
+
+
 def _entry_row(entry: Entry) -> tuple[object, ...]:
-    return (entry.subject, entry.role, entry.file, *entry.sort, entry.text, entry.status, entry.peer)
+    verified = None if entry.peer_verified is None else int(entry.peer_verified)
+    return (
+        entry.subject,
+        entry.role,
+        entry.file,
+        *entry.sort,
+        entry.text,
+        entry.status,
+        entry.peer,
+        verified,
+        entry.peer_looks_like,
+    )
 
 
 class ViewCache:
@@ -93,11 +109,12 @@ class ViewCache:
             write_rows(self.conn, list(task_rows))
             self.conn.executemany("DELETE FROM view_entries WHERE subject = ? AND role = ?", list(deletes))
             self.conn.executemany(
-                "INSERT INTO view_entries (subject, role, file, s_hlc, s_origin, s_seq, text, status, "
-                "peer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(subject, role) DO UPDATE SET "
+                f"INSERT INTO view_entries ({_COLUMNS}) VALUES ({_PLACES}) "
+                "ON CONFLICT(subject, role) DO UPDATE SET "
                 "file = excluded.file, s_hlc = excluded.s_hlc, s_origin = excluded.s_origin, "
                 "s_seq = excluded.s_seq, text = excluded.text, status = excluded.status, "
-                "peer = excluded.peer",
+                "peer = excluded.peer, peer_verified = excluded.peer_verified, "
+                "peer_looks_like = excluded.peer_looks_like",
                 [_entry_row(e) for e in upserts],
             )
             self.conn.executemany(
@@ -131,8 +148,7 @@ class ViewCache:
             self.conn.execute("DELETE FROM view_entries")
             self.conn.execute("UPDATE view_files SET dirty = 1")
             self.conn.executemany(
-                "INSERT INTO view_entries (subject, role, file, s_hlc, s_origin, s_seq, text, status, "
-                "peer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO view_entries ({_COLUMNS}) VALUES ({_PLACES})",
                 (_entry_row(e) for e in entries),
             )
             self.conn.execute(

@@ -12,8 +12,9 @@ dirty) and the new checkpoint are stored in one transaction; then the writer rew
 A crash between the two leaves the files dirty, and the next command writes them. The cost of a
 catch-up follows the new events and the live entries, not the history.
 
-Folds depend on the pinned keys (who may act as whom); the derived state records the trust book's
-fingerprint and the format of its rows, and a change of either re-folds everything once.
+Folds depend on the pinned keys (who may act as whom, and which senders' names are verified or look
+like a pinned one); the derived state records the trust book's fingerprint and the format of its
+rows, and a change of either re-folds everything once.
 
 Between applying and writing, a caller may run a step that appends events (the governor deciding
 the requests that just arrived); catch-up applies those too before it writes, so one command leaves
@@ -44,7 +45,7 @@ from datacore_msg.eventlog.trust import TrustBook
 from datacore_msg.projections.agent_view import ROLE as AGENT_ROLE
 from datacore_msg.projections.agent_view import agent_file, task_entry
 from datacore_msg.projections.drivers.writer import WriteReport, edited_text, is_written, write_views
-from datacore_msg.projections.messages import fold_message
+from datacore_msg.projections.messages import MessageState, fold_message
 from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file, render_files
 from datacore_msg.projections.tasks import TaskState, fold_task
 from datacore_msg.readmodels.entry import Entry
@@ -102,6 +103,7 @@ class ViewContext:
 
 
 def task_row(state: TaskState, book: TrustBook) -> TaskRow:
+    sender = book.sender(state.sender, state.request_origin)
     return TaskRow(
         task=state.id,
         agent=state.agent,
@@ -122,7 +124,17 @@ def task_row(state: TaskState, book: TrustBook) -> TaskRow:
         requested_ms=physical_ms(state.request_order[0]),
         text=state.request.text,
         unpinned_key=None if book.backs(state.sender, state.request_origin) else state.request_origin,
+        sender_verified=sender.verified,
+        sender_looks_like=sender.looks_like,
     )
+
+
+def _message_entries(ctx: ViewContext, state: MessageState) -> list[Entry]:
+    return entries_for(state, ctx.user, ctx.tz, ctx.book.sender(state.sent.sender, state.sent_origin))
+
+
+def _task_entry(ctx: ViewContext, task: TaskState) -> Entry:
+    return task_entry(task, ctx.tz, ctx.book.sender(task.sender, task.request_origin))
 
 
 def views_lock(lock_path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> filelock.FileLock:
@@ -183,7 +195,7 @@ def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
         subject_events.sort(key=Event.order_key)
         state = fold_message(subject_events, ctx.store.decode, ctx.book)
         if state is not None:
-            entries.extend(entries_for(state, ctx.user, ctx.tz))
+            entries.extend(_message_entries(ctx, state))
     rows: list[TaskRow] = []
     for subject_events in tasks.values():
         subject_events.sort(key=Event.order_key)
@@ -191,7 +203,7 @@ def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
         if task is not None:
             rows.append(task_row(task, ctx.book))
             if task.agent == ctx.agent:
-                entries.append(task_entry(task, ctx.tz))
+                entries.append(_task_entry(ctx, task))
     return Folded(entries, rows)
 
 
@@ -206,11 +218,11 @@ def _refold(ctx: ViewContext, subject: str, is_task: bool) -> tuple[list[Entry],
     events = ctx.store.events_for_subject(subject)
     if not is_task:
         state = fold_message(events, ctx.store.decode, ctx.book)
-        return ([] if state is None else entries_for(state, ctx.user, ctx.tz)), None
+        return ([] if state is None else _message_entries(ctx, state)), None
     task = fold_task(events, ctx.store.decode, ctx.book)
     if task is None:
         return [], None
-    entries = [task_entry(task, ctx.tz)] if task.agent == ctx.agent else []
+    entries = [_task_entry(ctx, task)] if task.agent == ctx.agent else []
     return entries, task_row(task, ctx.book)
 
 
