@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 import orgparse
 import pytest
+import yaml
 
 from datacore_msg.app.ids import new_message_id, new_task_id
 from datacore_msg.eventlog.payloads import MessageSent, Payload, TaskRequested
@@ -137,6 +138,12 @@ def scene(make_installation: Callable[..., Any], introduce: Callable[..., None])
     tex = make_installation("tex")
     mallory = make_installation("mallory")
     introduce(gregor, tex)
+    # Four requests from one unpinned key: more than the unpinned queue caps allow by default
+    # (tests/security/test_queue_flood.py); here they are about names, so the caps are lifted.
+    settings = gregor.root / ".datacore" / "settings.local.yaml"
+    loaded = yaml.safe_load(settings.read_text(encoding="utf-8"))
+    loaded["messaging"]["compute"] = {"unpinned_queue_per_key": 0, "unpinned_queue_total": 0}
+    settings.write_text(yaml.safe_dump(loaded, sort_keys=False), encoding="utf-8")
     real_message = data(tex, "send", "@gregor", "real message")["id"]
     real_task = data(tex, "send", f"@{AGENT}", "real task")["id"]
     carry(tex, gregor)

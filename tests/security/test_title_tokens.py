@@ -78,7 +78,8 @@ def test_orgparse_reads_titles_without_tokens(attacked: tuple[Any, dict[str, str
         for node in orgparse.load(str(path))[1:]:
             task_id = node.properties["ID"]
             seen.add(task_id)
-            assert node.heading == safe_title(texts[task_id])
+            # mallory is pinned nowhere: the title starts with the unverified sender's label
+            assert node.heading == "From mallory (unverified): " + safe_title(texts[task_id])
             assert not node.clock
             assert not node.closed or str(node.closed.start.date()) != FORGED_DAY  # a real CLOSED only
     assert seen == set(texts)
