@@ -182,7 +182,7 @@ WRITERS = {
     "eventlog/connection.py": "creates the event log file with mode 0600 before SQLite opens it",
 }
 #: Folders allowed to write files, and why.
-WRITER_PARTS = {"cli": "export writes the FILE the user named"}
+WRITER_PARTS = {"cli": "export writes the FILE the user named; import --report FILE too"}
 
 _WRITE_MODE_CHARS = frozenset("wax+")
 _WRITE_FLAGS = frozenset({"O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC"})

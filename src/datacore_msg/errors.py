@@ -73,14 +73,15 @@ class ForkError(IntegrityError):
 
 
 class ImportRejected(DatacoreError):
-    """An import had lines that were not stored (every valid line was); ``rejected`` lists
-    (line number, reason)."""
+    """An import had lines that were not stored (every valid line was), or stopped at a limit;
+    ``rejected`` lists (line number, reason) of the first few, ``count`` how many there were."""
 
     code = "import_rejected"
 
-    def __init__(self, message: str, rejected: list[tuple[int, str]]) -> None:
+    def __init__(self, message: str, rejected: list[tuple[int, str]], count: int | None = None) -> None:
         super().__init__(message)
         self.rejected = rejected
+        self.count = len(rejected) if count is None else count
 
 
 class Busy(DatacoreError):

@@ -291,7 +291,7 @@ ROWS = [
         "send-text-over-64k-stdin",
         ("send", "@tex", "-"),
         Exit.INVALID_INPUT,
-        ("65537 bytes", "65536"),
+        ("standard input is over the limit of 65536 bytes",),  # read no further than the limit
         stdin=TOO_LONG.encode(),
     ),
     Row(
@@ -304,7 +304,7 @@ ROWS = [
         "reply-text-over-64k-stdin",
         ("reply", "{first}", "-"),
         Exit.INVALID_INPUT,
-        ("65537 bytes",),
+        ("standard input is over the limit of 65536 bytes",),
         stdin=TOO_LONG.encode(),
     ),
     Row(

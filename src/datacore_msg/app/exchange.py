@@ -2,12 +2,29 @@
 
 Export writes each event's JSON form (the exact stored fields, so ids and signatures verify) in this
 peer's arrival order, which keeps every origin's events in sequence order. Import parses each line,
-reports every line it cannot accept with its number and reason, and stores every valid event in one
-transaction; importing the same file twice stores nothing new.
+reports every line it cannot accept with its number and reason, and stores every valid event;
+importing the same file twice stores nothing new.
+
+Import of a hostile or broken file is bounded:
+
+* A line is read with a size limit (``readline(MAX_LINE_BYTES + 1)``), never in full: an over-long
+  line is rejected, and when it does not end within the limit the import stops there (there is no
+  telling where such a "line" ends: ``/dev/zero`` has no end), after storing what came before it.
+* At most ``max_lines`` lines (one event each; default :data:`MAX_IMPORT_LINES`) are read; a longer
+  input stops there, after storing what came before.
+* Events are verified and stored :data:`BATCH_EVENTS` at a time, each batch in one transaction, and
+  the views caught up after each: the write lock is released between batches, so other commands
+  (a ``send``) wait for one batch at most, never for the whole import, and their own catch-up stays
+  small. A crash keeps the batches already committed; events are idempotent by id, so importing
+  the file again resumes where it stopped.
+* Only the first :data:`REJECTS_KEPT` rejected lines are kept for the summary, with a count of all;
+  every one goes to ``report`` (JSON lines ``{"line": N, "reason": "..."}``) when one is given.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from typing import IO
@@ -16,12 +33,20 @@ import attrs
 
 from datacore_msg.app.clashes import Clash, clashes_among
 from datacore_msg.app.space import Space
-from datacore_msg.errors import IntegrityError
+from datacore_msg.errors import Busy, IntegrityError
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.envelope import Event, parse_line
 from datacore_msg.projections.drivers.writer import WriteReport
 
-MAX_LINE_BYTES = 256 * 1024
+#: The longest line an import reads. The largest valid event is one 64 KiB text of control
+#: characters, each written ``\u00XX`` (6 bytes): under 400 KiB with its envelope.
+MAX_LINE_BYTES = 512 * 1024
+#: The most lines (one event each) one import reads, unless told otherwise.
+MAX_IMPORT_LINES = 1_000_000
+#: Events verified and stored per transaction (the write lock is released between batches).
+BATCH_EVENTS = 1000
+#: Rejected lines kept for the summary (all of them go to the report file).
+REJECTS_KEPT = 5
 
 
 def export_lines(space: Space, since: int = 0) -> Iterator[str]:
@@ -42,7 +67,7 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, Event | Integrity
         if not raw.strip():
             continue
         if len(raw) > MAX_LINE_BYTES:
-            yield number, IntegrityError(f"line is {len(raw)} bytes, over {MAX_LINE_BYTES}")
+            yield number, IntegrityError(f"line is over {MAX_LINE_BYTES} bytes")
             continue
         if not raw.endswith(b"\n"):
             try:
@@ -56,20 +81,105 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, Event | Integrity
             yield number, exc
 
 
+class BoundedLines:
+    """The lines of ``source`` (a binary file, or any iterable of lines), read with the limits of
+    the module docstring; ``stopped`` says why reading ended early, or is None."""
+
+    def __init__(self, source: Iterable[bytes], max_lines: int = MAX_IMPORT_LINES) -> None:
+        self._source = source
+        self._max_lines = max_lines
+        self.stopped: str | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        readline = getattr(self._source, "readline", None)
+        items = iter(self._source) if readline is None else None
+
+        def next_line() -> bytes:
+            if readline is not None:
+                raw: bytes = readline(MAX_LINE_BYTES + 1)
+                return raw
+            return next(items, b"") if items is not None else b""
+
+        number = 0
+        while True:
+            raw = next_line()
+            if not raw:
+                return
+            if number >= self._max_lines:
+                self.stopped = (
+                    f"over {self._max_lines} lines in one import (--max-events), the lines after "
+                    f"line {number} were not read"
+                )
+                return
+            number += 1
+            yield raw
+            if readline is not None and len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                self.stopped = (
+                    f"line {number} does not end within {MAX_LINE_BYTES} bytes (not an export of "
+                    "datacore-msg), the rest of the input was not read"
+                )
+                return
+
+
 @attrs.frozen
 class ImportResult:
     accepted: int
     duplicates: int
+    #: The first :data:`REJECTS_KEPT` rejected lines: (line number, reason).
     rejected: list[tuple[int, str]]
     views: WriteReport | None
+    #: How many lines were rejected in all.
+    rejected_count: int = 0
+    #: Why the import stopped before the end of its input (lines after it were not read), or None.
+    stopped: str | None = None
+    #: Ids reused by a second message or request among what was imported (see :mod:`.clashes`).
     clashes: list[Clash] = attrs.field(factory=list)
 
 
-def import_events(space: Space, lines: Iterable[bytes]) -> ImportResult:
-    from datacore_msg.app.views import refresh_after_commit
+def _merged(reports: list[WriteReport]) -> WriteReport | None:
+    if not reports:
+        return None
+    written = list(dict.fromkeys(name for report in reports for name in report.written))
+    kept_aside = [item for r in reports for item in r.kept_aside]
+    # The last report says whether the views are current (a ViewsNotUpdated carries its warning).
+    return attrs.evolve(reports[-1], written=written, kept_aside=kept_aside)
+
+
+def import_events(
+    space: Space,
+    lines: Iterable[bytes],
+    *,
+    report: IO[str] | None = None,
+    max_lines: int = MAX_IMPORT_LINES,
+) -> ImportResult:
+    """Verify and store the events of ``lines`` (a binary file, or an iterable of lines), in
+    batches; write every rejected line to ``report``, when given."""
+    from datacore_msg.app.views import refresh, refresh_after_commit
 
     space.preflight()
-    report = space.store.ingest(parse_lines(lines), space.clock())
-    views = refresh_after_commit(space, "what was imported")
-    clashes = clashes_among(space, report.accepted)
-    return ImportResult(len(report.accepted), report.duplicates, report.rejected, views, clashes)
+    source = BoundedLines(lines, max_lines)
+    items = parse_lines(source)
+    accepted = duplicates = rejected_count = 0
+    kept: list[tuple[int, str]] = []
+    views: list[WriteReport] = []
+    clashes: list[Clash] = []
+    while True:
+        batch = list(itertools.islice(items, BATCH_EVENTS))
+        if not batch:
+            break
+        ingested = space.store.ingest(batch, space.clock())
+        accepted += len(ingested.accepted)
+        duplicates += ingested.duplicates
+        rejected_count += len(ingested.rejected)
+        kept.extend(ingested.rejected[: REJECTS_KEPT - len(kept)])
+        clashes.extend(clashes_among(space, ingested.accepted))
+        if report is not None:
+            for number, reason in ingested.rejected:
+                report.write(json.dumps({"line": number, "reason": reason}) + "\n")
+        if len(batch) == BATCH_EVENTS:
+            # Between batches, keep the views close to the log, so other commands' catch-up stays
+            # small; when another command holds them, the final refresh (or the next command) writes.
+            with contextlib.suppress(Busy):
+                views.append(refresh(space))
+    views.append(refresh_after_commit(space, "what was imported"))
+    return ImportResult(accepted, duplicates, kept, _merged(views), rejected_count, source.stopped, clashes)

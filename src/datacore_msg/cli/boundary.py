@@ -40,6 +40,7 @@ def guarded(command: click.Command, args: list[str], prog_name: str) -> int:
         extra: dict[str, Any] = {}
         if isinstance(exc, ImportRejected):
             extra["rejected"] = [{"line": n, "reason": r} for n, r in exc.rejected]
+            extra["rejected_count"] = exc.count
         if "--traceback" in args:
             raise
         emit_error(exc.code, str(exc), as_json, extra)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
+from datacore_msg.cli.common import json_option, open_report, open_space_from, space_options, warn_views
 from datacore_msg.cli.output import emit_json, emit_note, emit_text, emit_warning
 from datacore_msg.errors import ImportRejected, InvalidInput
 
@@ -46,30 +46,42 @@ def export_cmd(file: str, since: int, root: str | None, space: str | None) -> No
 
 @click.command(name="import")
 @click.argument("file")
+@click.option("--report", "report", default=None, help="Write every rejected line to this file (JSON lines).")
+@click.option(
+    "--max-events",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Read at most N lines, one event each (default 1000000).",
+)
 @json_option
 @space_options
-def import_cmd(file: str, as_json: bool, root: str | None, space: str | None) -> None:
+def import_cmd(
+    file: str, report: str | None, max_events: int | None, as_json: bool, root: str | None, space: str | None
+) -> None:
     """Verify and store events from a JSON-lines FILE ('-' for standard input)."""
-    from datacore_msg.app import exchange
+    from contextlib import nullcontext
 
-    with open_space_from(root, space) as sp:
+    from datacore_msg.app import exchange
+    from datacore_msg.cli.formatting import import_problems, import_summary
+
+    limit = max_events or exchange.MAX_IMPORT_LINES
+    with open_space_from(root, space) as sp, open_report(report) if report else nullcontext() as sink:
         if file == "-":
-            result = exchange.import_events(sp, sys.stdin.buffer)
+            result = exchange.import_events(sp, sys.stdin.buffer, report=sink, max_lines=limit)
         else:
             try:
                 handle = open(file, "rb")  # noqa: SIM115
             except OSError as exc:
                 raise InvalidInput(f"{file}: cannot read: {exc.strerror}") from None
             with handle:
-                result = exchange.import_events(sp, handle)
+                result = exchange.import_events(sp, handle, report=sink, max_lines=limit)
     warn_views(result.views)
     for clash in result.clashes:
         emit_warning("clash: " + clash.describe())
-    summary = (
-        f"Imported {result.accepted} new event(s), {result.duplicates} already present, "
-        f"{len(result.rejected)} rejected"
-    )
-    if as_json and not result.rejected:
+    problems = import_problems(file, result, report)
+    if problems is not None:
+        raise ImportRejected(problems, result.rejected, result.rejected_count)
+    if as_json:
         data: dict[str, object] = {
             "accepted": result.accepted,
             "duplicates": result.duplicates,
@@ -81,12 +93,8 @@ def import_cmd(file: str, as_json: bool, root: str | None, space: str | None) ->
                 for c in result.clashes
             ]
         emit_json(data)
-        return
-    if not result.rejected:
-        emit_text(summary + ".")
-        return
-    details = "; ".join(f"line {n}: {reason}" for n, reason in result.rejected)
-    raise ImportRejected(f"{file}: {summary}: {details}", result.rejected)
+    else:
+        emit_text(import_summary(result) + ".")
 
 
 COMMANDS: tuple[click.Command, ...] = (export_cmd, import_cmd)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from datacore_msg.app.exchange import ImportResult
 from datacore_msg.app.messages import MessageItem
 from datacore_msg.cli.output import field, printable
 from datacore_msg.eventlog.envelope import Event
@@ -290,3 +291,30 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None 
     lines.append("")
     lines.extend("    " + printable(line) for line in state.request.text.split("\n"))
     return "\n".join(lines)
+
+
+# -- import --------------------------------------------------------------------------------------
+
+
+def import_summary(result: ImportResult) -> str:
+    return (
+        f"Imported {result.accepted} new event(s), {result.duplicates} already present, "
+        f"{result.rejected_count} rejected"
+    )
+
+
+def import_problems(file: str, result: ImportResult, report: str | None) -> str | None:
+    """The one-line error of an import that rejected lines or stopped early (None when it did
+    neither): the summary, the first rejected lines, how many more, and why it stopped."""
+    if not result.rejected_count and result.stopped is None:
+        return None
+    text = f"{field(file)}: {import_summary(result)}"
+    if result.rejected:
+        text += ": " + "; ".join(f"line {n}: {field(reason)}" for n, reason in result.rejected)
+        more = result.rejected_count - len(result.rejected)
+        if more > 0:
+            where = f"all of them are in {field(report)}" if report else "--report FILE lists them all"
+            text += f"; and {more} more ({where})"
+    if result.stopped is not None:
+        text += f"; stopped: {result.stopped}"
+    return text

@@ -16,7 +16,11 @@ from datacore_msg.task_states import REQUESTED
 def read_text_arg(text: str) -> str:
     """A message's TEXT argument: itself, or standard input for ``-``; either must be UTF-8."""
     if text == "-":
-        raw = sys.stdin.buffer.read()
+        from datacore_msg.eventlog.names import MAX_TEXT_BYTES
+
+        raw = sys.stdin.buffer.read(MAX_TEXT_BYTES + 1)  # never more than the limit allows
+        if len(raw) > MAX_TEXT_BYTES:
+            raise InvalidInput(f"standard input is over the limit of {MAX_TEXT_BYTES} bytes for a text")
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
