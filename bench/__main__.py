@@ -71,9 +71,7 @@ def _log(started: float, text: str) -> None:
     print(f"[{time.perf_counter() - started:6.1f} s] {text}", file=sys.stderr, flush=True)
 
 
-def _installation(
-    base: Path, messages: int, end_ms: int, seed: int
-) -> tuple[Installation, LogStats, float]:
+def _installation(base: Path, messages: int, end_ms: int, seed: int) -> tuple[Installation, LogStats, float]:
     start = time.perf_counter()
     base.mkdir(parents=True)
     inst = make_installation(base)
@@ -143,9 +141,7 @@ def _figures(
         figures.append(fig_process.run(inst, stats, sizes.process_runs, tmp))
     if 5 in wanted:
         task_end_ms = time.time_ns() // 1_000_000 - fig_governor.QUIET_MS
-        _log(
-            started, f"building task logs of {sizes.small_tasks:,} and {sizes.large_tasks:,} tasks"
-        )
+        _log(started, f"building task logs of {sizes.small_tasks:,} and {sizes.large_tasks:,} tasks")
         small_tasks = fig_governor.build(tmp / "tasks-small", sizes.small_tasks, task_end_ms, 4)
         large_tasks = fig_governor.build(tmp / "tasks-large", sizes.large_tasks, task_end_ms, 5)
         _log(
@@ -200,9 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         for fig in figures:
             for check in fig.checks:
                 verdict = "pass" if check.passed else "MISS"
-                print(
-                    f"{fig.number}. {check.name}: {check.ratio:.2f}× (goal {check.goal}) {verdict}"
-                )
+                print(f"{fig.number}. {check.name}: {check.ratio:.2f}× (goal {check.goal}) {verdict}")
     finally:
         if args.keep:
             _log(started, f"kept {tmp}")

@@ -143,9 +143,7 @@ class _Writers:
             es_settings += f", synchronous={cursor.fetchone()[0]}"
         settings = {"eventsourcing": es_settings}
         for name, conn in (("library", self.store.conn), ("raw sqlite3", self.raw)):
-            settings[name] = (
-                f"{_pragma(conn, 'journal_mode')}, synchronous={_pragma(conn, 'synchronous')}"
-            )
+            settings[name] = f"{_pragma(conn, 'journal_mode')}, synchronous={_pragma(conn, 'synchronous')}"
         self.store.close()
         self.raw.close()
         self.datastore.close()

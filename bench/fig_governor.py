@@ -441,9 +441,7 @@ def run(small: TaskSetup, large: TaskSetup, reps: int, profile: bool, quick: boo
         title="The queries behind a decision, each timed alone (median of 20 calls per log)",
     )
     growing = []
-    for (label, calls), small_s, large_s in zip(
-        _QUERIES, queries["small"], queries["large"], strict=True
-    ):
+    for (label, calls), small_s, large_s in zip(_QUERIES, queries["small"], queries["large"], strict=True):
         ratio = large_s / small_s
         per_query.add(label, calls, fmt_seconds(small_s), fmt_seconds(large_s), f"{ratio:.1f}×")
         if ratio > 3 and calls != "none":
@@ -469,8 +467,6 @@ def run(small: TaskSetup, large: TaskSetup, reps: int, profile: bool, quick: boo
     if top is not None:
         fig.tables.append(top)
     fig.seconds = (
-        time.perf_counter()
-        - started
-        + sum(setup.build_s + setup.catch_up_s for setup in setups.values())
+        time.perf_counter() - started + sum(setup.build_s + setup.catch_up_s for setup in setups.values())
     )
     return fig

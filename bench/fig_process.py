@@ -46,9 +46,7 @@ def _run(argv: list[str], env: dict[str, str]) -> float:
     proc = subprocess.run(argv, env=env, capture_output=True, check=False)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"{argv[:3]} exited {proc.returncode}: {proc.stderr.decode('utf-8', 'replace')}"
-        )
+        raise RuntimeError(f"{argv[:3]} exited {proc.returncode}: {proc.stderr.decode('utf-8', 'replace')}")
     return seconds
 
 
@@ -216,9 +214,7 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
     table = per_command_table(samples, inherited, "datacore-msg send")
     fig.tables.append(table)
     inherited_ratio = samples[("send", "inherited")].median / samples[("pass", "inherited")].median
-    fig.notes.append(
-        f"In the inherited environment the ratio is {inherited_ratio:.2f}× (informational)."
-    )
+    fig.notes.append(f"In the inherited environment the ratio is {inherited_ratio:.2f}× (informational).")
     fig.notes.append(
         f"Imports the send path adds to a bare interpreter sum to {fmt_seconds(import_total)} "
         f"(median `-X importtime` self time). The imports a bare `python -c pass` makes too take "

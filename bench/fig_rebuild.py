@@ -108,9 +108,7 @@ def _phases(space: Space, views_dir: Path) -> Table:
     return table
 
 
-def run(
-    inst: Installation, stats: LogStats, setup_seconds: float, reps: int, profile: bool
-) -> Figure:
+def run(inst: Installation, stats: LogStats, setup_seconds: float, reps: int, profile: bool) -> Figure:
     started = time.perf_counter()
     rebuild_s, baseline_s = Sample(), Sample()
     with inst.open() as space:

@@ -77,8 +77,7 @@ def _check_once(setup: TaskSetup, send: list[str], env: dict[str, str]) -> str:
     assert decision["outcome"] == "accepted" and decision["rule"] == "auto_accept", decision
     _cancel(setup, sent["id"])
     return (
-        f"{task['state']} (decision: {decision['outcome']}, rule {decision['rule']}, "
-        f"tier {decision['tier']})"
+        f"{task['state']} (decision: {decision['outcome']}, rule {decision['rule']}, tier {decision['tier']})"
     )
 
 
@@ -256,9 +255,7 @@ def run(setup: TaskSetup, runs: int, tmp: Path, profile: bool) -> Figure:
         split.add(part, fmt_seconds(seconds), f"{seconds / ours.median:.0%}")
     fig.tables.append(split)
     inherited_ratio = samples[("send", "inherited")].median / samples[("pass", "inherited")].median
-    fig.notes.append(
-        f"In the inherited environment the ratio is {inherited_ratio:.2f}× (informational)."
-    )
+    fig.notes.append(f"In the inherited environment the ratio is {inherited_ratio:.2f}× (informational).")
     fig.notes.append(
         f"The imports a bare `python -c pass` makes too take {fmt_seconds(bare_total)} in both "
         f"commands; the costliest is `{bare_name}` ({fmt_seconds(bare_cum)} cumulative). The "

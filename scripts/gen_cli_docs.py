@@ -62,9 +62,7 @@ def render() -> str:
                 if sub is None or sub.hidden:
                     continue
                 sub_ctx = sub.make_context(sub_name, [], parent=ctx, resilient_parsing=True)
-                sections.append(
-                    f"### `{PROG} {name} {sub_name}`\n\n```text\n{_help(sub, sub_ctx)}\n```\n"
-                )
+                sections.append(f"### `{PROG} {name} {sub_name}`\n\n```text\n{_help(sub, sub_ctx)}\n```\n")
     return "\n".join(sections)
 
 

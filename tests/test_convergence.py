@@ -272,9 +272,12 @@ def test_the_same_events_in_any_arrival_order_give_the_same_bytes(
     phone = make_installation("gregor", tz="Europe/Ljubljana", label=f"o{n}-phone")
     introduce(laptop, desktop, tex, phone)
     clock = SharedClock(step_ms=9 * HOUR_MS)
-    with laptop.space(clock=clock) as lp, desktop.space(clock=clock) as dp, tex.space(
-        clock=clock
-    ) as tp, phone.space(clock=clock) as pp:
+    with (
+        laptop.space(clock=clock) as lp,
+        desktop.space(clock=clock) as dp,
+        tex.space(clock=clock) as tp,
+        phone.space(clock=clock) as pp,
+    ):
         a = messages.send(lp, "@tex", "from the laptop").message_id
         b = messages.send(dp, "@tex", "from the desktop", priority="C").message_id
         transfer(lp, tp)
@@ -319,9 +322,7 @@ def test_concurrent_archives_in_different_months_leave_no_stale_archive_file(
     tex = make_installation("tex", tz="UTC", label="tex")
     introduce(laptop, desktop, tex)
     clock = SharedClock(step_ms=60_000)
-    with laptop.space(clock=clock) as lp, desktop.space(clock=clock) as dp, tex.space(
-        clock=clock
-    ) as tp:
+    with laptop.space(clock=clock) as lp, desktop.space(clock=clock) as dp, tex.space(clock=clock) as tp:
         message_id = messages.send(tp, "@gregor", "archive me").message_id
         transfer(tp, lp)
         transfer(tp, dp)

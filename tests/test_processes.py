@@ -146,13 +146,9 @@ PER_PROCESS = 200
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_eight_processes_sending_at_once_all_succeed(
-    gregor: Any, tex: Any, tmp_path: Path
-) -> None:
+def test_eight_processes_sending_at_once_all_succeed(gregor: Any, tex: Any, tmp_path: Path) -> None:
     go = tmp_path / "go"
-    procs = [
-        burst(gregor, "@tex", PER_PROCESS, str(go), tag=f"p{n}") for n in range(PROCESSES)
-    ]
+    procs = [burst(gregor, "@tex", PER_PROCESS, str(go), tag=f"p{n}") for n in range(PROCESSES)]
     time.sleep(0.5)  # let every interpreter start and open its space
     started = time.monotonic()
     go.touch()

@@ -193,7 +193,17 @@ _race_step = st.tuples(
     st.sampled_from(("tex-first", "gregor-first", "later")),
 )
 _step = st.one_of(
-    _request, _request, _owner, _owner, _agent, _agent, _agent, _mate, _exchange, _exchange, _advance,
+    _request,
+    _request,
+    _owner,
+    _owner,
+    _agent,
+    _agent,
+    _agent,
+    _mate,
+    _exchange,
+    _exchange,
+    _advance,
     _race_step,
 )
 
@@ -562,7 +572,11 @@ def _listing(inst: Any, *options: str) -> list[dict[str, Any]]:
 
 
 def _replay_as_owner(
-    fresh: Any, batches: list[list[bytes]], order: tuple[int, ...], chunk: int, clock: SharedClock,
+    fresh: Any,
+    batches: list[list[bytes]],
+    order: tuple[int, ...],
+    chunk: int,
+    clock: SharedClock,
     expected: Expected,
 ) -> None:
     """A fresh installation of gregor that only replicates: it stores each batch and catches its views
@@ -584,7 +598,11 @@ def _replay_as_owner(
 
 
 def _replay_as_mate(
-    fresh: Any, batches: list[list[bytes]], order: tuple[int, ...], chunk: int, clock: SharedClock,
+    fresh: Any,
+    batches: list[list[bytes]],
+    order: tuple[int, ...],
+    chunk: int,
+    clock: SharedClock,
     expected: Expected,
 ) -> None:
     """A fresh installation of tex takes the batches through the real import (its governor only looks

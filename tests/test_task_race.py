@@ -246,9 +246,7 @@ def test_concurrent_imports_and_listings_decide_each_request_once(
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_governor_outside_the_views_lock_still_decides_once(
-    gregor: Any, tex: Any, tmp_path: Path
-) -> None:
+def test_governor_outside_the_views_lock_still_decides_once(gregor: Any, tex: Any, tmp_path: Path) -> None:
     """Two processes call ``decide_request`` on the same 30 undecided requests at the same moment,
     bypassing the views lock: the check inside the append's transaction lets one decision each."""
     ids = _requests_from_tex(gregor, tex, 30, unlimited=False)

@@ -209,8 +209,14 @@ def test_spoofed_transitions_move_nothing_and_show_as_superseded(
     assert fresh_state["decision"]["reason"] == "Awaiting owner approval (tier unknown)"
 
     view = agent_view_text(gregor)
-    for action, actor in [("approve", name), ("claim", name), ("complete", name), ("archive", name),
-                          ("cancel", "tex"), ("decide", name)]:
+    for action, actor in [
+        ("approve", name),
+        ("claim", name),
+        ("complete", name),
+        ("archive", name),
+        ("cancel", "tex"),
+        ("decide", name),
+    ]:
         assert re.search(rf"^  - Superseded {action} by {re.escape(actor)} \[", view, re.M), action
     shown = ok(gregor.cli("task", "show", queued)).out
     assert "claim SUPERSEDED: claim: only the agent may claim" in shown

@@ -223,10 +223,12 @@ def test_time_zone_of_the_archive_month_is_the_users(make_installation: Any) -> 
             ids.append(messages.send(space, "@gregor", "x").message_id)
             messages.mark(space, ids[-1], "archive")
     assert sorted(p.name for p in (tokyo.views / "archive").iterdir()) == [
-        "inbox-2026-02.org_archive", "outbox-2026-02.org_archive"
+        "inbox-2026-02.org_archive",
+        "outbox-2026-02.org_archive",
     ]
     assert sorted(p.name for p in (utc.views / "archive").iterdir()) == [
-        "inbox-2026-01.org_archive", "outbox-2026-01.org_archive"
+        "inbox-2026-01.org_archive",
+        "outbox-2026-01.org_archive",
     ]
     archived = (tokyo.views / "archive" / "inbox-2026-02.org_archive").read_text()
     assert "CLOSED: [2026-02-01 Sun 08:30]" in archived
@@ -335,9 +337,7 @@ def test_a_message_to_oneself_is_in_both_views(gregor: Any) -> None:
     assert re.search(r"^\* DONE \[.*\] :message:$", gregor.read("outbox.org"), re.M)
 
 
-def test_a_prefix_unique_among_the_users_messages_finds_it_among_many_others(
-    gregor: Any, tex: Any
-) -> None:
+def test_a_prefix_unique_among_the_users_messages_finds_it_among_many_others(gregor: Any, tex: Any) -> None:
     """Messages between others held in the log (imported) do not hide the user's own message,
     however many of them match the prefix and sort before it."""
     january = int(datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)

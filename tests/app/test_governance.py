@@ -175,7 +175,9 @@ def test_global_daily_budget_counts_every_sender(gregor: Any, tex: Any) -> None:
     assert first.state == "QUEUED"
     second = ask(tex, gregor, T0 + 3 * MINUTE, tokens=1)
     assert outcome(second) == (
-        "CANCELLED", "global_daily_tokens", "Global budget exceeded: 20001/20000 tokens today"
+        "CANCELLED",
+        "global_daily_tokens",
+        "Global budget exceeded: 20001/20000 tokens today",
     )
     # the owner is exempt from the global budget: the governor guards the owner's tokens from others
     own = request(gregor, T0 + 4 * MINUTE, "more of mine", tokens=50000)
@@ -184,9 +186,14 @@ def test_global_daily_budget_counts_every_sender(gregor: Any, tex: Any) -> None:
 
 @pytest.mark.parametrize(
     ("effort", "tier", "expected"),
-    [(3, "unknown", "WAITING"), (4, "unknown", "Effort 4 exceeds tier limit 3"),
-     (8, "team", "QUEUED"), (9, "team", "Effort 9 exceeds tier limit 8"),
-     (5, "trusted", "WAITING"), (6, "trusted", "Effort 6 exceeds tier limit 5")],
+    [
+        (3, "unknown", "WAITING"),
+        (4, "unknown", "Effort 4 exceeds tier limit 3"),
+        (8, "team", "QUEUED"),
+        (9, "team", "Effort 9 exceeds tier limit 8"),
+        (5, "trusted", "WAITING"),
+        (6, "trusted", "Effort 6 exceeds tier limit 5"),
+    ],
 )
 def test_effort_limit_per_tier(gregor: Any, tex: Any, effort: int, tier: str, expected: str) -> None:
     if tier != "unknown":
@@ -203,11 +210,14 @@ def test_per_task_and_per_sender_limits(gregor: Any, tex: Any) -> None:
     gregor.pin(tex, "team")
     too_big = ask(tex, gregor, T0, tokens=50001)
     assert outcome(too_big) == (
-        "CANCELLED", "per_task_tokens", "Estimate 50001 exceeds the per-task limit of 50000 tokens"
+        "CANCELLED",
+        "per_task_tokens",
+        "Estimate 50001 exceeds the per-task limit of 50000 tokens",
     )
     assert ask(tex, gregor, T0 + 1000, tokens=50000).state == "CANCELLED"  # 50000 > 20000 a day
     assert outcome(ask(tex, gregor, T0 + 2000, tokens=20001))[1:] == (
-        "sender_daily_max", "Sender budget exceeded: 20001/20000 tokens today"
+        "sender_daily_max",
+        "Sender budget exceeded: 20001/20000 tokens today",
     )
     assert ask(tex, gregor, T0 + 3000, tokens=20000).state == "QUEUED"
 
@@ -486,10 +496,16 @@ def test_replaying_the_log_never_decides_again(gregor: Any, tex: Any) -> None:
     decided = events_of(gregor, "task.decided")
     assert len(decided) == 6
     states = _states(gregor)
-    assert sorted(states.values()) == sorted([
-        ("WAITING", "approval"), ("CANCELLED", "cooldown"), ("WAITING", "approval"),
-        ("CANCELLED", "tier_daily_tokens"), ("CANCELLED", "effort"), ("DONE", "auto_accept"),
-    ])
+    assert sorted(states.values()) == sorted(
+        [
+            ("WAITING", "approval"),
+            ("CANCELLED", "cooldown"),
+            ("WAITING", "approval"),
+            ("CANCELLED", "tier_daily_tokens"),
+            ("CANCELLED", "effort"),
+            ("DONE", "auto_accept"),
+        ]
+    )
     files = _snapshot(gregor)
 
     # the limits change and tex becomes team: what was decided stays decided
@@ -580,7 +596,8 @@ def test_timeout_and_retries_from_the_settings(gregor: Any) -> None:
     refresh(gregor, T0 + 5 * MINUTE)
     state = load(gregor, task)
     assert (state.state, state.cancellation_reason) == (
-        "CANCELLED", "timed out after 5 min; retried 0 time(s) already"
+        "CANCELLED",
+        "timed out after 5 min; retried 0 time(s) already",
     )
 
 
@@ -622,8 +639,18 @@ def test_budget_report_per_sender_total_queue_and_reset(
     budget = report(gregor, T0 + 8 * MINUTE)
     assert budget.agent == AGENT and budget.timezone == "Europe/Ljubljana"
     assert [s.sender for s in budget.senders] == ["gregor", "mia", "tex"]
-    rows = {s.sender: (s.tier, s.tokens_today, s.outstanding, s.completed_today, s.tier_limit,
-                       s.sender_limit, s.tasks_last_hour) for s in budget.senders}
+    rows = {
+        s.sender: (
+            s.tier,
+            s.tokens_today,
+            s.outstanding,
+            s.completed_today,
+            s.tier_limit,
+            s.sender_limit,
+            s.tasks_last_hour,
+        )
+        for s in budget.senders
+    }
     assert rows == {
         "gregor": ("owner", 1500, 0, 1500, 0, 0, 1),
         "mia": ("team", 9000, 9000, 0, 100000, 100000, 2),

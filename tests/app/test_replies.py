@@ -165,7 +165,10 @@ def test_a_reply_to_a_task_with_json_and_by_prefix(team: tuple[Any, Any], queued
     answer = data(gregor.cli("reply", queued[-8:-2], "ok", "--json"))
     assert set(answer) == {"id", "event", "from", "to", "reply_to", "completed"}
     assert (answer["from"], answer["to"], answer["reply_to"], answer["completed"]) == (
-        AGENT, "tex", queued, None
+        AGENT,
+        "tex",
+        queued,
+        None,
     )
     assert MSG_ID.fullmatch(answer["id"])
     assert [e["id"] for e in events(gregor, "message.sent")] == [answer["event"]]
@@ -175,10 +178,20 @@ def test_reply_complete_sends_and_completes_together(team: tuple[Any, Any], queu
     gregor, tex = team
     ok(gregor.cli("task", "claim", queued))
     before = count(gregor)
-    result = ok(gregor.cli(
-        "reply", queued, "Done: see notes/relay.md", "--complete", "--tokens", "1800",
-        "--result", "notes/relay.md", "--quality", "0.9",
-    ))
+    result = ok(
+        gregor.cli(
+            "reply",
+            queued,
+            "Done: see notes/relay.md",
+            "--complete",
+            "--tokens",
+            "1800",
+            "--result",
+            "notes/relay.md",
+            "--quality",
+            "0.9",
+        )
+    )
     lines = result.out.splitlines()
     message_id = lines[0].removeprefix("Sent: ")
     assert MSG_ID.fullmatch(message_id), result.out
@@ -187,7 +200,10 @@ def test_reply_complete_sends_and_completes_together(team: tuple[Any, Any], queu
 
     shown = task(gregor, queued)
     assert (shown["state"], shown["tokens_used"], shown["result"], shown["quality"]) == (
-        "DONE", 1800, "notes/relay.md", "0.90"
+        "DONE",
+        1800,
+        "notes/relay.md",
+        "0.90",
     )
     [message_event] = events(gregor, "message.sent")
     [completed_event] = events(gregor, "task.completed")
@@ -206,7 +222,10 @@ def test_reply_complete_json_names_the_completed_task(team: tuple[Any, Any], que
     ok(gregor.cli("task", "claim", queued))
     answer = data(gregor.cli("reply", queued, "done", "--complete", "--tokens", "5", "--json"))
     assert (answer["from"], answer["to"], answer["reply_to"], answer["completed"]) == (
-        AGENT, "tex", queued, queued
+        AGENT,
+        "tex",
+        queued,
+        queued,
     )
 
 
@@ -297,14 +316,20 @@ def test_a_reply_to_a_message_is_still_the_users(team: tuple[Any, Any]) -> None:
     assert MSG_ID.fullmatch(message_id), result.out
     message = sent(gregor, message_id)
     assert (message.sender, message.to, message.reply_to, message.thread) == (
-        "gregor", "tex", question, question
+        "gregor",
+        "tex",
+        question,
+        question,
     )
     [event] = [e for e in events(gregor, "message.sent") if e["data"]["id"] == message_id]
     assert event["actor"] == "gregor"
     assert view_nodes(gregor, "outbox.org")[message_id].properties["FROM"] == "gregor"
     answer = data(gregor.cli("reply", question, "Or tomorrow", "--json"))
     assert (answer["from"], answer["to"], answer["reply_to"], answer["completed"]) == (
-        "gregor", "tex", question, None
+        "gregor",
+        "tex",
+        question,
+        None,
     )
 
     before = count(gregor)
@@ -322,7 +347,9 @@ def test_a_prefix_matching_a_task_and_a_message_is_ambiguous(team: tuple[Any, An
     twin = f"msg-20260101-000000-{tail[:4]}{'0000' if tail[4:] != '0000' else '1111'}"
     with gregor.space() as space:
         space.store.append(
-            space.signing_key(), "gregor", MessageSent(id=twin, sender="gregor", to="tex", text="x"),
+            space.signing_key(),
+            "gregor",
+            MessageSent(id=twin, sender="gregor", to="tex", text="x"),
             space.clock(),
         )
         before = space.store.count()
@@ -357,11 +384,15 @@ def test_send_reply_from_the_agent(team: tuple[Any, Any], queued: str) -> None:
         to_message = replies.send_reply(space, "@tex", "fine", reply_to=question, priority="A")
     assert (sent(gregor, plain.message_id).reply_to, sent(gregor, plain.message_id).thread) == (None, None)
     assert (sent(gregor, to_task.message_id).reply_to, sent(gregor, to_task.message_id).thread) == (
-        queued, queued
+        queued,
+        queued,
     )
     answer = sent(gregor, to_message.message_id)
     assert (answer.sender, answer.reply_to, answer.thread, answer.priority) == (
-        AGENT, question, question, "A"
+        AGENT,
+        question,
+        question,
+        "A",
     )
 
 

@@ -290,9 +290,7 @@ def test_owner_and_agent_act_from_one_installation(gregor: Any, tex: Any) -> Non
     assert log[0]["origin"] == gregor.public_key
 
 
-def test_the_agents_name_signed_by_another_key_acts_as_nobody(
-    gregor: Any, tex: Any, introduce: Any
-) -> None:
+def test_the_agents_name_signed_by_another_key_acts_as_nobody(gregor: Any, tex: Any, introduce: Any) -> None:
     """tex's installation writes a claim as ``gregor-claude``: gregor keeps it, but it does not count
     (the LOGBOOK shows it superseded), and the real agent can still claim."""
     introduce(gregor, tex)
@@ -321,7 +319,9 @@ def test_a_request_withdrawn_before_the_decision_is_never_decided(gregor: Any, t
     carry(tex, gregor)
     data = show(gregor, task)
     assert (data["state"], data["decision"], data["cancellation_reason"]) == (
-        "CANCELLED", None, "sent too early"
+        "CANCELLED",
+        None,
+        "sent too early",
     )
     assert events(gregor, "task.decided") == []
     assert_views_match(gregor)
@@ -422,7 +422,16 @@ def test_revise_requeues_with_feedback_and_retry_counts(gregor: Any) -> None:
     data = show(gregor, task)
     assert (data["state"], data["tokens_used"]) == ("DONE", 300)
     assert [h["action"] for h in data["history"]] == [
-        "decide", "claim", "retry", "claim", "retry", "claim", "complete", "revise", "claim", "complete"
+        "decide",
+        "claim",
+        "retry",
+        "claim",
+        "retry",
+        "claim",
+        "complete",
+        "revise",
+        "claim",
+        "complete",
     ]
 
 
@@ -432,7 +441,9 @@ def test_reject_records_the_reason(gregor: Any, tex: Any) -> None:
     ok(act(gregor, "reject", task, "--reason", "out of scope"))
     data = show(gregor, task)
     assert (data["state"], data["approval"], data["rejection_reason"]) == (
-        "CANCELLED", "rejected", "out of scope"
+        "CANCELLED",
+        "rejected",
+        "out of scope",
     )
 
 
@@ -481,8 +492,19 @@ def test_agent_view_follows_the_whole_life_cycle(gregor: Any, tex: Any) -> None:
     """Keyword, REFERENCE.md properties in order, LOGBOOK lines; closed tasks move to the archive
     with CLOSED:; ``rebuild --check`` is clean after every step."""
     gregor.pin(tex, "trusted")
-    task = send_task(tex, "@gregor-claude", "Plan the offsite", "--tag", "ops", "--tokens", "2000",
-                     "--effort", "2", "--priority", "B")
+    task = send_task(
+        tex,
+        "@gregor-claude",
+        "Plan the offsite",
+        "--tag",
+        "ops",
+        "--tokens",
+        "2000",
+        "--effort",
+        "2",
+        "--priority",
+        "B",
+    )
     carry(tex, gregor)
     assert_views_match(gregor)
 
@@ -493,8 +515,15 @@ def test_agent_view_follows_the_whole_life_cycle(gregor: Any, tex: Any) -> None:
     assert heading == "* WAITING [#B] Plan the offsite :ops:"
     assert planning == []
     assert list(props) == [
-        "ID", "FROM", "TRUST_TIER", "SUBMITTED", "AWAITING", "EFFORT", "ESTIMATED_TOKENS",
-        "ESTIMATED_COST", "CREATED",
+        "ID",
+        "FROM",
+        "TRUST_TIER",
+        "SUBMITTED",
+        "AWAITING",
+        "EFFORT",
+        "ESTIMATED_TOKENS",
+        "ESTIMATED_COST",
+        "CREATED",
     ]
     assert props["ID"] == task and props["FROM"] == "tex" and props["TRUST_TIER"] == "trusted"
     assert props["AWAITING"] == "owner-approval"
@@ -528,11 +557,21 @@ def test_agent_view_follows_the_whole_life_cycle(gregor: Any, tex: Any) -> None:
     heading, _, props, logbook, _ = entry()
     assert heading.startswith("* DONE ")
     assert list(props)[-9:] == [
-        "CREATED", "STARTED", "COMPLETED", "TOKENS_USED", "COST", "RESULT_PATH", "QUALITY_SCORE",
-        "RETRY_COUNT", "RETRY_REASON",
+        "CREATED",
+        "STARTED",
+        "COMPLETED",
+        "TOKENS_USED",
+        "COST",
+        "RESULT_PATH",
+        "QUALITY_SCORE",
+        "RETRY_COUNT",
+        "RETRY_REASON",
     ]
     assert (props["TOKENS_USED"], props["COST"], props["RESULT_PATH"], props["QUALITY_SCORE"]) == (
-        "4200", "0.06", "notes/offsite.org", "0.90"
+        "4200",
+        "0.06",
+        "notes/offsite.org",
+        "0.90",
     )
     ok(act(gregor, "revise", task, "--reason", "add the budget"))
     _, _, props, _, _ = entry()
@@ -557,8 +596,18 @@ def _archive_and_check(gregor: Any, task: str) -> None:
     assert (props["ID"], props["APPROVAL"], props["TOKENS_USED"]) == (task, "approved", "100")
     assert len(planning) == 1 and re.fullmatch(r"  CLOSED: \[[^]]+\]", planning[0])
     states = [line.split('"')[1] for line in logbook if line.startswith("  - State ")]
-    assert states == ["WAITING", "QUEUED", "WORKING", "QUEUED", "WORKING", "DONE", "QUEUED", "WORKING",
-                      "DONE", "ARCHIVED"]
+    assert states == [
+        "WAITING",
+        "QUEUED",
+        "WORKING",
+        "QUEUED",
+        "WORKING",
+        "DONE",
+        "QUEUED",
+        "WORKING",
+        "DONE",
+        "ARCHIVED",
+    ]
     assert [n.todo for n in orgparse.loads(text)[1:]] == ["ARCHIVED"]
 
 
@@ -580,7 +629,7 @@ def test_a_cancelled_task_is_archived_with_closed(gregor: Any) -> None:
 
 
 def _big_text() -> str:
-    chunk = "* heading? :tag:\n:END:\n#+TODO: A | B\n  CLOSED: [2026-01-01 Thu]\n- State \"DONE\" x\n"
+    chunk = '* heading? :tag:\n:END:\n#+TODO: A | B\n  CLOSED: [2026-01-01 Thu]\n- State "DONE" x\n'
     text = (chunk * (65536 // len(chunk) + 1)).encode("utf-8")[:65536].decode("utf-8")
     assert len(text.encode("utf-8")) == 65536
     return text
@@ -597,7 +646,7 @@ HOSTILE = {
     "priority cookie": "[#A] urgent",
     "planning": "CLOSED: [2026-01-01 Thu 10:00]\nSCHEDULED: <2026-01-02>",
     "state note": '- State "DONE"       from "TODO"',
-    "local variables": "Local Variables:\neval: (shell-command \"id\")\nEnd:",
+    "local variables": 'Local Variables:\neval: (shell-command "id")\nEnd:',
     "controls": "carriage\rreturn\x0cform\x1cfeed\u2028sep\x85nel",
     "leading comma": ",comma\n\\backslash\\",
     "trailing newline": "ends with newline\n",

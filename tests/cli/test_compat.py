@@ -175,7 +175,10 @@ def test_send_reply_to_a_task_and_to_a_message(team: Team) -> None:
     assert to_message.out.splitlines()[1:] == [f"  from {AGENT} to tex, in reply to {team.question}"]
     message = sent(gregor, message_id)
     assert (message.sender, message.reply_to, message.thread, message.priority) == (
-        AGENT, team.question, team.question, "B"
+        AGENT,
+        team.question,
+        team.question,
+        "B",
     )
 
 
@@ -190,10 +193,25 @@ def test_send_reply_completes_the_task(team: Team, option: str) -> None:
     gregor, tex = team.gregor, team.tex
     ok(gregor.cli("task", "claim", team.task))
     before = count(gregor)
-    result = ok(gregor.cli(
-        "send-reply", "@tex", "Memo in notes/memo.md", "--reply-to", team.task, option, team.task[-8:],
-        "--tokens", "2500", "--cost", "0.04", "--result", "notes/memo.md", "--quality", "0.8",
-    ))
+    result = ok(
+        gregor.cli(
+            "send-reply",
+            "@tex",
+            "Memo in notes/memo.md",
+            "--reply-to",
+            team.task,
+            option,
+            team.task[-8:],
+            "--tokens",
+            "2500",
+            "--cost",
+            "0.04",
+            "--result",
+            "notes/memo.md",
+            "--quality",
+            "0.8",
+        )
+    )
     message_id = sent_id(result)
     assert result.out.splitlines()[1:] == [
         f"  from {AGENT} to tex, in reply to {team.task}",
@@ -202,7 +220,11 @@ def test_send_reply_completes_the_task(team: Team, option: str) -> None:
     assert count(gregor) == before + 2
     shown = task(gregor, team.task)
     assert (shown["state"], shown["tokens_used"], shown["cost"], shown["result"], shown["quality"]) == (
-        "DONE", 2500, "0.04", "notes/memo.md", "0.80"
+        "DONE",
+        2500,
+        "0.04",
+        "notes/memo.md",
+        "0.80",
     )
     assert shown["history"][-1]["actor"] == AGENT
     carry(gregor, tex)
@@ -220,23 +242,38 @@ def test_send_reply_completes_without_replying_to_anything(team: Team) -> None:
     # the alias and the option may both be given when they name the same task
     other = send_task(gregor, "@claude", "mine")
     ok(gregor.cli("task", "claim", other))
-    ok(gregor.cli(
-        "send-reply", "@gregor", "done", "--complete-task", other, "--complete", other, "--tokens", "1"
-    ))
+    ok(
+        gregor.cli(
+            "send-reply", "@gregor", "done", "--complete-task", other, "--complete", other, "--tokens", "1"
+        )
+    )
     assert task(gregor, other)["state"] == "DONE"
 
 
 def test_send_reply_json(team: Team) -> None:
     gregor = team.gregor
     ok(gregor.cli("task", "claim", team.task))
-    answer = data(gregor.cli(
-        "send-reply", "@tex", "done", "--reply-to", team.question, "--complete-task", team.task,
-        "--tokens", "3", "--json",
-    ))
+    answer = data(
+        gregor.cli(
+            "send-reply",
+            "@tex",
+            "done",
+            "--reply-to",
+            team.question,
+            "--complete-task",
+            team.task,
+            "--tokens",
+            "3",
+            "--json",
+        )
+    )
     assert set(answer) == {"id", "event", "from", "to", "reply_to", "completed"}
     assert MSG_ID.fullmatch(answer["id"])
     assert (answer["from"], answer["to"], answer["reply_to"], answer["completed"]) == (
-        AGENT, "tex", team.question, team.task
+        AGENT,
+        "tex",
+        team.question,
+        team.task,
     )
     logged = data(gregor.cli("log", "--type", "message.sent", "--json"))
     assert [e["id"] for e in logged if e["data"]["id"] == answer["id"]] == [answer["event"]]
@@ -298,8 +335,9 @@ def test_task_queue_status_lists_open_tasks_with_counts(trusted: Team) -> None:
     lines = ok(gregor.cli("task-queue", "status")).out.splitlines()
     assert lines[:-1] == ok(gregor.cli("tasks")).out.splitlines()
     assert [line.split()[0] for line in lines[:-1]] == [trusted.task, queued, working]
-    assert re.match(rf"{trusted.task}  WAITING \s+\d+m  tex \(trusted\) → {AGENT}: Draft the pricing memo",
-                    lines[0]), lines[0]
+    assert re.match(
+        rf"{trusted.task}  WAITING \s+\d+m  tex \(trusted\) → {AGENT}: Draft the pricing memo", lines[0]
+    ), lines[0]
     assert lines[-1] == f"3 open task(s) for {AGENT}: 1 WAITING, 1 QUEUED, 1 WORKING"
 
     answer = data(gregor.cli("task-queue", "status", "--json"))
@@ -344,7 +382,10 @@ def test_task_queue_reject_with_a_reason(trusted: Team) -> None:
         gregor.cli("task-queue", "reject", "--task-id", task_id, "--reason", "not this quarter", "--json")
     )
     assert (answer["id"], answer["state"], answer["approval"], answer["rejection_reason"]) == (
-        task_id, "CANCELLED", "rejected", "not this quarter"
+        task_id,
+        "CANCELLED",
+        "rejected",
+        "not this quarter",
     )
     assert ok(gregor.cli("task-queue", "status")).out == f"No open tasks for {AGENT}.\n"
     # tex learns of it once the events are carried back
@@ -491,8 +532,15 @@ ROWS = [
     Row(
         "send-reply-two-different-tasks",
         (
-            "send-reply", "@tex", "hi", "--complete-task", "{task}", "--complete", "task-other",
-            "--tokens", "1",
+            "send-reply",
+            "@tex",
+            "hi",
+            "--complete-task",
+            "{task}",
+            "--complete",
+            "task-other",
+            "--tokens",
+            "1",
         ),
         Exit.INVALID_INPUT,
         ("--complete-task", "--complete", "task-other"),

@@ -66,19 +66,37 @@ def hex_part(task: str) -> str:
 
 
 def test_send_a_task_to_your_own_agent(gregor: Any) -> None:
-    result = ok(gregor.cli(
-        "send", "@claude", "Summarise the minutes", "--tag", "x", "--effort", "3", "--tokens", "5000",
-        "--priority", "A",
-    ))
+    result = ok(
+        gregor.cli(
+            "send",
+            "@claude",
+            "Summarise the minutes",
+            "--tag",
+            "x",
+            "--effort",
+            "3",
+            "--tokens",
+            "5000",
+            "--priority",
+            "A",
+        )
+    )
     match = re.fullmatch(rf"Task: ({TASK_ID.pattern}) \(QUEUED\)\n", result.out)
     assert match, result.out
     task = envelope(gregor.cli("task", "show", match.group(1), "--json"))
     assert task["id"] == match.group(1)
     assert (task["state"], task["from"], task["to"], task["tier"]) == (
-        "QUEUED", "gregor", "gregor-claude", "owner"
+        "QUEUED",
+        "gregor",
+        "gregor-claude",
+        "owner",
     )
     assert (task["text"], task["tags"], task["effort"], task["estimated_tokens"], task["priority"]) == (
-        "Summarise the minutes", ["x"], 3, 5000, "A"
+        "Summarise the minutes",
+        ["x"],
+        3,
+        5000,
+        "A",
     )
     assert task["decision"]["outcome"] == "accepted" and task["decision"]["rule"] == "auto_accept"
     assert task["approval"] == "auto_accepted"
@@ -153,7 +171,10 @@ def test_tasks_json_items(gregor: Any, listing: dict[str, str]) -> None:
     assert [item["state"] for item in items] == ["WAITING", "QUEUED", "WORKING", "CANCELLED"]
     first = items[0]
     assert (first["from"], first["tier"], first["priority"], first["approval"]) == (
-        "tex", "trusted", "B", None
+        "tex",
+        "trusted",
+        "B",
+        None,
     )
     assert first["decision"]["outcome"] == "held"
     assert items[2]["started"] is not None and items[3]["closed"] is not None
@@ -178,9 +199,7 @@ def test_task_show_by_id_and_prefix(gregor: Any) -> None:
 
     ambiguous = gregor.cli("task", "show", "task-")
     assert ambiguous.code == Exit.AMBIGUOUS
-    assert ambiguous.err == (
-        f"{ERROR_PREFIX}'task-' matches 2 tasks: {', '.join(sorted([first, second]))}\n"
-    )
+    assert ambiguous.err == (f"{ERROR_PREFIX}'task-' matches 2 tasks: {', '.join(sorted([first, second]))}\n")
     as_json = gregor.cli("task", "show", "task-", "--json")
     assert as_json.code == Exit.AMBIGUOUS
     error = json.loads(as_json.out)
@@ -209,11 +228,23 @@ def test_every_action_with_json(gregor: Any, tex: Any) -> None:
     assert (data["state"], data["retry_count"], data["retry_reason"]) == ("QUEUED", 1, "try again")
     run("claim", waiting[0])
     data = run(
-        "complete", waiting[0], "--tokens", "4200", "--cost", "0.5", "--result", "out/a.md",
-        "--quality", "0.875",
+        "complete",
+        waiting[0],
+        "--tokens",
+        "4200",
+        "--cost",
+        "0.5",
+        "--result",
+        "out/a.md",
+        "--quality",
+        "0.875",
     )
     assert (data["state"], data["tokens_used"], data["cost"], data["result"], data["quality"]) == (
-        "DONE", 4200, "0.50", "out/a.md", "0.88"
+        "DONE",
+        4200,
+        "0.50",
+        "out/a.md",
+        "0.88",
     )
     data = run("revise", waiting[0], "--reason", "shorter please")
     assert (data["state"], data["revision_feedback"]) == ("QUEUED", "shorter please")
@@ -259,14 +290,33 @@ def test_budget_text_and_json(gregor: Any, tex: Any) -> None:
     data = envelope(gregor.cli("budget", "--json"))
     assert data["agent"] == "gregor-claude"
     assert data["senders"] == [
-        {"sender": "gregor", "tier": "owner", "tokens_today": 500, "outstanding": 0, "completed_today": 500,
-         "tier_limit": 0, "sender_limit": 0, "tasks_last_hour": 1},
-        {"sender": "tex", "tier": "team", "tokens_today": 3000, "outstanding": 3000, "completed_today": 0,
-         "tier_limit": 100000, "sender_limit": 100000, "tasks_last_hour": 1},
+        {
+            "sender": "gregor",
+            "tier": "owner",
+            "tokens_today": 500,
+            "outstanding": 0,
+            "completed_today": 500,
+            "tier_limit": 0,
+            "sender_limit": 0,
+            "tasks_last_hour": 1,
+        },
+        {
+            "sender": "tex",
+            "tier": "team",
+            "tokens_today": 3000,
+            "outstanding": 3000,
+            "completed_today": 0,
+            "tier_limit": 100000,
+            "sender_limit": 100000,
+            "tasks_last_hour": 1,
+        },
     ]
     assert (data["total_today"], data["daily_budget"]) == (3500, 500000)
     assert (data["queue_depth"], data["max_queue_depth"], data["working"], data["tasks_per_hour"]) == (
-        1, 20, 0, 5
+        1,
+        20,
+        0,
+        5,
     )
     assert (data["unpinned_queue"], data["unpinned_queue_total"], data["unpinned_queue_per_key"]) == (0, 5, 2)
     assert data["unpinned_keys"] == []
@@ -283,8 +333,20 @@ def test_budget_text_and_json(gregor: Any, tex: Any) -> None:
     assert lines[3] == (
         "  unpinned senders: 0 / 5 waiting or queued, 2 per key (not counted in the queue above)"
     )
-    assert lines[5].split() == ["gregor", "owner", "500", "/", "unlimited", "tier,", "unlimited", "sender",
-                                "max;", "1/5", "this", "hour"]
+    assert lines[5].split() == [
+        "gregor",
+        "owner",
+        "500",
+        "/",
+        "unlimited",
+        "tier,",
+        "unlimited",
+        "sender",
+        "max;",
+        "1/5",
+        "this",
+        "hour",
+    ]
     assert lines[6].split()[:5] == ["tex", "team", "3000", "/", "100000"]
 
 
@@ -297,7 +359,10 @@ def test_budget_with_no_use(gregor: Any) -> None:
 def test_whoami(gregor: Any) -> None:
     data = envelope(gregor.cli("whoami", "--json"))
     assert data == {
-        "name": "gregor", "agent": "gregor-claude", "public_key": gregor.public_key, "space": "0-personal"
+        "name": "gregor",
+        "agent": "gregor-claude",
+        "public_key": gregor.public_key,
+        "space": "0-personal",
     }
     text = ok(gregor.cli("whoami")).out
     assert f"public key: {gregor.public_key}\n" in text
@@ -367,8 +432,11 @@ BAD = [
     (("send", "@claude", "   "), Exit.INVALID_INPUT, "text is empty"),
     # action options
     (("task", "complete", "{w}"), Exit.INVALID_INPUT, "complete: --tokens N (the tokens the task used)"),
-    (("task", "complete", "{w}", "--tokens", "5", "--quality", "abc"), Exit.INVALID_INPUT,
-     "--quality 'abc' is not a number"),
+    (
+        ("task", "complete", "{w}", "--tokens", "5", "--quality", "abc"),
+        Exit.INVALID_INPUT,
+        "--quality 'abc' is not a number",
+    ),
     (("task", "complete", "{w}", "--tokens", "5", "--quality", "nan"), Exit.INVALID_INPUT, "--quality 'nan'"),
     (("task", "complete", "{w}", "--tokens", "5", "--cost", "-1"), Exit.INVALID_INPUT, "--cost '-1'"),
     (("task", "complete", "{w}", "--tokens", "5", "--cost", "1e12"), Exit.INVALID_INPUT, "--cost '1e12'"),
@@ -380,8 +448,11 @@ BAD = [
     # wrong state
     (("task", "claim", "{w}"), Exit.TRANSITION, "claim: expected state QUEUED, got WORKING"),
     (("task", "approve", "{a}"), Exit.TRANSITION, "approve: expected state WAITING, got QUEUED"),
-    (("task", "complete", "{a}", "--tokens", "1"), Exit.TRANSITION,
-     "complete: expected state WORKING, got QUEUED"),
+    (
+        ("task", "complete", "{a}", "--tokens", "1"),
+        Exit.TRANSITION,
+        "complete: expected state WORKING, got QUEUED",
+    ),
     (("task", "archive", "{w}"), Exit.TRANSITION, "archive: expected state DONE, got WORKING"),
     (("task", "revise", "{a}", "--reason", "x"), Exit.TRANSITION, "revise: expected state DONE, got QUEUED"),
     (("task", "reject", "{w}"), Exit.TRANSITION, "reject: expected state WAITING, got WORKING"),
@@ -444,9 +515,14 @@ def test_bad_input_is_one_line_and_stores_nothing(
 
 @pytest.mark.parametrize(
     ("options", "needle"),
-    [({"effort": 0}, "--effort 0: must be from 1 to 100"), ({"effort": 101}, "--effort 101"),
-     ({"tokens": 0}, "--tokens 0: must be from 1 to"), ({"tokens": 100_000_001}, "--tokens 100000001"),
-     ({"priority": "D"}, "priority 'D'"), ({"tags": ["a:b"]}, "--tag 'a:b'")],
+    [
+        ({"effort": 0}, "--effort 0: must be from 1 to 100"),
+        ({"effort": 101}, "--effort 101"),
+        ({"tokens": 0}, "--tokens 0: must be from 1 to"),
+        ({"tokens": 100_000_001}, "--tokens 100000001"),
+        ({"priority": "D"}, "priority 'D'"),
+        ({"tags": ["a:b"]}, "--tag 'a:b'"),
+    ],
 )
 def test_the_library_checks_what_the_cli_options_check(
     gregor: Any, options: dict[str, Any], needle: str

@@ -160,7 +160,7 @@ def reminder(context: str, task: str) -> None:
     lines = context.splitlines()
     assert len(lines) == 2 and lines[0] == HEADER, lines
     assert lines[1].startswith(f"Task {task} from gregor is WORKING (claimed "), lines
-    assert lines[1].endswith(f"`{PROG} reply {task} \"TEXT\" --complete --tokens N` completes it."), lines
+    assert lines[1].endswith(f'`{PROG} reply {task} "TEXT" --complete --tokens N` completes it.'), lines
 
 
 # -- the claim order ---------------------------------------------------------------------------
@@ -408,7 +408,7 @@ def test_waiting_tasks_are_announced_once_to_the_owner(gregor: Any, tex: Any, ho
     assert lines == [
         HEADER,
         f"1 task waits for gregor's approval: {first} from tex, trust tier trusted. "
-        f"`{PROG} task approve ID` or `{PROG} task reject ID --reason \"WHY\"` decides.",
+        f'`{PROG} task approve ID` or `{PROG} task reject ID --reason "WHY"` decides.',
     ]
     assert hook.prompt("s1") == ""
     second = send_task(tex, "@gregor-claude", "and this", "--tokens", "100")
@@ -446,8 +446,19 @@ def test_the_card_holds_the_facts_the_fenced_text_and_the_commands(
         "Tabs\tstay."
     )
     task = send_task(
-        tex, "@gregor-claude", text, "--priority", "A", "--effort", "3", "--tokens", "1200",
-        "--tag", "memo", "--tag", "q3",
+        tex,
+        "@gregor-claude",
+        text,
+        "--priority",
+        "A",
+        "--effort",
+        "3",
+        "--tokens",
+        "1200",
+        "--tag",
+        "memo",
+        "--tag",
+        "q3",
     )
     carry(tex, gregor)
     context = hook.prompt("card", now_ms=wall() + 7 * MINUTE)
@@ -861,8 +872,13 @@ def test_a_busy_views_lock_is_reported_once_and_the_next_prompt_claims(
     task = send_task(gregor, "@claude", "behind a lock")
     lock = hook_config.load(None, None, hook.env).lock
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import filelock, sys; l = filelock.FileLock(sys.argv[1]); l.acquire();"
-         " print('held', flush=True); sys.stdin.read()", lock],
+        [
+            sys.executable,
+            "-c",
+            "import filelock, sys; l = filelock.FileLock(sys.argv[1]); l.acquire();"
+            " print('held', flush=True); sys.stdin.read()",
+            lock,
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )

@@ -64,13 +64,15 @@ def log_file(tmp_path: Path) -> Path:
 
 def session(name: str) -> bytes:
     """What Claude Code writes on the hook's stdin."""
-    return json.dumps({
-        "session_id": name,
-        "transcript_path": f"/home/u/.claude/projects/x/{name}.jsonl",
-        "cwd": "/home/u/project",
-        "hook_event_name": "UserPromptSubmit",
-        "prompt": "what next?",
-    }).encode()
+    return json.dumps(
+        {
+            "session_id": name,
+            "transcript_path": f"/home/u/.claude/projects/x/{name}.jsonl",
+            "cwd": "/home/u/project",
+            "hook_event_name": "UserPromptSubmit",
+            "prompt": "what next?",
+        }
+    ).encode()
 
 
 def elsewhere(tmp_path: Path) -> Path:
@@ -258,9 +260,7 @@ def assert_one_winner(results: list[tuple[int, str, str]], task: str) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("processes", [2, 8])
-def test_sessions_prompting_at_once_claim_one_task_once(
-    gregor: Any, tmp_path: Path, processes: int
-) -> None:
+def test_sessions_prompting_at_once_claim_one_task_once(gregor: Any, tmp_path: Path, processes: int) -> None:
     env = hook_env(gregor, tmp_path)
     # the settings cache exists already in some rounds and not in others
     done: list[str] = []
@@ -343,9 +343,7 @@ def test_garbage_and_empty_stdin_exit_zero_with_a_notice(gregor: Any, tmp_path: 
 
 
 @pytest.mark.slow
-def test_missing_installation_is_reported_once_per_session(
-    make_installation: Any, tmp_path: Path
-) -> None:
+def test_missing_installation_is_reported_once_per_session(make_installation: Any, tmp_path: Path) -> None:
     exe = console_script()
     someone = make_installation("gregor")
     empty = tmp_path / "no-installation"

@@ -32,9 +32,7 @@ TODO_KEYS = ["TODO", "WAITING", "QUEUED", "WORKING"]
 DONE_KEYS = ["DONE", "CANCELLED", "ARCHIVED"]
 KEYWORD_OF = {"REQUESTED": "WAITING"}  # an undecided request shows as WAITING
 
-LOCAL_VARIABLES = (
-    "Local Variables:\nmode: fundamental\ncoding: latin-1\neval: (setq datacore-pwned t)\nEnd:"
-)
+LOCAL_VARIABLES = "Local Variables:\nmode: fundamental\ncoding: latin-1\neval: (setq datacore-pwned t)\nEnd:"
 SIXTY_FOUR_KIB = ("0123456789abcdef" * 64 + "\n") * 63 + "z" * (64 * 1024 - 63 * 1025)
 assert len(SIXTY_FOUR_KIB.encode("utf-8")) == 64 * 1024
 
@@ -210,7 +208,6 @@ def scenario(make_installation: Callable[..., Any]) -> dict[str, Any]:
     assert len(files) == 2  # the live view and one month's archive (the cancelled and rejected)
     ok(gregor.cli("rebuild", "--check"))
     return {"inst": gregor, "texts": texts, "tags": tags, "tasks": tasks, "files": files}
-
 
 
 def body_after_drawers(lines: list[str]) -> tuple[list[str], list[str] | None]:

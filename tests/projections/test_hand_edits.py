@@ -146,9 +146,7 @@ def test_saving_the_same_bytes_again_is_not_an_edit(gregor: Any) -> None:
 
 
 @pytest.mark.parametrize("name", ["inbox.org", "outbox.org"])
-def test_a_deleted_view_is_recreated_by_the_next_command_without_warning(
-    gregor: Any, name: str
-) -> None:
+def test_a_deleted_view_is_recreated_by_the_next_command_without_warning(gregor: Any, name: str) -> None:
     to_self(gregor)
     before = (gregor.views / name).read_bytes()
     (gregor.views / name).unlink()
@@ -223,9 +221,7 @@ def test_a_write_interrupted_before_the_rename_is_repaired_by_the_next_command(
 def test_views_lagging_behind_the_log_are_caught_up_not_kept_aside(gregor: Any) -> None:
     """Events stored by a process that died before catching up: the next command writes them."""
     to_self(gregor, "one")
-    payload = MessageSent(
-        id="msg-20260101-000000-0123abcd", sender="gregor", to="gregor", text="stored only"
-    )
+    payload = MessageSent(id="msg-20260101-000000-0123abcd", sender="gregor", to="gregor", text="stored only")
     with gregor.space() as space:  # appended to the log; the views are not caught up
         space.store.append(space.signing_key(), space.user, payload, space.clock())
     assert "stored only" not in gregor.read("inbox.org")

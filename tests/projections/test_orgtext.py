@@ -38,11 +38,7 @@ LONG_LINE = "x" * 100_000
 # A local-variables block that Emacs honours when written raw (see test_emacs_canary_is_pwned):
 # it would decode the file as Latin-1, leave org-mode and run code.
 LOCAL_VARIABLES_PAYLOAD = (
-    "Local Variables:\n"
-    "mode: fundamental\n"
-    "coding: latin-1\n"
-    "eval: (setq datacore-pwned t)\n"
-    "End:"
+    "Local Variables:\nmode: fundamental\ncoding: latin-1\neval: (setq datacore-pwned t)\nEnd:"
 )
 
 FRAGMENTS = [

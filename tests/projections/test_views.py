@@ -85,9 +85,7 @@ def _busy_history(gregor: Any, tex: Any, clock: StepClock) -> None:
         transfer(g, t)
 
 
-def test_rebuild_from_an_empty_views_folder_gives_the_incremental_bytes(
-    gregor: Any, tex: Any
-) -> None:
+def test_rebuild_from_an_empty_views_folder_gives_the_incremental_bytes(gregor: Any, tex: Any) -> None:
     _busy_history(gregor, tex, StepClock())
     for inst in (gregor, tex):
         incremental = view_files(inst.views)
@@ -107,9 +105,7 @@ def test_gregor_archives_land_in_one_file_per_month(gregor: Any, tex: Any) -> No
     assert archives == ["archive/inbox-2026-02.org_archive", "archive/outbox-2026-01.org_archive"]
 
 
-def test_rebuild_check_is_clean_after_commands_and_rebuild_writes_nothing(
-    gregor: Any, tex: Any
-) -> None:
+def test_rebuild_check_is_clean_after_commands_and_rebuild_writes_nothing(gregor: Any, tex: Any) -> None:
     _busy_history(gregor, tex, StepClock())
     before = {p: p.stat().st_mtime_ns for p in gregor.views.rglob("*") if p.is_file()}
     check = gregor.cli("rebuild", "--check", "--json")
@@ -218,8 +214,9 @@ def test_rebuild_check_is_clean_after_any_sequence_of_commands(
                 continue
             space = spaces[who]
             mine = [
-                m for m in known if (s := messages.load_message(space, m)) is not None
-                and who in (s.sent.sender, s.sent.to)
+                m
+                for m in known
+                if (s := messages.load_message(space, m)) is not None and who in (s.sent.sender, s.sent.to)
             ]
             if op == "send":
                 known.append(messages.send(space, arg, extra).message_id)
@@ -268,7 +265,7 @@ HOSTILE_TEXTS = [
     "right\u200fto\u202eleft \u2067isolate\u2069 and \u2028 separators \u2029",
     "emoji 😀👩‍👩‍👧 and combining e\u0301 and zero\u200bwidth",
     "# comment line\n#\n%%(diary-sexp)\n&%%(x)",
-    "-*- mode: fundamental -*-\nLocal Variables:\neval: (message \"pwned\")\nEnd:",
+    '-*- mode: fundamental -*-\nLocal Variables:\neval: (message "pwned")\nEnd:',
     ",leading comma\n\\backslash\\x41\\u0041",
     "\n\nleading blank lines\n\n",
     "trailing newline\n",
@@ -406,7 +403,11 @@ def emacs_dump(path: Path, tmp: Path, force_org: bool = False) -> dict[str, Any]
     out = tmp / f"{path.name}.json"
     proc = subprocess.run(
         [
-            str(EMACS), "--batch", "-Q", "-l", str(script),
+            str(EMACS),
+            "--batch",
+            "-Q",
+            "-l",
+            str(script),
             "--eval",
             f"(dm-dump {json.dumps(str(path))} {json.dumps(str(out))} {'t' if force_org else 'nil'})",
         ],
@@ -428,9 +429,7 @@ def _emacs_body(raw: str) -> str:
 
 @pytest.mark.emacs
 @pytest.mark.skipif(EMACS is None, reason="emacs not installed")
-def test_hostile_texts_read_back_exactly_in_emacs_org_mode(
-    gregor: Any, tex: Any, tmp_path: Path
-) -> None:
+def test_hostile_texts_read_back_exactly_in_emacs_org_mode(gregor: Any, tex: Any, tmp_path: Path) -> None:
     texts = [*HOSTILE_TEXTS, ALL_IN_ONE]
     ids = _send_all(gregor, tex, texts)
     with tex.space() as t:
@@ -442,7 +441,13 @@ def test_hostile_texts_read_back_exactly_in_emacs_org_mode(
         assert dump["coding"] in ("utf-8-unix", "prefer-utf-8-unix"), dump["coding"]
         assert "pwned" not in dump["stderr"]
         assert dump["todo_keywords"] == [
-            "TODO", "WAITING", "QUEUED", "WORKING", "DONE", "CANCELLED", "ARCHIVED"
+            "TODO",
+            "WAITING",
+            "QUEUED",
+            "WORKING",
+            "DONE",
+            "CANCELLED",
+            "ARCHIVED",
         ]
         shown = texts if view == "outbox.org" else texts[1:]
         shown_ids = ids if view == "outbox.org" else ids[1:]
@@ -451,8 +456,11 @@ def test_hostile_texts_read_back_exactly_in_emacs_org_mode(
         assert counts["property-drawer"] == len(shown)
         assert counts["keyword"] == 1
         assert counts["node-property"] == 4 * len(shown)
-        others = {k: v for k, v in counts.items()
-                  if k not in ("headline", "property-drawer", "keyword", "node-property")}
+        others = {
+            k: v
+            for k, v in counts.items()
+            if k not in ("headline", "property-drawer", "keyword", "node-property")
+        }
         assert others == dict.fromkeys(others, 0)
         for head, text, message_id in zip(dump["headings"], shown, shown_ids, strict=True):
             assert head["level"] == 1

@@ -104,9 +104,7 @@ def refusal_reply(decision: Decision, state: TaskState, tz: tzinfo) -> str:
     return f"Task {state.id} for {state.agent} was refused: {decision.reason}. {when}"
 
 
-def decision_event(
-    task_id: str, decision: Decision, at_ms: int, request: str | None = None
-) -> TaskDecided:
+def decision_event(task_id: str, decision: Decision, at_ms: int, request: str | None = None) -> TaskDecided:
     """The ``task.decided`` event that records ``decision``, taken at ``at_ms`` (wall clock), bound
     to the ``task.requested`` event ``request`` it decides."""
     return TaskDecided(

@@ -40,9 +40,7 @@ class InitResult:
     warnings: tuple[str, ...] = ()
 
 
-def _merged_settings(
-    existing: Any, name: str, space: str, tz: str, state_dir: str | None
-) -> dict[str, Any]:
+def _merged_settings(existing: Any, name: str, space: str, tz: str, state_dir: str | None) -> dict[str, Any]:
     data: dict[str, Any] = dict(existing) if isinstance(existing, dict) else {}
     identity = dict(data.get("identity") or {})
     messaging = dict(data.get("messaging") or {})
@@ -73,9 +71,7 @@ def init(
     settings_file = settings_path(root_path)
     existing = load_yaml(settings_file)
     current = parse_settings(existing, settings_file) if existing is not None else None
-    space_name = check_option_space(space) if space else (
-        current.default_space if current else DEFAULT_SPACE
-    )
+    space_name = check_option_space(space) if space else (current.default_space if current else DEFAULT_SPACE)
     if timezone_name is None:
         timezone_name = current.timezone if current else "UTC"
     wanted = _merged_settings(existing, name, space_name, timezone_name, state_dir)
@@ -89,9 +85,8 @@ def init(
         if existing is not None:
             backup = settings_file.with_name(settings_file.name + ".bak")
             atomic_write(backup, settings_file.read_bytes(), mode=0o600)
-        text = (
-            "# datacore settings for this machine (written by datacore-msg init)\n"
-            + yaml.safe_dump(wanted, sort_keys=False, allow_unicode=True)
+        text = "# datacore settings for this machine (written by datacore-msg init)\n" + yaml.safe_dump(
+            wanted, sort_keys=False, allow_unicode=True
         )
         atomic_write(settings_file, text.encode("utf-8"), mode=0o600)
         wrote = True

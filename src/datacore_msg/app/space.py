@@ -131,9 +131,7 @@ def checked_user(paths: Paths, settings: Settings) -> str:
     return user
 
 
-def open_space(
-    root: str | None = None, space: str | None = None, clock: Clock = wall_ms
-) -> Space:
+def open_space(root: str | None = None, space: str | None = None, clock: Clock = wall_ms) -> Space:
     paths, settings = locate(root, space)
     user = checked_user(paths, settings)
     store = open_store(paths.db_file)

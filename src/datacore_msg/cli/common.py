@@ -32,9 +32,7 @@ def space_options(func: F) -> F:
 
 
 def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (versioned envelope).")(
-        func
-    )
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (versioned envelope).")(func)
 
 
 def open_space_from(root: str | None, space: str | None) -> Any:

@@ -40,9 +40,7 @@ from datacore_msg.task_states import FINAL, STATES
 @click.option("--cost", default=None, help="With --complete-task: cost in dollars (default from tokens).")
 @click.option("--result", "result_path", default=None, help="With --complete-task: path of the result.")
 @click.option("--quality", default=None, help="With --complete-task: quality score, 0-1.")
-@click.option(
-    "--priority", type=click.Choice(["A", "B", "C"]), default=None, help="Priority: A, B or C."
-)
+@click.option("--priority", type=click.Choice(["A", "B", "C"]), default=None, help="Priority: A, B or C.")
 @json_option
 @space_options
 def send_reply(
@@ -104,9 +102,7 @@ _OPEN_STATES = tuple(state for state in STATES if state not in FINAL)
 
 def _task_ref(positional: str | None, option: str | None) -> str | None:
     if positional is not None and option is not None and positional.strip() != option.strip():
-        raise InvalidInput(
-            f"task id given twice: {positional!r} and --task-id {option!r}; give one"
-        )
+        raise InvalidInput(f"task id given twice: {positional!r} and --task-id {option!r}; give one")
     return option if option is not None else positional
 
 

@@ -119,9 +119,7 @@ class Problem:
 
 
 class EventStore:
-    def __init__(
-        self, conn: sqlite3.Connection, path: Path, upcaster: Upcaster | None = None
-    ) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, upcaster: Upcaster | None = None) -> None:
         self.conn = conn
         self.path = path
         self._upcast = upcaster or _no_upcast
@@ -177,9 +175,7 @@ class EventStore:
         row = self.conn.execute(_INSERT, row_of(event)).fetchone()
         return None if row is None else int(row[0])
 
-    def ingest(
-        self, items: Iterable[tuple[int, Event | IntegrityError]], now_ms: int
-    ) -> IngestReport:
+    def ingest(self, items: Iterable[tuple[int, Event | IntegrityError]], now_ms: int) -> IngestReport:
         """Verify and store events from elsewhere. ``items`` pairs a line number with a parsed event,
         or with the error that parsing it raised (so the report keeps every line's reason)."""
         accepted: list[Event] = []
@@ -332,8 +328,7 @@ class EventStore:
         if participants:
             marks = ", ".join("?" * len(participants))
             sql += (
-                f" AND (json_extract(data, '$.from') IN ({marks}) "
-                f"OR json_extract(data, '$.to') IN ({marks}))"
+                f" AND (json_extract(data, '$.from') IN ({marks}) OR json_extract(data, '$.to') IN ({marks}))"
             )
             params += [*participants, *participants]
         with translating(self.path):
@@ -342,9 +337,7 @@ class EventStore:
 
     def has_subject(self, subject: str) -> bool:
         with translating(self.path):
-            row = self.conn.execute(
-                "SELECT 1 FROM events WHERE subject = ? LIMIT 1", (subject,)
-            ).fetchone()
+            row = self.conn.execute("SELECT 1 FROM events WHERE subject = ? LIMIT 1", (subject,)).fetchone()
         return row is not None
 
     def thread_subjects(self, root: str) -> list[str]:
@@ -473,9 +466,7 @@ class EventStore:
         return problems
 
     def _stored_subject(self, position: int) -> str | None:
-        row = self.conn.execute(
-            "SELECT subject FROM events WHERE position = ?", (position,)
-        ).fetchone()
+        row = self.conn.execute("SELECT subject FROM events WHERE position = ?", (position,)).fetchone()
         return None if row is None else row[0]
 
 
@@ -483,6 +474,5 @@ def _check_actor_consistency(event: Event, payload: Payload) -> None:
     sender = getattr(payload, "sender", None)
     if sender is not None and sender != event.actor:
         raise IntegrityError(
-            f"event {event.id[:12]}: {event.type} says it is from {sender!r} "
-            f"but its actor is {event.actor!r}"
+            f"event {event.id[:12]}: {event.type} says it is from {sender!r} but its actor is {event.actor!r}"
         )

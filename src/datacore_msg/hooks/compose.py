@@ -168,10 +168,10 @@ def _card(news: News, card: Card, now_ms: int, text: str, cut: str) -> list[str]
     if cut:
         lines.append(cut)
     lines += [
-        f"Reply to {task.sender}: `{prog} reply {task.task} \"TEXT\"`",
-        f"Reply and complete it: `{prog} reply {task.task} \"TEXT\" --complete --tokens N` "
+        f'Reply to {task.sender}: `{prog} reply {task.task} "TEXT"`',
+        f'Reply and complete it: `{prog} reply {task.task} "TEXT" --complete --tokens N` '
         "(N: tokens used; --result PATH names a result file)",
-        f"Return it to the queue: `{prog} task retry {task.task} --reason \"WHY\"`",
+        f'Return it to the queue: `{prog} task retry {task.task} --reason "WHY"`',
     ]
     if news.more_queued:
         more = news.more_queued
@@ -193,7 +193,7 @@ def _other_lines(news: News, now_ms: int) -> list[str]:
         lines.append(
             f"Task {task.task} from {sender_of(task).label} is WORKING "
             f"(claimed {age(now_ms - task.state_ms)}); "
-            f"`{prog} reply {task.task} \"TEXT\" --complete --tokens N` completes it."
+            f'`{prog} reply {task.task} "TEXT" --complete --tokens N` completes it.'
         )
     if len(news.reminders) > LISTED:
         more = len(news.reminders) - LISTED
@@ -203,7 +203,7 @@ def _other_lines(news: News, now_ms: int) -> list[str]:
         lines.append(
             f"{count} task{'s wait' if count != 1 else ' waits'} for {news.user}'s approval: "
             + _listed(news.waiting, "{t.task} from {sender}, trust tier {tier}")
-            + f". `{prog} task approve ID` or `{prog} task reject ID --reason \"WHY\"` decides."
+            + f'. `{prog} task approve ID` or `{prog} task reject ID --reason "WHY"` decides.'
         )
     if news.messages:
         count = len(news.messages)
@@ -272,9 +272,7 @@ def notice(message: str) -> str:
     return json.dumps({"systemMessage": message}, ensure_ascii=False)
 
 
-def digest(
-    user: str, agent: str, prog: str, tasks: Sequence[OpenTask], unread: Sequence[Unread]
-) -> str:
+def digest(user: str, agent: str, prog: str, tasks: Sequence[OpenTask], unread: Sequence[Unread]) -> str:
     """The SessionStart digest: one short paragraph, or "" when there is nothing to report."""
     working = [t for t in tasks if t.state == WORKING]
     queued = [t for t in tasks if t.state == QUEUED]
@@ -299,7 +297,7 @@ def digest(
         lines.append(f"{len(unread)} unread message{plural} for {user} (`{prog} inbox`).")
     lines.append(
         f"New tasks and messages are reported here when the user sends a prompt; "
-        f"`{prog} reply ID \"TEXT\"` answers a task or message, and adding `--complete --tokens N` "
+        f'`{prog} reply ID "TEXT"` answers a task or message, and adding `--complete --tokens N` '
         "completes the task."
     )
     return "\n".join(lines)

@@ -253,8 +253,7 @@ def _decode_line(line: str, number: int) -> str:
         return ""
     if not line.startswith(INDENT):
         raise InvalidInput(
-            f"body line {number} is not empty and does not start with the two-space indent: "
-            f"{_show(line)}"
+            f"body line {number} is not empty and does not start with the two-space indent: {_show(line)}"
         )
     content = line[len(INDENT) :]
     if content.startswith(ESCAPE_MARK):

@@ -60,6 +60,8 @@ MESSAGE_TYPES = frozenset({"message.sent", "message.marked"})
 MESSAGE_ROLES = ("inbox", "outbox")
 #: Appends events between applying and writing; returns whether it appended any.
 Step = Callable[[], bool]
+
+
 @attrs.frozen
 class Recognised:
     """What a recogniser made of a hand edit: the events it appended, and the edited text with the
@@ -240,9 +242,7 @@ def _stale(ctx: ViewContext) -> bool:
 def _replace_everything(ctx: ViewContext) -> Folded:
     head = ctx.store.max_position()
     folded = fold_all(ctx, ctx.store.iter_sorted())
-    ctx.cache.replace_all(
-        PROJECTION, head, folded.entries, folded.task_rows, derived_meta(ctx)
-    )
+    ctx.cache.replace_all(PROJECTION, head, folded.entries, folded.task_rows, derived_meta(ctx))
     return folded
 
 
@@ -299,9 +299,7 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
     return hints
 
 
-def _append_hints(
-    cache: ViewCache, added: dict[str, list[Entry]], rewritten: set[str]
-) -> dict[str, str]:
+def _append_hints(cache: ViewCache, added: dict[str, list[Entry]], rewritten: set[str]) -> dict[str, str]:
     hints: dict[str, str] = {}
     for file, entries in added.items():
         if file in rewritten:
@@ -317,9 +315,7 @@ def _append_hints(
     return hints
 
 
-def catch_up(
-    ctx: ViewContext, step: Step | None = None, recognise: Recognise | None = None
-) -> WriteReport:
+def catch_up(ctx: ViewContext, step: Step | None = None, recognise: Recognise | None = None) -> WriteReport:
     """Apply what is new in the log to the views, offer hand-edited views to ``recognise``, run
     ``step`` (which may append events, applied in turn) until it has nothing more to do, and write
     the files that changed. A hand edit that the new events fully account for is settled; any other
