@@ -703,7 +703,8 @@ def test_text_over_64_kib_is_refused(gregor: Any) -> None:
     before = event_count(gregor)
     result = gregor.cli("send", "@claude", "-", stdin=b"x" * 65537)
     assert result.code == 3, result
-    assert result.err == "datacore-msg: error: text is 65537 bytes, over the limit of 65536 bytes\n"
+    # standard input is read only up to the limit + 1 byte (issue 10: bounded reads), so its size is not known
+    assert result.err == "datacore-msg: error: standard input is over the limit of 65536 bytes for a text\n"
     assert event_count(gregor) == before
 
 
