@@ -256,3 +256,59 @@ def test_no_imported_events_change_the_text_sender_or_tier_of_a_task_the_owner_s
         seen.tier,
         seen.request_event,
     )
+
+
+def _story_with_clash() -> tuple[Event, Event]:
+    real = TaskRequested(id=TASK, sender="tex", to=AGENT, text="the real text")
+    forged = TaskRequested(id=TASK, sender="tex", to="tex-claude", text="FORGED")
+    return (
+        _event("tex", 1, BASE_HLC, "tex", real, position=1),
+        _event("tex", 2, BASE_HLC - (60 << 16), "tex", forged, position=2),
+    )
+
+
+def test_a_move_made_for_the_other_request_does_not_count() -> None:
+    """The owner's second installation saw the forged request first and its agent claimed it there;
+    once the installations exchange events, that claim (bound to the forged request) is superseded,
+    and the decided task is untouched."""
+    request, forged = _story_with_clash()
+    decided = _event(
+        "gregor",
+        1,
+        BASE_HLC + (5 << 16),
+        AGENT,
+        TaskDecided(task=TASK, request=request.id, outcome="accepted", rule="auto", reason="ok", tier="team"),
+        position=3,
+    )
+    claimed = _event("gregor", 2, BASE_HLC + (9 << 16), AGENT, TaskClaimed(task=TASK, request=forged.id), 4)
+    folded = fold_task(sorted([request, forged, decided, claimed], key=Event.order_key), _decode, BOOK)
+    assert folded is not None
+    assert (folded.state, folded.request.text) == ("QUEUED", "the real text")
+    lost = [c for c in folded.changes if c.event_id == claimed.id]
+    assert [c.superseded for c in lost] == ["it was made for another request with this task id"]
+
+
+def test_the_readers_own_decision_wins_over_an_earlier_one_by_another_owner() -> None:
+    """A pinned teammate turned hostile re-addresses the task id to their own agent and decides it
+    themselves, stamped before the owner's decision: gregor's installation keeps the task gregor
+    decided."""
+    request, forged = _story_with_clash()
+    theirs = _event(
+        "tex",
+        3,
+        BASE_HLC - (30 << 16),
+        "tex-claude",
+        TaskDecided(task=TASK, request=forged.id, outcome="accepted", rule="auto", reason="x", tier="owner"),
+        position=3,
+    )
+    ours = _event(
+        "gregor",
+        1,
+        BASE_HLC + (5 << 16),
+        AGENT,
+        TaskDecided(task=TASK, request=request.id, outcome="accepted", rule="auto", reason="ok", tier="team"),
+        position=4,
+    )
+    folded = fold_task(sorted([request, forged, theirs, ours], key=Event.order_key), _decode, BOOK)
+    assert folded is not None
+    assert (folded.request.text, folded.agent, folded.tier) == ("the real text", AGENT, "team")
