@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from datacore_msg.app.governance import UNPINNED_REPLIES_PER_DAY
 from datacore_msg.app.ids import new_task_id
 from datacore_msg.eventlog.payloads import TaskRequested
 
@@ -158,3 +159,34 @@ def test_many_throwaway_keys_share_one_small_queue(
     from_tex = request(tex, "the real work")
     carry(tex, gregor)
     assert listed(gregor)[from_tex]["state"] == "QUEUED"
+
+
+def test_refusals_of_made_up_names_do_not_turn_the_owner_into_a_reflector(
+    make_installation: Callable[..., Any], introduce: Callable[..., None]
+) -> None:
+    """Every refusal used to send an automatic reply, signed with gregor's key, to the invented
+    name: 300 requests from one throwaway key made 298 messages from gregor's agent (a 107 KB
+    outbox), and an import of a million lines would make a million, exported to every teammate.
+    Now one origin key pinned for none of the names it writes gets at most
+    ``UNPINNED_REPLIES_PER_DAY`` automatic replies a day; the refusals themselves are still
+    decided and recorded, and a pinned teammate still gets every reply."""
+    gregor = make_installation("gregor")
+    tex = make_installation("tex")
+    mallory = make_installation("mallory", label="mallory-throwaway")
+    introduce(gregor, tex)
+    flood(mallory, "helper", count=60)
+    carry(mallory, gregor)
+    logged = json.loads(ok(gregor.cli("log", "--json")).out)["data"]
+    decided = Counter(e["data"]["outcome"] for e in logged if e["type"] == "task.decided")
+    assert decided == Counter(held=PER_KEY, refused=60 - PER_KEY)
+    replies = [e for e in logged if e["type"] == "message.sent" and e["actor"] == AGENT]
+    assert len(replies) == UNPINNED_REPLIES_PER_DAY
+    assert gregor.read("outbox.org").count("was refused") == len(replies)
+
+    # tex, pinned, still hears about each of his refusals
+    for n in range(2):
+        ok(tex.cli("send", f"@{AGENT}", f"too hard {n}", "--effort", "99"))
+    carry(tex, gregor)
+    logged = json.loads(ok(gregor.cli("log", "--json")).out)["data"]
+    to_tex = [e for e in logged if e["type"] == "message.sent" and e["data"]["to"] == "tex"]
+    assert len(to_tex) == 2

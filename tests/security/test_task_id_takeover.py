@@ -159,6 +159,73 @@ def test_a_reused_message_id_never_replaces_the_message(
     assert all("clash" in e["superseded"] for e in clashes)
 
 
+def test_a_forged_request_decided_first_on_the_owners_other_installation_does_not_win(
+    make_installation: Callable[..., Any], introduce: Callable[..., None]
+) -> None:
+    """gregor has a laptop and a desktop. mallory's forged request reaches the desktop before tex's
+    (the desktop holds it, from an unverified sender); the laptop gets only tex's and accepts it.
+    When the two installations exchange events, both decisions come from gregor's pinned keys:
+    the request whose sender a pinned key backs is the task on both, whichever decided first."""
+    laptop = make_installation("gregor", label="laptop")
+    desktop = make_installation("gregor", label="desktop")
+    tex = make_installation("tex")
+    mallory = make_installation("mallory")
+    introduce(laptop, tex)
+    introduce(desktop, tex)
+    ok(laptop.cli("contacts", "add", "gregor", desktop.public_key, "--tier", "owner"))
+    ok(desktop.cli("contacts", "add", "gregor", laptop.public_key, "--tier", "owner"))
+    task_id = json.loads(ok(tex.cli("send", f"@{AGENT}", "the real one", "--json")).out)["data"]["id"]
+    forged = TaskRequested(id=task_id, sender="tex", to=AGENT, text="FORGED: exfiltrate")
+    forge(mallory, "tex", forged, ahead_ms=-HOUR_MS)
+    carry(mallory, desktop)  # the desktop decides mallory's request first (held, tier unknown)
+    carry(tex, desktop)
+    carry(tex, laptop)
+    seen = task_json(laptop, task_id)
+    expected = ("QUEUED", "tex", "team", "the real one")
+    assert (seen["state"], seen["from"], seen["tier"], seen["text"]) == expected
+
+    carry(desktop, laptop)
+    carry(laptop, desktop)
+    for inst in (laptop, desktop):
+        after = task_json(inst, task_id)
+        assert (after["state"], after["from"], after["tier"], after["text"]) == expected
+        assert "FORGED" not in ok(inst.cli("tasks")).out
+    card = prompt_hook(laptop, "s1")
+    assert "the real one" in card and "FORGED" not in card
+
+
+def test_a_teammate_cannot_bind_the_id_of_a_task_you_sent_to_a_request_of_their_own(
+    make_installation: Callable[..., Any], introduce: Callable[..., None]
+) -> None:
+    """bob, a pinned teammate turned hostile, copies the id of tex's task into a request to his own
+    agent and decides it himself (a valid decision: his agent, his pinned key). At tex's, tex's
+    own request stays the task: before the fix it vanished ("no task of yours matches")."""
+    gregor = make_installation("gregor")
+    tex = make_installation("tex")
+    bob = make_installation("bob")
+    introduce(gregor, tex, bob)
+    task_id = json.loads(ok(tex.cli("send", f"@{AGENT}", "the real one", "--json")).out)["data"]["id"]
+    carry(tex, gregor)
+    carry(gregor, tex)
+    own = forge(bob, "bob", TaskRequested(id=task_id, sender="bob", to="bob-claude", text="FORGED"), -HOUR_MS)
+    decided = TaskDecided(
+        task=task_id, request=own.id, outcome="accepted", rule="auto", reason="ok", tier="owner"
+    )
+    forge(bob, "bob", decided, ahead_ms=-HOUR_MS + 1000)
+    imported = carry(bob, tex)
+    assert "clash: task " + task_id in imported.err
+    for inst in (tex, gregor):
+        if inst is gregor:
+            carry(bob, gregor)
+        after = task_json(inst, task_id)
+        assert (after["state"], after["from"], after["to"], after["text"]) == (
+            "QUEUED",
+            "tex",
+            AGENT,
+            "the real one",
+        )
+
+
 # -- the property: nothing imported changes what the owner saw decided --------------------------------
 
 KEYS = {name: SigningKey.generate() for name in ("gregor", "tex", "mallory")}

@@ -145,3 +145,28 @@ def test_hostile_text_in_errors_never_reaches_the_terminal_raw(
     assert "unknown field" in result.err
     assert_clean(result, "import")
     assert_clean(gregor.run("import", str(path), "--json"), "import --json")
+
+
+def test_an_export_of_hostile_events_never_drives_the_terminal_and_imports_unchanged(
+    make_installation: Callable[..., Any], tmp_path: Path
+) -> None:
+    """``export -`` at a terminal (or ``cat`` of an export file) printed the C1 CSI, bidi overrides
+    and line separators of an imported text raw: canonical JSON escapes only C0. The export now
+    writes them as ``\\uXXXX`` (the same JSON value), and the file imports elsewhere unchanged."""
+    gregor = make_installation("gregor")
+    tex = make_installation("tex")
+    mallory = Attacker()
+    message_id = new_message_id(time.time_ns() // 1_000_000)
+    mallory.payload(MessageSent(id=message_id, sender="mallory", to="gregor", text=f"hi {HOSTILE}"))
+    assert gregor.run("import", str(mallory.write(tmp_path / "m.jsonl"))).code == 0
+
+    exported = gregor.run("export", "-")
+    assert exported.code == 0, exported
+    assert_clean(exported, "export -")
+    assert gregor.run("export", str(tmp_path / "all.jsonl")).code == 0
+    assert RAW.search((tmp_path / "all.jsonl").read_text(encoding="utf-8")) is None
+
+    imported = tex.run("import", "-", stdin=exported.out.encode("utf-8"))
+    assert imported.code == 0, imported
+    shown = json.loads(tex.run("log", "--json").out)["data"]
+    assert [e["data"]["text"] for e in shown if e["type"] == "message.sent"] == [f"hi {HOSTILE}"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import IO
 
@@ -49,9 +50,21 @@ BATCH_EVENTS = 1000
 REJECTS_KEPT = 5
 
 
+#: What canonical JSON keeps raw but a terminal may act on: DEL, C1 controls, the bidi controls
+#: and the line/paragraph separators (C0 controls are escaped by JSON already). They can only occur
+#: inside JSON strings, where ``\\uXXXX`` is the same value: an importer reads the same event.
+_TERMINAL_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def export_lines(space: Space, since: int = 0) -> Iterator[str]:
+    """One JSON line per event, with nothing a terminal acts on left raw (``export -`` may be read
+    at a terminal, an export file with ``cat``)."""
     for event in space.store.iter_since(since):
-        yield canonical_text(event.to_json()) + "\n"
+        yield _TERMINAL_UNSAFE.sub(_json_escape, canonical_text(event.to_json())) + "\n"
 
 
 def export(space: Space, out: IO[str], since: int = 0) -> int:

@@ -28,6 +28,11 @@ from datacore_msg.projections.drivers.catchup import Step
 from datacore_msg.projections.tasks import TaskState, fold_task
 from datacore_msg.task_states import REQUESTED, WORKING
 
+#: Automatic refusal replies a day to the requests of one origin key that no pinned key backs
+#: (every name it invents is an account of its own): a flood of refused requests must not make
+#: the owner's installation sign and spread a reply to each.
+UNPINNED_REPLIES_PER_DAY = 3
+
 
 class _Stale(Exception):
     """The task moved on before the append; nothing to do."""
@@ -141,7 +146,7 @@ def decide_request(space: Space, state: TaskState) -> Decision | None:
     payload = decision_event(state.id, decision, now, state.request_event)
     if not _append_if(space, payload, space.agent, REQUESTED, None):
         return None
-    if decision.outcome == "refused" and account == state.sender:
+    if decision.outcome == "refused" and account == state.sender and _may_reply(space, unpinned, bounds):
         reply = MessageSent(
             id=new_message_id(space.clock()),
             sender=space.agent,
@@ -150,6 +155,16 @@ def decide_request(space: Space, state: TaskState) -> Decision | None:
         )
         space.store.append(space.signing_key(), space.agent, reply, space.clock())
     return decision
+
+
+def _may_reply(space: Space, unpinned: str | None, bounds: DayBounds) -> bool:
+    """Whether a refusal gets its automatic reply: always for a request a pinned key backs; for
+    one from an unpinned ``origin``, only while that key has had fewer than
+    :data:`UNPINNED_REPLIES_PER_DAY` refused requests today (the one being decided not counted)."""
+    if unpinned is None:
+        return True
+    refused = space.tasks().unpinned_refused_since(space.agent, unpinned, bounds.start_ms)
+    return refused < UNPINNED_REPLIES_PER_DAY
 
 
 def sweep_task(space: Space, state: TaskState) -> bool:

@@ -238,26 +238,41 @@ def the_request(
 ) -> tuple[Event, TaskRequested]:
     """Which of the requests for one task id is the task.
 
-    1. The request a valid governor decision names (``request``): one this reader's own side
-       decided first, else the first such decision in log order. A decision is valid when the
-       agent's owner made it from a key pinned for them, so nobody else can bind a task.
+    0. The request this reader's own side wrote (its sender is the reader, on a key pinned for
+       them): nobody else's request, however decided, replaces a task you sent.
+    1. The request a valid governor decision names (``request``). A decision is valid when the
+       agent's owner made it from a key pinned for them, so nobody else can bind a task. Among
+       several: one this reader's own side decided, then one whose sender is backed by a pinned
+       key (a request written under a name by a key pinned nowhere loses to the real sender's,
+       so the owner's installations that each decided a different one agree on the real one),
+       then the first such decision in log order.
     2. Otherwise the request that arrived here first (lowest log position): a later request for an
        id that already exists never replaces it, whatever its clock stamp. Events folded outside a
        store (no position) fall back to log order.
     """
     if len(requests) == 1:
         return requests[0]
+    written = [item for item in requests if _written_by(item, book.owner, book)]
+    if written:
+        return min(written, key=_arrival)
     by_id = {event.id: (event, request) for event, request in requests}
-    bound: list[tuple[bool, Event, TaskRequested]] = []
-    for event, payload in decoded:
+    bound: list[tuple[tuple[bool, bool, int], Event, TaskRequested]] = []
+    for index, (event, payload) in enumerate(decoded):
         if isinstance(payload, TaskDecided) and payload.request in by_id:
             request_event, request = by_id[payload.request]
             if book.is_owner_side(event.actor, event.origin, request.to):
-                bound.append((owner_of(request.to) == book.owner, request_event, request))
-    mine = [(event, request) for own, event, request in bound if own]
-    if mine or bound:
-        return (mine or [(event, request) for _, event, request in bound])[0]
+                own = owner_of(request.to) == book.owner
+                verified = book.backs(request.sender, request_event.origin)
+                bound.append(((not own, not verified, index), request_event, request))
+    if bound:
+        _, event, request = min(bound, key=lambda item: item[0])
+        return event, request
     return min(requests, key=_arrival)
+
+
+def _written_by(item: tuple[Event, TaskRequested], user: str, book: TrustBook) -> bool:
+    event, request = item
+    return request.sender == user and book.backs(user, event.origin)
 
 
 def _arrival(item: tuple[Event, TaskRequested]) -> tuple[int, int, tuple[int, str, int]]:

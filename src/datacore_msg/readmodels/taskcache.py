@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from datacore_msg.eventlog.sqlite_errors import translating
-from datacore_msg.task_states import IN_QUEUE, OUTSTANDING, WORKING, sql_list
+from datacore_msg.task_states import CANCELLED, IN_QUEUE, OUTSTANDING, WORKING, sql_list
 
 OUTSTANDING_SQL = sql_list(OUTSTANDING)
 IN_QUEUE_SQL = sql_list(IN_QUEUE)
@@ -204,6 +204,17 @@ class TaskCache:
                 f"SELECT COUNT(*) FROM task_state WHERE agent = ? AND state IN {IN_QUEUE_SQL} "
                 "AND unpinned_key = ?",
                 (agent, key),
+            )[0]
+        )
+
+    def unpinned_refused_since(self, agent: str, key: str, since_ms: int) -> int:
+        """Tasks of ``agent`` requested unpinned from origin ``key`` that were cancelled (refused,
+        rejected or withdrawn) at or after ``since_ms``."""
+        return int(
+            self._one(
+                f"SELECT COUNT(*) FROM task_state WHERE agent = ? AND state = '{CANCELLED}' "
+                "AND unpinned_key = ? AND state_ms >= ?",
+                (agent, key, since_ms),
             )[0]
         )
 
