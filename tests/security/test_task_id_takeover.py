@@ -379,3 +379,25 @@ def test_the_readers_own_decision_wins_over_an_earlier_one_by_another_owner() ->
     folded = fold_task(sorted([request, forged, theirs, ours], key=Event.order_key), _decode, BOOK)
     assert folded is not None
     assert (folded.request.text, folded.agent, folded.tier) == ("the real text", AGENT, "team")
+
+
+def test_verify_lists_clashes_without_failing(
+    make_installation: Callable[..., Any], introduce: Callable[..., None]
+) -> None:
+    """A clash is written on purpose by someone, so verify names it; but it is not damage to the
+    log, so a throwaway key cannot make every teammate's verify fail for good."""
+    gregor = make_installation("gregor")
+    tex = make_installation("tex")
+    mallory = make_installation("mallory")
+    introduce(gregor, tex)
+    task_id = json.loads(ok(tex.cli("send", f"@{AGENT}", "the real one", "--json")).out)["data"]["id"]
+    carry(tex, gregor)
+    forge(mallory, "mallory", TaskRequested(id=task_id, sender="mallory", to=AGENT, text="FORGED"), -HOUR_MS)
+    carry(mallory, gregor)
+    checked = ok(gregor.cli("verify"))
+    lines = checked.out.splitlines()
+    assert lines[0].startswith("All ") and lines[0].endswith(" events verify.")
+    assert sum(f"task id {task_id} is requested by more than one event" in line for line in lines) == 2
+    data = json.loads(ok(gregor.cli("verify", "--json")).out)["data"]
+    assert data["problems"] == []
+    assert len(data["clashes"]) == 2

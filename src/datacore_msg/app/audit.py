@@ -78,8 +78,17 @@ def superseded(space: Space, events: list[Event]) -> dict[str, str]:
     return {event_id: why for event_id, why in out.items() if event_id in wanted}
 
 
-def verify(space: Space) -> tuple[int, list[Problem]]:
-    return space.store.count(), space.store.verify()
+@attrs.frozen
+class Verified:
+    events: int
+    #: Damage: a bad id, signature, chain link or payload.
+    problems: list[Problem]
+    #: Ids reused by a second message or request: reported, not damage (see EventStore.clashes).
+    clashes: list[Problem]
+
+
+def verify(space: Space) -> Verified:
+    return Verified(space.store.count(), space.store.verify(), space.store.clashes())
 
 
 @attrs.frozen

@@ -92,7 +92,8 @@ def _views(roots: dict[str, Path], out: list[str]) -> None:
     for name, root in roots.items():
         with open_space(str(root)) as sp:
             check = audit.rebuild(sp, check_only=True)
-            count, problems = audit.verify(sp)
+            verified = audit.verify(sp)
+            count, problems = verified.events, verified.problems
             views = sp.paths.views_dir
             out.append("")
             out.append(

@@ -86,22 +86,28 @@ def verify(as_json: bool, root: str | None, space: str | None) -> None:
     from datacore_msg.app import audit
 
     with open_space_from(root, space) as sp:
-        count, problems = audit.verify(sp)
+        verified = audit.verify(sp)
+    problems, clashes = verified.problems, verified.clashes
     if as_json:
-        emit_json(
-            {
-                "events": count,
-                "problems": [
-                    {"position": p.position, "id": p.event_id, "reason": p.reason} for p in problems
-                ],
-            }
-        )
-    elif problems:
-        emit_text(
-            "\n".join(f"bad event at position {p.position} ({p.event_id[:12]}): {p.reason}" for p in problems)
-        )
+        data: dict[str, object] = {
+            "events": verified.events,
+            "problems": [{"position": p.position, "id": p.event_id, "reason": p.reason} for p in problems],
+        }
+        if clashes:
+            data["clashes"] = [
+                {"position": p.position, "id": p.event_id, "reason": p.reason} for p in clashes
+            ]
+        emit_json(data)
     else:
-        emit_text(f"All {count} events verify.")
+        lines = [f"bad event at position {p.position} ({p.event_id[:12]}): {p.reason}" for p in problems]
+        if not problems:
+            lines.append(f"All {verified.events} events verify.")
+        lines += [
+            f"clash at position {p.position} ({p.event_id[:12]}): {p.reason} (only one counts; see "
+            "docs/security.md)"
+            for p in clashes
+        ]
+        emit_text("\n".join(lines))
     if problems:
         raise SystemExit(Exit.INTEGRITY)
 

@@ -441,12 +441,13 @@ class EventStore:
                 for reason in reasons:
                     problems.append(Problem(event.position, event.id, reason))
                 expected_seq, expected_prev = event.seq + 1, event.id
-        problems.extend(self._claimed_twice())
         return problems
 
-    def _claimed_twice(self) -> list[Problem]:
-        """Two events sending one message id (or requesting one task id): the first in log order
-        counts, the other is kept, and both are reported so the clash is never silent."""
+    def clashes(self) -> list[Problem]:
+        """Events sending one message id (or requesting one task id) more than once. Not damage to
+        the log — each is validly signed, and the folds decide which one is the message or task
+        (:func:`datacore_msg.projections.tasks.the_request`) — but written on purpose by someone, so
+        ``verify`` lists them, apart from its problems, and they are never silent."""
         problems: list[Problem] = []
         for type_name, what, verb in (
             ("message.sent", "message", "sent"),
