@@ -18,7 +18,7 @@ import attrs
 
 from datacore_msg.app.governance import day_bounds
 from datacore_msg.app.ids import new_task_id
-from datacore_msg.app.lifecycle import ACTIONS, append_move, load_task, payload_for
+from datacore_msg.app.lifecycle import append_move, load_task, payload_for
 from datacore_msg.app.space import Space
 from datacore_msg.app.views import refresh, refresh_after_commit
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound
@@ -34,7 +34,7 @@ from datacore_msg.eventlog.payloads import (
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.projections.tasks import TaskState
-from datacore_msg.task_states import FINAL, STATES
+from datacore_msg.task_states import ACTIONS, FINAL, STATES
 
 
 @attrs.frozen
