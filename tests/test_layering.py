@@ -599,27 +599,25 @@ def test_transport_imports_only_the_eventlog_errors_and_itself() -> None:
     assert not offences, report(offences, "transport/ may import only eventlog and errors")
 
 
-def test_config_imports_nothing_above_it() -> None:
-    """``config/`` is read by the service; it never reaches up into it, the hooks or the CLI."""
-    offences = [
+def _reaching(part: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [
         f"{m.rel}:{line}: imports {name}"
         for m in modules()
-        if m.in_part("config")
+        if m.in_part(part)
         for line, name in package_imports(m)
-        if is_module(name, "datacore_msg.app", "datacore_msg.hooks", "datacore_msg.cli")
+        if is_module(name, *forbidden)
     ]
+
+
+def test_config_imports_nothing_above_it() -> None:
+    """``config/`` is read by the service; it never reaches up into it, the hooks or the CLI."""
+    offences = _reaching("config", ("datacore_msg.app", "datacore_msg.hooks", "datacore_msg.cli"))
     assert not offences, report(offences, "config/ imports no app, hooks or cli")
 
 
 def test_app_imports_neither_the_hooks_nor_the_cli() -> None:
     """The hooks and the CLI call the service; the service calls neither."""
-    offences = [
-        f"{m.rel}:{line}: imports {name}"
-        for m in modules()
-        if m.in_part("app")
-        for line, name in package_imports(m)
-        if is_module(name, "datacore_msg.hooks", "datacore_msg.cli")
-    ]
+    offences = _reaching("app", ("datacore_msg.hooks", "datacore_msg.cli"))
     assert not offences, report(offences, "app/ imports no hooks or cli")
 
 
