@@ -14,10 +14,16 @@ Rules:
 * only ``transport/`` imports socket or network libraries;
 * ``eventlog/``, ``readmodels/``, ``projections/`` (pure modules and ``drivers/`` apart),
   ``governor/``, ``migrations/``, ``hooks/`` and ``transport/`` import only the parts of the package
-  they may; ``task_states.py`` imports nothing but the standard library;
+  they may; ``config/`` imports nothing above it (``app``, ``hooks``, ``cli``), ``app/`` neither the
+  hooks nor the CLI, and nothing but the CLI imports the CLI; ``task_states.py`` imports nothing but
+  the standard library;
+* the pure projections read and write no files (they import no file-system module);
 * the hooks' fast path bypasses the app layer on purpose (for speed): the modules it may reach
   directly are listed in :data:`HOOK_BYPASSES`, each with its reason;
 * the parts that decide (``projections/``, ``governor/``) read no clock: the time is passed in.
+
+Calls and names are resolved through each module's imports (``from click import echo``,
+``import sys as s``, ``from datetime import datetime as D``), so an alias does not hide a use.
 """
 
 from __future__ import annotations
@@ -110,10 +116,39 @@ def dotted(node: ast.AST) -> str | None:
     return None
 
 
+@cache
+def aliases(module: Module) -> dict[str, str]:
+    """What each name bound by an import stands for: ``import sys as s`` binds ``s`` to ``sys``,
+    ``from click import echo`` binds ``echo`` to ``click.echo`` (function-level imports included)."""
+    bound: dict[str, str] = {}
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    bound[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return bound
+
+
+def resolved(module: Module, node: ast.AST) -> str | None:
+    """:func:`dotted`, with its first name replaced by what the module imported it as, so
+    ``from sys import stdout; stdout.write`` reads ``sys.stdout.write``."""
+    name = dotted(node)
+    if name is None:
+        return None
+    head, _, rest = name.partition(".")
+    full = aliases(module).get(head)
+    if full is None:
+        return name
+    return f"{full}.{rest}" if rest else full
+
+
 def calls(module: Module) -> Iterator[tuple[ast.Call, str | None]]:
     for node in ast.walk(module.tree):
         if isinstance(node, ast.Call):
-            yield node, dotted(node.func)
+            yield node, resolved(module, node.func)
 
 
 def enclosing_functions(tree: ast.Module) -> dict[int, str]:
@@ -280,7 +315,7 @@ def test_the_writer_rule_sees_writes() -> None:
 # -- nothing below the CLI prints or exits -------------------------------------------------------
 
 _EXITS = frozenset({"sys.exit", "exit", "quit", "os._exit", "os.abort"})
-_PRINTS = frozenset({"print", "click.echo", "click.secho", "pprint.pprint", "pprint"})
+_PRINTS = frozenset({"print", "click.echo", "click.secho", "pprint.pprint", "pprint", "builtins.print"})
 _STREAMS = frozenset({"sys.stdout", "sys.stderr", "sys.__stdout__", "sys.__stderr__"})
 
 
@@ -289,12 +324,23 @@ def prints_and_exits(module: Module) -> Iterator[tuple[int, str]]:
         if name in _EXITS or name in _PRINTS:
             yield call.lineno, f"{name}(...)"
     for node in ast.walk(module.tree):
-        if isinstance(node, ast.Attribute) and dotted(node) in _STREAMS:
-            yield node.lineno, f"uses {dotted(node)}"
+        if isinstance(node, (ast.Attribute, ast.Name)) and resolved(module, node) in _STREAMS:
+            yield node.lineno, f"uses {resolved(module, node)}"
         elif isinstance(node, ast.Raise) and node.exc is not None:
             target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
-            if dotted(target) == "SystemExit":
+            if resolved(module, target) in ("SystemExit", "builtins.SystemExit"):
                 yield node.lineno, "raise SystemExit"
+
+
+def test_the_print_rule_sees_prints_and_exits() -> None:
+    """The detector itself, imported names and aliases included."""
+    source = (
+        "import sys as s\nimport click as c\nfrom click import echo\nfrom sys import stderr as err\n"
+        "def f():\n    print(1)\n    c.secho(1)\n    echo(1)\n    err.write(1)\n    s.stdout.write(1)\n"
+        "    s.exit(1)\n    raise SystemExit(1)\n    log.write(1)\n    sys_exit = 1\n"
+    )
+    fake = Module("app/x.py", "datacore_msg.app.x", ast.parse(source))
+    assert sorted({line for line, _ in prints_and_exits(fake)}) == list(range(6, 13))
 
 
 def test_nothing_below_the_cli_prints_or_exits() -> None:
@@ -450,14 +496,27 @@ def test_projection_drivers_import_only_the_log_read_models_and_projections() ->
     )
 
 
+#: Modules that reach the file system; the pure projections import none of them.
+FILE_MODULES = ("os", "pathlib", "io", "shutil", "tempfile", "glob", "filelock", "datacore_msg.fsutil")
+_FILE_READS = frozenset({"read_text", "read_bytes", "open", "iterdir", "exists", "stat"})
+
+
 def test_pure_projections_touch_no_files() -> None:
-    offences = [
-        f"{m.rel}:{line}: {what}"
-        for m in modules()
-        if m.in_part("projections") and not _is_driver(m)
-        for line, what in file_writes(m)
+    pure = [m for m in modules() if m.in_part("projections") and not _is_driver(m)]
+    offences = [f"{m.rel}:{line}: {what}" for m in pure for line, what in file_writes(m)]
+    offences += [
+        f"{m.rel}:{line}: imports {name}"
+        for m in pure
+        for line, name in imports_of(m)
+        if is_module(name, *FILE_MODULES)
     ]
-    assert not offences, report(offences, "pure projections write no files")
+    offences += [
+        f"{m.rel}:{call.lineno}: calls {name}"
+        for m in pure
+        for call, name in calls(m)
+        if name == "open" or (isinstance(call.func, ast.Attribute) and call.func.attr in _FILE_READS)
+    ]
+    assert not offences, report(offences, "pure projections read and write no files (the drivers do)")
 
 
 #: The modules the hooks reach without going through the app layer, and why. The prompt hook runs on
@@ -540,6 +599,28 @@ def test_transport_imports_only_the_eventlog_errors_and_itself() -> None:
     assert not offences, report(offences, "transport/ may import only eventlog and errors")
 
 
+def _reaching(part: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.in_part(part)
+        for line, name in package_imports(m)
+        if is_module(name, *forbidden)
+    ]
+
+
+def test_config_imports_nothing_above_it() -> None:
+    """``config/`` is read by the service; it never reaches up into it, the hooks or the CLI."""
+    offences = _reaching("config", ("datacore_msg.app", "datacore_msg.hooks", "datacore_msg.cli"))
+    assert not offences, report(offences, "config/ imports no app, hooks or cli")
+
+
+def test_app_imports_neither_the_hooks_nor_the_cli() -> None:
+    """The hooks and the CLI call the service; the service calls neither."""
+    offences = _reaching("app", ("datacore_msg.hooks", "datacore_msg.cli"))
+    assert not offences, report(offences, "app/ imports no hooks or cli")
+
+
 def test_nothing_imports_the_cli_but_the_cli() -> None:
     offences = [
         f"{m.rel}:{line}: imports {name}"
@@ -571,9 +652,6 @@ CLOCK_CALLS = frozenset(
         "datetime.date.today",
     }
 )
-_CLOCK_FUNCTIONS_OF_TIME = frozenset(
-    {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns"}
-)
 _CLOCK_WHEN_CALLED_BARE = frozenset({"time.localtime", "time.gmtime", "time.ctime"})
 
 #: (file, function) pairs that may read the clock, and why.
@@ -586,20 +664,13 @@ CLOCK_ALLOWED = {
 
 
 def clock_reads(module: Module) -> Iterator[tuple[int, str, str]]:
-    """(line, call, enclosing function) for every read of the clock."""
+    """(line, call, enclosing function) for every read of the clock (names resolved through the
+    module's imports: ``from time import monotonic as mono; mono()`` is ``time.monotonic``)."""
     owners = enclosing_functions(module.tree)
-    from_time = {
-        alias.asname or alias.name
-        for node in ast.walk(module.tree)
-        if isinstance(node, ast.ImportFrom) and node.module == "time"
-        for alias in node.names
-        if alias.name in _CLOCK_FUNCTIONS_OF_TIME
-    }
     for call, name in calls(module):
         if name is None:
             continue
-        hit = name in CLOCK_CALLS or name in from_time or (name in _CLOCK_WHEN_CALLED_BARE and not call.args)
-        if hit:
+        if name in CLOCK_CALLS or (name in _CLOCK_WHEN_CALLED_BARE and not call.args):
             yield call.lineno, name, owners.get(id(call), "<module>")
 
 
@@ -627,6 +698,8 @@ def test_the_clock_rule_sees_clock_reads() -> None:
         "def f():\n    time.time()\n    datetime.now(timezone.utc)\n    date.today()\n"
         "    mono()\n    datetime.datetime.utcnow()\n    time.localtime()\n"
         "    datetime.fromtimestamp(0)\n    time.localtime(0)\n"
+        "import datetime as dt\nfrom datetime import datetime as D\n"
+        "def g():\n    dt.datetime.now()\n    D.now()\n    D.fromtimestamp(0)\n"
     )
     fake = Module("projections/x.py", "datacore_msg.projections.x", ast.parse(source))
-    assert [line for line, _, _ in clock_reads(fake)] == [3, 4, 5, 6, 7, 8]
+    assert [line for line, _, _ in clock_reads(fake)] == [3, 4, 5, 6, 7, 8, 14, 15]

@@ -68,6 +68,8 @@ MOVES: tuple[Move, ...] = (
     _move("revise", {DONE}, QUEUED, {OWNER}),
     _move("archive", {DONE}, ARCHIVED, {OWNER}),
 )
+#: Every action of the table, in the table's order (the ``task ACTION`` commands, error messages).
+ACTIONS: tuple[str, ...] = tuple(dict.fromkeys(move.action for move in MOVES))
 #: Moves that need more than a keyword (completing records the tokens used).
 NEEDS_DETAILS = frozenset({"complete"})
 

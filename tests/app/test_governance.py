@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from datacore_msg.app import exchange, governance, messages, tasks, views
+from datacore_msg.app.budget import Budget, KeyQueue, SenderBudget, budget_of
 from datacore_msg.config.paths import settings_path
 from datacore_msg.projections.tasks import TaskState
 
@@ -78,12 +79,12 @@ def refresh(inst: Any, at: int) -> None:
         views.refresh(space)
 
 
-def report(inst: Any, at: int) -> tasks.Budget:
+def report(inst: Any, at: int) -> Budget:
     with inst.space(clock=lambda: at) as space:
-        return tasks.budget(space)
+        return budget_of(space)
 
 
-def of(budget: tasks.Budget, sender: str) -> tasks.SenderBudget:
+def of(budget: Budget, sender: str) -> SenderBudget:
     return next(s for s in budget.senders if s.sender == sender)
 
 
@@ -405,7 +406,7 @@ def test_unpinned_requests_have_a_queue_of_their_own(gregor: Any, tex: Any, make
     assert outcome(ask(tex, gregor, T0 + 12 * MINUTE, "tex 2"))[1:] == ("queue_depth", "Queue full: 2/2")
     budget = report(gregor, T0 + 13 * MINUTE)
     assert (budget.queue_depth, budget.unpinned_queue) == (2, 3)
-    by_key = [tasks.KeyQueue(mallory.public_key, 2), tasks.KeyQueue(eve.public_key, 1)]
+    by_key = [KeyQueue(mallory.public_key, 2), KeyQueue(eve.public_key, 1)]
     assert budget.unpinned_keys == sorted(by_key, key=lambda k: k.key)
 
     # a full queue of pinned work refuses strangers too; approving keeps a task in the unpinned
@@ -422,7 +423,7 @@ def test_unpinned_requests_have_a_queue_of_their_own(gregor: Any, tex: Any, make
     gregor.pin(mallory, "trusted")
     budget = report(gregor, T0 + 16 * MINUTE)
     assert (budget.queue_depth, budget.unpinned_queue) == (3, 1)
-    assert budget.unpinned_keys == [tasks.KeyQueue(eve.public_key, 1)]
+    assert budget.unpinned_keys == [KeyQueue(eve.public_key, 1)]
 
 
 # -- the refusal reply -------------------------------------------------------------------------
@@ -660,7 +661,7 @@ def test_budget_report_per_sender_total_queue_and_reset(
     # tex (pinned nowhere) is counted apart from the queue of pinned senders
     assert (budget.queue_depth, budget.max_queue_depth, budget.working) == (1, 20, 1)
     assert (budget.unpinned_queue, budget.unpinned_queue_total, budget.unpinned_queue_per_key) == (1, 5, 2)
-    assert budget.unpinned_keys == [tasks.KeyQueue(tex.public_key, 1)]
+    assert budget.unpinned_keys == [KeyQueue(tex.public_key, 1)]
     assert budget.tasks_per_hour == 5
     assert budget.now_ms == T0 + 8 * MINUTE
     assert budget.next_reset_ms == ms(15, 23)  # midnight in Ljubljana

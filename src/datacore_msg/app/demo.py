@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from datacore_msg.app import audit, exchange, messages, tasks
+from datacore_msg.app import audit, budget, exchange, messages, tasks
 from datacore_msg.app.setup import init
 from datacore_msg.app.space import open_space
 from datacore_msg.config.contacts_edit import add_contact
@@ -78,7 +78,7 @@ def _agent_work(roots: dict[str, Path], task_id: str, out: list[str]) -> None:
             f"$ datacore-msg task complete {task_id} --tokens 6400 --result research/pricing.md"
             f" -> {done.state.state}"
         )
-        report = tasks.budget(gregor)
+        report = budget.budget_of(gregor)
         out.append(
             f"$ datacore-msg budget -> {report.total_today} of {report.daily_budget} tokens used today, "
             f"queue {report.queue_depth}/{report.max_queue_depth}"

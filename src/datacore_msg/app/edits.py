@@ -2,13 +2,13 @@
 
 When the agent view on disk differs from what was last written, catch-up hands its text here before
 rewriting it. Each task heading (found by its ``ID`` property) whose TODO keyword differs from the
-task's state is read as the move between the two states — WAITING → QUEUED is *approve*, WAITING →
-CANCELLED *reject*, QUEUED → CANCELLED *cancel*, DONE → ARCHIVED *archive*, DONE → QUEUED *revise*,
-QUEUED → WORKING *claim*, WORKING → QUEUED *retry*, WORKING → CANCELLED *cancel* — and appended with
-the same checks as the CLI (a move this user may not make, or one the task has already left, is
-skipped). Completing needs the tokens used, so WORKING → DONE is not recognised. The writer then
-compares the edited file with the new render: if the events account for the whole edit the file is
-simply rewritten; otherwise the edited copy is kept aside with a warning, as for any hand edit.
+keyword its state is shown with is read as the move between the two, found in the one table of moves
+(:func:`datacore_msg.task_states.move_between`: WAITING → QUEUED is *approve*, WAITING → CANCELLED
+*reject*, and so on), and appended with the same checks as the CLI (a move this user may not make,
+or one the task has already left, is skipped). Completing needs the tokens used, so WORKING → DONE
+is not recognised. The writer then compares the edited file with the new render: if the events
+account for the whole edit the file is simply rewritten; otherwise the edited copy is kept aside
+with a warning, as for any hand edit.
 """
 
 from __future__ import annotations
@@ -18,31 +18,21 @@ import re
 import orgparse
 from orgparse.node import OrgEnv
 
-from datacore_msg.app.lifecycle import append_move, load_task, payload_for
+from datacore_msg.app.lifecycle import NO_REASON, append_move, load_task, payload_for
 from datacore_msg.app.space import Space
 from datacore_msg.errors import TransitionError
 from datacore_msg.eventlog.names import is_task_id
-from datacore_msg.projections.agent_view import agent_file
+from datacore_msg.projections.agent_view import agent_file, keyword_of
 from datacore_msg.projections.drivers.catchup import Recognised
-from datacore_msg.task_states import (
-    ARCHIVED,
-    CANCELLED,
-    DONE,
-    QUEUED,
-    REQUESTED,
-    WAITING,
-    WORKING,
-    move_between,
-)
+from datacore_msg.projections.orgtext import DONE_KEYWORDS, TODO_KEYWORDS
+from datacore_msg.task_states import move_between
 
 _ID_LINE = re.compile(r"  :ID:\s+(task-\S+)$")
-_ENV_TODOS = ["TODO", WAITING, QUEUED, WORKING]
-_ENV_DONES = [DONE, CANCELLED, ARCHIVED]
 
 
 def keyword_changes(text: str) -> list[tuple[str, str]]:
     """``(task id, keyword)`` for every top-level heading with a task id, in file order."""
-    env = OrgEnv(todos=_ENV_TODOS, dones=_ENV_DONES, filename="<agent view>")
+    env = OrgEnv(todos=list(TODO_KEYWORDS), dones=list(DONE_KEYWORDS), filename="<agent view>")
     try:
         root = orgparse.loads(text, filename="<agent view>", env=env)
     except Exception:
@@ -87,11 +77,11 @@ def recognise_agent_edits(space: Space, name: str, text: str) -> Recognised:
         state = load_task(space, task_id)
         if state is None or state.agent != space.agent:
             continue
-        shown = WAITING if state.state == REQUESTED else state.state
+        shown = keyword_of(state.state)
         action = move_between(shown, keyword)
         if action is None:
             continue
-        reason = None if action in ("claim", "archive") else f"edited in {name}"
+        reason = None if action in NO_REASON else f"edited in {name}"
         try:
             append_move(space, task_id, action, payload_for(task_id, action, reason))
         except TransitionError:

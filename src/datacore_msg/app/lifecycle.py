@@ -31,9 +31,14 @@ from datacore_msg.eventlog.payloads import (
 )
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections.tasks import TaskState, fold_task, refusal
+from datacore_msg.task_states import ACTIONS, AGENT, MOVES
 
-AGENT_ACTIONS = frozenset({"claim", "complete", "retry"})
-ACTIONS = ("approve", "reject", "cancel", "claim", "complete", "retry", "revise", "archive")
+#: The moves only the agent makes (claim, complete, retry): the CLI writes them as ``<user>-claude``.
+AGENT_ACTIONS = frozenset(
+    action for action in ACTIONS if all(move.roles == {AGENT} for move in MOVES if move.action == action)
+)
+#: The moves whose event carries no reason.
+NO_REASON = frozenset({"claim", "archive"})
 
 
 def load_task(space: Space, task_id: str) -> TaskState | None:
@@ -59,7 +64,7 @@ def payload_for(
         raise InvalidInput(f"unknown task action {action!r} (use {', '.join(ACTIONS)})")
     if action != "complete" and (tokens is not None or cost or result or quality):
         raise InvalidInput("--tokens, --cost, --result and --quality go with 'complete' only")
-    if action in ("claim", "archive") and reason is not None:
+    if action in NO_REASON and reason is not None:
         raise InvalidInput(f"{action}: --reason is not used")
     if action == "complete" and tokens is None:
         raise InvalidInput("complete: --tokens N (the tokens the task used) is required")

@@ -1,5 +1,4 @@
-"""Agent tasks: requesting work from an agent, moving tasks through their life cycle, listing them,
-and the budget report.
+"""Agent tasks: requesting work from an agent, moving tasks through their life cycle, listing them.
 
 Who acts: on the agent owner's installation, ``approve``, ``reject``, ``revise`` and ``archive`` are
 the owner's (the user); ``claim``, ``complete`` and ``retry`` are the agent's (``<user>-claude``,
@@ -16,9 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import attrs
 
-from datacore_msg.app.governance import day_bounds
 from datacore_msg.app.ids import new_task_id
-from datacore_msg.app.lifecycle import ACTIONS, append_move, load_task, payload_for
+from datacore_msg.app.lifecycle import append_move, load_task, payload_for
 from datacore_msg.app.space import Space
 from datacore_msg.app.views import refresh, refresh_after_commit
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound
@@ -34,7 +32,7 @@ from datacore_msg.eventlog.payloads import (
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.projections.tasks import TaskState
-from datacore_msg.task_states import FINAL, STATES
+from datacore_msg.task_states import ACTIONS, FINAL, STATES
 
 
 @attrs.frozen
@@ -211,87 +209,3 @@ def sender_of(space: Space, state: TaskState) -> Sender:
 def show(space: Space, ref: str) -> TaskState:
     refresh(space)
     return resolve(space, ref)
-
-
-@attrs.frozen
-class SenderBudget:
-    sender: str
-    tier: str
-    tokens_today: int
-    tier_limit: int
-    sender_limit: int
-    outstanding: int
-    completed_today: int
-    tasks_last_hour: int
-
-
-@attrs.frozen
-class KeyQueue:
-    """Unpinned requests WAITING or QUEUED from one origin key."""
-
-    key: str
-    queued: int
-
-
-@attrs.frozen
-class Budget:
-    agent: str
-    senders: list[SenderBudget]
-    total_today: int
-    daily_budget: int
-    queue_depth: int
-    max_queue_depth: int
-    working: int
-    tasks_per_hour: int
-    now_ms: int
-    next_reset_ms: int
-    timezone: str
-    #: Requests not signed by a key pinned for their sender: not in ``queue_depth``, capped apart.
-    unpinned_queue: int
-    unpinned_queue_total: int
-    unpinned_queue_per_key: int
-    unpinned_keys: list[KeyQueue]
-
-
-def budget(space: Space) -> Budget:
-    refresh(space)
-    now = space.clock()
-    bounds = day_bounds(now, space.tz)
-    policy = space.policy()
-    default = policy.compute.default_task_tokens
-    cache = space.tasks()
-    everyone = cache.agent_figures(space.agent, bounds.start_ms, default)
-    book = space.trust()
-    senders = []
-    for sender in cache.senders_today(space.agent, bounds.start_ms):
-        figures = cache.sender_figures(space.agent, sender, bounds.start_ms, now, default)
-        tier = book.account_tier(sender)
-        senders.append(
-            SenderBudget(
-                sender=sender,
-                tier=tier,
-                tokens_today=figures.tokens_today,
-                tier_limit=policy.tier(tier).daily_tokens,
-                sender_limit=0 if tier == "owner" else policy.compute.per_sender_daily_max,
-                outstanding=figures.outstanding_tokens,
-                completed_today=figures.completed_tokens_today,
-                tasks_last_hour=figures.let_through_last_hour,
-            )
-        )
-    return Budget(
-        agent=space.agent,
-        senders=senders,
-        total_today=everyone.tokens_today,
-        daily_budget=policy.compute.daily_budget_tokens,
-        queue_depth=everyone.queue_depth,
-        max_queue_depth=policy.compute.max_queue_depth,
-        working=everyone.working,
-        tasks_per_hour=policy.compute.tasks_per_hour,
-        now_ms=now,
-        next_reset_ms=bounds.next_midnight_ms,
-        timezone=str(space.tz),
-        unpinned_queue=everyone.unpinned_queue,
-        unpinned_queue_total=policy.compute.unpinned_queue_total,
-        unpinned_queue_per_key=policy.compute.unpinned_queue_per_key,
-        unpinned_keys=[KeyQueue(key, n) for key, n in cache.unpinned_queues(space.agent)],
-    )

@@ -3,13 +3,14 @@
 One refresh, under the views lock (see :mod:`datacore_msg.projections.drivers.catchup`):
 
 1. catch-up applies the events appended since the checkpoint to the derived rows;
-2. the governor step (:func:`datacore_msg.app.governance.governor_step`) decides, one at a time,
+2. a view edited by hand since it was written is handed to the recogniser
+   (:func:`datacore_msg.app.edits.recognise_agent_edits`): task keywords changed in Emacs become
+   the moves they name (appended, then applied); anything else is kept aside when the view is
+   written;
+3. the governor step (:func:`datacore_msg.app.governance.governor_step`) decides, one at a time,
    the requests to this user's agent that just arrived, and sweeps timed-out tasks; its events are
    applied in turn, so one command leaves the views showing the decisions;
-3. the caller's own step, if any (the prompt hook claiming the next task), runs on current rows;
-4. before a view is rewritten, a hand edit of it is handed to the recogniser
-   (:func:`datacore_msg.app.edits.recognise_agent_edits`): task keywords changed in Emacs become
-   the moves they name, and anything else is kept aside;
+4. the caller's own step, if any (the prompt hook claiming the next task), runs on current rows;
 5. the dirty views are written.
 
 Committed means done

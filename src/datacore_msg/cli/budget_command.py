@@ -15,10 +15,10 @@ def budget_cmd(as_json: bool, root: str | None, space: str | None) -> None:
     """Today's token use per sender and in total against the limits, queue depth, next reset."""
     from datetime import datetime, timezone
 
-    from datacore_msg.app import tasks
+    from datacore_msg.app.budget import budget_of
 
     with open_space_from(root, space) as sp:
-        report = tasks.budget(sp)
+        report = budget_of(sp)
         tz = sp.tz
     reset = datetime.fromtimestamp(report.next_reset_ms / 1000, tz=timezone.utc).astimezone(tz)
     if as_json:

@@ -1,11 +1,11 @@
 """What every command shares: ``--space``/``--root`` and ``--json``, opening the space, and printing
-the views' warnings; and the report file of ``import --report``."""
+the views' warnings."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -48,13 +48,3 @@ def warn_views(report: Any) -> None:
     if report is not None:
         for warning in report.warnings:
             emit_warning(warning)
-
-
-def open_report(path: str) -> IO[str]:
-    """The file that receives every rejected line of an import (``import --report FILE``)."""
-    from datacore_msg.errors import InvalidInput
-
-    try:
-        return open(path, "w", encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot write the report: {exc.strerror}") from None

@@ -25,15 +25,12 @@ def contacts_add(
     name: str, key: str, tier: str, display_name: str | None, root: str | None, space: str | None
 ) -> None:
     """Pin KEY (from the teammate's 'datacore-msg whoami') for NAME with a trust tier."""
-    from datetime import date
-
-    from datacore_msg.app.views import refresh
-    from datacore_msg.config.contacts_edit import add_contact
+    from datacore_msg.app import contacts
 
     with open_space_from(root, space) as sp:
-        path = sp.paths.contacts_file
-        change = add_contact(path, name, key, tier, date.today().isoformat(), display_name)
-        warn_views(refresh(sp))
+        added = contacts.add(sp, name, key, tier, display_name)
+    warn_views(added.views)
+    change, path = added.change, added.path
     parts = []
     if change.added_entry:
         parts.append("added")
@@ -49,32 +46,31 @@ def contacts_add(
 @space_options
 def contacts_list(as_json: bool, root: str | None, space: str | None) -> None:
     """List contacts, their tiers and pinned keys."""
-    from datacore_msg.config.contacts import load_contacts
+    from datacore_msg.app import contacts
 
     with open_space_from(root, space) as sp:
-        contacts = load_contacts(sp.paths.contacts_file)
-        overrides = dict(sp.trust().tiers)
+        listed = contacts.listing(sp)
     if as_json:
         emit_json(
             [
                 {
-                    "id": c.id,
-                    "name": c.name,
-                    "tier": overrides.get(c.id, c.tier),
-                    "public_keys": list(c.public_keys),
-                    "handles": list(c.handles),
-                    "added": c.added,
+                    "id": item.contact.id,
+                    "name": item.contact.name,
+                    "tier": item.tier,
+                    "public_keys": list(item.contact.public_keys),
+                    "handles": list(item.contact.handles),
+                    "added": item.contact.added,
                 }
-                for c in contacts
+                for item in listed
             ]
         )
         return
-    if not contacts:
+    if not listed:
         emit_text("No contacts.")
         return
     lines = []
-    for c in contacts:
-        tier = overrides.get(c.id, c.tier) or "unknown"
+    for item in listed:
+        c, tier = item.contact, item.tier or "unknown"
         keys = ", ".join(k[:16] + "…" for k in c.public_keys) or "no key pinned (treated as unknown)"
         lines.append(f"{c.id:<20} {tier:<8} {keys}")
     emit_text("\n".join(lines))
@@ -85,14 +81,12 @@ def contacts_list(as_json: bool, root: str | None, space: str | None) -> None:
 @space_options
 def contacts_remove(name: str, root: str | None, space: str | None) -> None:
     """Remove NAME and its pinned keys."""
-    from datacore_msg.app.views import refresh
-    from datacore_msg.config.contacts_edit import remove_contact
+    from datacore_msg.app import contacts
 
     with open_space_from(root, space) as sp:
-        path = sp.paths.contacts_file
-        remove_contact(path, name)
-        warn_views(refresh(sp))
-    emit_text(f"{name}: removed ({path})")
+        removed = contacts.remove(sp, name)
+    warn_views(removed.views)
+    emit_text(f"{name}: removed ({removed.path})")
 
 
 COMMANDS: tuple[click.Command, ...] = (contacts_group,)

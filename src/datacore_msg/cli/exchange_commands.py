@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import IO
 
 import click
 
-from datacore_msg.cli.common import json_option, open_report, open_space_from, space_options, warn_views
+from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
 from datacore_msg.cli.output import emit_json, emit_note, emit_text, emit_warning
 from datacore_msg.errors import ImportRejected, InvalidInput
 
@@ -42,6 +43,14 @@ def export_cmd(file: str, since: int, root: str | None, space: str | None) -> No
             temp.unlink(missing_ok=True)
             raise InvalidInput(f"{file}: cannot write: {exc.strerror}") from None
     emit_note(f"Exported {count} event(s) to {file}")
+
+
+def open_report(path: str) -> IO[str]:
+    """The file that receives every rejected line of an import (``import --report FILE``)."""
+    try:
+        return open(path, "w", encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot write the report: {exc.strerror}") from None
 
 
 @click.command(name="import")

@@ -10,7 +10,7 @@ import click
 
 from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
 from datacore_msg.cli.output import emit_json, emit_text
-from datacore_msg.task_states import STATES
+from datacore_msg.task_states import ACTIONS, STATES
 
 if TYPE_CHECKING:
     from datacore_msg.app.tasks import Moved
@@ -156,7 +156,7 @@ def _make_action(action: str) -> click.Command:
     return click.command(name=action)(command)
 
 
-for _action in _HELP:
+for _action in ACTIONS:  # one command a row of the table's actions; each needs its help above
     task_group.add_command(_make_action(_action))
 
 

@@ -1,4 +1,5 @@
 """The signed, hash-chained, append-only event log and everything it is made of.
 
-Only this package and :mod:`datacore_msg.migrations` touch SQLite.
+Only this package, :mod:`datacore_msg.readmodels` (the derived rows in the same file) and
+:mod:`datacore_msg.migrations` touch SQLite.
 """

@@ -1,1 +1,1 @@
-"""Schema migrations of the event log file, payload upcasters, and importers of older formats."""
+"""Schema migrations of the event log file, and payload upcasters (old event versions read as new)."""

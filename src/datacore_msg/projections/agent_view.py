@@ -34,12 +34,17 @@ from datacore_msg.projections.render import sender_properties
 from datacore_msg.projections.tasks import Change, TaskState
 from datacore_msg.projections.timefmt import month_of, org_inactive
 from datacore_msg.readmodels.entry import Entry
-from datacore_msg.task_states import ARCHIVED, CANCELLED, REQUESTED, WAITING
+from datacore_msg.task_states import FINAL, REQUESTED, WAITING
 
 ROLE = "agent"
 COST_PER_1K_TOKENS = Decimal("0.015")
 _KEYWORDS = {REQUESTED: WAITING}
 _CENT = Decimal("0.01")
+
+
+def keyword_of(state: str) -> str:
+    """The keyword a task in ``state`` shows in the agent view (an undecided task shows ``WAITING``)."""
+    return _KEYWORDS.get(state, state)
 
 
 def agent_file(agent: str) -> str:
@@ -51,7 +56,7 @@ def cost_of(tokens: int) -> str:
 
 
 def file_for(state: TaskState, tz: tzinfo) -> str:
-    if state.state in (CANCELLED, ARCHIVED) and state.closed_hlc is not None:
+    if state.state in FINAL and state.closed_hlc is not None:
         return f"archive/agents-{state.agent}-{month_of(state.closed_hlc, tz)}.org_archive"
     return agent_file(state.agent)
 
@@ -89,12 +94,12 @@ def render_task(state: TaskState, tz: tzinfo, sender: Sender | None = None) -> s
     """One task's entry; ``sender`` (what the trust book says of the requester) marks an unverified
     or lookalike sender (None: no mark)."""
     request = state.request
-    keyword = _KEYWORDS.get(state.state, state.state)
+    keyword = keyword_of(state.state)
     cookie = f" [#{request.priority}]" if request.priority else ""
     tags = _heading_tags(request.tags, sender)
     who = f"From {sender.label}: " if sender is not None and sender.marked else ""
     parts = [f"* {keyword}{cookie} {who}{safe_title(request.text)}{tags}\n"]
-    if state.state in (CANCELLED, ARCHIVED) and state.closed_hlc is not None:
+    if state.state in FINAL and state.closed_hlc is not None:
         parts.append(f"  CLOSED: {org_inactive(state.closed_hlc, tz)}\n")
     submitted = org_inactive(state.requested_hlc, tz)
     props: list[tuple[str, str]] = [("ID", request.id), ("FROM", request.sender)]

@@ -114,12 +114,15 @@ from collections.abc import Sequence
 from typing import Final
 
 from datacore_msg.errors import InvalidInput
+from datacore_msg.task_states import ARCHIVED, CANCELLED, DONE, QUEUED, WAITING, WORKING
 
 __all__ = [
+    "DONE_KEYWORDS",
     "ESCAPE_MARK",
     "INDENT",
     "SPECIAL",
     "TITLE_KEYWORDS",
+    "TODO_KEYWORDS",
     "UNTITLED",
     "break_tokens",
     "decode_body",
@@ -145,9 +148,14 @@ SPECIAL: Final[frozenset[str]] = frozenset(
 """Characters never written literally: C0 controls but TAB, DEL, C1 controls, U+2028, U+2029 and
 the surrogates."""
 
-TITLE_KEYWORDS: Final[frozenset[str]] = frozenset(
-    {"TODO", "WAITING", "QUEUED", "WORKING", "DONE", "CANCELLED", "ARCHIVED", "COMMENT"}
-)
+TODO_KEYWORDS: Final[tuple[str, ...]] = ("TODO", WAITING, QUEUED, WORKING)
+"""The not-done keywords the view files declare (``#+TODO:`` before the bar): a message's ``TODO``,
+and the task states shown live (a ``REQUESTED`` task is shown ``WAITING``)."""
+
+DONE_KEYWORDS: Final[tuple[str, ...]] = (DONE, CANCELLED, ARCHIVED)
+"""The done keywords the view files declare (``#+TODO:`` after the bar)."""
+
+TITLE_KEYWORDS: Final[frozenset[str]] = frozenset({*TODO_KEYWORDS, *DONE_KEYWORDS, "COMMENT"})
 """Words org-mode reads as a keyword (or the COMMENT marker) at the start of a heading title."""
 
 UNTITLED: Final = "(untitled)"

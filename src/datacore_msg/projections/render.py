@@ -33,11 +33,11 @@ from datetime import tzinfo
 from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.eventlog.names import agent_of
 from datacore_msg.projections.messages import MessageState
-from datacore_msg.projections.orgtext import encode_body
+from datacore_msg.projections.orgtext import DONE_KEYWORDS, TODO_KEYWORDS, encode_body
 from datacore_msg.projections.timefmt import month_of, org_inactive
 from datacore_msg.readmodels.entry import Entry
 
-FILE_HEADER = "#+TODO: TODO WAITING QUEUED WORKING | DONE CANCELLED ARCHIVED\n"
+FILE_HEADER = f"#+TODO: {' '.join(TODO_KEYWORDS)} | {' '.join(DONE_KEYWORDS)}\n"
 ARCHIVE_HEADER = "# -*- mode: org -*-\n" + FILE_HEADER
 INBOX = "inbox.org"
 OUTBOX = "outbox.org"

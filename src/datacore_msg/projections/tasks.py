@@ -47,15 +47,14 @@ from datacore_msg.eventlog.trust import TrustBook
 from datacore_msg.task_states import (
     AGENT,
     CANCELLED,
+    DECIDED_STATE,
     FINAL,
     MOVES,
     OWNER,
-    QUEUED,
     REQUESTED,
     ROLE_NAMES,
     SENDER,
     STATES,
-    WAITING,
 )
 
 ACTIONS: dict[type[object], str] = {
@@ -314,7 +313,7 @@ def _step(state: TaskState, event: Event, payload: Payload, book: TrustBook) -> 
             return _supersede(state, event, action, why)
         if not book.is_owner_side(event.actor, event.origin, state.agent):
             return _supersede(state, event, action, "only the agent's owner decides its requests")
-        after = {"accepted": QUEUED, "held": WAITING, "refused": CANCELLED}[payload.outcome]
+        after = DECIDED_STATE[payload.outcome]
         approval = {"accepted": "auto_accepted", "held": None, "refused": "refused"}[payload.outcome]
         change = Change(event.hlc, event.actor, action, state.state, after, payload.reason, None, event.id)
         return attrs.evolve(
