@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from datacore_msg.app import exchange
+from datacore_msg.app.governance import UNPINNED_REPLIES_PER_DAY
 from datacore_msg.config.paths import settings_path
 
 PROCESSES = 8
@@ -218,7 +219,8 @@ def test_concurrent_imports_and_listings_decide_each_request_once(
     gregor: Any, tex: Any, tmp_path: Path
 ) -> None:
     """Two imports of the same export and two listings at once; the default limits refuse most of
-    the burst (cooldown), and every refusal gets exactly one reply."""
+    the burst (cooldown), and the refusals get their replies once each, as many as an unpinned key
+    gets in a day."""
     ids = []
     for n in range(12):
         result = ok(tex.cli("send", "@gregor-claude", f"burst {n}", "--tokens", "100", "--json"))
@@ -240,7 +242,10 @@ def test_concurrent_imports_and_listings_decide_each_request_once(
     refused = [e["data"]["task"] for e in decided if e["data"]["outcome"] == "refused"]
     assert len(refused) >= 10  # unknown sender: the default 60 s cooldown refuses the burst
     replies = [e for e in logged(gregor, "message.sent") if e["actor"] == "gregor-claude"]
-    assert sorted(r["data"]["text"].split()[1] for r in replies) == sorted(refused)
+    # tex is pinned nowhere here: an unpinned key gets a few refusal replies a day, not one each
+    replied = [r["data"]["text"].split()[1] for r in replies]
+    assert len(replied) == len(set(replied)) == UNPINNED_REPLIES_PER_DAY
+    assert set(replied) <= set(refused)
     assert_healthy(gregor)
 
 
