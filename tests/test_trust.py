@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,9 @@ import pytest
 import yaml
 
 from datacore_msg.app.ids import new_message_id, new_task_id
-from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.payloads import (
     MessageMarked,
     MessageSent,
-    Payload,
     TaskApproved,
     TaskArchived,
     TaskCancelled,
@@ -35,24 +32,10 @@ from datacore_msg.eventlog.payloads import (
     TaskDecided,
     TaskRequested,
 )
+from peers import carry, ok, spoof, wall_ms
 
 AGENT = "gregor-claude"
 AGENT_FILE = f"agents/{AGENT}.org"
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def ok(result: Any) -> Any:
-    assert result.code == 0, result
-    return result
-
-
-def carry(src: Any, dst: Any) -> None:
-    """Everything ``src`` holds, exported and imported into ``dst`` through the CLI."""
-    exported = ok(src.cli("export", "-"))
-    ok(dst.cli("import", "-", stdin=exported.out.encode("utf-8")))
 
 
 def request(inst: Any, text: str, *extra: str, to: str = f"@{AGENT}") -> str:
@@ -67,13 +50,6 @@ def task(inst: Any, task_id: str) -> dict[str, Any]:
 
 def move(inst: Any, action: str, task_id: str, *extra: str) -> None:
     ok(inst.cli("task", action, task_id, *extra))
-
-
-def spoof(mallory: Any, actor: str, payload: Payload, ahead_ms: int = 0) -> Event:
-    """An event signed with mallory's own key under the name ``actor``."""
-    with mallory.space() as space:
-        event: Event = space.store.append(space.signing_key(), actor, payload, wall_ms() + ahead_ms)
-    return event
 
 
 def set_messaging(inst: Any, **values: Any) -> None:

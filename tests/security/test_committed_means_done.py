@@ -48,6 +48,8 @@ from typing import Any
 import attrs
 import pytest
 
+from peers import ok
+
 WARNING = re.compile(
     r"^datacore-msg: warning: .+ is stored, but the views could not be updated: .+; "
     r"the next command repairs them$"
@@ -139,11 +141,6 @@ def fill_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def ok(result: Any) -> Any:
-    assert result.code == 0, result
-    return result
 
 
 def events_of(inst: Any, type_name: str) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,36 +26,13 @@ import pytest
 import yaml
 
 from datacore_msg.app.ids import new_message_id, new_task_id
-from datacore_msg.eventlog.payloads import MessageSent, Payload, TaskRequested
+from datacore_msg.eventlog.payloads import MessageSent, TaskRequested
+from peers import carry, data, ok, spoof, wall_ms
 
 AGENT = "gregor-claude"
 LOOKALIKES = ("tex.", "Tex")
 WRONG_KEY = "tex"
 MARK = "(unverified; looks like tex)"
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def ok(result: Any) -> Any:
-    assert result.code == 0, result
-    return result
-
-
-def carry(src: Any, dst: Any) -> None:
-    exported = ok(src.cli("export", "-"))
-    ok(dst.cli("import", "-", stdin=exported.out.encode("utf-8")))
-
-
-def data(inst: Any, *args: str) -> Any:
-    return json.loads(ok(inst.cli(*args, "--json")).out)["data"]
-
-
-def spoof(mallory: Any, actor: str, payload: Payload) -> None:
-    """An event signed with mallory's own key under the name ``actor``."""
-    with mallory.space() as space:
-        space.store.append(space.signing_key(), actor, payload, wall_ms())
 
 
 def nodes(path: Path) -> dict[str, Any]:

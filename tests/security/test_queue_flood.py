@@ -14,7 +14,6 @@ shows the unpinned queue and its caps.
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -22,26 +21,11 @@ from typing import Any
 from datacore_msg.app.governance import UNPINNED_REPLIES_PER_DAY
 from datacore_msg.app.ids import new_task_id
 from datacore_msg.eventlog.payloads import TaskRequested
+from peers import carry_by_processes, ok, wall_ms
 
 AGENT = "gregor-claude"
 FLOOD = 25
 PER_KEY, TOTAL, MAX_QUEUE = 2, 5, 20
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def ok(result: Any) -> Any:
-    assert result.code == 0, result
-    return result
-
-
-def carry(src: Any, dst: Any) -> None:
-    """``datacore-msg export -`` on ``src``, piped into ``datacore-msg import -`` on ``dst``, each
-    as its own process."""
-    exported = ok(src.run("export", "-"))
-    ok(dst.run("import", "-", stdin=exported.out.encode("utf-8")))
 
 
 def flood(attacker: Any, prefix: str, count: int = FLOOD) -> set[str]:
@@ -79,13 +63,13 @@ def test_made_up_names_from_one_key_cannot_fill_the_queue(
     introduce(gregor, mia, tier="trusted")
 
     flooded = flood(mallory, "helper")
-    carry(mallory, gregor)
+    carry_by_processes(mallory, gregor)
 
     # the team member's next task is accepted, the trusted one's held: neither meets a full queue
     from_tex = request(tex, "the real work")
-    carry(tex, gregor)
+    carry_by_processes(tex, gregor)
     from_mia = request(mia, "a review, please")
-    carry(mia, gregor)
+    carry_by_processes(mia, gregor)
     tasks = listed(gregor)
     assert (tasks[from_tex]["state"], tasks[from_tex]["decision"]["reason"]) == (
         "QUEUED",
@@ -112,7 +96,7 @@ def test_made_up_names_from_one_key_cannot_fill_the_queue(
 
     # a second wave from the same key changes nothing: still two waiting
     again = flood(mallory, "agent")
-    carry(mallory, gregor)
+    carry_by_processes(mallory, gregor)
     tasks = listed(gregor)
     assert {tasks[t]["decision"]["rule"] for t in again} == {"unpinned_queue_per_key"}
 
@@ -143,7 +127,7 @@ def test_many_throwaway_keys_share_one_small_queue(
     flooded: set[str] = set()
     for n, attacker in enumerate(attackers):
         flooded |= flood(attacker, f"x{n}-", 10)
-        carry(attacker, gregor)
+        carry_by_processes(attacker, gregor)
 
     tasks = listed(gregor)
     waiting = [t for t in flooded if tasks[t]["state"] == "WAITING"]
@@ -157,7 +141,7 @@ def test_many_throwaway_keys_share_one_small_queue(
     }
 
     from_tex = request(tex, "the real work")
-    carry(tex, gregor)
+    carry_by_processes(tex, gregor)
     assert listed(gregor)[from_tex]["state"] == "QUEUED"
 
 
@@ -175,7 +159,7 @@ def test_refusals_of_made_up_names_do_not_turn_the_owner_into_a_reflector(
     mallory = make_installation("mallory", label="mallory-throwaway")
     introduce(gregor, tex)
     flood(mallory, "helper", count=60)
-    carry(mallory, gregor)
+    carry_by_processes(mallory, gregor)
     logged = json.loads(ok(gregor.cli("log", "--json")).out)["data"]
     decided = Counter(e["data"]["outcome"] for e in logged if e["type"] == "task.decided")
     assert decided == Counter(held=PER_KEY, refused=60 - PER_KEY)
@@ -186,7 +170,7 @@ def test_refusals_of_made_up_names_do_not_turn_the_owner_into_a_reflector(
     # tex, pinned, still hears about each of his refusals
     for n in range(2):
         ok(tex.cli("send", f"@{AGENT}", f"too hard {n}", "--effort", "99"))
-    carry(tex, gregor)
+    carry_by_processes(tex, gregor)
     logged = json.loads(ok(gregor.cli("log", "--json")).out)["data"]
     to_tex = [e for e in logged if e["type"] == "message.sent" and e["data"]["to"] == "tex"]
     assert len(to_tex) == 2

@@ -25,6 +25,7 @@ import orgparse
 import pytest
 
 from datacore_msg.projections.orgtext import safe_title
+from peers import ok
 
 AGENT = "gregor-claude"
 FORGED_DAY = "2026-01-01"
@@ -38,11 +39,6 @@ HOSTILE_TITLES = [
 ]
 #: What the consumers search heading lines for (Emacs: any case; agenda and orgparse: as written).
 TOKEN = re.compile(r"(?i:local variables):|CLOCK:|CLOSED:|-\s+State\s+\"")
-
-
-def ok(result: Any) -> Any:
-    assert result.code == 0, result
-    return result
 
 
 def agent_files(inst: Any) -> list[Path]:
