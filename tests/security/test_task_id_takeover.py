@@ -381,3 +381,24 @@ def test_verify_lists_clashes_without_failing(
     data = json.loads(ok(gregor.cli("verify", "--json")).out)["data"]
     assert data["problems"] == []
     assert len(data["clashes"]) == 2
+
+
+def test_the_store_finds_reused_ids_among_many_subjects(make_installation: Callable[..., Any]) -> None:
+    """What import asks after each batch: one query per 500 subjects, clashes found in any chunk."""
+    gregor = make_installation("gregor")
+    mallory = make_installation("mallory")
+    with gregor.space() as space:
+        ids = [f"msg-20261207-100000-{n:08x}" for n in range(1200)]
+        for message_id in ids:
+            space.store.append(
+                space.signing_key(),
+                "gregor",
+                MessageSent(id=message_id, sender="gregor", to="tex", text="x"),
+                1,
+            )
+    for message_id in (ids[0], ids[1100]):
+        spoof(mallory, "mallory", MessageSent(id=message_id, sender="mallory", to="gregor", text="FORGED"))
+    carry(mallory, gregor)
+    with gregor.space() as space:
+        assert space.store.created_twice([*ids, "task-20261207-100000-00000000"]) == {ids[0], ids[1100]}
+        assert space.store.created_twice([]) == set()

@@ -37,9 +37,10 @@ def clashes_among(space: Space, arrived: Iterable[Event]) -> list[Clash]:
     from datacore_msg.app.lifecycle import load_task
     from datacore_msg.app.messages import load_message
 
-    subjects = sorted({(e.type, e.subject) for e in arrived if e.type in CREATION_TYPES and e.subject})
+    created = {(e.type, e.subject) for e in arrived if e.type in CREATION_TYPES and e.subject}
+    twice = space.store.created_twice(subject for _, subject in created)
     found: list[Clash] = []
-    for type_name, subject in subjects:
+    for type_name, subject in sorted(item for item in created if item[1] in twice):
         creations = [e for e in space.store.events_for_subject(subject) if e.type == type_name]
         if len(creations) < 2:
             continue

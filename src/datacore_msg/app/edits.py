@@ -83,7 +83,9 @@ def recognise_agent_edits(space: Space, name: str, text: str) -> Recognised:
             continue
         reason = None if action in NO_REASON else f"edited in {name}"
         try:
-            append_move(space, task_id, action, payload_for(task_id, action, reason))
+            append_move(
+                space, task_id, action, payload_for(task_id, action, reason), request=state.request_event
+            )
         except TransitionError:
             continue
         appended += 1

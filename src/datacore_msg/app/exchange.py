@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import re
 from collections.abc import Iterable, Iterator
 from typing import IO
 
@@ -34,10 +33,11 @@ import attrs
 
 from datacore_msg.app.clashes import Clash, clashes_among
 from datacore_msg.app.space import Space
-from datacore_msg.errors import Busy, IntegrityError
+from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.envelope import Event, parse_line
 from datacore_msg.projections.drivers.writer import WriteReport
+from datacore_msg.terminal import json_text
 
 #: The longest line an import reads. The largest valid event is one 64 KiB text of control
 #: characters, each written ``\u00XX`` (6 bytes): under 400 KiB with its envelope.
@@ -50,21 +50,11 @@ BATCH_EVENTS = 1000
 REJECTS_KEPT = 5
 
 
-#: What canonical JSON keeps raw but a terminal may act on: DEL, C1 controls, the bidi controls
-#: and the line/paragraph separators (C0 controls are escaped by JSON already). They can only occur
-#: inside JSON strings, where ``\\uXXXX`` is the same value: an importer reads the same event.
-_TERMINAL_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
-
-
 def export_lines(space: Space, since: int = 0) -> Iterator[str]:
     """One JSON line per event, with nothing a terminal acts on left raw (``export -`` may be read
     at a terminal, an export file with ``cat``)."""
     for event in space.store.iter_since(since):
-        yield _TERMINAL_UNSAFE.sub(_json_escape, canonical_text(event.to_json())) + "\n"
+        yield json_text(canonical_text(event.to_json())) + "\n"
 
 
 def export(space: Space, out: IO[str], since: int = 0) -> int:
@@ -167,7 +157,7 @@ def import_events(
 ) -> ImportResult:
     """Verify and store the events of ``lines`` (a binary file, or an iterable of lines), in
     batches; write every rejected line to ``report``, when given."""
-    from datacore_msg.app.views import refresh, refresh_after_commit
+    from datacore_msg.app.views import VIEW_FAILURES, refresh, refresh_after_commit
 
     space.preflight()
     source = BoundedLines(lines, max_lines)
@@ -191,8 +181,9 @@ def import_events(
                 report.write(json.dumps({"line": number, "reason": reason}) + "\n")
         if len(batch) == BATCH_EVENTS:
             # Between batches, keep the views close to the log, so other commands' catch-up stays
-            # small; when another command holds them, the final refresh (or the next command) writes.
-            with contextlib.suppress(Busy):
+            # small. The batch is committed: when the views cannot be caught up now (another command
+            # holds them, the disk is full), the final refresh (or the next command) does it.
+            with contextlib.suppress(*VIEW_FAILURES):
                 views.append(refresh(space))
     views.append(refresh_after_commit(space, "what was imported"))
     return ImportResult(accepted, duplicates, kept, _merged(views), rejected_count, source.stopped, clashes)

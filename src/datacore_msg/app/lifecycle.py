@@ -97,21 +97,29 @@ def append_move(
     *,
     preceded_by: Sequence[tuple[str, Payload]] = (),
     check: Callable[[EventStore], None] | None = None,
+    request: str | None = None,
 ) -> list[Event]:
     """Append ``payload`` as ``action`` on ``task_id`` if the fold would apply it now; else raise
     :class:`TransitionError` with the reducer's reason (``<action>: expected state X, got Y``).
 
     ``preceded_by`` (actor, payload) pairs are appended just before the move in the same
     transaction, after ``check``: the agent's reply and the completion it reports land together or
-    not at all. Returns the events appended, the move last."""
+    not at all. Returns the events appended, the move last.
+
+    The move is bound to the ``task.requested`` event it is made for: ``request`` (the
+    :attr:`TaskState.request_event` of the state the caller acted on), else the one the task's
+    events name now; if the task is another request by the time the transaction runs, the move is
+    refused."""
     actor = actor_for(space, action)
     if isinstance(payload, TaskClaimed):
         payload = attrs.evolve(payload, at=space.clock())
     space.preflight()
     book = space.trust()
     origin = space.signing_key().public_hex
-    current = fold_task(space.store.events_for_subject(task_id), space.store.decode, book)
-    bound = getattr(payload, "request", None) or (None if current is None else current.request_event)
+    bound = request or getattr(payload, "request", None)
+    if bound is None:
+        current = fold_task(space.store.events_for_subject(task_id), space.store.decode, book)
+        bound = None if current is None else current.request_event
     if bound is not None and isinstance(payload, TRANSITION_TYPES):
         payload = attrs.evolve(payload, request=bound)
 

@@ -142,7 +142,13 @@ def _send(
             quality=tasks.decimal_option(done.quality, "--quality"),
         )
         event = append_move(
-            space, completing.id, "complete", completion, preceded_by=items, check=no_duplicate_id
+            space,
+            completing.id,
+            "complete",
+            completion,
+            preceded_by=items,
+            check=no_duplicate_id,
+            request=completing.request_event,
         )[0]
     views = refresh_after_commit(
         space, "the reply" if completing is None else f"the reply and the completion of {completing.id}"

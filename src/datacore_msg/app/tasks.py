@@ -161,7 +161,7 @@ def transition(
         result,
         decimal_option(quality, "--quality"),
     )
-    append_move(space, task.id, action, payload)
+    append_move(space, task.id, action, payload, request=task.request_event)
     views = refresh_after_commit(space, f"the move ({action} {task.id})")
     state = load_task(space, task.id)
     assert state is not None

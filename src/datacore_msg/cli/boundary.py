@@ -14,8 +14,9 @@ from typing import Any
 import click
 
 from datacore_msg.cli.exit_codes import Exit, exit_for
-from datacore_msg.cli.output import emit_error, printable
+from datacore_msg.cli.output import emit_error
 from datacore_msg.errors import DatacoreError, ImportRejected, InvalidInput
+from datacore_msg.terminal import printable
 
 
 def check_arguments(args: list[str]) -> None:

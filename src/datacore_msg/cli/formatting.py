@@ -1,7 +1,7 @@
 """Turning result objects into human text and JSON-ready dicts (no printing here).
 
 Every value that comes from an event (names, ids, types, texts, reasons, figures) is shown through
-:func:`~datacore_msg.cli.output.field` (one line) or :func:`~datacore_msg.cli.output.printable` (each
+:func:`~datacore_msg.terminal.field` (one line) or :func:`~datacore_msg.terminal.printable` (each
 line of a text), so an imported event cannot drive the terminal or forge a line of output.
 
 A sender to point out (:class:`~datacore_msg.eventlog.lookalike.Sender`: its name not backed by a
@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from datacore_msg.app.exchange import ImportResult
 from datacore_msg.app.messages import MessageItem
-from datacore_msg.cli.output import field, printable
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.projections.agent_view import cost_of
 from datacore_msg.projections.tasks import TaskState
 from datacore_msg.projections.timefmt import iso_local, org_inactive
+from datacore_msg.terminal import field, printable
 
 if TYPE_CHECKING:
     from datacore_msg.app.replies import AgentSent

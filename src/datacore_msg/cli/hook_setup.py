@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from datacore_msg.cli.common import json_option, space_options
-from datacore_msg.cli.output import emit_json, emit_text, emit_warning, printable
+from datacore_msg.cli.output import emit_json, emit_text, emit_warning
+from datacore_msg.terminal import printable
 
 if TYPE_CHECKING:
     from datacore_msg.hooks.install import Change, Check

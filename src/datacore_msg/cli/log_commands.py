@@ -7,7 +7,8 @@ import click
 
 from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
 from datacore_msg.cli.exit_codes import Exit
-from datacore_msg.cli.output import emit_json, emit_text, field
+from datacore_msg.cli.output import emit_json, emit_text
+from datacore_msg.terminal import field
 
 
 @click.command()

@@ -59,6 +59,12 @@ class Event:
         """The deterministic total order every projection folds in."""
         return (self.hlc, self.origin, self.seq)
 
+    def arrival_key(self) -> tuple[int, int, tuple[int, str, int]]:
+        """This peer's arrival order (the log position), for the one question it answers: which of
+        several events claiming one id came first *here*. Events not read from a store (no position)
+        sort after stored ones, in :meth:`order_key` order."""
+        return (0 if self.position is not None else 1, self.position or 0, self.order_key())
+
     def to_json(self) -> dict[str, Any]:
         out = self.body()
         out["id"] = self.id

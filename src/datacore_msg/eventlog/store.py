@@ -61,6 +61,8 @@ _HEADS = (
     "SELECT origin, (SELECT MAX(seq) FROM events WHERE events.origin = o.origin) FROM o "
     "WHERE origin IS NOT NULL"
 )
+#: The events that create a subject: a second one for the same id is a clash.
+_CREATION_TYPES = "('message.sent', 'task.requested')"
 _INSERT = (
     "INSERT INTO events (id, origin, seq, prev, hlc, actor, type, v, data, sig, subject) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING RETURNING position"
@@ -442,6 +444,23 @@ class EventStore:
                     problems.append(Problem(event.position, event.id, reason))
                 expected_seq, expected_prev = event.seq + 1, event.id
         return problems
+
+    def created_twice(self, subjects: Iterable[str]) -> set[str]:
+        """Of ``subjects``, the message ids sent (or task ids requested) by more than one event: one
+        query per 500 subjects on the subject index, whatever the size of the log."""
+        wanted = sorted(set(subjects))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            with translating(self.path):
+                rows = self.conn.execute(
+                    f"SELECT subject FROM events WHERE subject IN ({marks}) "
+                    f"AND type IN {_CREATION_TYPES} GROUP BY subject, type HAVING COUNT(*) > 1",
+                    chunk,
+                ).fetchall()
+            found.update(row[0] for row in rows)
+        return found
 
     def clashes(self) -> list[Problem]:
         """Events sending one message id (or requesting one task id) more than once. Not damage to

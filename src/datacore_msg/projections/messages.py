@@ -84,7 +84,7 @@ def fold_message(
             pending.append((event, payload))
     if not candidates:
         return None
-    first, sent = min(candidates, key=lambda item: _arrival(item[0]))
+    first, sent = min(candidates, key=lambda item: item[0].arrival_key())
     sent_order = first.order_key()
     clashes = tuple(event.id for event, _ in candidates if event.id != first.id)
     marks: dict[str, MarkState] = {}
@@ -101,7 +101,3 @@ def fold_message(
             continue
         marks[event.actor] = MarkState(mark.mark, event.hlc, event.origin)
     return MessageState(sent, sent_order, marks, tuple(superseded), clashes, first.id)
-
-
-def _arrival(event: Event) -> tuple[int, int, tuple[int, str, int]]:
-    return (0 if event.position is not None else 1, event.position or 0, event.order_key())

@@ -275,8 +275,7 @@ def _written_by(item: tuple[Event, TaskRequested], user: str, book: TrustBook) -
 
 
 def _arrival(item: tuple[Event, TaskRequested]) -> tuple[int, int, tuple[int, str, int]]:
-    event = item[0]
-    return (0 if event.position is not None else 1, event.position or 0, event.order_key())
+    return item[0].arrival_key()
 
 
 def _action_of(payload: Payload) -> str:
