@@ -20,7 +20,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -94,6 +93,8 @@ def _relay_url(value: object, where: str) -> str:
     scheme, sep, _ = value.partition("://")
     if not sep or scheme.lower() not in RELAY_SCHEMES:
         raise ConfigError(f"{where} must start with ws:// or wss://")
+    from urllib.parse import urlsplit  # only when a relay is configured: every command reads this file
+
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535

@@ -30,7 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.projections.orgtext import encode_body, safe_line, safe_title
-from datacore_msg.projections.render import sender_properties
+from datacore_msg.projections.render import sender_properties, sender_tag_names
 from datacore_msg.projections.tasks import Change, TaskState
 from datacore_msg.projections.timefmt import month_of, org_inactive
 from datacore_msg.readmodels.entry import Entry
@@ -81,12 +81,7 @@ def _logbook_line(change: Change, tz: tzinfo) -> str:
 
 
 def _heading_tags(request_tags: tuple[str, ...], sender: Sender | None) -> str:
-    tags = list(request_tags)
-    if sender is not None and not sender.verified:
-        tags.append("unverified")
-    if sender is not None and sender.looks_like is not None:
-        tags.append("lookalike")
-    unique = list(dict.fromkeys(tags))
+    unique = list(dict.fromkeys((*request_tags, *sender_tag_names(sender))))
     return f" :{':'.join(unique)}:" if unique else ""
 
 

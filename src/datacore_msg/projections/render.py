@@ -79,13 +79,17 @@ def _property(name: str, value: str) -> str:
     return f"  {f':{name}:':<10} {value}\n"
 
 
-def sender_tags(sender: Sender | None) -> str:
-    """The tags that point out an unverified or lookalike sender (``:unverified:lookalike:``)."""
+def sender_tag_names(sender: Sender | None) -> tuple[str, ...]:
+    """The tags that point out an unverified or lookalike sender (``unverified``, ``lookalike``)."""
     if sender is None:
-        return ""
+        return ()
     tags = ("unverified",) if not sender.verified else ()
-    if sender.looks_like is not None:
-        tags = (*tags, "lookalike")
+    return (*tags, "lookalike") if sender.looks_like is not None else tags
+
+
+def sender_tags(sender: Sender | None) -> str:
+    """:func:`sender_tag_names` as a heading's tags (``:unverified:lookalike:``), or ""."""
+    tags = sender_tag_names(sender)
     return f":{':'.join(tags)}:" if tags else ""
 
 
