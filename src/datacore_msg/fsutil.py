@@ -4,7 +4,9 @@ A temporary file in the same folder is written and fsynced, renamed over the tar
 is fsynced, so a reader (or a crash) sees the old bytes or the new ones, never a mix. Used by the
 views' writer, the settings and contacts editors, and the Claude Code hook's state and settings.
 :func:`open_private_text` opens a file that only its owner may read (mode 0600 whatever the umask),
-for exports, which hold the whole log. Standard library only: the hook's fast path imports it.
+for exports, which hold the whole log. :func:`append_durably`, :func:`cut_partial_line` and
+:func:`open_regular_for_reading` are the append-only files of ``sync --folder`` (never a symbolic
+link, a FIFO or a device). Standard library only: the hook's fast path imports it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 from pathlib import Path
 from typing import IO
 
@@ -57,3 +60,60 @@ def open_private_text(path: Path) -> IO[str]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def _open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
+    """``os.open`` that never follows a symbolic link at ``path`` nor blocks on a FIFO, and refuses
+    anything but a regular file (``OSError``, with ``errno`` ``ELOOP`` or ``EINVAL``)."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags | nofollow, mode)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return fd
+
+
+def open_regular_for_reading(path: Path) -> IO[bytes]:
+    """``path`` opened for binary reading, refused (``OSError``) when it is a symbolic link, a
+    folder, a FIFO or a device: what a shared folder may hold on purpose."""
+    return os.fdopen(_open_regular(path, os.O_RDONLY), "rb")
+
+
+def cut_partial_line(path: Path) -> int:
+    """Cut a last line that has no newline (left by an interrupted writer or sync tool) from the
+    regular file ``path``, and fsync; how many bytes were cut. The rest is left as it was."""
+    fd = _open_regular(path, os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            chunk = os.pread(fd, end - start, start)
+            if end == size and chunk.endswith(b"\n"):
+                return 0
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                end = start + newline + 1
+                break
+            end = start
+        os.ftruncate(fd, end)
+        os.fsync(fd)
+        return size - end
+    finally:
+        os.close(fd)
+
+
+def append_durably(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Append ``data`` to the regular file ``path`` (created with ``mode`` before the umask) and
+    fsync it (and the folder, when the file is new); a symbolic link at ``path`` is refused."""
+    created = not os.path.lexists(path)
+    fd = _open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        fsync_dir(path.parent)

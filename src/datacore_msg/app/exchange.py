@@ -50,11 +50,16 @@ BATCH_EVENTS = 1000
 REJECTS_KEPT = 5
 
 
+def export_line(event: Event) -> str:
+    """The event's line in an export (and in a ``sync --folder`` file), with nothing a terminal
+    acts on left raw (``export -`` may be read at a terminal, an export file with ``cat``)."""
+    return json_text(canonical_text(event.to_json())) + "\n"
+
+
 def export_lines(space: Space, since: int = 0) -> Iterator[str]:
-    """One JSON line per event, with nothing a terminal acts on left raw (``export -`` may be read
-    at a terminal, an export file with ``cat``)."""
+    """One JSON line per event, in this peer's arrival order."""
     for event in space.store.iter_since(since):
-        yield json_text(canonical_text(event.to_json())) + "\n"
+        yield export_line(event)
 
 
 def export(space: Space, out: IO[str], since: int = 0) -> int:
@@ -139,7 +144,7 @@ class ImportResult:
     clashes: list[Clash] = attrs.field(factory=list)
 
 
-def _merged(reports: list[WriteReport]) -> WriteReport | None:
+def merged_reports(reports: list[WriteReport]) -> WriteReport | None:
     if not reports:
         return None
     written = list(dict.fromkeys(name for report in reports for name in report.written))
@@ -186,4 +191,6 @@ def import_events(
             with contextlib.suppress(*VIEW_FAILURES):
                 views.append(refresh(space))
     views.append(refresh_after_commit(space, "what was imported"))
-    return ImportResult(accepted, duplicates, kept, _merged(views), rejected_count, source.stopped, clashes)
+    return ImportResult(
+        accepted, duplicates, kept, merged_reports(views), rejected_count, source.stopped, clashes
+    )

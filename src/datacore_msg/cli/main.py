@@ -35,6 +35,7 @@ def _register_commands() -> None:
         log_commands,
         message_commands,
         setup_commands,
+        sync_commands,
         task_commands,
     )
     from datacore_msg.cli.hooks import hook
@@ -48,6 +49,7 @@ def _register_commands() -> None:
         budget_command,
         identity_command,
         contact_commands,
+        sync_commands,
         compat,
     ):
         for command in module.COMMANDS:

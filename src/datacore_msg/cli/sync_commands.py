@@ -1,0 +1,131 @@
+"""``sync``: exchanging events with teammates' installations, through a shared folder
+(``--folder DIR``, :mod:`datacore_msg.app.folder_sync`) or a relay (``messaging.relay.url``)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+import click
+
+from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
+from datacore_msg.cli.output import emit_json, emit_note, emit_text, emit_warning
+from datacore_msg.errors import ConfigError, DatacoreError, ImportRejected
+from datacore_msg.terminal import field
+
+
+@click.command(name="sync")
+@click.option("--folder", "folder", default=None, metavar="DIR", help="Exchange through this shared folder.")
+@click.option("--watch", is_flag=True, help="Keep exchanging until Ctrl-C or SIGTERM.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05, max=3600),
+    default=1.0,
+    show_default=True,
+    help="Seconds between two rounds of --watch with --folder.",
+)
+@json_option
+@space_options
+def sync_cmd(
+    folder: str | None, watch: bool, interval: float, as_json: bool, root: str | None, space: str | None
+) -> None:
+    """Send this installation's new events and receive everyone else's, then update the views."""
+    if folder is not None:
+        if watch:
+            _watch_folder(folder, interval, root, space)
+        else:
+            _sync_folder(folder, as_json, root, space)
+        return
+    from datacore_msg.app.space import locate
+
+    paths, settings = locate(root, space)
+    if settings.relay.url is None:
+        raise ConfigError(
+            f"nothing to sync with: no messaging.relay.url in {paths.settings_file} and no --folder DIR"
+        )
+    raise ConfigError("sync through a relay is not part of this build; use --folder DIR")
+
+
+def _sync_folder(folder: str, as_json: bool, root: str | None, space: str | None) -> None:
+    from datacore_msg.app.folder_sync import sync_folder
+
+    with open_space_from(root, space) as sp:
+        result = sync_folder(sp, folder)
+    _report(result, as_json)
+    if result.rejected_count or result.problems:
+        counts = [f"{result.rejected_count} line(s) rejected"] if result.rejected_count else []
+        counts += [f"{len(result.problems)} file(s) not synced"] if result.problems else []
+        raise ImportRejected(
+            f"{field(result.folder)}: {', '.join(counts)} (listed above); every valid event was stored",
+            [(r.line, f"{r.file}: {r.reason}") for r in result.rejected],
+            result.rejected_count,
+        )
+    if as_json:
+        emit_json(_as_dict(result))
+
+
+def _watch_folder(folder: str, interval: float, root: str | None, space: str | None) -> None:
+    from datacore_msg.app.folder_sync import FolderSyncResult, prepare_folder, watch_folder
+
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    path = prepare_folder(folder)
+    emit_note(f"Watching {field(path)} every {interval:g} s; Ctrl-C to stop")
+    last_problems: list[str] = []
+
+    def report(result: FolderSyncResult) -> None:
+        nonlocal last_problems
+        if result.moved or result.rejected_count or result.notes:
+            _report(result, as_json=False)
+        elif result.problems != last_problems:
+            for problem in result.problems:
+                emit_warning(f"not synced: {problem}")
+        last_problems = result.problems
+
+    last_error = ""
+
+    def failed(error: DatacoreError) -> None:
+        nonlocal last_error
+        if str(error) != last_error:
+            emit_warning(f"this round failed, trying again in {interval:g} s: {error}")
+        last_error = str(error)
+
+    watch_folder(lambda: open_space_from(root, space), path, interval, stopped, report, failed)
+    emit_note("Stopped watching")
+
+
+def _report(result: Any, as_json: bool) -> None:
+    warn_views(result.views)
+    for clash in result.clashes:
+        emit_warning("clash: " + clash.describe())
+    for note in result.notes:
+        emit_note(note)
+    for problem in result.problems:
+        emit_warning(f"not synced: {problem}")
+    for rejected in result.rejected:
+        emit_warning(f"rejected: {rejected.describe()}")
+    more = result.rejected_count - len(result.rejected)
+    if more > 0:
+        emit_warning(f"rejected: and {more} more line(s)")
+    if not as_json:
+        emit_text(
+            f"{field(result.folder)}: written {result.written}, received {result.received}, "
+            f"rejected {result.rejected_count}" + ("" if result.moved else " (nothing moved)")
+        )
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    return {
+        "folder": str(result.folder),
+        "written": result.written,
+        "received": result.received,
+        "rejected": [{"file": r.file, "line": r.line, "reason": r.reason} for r in result.rejected],
+        "rejected_count": result.rejected_count,
+        "problems": result.problems,
+        "notes": result.notes,
+    }
+
+
+COMMANDS: tuple[click.Command, ...] = (sync_cmd,)
