@@ -12,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from datacore_msg.app.folder_sync import LOCK_FILE, STATE_FILE
 from peers import data, ok
 from test_convergence import view_files
-
-from datacore_msg.app.folder_sync import LOCK_FILE, STATE_FILE
 
 
 def sync(inst: Any, folder: Path) -> dict[str, Any]:
