@@ -47,6 +47,7 @@ JSON_COMMANDS = (
     "migrate",
     "rebuild",
     "import",
+    "sync",
     "send",
     "reply",
     "mark",

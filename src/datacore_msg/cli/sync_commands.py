@@ -30,7 +30,13 @@ from datacore_msg.terminal import field
 def sync_cmd(
     folder: str | None, watch: bool, interval: float, as_json: bool, root: str | None, space: str | None
 ) -> None:
-    """Send this installation's new events and receive everyone else's, then update the views."""
+    """Send this installation's new events and receive everyone else's, then update the views.
+
+    With --folder DIR, through a folder the team already syncs (git, Syncthing, a network share):
+    this installation appends its own events to DIR/<its key>.jsonl, and verifies and stores the
+    new events of every other file there. Prints what moved; exit status 11 when lines were
+    rejected or files could not be synced (each named, with its reason; every valid event is
+    stored)."""
     if folder is not None:
         if watch:
             _watch_folder(folder, interval, root, space)
