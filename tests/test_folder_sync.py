@@ -173,3 +173,35 @@ def test_a_deleted_own_file_is_written_again_and_a_rewritten_peer_file_is_read_a
     (tmp_path / "copy").replace(tex_file)
     assert sync(gregor, folder)["received"] == 1
     assert run_all([gregor, tex], folder) == [(0, 0), (0, 0)]
+
+
+def test_a_log_restored_from_an_older_backup_never_appends_a_fork_to_its_file(
+    make_installation: Callable[..., Any], introduce: Callable[..., None], tmp_path: Path
+) -> None:
+    """The file holds events the log no longer has: appending after them would put a second event
+    at the same seq in the file (a fork every teammate would refuse), so nothing is written and the
+    command says why and what to do."""
+    gregor = make_installation("gregor", label="gregor")
+    tex = make_installation("tex", label="tex")
+    introduce(gregor, tex)
+    folder = tmp_path / "sync"
+    folder.mkdir()
+    ok(gregor.cli("send", "@tex", "one"))
+    with gregor.space() as space:
+        db = space.store.path
+        space.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    backup = tmp_path / "backup.sqlite3"
+    shutil.copy(db, backup)
+    ok(gregor.cli("send", "@tex", "two"))
+    assert sync(gregor, folder)["written"] == 2
+    before = own_file(gregor, folder).read_bytes()
+    with gregor.space() as space:
+        space.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(backup, db)  # the log goes back to before "two"; the cursors stay
+    ok(gregor.cli("send", "@tex", "three"))  # seq 2 again, another event
+    result = gregor.cli("sync", "--folder", str(folder))
+    assert result.code == 11, result
+    assert "its last line is not an event of this installation that the log holds" in result.err
+    assert own_file(gregor, folder).read_bytes() == before
+    assert sync(tex, folder)["received"] == 2
+    assert "three" not in tex.read("inbox.org")

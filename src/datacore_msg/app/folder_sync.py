@@ -104,7 +104,7 @@ class Cursor:
 
     offset: int = 0
     line: int = 0
-    #: sha256 (hex) of the TAIL_BYTES bytes before ``offset``.
+    #: sha256 (hex) of the TAIL_BYTES bytes before ``offset`` (ours: the id of the file's last event).
     tail: str = ""
     #: The log's head of the file's origin when the cursor was saved (ours: the file's head).
     held: int = 0
@@ -412,8 +412,8 @@ def _write_own(space: Space, path: Path, me: str, mine: int, cursor: Cursor | No
         return cursor or Cursor()
     if st is None:
         head = 0
-    elif cursor is not None and cursor.stat == _stat_key(st):
-        head = cursor.held  # unchanged since this installation last wrote it
+    elif cursor is not None and cursor.stat == _stat_key(st) and _still_held(space, me, cursor):
+        head = cursor.held  # unchanged since this installation last wrote it, and still in the log
     else:
         found = _own_head(space, path, me, tally)
         if found is None:
@@ -433,7 +433,17 @@ def _write_own(space: Space, path: Path, me: str, mine: int, cursor: Cursor | No
             tally.problems.append(f"{name} (this installation's file): {_why(exc)}; nothing written to it")
             return cursor or Cursor()
         raise StorageError(f"{path}: cannot append: {exc.strerror}") from None
-    return Cursor(held=head, stat=_stat_key(st) if st is not None else None)
+    last = space.store.events_after(me, head - 1, 1) if head else []
+    return Cursor(tail=last[0].id if last else "", held=head, stat=_stat_key(st) if st is not None else None)
+
+
+def _still_held(space: Space, me: str, cursor: Cursor) -> bool:
+    """Whether the log still holds the event our file ends with (not so after a restore from an
+    older backup: the file's head must then be checked, see :func:`_own_head`)."""
+    if cursor.held == 0:
+        return True
+    stored = space.store.events_after(me, cursor.held - 1, 1)
+    return bool(stored) and stored[0].id == cursor.tail
 
 
 def _own_head(space: Space, path: Path, me: str, tally: _Tally) -> int | None:
