@@ -1,18 +1,24 @@
 """``sync --folder``: three installations (gregor's laptop and desktop, and tex) exchange messages and
 tasks through one shared folder, run after run, until each holds every event; the second run of
 everyone moves nothing; gregor's two installations render byte-identical views; and a file cut in
-the middle of a line by an interrupted sync tool (a peer's, then the writer's own) loses nothing.
+the middle of a line by an interrupted sync tool (a peer's, then the writer's own) loses nothing;
+and, as a property, any sequence of partial copies of a file delivers every event exactly once.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from datacore_msg.app.folder_sync import LOCK_FILE, STATE_FILE
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from datacore_msg.app import exchange
+from datacore_msg.app.folder_sync import LOCK_FILE, STATE_FILE, sync_folder
 from peers import data, ok
 from test_convergence import view_files
 
@@ -205,3 +211,42 @@ def test_a_log_restored_from_an_older_backup_never_appends_a_fork_to_its_file(
     assert own_file(gregor, folder).read_bytes() == before
     assert sync(tex, folder)["received"] == 2
     assert "three" not in tex.read("inbox.org")
+
+
+_example = itertools.count()
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(cuts=st.lists(st.floats(0, 1), min_size=1, max_size=8))
+def test_any_sequence_of_partial_copies_of_a_file_delivers_every_event_once(
+    make_installation: Callable[..., Any], introduce: Callable[..., None], tmp_path: Path, cuts: list[float]
+) -> None:
+    """A sync tool shows the receiver any prefix of the writer's file, growing or (a rewrite in
+    progress) shrinking, cut anywhere in a line: each run takes the complete lines, rejects nothing,
+    and once the whole file is there every event has arrived exactly once."""
+    n = next(_example)
+    gregor = make_installation("gregor", label=f"p{n}-gregor")
+    tex = make_installation("tex", label=f"p{n}-tex")
+    introduce(gregor, tex)
+    for i in range(6):
+        ok(tex.cli("send", "@gregor", f"message {i}"))
+    with tex.space() as space:
+        whole = "".join(exchange.export_lines(space)).encode("utf-8")
+    folder = tmp_path / f"p{n}"
+    folder.mkdir()
+    peer_file = folder / f"{tex.public_key}.jsonl"
+    received = 0
+    with gregor.space() as space:
+        for cut in [*cuts, 1.0]:
+            peer_file.write_bytes(whole[: round(cut * len(whole))])
+            result = sync_folder(space, folder)
+            assert result.rejected_count == 0 and result.problems == [], result
+            received += result.received
+            complete = whole[: round(cut * len(whole))].count(b"\n")
+            assert space.store.heads().get(tex.public_key, 0) >= complete
+        assert received == 6
+        assert space.store.heads()[tex.public_key] == 6
