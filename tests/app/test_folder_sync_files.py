@@ -17,6 +17,7 @@ import pytest
 from datacore_msg.app import exchange
 from datacore_msg.app.exchange import MAX_LINE_BYTES
 from datacore_msg.app.folder_sync import (
+    MISNAMED_LISTED,
     TAIL_BYTES,
     Cursor,
     FolderSyncResult,
@@ -309,3 +310,20 @@ def test_a_folder_that_cannot_be_one_is_one_line(
     for where, says in ((tmp_path / "file", "not a folder"), (tmp_path / "no" / "such", "no such folder")):
         result = gregor.cli("sync", "--folder", str(where))
         assert result.code == 3 and says in result.err and result.err.count("\n") == 1, result
+
+
+def test_a_folder_full_of_misnamed_files_lists_a_few_and_counts_the_rest(
+    make_installation: Callable[..., Any], tmp_path: Path
+) -> None:
+    gregor = make_installation("gregor")
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    for i in range(MISNAMED_LISTED + 30):
+        (folder / f"x{i:03}.jsonl").write_bytes(b"{}\n")
+    (folder / "README.md").write_bytes(b"# not ours\n")
+    (folder / ".git").mkdir()
+    with gregor.space() as space:
+        result = sync_folder(space, folder)
+    assert len(result.problems) == MISNAMED_LISTED + 1
+    assert result.problems[-1].startswith("and 30 more .jsonl files")
+    assert not any("README" in p or ".git" in p for p in result.problems)

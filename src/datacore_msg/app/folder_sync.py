@@ -83,6 +83,8 @@ FILE_NAME = re.compile(r"[0-9a-f]{64}\.jsonl")
 SUFFIX = ".jsonl"
 #: The most peer files one run reads (the rest are reported and left for no one).
 MAX_PEER_FILES = 1000
+#: Files not named after a key that are listed one by one (the rest are counted).
+MISNAMED_LISTED = 5
 #: A batch is ingested once its lines reach this many bytes (or BATCH_EVENTS events).
 BATCH_BYTES = 8 << 20
 #: How many bytes before a cursor's offset must be unchanged for the cursor to be used.
@@ -380,14 +382,17 @@ def _peer_files(folder: Path, own_name: str, tally: _Tally) -> list[str]:
     except OSError as exc:
         raise InvalidInput(f"{folder}: cannot list the folder: {exc.strerror}") from None
     peers: list[str] = []
+    misnamed = 0
     for name in names:
         if name == own_name or name.startswith(".") or not name.endswith(SUFFIX):
             continue
         if not FILE_NAME.fullmatch(name):
-            tally.problems.append(
-                f"{name}: not named after an installation's key (64 lowercase hex digits, then "
-                f"{SUFFIX}); not read"
-            )
+            misnamed += 1
+            if misnamed <= MISNAMED_LISTED:
+                tally.problems.append(
+                    f"{name}: not named after an installation's key (64 lowercase hex digits, then "
+                    f"{SUFFIX}); not read"
+                )
             continue
         if len(peers) == MAX_PEER_FILES:
             tally.problems.append(
@@ -395,6 +400,10 @@ def _peer_files(folder: Path, own_name: str, tally: _Tally) -> list[str]:
             )
             break
         peers.append(name)
+    if misnamed > MISNAMED_LISTED:
+        tally.problems.append(
+            f"and {misnamed - MISNAMED_LISTED} more {SUFFIX} files not named after an installation's key"
+        )
     return peers
 
 
