@@ -327,3 +327,47 @@ def test_a_folder_full_of_misnamed_files_lists_a_few_and_counts_the_rest(
     assert len(result.problems) == MISNAMED_LISTED + 1
     assert result.problems[-1].startswith("and 30 more .jsonl files")
     assert not any("README" in p or ".git" in p for p in result.problems)
+
+
+def test_events_already_held_are_never_verified_again(
+    make_installation: Callable[..., Any],
+    introduce: Callable[..., None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cheap path of a re-run: an unchanged file is not read; a touched one is read from its
+    cursor; with the cursors lost it is read from the start, and its held lines skipped unverified."""
+    from datacore_msg.eventlog import store as store_module
+
+    gregor = make_installation("gregor", label="gregor")
+    tex = make_installation("tex", label="tex")
+    introduce(gregor, tex)
+    for i in range(5):
+        ok(tex.cli("send", "@gregor", f"m{i}"))
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    with tex.space() as space:
+        assert sync_folder(space, folder).written == 5
+    verified: list[str] = []  # every event the store hashed (check_id) or verified (check_seal)
+
+    def counting(real: Callable[[Any], None]) -> Callable[[Any], None]:
+        def check(event: Any) -> None:
+            verified.append(event.id)
+            real(event)
+
+        return check
+
+    for name in ("check_id", "check_seal"):
+        monkeypatch.setattr(store_module, name, counting(getattr(store_module, name)))
+    with gregor.space() as space:
+        assert sync_folder(space, folder).received == 5
+        assert len(verified) == 10  # each new event hashed, then verified
+        peer = folder / f"{tex.public_key}.jsonl"
+        for change in ("none", "touched", "cursors lost"):
+            if change == "touched":
+                os.utime(peer, ns=(1, 1))
+            elif change == "cursors lost":
+                (space.paths.space_state_dir / "folder-sync.json").unlink()
+            again = sync_folder(space, folder)
+            assert (again.received, again.rejected_count) == (0, 0), change
+            assert len(verified) == 10, change
