@@ -211,7 +211,8 @@ def test_only_eventlog_readmodels_and_migrations_import_sqlite() -> None:
 
 #: Files allowed to write files, and why.
 WRITERS = {
-    "fsutil.py": "atomic replace of one file (temp file, fsync, rename) for every file we own",
+    "fsutil.py": "atomic replace of one file (temp file, fsync, rename) for every file we own; "
+    "the append-only files of sync --folder",
     "hooks/state.py": "the hook's per-session cursors and its log of its own failures",
     "eventlog/signing.py": "creates this installation's key file once, mode 0600",
     "eventlog/connection.py": "creates the event log file with mode 0600 before SQLite opens it",
