@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datacore_msg.app import exchange
-from datacore_msg.app.folder_sync import LOCK_FILE, STATE_FILE, sync_folder
+from datacore_msg.app.folder_cursors import STATE_FILE
+from datacore_msg.app.folder_sync import LOCK_FILE, sync_folder
 from peers import data, ok
 from test_convergence import view_files
 

@@ -16,16 +16,8 @@ import pytest
 
 from datacore_msg.app import exchange
 from datacore_msg.app.exchange import MAX_LINE_BYTES
-from datacore_msg.app.folder_sync import (
-    MISNAMED_LISTED,
-    TAIL_BYTES,
-    Cursor,
-    FolderSyncResult,
-    complete_lines,
-    cursor_holds,
-    last_line,
-    sync_folder,
-)
+from datacore_msg.app.folder_cursors import TAIL_BYTES, Cursor, complete_lines, cursor_holds, last_line
+from datacore_msg.app.folder_sync import MISNAMED_LISTED, FolderSyncResult, sync_folder
 from datacore_msg.fsutil import append_durably, cut_partial_line
 from peers import ok
 

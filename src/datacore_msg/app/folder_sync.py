@@ -25,13 +25,14 @@ Theory of operation
   is reported with its file and line number and never stops the valid ones. A last line without a
   newline is left for a later run, when the sync tool has finished writing it.
 * **Cursors.** Per folder and file, the state folder keeps how far the file was read (byte offset
-  and line number, both after the last complete line taken), a hash of the :data:`TAIL_BYTES`
+  and line number, both after the last complete line taken), a hash of the 256
   bytes before that offset, the log's head of the file's origin then, and the file's (inode, size,
   modification time). A file whose stat has not changed, while the log still holds that head, is
   not opened at all (a ``--watch`` round costs a directory listing and a few stats). A cursor is
   used only when the file still has the same bytes before the offset and the log still holds at
   least that head; otherwise (the file was rewritten by a sync tool, or the log replaced) the file
-  is read again from the start, the events already held skipped without being verified. A rejected
+  is read again from the start, the events already held skipped without being verified (cursors:
+  :mod:`datacore_msg.app.folder_cursors`). A rejected
   line is behind the cursor once reported: it is reported once, not on every run.
 * **Hostile folders.** Anyone who can write to the folder can put anything in it: names that are
   not keys (a sync tool's conflict copy, ``<KEY>.jsonl`` in capitals) are reported and not read;
@@ -51,28 +52,35 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import json
 import os
 import re
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import attrs
 import filelock
 
 from datacore_msg.app.clashes import Clash, clashes_among
 from datacore_msg.app.exchange import BATCH_EVENTS, MAX_LINE_BYTES, export_line, merged_reports
+from datacore_msg.app.folder_cursors import (
+    Cursor,
+    complete_lines,
+    cursor_holds,
+    last_line,
+    load_cursors,
+    save_cursors,
+    stat_key,
+    tail_hash,
+)
 from datacore_msg.app.space import Space
 from datacore_msg.errors import Busy, DatacoreError, IntegrityError, InvalidInput, StorageError
 from datacore_msg.eventlog.envelope import Event, check_id, parse_line
 from datacore_msg.fsutil import (
     append_durably,
-    atomic_write,
     cut_partial_line,
     open_regular_for_reading,
 )
@@ -81,62 +89,17 @@ from datacore_msg.projections.drivers.writer import WriteReport
 #: The name of an installation's file: its public key in lowercase hex, then ``.jsonl``.
 FILE_NAME = re.compile(r"[0-9a-f]{64}\.jsonl")
 SUFFIX = ".jsonl"
-#: The most peer files one run reads (the rest are reported and left for no one).
+#: The most peer files one run reads (the rest are reported, not read).
 MAX_PEER_FILES = 1000
 #: Files not named after a key that are listed one by one (the rest are counted).
 MISNAMED_LISTED = 5
 #: A batch is ingested once its lines reach this many bytes (or BATCH_EVENTS events).
 BATCH_BYTES = 8 << 20
-#: How many bytes before a cursor's offset must be unchanged for the cursor to be used.
-TAIL_BYTES = 256
 #: Rejected lines kept in the result (all are counted).
 REJECTS_KEPT = 20
 #: How long a run waits for another run of this installation (a watcher) to finish.
 LOCK_TIMEOUT_S = 60.0
-STATE_FILE = "folder-sync.json"
 LOCK_FILE = "folder-sync.lock"
-STATE_VERSION = 1
-
-StatKey = tuple[int, int, int]
-
-
-@attrs.frozen
-class Cursor:
-    """How far one file of one folder has been read (peers) or written (ours)."""
-
-    offset: int = 0
-    line: int = 0
-    #: sha256 (hex) of the TAIL_BYTES bytes before ``offset`` (ours: the id of the file's last event).
-    tail: str = ""
-    #: The log's head of the file's origin when the cursor was saved (ours: the file's head).
-    held: int = 0
-    #: The file's (inode, size, mtime_ns) when the cursor was saved, if it was read to its end.
-    stat: StatKey | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "offset": self.offset,
-            "line": self.line,
-            "tail": self.tail,
-            "held": self.held,
-            "stat": list(self.stat) if self.stat is not None else None,
-        }
-
-    @classmethod
-    def from_json(cls, value: object) -> Cursor:
-        """The cursor saved as ``value``; a fresh one for anything malformed (a cursor is only a
-        shortcut: the worst a lost one costs is reading a file again)."""
-        if not isinstance(value, dict):
-            return cls()
-        numbers = [value.get(k) for k in ("offset", "line", "held")]
-        tail, saved = value.get("tail"), value.get("stat")
-        if not all(type(n) is int and n >= 0 for n in numbers) or not isinstance(tail, str):
-            return cls()
-        stat_key: StatKey | None = None
-        if isinstance(saved, list) and len(saved) == 3 and all(type(n) is int for n in saved):
-            stat_key = (saved[0], saved[1], saved[2])
-        offset, line, held = (int(n) for n in numbers)  # type: ignore[arg-type]
-        return cls(offset, line, tail, held, stat_key)
 
 
 @attrs.frozen
@@ -191,10 +154,6 @@ class _Tally:
             self.rejected.append(Rejected(name, line, reason))
 
 
-def _stat_key(st: os.stat_result) -> StatKey:
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 def _why(exc: OSError) -> str:
     if exc.errno == errno.ELOOP:
         return "a symbolic link (not followed)"
@@ -203,91 +162,7 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _tail_hash(fd: int, offset: int) -> str:
-    start = max(0, offset - TAIL_BYTES)
-    return hashlib.sha256(os.pread(fd, offset - start, start)).hexdigest()
-
-
-def cursor_holds(cursor: Cursor, fd: int, size: int, head: int) -> bool:
-    """Whether reading the open file ``fd`` (``size`` bytes) may start at ``cursor``: the file
-    still has the bytes the cursor saw before its offset, and the log (whose head of the file's
-    origin is now ``head``) still holds what it held when the cursor was saved."""
-    if cursor.offset == 0:
-        return True
-    if size < cursor.offset or head < cursor.held:
-        return False
-    return _tail_hash(fd, cursor.offset) == cursor.tail
-
-
-def complete_lines(handle: IO[bytes], line: int = 0) -> Iterator[tuple[int, bytes | None, int]]:
-    """The complete lines of ``handle`` from where it stands: (line number, the line, or None for
-    a line over MAX_LINE_BYTES, which is skipped up to its newline; its length in bytes). A last
-    line without a newline is not yielded: a writer or a sync tool may still be writing it."""
-    while True:
-        raw = handle.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            return
-        if raw.endswith(b"\n"):
-            line += 1
-            yield line, raw if len(raw) <= MAX_LINE_BYTES else None, len(raw)
-            continue
-        if len(raw) <= MAX_LINE_BYTES:
-            return
-        length = len(raw)
-        while True:
-            chunk = handle.readline(1 << 16)
-            if not chunk:
-                return
-            length += len(chunk)
-            if chunk.endswith(b"\n"):
-                break
-        line += 1
-        yield line, None, length
-
-
-def last_line(fd: int, size: int) -> bytes | None:
-    """The last line of a file of ``size`` bytes that ends with a newline (the line without it),
-    or None when that line is longer than MAX_LINE_BYTES."""
-    start = max(0, size - MAX_LINE_BYTES - 2)
-    chunk = os.pread(fd, size - start, start)
-    newline = chunk.rfind(b"\n", 0, len(chunk) - 1)
-    if newline >= 0:
-        return chunk[newline + 1 : -1]
-    return chunk[:-1] if start == 0 else None
-
-
 # -- the state folder: cursors and the lock -----------------------------------------------------
-
-
-def _state_file(space: Space) -> Path:
-    return space.paths.space_state_dir / STATE_FILE
-
-
-def load_cursors(space: Space, folder: Path) -> dict[str, Cursor]:
-    try:
-        raw = json.loads(_state_file(space).read_bytes())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
-        return {}
-    folders = raw.get("folders")
-    saved = folders.get(str(folder)) if isinstance(folders, dict) else None
-    if not isinstance(saved, dict):
-        return {}
-    return {name: Cursor.from_json(value) for name, value in saved.items() if isinstance(name, str)}
-
-
-def save_cursors(space: Space, folder: Path, cursors: dict[str, Cursor]) -> None:
-    try:
-        raw = json.loads(_state_file(space).read_bytes())
-    except (OSError, ValueError):
-        raw = {}
-    folders = raw.get("folders") if isinstance(raw, dict) else None
-    if not isinstance(folders, dict):
-        folders = {}
-    folders[str(folder)] = {name: cursor.to_json() for name, cursor in sorted(cursors.items())}
-    data = json.dumps({"version": STATE_VERSION, "folders": folders}, sort_keys=True).encode("utf-8")
-    atomic_write(_state_file(space), data, mode=0o600)
 
 
 def _locked(space: Space, timeout_s: float) -> filelock.FileLock:
@@ -421,7 +296,7 @@ def _write_own(space: Space, path: Path, me: str, mine: int, cursor: Cursor | No
         return cursor or Cursor()
     if st is None:
         head = 0
-    elif cursor is not None and cursor.stat == _stat_key(st) and _still_held(space, me, cursor):
+    elif cursor is not None and cursor.stat == stat_key(st) and _still_held(space, me, cursor):
         head = cursor.held  # unchanged since this installation last wrote it, and still in the log
     else:
         found = _own_head(space, path, me, tally)
@@ -443,7 +318,7 @@ def _write_own(space: Space, path: Path, me: str, mine: int, cursor: Cursor | No
             return cursor or Cursor()
         raise StorageError(f"{path}: cannot append: {exc.strerror}") from None
     last = space.store.events_after(me, head - 1, 1) if head else []
-    return Cursor(tail=last[0].id if last else "", held=head, stat=_stat_key(st) if st is not None else None)
+    return Cursor(tail=last[0].id if last else "", held=head, stat=stat_key(st) if st is not None else None)
 
 
 def _still_held(space: Space, me: str, cursor: Cursor) -> bool:
@@ -519,7 +394,7 @@ def _read_peer(
         what = "a symbolic link (not followed)" if stat.S_ISLNK(st.st_mode) else "not a regular file"
         tally.problems.append(f"{name}: {what}; not read")
         return cursor
-    if cursor.stat == _stat_key(st) and head >= cursor.held:
+    if cursor.stat == stat_key(st) and head >= cursor.held:
         return cursor
     try:
         handle = open_regular_for_reading(path)
@@ -564,7 +439,7 @@ def _read_open_peer(
                     tally.views.append(refresh(space))
             batch, batch_bytes = [], 0
         held = space.store.heads().get(origin, 0)
-        return Cursor(offset, line, _tail_hash(fd, offset), held, None)
+        return Cursor(offset, line, tail_hash(fd, offset), held, None)
 
     saved = cursor
     for number, raw, length in complete_lines(handle, line):
@@ -601,7 +476,7 @@ def _read_open_peer(
         )
     # The stat is kept unless the file grew while it was read: an unchanged stat then means nothing
     # new to read (a partial last line still partial).
-    return attrs.evolve(saved, stat=_stat_key(st)) if offset <= st.st_size else saved
+    return attrs.evolve(saved, stat=stat_key(st)) if offset <= st.st_size else saved
 
 
 # -- --watch -------------------------------------------------------------------------------------
