@@ -24,16 +24,16 @@ Theory of operation
   events or :data:`BATCH_BYTES`, one transaction each, and the views are caught up. A rejected line
   is reported with its file and line number and never stops the valid ones. A last line without a
   newline is left for a later run, when the sync tool has finished writing it.
-* **Cursors.** Per folder and file, the state folder keeps how far the file was read (byte offset
-  and line number, both after the last complete line taken), a hash of the 256
-  bytes before that offset, the log's head of the file's origin then, and the file's (inode, size,
-  modification time). A file whose stat has not changed, while the log still holds that head, is
-  not opened at all (a ``--watch`` round costs a directory listing and a few stats). A cursor is
-  used only when the file still has the same bytes before the offset and the log still holds at
-  least that head; otherwise (the file was rewritten by a sync tool, or the log replaced) the file
-  is read again from the start, the events already held skipped without being verified (cursors:
-  :mod:`datacore_msg.app.folder_cursors`). A rejected
-  line is behind the cursor once reported: it is reported once, not on every run.
+* **Cursors** (:mod:`datacore_msg.app.folder_cursors`). Per folder and file, the state folder keeps
+  how far the file was read (byte offset and line number, both after the last complete line
+  taken), a hash of the 256 bytes before that offset, the log's head of the file's origin then, and
+  the file's (inode, size, modification time). A file whose stat has not changed, while the log
+  still holds that head, is not opened at all (a ``--watch`` round costs a directory listing and a
+  few stats). A cursor is used only when the file still has the same bytes before the offset and
+  the log still holds at least that head; otherwise (the file was rewritten by a sync tool, or the
+  log replaced) the file is read again from the start, the events already held skipped without
+  being verified. A rejected line is behind the cursor once reported: it is reported once, not on
+  every run.
 * **Hostile folders.** Anyone who can write to the folder can put anything in it: names that are
   not keys (a sync tool's conflict copy, ``<KEY>.jsonl`` in capitals) are reported and not read;
   symbolic links, folders, FIFOs and devices are refused before anything is read (``O_NOFOLLOW``,
