@@ -34,7 +34,9 @@ def _register_commands() -> None:
         identity_command,
         log_commands,
         message_commands,
+        relay_commands,
         setup_commands,
+        sync_commands,
         task_commands,
     )
     from datacore_msg.cli.hooks import hook
@@ -48,6 +50,8 @@ def _register_commands() -> None:
         budget_command,
         identity_command,
         contact_commands,
+        sync_commands,
+        relay_commands,
         compat,
     ):
         for command in module.COMMANDS:
