@@ -132,7 +132,9 @@ class Net:
                 if side == "server" and report.accepted:
                     for other_name, other in list(self.links.items()):
                         if other is not link and other.open and other.server.admitted:
-                            self._route(other_name, other, "server", other.server.events_appended(report.accepted))
+                            self._route(
+                                other_name, other, "server", other.server.events_appended(report.accepted)
+                            )
             elif isinstance(out, Close):
                 link.closes.append(out)
                 link.open = False

@@ -187,8 +187,12 @@ def test_a_forged_event_is_rejected_with_its_reason_and_the_valid_ones_are_store
     genuine = tex.store.events_after(tex.signing_key().public_hex, 0, 10)
     forged = attrs.evolve(genuine[-1], data={**genuine[-1].data, "text": "forged"})
     other = SigningKey.generate()
-    ok_event = tex.store.append(other, "tex", MessageSent(id="msg-20260101-000000-aaaaaaaa", sender="tex",
-                                                           to="gregor", text="x"), CLOCK_START_MS)
+    ok_event = tex.store.append(
+        other,
+        "tex",
+        MessageSent(id="msg-20260101-000000-aaaaaaaa", sender="tex", to="gregor", text="x"),
+        CLOCK_START_MS,
+    )
     server = Endpoint.server(net.relay, SECRET, nonce(), NonceBook())
     client = Endpoint.client(net.relay, SECRET, tex.signing_key(), nonce())  # nothing to send
     _admit(client, server)
