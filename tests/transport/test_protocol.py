@@ -19,7 +19,6 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from syncnet import SECRET, Net, event_ids, nonce
 
 from datacore_msg.app import messages, tasks
 from datacore_msg.app.space import Space
@@ -41,6 +40,7 @@ from datacore_msg.transport.protocol import (
     State,
 )
 from datacore_msg.transport.relay_store import open_relay_store
+from syncnet import SECRET, Net, event_ids, nonce
 
 CLOCK_START_MS = 1_767_225_600_000
 _example = itertools.count()
@@ -197,10 +197,10 @@ def test_a_forged_event_is_rejected_with_its_reason_and_the_valid_ones_are_store
     client = Endpoint.client(net.relay, SECRET, tex.signing_key(), nonce())  # nothing to send
     _admit(client, server)
     outs = server.receive(frames.encode(frames.Events(1, [forged, ok_event])))
-    ingest = [o for o in outs if isinstance(o, Ingest)][0]
+    ingest = next(o for o in outs if isinstance(o, Ingest))
     report = net.relay.ingest(ingest.items, CLOCK_START_MS)
     outs = server.ingested(1, report.accepted, report.rejected)
-    ack = frames.decode([o for o in outs if isinstance(o, Send)][0].text)
+    ack = frames.decode(next(o for o in outs if isinstance(o, Send)).text)
     assert isinstance(ack, frames.Ack)
     assert [i for i, _ in ack.rejected] == [0] and "id does not match" in ack.rejected[0][1]
     assert event_ids(net.relay) == {ok_event.id}
@@ -235,10 +235,10 @@ def test_a_replayed_hello_and_a_replayed_auth_are_refused(tmp_path: Path) -> Non
     book = NonceBook()
     key = SigningKey.generate()
     client = Endpoint.client(relay, SECRET, key, nonce())
-    hello = [o for o in client.start() if isinstance(o, Send)][0].text
+    hello = next(o for o in client.start() if isinstance(o, Send)).text
     server1 = Endpoint.server(relay, SECRET, nonce(), book)
-    challenge = [o for o in server1.receive(hello) if isinstance(o, Send)][0].text
-    auth = [o for o in client.receive(challenge) if isinstance(o, Send)][0].text
+    challenge = next(o for o in server1.receive(hello) if isinstance(o, Send)).text
+    auth = next(o for o in client.receive(challenge) if isinstance(o, Send)).text
     assert server1.receive(auth) and server1.admitted
     # the same hello again: its nonce was used
     server2 = Endpoint.server(relay, SECRET, nonce(), book)
@@ -247,7 +247,7 @@ def test_a_replayed_hello_and_a_replayed_auth_are_refused(tmp_path: Path) -> Non
     # a recorded auth on a new connection: the relay's nonce differs, so the MAC does not match
     other = Endpoint.client(relay, SECRET, key, nonce())
     server3 = Endpoint.server(relay, SECRET, nonce(), book)
-    server3.receive([o for o in other.start() if isinstance(o, Send)][0].text)
+    server3.receive(next(o for o in other.start() if isinstance(o, Send)).text)
     assert _closed_with(server3.receive(auth)) == "auth_failed"
     relay.close()
 
@@ -256,14 +256,14 @@ def test_a_client_whose_key_does_not_sign_is_refused(tmp_path: Path) -> None:
     relay = open_relay_store(tmp_path / "r")
     key, impostor = SigningKey.generate(), SigningKey.generate()
     client = Endpoint.client(relay, SECRET, key, nonce())
-    hello = frames.decode([o for o in client.start() if isinstance(o, Send)][0].text)
+    hello = frames.decode(next(o for o in client.start() if isinstance(o, Send)).text)
     assert isinstance(hello, frames.Hello)
     server = Endpoint.server(relay, SECRET, nonce(), NonceBook())
     # claims the impostor's key, signs with its own
     claimed = frames.encode(frames.Hello(impostor.public_hex, hello.nonce))
-    challenge = [o for o in server.receive(claimed) if isinstance(o, Send)][0].text
+    challenge = next(o for o in server.receive(claimed) if isinstance(o, Send)).text
     client.peer_key = impostor.public_hex
-    auth = frames.decode([o for o in client.receive(challenge) if isinstance(o, Send)][0].text)
+    auth = frames.decode(next(o for o in client.receive(challenge) if isinstance(o, Send)).text)
     assert isinstance(auth, frames.Auth)
     from datacore_msg.transport.protocol import peer_mac
 
@@ -272,7 +272,7 @@ def test_a_client_whose_key_does_not_sign_is_refused(tmp_path: Path) -> None:
     mac = peer_mac(SECRET, ch.nonce, hello.nonce, impostor.public_hex)
     out = server.receive(frames.encode(frames.Auth(mac, auth.sig)))
     assert _closed_with(out) == "auth_failed"
-    assert "signature" in [o for o in out if isinstance(o, Close)][0].reason
+    assert "signature" in next(o for o in out if isinstance(o, Close)).reason
     relay.close()
 
 
@@ -280,8 +280,8 @@ def test_a_relay_without_the_secret_is_refused_by_the_client(tmp_path: Path) -> 
     relay = open_relay_store(tmp_path / "r")
     client = Endpoint.client(relay, SECRET, SigningKey.generate(), nonce())
     fake = Endpoint.server(relay, b"the-fake-relay-guessed-a-secret!", nonce(), NonceBook())
-    hello = [o for o in client.start() if isinstance(o, Send)][0].text
-    challenge = [o for o in fake.receive(hello) if isinstance(o, Send)][0].text
+    hello = next(o for o in client.start() if isinstance(o, Send)).text
+    challenge = next(o for o in fake.receive(hello) if isinstance(o, Send)).text
     assert _closed_with(client.receive(challenge)) == "auth_failed"
     relay.close()
 
@@ -353,7 +353,7 @@ def test_a_frame_not_in_the_table_closes_the_connection(
     out = me.receive(frames.encode(SAMPLES[kind]))
     assert _closed_with(out) == "unexpected", (role, state, kind, out)
     assert me.state is State.CLOSED
-    assert isinstance(frames.decode([o for o in out if isinstance(o, Send)][0].text), frames.Error)
+    assert isinstance(frames.decode(next(o for o in out if isinstance(o, Send)).text), frames.Error)
     store.close()
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers import data, ok
-from relayproc import RelayProcess, configure
 
 from datacore_msg.cli.exit_codes import Exit
 from datacore_msg.transport.relay_store import open_relay_store
+from peers import data, ok
+from relayproc import RelayProcess, configure
 
 pytestmark = pytest.mark.slow
 
