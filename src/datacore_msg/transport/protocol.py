@@ -131,6 +131,24 @@ RECEIVES: dict[Role, frozenset[str]] = {
 }
 
 
+def state_diagram() -> str:
+    """The Mermaid state diagram of :data:`TRANSITIONS` (``docs/protocol.md`` holds this text; a
+    test checks that they agree). ``error`` and ``close`` lead from every state to ``closed``."""
+    lines = ["stateDiagram-v2", "    [*] --> start"]
+    for (state, trigger), following in TRANSITIONS.items():
+        if trigger in ("error", "close") or state is following:
+            continue
+        lines.append(f"    {state.value} --> {following.value}: {trigger}")
+    loops: dict[State, list[str]] = {}
+    for (state, trigger), following in TRANSITIONS.items():
+        if state is following:
+            loops.setdefault(state, []).append(trigger)
+    for state, triggers in loops.items():
+        lines.append(f"    {state.value} --> {state.value}: {', '.join(triggers)}")
+    lines += ["    closed --> [*]", "    note right of closed: error or close, from any state"]
+    return "\n".join(lines) + "\n"
+
+
 class EventSource(Protocol):
     """What an endpoint reads from the local store (an :class:`~datacore_msg.eventlog.store.EventStore`)."""
 
