@@ -80,7 +80,7 @@ def admitted(
 
 
 def still_served(relay: RelayProcess, tmp_path: Path, stack: ExitStack) -> None:
-    ws, endpoint = admitted(relay, tmp_path, stack)
+    ws, _ = admitted(relay, tmp_path, stack)
     ws.send(frames.encode(frames.Ping()))
     while True:
         frame = frames.decode(ws.recv(timeout=30))
@@ -223,7 +223,7 @@ def test_a_peer_that_stops_reading_does_not_stop_the_others(
         _ack(writer)
     assert relay_count(relay) == 400
     # another peer catches up with everything while the sleeper still holds its connection
-    late, endpoint = admitted(relay, tmp_path, stack)
+    late, _ = admitted(relay, tmp_path, stack)
     received = 0
     while received < 400:
         frame = frames.decode(late.recv(timeout=30))

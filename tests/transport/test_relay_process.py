@@ -5,6 +5,9 @@ restart lose nothing; SIGTERM exits 0; the command line's failures are one line 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -158,3 +161,69 @@ def test_status_and_metrics_never_name_anyone(team: dict[str, Any], relay: Relay
     assert code == 200 and kind.startswith("text/plain")
     assert "datacore_relay_events_in_total" in text and "datacore_relay_connections 0" in text
     assert "tex" not in text and "gregor" not in text
+
+
+def _bulk(inst: Any, count: int) -> None:
+    """``count`` messages from ``inst`` to gregor, appended in one transaction (no views)."""
+    from datacore_msg.eventlog.payloads import MessageSent
+
+    with inst.space() as space:
+        items = [
+            (
+                inst.name,
+                MessageSent(
+                    id=f"msg-20260101-000000-{i:08x}", sender=inst.name, to="gregor", text=f"bulk {i}"
+                ),
+            )
+            for i in range(count)
+        ]
+        space.store.append_all(space.signing_key(), items, 1_767_225_600_000)
+
+
+def _kill_when(proc: subprocess.Popen[bytes], reached: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not reached():
+        assert proc.poll() is None, "the sync ended before it could be interrupted"
+        assert time.monotonic() < deadline, "the sync did not start moving events"
+        time.sleep(0.002)
+    proc.kill()
+    proc.wait(timeout=30)
+
+
+def _settled(count: Callable[[], int]) -> int:
+    """``count()`` once it has stopped changing for 2 s (a relay on a loaded machine takes a while
+    to store a batch of 500)."""
+    last = -1
+    while True:
+        now = count()
+        if now == last:
+            return now
+        last = now
+        time.sleep(2)
+
+
+def test_a_peer_killed_mid_batch_resumes_where_it_was(team: dict[str, Any], relay: RelayProcess) -> None:
+    tex, laptop = team["tex"], team["laptop"]
+    total = 4000
+    _bulk(tex, total)
+    command = [sys.executable, "-m", "datacore_msg", "sync", "--root"]
+    # the sender is killed while the relay is storing its batches
+    sender = subprocess.Popen(
+        [*command, str(tex.root)], env=tex.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _kill_when(sender, lambda: 0 < len(relay_ids(relay)) < total)
+    held = _settled(lambda: len(relay_ids(relay)))  # the relay still stores the frames that arrived
+    assert 0 < held < total
+    resumed = sync(tex)
+    assert resumed["sent"] == total - held  # only what the relay still lacked
+    assert relay_ids(relay) == ids(tex)
+    # the receiver is killed while it is storing what the relay sends
+    receiver = subprocess.Popen(
+        [*command, str(laptop.root)], env=laptop.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _kill_when(receiver, lambda: len(ids(laptop)) > 100)
+    had = _settled(lambda: len(ids(laptop)))
+    rest = sync(laptop)
+    assert rest["received"] == total - had
+    assert ids(laptop) == ids(tex)
+    ok(laptop.cli("verify"))
