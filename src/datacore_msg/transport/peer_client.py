@@ -49,6 +49,9 @@ class PeerSession:
         self.endpoint = Endpoint.client(source, secret.encode("utf-8"), key, secrets.token_hex(32))
         self._ingest = ingest
         self._ws: ClientConnection | None = None
+        # One endpoint call and the sending of its outputs at a time: batches go out in the order
+        # the endpoint numbered them, even when push() runs while run() is carrying a frame's outputs.
+        self._turn = asyncio.Lock()
 
     async def open(self) -> None:
         try:
@@ -64,7 +67,8 @@ class PeerSession:
             raise Unreachable(f"relay {self.url}: the WebSocket handshake failed ({exc})") from None
         except OSError as exc:
             raise Unreachable(f"relay {self.url}: cannot connect ({exc.strerror or exc})") from None
-        await self._carry(self.endpoint.start())
+        async with self._turn:
+            await self._carry(self.endpoint.start())
 
     async def run(self, until_settled: bool = True) -> Stats:
         """Exchange frames until settled (``until_settled``) or until the connection ends."""
@@ -78,14 +82,17 @@ class PeerSession:
                 if not until_settled and self.endpoint.closed_by is None and exc.rcvd is not None:
                     break
                 raise Unreachable(f"relay {self.url}: the connection was closed ({exc})") from None
-            await self._carry(self.endpoint.receive(raw))
+            async with self._turn:
+                await self._carry(self.endpoint.receive(raw))
         return self.endpoint.stats()
 
     async def push(self, events: Iterable[Event]) -> None:
-        await self._carry(self.endpoint.events_appended(events))
+        async with self._turn:
+            await self._carry(self.endpoint.events_appended(events))
 
     async def close(self) -> None:
-        self.endpoint.close()
+        async with self._turn:
+            self.endpoint.close()
         if self._ws is not None:
             await self._ws.close()
 
