@@ -6,12 +6,14 @@ yet (``governor/``, ``transport/``, ``hooks/``) simply has nothing to check.
 
 Rules:
 
-* only ``eventlog/``, ``readmodels/`` and ``migrations/`` import ``sqlite3`` / ``sqlite_utils``;
+* only ``eventlog/``, ``readmodels/`` and ``migrations/`` import ``sqlite3`` / ``sqlite_utils`` (the
+  relay's store, ``transport/relay_store.py``, is an event log opened through ``migrations``);
 * only ``fsutil.py`` (atomic replace, which the views' writer uses), the key file
   (``eventlog/signing.py``), the hook's state (``hooks/state.py``) and the CLI (``export`` writes the
   user's FILE) open files for writing, rename over files or call ``write_text`` / ``write_bytes``;
 * nothing below ``cli/`` prints, writes to the standard streams or exits;
-* only ``transport/`` imports socket or network libraries;
+* only ``transport/`` imports socket or network libraries, and its protocol (``protocol*.py``,
+  ``frames.py``) is sans-I/O: no sockets, event loop, SQLite, clock or randomness;
 * ``eventlog/``, ``readmodels/``, ``projections/`` (pure modules and ``drivers/`` apart),
   ``governor/``, ``migrations/``, ``hooks/`` and ``transport/`` import only the parts of the package
   they may; ``config/`` imports nothing above it (``app``, ``hooks``, ``cli``), ``app/`` neither the
@@ -593,11 +595,76 @@ def test_migrations_import_only_the_eventlog_errors_and_themselves() -> None:
     assert not offences, report(offences, "migrations/ may import only eventlog and errors")
 
 
+#: The transport modules that may reach past the event log, and why.
+TRANSPORT_EXTRAS = {
+    "transport/relay_store.py": (
+        ("datacore_msg.migrations.runner",),
+        "opens the relay's own event log with the same schema (and migrations) as a space's",
+    ),
+}
+
+
 def test_transport_imports_only_the_eventlog_errors_and_itself() -> None:
-    offences = _disallowed(
-        "transport", ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.transport")
+    base = ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.transport")
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.in_part("transport")
+        for line, name in package_imports(m)
+        if name != PACKAGE and not is_module(name, *base, *TRANSPORT_EXTRAS.get(m.rel, ((), ""))[0])
+    ]
+    assert not offences, report(
+        offences,
+        "transport/ may import only eventlog and errors (and TRANSPORT_EXTRAS, each with its reason)",
     )
-    assert not offences, report(offences, "transport/ may import only eventlog and errors")
+
+
+def _is_sans_io(module: Module) -> bool:
+    name = module.rel.rsplit("/", 1)[-1]
+    return module.rel.startswith("transport/") and (name.startswith("protocol") or name == "frames.py")
+
+
+#: What the sans-I/O protocol modules may not import: sockets and event loops, the database, the
+#: store (it reads through the EventSource interface), randomness and the clock (passed in).
+SANS_IO_FORBIDDEN = (
+    *NETWORK_MODULES,
+    "asyncio",
+    "selectors",
+    "threading",
+    *SQLITE_MODULES,
+    "datacore_msg.eventlog.store",
+    "datacore_msg.eventlog.connection",
+    "datacore_msg.migrations",
+    "secrets",
+    "random",
+    "time",
+    "os",
+    "datetime",
+)
+
+
+def test_the_protocol_is_sans_io() -> None:
+    """``transport/protocol*.py`` and ``transport/frames.py``: no sockets, no asyncio, no SQLite, no
+    clock or randomness (nonces and time are passed in); only the drivers do I/O."""
+    sans_io = [m for m in modules() if _is_sans_io(m)]
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in sans_io
+        for line, name in imports_of(m)
+        if is_module(name, *SANS_IO_FORBIDDEN)
+    ]
+    offences += [
+        f"{m.rel}:{line}: {name}() in {function}()"
+        for m in sans_io
+        for line, name, function in clock_reads(m)
+    ]
+    offences += [f"{m.rel}:{line}: {what}" for m in sans_io for line, what in file_writes(m)]
+    assert not offences, report(offences, "the sync protocol and its frames are sans-I/O")
+
+
+def test_the_sans_io_rule_sees_the_protocol() -> None:
+    rels = {m.rel for m in modules() if _is_sans_io(m)}
+    assert {"transport/protocol.py", "transport/frames.py"} <= rels
 
 
 def _reaching(part: str, forbidden: tuple[str, ...]) -> list[str]:

@@ -17,7 +17,10 @@ one place (``datacore_msg.cli.exit_codes``); nothing below the CLI prints or exi
     │   └── ForkError         same (origin, seq) but another event id             (fork)
     ├── ImportRejected        an import with rejected lines (valid ones are kept)  (import_rejected)
     ├── Busy                  another process holds a lock for too long           (busy)
-    └── StorageError          the disk or the database failed                     (storage)
+    ├── StorageError          the disk or the database failed                     (storage)
+    ├── Unreachable           the relay cannot be reached (refused, timed out)    (unreachable)
+    ├── AuthRefused           the relay refused this installation (wrong secret)  (auth_refused)
+    └── ProtocolError         a bad frame, or a frame the sync protocol forbids   (protocol)
 """
 
 from __future__ import annotations
@@ -92,6 +95,25 @@ class StorageError(DatacoreError):
     code = "storage"
 
 
+class Unreachable(DatacoreError):
+    code = "unreachable"
+
+
+class AuthRefused(DatacoreError):
+    code = "auth_refused"
+
+
+class ProtocolError(DatacoreError):
+    """A frame that is malformed, too large, of the wrong type, or not allowed in the connection's
+    state; ``reason`` is the stable code sent in the error frame (``bad_frame``, ``unexpected``...)."""
+
+    code = "protocol"
+
+    def __init__(self, message: str, reason: str = "bad_frame") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 ALL_ERRORS: tuple[type[DatacoreError], ...] = (
     DatacoreError,
     InvalidInput,
@@ -105,4 +127,7 @@ ALL_ERRORS: tuple[type[DatacoreError], ...] = (
     ImportRejected,
     Busy,
     StorageError,
+    Unreachable,
+    AuthRefused,
+    ProtocolError,
 )

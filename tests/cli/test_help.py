@@ -65,6 +65,7 @@ NO_SPACE_OPTIONS = {
     "demo": "runs two throwaway installations in its own folder; it never reads the user's root",
     "hook uninstall": "removes every datacore-msg hook from Claude Code's settings, whatever its root",
     "hook status": "reports every datacore-msg hook in Claude Code's settings, whatever its root",
+    "relay serve": "the relay has no installation or space: its own event log lives in --data DIR",
 }
 
 

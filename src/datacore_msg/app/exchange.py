@@ -36,6 +36,7 @@ from datacore_msg.app.space import Space
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.envelope import Event, parse_line
+from datacore_msg.eventlog.store import IngestReport
 from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.terminal import json_text
 
@@ -153,6 +154,15 @@ def merged_reports(reports: list[WriteReport]) -> WriteReport | None:
     return attrs.evolve(reports[-1], written=written, kept_aside=kept_aside)
 
 
+def ingest_batch(
+    space: Space, items: list[tuple[int, Event | IntegrityError]]
+) -> tuple[IngestReport, list[Clash]]:
+    """Verify and store one batch from elsewhere (an import's lines, a relay's frame) in one
+    transaction, and find the clashes among what it added."""
+    ingested = space.store.ingest(items, space.clock())
+    return ingested, clashes_among(space, ingested.accepted)
+
+
 def import_events(
     space: Space,
     lines: Iterable[bytes],
@@ -175,12 +185,12 @@ def import_events(
         batch = list(itertools.islice(items, BATCH_EVENTS))
         if not batch:
             break
-        ingested = space.store.ingest(batch, space.clock())
+        ingested, found = ingest_batch(space, batch)
         accepted += len(ingested.accepted)
         duplicates += ingested.duplicates
         rejected_count += len(ingested.rejected)
         kept.extend(ingested.rejected[: REJECTS_KEPT - len(kept)])
-        clashes.extend(clashes_among(space, ingested.accepted))
+        clashes.extend(found)
         if report is not None:
             for number, reason in ingested.rejected:
                 report.write(json.dumps({"line": number, "reason": reason}) + "\n")

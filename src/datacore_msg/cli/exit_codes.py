@@ -23,6 +23,9 @@ class Exit(IntEnum):
     BUSY = 12
     STORAGE = 13
     VIEWS_DIFFER = 14
+    UNREACHABLE = 15
+    AUTH_REFUSED = 16
+    PROTOCOL = 17
 
 
 BY_CODE: dict[str, Exit] = {
@@ -38,6 +41,9 @@ BY_CODE: dict[str, Exit] = {
     "import_rejected": Exit.IMPORT_REJECTED,
     "busy": Exit.BUSY,
     "storage": Exit.STORAGE,
+    "unreachable": Exit.UNREACHABLE,
+    "auth_refused": Exit.AUTH_REFUSED,
+    "protocol": Exit.PROTOCOL,
 }
 
 

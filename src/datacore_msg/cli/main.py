@@ -34,6 +34,7 @@ def _register_commands() -> None:
         identity_command,
         log_commands,
         message_commands,
+        relay_commands,
         setup_commands,
         sync_commands,
         task_commands,
@@ -50,6 +51,7 @@ def _register_commands() -> None:
         identity_command,
         contact_commands,
         sync_commands,
+        relay_commands,
         compat,
     ):
         for command in module.COMMANDS:

@@ -25,10 +25,23 @@ from datacore_msg.terminal import field
     show_default=True,
     help="Seconds between two rounds of --watch with --folder.",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the relay (to connect, and for each frame).",
+)
 @json_option
 @space_options
 def sync_cmd(
-    folder: str | None, watch: bool, interval: float, as_json: bool, root: str | None, space: str | None
+    folder: str | None,
+    watch: bool,
+    interval: float,
+    timeout: float,
+    as_json: bool,
+    root: str | None,
+    space: str | None,
 ) -> None:
     """Send this installation's new events and receive everyone else's, then update the views.
 
@@ -36,7 +49,10 @@ def sync_cmd(
     this installation appends its own events to DIR/<its key>.jsonl, and verifies and stores the
     new events of every other file there. Prints what moved; exit status 11 when lines were
     rejected or files could not be synced (each named, with its reason; every valid event is
-    stored)."""
+    stored).
+
+    Without --folder, through the team's relay (messaging.relay.url): connect, exchange until both
+    sides hold the same events, and print what moved."""
     if folder is not None:
         if watch:
             _watch_folder(folder, interval, root, space)
@@ -50,7 +66,31 @@ def sync_cmd(
         raise ConfigError(
             f"nothing to sync with: no messaging.relay.url in {paths.settings_file} and no --folder DIR"
         )
-    raise ConfigError("sync through a relay is not part of this build; use --folder DIR")
+    if watch:
+        raise ConfigError("sync --watch through a relay is not part of this build; use --folder DIR")
+    _sync_relay(timeout, as_json, root, space)
+
+
+def _sync_relay(timeout: float, as_json: bool, root: str | None, space: str | None) -> None:
+    from datacore_msg.app.sync import sync_with_relay
+
+    with open_space_from(root, space) as sp:
+        result = sync_with_relay(sp, timeout)
+    warn_views(result.views)
+    for clash in result.clashes:
+        emit_warning("clash: " + clash.describe())
+    reasons = [f"received: {r}" for r in result.rejected_here] + [f"sent: {r}" for r in result.rejected_there]
+    if as_json:
+        emit_json({"sent": result.sent, "received": result.received, "rejected": reasons})
+        return
+    lines = [
+        f"Synced with {result.url}: sent {result.sent}, received {result.received}, "
+        f"rejected {result.rejected}"
+    ]
+    lines += [f"  rejected {reason}" for reason in reasons[:20]]
+    if len(reasons) > 20:
+        lines.append(f"  ... and {len(reasons) - 20} more")
+    emit_text("\n".join(lines))
 
 
 def _sync_folder(folder: str, as_json: bool, root: str | None, space: str | None) -> None:

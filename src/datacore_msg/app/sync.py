@@ -1,0 +1,86 @@
+"""Sync with the team's relay: what a received batch does to the space, and the one-shot exchange.
+
+A batch from the relay goes through :func:`~datacore_msg.app.exchange.ingest_batch` — the same
+verification, one transaction per batch and clash detection as ``import`` — and the views are caught
+up once the exchange ends (also when it fails half-way: every batch stored before the failure is
+committed, and the views then show it). What is sent is read straight from the log by the protocol
+(``EventStore.heads`` and ``events_after``).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from datacore_msg.app.clashes import Clash
+from datacore_msg.app.exchange import ingest_batch
+from datacore_msg.app.space import Space
+from datacore_msg.errors import ConfigError, IntegrityError
+from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.store import IngestReport
+from datacore_msg.projections.drivers.writer import WriteReport
+
+#: Seconds without a frame (or to connect) before a one-shot sync gives up.
+SYNC_TIMEOUT_S = 30.0
+
+
+@attrs.frozen
+class SyncResult:
+    url: str
+    sent: int
+    received: int
+    #: Events from the relay this installation refused (reason each).
+    rejected_here: list[str]
+    #: Events of this installation the relay refused (reason each).
+    rejected_there: list[str]
+    views: WriteReport | None
+    clashes: list[Clash] = attrs.field(factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejected_here) + len(self.rejected_there)
+
+
+def relay_target(space: Space) -> tuple[str, str]:
+    """The relay's URL and the team secret from the settings (else a ConfigError saying how)."""
+    relay = space.settings.relay
+    if relay.url is None:
+        raise ConfigError(
+            f"{space.paths.settings_file}: no relay configured; set messaging.relay.url "
+            "(ws://HOST:8080/ws) and messaging.relay.secret (or RELAY_SECRET)"
+        )
+    if relay.secret is None:
+        raise ConfigError(
+            f"{space.paths.settings_file}: messaging.relay.url is set but there is no secret; set "
+            "messaging.relay.secret or the environment's RELAY_SECRET"
+        )
+    return relay.url, relay.secret
+
+
+class _Receiver:
+    """The ingest callback of a sync: stores each batch, keeps the clashes it found."""
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        self.clashes: list[Clash] = []
+
+    def __call__(self, items: list[tuple[int, Event | IntegrityError]]) -> IngestReport:
+        report, found = ingest_batch(self.space, items)
+        self.clashes.extend(found)
+        return report
+
+
+def sync_with_relay(space: Space, timeout_s: float = SYNC_TIMEOUT_S) -> SyncResult:
+    """Connect to the relay, exchange until both sides hold the same events, catch the views up."""
+    from datacore_msg.app.views import refresh_after_commit
+    from datacore_msg.transport.peer_client import sync_once
+
+    url, secret = relay_target(space)
+    space.preflight()
+    receiver = _Receiver(space)
+    try:
+        stats = sync_once(url, secret, space.signing_key(), space.store, receiver, timeout_s)
+    finally:
+        views = refresh_after_commit(space, "what was received")
+    return SyncResult(
+        url, stats.sent, stats.received, stats.rejected_here, stats.rejected_there, views, receiver.clashes
+    )

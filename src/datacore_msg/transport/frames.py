@@ -1,0 +1,313 @@
+"""The sync protocol's frames: versioned JSON text frames, decoded strictly.
+
+Every frame is one JSON object with ``"v"`` (the protocol version, :data:`PROTOCOL_VERSION`) and
+``"t"`` (the frame type), plus the fields of its type and nothing else. :func:`decode` checks the
+size, the version, the type and every field's type and bounds; anything wrong raises
+:class:`~datacore_msg.errors.ProtocolError` (never another exception), whose ``reason`` is the
+code the receiver puts in its ``error`` frame. Events inside an ``events`` frame are checked for
+shape only (:func:`~datacore_msg.eventlog.envelope.from_json`); an event of the wrong shape stays
+in the batch as the :class:`~datacore_msg.errors.IntegrityError` that describes it, so the receiver
+reports it by index and ingests the others (ids, signatures and chains are ``ingest``'s to check).
+
+The frame table (and the order they may come in) is in ``docs/protocol.md``; the state machine that
+uses them is :mod:`datacore_msg.transport.protocol`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+
+from datacore_msg.errors import IntegrityError, ProtocolError
+from datacore_msg.eventlog.envelope import Event, from_json
+from datacore_msg.eventlog.signing import is_public_key
+
+PROTOCOL_VERSION = 1
+#: The largest frame either side sends or accepts (also the WebSocket ``max_size``).
+MAX_FRAME_BYTES = 1024 * 1024
+#: The most events in one ``events`` frame.
+MAX_BATCH_EVENTS = 500
+#: The most origins in one version vector (``heads``, ``ack``).
+MAX_VECTOR_ORIGINS = 10_000
+#: The longest reason text in ``error`` frames and in an ack's rejections.
+MAX_REASON_CHARS = 500
+_MAX_INT = 2**63 - 1
+_HEX = frozenset("0123456789abcdef")
+#: Nonces are 32 random bytes, hex; MACs are HMAC-SHA256, hex; signatures ed25519, hex.
+NONCE_HEX = 64
+MAC_HEX = 64
+SIG_HEX = 128
+
+
+@attrs.frozen
+class Hello:
+    """Client → relay: the installation's public key and a fresh client nonce."""
+
+    key: str
+    nonce: str
+    TYPE = "hello"
+
+
+@attrs.frozen
+class Challenge:
+    """Relay → client: the relay's fresh nonce, and its proof that it knows the team secret."""
+
+    nonce: str
+    proof: str
+    TYPE = "challenge"
+
+
+@attrs.frozen
+class Auth:
+    """Client → relay: the MAC over both nonces and the key (the secret), and the key's signature
+    over both nonces (the installation)."""
+
+    mac: str
+    sig: str
+    TYPE = "auth"
+
+
+@attrs.frozen
+class Welcome:
+    """Relay → client: admitted."""
+
+    TYPE = "welcome"
+
+
+@attrs.frozen
+class Heads:
+    """Either side: its version vector (per origin, the highest seq held with none missing)."""
+
+    heads: dict[str, int]
+    TYPE = "heads"
+
+
+@attrs.frozen
+class Events:
+    """Either side: batch ``batch`` of events the other lacks, per origin in seq order. An item that
+    failed the shape check is kept as its error (see the module docstring)."""
+
+    batch: int
+    events: list[Event | IntegrityError]
+    TYPE = "events"
+
+
+@attrs.frozen
+class Ack:
+    """Either side: batch ``batch`` is durably stored; the new heads of the origins it touched,
+    and the rejected items (index in the batch, reason)."""
+
+    batch: int
+    heads: dict[str, int]
+    rejected: list[tuple[int, str]]
+    TYPE = "ack"
+
+
+@attrs.frozen
+class CaughtUp:
+    """Either side: everything it held when it learnt the other's heads is sent and acknowledged."""
+
+    TYPE = "caught_up"
+
+
+@attrs.frozen
+class Ping:
+    """Either side: are you there (answered by ``pong``)."""
+
+    TYPE = "ping"
+
+
+@attrs.frozen
+class Pong:
+    TYPE = "pong"
+
+
+@attrs.frozen
+class Error:
+    """Either side, last frame before closing: a stable code and a one-line reason."""
+
+    code: str
+    reason: str
+    TYPE = "error"
+
+
+Frame = Hello | Challenge | Auth | Welcome | Heads | Events | Ack | CaughtUp | Ping | Pong | Error
+FRAME_TYPES: dict[str, type[Any]] = {
+    cls.TYPE: cls
+    for cls in (Hello, Challenge, Auth, Welcome, Heads, Events, Ack, CaughtUp, Ping, Pong, Error)
+}
+
+
+# -- encoding --------------------------------------------------------------------------------------
+
+
+def to_obj(frame: Frame) -> dict[str, Any]:
+    obj: dict[str, Any] = {"v": PROTOCOL_VERSION, "t": frame.TYPE}
+    if isinstance(frame, Events):
+        obj["batch"] = frame.batch
+        obj["events"] = [e.to_json() for e in frame.events if isinstance(e, Event)]
+    elif isinstance(frame, Ack):
+        obj["batch"] = frame.batch
+        obj["heads"] = frame.heads
+        obj["rejected"] = [[index, reason[:MAX_REASON_CHARS]] for index, reason in frame.rejected]
+    elif isinstance(frame, Error):
+        obj["code"] = frame.code
+        obj["reason"] = frame.reason[:MAX_REASON_CHARS]
+    else:
+        obj.update(attrs.asdict(frame))
+    return obj
+
+
+def encode(frame: Frame) -> str:
+    return json.dumps(to_obj(frame), separators=(",", ":"), ensure_ascii=False)
+
+
+def event_size(event: Event) -> int:
+    """The bytes ``event`` takes inside an ``events`` frame (for batching under the frame limit)."""
+    return len(json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")) + 1
+
+
+# -- decoding --------------------------------------------------------------------------------------
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _fail(message: str, reason: str = "bad_frame") -> ProtocolError:
+    return ProtocolError(message, reason)
+
+
+def _int(obj: dict[str, Any], name: str, low: int = 0) -> int:
+    value = obj[name]
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= _MAX_INT:
+        raise _fail(f"{obj['t']} frame: {name} is not an integer between {low} and 2^63-1")
+    return value
+
+
+def _hex(obj: dict[str, Any], name: str, length: int) -> str:
+    value = obj[name]
+    if not isinstance(value, str) or len(value) != length or not _HEX.issuperset(value):
+        raise _fail(f"{obj['t']} frame: {name} is not {length} lowercase hex characters")
+    return value
+
+
+def _text(obj: dict[str, Any], name: str) -> str:
+    value = obj[name]
+    if not isinstance(value, str) or len(value) > MAX_REASON_CHARS:
+        raise _fail(f"{obj['t']} frame: {name} is not a string of at most {MAX_REASON_CHARS} characters")
+    return value
+
+
+def _vector(obj: dict[str, Any], name: str) -> dict[str, int]:
+    value = obj[name]
+    if not isinstance(value, dict):
+        raise _fail(f"{obj['t']} frame: {name} is not an object")
+    if len(value) > MAX_VECTOR_ORIGINS:
+        raise _fail(f"{obj['t']} frame: {name} names over {MAX_VECTOR_ORIGINS} origins", "limit")
+    for origin, seq in value.items():
+        if not is_public_key(origin):
+            raise _fail(f"{obj['t']} frame: {name} has a key that is not an ed25519 public key")
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= _MAX_INT:
+            raise _fail(f"{obj['t']} frame: {name} has a seq that is not an integer between 0 and 2^63-1")
+    return value
+
+
+def _events(obj: dict[str, Any]) -> list[Event | IntegrityError]:
+    value = obj["events"]
+    if not isinstance(value, list):
+        raise _fail("events frame: events is not a list")
+    if not value or len(value) > MAX_BATCH_EVENTS:
+        raise _fail(f"events frame: a batch holds 1 to {MAX_BATCH_EVENTS} events, not {len(value)}", "limit")
+    items: list[Event | IntegrityError] = []
+    for index, item in enumerate(value):
+        try:
+            items.append(from_json(item))
+        except IntegrityError as exc:
+            items.append(IntegrityError(f"event {index} of the batch: {exc}"))
+    return items
+
+
+def _rejections(obj: dict[str, Any]) -> list[tuple[int, str]]:
+    value = obj["rejected"]
+    if not isinstance(value, list) or len(value) > MAX_BATCH_EVENTS:
+        raise _fail(f"ack frame: rejected is not a list of at most {MAX_BATCH_EVENTS} items")
+    out: list[tuple[int, str]] = []
+    for item in value:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not isinstance(item[0], int)
+            or isinstance(item[0], bool)
+            or not 0 <= item[0] < MAX_BATCH_EVENTS
+            or not isinstance(item[1], str)
+            or len(item[1]) > MAX_REASON_CHARS
+        ):
+            raise _fail("ack frame: a rejection is not [index, reason]")
+        out.append((item[0], item[1]))
+    return out
+
+
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "hello": ("key", "nonce"),
+    "challenge": ("nonce", "proof"),
+    "auth": ("mac", "sig"),
+    "welcome": (),
+    "heads": ("heads",),
+    "events": ("batch", "events"),
+    "ack": ("batch", "heads", "rejected"),
+    "caught_up": (),
+    "ping": (),
+    "pong": (),
+    "error": ("code", "reason"),
+}
+
+
+def decode(raw: str | bytes) -> Frame:
+    """The frame in ``raw`` (a WebSocket message), or :class:`ProtocolError` saying what is wrong."""
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        raise _fail("binary frames are not accepted (frames are JSON text)")
+    if len(raw) > MAX_FRAME_BYTES or len(raw.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
+        raise _fail(f"frame is over {MAX_FRAME_BYTES} bytes", "limit")
+    try:
+        obj = json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise _fail(f"frame is not valid JSON ({str(exc)[:80]})") from None
+    if not isinstance(obj, dict):
+        raise _fail("frame is not a JSON object")
+    version = obj.get("v")
+    if version != PROTOCOL_VERSION:
+        raise _fail(
+            f"protocol version {str(version)[:20]!s} is not supported (this side speaks 1)", "version"
+        )
+    kind = obj.get("t")
+    if not isinstance(kind, str) or kind not in _FIELDS:
+        raise _fail(f"unknown frame type {str(kind)[:40]!r}")
+    expected = {"v", "t", *_FIELDS[kind]}
+    missing = sorted(expected - set(obj))
+    if missing:
+        raise _fail(f"{kind} frame: missing field(s) {', '.join(missing)}")
+    extra = sorted(set(obj) - expected)
+    if extra:
+        raise _fail(f"{kind} frame: unknown field(s) {', '.join(str(e)[:40] for e in extra[:5])}")
+    if kind == "hello":
+        key = obj["key"]
+        if not is_public_key(key):
+            raise _fail("hello frame: key is not an ed25519 public key")
+        return Hello(key, _hex(obj, "nonce", NONCE_HEX))
+    if kind == "challenge":
+        return Challenge(_hex(obj, "nonce", NONCE_HEX), _hex(obj, "proof", MAC_HEX))
+    if kind == "auth":
+        return Auth(_hex(obj, "mac", MAC_HEX), _hex(obj, "sig", SIG_HEX))
+    if kind == "heads":
+        return Heads(_vector(obj, "heads"))
+    if kind == "events":
+        return Events(_int(obj, "batch", 1), _events(obj))
+    if kind == "ack":
+        return Ack(_int(obj, "batch", 1), _vector(obj, "heads"), _rejections(obj))
+    if kind == "error":
+        return Error(_text(obj, "code"), _text(obj, "reason"))
+    empty: dict[str, Frame] = {"welcome": Welcome(), "caught_up": CaughtUp(), "ping": Ping(), "pong": Pong()}
+    return empty[kind]

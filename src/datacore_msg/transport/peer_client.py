@@ -1,0 +1,141 @@
+"""The peer's side of a relay connection (websockets' asyncio client) driving a client endpoint.
+
+:class:`PeerSession` connects, carries the endpoint's outputs out (frames sent, batches handed to the
+``ingest`` callback, which stores them and returns the report) and feeds it what arrives.
+:meth:`PeerSession.run` returns once both sides are caught up and nothing is in flight (a one-shot
+``sync``); with ``until_settled=False`` it stays connected and keeps receiving until the relay
+closes or :meth:`PeerSession.close` is called, and :meth:`PeerSession.push` offers events appended
+locally meanwhile (what a watcher or ``send``'s push-on-append use). Failures are typed: the relay
+cannot be reached or drops the connection (:class:`~datacore_msg.errors.Unreachable`), refuses the
+secret (:class:`~datacore_msg.errors.AuthRefused`), or breaks the protocol
+(:class:`~datacore_msg.errors.ProtocolError`); nothing stored before the failure is undone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from datacore_msg.errors import AuthRefused, IntegrityError, ProtocolError, Unreachable
+from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.signing import SigningKey
+from datacore_msg.transport import frames
+from datacore_msg.transport.protocol import Close, Endpoint, EventSource, Ingest, Output, Send, Stats
+
+if TYPE_CHECKING:
+    from datacore_msg.eventlog.store import IngestReport
+
+#: Stores one received batch (``EventStore.ingest`` and whatever the app does after it).
+IngestFn = Callable[[list[tuple[int, Event | IntegrityError]]], "IngestReport"]
+
+
+class PeerSession:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        key: SigningKey,
+        source: EventSource,
+        ingest: IngestFn,
+        timeout_s: float = 30,
+    ) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.endpoint = Endpoint.client(source, secret.encode("utf-8"), key, secrets.token_hex(32))
+        self._ingest = ingest
+        self._ws: ClientConnection | None = None
+        # One endpoint call and the sending of its outputs at a time: batches go out in the order
+        # the endpoint numbered them, even when push() runs while run() is carrying a frame's outputs.
+        self._turn = asyncio.Lock()
+
+    async def open(self) -> None:
+        try:
+            self._ws = await asyncio.wait_for(
+                connect(self.url, max_size=frames.MAX_FRAME_BYTES, compression=None, open_timeout=None),
+                self.timeout_s,
+            )
+        except asyncio.TimeoutError:
+            raise Unreachable(f"relay {self.url}: no answer within {self.timeout_s:g} s") from None
+        except InvalidURI:
+            raise Unreachable(f"relay {self.url}: not a WebSocket URL") from None
+        except InvalidHandshake as exc:
+            raise Unreachable(f"relay {self.url}: the WebSocket handshake failed ({exc})") from None
+        except OSError as exc:
+            raise Unreachable(f"relay {self.url}: cannot connect ({exc.strerror or exc})") from None
+        async with self._turn:
+            await self._carry(self.endpoint.start())
+
+    async def run(self, until_settled: bool = True) -> Stats:
+        """Exchange frames until settled (``until_settled``) or until the connection ends."""
+        ws = self._require()
+        while not (until_settled and self.endpoint.settled):
+            try:
+                raw = await asyncio.wait_for(ws.recv(), self.timeout_s if until_settled else None)
+            except asyncio.TimeoutError:
+                raise Unreachable(f"relay {self.url}: no frame within {self.timeout_s:g} s") from None
+            except ConnectionClosed as exc:
+                if not until_settled and self.endpoint.closed_by is None and exc.rcvd is not None:
+                    break
+                raise Unreachable(f"relay {self.url}: the connection was closed ({exc})") from None
+            async with self._turn:
+                await self._carry(self.endpoint.receive(raw))
+        return self.endpoint.stats()
+
+    async def push(self, events: Iterable[Event]) -> None:
+        async with self._turn:
+            await self._carry(self.endpoint.events_appended(events))
+
+    async def close(self) -> None:
+        async with self._turn:
+            self.endpoint.close()
+        if self._ws is not None:
+            await self._ws.close()
+
+    def _require(self) -> ClientConnection:
+        if self._ws is None:
+            raise Unreachable(f"relay {self.url}: not connected")
+        return self._ws
+
+    async def _carry(self, outputs: Sequence[Output]) -> None:
+        ws = self._require()
+        pending = list(outputs)
+        while pending:
+            out = pending.pop(0)
+            if isinstance(out, Send):
+                try:
+                    await ws.send(out.text)
+                except ConnectionClosed as exc:
+                    raise Unreachable(f"relay {self.url}: the connection was closed ({exc})") from None
+            elif isinstance(out, Ingest):
+                report = self._ingest(out.items)
+                pending += self.endpoint.ingested(out.batch, report.accepted, report.rejected)
+            elif isinstance(out, Close):
+                await ws.close()
+                if out.code == "done":
+                    return
+                if out.code == "auth_failed":
+                    raise AuthRefused(f"relay {self.url} refused this installation: {out.reason}")
+                side = "the relay" if out.by_peer else "this side"
+                raise ProtocolError(
+                    f"relay {self.url}: {side} ended the sync: {out.code}: {out.reason}", out.code
+                )
+
+
+async def _sync_once(session: PeerSession) -> Stats:
+    await session.open()
+    try:
+        return await session.run(until_settled=True)
+    finally:
+        await session.close()
+
+
+def sync_once(
+    url: str, secret: str, key: SigningKey, source: EventSource, ingest: IngestFn, timeout_s: float = 30
+) -> Stats:
+    """Connect, exchange until both sides hold the same events, close: what moved."""
+    return asyncio.run(_sync_once(PeerSession(url, secret, key, source, ingest, timeout_s)))

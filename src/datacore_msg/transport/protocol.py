@@ -1,0 +1,512 @@
+"""The sync protocol as a sans-I/O state machine: frames in, frames and events out.
+
+Theory of operation
+-------------------
+One :class:`Endpoint` is one side of one connection. It opens no socket, reads no clock and writes
+nothing: the driver (:mod:`.relay_server`, :mod:`.peer_client`, or a test shuttling strings) feeds
+it what arrived — :meth:`Endpoint.receive` (a frame's text), :meth:`Endpoint.ingested` (what the
+driver's store did with a batch it was asked to ingest), :meth:`Endpoint.events_appended` (events
+that reached the local store some other way) — and carries out the :data:`Output` items it returns,
+in order: :class:`Send` a frame, :class:`Ingest` a batch (then report back with ``ingested``),
+:class:`Close` the connection. The only thing it reads is the local store, through the read-only
+:class:`EventSource` (``heads`` and ``events_after``), to fill the batches it sends.
+
+1. **Admission** (client and relay differ only here). The client sends ``hello`` (its public key and
+   a fresh nonce). The relay answers ``challenge``: its own fresh nonce and a proof that it knows the
+   team secret, ``HMAC(secret, "relay" | client nonce | relay nonce)``. The client checks the proof
+   and answers ``auth``: ``HMAC(secret, "peer" | relay nonce | client nonce | key)`` and the key's
+   ed25519 signature over both nonces. The relay compares the MAC in constant time
+   (:func:`hmac.compare_digest`) and checks the signature, so it knows which key is connected; the
+   secret never travels, and a recorded ``auth`` is worthless on another connection (new relay
+   nonce). A client nonce seen before is refused (:class:`NonceBook`). A wrong secret gets
+   ``error auth_failed`` and the connection closes. Admission says nothing about names: authorship
+   is each event's signature, checked by every reader against its own pinned keys.
+2. **Catch-up.** Both sides send ``heads``, their version vector (per origin, the highest seq held
+   with none missing). Each then sends the other what it lacks — per origin, ``events_after(origin,
+   their head)`` in seq order — in batches of at most :data:`~.frames.MAX_BATCH_EVENTS` events and
+   :data:`BATCH_BYTES` bytes, with at most :data:`WINDOW` batches unacknowledged (flow control: a
+   side that stops reading stops receiving). The receiver ingests each batch (one transaction, every
+   check of ``import``), and only then acks it with the new heads of the origins it touched and the
+   rejected items with their reasons. When everything a side held at the time it learnt the other's
+   heads is sent and acked, it sends ``caught_up``.
+3. **Live.** Once both sides sent ``caught_up`` the endpoint is ``LIVE`` (:attr:`Endpoint.settled`
+   tells a one-shot ``sync`` it may close once nothing is in flight). Events appended afterwards —
+   by this installation, or received by the relay from another peer — are pushed the same way,
+   through :meth:`Endpoint.events_appended`.
+
+What the other side holds is tracked per origin (its heads, raised by its acks and by what it sent),
+and what was sent on this connection by a cursor per origin, so nothing is sent twice on one
+connection and nothing is sent back to the side it came from. Duplicates across connections are
+harmless: ingest is idempotent by event id. Every frame not allowed in the current state (see
+:data:`TRANSITIONS`, from which the state diagram of ``docs/protocol.md`` is drawn and checked) is a
+protocol error: the endpoint sends ``error`` with the cause and closes.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import attrs
+
+from datacore_msg.errors import IntegrityError, ProtocolError
+from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.signing import SigningKey, signature_ok
+from datacore_msg.transport import frames
+from datacore_msg.transport.frames import (
+    Ack,
+    Auth,
+    CaughtUp,
+    Challenge,
+    Error,
+    Events,
+    Frame,
+    Heads,
+    Hello,
+    Ping,
+    Pong,
+    Welcome,
+)
+
+#: Unacknowledged ``events`` batches one side may have in flight on a connection.
+WINDOW = 4
+#: The most bytes of events put into one batch (well under :data:`~.frames.MAX_FRAME_BYTES`; one
+#: event is at most ~400 KiB, so one always fits).
+BATCH_BYTES = 512 * 1024
+#: Client nonces the relay remembers (and refuses to see again).
+NONCES_KEPT = 100_000
+_AUTH_CONTEXT = b"datacore-msg relay auth v1\x00"
+
+
+class State(enum.Enum):
+    START = "start"
+    AWAIT_CHALLENGE = "await_challenge"
+    AWAIT_AUTH = "await_auth"
+    AWAIT_WELCOME = "await_welcome"
+    AWAIT_HEADS = "await_heads"
+    SYNCING = "syncing"
+    LIVE = "live"
+    CLOSED = "closed"
+
+
+class Role(enum.Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+S = State
+#: Every allowed (state, trigger) → next state. A trigger is a frame type received, or one of the
+#: local triggers ``start`` (the client opens), ``settled`` (both sides sent ``caught_up``) and
+#: ``close``. ``error`` (received, or sent on a protocol error) closes from any state.
+TRANSITIONS: dict[tuple[State, str], State] = {
+    (S.START, "start"): S.AWAIT_CHALLENGE,  # client: send hello
+    (S.START, "hello"): S.AWAIT_AUTH,  # relay: send challenge
+    (S.AWAIT_CHALLENGE, "challenge"): S.AWAIT_WELCOME,  # client: check proof, send auth
+    (S.AWAIT_AUTH, "auth"): S.AWAIT_HEADS,  # relay: check MAC and signature, send welcome, heads
+    (S.AWAIT_WELCOME, "welcome"): S.AWAIT_HEADS,  # client: send heads
+    (S.AWAIT_HEADS, "heads"): S.SYNCING,  # both: send what the other lacks
+    (S.SYNCING, "events"): S.SYNCING,
+    (S.SYNCING, "ack"): S.SYNCING,
+    (S.SYNCING, "caught_up"): S.SYNCING,
+    (S.SYNCING, "settled"): S.LIVE,
+    (S.LIVE, "events"): S.LIVE,
+    (S.LIVE, "ack"): S.LIVE,
+    (S.SYNCING, "ping"): S.SYNCING,
+    (S.SYNCING, "pong"): S.SYNCING,
+    (S.LIVE, "ping"): S.LIVE,
+    (S.LIVE, "pong"): S.LIVE,
+}
+for _state in State:
+    if _state is not S.CLOSED:
+        TRANSITIONS[(_state, "error")] = S.CLOSED
+        TRANSITIONS[(_state, "close")] = S.CLOSED
+#: The frames each role may receive (a relay never receives ``challenge``; a client never ``hello``).
+RECEIVES: dict[Role, frozenset[str]] = {
+    Role.CLIENT: frozenset(frames.FRAME_TYPES) - {"hello", "auth"},
+    Role.SERVER: frozenset(frames.FRAME_TYPES) - {"challenge", "welcome"},
+}
+
+
+def state_diagram() -> str:
+    """The Mermaid state diagram of :data:`TRANSITIONS` (``docs/protocol.md`` holds this text; a
+    test checks that they agree). ``error`` and ``close`` lead from every state to ``closed``."""
+    lines = ["stateDiagram-v2", "    [*] --> start"]
+    for (state, trigger), following in TRANSITIONS.items():
+        if trigger in ("error", "close") or state is following:
+            continue
+        lines.append(f"    {state.value} --> {following.value}: {trigger}")
+    loops: dict[State, list[str]] = {}
+    for (state, trigger), following in TRANSITIONS.items():
+        if state is following:
+            loops.setdefault(state, []).append(trigger)
+    for state, triggers in loops.items():
+        lines.append(f"    {state.value} --> {state.value}: {', '.join(triggers)}")
+    lines += ["    closed --> [*]", "    note right of closed: error or close, from any state"]
+    return "\n".join(lines) + "\n"
+
+
+class EventSource(Protocol):
+    """What an endpoint reads from the local store (an :class:`~datacore_msg.eventlog.store.EventStore`)."""
+
+    def heads(self) -> dict[str, int]: ...
+
+    def events_after(self, origin: str, seq: int, limit: int) -> list[Event]: ...
+
+
+@attrs.frozen
+class Send:
+    frame: Frame
+
+    @property
+    def text(self) -> str:
+        return frames.encode(self.frame)
+
+
+@attrs.frozen
+class Ingest:
+    """Verify and store these items (``EventStore.ingest`` takes them as they are), then call
+    :meth:`Endpoint.ingested` with the batch number and the report."""
+
+    batch: int
+    items: list[tuple[int, Event | IntegrityError]]
+
+
+@attrs.frozen
+class Close:
+    """Close the connection: ``code`` and ``reason`` from an error frame (sent or received), or
+    ``"done"`` for an orderly close; ``by_peer``: the other side sent the error."""
+
+    code: str
+    reason: str
+    by_peer: bool = False
+
+
+Output = Send | Ingest | Close
+
+
+class NonceBook:
+    """The client nonces a relay has seen (the most recent :data:`NONCES_KEPT`): one is never
+    accepted twice."""
+
+    def __init__(self, keep: int = NONCES_KEPT) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._keep = keep
+
+    def first_use(self, nonce: str) -> bool:
+        if nonce in self._seen:
+            return False
+        self._seen[nonce] = None
+        if len(self._seen) > self._keep:
+            self._seen.popitem(last=False)
+        return True
+
+
+def relay_proof(secret: bytes, client_nonce: str, relay_nonce: str) -> str:
+    return hmac.new(secret, b"relay\x00" + (client_nonce + relay_nonce).encode(), hashlib.sha256).hexdigest()
+
+
+def peer_mac(secret: bytes, relay_nonce: str, client_nonce: str, key: str) -> str:
+    message = b"peer\x00" + (relay_nonce + client_nonce + key).encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def signed_challenge(relay_nonce: str, client_nonce: str) -> bytes:
+    return _AUTH_CONTEXT + (relay_nonce + client_nonce).encode()
+
+
+@attrs.frozen
+class Stats:
+    sent: int
+    received: int
+    #: Events this side rejected (reason), and events the other side rejected (reason).
+    rejected_here: list[str]
+    rejected_there: list[str]
+
+
+class Endpoint:
+    """One side of one connection. Build with :meth:`client` or :meth:`server`."""
+
+    def __init__(
+        self,
+        role: Role,
+        source: EventSource,
+        secret: bytes,
+        nonce: str,
+        key: SigningKey | None = None,
+        nonces: NonceBook | None = None,
+    ) -> None:
+        self.role = role
+        self.state = S.START
+        self._source = source
+        self._secret = secret
+        self._nonce = nonce
+        self._key = key
+        self._nonces = nonces if nonces is not None else NonceBook()
+        self._peer_nonce = ""
+        #: The connected key (relay side: proven by its signature; client side: its own).
+        self.peer_key: str | None = None
+        self._local: dict[str, int] = {}
+        self._theirs: dict[str, int] = {}
+        self._cursor: dict[str, int] = {}
+        self._target: dict[str, int] | None = None
+        self._next_batch = 0
+        self._unacked: dict[int, list[str]] = {}
+        self._catchup_last: int | None = None
+        self._sent_caught_up = False
+        self._got_caught_up = False
+        self._received_batch = 0
+        self._pending_ingest: dict[int, list[tuple[int, Event | IntegrityError]]] = {}
+        self.sent = 0
+        self.received = 0
+        self.rejected_here: list[str] = []
+        self.rejected_there: list[str] = []
+        self.closed_by: Close | None = None
+
+    @classmethod
+    def client(cls, source: EventSource, secret: bytes, key: SigningKey, nonce: str) -> Endpoint:
+        return cls(Role.CLIENT, source, secret, nonce, key=key)
+
+    @classmethod
+    def server(cls, source: EventSource, secret: bytes, nonce: str, nonces: NonceBook) -> Endpoint:
+        return cls(Role.SERVER, source, secret, nonce, nonces=nonces)
+
+    # -- state -------------------------------------------------------------------------------------
+
+    @property
+    def settled(self) -> bool:
+        """Both sides caught up and nothing in flight either way: a one-shot sync may close."""
+        return self.state is S.LIVE and not self._unacked and not self._pending_ingest
+
+    @property
+    def in_flight(self) -> int:
+        """Batches sent on this connection and not yet acknowledged."""
+        return len(self._unacked)
+
+    @property
+    def admitted(self) -> bool:
+        """The relay admitted the client (its secret and key are proven)."""
+        return self.state in (S.AWAIT_HEADS, S.SYNCING, S.LIVE)
+
+    def stats(self) -> Stats:
+        return Stats(self.sent, self.received, list(self.rejected_here), list(self.rejected_there))
+
+    def _move(self, trigger: str) -> None:
+        following = TRANSITIONS.get((self.state, trigger))
+        if following is None:
+            raise ProtocolError(
+                f"{trigger} is not allowed in state {self.state.value} ({self.role.value})", "unexpected"
+            )
+        self.state = following
+
+    # -- inputs ------------------------------------------------------------------------------------
+
+    def start(self) -> list[Output]:
+        """Client: open the conversation (send ``hello``)."""
+        if self.role is not Role.CLIENT or self._key is None:
+            raise ProtocolError("only a client with a key starts a connection", "unexpected")
+        self._move("start")
+        self.peer_key = self._key.public_hex
+        return [Send(Hello(self._key.public_hex, self._nonce))]
+
+    def receive(self, raw: str | bytes) -> list[Output]:
+        """A frame's text arrived. Never raises for what the peer sent: a bad frame becomes an
+        ``error`` frame and a :class:`Close`."""
+        if self.state is S.CLOSED:
+            return []
+        try:
+            frame = frames.decode(raw)
+            if isinstance(frame, Error):
+                self.state = S.CLOSED
+                self.closed_by = Close(frame.code, frame.reason, by_peer=True)
+                return [self.closed_by]
+            if frame.TYPE not in RECEIVES[self.role]:
+                raise ProtocolError(f"a {self.role.value} does not receive {frame.TYPE} frames", "unexpected")
+            self._move(frame.TYPE)
+            return self._handle(frame)
+        except ProtocolError as exc:
+            return self._fail(exc.reason, str(exc))
+
+    def ingested(
+        self, batch: int, accepted: Sequence[Event], rejected: Sequence[tuple[int, str]]
+    ) -> list[Output]:
+        """The driver stored batch ``batch`` (``accepted``) and refused ``rejected`` (index, reason):
+        acknowledge it with the new heads of the origins it touched."""
+        items = self._pending_ingest.pop(batch, None)
+        if items is None or self.state is S.CLOSED:
+            return []
+        for event in accepted:
+            self._raise(self._local, event.origin, event.seq)
+        touched = sorted({item.origin for _, item in items if isinstance(item, Event)})
+        self.received += len(accepted)
+        self.rejected_here.extend(reason for _, reason in rejected)
+        heads = {origin: self._local.get(origin, 0) for origin in touched}
+        out: list[Output] = [
+            Send(Ack(batch, heads, [(i, r) for i, r in rejected][: frames.MAX_BATCH_EVENTS]))
+        ]
+        return out + self._progress()
+
+    def events_appended(self, events: Iterable[Event]) -> list[Output]:
+        """Events that reached the local store by another way (a local append, another peer's batch
+        on the relay): push what the other side lacks."""
+        for event in events:
+            self._raise(self._local, event.origin, event.seq)
+        if self.state not in (S.SYNCING, S.LIVE):
+            return []
+        return self._progress()
+
+    def close(self, reason: str = "done") -> list[Output]:
+        """The local side closes (one-shot sync done, shutdown)."""
+        if self.state is S.CLOSED:
+            return []
+        self._move("close")
+        return [Close("done", reason)]
+
+    # -- handling ----------------------------------------------------------------------------------
+
+    def _fail(self, code: str, reason: str) -> list[Output]:
+        self.state = S.CLOSED
+        self.closed_by = Close(code, reason)
+        return [Send(Error(code, reason)), self.closed_by]
+
+    def _handle(self, frame: Frame) -> list[Output]:
+        if isinstance(frame, Hello):
+            if not self._nonces.first_use(frame.nonce):
+                return self._fail("nonce_reused", "this client nonce was used before (a replayed hello)")
+            self.peer_key, self._peer_nonce = frame.key, frame.nonce
+            proof = relay_proof(self._secret, frame.nonce, self._nonce)
+            return [Send(Challenge(self._nonce, proof))]
+        if isinstance(frame, Challenge):
+            assert self._key is not None
+            if not hmac.compare_digest(frame.proof, relay_proof(self._secret, self._nonce, frame.nonce)):
+                return self._fail("auth_failed", "the relay does not know the team secret (wrong secret)")
+            mac = peer_mac(self._secret, frame.nonce, self._nonce, self._key.public_hex)
+            sig = self._key.sign(signed_challenge(frame.nonce, self._nonce))
+            return [Send(Auth(mac, sig))]
+        if isinstance(frame, Auth):
+            assert self.peer_key is not None
+            expected = peer_mac(self._secret, self._nonce, self._peer_nonce, self.peer_key)
+            if not hmac.compare_digest(frame.mac, expected):
+                return self._fail("auth_failed", "wrong team secret")
+            if not signature_ok(self.peer_key, signed_challenge(self._nonce, self._peer_nonce), frame.sig):
+                return self._fail("auth_failed", "the signature over the challenge is not the key's")
+            return [Send(Welcome()), self._heads()]
+        if isinstance(frame, Welcome):
+            return [self._heads()]
+        if isinstance(frame, Heads):
+            for origin, seq in frame.heads.items():
+                self._raise(self._theirs, origin, seq)
+            self._target = dict(self._local)
+            return self._progress()
+        if isinstance(frame, Events):
+            return self._on_events(frame)
+        if isinstance(frame, Ack):
+            return self._on_ack(frame)
+        if isinstance(frame, CaughtUp):
+            if self._got_caught_up:
+                raise ProtocolError("caught_up was sent twice", "unexpected")
+            self._got_caught_up = True
+            return self._progress()
+        if isinstance(frame, Ping):
+            return [Send(Pong())]
+        return []  # pong
+
+    def _heads(self) -> Send:
+        self._local = dict(self._source.heads())
+        return Send(Heads(dict(self._local)))
+
+    def _on_events(self, frame: Events) -> list[Output]:
+        if frame.batch <= self._received_batch:
+            return []  # a duplicate of a batch already received: ingest is idempotent, so drop it
+        if frame.batch != self._received_batch + 1:
+            raise ProtocolError(
+                f"events batch {frame.batch} after batch {self._received_batch}", "unexpected"
+            )
+        if len(self._pending_ingest) >= WINDOW:
+            raise ProtocolError(f"over {WINDOW} unacknowledged batches (the window)", "over_window")
+        self._received_batch = frame.batch
+        items: list[tuple[int, Event | IntegrityError]] = list(enumerate(frame.events))
+        for _, item in items:
+            if isinstance(item, Event):
+                self._raise(self._theirs, item.origin, item.seq)
+        self._pending_ingest[frame.batch] = items
+        return [Ingest(frame.batch, items)]
+
+    def _on_ack(self, frame: Ack) -> list[Output]:
+        if frame.batch > self._next_batch:
+            raise ProtocolError(f"ack of batch {frame.batch}, which was never sent", "unexpected")
+        sent = self._unacked.pop(frame.batch, None)
+        if sent is None:
+            return []  # a duplicate ack
+        for origin, seq in frame.heads.items():
+            self._raise(self._theirs, origin, seq)
+        for index, reason in frame.rejected:
+            event_id = sent[index] if index < len(sent) else "?"
+            self.rejected_there.append(f"event {event_id[:12]}: {reason}")
+        return self._progress()
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _raise(vector: dict[str, int], origin: str, seq: int) -> None:
+        if seq > vector.get(origin, 0):
+            vector[origin] = seq
+
+    def _start_of(self, origin: str) -> int:
+        return max(self._cursor.get(origin, 0), self._theirs.get(origin, 0))
+
+    def _fill(self) -> list[Event]:
+        batch: list[Event] = []
+        size = 0
+        for origin in sorted(self._local):
+            while len(batch) < frames.MAX_BATCH_EVENTS:
+                start = self._start_of(origin)
+                if self._local[origin] <= start:
+                    break
+                found = self._source.events_after(origin, start, frames.MAX_BATCH_EVENTS - len(batch))
+                if not found:
+                    # the store holds less than was said: believe the store
+                    self._local[origin] = start
+                    if self._target is not None and self._target.get(origin, 0) > start:
+                        self._target[origin] = start
+                    break
+                for event in found:
+                    cost = frames.event_size(event)
+                    if batch and size + cost > BATCH_BYTES:
+                        return batch
+                    batch.append(event)
+                    size += cost
+                    self._cursor[origin] = event.seq
+            if len(batch) >= frames.MAX_BATCH_EVENTS:
+                break
+        return batch
+
+    def _progress(self) -> list[Output]:
+        out: list[Output] = []
+        if self.state not in (S.SYNCING, S.LIVE) or self._target is None:
+            return out
+        while len(self._unacked) < WINDOW:
+            batch = self._fill()
+            if not batch:
+                break
+            self._next_batch += 1
+            self._unacked[self._next_batch] = [event.id for event in batch]
+            self.sent += len(batch)
+            out.append(Send(Events(self._next_batch, list(batch))))
+        if self._catchup_last is None and all(
+            self._start_of(origin) >= seq for origin, seq in self._target.items()
+        ):
+            self._catchup_last = self._next_batch
+        if (
+            not self._sent_caught_up
+            and self._catchup_last is not None
+            and not any(number <= self._catchup_last for number in self._unacked)
+        ):
+            self._sent_caught_up = True
+            out.append(Send(CaughtUp()))
+        if self.state is S.SYNCING and self._sent_caught_up and self._got_caught_up:
+            self._move("settled")
+        return out

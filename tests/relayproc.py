@@ -1,0 +1,115 @@
+"""A real relay process for tests: ``datacore-msg relay serve`` on a free loopback port.
+
+``RelayProcess.start()`` waits until ``GET /status`` answers; ``kill()`` is ``kill -9``; ``stop()``
+is SIGTERM (and checks the exit status). ``configure(inst, relay)`` points an installation's
+settings at it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+SECRET = "relay-test-secret-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RelayProcess:
+    def __init__(self, data: Path, secret: str | None = SECRET, port: int | None = None) -> None:
+        self.data = data
+        self.secret = secret
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+        env.pop("RELAY_SECRET", None)
+        if self.secret is not None:
+            env["RELAY_SECRET"] = self.secret
+        return env
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "datacore_msg",
+            "relay",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data",
+            str(self.data),
+        ]
+
+    def start(self, timeout: float = 60) -> RelayProcess:
+        self.proc = subprocess.Popen(
+            self.command(), env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"the relay exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}"
+                )
+            try:
+                self.status()
+                return self
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.05)
+        raise AssertionError("the relay did not answer /status in time")
+
+    def get(self, path: str) -> tuple[int, str, str]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+            return response.status, response.headers.get("Content-Type", ""), response.read().decode("utf-8")
+
+    def status(self) -> Any:
+        return json.loads(self.get("/status")[2])
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def stop(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        return code
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        for stream in (self.proc.stdout, self.proc.stderr) if self.proc else ():
+            if stream is not None:
+                stream.close()
+
+
+def configure(inst: Any, relay: RelayProcess, secret: str | None = None) -> None:
+    """Point ``inst``'s settings (``messaging.relay``) at ``relay``."""
+    path = inst.root / ".datacore" / "settings.local.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.rstrip().splitlines()[-1].startswith("  "), "messaging must be the last section"
+    text = text.rstrip() + f"\n  relay:\n    url: {relay.url}\n    secret: {secret or relay.secret}\n"
+    path.write_text(text, encoding="utf-8")

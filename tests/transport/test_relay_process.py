@@ -1,0 +1,229 @@
+"""A real relay process on loopback and three installations (gregor on a laptop and a desktop, tex)
+exchanging messages and tasks both ways with ``datacore-msg sync``; ``kill -9`` of the relay and a
+restart lose nothing; SIGTERM exits 0; the command line's failures are one line and a typed code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datacore_msg.cli.exit_codes import Exit
+from datacore_msg.transport.relay_store import open_relay_store
+from peers import data, ok
+from relayproc import RelayProcess, configure
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[RelayProcess]:
+    proc = RelayProcess(tmp_path / "relay-data").start()
+    yield proc
+    proc.close()
+
+
+@pytest.fixture
+def team(make_installation: Callable[..., Any], introduce: Callable[..., None], relay: RelayProcess) -> Any:
+    insts = {
+        "laptop": make_installation("gregor", tz="Europe/Ljubljana", label="laptop"),
+        "desktop": make_installation("gregor", tz="Europe/Ljubljana", label="desktop"),
+        "tex": make_installation("tex", tz="UTC", label="tex"),
+    }
+    introduce(*insts.values())
+    for inst in insts.values():
+        configure(inst, relay)
+    return insts
+
+
+def sync(inst: Any) -> dict[str, Any]:
+    result = ok(inst.run("sync", "--json", "--root", str(inst.root)))
+    out: dict[str, Any] = json.loads(result.out)["data"]
+    return out
+
+
+def ids(inst: Any) -> set[str]:
+    with inst.space() as space:
+        return {event.id for event in space.store.iter_since(0)}
+
+
+def relay_ids(relay: RelayProcess) -> set[str]:
+    store = open_relay_store(relay.data)
+    try:
+        return {event.id for event in store.iter_since(0)}
+    finally:
+        store.close()
+
+
+def views(inst: Any) -> dict[str, bytes]:
+    return {
+        p.relative_to(inst.views).as_posix(): p.read_bytes()
+        for p in sorted(inst.views.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def test_three_installations_exchange_messages_and_tasks_through_a_relay_process(
+    team: dict[str, Any], relay: RelayProcess
+) -> None:
+    laptop, desktop, tex = team["laptop"], team["desktop"], team["tex"]
+    sent = data(tex, "send", "@gregor", "hello gregor, from tex")["id"]
+    task = data(tex, "send", "@gregor-claude", "summarise the notes")["id"]
+    first = sync(tex)
+    assert first["sent"] >= 2 and first["rejected"] == []
+    got = sync(laptop)
+    assert got["received"] == first["sent"]
+    assert "hello gregor, from tex" in laptop.read("inbox.org")
+    assert task in laptop.read("agents/gregor-claude.org")
+    # the other way: gregor answers from the laptop; the governor's decision travels too
+    ok(laptop.cli("reply", sent, "thanks tex"))
+    back = sync(laptop)
+    assert back["sent"] >= 1
+    assert sync(tex)["received"] >= 1
+    assert "thanks tex" in tex.read("inbox.org")
+    # gregor's second installation gets everything and renders the same bytes
+    sync(desktop)
+    assert ids(desktop) == ids(laptop) == ids(tex) == relay_ids(relay)
+    assert views(desktop) == views(laptop)
+    # a second run moves nothing
+    again = sync(tex)
+    assert again["sent"] == 0 and again["received"] == 0
+    assert relay.status() == {"status": "ok", "connected": 0}
+
+
+def test_kill_9_of_the_relay_and_a_restart_lose_nothing(team: dict[str, Any], relay: RelayProcess) -> None:
+    laptop, tex = team["laptop"], team["tex"]
+    for i in range(5):
+        ok(tex.cli("send", "@gregor", f"before the crash {i}"))
+    sync(tex)
+    held = relay_ids(relay)
+    assert held == ids(tex)
+    relay.kill()
+    # while the relay is down: one clear line, a typed exit code, nothing local lost
+    ok(tex.cli("send", "@gregor", "while the relay is down"))
+    down = tex.run("sync", "--root", str(tex.root), "--timeout", "5")
+    assert down.code == Exit.UNREACHABLE, down
+    assert down.err.count("\n") == 1 and "cannot connect" in down.err
+    assert "while the relay is down" in tex.read("outbox.org")
+    relay.start()
+    assert relay_ids(relay) == held
+    sync(tex)
+    got = sync(laptop)
+    assert got["received"] == len(ids(tex))
+    assert "while the relay is down" in laptop.read("inbox.org")
+    assert relay.stop() == 0  # SIGTERM drains and exits 0
+
+
+def test_a_wrong_secret_is_refused_in_one_line_and_nothing_moves(
+    team: dict[str, Any], relay: RelayProcess
+) -> None:
+    tex = team["tex"]
+    ok(tex.cli("send", "@gregor", "not for a stranger"))
+    stranger = RelayProcess(relay.data, secret="a-different-secret-0123456789", port=relay.port)
+    configure(tex, stranger)
+    refused = tex.run("sync", "--root", str(tex.root))
+    assert refused.code == Exit.AUTH_REFUSED, refused
+    assert refused.err.count("\n") == 1 and "refused this installation" in refused.err
+    assert relay_ids(relay) == set()
+    # other peers are still served
+    assert sync(team["laptop"])["sent"] >= 0
+    assert relay.status() == {"status": "ok", "connected": 0}
+
+
+def test_sync_without_a_relay_configured_says_how(make_installation: Callable[..., Any]) -> None:
+    alone = make_installation("ann")
+    result = alone.run("sync", "--root", str(alone.root))
+    assert result.code == Exit.CONFIG
+    assert "messaging.relay.url" in result.err
+
+
+def test_the_relay_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+    proc = RelayProcess(tmp_path / "data", secret=None)
+    import subprocess
+
+    done = subprocess.run(proc.command(), env=proc.env(), capture_output=True, timeout=60, check=False)
+    assert done.returncode == Exit.CONFIG
+    assert b"RELAY_SECRET" in done.stderr and b"secrets.token_urlsafe" in done.stderr
+
+
+def test_status_and_metrics_never_name_anyone(team: dict[str, Any], relay: RelayProcess) -> None:
+    sync(team["tex"])
+    code, kind, body = relay.get("/status")
+    assert code == 200 and kind == "application/json"
+    assert json.loads(body) == {"status": "ok", "connected": 0}
+    code, kind, text = relay.get("/metrics")
+    assert code == 200 and kind.startswith("text/plain")
+    assert "datacore_relay_events_in_total" in text and "datacore_relay_connections 0" in text
+    assert "tex" not in text and "gregor" not in text
+
+
+def _bulk(inst: Any, count: int) -> None:
+    """``count`` messages from ``inst`` to gregor, appended in one transaction (no views)."""
+    from datacore_msg.eventlog.payloads import MessageSent
+
+    with inst.space() as space:
+        items = [
+            (
+                inst.name,
+                MessageSent(
+                    id=f"msg-20260101-000000-{i:08x}", sender=inst.name, to="gregor", text=f"bulk {i}"
+                ),
+            )
+            for i in range(count)
+        ]
+        space.store.append_all(space.signing_key(), items, 1_767_225_600_000)
+
+
+def _kill_when(proc: subprocess.Popen[bytes], reached: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not reached():
+        assert proc.poll() is None, "the sync ended before it could be interrupted"
+        assert time.monotonic() < deadline, "the sync did not start moving events"
+        time.sleep(0.002)
+    proc.kill()
+    proc.wait(timeout=30)
+
+
+def _settled(count: Callable[[], int]) -> int:
+    """``count()`` once it has stopped changing for 2 s (a relay on a loaded machine takes a while
+    to store a batch of 500)."""
+    last = -1
+    while True:
+        now = count()
+        if now == last:
+            return now
+        last = now
+        time.sleep(2)
+
+
+def test_a_peer_killed_mid_batch_resumes_where_it_was(team: dict[str, Any], relay: RelayProcess) -> None:
+    tex, laptop = team["tex"], team["laptop"]
+    total = 4000
+    _bulk(tex, total)
+    command = [sys.executable, "-m", "datacore_msg", "sync", "--root"]
+    # the sender is killed while the relay is storing its batches
+    sender = subprocess.Popen(
+        [*command, str(tex.root)], env=tex.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _kill_when(sender, lambda: 0 < len(relay_ids(relay)) < total)
+    held = _settled(lambda: len(relay_ids(relay)))  # the relay still stores the frames that arrived
+    assert 0 < held < total
+    resumed = sync(tex)
+    assert resumed["sent"] == total - held  # only what the relay still lacked
+    assert relay_ids(relay) == ids(tex)
+    # the receiver is killed while it is storing what the relay sends
+    receiver = subprocess.Popen(
+        [*command, str(laptop.root)], env=laptop.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _kill_when(receiver, lambda: len(ids(laptop)) > 100)
+    had = _settled(lambda: len(ids(laptop)))
+    rest = sync(laptop)
+    assert rest["received"] == total - had
+    assert ids(laptop) == ids(tex)
+    ok(laptop.cli("verify"))
