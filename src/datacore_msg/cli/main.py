@@ -33,6 +33,7 @@ def _register_commands() -> None:
         exchange_commands,
         identity_command,
         log_commands,
+        mcp_commands,
         message_commands,
         setup_commands,
         task_commands,
@@ -48,6 +49,7 @@ def _register_commands() -> None:
         budget_command,
         identity_command,
         contact_commands,
+        mcp_commands,
         compat,
     ):
         for command in module.COMMANDS:
