@@ -55,15 +55,17 @@ INSTRUCTIONS = (
     "Messaging between this user's team and their AI agents (datacore-msg). You act as the user's "
     "agent, NAME-claude: messages and replies you send are marked as written by the agent. "
     + TEAMMATES_WORDS
-    + " Errors come back as isError results with {\"error\": {\"code\", \"message\"}}."
+    + ' Errors come back as isError results with {"error": {"code", "message"}}.'
 )
 
 ToolResult = CallToolResult
 Opener = Callable[[], Space]
 
-_READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=False)
-_WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True)
-_LOCAL = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
+_LOCAL = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
 
 MessageId = Annotated[str, Field(description="A message id (msg-…) or a unique prefix of it.")]
 TaskId = Annotated[str, Field(description="A task id (task-…) or a unique prefix of it.")]

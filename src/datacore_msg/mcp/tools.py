@@ -117,7 +117,9 @@ def _since_ms(space: Space, since: str | None) -> int | None:
     try:
         moment = datetime.fromisoformat(since.strip())
     except ValueError:
-        raise InvalidInput(f"since {since!r}: not an ISO 8601 date or time (2026-12-01, 2026-12-01T09:30)") from None
+        raise InvalidInput(
+            f"since {since!r}: not an ISO 8601 date or time (2026-12-01, 2026-12-01T09:30)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=space.tz)
     return int(moment.timestamp() * 1000)
@@ -134,7 +136,7 @@ def search_messages(
     include_tasks: bool = False,
     limit: int = 20,
 ) -> dict[str, Any]:
-    from datacore_msg.app import search
+    from datacore_msg.app import search  # type: ignore[attr-defined, unused-ignore]  # lands with search
 
     hits = search.search(
         space,
@@ -217,7 +219,9 @@ def complete_task(
     if reply_text is None:
         return _moved(
             space,
-            tasks.transition(space, task_id, "complete", tokens=tokens, cost=cost, result=result, quality=quality),
+            tasks.transition(
+                space, task_id, "complete", tokens=tokens, cost=cost, result=result, quality=quality
+            ),
         )
     done = replies.Completion(tokens, cost, result, quality)
     sent = replies.reply(space, task_id, reply_text, complete=done)
