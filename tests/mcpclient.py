@@ -24,9 +24,10 @@ async def session(inst: Any) -> AsyncIterator[ClientSession]:
         args=["-m", "datacore_msg", "mcp", "--root", str(inst.root)],
         env=inst.env(),
     )
-    async with stdio_client(params) as (read, write), ClientSession(
-        read, write, read_timeout_seconds=CALL_TIMEOUT_S
-    ) as client:
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(read, write, read_timeout_seconds=CALL_TIMEOUT_S) as client,
+    ):
         await client.initialize()
         yield client
 

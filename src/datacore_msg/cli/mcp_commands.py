@@ -42,6 +42,7 @@ def mcp_group(ctx: click.Context, root: str | None, space: str | None) -> None:
     it with 'datacore-msg mcp install'.
     """
     if ctx.invoked_subcommand is not None:
+        ctx.obj = {"root": root, "space": space}  # 'mcp --root X install' means install's --root X
         return
     from datacore_msg.app.space import open_space
 
@@ -56,7 +57,10 @@ def mcp_group(ctx: click.Context, root: str | None, space: str | None) -> None:
 @click.option("--project", "project", default=None, metavar="DIR", help=_PROJECT_HELP)
 @json_option
 @space_options
-def install(user: bool, project: str | None, as_json: bool, root: str | None, space: str | None) -> None:
+@click.pass_context
+def install(
+    ctx: click.Context, user: bool, project: str | None, as_json: bool, root: str | None, space: str | None
+) -> None:
     """Register the MCP server for Claude Code (run again after moving datacore-msg).
 
     It runs this datacore-msg with 'mcp --root ROOT' (resolved now) and --space if given. Every other
@@ -66,6 +70,9 @@ def install(user: bool, project: str | None, as_json: bool, root: str | None, sp
     from datacore_msg.config.paths import resolve_root, settings_path
     from datacore_msg.mcp import install as registry
 
+    given = ctx.obj or {}
+    root = root or given.get("root")
+    space = space or given.get("space")
     target = _target(user, project)
     root_path = resolve_root(root)
     entry = registry.server_entry(root_path, space)
