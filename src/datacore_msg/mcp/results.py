@@ -18,9 +18,6 @@ from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.projections.tasks import TaskState
 from datacore_msg.projections.timefmt import iso_local
 
-#: The order ``list_inbox`` gives: unread first, then to-do, then the rest.
-STATUS_ORDER = {"unread": 0, "todo": 1, "read": 2, "done": 3, "archive": 4}
-
 
 def sender_fields(space: Space, actor: str, origin: str) -> dict[str, Any]:
     book = space.trust()

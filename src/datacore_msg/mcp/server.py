@@ -7,12 +7,14 @@ Theory of operation:
   keeps every module below ``cli/`` from printing; the SDK's logs go to stderr). Every text from the
   log travels inside a JSON string of a result, so a message holding quotes, control characters,
   NUL or something that looks like a frame is data, never a frame.
-* **No state of its own.** Each tool call opens the space (:func:`datacore_msg.app.space.open_space`:
-  settings, contacts, the log) afresh, calls one function of :mod:`datacore_msg.mcp.tools` (which
-  calls the same ``app`` functions as the CLI, catch-up included) and closes it. Any number of
-  servers, CLIs and hooks can therefore work on one space at once; a claim is checked inside its
-  append transaction, so of two sessions claiming one task exactly one wins and the other gets a
-  ``transition`` error.
+* **No state of its own.** Each tool call opens the space afresh (settings, contacts, key and
+  policy read again, by :class:`datacore_msg.app.space.SpaceOpener`), calls one function of
+  :mod:`datacore_msg.mcp.tools` (which calls the same ``app`` functions as the CLI, catch-up
+  included) and lets it go. Only the log's SQLite connection is kept between calls (closing it
+  would checkpoint the WAL, about 15 ms): SQLite shows every read the latest commit, so nothing is
+  cached. Any number of servers, CLIs and hooks can therefore work on one space at once; a claim is
+  checked inside its append transaction, so of two sessions claiming one task exactly one wins and
+  the other gets a ``transition`` error.
 * **Results are data.** A tool returns a ``CallToolResult`` whose ``structuredContent`` is the
   tool's dict and whose one text block is the same dict as JSON (for clients that read text only).
   A :class:`~datacore_msg.errors.DatacoreError` becomes ``isError: true`` with
@@ -23,7 +25,8 @@ Theory of operation:
   texts say so; each item carries its sender's trust tier, whether a pinned key backs the name,
   and the pinned name it looks like, so an agent can weigh a request from ``unknown``.
 
-Tool calls run in the SDK's worker threads; each opens its own SQLite connection.
+The tools are coroutines with no ``await`` inside: the SDK runs them on its event loop's thread,
+one at a time, so the kept connection is only ever used by that thread.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from datacore_msg import __version__
-from datacore_msg.app.space import Space, open_space
-from datacore_msg.errors import Ambiguous, DatacoreError
+from datacore_msg.app.space import Space, SpaceOpener
+from datacore_msg.errors import Ambiguous, DatacoreError, StorageError
 from datacore_msg.mcp import tools
 from datacore_msg.terminal import json_text
 
@@ -59,7 +62,6 @@ INSTRUCTIONS = (
 )
 
 ToolResult = CallToolResult
-Opener = Callable[[], Space]
 
 _READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 _WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
@@ -87,11 +89,15 @@ def error_result(exc: DatacoreError) -> CallToolResult:
     return _result({"error": error}, is_error=True)
 
 
-def call(opener: Opener, body: Callable[[Space], dict[str, Any]]) -> CallToolResult:
-    """Open the space, run ``body`` on it, close it; its dict or its error as a tool result."""
+def call(opener: SpaceOpener, body: Callable[[Space], dict[str, Any]]) -> CallToolResult:
+    """Open the space, run ``body`` on it; its dict or its error as a tool result. After a storage
+    error the kept connection is closed, so the next call starts from a new one."""
     try:
-        with opener() as space:
+        with opener.open() as space:
             return _result(body(space))
+    except StorageError as exc:
+        opener.close()
+        return error_result(exc)
     except DatacoreError as exc:
         return error_result(exc)
 
@@ -99,9 +105,7 @@ def call(opener: Opener, body: Callable[[Space], dict[str, Any]]) -> CallToolRes
 def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
     """The server for the space ``space_name`` of the installation at ``root`` (None: defaults)."""
 
-    def opener() -> Space:
-        return open_space(root, space_name)
-
+    opener = SpaceOpener(root, space_name)
     server: MCPServer[Any] = MCPServer(
         name=NAME, version=__version__, instructions=INSTRUCTIONS, warn_on_duplicate_tools=False
     )
@@ -111,7 +115,7 @@ def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
         description="List messages to the user, unread first (then to-do), with ids, senders, their "
         "trust tiers and texts; include_all adds read, done and archived ones. " + TEAMMATES_WORDS,
     )
-    def list_inbox(include_all: bool = False, limit: Limit = 20) -> ToolResult:
+    async def list_inbox(include_all: bool = False, limit: Limit = 20) -> ToolResult:
         return call(opener, lambda sp: tools.list_inbox(sp, include_all=include_all, limit=limit))
 
     @server.tool(
@@ -119,7 +123,7 @@ def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
         description="Read one message with its whole thread (messages the user takes part in). "
         "It does not mark it read (use mark). " + TEAMMATES_WORDS,
     )
-    def read_message(message_id: MessageId) -> ToolResult:
+    async def read_message(message_id: MessageId) -> ToolResult:
         return call(opener, lambda sp: tools.read_message(sp, message_id))
 
     @server.tool(
@@ -129,7 +133,7 @@ def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
         "(as 'datacore-msg send @NAME-claude' does; tags, effort and tokens apply to it). "
         "reply_to puts a message in that message's thread.",
     )
-    def send_message(
+    async def send_message(
         to: Annotated[str, Field(description="A person (tex or @tex) or an agent (tex-claude).")],
         text: Annotated[str, Field(description="The text, UTF-8.")],
         priority: Priority = None,
@@ -157,7 +161,7 @@ def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
         description="Reply, as the agent, to a message (to its other party) or to a task of this "
         "agent (to the task's sender), in its thread.",
     )
-    def reply(
+    async def reply(
         ref: Annotated[str, Field(description="A message or task id, or a unique prefix.")],
         text: Annotated[str, Field(description="The reply, UTF-8.")],
         priority: Priority = None,
@@ -170,7 +174,7 @@ def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
         "may see, best match first, with the matched words marked in a snippet. since: an ISO 8601 "
         "date or time (the user's time zone unless given). " + TEAMMATES_WORDS,
     )
-    def search_messages(
+    async def search_messages(
         query: Annotated[str, Field(description="Words to find (SQLite FTS5 syntax allowed).")],
         sender: Annotated[str | None, Field(description="Only from this name.")] = None,
         recipient: Annotated[str | None, Field(description="Only to this name.")] = None,
@@ -199,7 +203,7 @@ def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
         "its state, sender and the sender's trust tier; sent lists the tasks the user sent to other "
         "agents. " + TEAMMATES_WORDS,
     )
-    def list_tasks(
+    async def list_tasks(
         states: Annotated[
             list[str] | None,
             Field(description="Only these states (QUEUED, WORKING, WAITING, DONE, …)."),
@@ -218,7 +222,7 @@ def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
         "next one in the queue, if nothing is WORKING. Atomic: of two sessions claiming one task, one "
         "wins and the other gets a 'transition' error. " + TEAMMATES_WORDS,
     )
-    def claim_task(
+    async def claim_task(
         task_id: Annotated[str | None, Field(description="The task; none: the next queued.")] = None,
     ) -> ToolResult:
         return call(opener, lambda sp: tools.claim_task(sp, task_id))
@@ -229,7 +233,7 @@ def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
         "path of its result, its cost and quality; reply_text also sends the agent's answer to the "
         "task's sender in the same transaction.",
     )
-    def complete_task(
+    async def complete_task(
         task_id: TaskId,
         tokens: Annotated[int, Field(ge=0, description="Tokens the task used.")],
         result: Annotated[str | None, Field(description="Path of the result.")] = None,
@@ -248,14 +252,14 @@ def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
         annotations=_LOCAL,
         description="Send a WORKING task of this agent back to the queue, saying why.",
     )
-    def retry_task(task_id: TaskId, reason: Annotated[str, Field(description="Why.")]) -> ToolResult:
+    async def retry_task(task_id: TaskId, reason: Annotated[str, Field(description="Why.")]) -> ToolResult:
         return call(opener, lambda sp: tools.retry_task(sp, task_id, reason))
 
     @server.tool(
         annotations=_LOCAL,
         description="Mark a message read, todo, done or archive, for the user (archive is final).",
     )
-    def mark(message_id: MessageId, how: Literal["read", "todo", "done", "archive"]) -> ToolResult:
+    async def mark(message_id: MessageId, how: Literal["read", "todo", "done", "archive"]) -> ToolResult:
         return call(opener, lambda sp: tools.mark(sp, message_id, how))
 
     return server

@@ -20,7 +20,7 @@ from datacore_msg.app.lifecycle import load_task
 from datacore_msg.app.space import Space
 from datacore_msg.errors import InvalidInput
 from datacore_msg.eventlog.names import is_agent
-from datacore_msg.mcp.results import STATUS_ORDER, message_dict, sender_fields, task_dict, with_warnings
+from datacore_msg.mcp.results import message_dict, sender_fields, task_dict, with_warnings
 from datacore_msg.task_states import REQUESTED
 
 MAX_LIMIT = 200
@@ -33,17 +33,15 @@ def _limit(limit: int) -> int:
 
 
 def list_inbox(space: Space, *, include_all: bool = False, limit: int = 20) -> dict[str, Any]:
-    result = messages.inbox(space, include_all)
-    items = sorted(result.items, key=lambda item: STATUS_ORDER.get(item.status, len(STATUS_ORDER)))
-    shown = items[: _limit(limit)]
+    page = messages.inbox_page(space, include_all, _limit(limit))
     return with_warnings(
         {
-            "messages": [message_dict(space, item, space.tz) for item in shown],
-            "unread": sum(1 for item in items if item.status == "unread"),
-            "total": len(items),
-            "truncated": len(items) > len(shown),
+            "messages": [message_dict(space, item, space.tz) for item in page.items],
+            "unread": page.unread,
+            "total": page.total,
+            "truncated": page.total > len(page.items),
         },
-        result.views,
+        page.views,
     )
 
 
