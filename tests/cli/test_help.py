@@ -64,6 +64,8 @@ NO_SPACE_OPTIONS = {
     "demo": "runs two throwaway installations in its own folder; it never reads the user's root",
     "hook uninstall": "removes every datacore-msg hook from Claude Code's settings, whatever its root",
     "hook status": "reports every datacore-msg hook in Claude Code's settings, whatever its root",
+    "mcp uninstall": "removes the datacore-msg MCP server from Claude Code's config, whatever its root",
+    "mcp status": "reports the datacore-msg MCP server in Claude Code's configs, whatever its root",
 }
 
 
