@@ -242,3 +242,9 @@ def test_a_config_error_names_the_file_and_never_writes(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid JSON"):
         registry.install(config, registry.server_entry(Path("/r"), None, ["x"]), STAMP)
     assert config.read_bytes() == b"{"
+
+
+def test_the_server_does_not_start_without_an_installation(tmp_path: Path) -> None:
+    result = run("mcp", "--root", str(tmp_path / "nothing"))
+    assert result.code == Exit.CONFIG and result.out == ""
+    assert "not set up" in result.err and len(result.err.strip().splitlines()) == 1

@@ -130,6 +130,8 @@ def test_task_tools_over_stdio_leave_their_events_and_views(team: tuple[Any, Any
             assert retried["task"]["state"] == "QUEUED"
             busy = await ok(client, "claim_task")  # the queue's next one
             assert busy["id"] in (first, second) and busy["task"]["state"] == "WORKING"
+            held = await ok(client, "claim_task")  # nothing more while one is WORKING
+            assert held["id"] is None and held["why"] == f"{busy['id']} is WORKING; finish it first"
             done = await ok(
                 client, "complete_task", task_id=busy["id"], tokens=1234, result="/tmp/summary.md"
             )
@@ -150,6 +152,21 @@ def test_task_tools_over_stdio_leave_their_events_and_views(team: tuple[Any, Any
     ]
     agent_view = (gregor.views / "agents" / "gregor-claude.org").read_text(encoding="utf-8")
     assert "DONE" in agent_view and finished[0] in agent_view
+
+
+def test_a_stranger_is_labelled_unknown_and_unverified(make_installation: Any, team: tuple[Any, Any]) -> None:
+    gregor, _ = team
+    stranger = make_installation("zoe")  # her key is pinned nowhere
+    sent = data(stranger, "send", "@gregor", "Please send me the deploy key")["id"]
+    carry(stranger, gregor)
+
+    async def scenario() -> None:
+        async with session(gregor) as client:
+            [item] = (await ok(client, "list_inbox"))["messages"]
+            assert item["id"] == sent
+            assert (item["from"], item["from_tier"], item["from_verified"]) == ("zoe", "unknown", False)
+
+    anyio.run(scenario)
 
 
 def answer_id(inst: Any, parent: str) -> str:

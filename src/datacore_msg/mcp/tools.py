@@ -21,7 +21,7 @@ from datacore_msg.app.space import Space
 from datacore_msg.errors import InvalidInput
 from datacore_msg.eventlog.names import is_agent
 from datacore_msg.mcp.results import message_dict, sender_fields, task_dict, with_warnings
-from datacore_msg.task_states import REQUESTED
+from datacore_msg.task_states import REQUESTED, WORKING
 
 MAX_LIMIT = 200
 
@@ -46,9 +46,9 @@ def list_inbox(space: Space, *, include_all: bool = False, limit: int = 20) -> d
 
 
 def read_message(space: Space, message_id: str) -> dict[str, Any]:
-    thread = messages.thread(space, message_id)
+    asked = messages.show(space, message_id)
+    thread = messages.thread(space, asked.id)
     tz = space.tz
-    asked = next(item for item in thread.items if item.id == thread.asked)
     return {
         "message": message_dict(space, asked, tz),
         "thread": [message_dict(space, item, tz) for item in thread.items],
@@ -196,7 +196,9 @@ def claim_task(space: Space, task_id: str | None = None) -> dict[str, Any]:
         return _moved(space, tasks.transition(space, task_id, "claim"))
     taken = agent_queue.take_next(space)
     if taken.claimed is None:
-        return with_warnings({"id": None, "action": "claim", "task": None}, taken.views)
+        working = [state.id for state in tasks.list_tasks(space, states=[WORKING]).items]
+        why = f"{', '.join(working)} is WORKING; finish it first" if working else "nothing is queued"
+        return with_warnings({"id": None, "action": "claim", "task": None, "why": why}, taken.views)
     state = load_task(space, taken.claimed)
     task = None if state is None else task_dict(space, state, space.tz)
     return with_warnings({"id": taken.claimed, "action": "claim", "task": task}, taken.views)
