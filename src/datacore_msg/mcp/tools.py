@@ -1,7 +1,7 @@
 """The MCP tools' bodies: one call into the same library functions as the CLI, a JSON-ready dict back.
 
 Each function takes an open :class:`~datacore_msg.app.space.Space` (the server opens one per call,
-so nothing is kept between calls and any number of servers can run on one space) and the tool's
+settings and contacts read afresh, so any number of servers can run on one space) and the tool's
 arguments, and returns a dict; a :class:`~datacore_msg.errors.DatacoreError` propagates for the
 server to turn into an error result with its code. Who acts is the CLI's rule: the agent
 (``<user>-claude``) sends messages, replies, claims, completes and retries; a task request to
