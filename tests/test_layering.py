@@ -22,7 +22,8 @@ Rules:
   directly are listed in :data:`HOOK_BYPASSES`, each with its reason;
 * the parts that decide (``projections/``, ``governor/``) read no clock: the time is passed in;
 * ``mcp/`` (the MCP server, beside the CLI) reaches the library only through ``app`` (plus result
-  types and the hooks' JSON-config file handling), and only ``mcp/server.py`` imports the SDK.
+  types and the hooks' JSON-config file handling), and only ``mcp/server.py`` and ``mcp/probe.py``
+  import the SDK.
 
 Calls and names are resolved through each module's imports (``from click import echo``,
 ``import sys as s``, ``from datetime import datetime as D``), so an alias does not hide a use.
@@ -651,8 +652,9 @@ MCP_IMPORTS = (
     "datacore_msg.projections.drivers.writer",
     "datacore_msg.hooks.install",
 )
-#: The only module that imports the MCP SDK: ``mcp install`` and ``mcp status`` start without it.
-MCP_SDK_USERS = frozenset({"mcp/server.py"})
+#: The only modules that import the MCP SDK (the server; ``mcp status``'s probe, which runs a
+#: registered server with the SDK's client): every other command starts without it.
+MCP_SDK_USERS = frozenset({"mcp/server.py", "mcp/probe.py"})
 
 
 def test_mcp_calls_the_service_like_the_cli() -> None:
@@ -670,7 +672,7 @@ def test_only_the_mcp_server_imports_the_sdk() -> None:
         for line, name in imports_of(m)
         if is_module(name, "mcp", "pydantic")
     ]
-    assert not offences, report(offences, "only mcp/server.py imports the MCP SDK (and its pydantic)")
+    assert not offences, report(offences, "only mcp/server.py and mcp/probe.py import the MCP SDK")
 
 
 def test_only_the_cli_imports_the_mcp_server() -> None:

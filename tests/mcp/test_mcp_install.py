@@ -180,16 +180,25 @@ def test_a_malformed_config_is_refused_with_a_clear_error_and_left_alone(
     assert sorted(p.name for p in claude_dir.iterdir()) == [".claude.json"]  # no backup, no temp file
 
 
-def test_status_shows_ours_and_counts_the_others(gregor: Any, claude_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_status_runs_ours_and_counts_the_others(gregor: Any, claude_dir: Path, tmp_path: Path) -> None:
     write(claude_dir / ".claude.json", CLAUDE_JSON)
-    ok(install_for(gregor))
+    entry = registry.server_entry(gregor.root, None, [sys.executable, "-m", "datacore_msg"])
+    registry.install(claude_dir / ".claude.json", entry, STAMP)
     report = json.loads(ok(run("mcp", "status", "--user", "--json")).out)["data"]
     [user] = report["files"]
-    assert user["entry"]["args"][:1] == ["mcp"] and user["other_servers"] == list(CLAUDE_JSON["mcpServers"])
-    assert user["problem"] is None or "no such executable" in user["problem"]
-    entry = {"command": str(tmp_path / "gone" / "datacore-msg"), "args": ["mcp"]}
-    assert registry.command_problem(entry) == f"{entry['command']}: no such executable"
-    assert registry.command_problem({"command": sys.executable, "args": ["-m", "x"]}) is None
+    assert user["entry"] == entry and user["other_servers"] == list(CLAUDE_JSON["mcpServers"])
+    check = user["check"]
+    assert check["ok"] and "list_inbox" in check["tools"] and len(check["tools"]) == 10, check
+
+    broken = registry.server_entry(tmp_path / "no-installation", None, [sys.executable, "-m", "datacore_msg"])
+    registry.install(claude_dir / ".claude.json", broken, STAMP)
+    text = ok(run("mcp", "status", "--user")).out
+    assert "FAILS: did not answer as an MCP server" in text and "not set up" in text
+    gone = {"command": str(tmp_path / "gone" / "datacore-msg"), "args": ["mcp"]}
+    registry.install(claude_dir / ".claude.json", gone, STAMP)
+    text = ok(run("mcp", "status", "--user")).out
+    assert "FAILS: " in text and "cannot start" in text
 
 
 def test_the_user_file_follows_claude_config_dir_else_home(

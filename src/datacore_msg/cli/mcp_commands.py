@@ -9,7 +9,7 @@ prints then; a failure before it starts (no installation) is one line on stderr 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,9 @@ from datacore_msg.cli.common import json_option, space_options
 from datacore_msg.cli.hook_setup import _backup_note, _change_dict, _stamp
 from datacore_msg.cli.output import emit_json, emit_text, emit_warning
 from datacore_msg.terminal import printable
+
+if TYPE_CHECKING:
+    from datacore_msg.mcp.probe import Probe
 
 _USER_HELP = "Your user config: ~/.claude.json (or $CLAUDE_CONFIG_DIR/.claude.json)."
 _PROJECT_HELP = "The project in DIR: DIR/.mcp.json (shared with everyone who opens the project)."
@@ -107,15 +110,23 @@ def uninstall(user: bool, project: str | None, as_json: bool) -> None:
         emit_text(f"Removed {registry.SERVER_NAME} from {printable(str(change.path))}{_backup_note(change)}")
 
 
+def _check_text(check: Probe) -> str:
+    if check.ok:
+        return f"runs: {len(check.tools)} tools in {check.elapsed_ms} ms"
+    stderr = f"; stderr: {printable(check.stderr_line)}" if check.stderr_line else ""
+    return f"FAILS: {printable(check.problem or '')}{stderr}"
+
+
 @mcp_group.command(name="status")
 @click.option("--user", "user", is_flag=True, help=_USER_HELP)
 @click.option("--project", "project", default=None, metavar="DIR", help=_PROJECT_HELP)
 @json_option
 def status(user: bool, project: str | None, as_json: bool) -> None:
-    """Show the datacore-msg MCP server in Claude Code's configs and whether its command exists.
+    """Show the datacore-msg MCP server in Claude Code's configs and whether it runs.
 
-    Without --user or --project: your user config and ./.mcp.json here. Exit status 7 if a config
-    file cannot be read.
+    Without --user or --project: your user config and ./.mcp.json here. A registered server is
+    started as Claude Code would start it; a session is opened and its tools listed. Exit status 7
+    if a config file cannot be read.
     """
     from datacore_msg.cli.exit_codes import Exit
     from datacore_msg.errors import ConfigError
@@ -141,13 +152,12 @@ def status(user: bool, project: str | None, as_json: bool) -> None:
             report.update(exists=path.exists(), error=str(exc), entry=None, other_servers=None)
             lines.append(f"{printable(str(path))} ({scope}): cannot read: {printable(str(exc))}")
             continue
-        problem = None if found.entry is None else registry.command_problem(found.entry)
         report.update(
             path=str(found.path),
             exists=found.exists,
             error=None,
             entry=found.entry,
-            problem=problem,
+            check=None,
             other_servers=list(found.other_servers),
         )
         lines.append(f"{printable(str(found.path))} ({scope})")
@@ -157,9 +167,19 @@ def status(user: bool, project: str | None, as_json: bool) -> None:
         if found.entry is None:
             lines.append("  no datacore-msg MCP server (datacore-msg mcp install)")
         else:
+            from datacore_msg.mcp.probe import probe
+
+            check = probe(found.entry)
+            report["check"] = {
+                "ok": check.ok,
+                "tools": list(check.tools),
+                "elapsed_ms": check.elapsed_ms,
+                "problem": check.problem,
+                "stderr": check.stderr_line,
+            }
             argv = [str(found.entry.get("command")), *map(str, found.entry.get("args") or [])]
             lines.append(f"  {registry.SERVER_NAME}: {printable(' '.join(argv))}")
-            lines.append(f"    {'FAILS: ' + printable(problem) if problem else 'command found'}")
+            lines.append(f"    {_check_text(check)}")
         lines.append(f"  other servers: {len(found.other_servers)}")
     if as_json:
         emit_json({"files": reports})

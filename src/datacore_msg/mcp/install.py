@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, cast
 
@@ -130,20 +129,6 @@ def survey(path: Path) -> Survey:
     servers = _parse(target, raw, "").get(KEY, {})
     others = tuple(name for name in servers if name != SERVER_NAME)
     return Survey(target, exists=True, entry=servers.get(SERVER_NAME), other_servers=others)
-
-
-def command_problem(entry: dict[str, Any]) -> str | None:
-    """Why Claude Code could not start ``entry`` (None: its command is an executable file)."""
-    command = entry.get("command")
-    args = entry.get("args", [])
-    if not isinstance(command, str) or not command:
-        return "it has no command"
-    if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
-        return "its args are not a list of strings"
-    found = shutil.which(command)
-    if found is None:
-        return f"{command}: no such executable"
-    return None
 
 
 def _parse(path: Path, raw: bytes, suffix: str) -> dict[str, Any]:
