@@ -22,7 +22,10 @@ Rules:
 * the pure projections read and write no files (they import no file-system module);
 * the hooks' fast path bypasses the app layer on purpose (for speed): the modules it may reach
   directly are listed in :data:`HOOK_BYPASSES`, each with its reason;
-* the parts that decide (``projections/``, ``governor/``) read no clock: the time is passed in.
+* the parts that decide (``projections/``, ``governor/``) read no clock: the time is passed in;
+* ``mcp/`` (the MCP server, beside the CLI) reaches the library only through ``app`` (plus result
+  types and the hooks' JSON-config file handling), and only ``mcp/server.py`` and ``mcp/probe.py``
+  import the SDK.
 
 Calls and names are resolved through each module's imports (``from click import echo``,
 ``import sys as s``, ``from datetime import datetime as D``), so an alias does not hide a use.
@@ -698,6 +701,52 @@ def test_nothing_imports_the_cli_but_the_cli() -> None:
         if is_module(name, "datacore_msg.cli")
     ]
     assert not offences, report(offences, "cli/ is the top layer; nothing below imports it")
+
+
+#: What ``mcp/`` may import: the service (each tool is one ``app`` call, the same as the CLI's), the
+#: types its results are built from, and the JSON-config file handling it shares with the hooks'
+#: installer. No store, no read model, no writer: what a tool does, the CLI does the same way.
+MCP_IMPORTS = (
+    "datacore_msg.__version__",
+    "datacore_msg.mcp",
+    "datacore_msg.app",
+    "datacore_msg.errors",
+    "datacore_msg.terminal",
+    TASK_STATES,
+    "datacore_msg.eventlog.names",
+    "datacore_msg.eventlog.hlc",
+    "datacore_msg.projections.tasks",
+    "datacore_msg.projections.timefmt",
+    "datacore_msg.projections.drivers.writer",
+    "datacore_msg.hooks.install",
+)
+#: The only modules that import the MCP SDK (the server; ``mcp status``'s probe, which runs a
+#: registered server with the SDK's client): every other command starts without it.
+MCP_SDK_USERS = frozenset({"mcp/server.py", "mcp/probe.py"})
+
+
+def test_mcp_calls_the_service_like_the_cli() -> None:
+    offences = _disallowed("mcp", MCP_IMPORTS)
+    assert not offences, report(
+        offences, "mcp/ imports app, errors, terminal, result types and hooks.install only"
+    )
+
+
+def test_only_the_mcp_server_imports_the_sdk() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.rel not in MCP_SDK_USERS
+        for line, name in imports_of(m)
+        if is_module(name, "mcp", "pydantic")
+    ]
+    assert not offences, report(offences, "only mcp/server.py and mcp/probe.py import the MCP SDK")
+
+
+def test_only_the_cli_imports_the_mcp_server() -> None:
+    offences = _reaching("app", ("datacore_msg.mcp",)) + _reaching("hooks", ("datacore_msg.mcp",))
+    offences += _reaching("config", ("datacore_msg.mcp",))
+    assert not offences, report(offences, "the MCP server sits beside the CLI; the service never imports it")
 
 
 # -- the parts that decide read no clock ---------------------------------------------------------

@@ -66,6 +66,8 @@ NO_SPACE_OPTIONS = {
     "hook uninstall": "removes every datacore-msg hook from Claude Code's settings, whatever its root",
     "hook status": "reports every datacore-msg hook in Claude Code's settings, whatever its root",
     "relay serve": "the relay has no installation or space: its own event log lives in --data DIR",
+    "mcp uninstall": "removes the datacore-msg MCP server from Claude Code's config, whatever its root",
+    "mcp status": "reports the datacore-msg MCP server in Claude Code's configs, whatever its root",
 }
 
 

@@ -185,6 +185,39 @@ def inbox(space: Space, include_all: bool = False) -> Inbox:
     return Inbox(items, views)
 
 
+#: The order of a page of the inbox: unread first, then to-do, then the rest.
+STATUS_ORDER = {"unread": 0, "todo": 1, "read": 2, "done": 3, "archived": 4}
+
+
+@attrs.frozen
+class InboxPage:
+    """The first ``limit`` messages of the inbox, unread first (then to-do), and how many there are."""
+
+    items: list[MessageItem]
+    unread: int
+    total: int
+    views: WriteReport
+
+
+def inbox_page(space: Space, include_all: bool = False, limit: int = 20) -> InboxPage:
+    """:func:`inbox` ordered by status, folding only the messages of the page (the statuses come
+    from the views' rows, which the catch-up keeps current)."""
+    views = refresh(space)
+    cache = space.views().cache
+    rows = cache.statuses("inbox") if include_all else cache.statuses("inbox", INBOX)
+    if not include_all:
+        rows = [(subject, status) for subject, status in rows if status in ("unread", "todo")]
+    rank = len(STATUS_ORDER)
+    ordered = sorted(rows, key=lambda row: STATUS_ORDER.get(row[1] or "", rank))
+    items = []
+    for subject, _ in ordered[:limit]:
+        state = load_message(space, subject)
+        if state is not None:
+            items.append(item_of(space, state))
+    unread = sum(1 for _, status in rows if status == "unread")
+    return InboxPage(items, unread, len(rows), views)
+
+
 def show(space: Space, ref: str) -> MessageItem:
     return item_of(space, resolve(space, ref))
 

@@ -202,3 +202,11 @@ def send_reply(
         raise InvalidInput("--tokens goes with --complete-task")
     message = _message(space, recipient, text, parent, priority)
     return _send(space, message, completing, complete)
+
+
+def reply_as_agent(space: Space, ref: str, text: str, *, priority: str | None = None) -> AgentSent:
+    """Answer ``ref`` as the agent (the MCP server's ``reply``): a task of this user's agent goes to
+    its sender, a message to its other party; either way the sender is ``<user>-claude``, in the
+    parent's thread."""
+    parent = _parent(space, ref)
+    return _send(space, _message(space, parent.other, text, parent, priority), None, None)

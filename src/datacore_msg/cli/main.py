@@ -33,6 +33,7 @@ def _register_commands() -> None:
         exchange_commands,
         identity_command,
         log_commands,
+        mcp_commands,
         message_commands,
         relay_commands,
         setup_commands,
@@ -52,6 +53,7 @@ def _register_commands() -> None:
         contact_commands,
         sync_commands,
         relay_commands,
+        mcp_commands,
         compat,
     ):
         for command in module.COMMANDS:

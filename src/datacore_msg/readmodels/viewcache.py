@@ -189,6 +189,18 @@ class ViewCache:
             rows = self.conn.execute(sql + " ORDER BY s_hlc, s_origin, s_seq", params)
             return [row[0] for row in rows]
 
+    def statuses(self, role: str, file: str | None = None) -> list[tuple[str, str | None]]:
+        """(subject, status) of each entry rendered in ``role``'s views (optionally in one file), in
+        view order: a page of the inbox without folding every message in it."""
+        sql = "SELECT subject, status FROM view_entries WHERE role = ?"
+        params: tuple[str, ...] = (role,)
+        if file is not None:
+            sql += " AND file = ?"
+            params = (role, file)
+        with translating(self.path):
+            rows = self.conn.execute(sql + " ORDER BY s_hlc, s_origin, s_seq", params)
+            return [(row[0], row[1]) for row in rows]
+
     def files(self) -> list[FileRecord]:
         with translating(self.path):
             rows = self.conn.execute(

@@ -1,0 +1,160 @@
+"""Registering the MCP server for Claude Code, taking it out, looking at it.
+
+Claude Code reads MCP servers from ``mcpServers`` in the user's ``~/.claude.json`` (user scope;
+``$CLAUDE_CONFIG_DIR/.claude.json`` when that is set) and in a project's ``.mcp.json`` (project
+scope)::
+
+    {"mcpServers": {"datacore-msg": {"type": "stdio", "command": "/…/datacore-msg",
+                                     "args": ["mcp", "--root", "/home/me/Data"], "env": {}},
+                    "other": {…}},
+     "numStartups": 12, "projects": {…}}
+
+Theory of operation (the rules of :mod:`datacore_msg.hooks.install`, whose file handling this
+reuses):
+
+* **Ours is the entry named** ``datacore-msg``; no other entry and no other key is ever changed.
+* **Install** writes nothing when that entry already is the wanted one, else sets it (added or
+  updated in place, keeping its position). **Uninstall** removes it; an ``mcpServers`` object this
+  leaves empty is dropped, so an uninstall after an install gives back the same value.
+* The file is parsed into plain dicts (which keep key order) and written back as
+  ``json.dumps(…, indent=2, ensure_ascii=False)`` plus a newline, atomically, with its permission
+  bits, after its previous bytes are kept as ``<name>.datacore-msg-<stamp>.bak``. A file that
+  changed between our read and our write is left alone.
+* **A file we cannot parse is never overwritten**: strict JSON (no comments, trailing commas,
+  duplicate keys or ``NaN``), a top level that is an object, ``mcpServers`` an object; otherwise a
+  :class:`~datacore_msg.errors.ConfigError` names the file, line and column or the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, cast
+
+import attrs
+
+from datacore_msg.errors import ConfigError, InvalidInput
+from datacore_msg.hooks.install import (
+    Change,
+    _check_stamp,
+    _describe,
+    _no_constant,
+    _no_duplicates,
+    _read,
+    _real,
+    _Refused,
+    _write,
+    default_exe,
+)
+
+SERVER_NAME = "datacore-msg"
+KEY = "mcpServers"
+_NOT_CHANGED = "; not changed"
+
+
+@attrs.frozen
+class Survey:
+    """A config file as ``mcp status`` sees it: our entry (None if absent) and the other servers."""
+
+    path: Path
+    exists: bool
+    entry: dict[str, Any] | None
+    other_servers: tuple[str, ...]
+
+
+def user_config_file() -> Path:
+    """``$CLAUDE_CONFIG_DIR/.claude.json`` if that is set, else ``~/.claude.json``."""
+    config_dir = os.environ.get("CLAUDE_CONFIG_DIR")
+    base = Path(config_dir).expanduser() if config_dir else Path.home()
+    return base.absolute() / ".claude.json"
+
+
+def project_config_file(directory: Path) -> Path:
+    """``DIR/.mcp.json``; DIR must be an existing directory."""
+    folder = directory.expanduser().absolute()
+    if not folder.is_dir():
+        raise InvalidInput(f"{folder}: not an existing directory")
+    return folder / ".mcp.json"
+
+
+def server_entry(root: Path, space: str | None, exe: list[str] | None = None) -> dict[str, Any]:
+    """Our entry: ``<exe> mcp --root ROOT [--space SPACE]`` on stdio."""
+    argv = [*(exe or default_exe()), "mcp", "--root", str(root)]
+    if space is not None:
+        argv += ["--space", space]
+    return {"type": "stdio", "command": argv[0], "args": argv[1:], "env": {}}
+
+
+def install(path: Path, entry: dict[str, Any], stamp: str) -> Change:
+    """Make ``entry`` the ``datacore-msg`` server in ``path``; see the module doc."""
+    _check_stamp(stamp)
+    target = _real(path)
+    raw = _read(target, _NOT_CHANGED)
+    data = {} if raw is None else _parse(target, raw, _NOT_CHANGED)
+    servers: dict[str, Any] = data.setdefault(KEY, {})
+    before = servers.get(SERVER_NAME)
+    if before == entry:
+        return Change(target)
+    servers[SERVER_NAME] = entry
+    backup = _write(target, raw, data, stamp)
+    done = (SERVER_NAME,)
+    if before is None:
+        return Change(target, added=done, backup=backup, created=raw is None)
+    return Change(target, updated=done, backup=backup)
+
+
+def uninstall(path: Path, stamp: str) -> Change:
+    """Remove the ``datacore-msg`` server from ``path``; see the module doc."""
+    _check_stamp(stamp)
+    target = _real(path)
+    raw = _read(target, _NOT_CHANGED)
+    if raw is None:
+        return Change(target)
+    data = _parse(target, raw, _NOT_CHANGED)
+    servers = data.get(KEY)
+    if not isinstance(servers, dict) or SERVER_NAME not in servers:
+        return Change(target)
+    del servers[SERVER_NAME]
+    if not servers:
+        del data[KEY]
+    return Change(target, removed=(SERVER_NAME,), backup=_write(target, raw, data, stamp))
+
+
+def survey(path: Path) -> Survey:
+    target = _real(path)
+    raw = _read(target, "")
+    if raw is None:
+        return Survey(target, exists=False, entry=None, other_servers=())
+    servers = _parse(target, raw, "").get(KEY, {})
+    others = tuple(name for name in servers if name != SERVER_NAME)
+    return Survey(target, exists=True, entry=servers.get(SERVER_NAME), other_servers=others)
+
+
+def _parse(path: Path, raw: bytes, suffix: str) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}){suffix}") from None
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg} "
+            f"(no comments or trailing commas){suffix}"
+        ) from None
+    except _Refused as exc:
+        raise ConfigError(f"{path}: not valid JSON for Claude Code: {exc}{suffix}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read{suffix}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level is {_describe(data)}, not an object{suffix}")
+    servers = data.get(KEY, {})
+    if not isinstance(servers, dict):
+        raise ConfigError(f"{path}: {KEY} is {_describe(servers)}, not an object{suffix}")
+    for name, entry in servers.items():
+        if name == SERVER_NAME and not isinstance(entry, dict):
+            raise ConfigError(f"{path}: {KEY}.{name} is {_describe(entry)}, not an object{suffix}")
+    return cast("dict[str, Any]", data)
