@@ -34,6 +34,7 @@ def _register_commands() -> None:
         identity_command,
         log_commands,
         message_commands,
+        migrate_commands,
         setup_commands,
         task_commands,
     )
@@ -41,6 +42,7 @@ def _register_commands() -> None:
 
     for module in (
         setup_commands,
+        migrate_commands,
         message_commands,
         log_commands,
         exchange_commands,

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable
 import attrs
 
 from datacore_msg.eventlog.envelope import Event
-from datacore_msg.eventlog.payloads import MessageMarked, MessageSent, Payload
+from datacore_msg.eventlog.hlc import COUNTER_BITS
+from datacore_msg.eventlog.names import is_agent, owner_of
+from datacore_msg.eventlog.payloads import MessageImported, MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.trust import TrustBook
 
 
@@ -36,6 +38,8 @@ class MessageState:
     clashes: tuple[str, ...] = ()
     #: The id of the ``message.sent`` event that is this message.
     sent_event: str = ""
+    #: Set when the message is history imported from datacore-messaging (``message.imported``).
+    imported: MessageImported | None = None
 
     def mark_of(self, user: str) -> str | None:
         state = self.marks.get(user)
@@ -48,6 +52,13 @@ class MessageState:
     @property
     def sent_hlc(self) -> int:
         return self.sent_order[0]
+
+    @property
+    def shown_hlc(self) -> int:
+        """The time the views show: the old entry's own time for imported history."""
+        if self.imported is not None and self.imported.at is not None:
+            return self.imported.at << COUNTER_BITS
+        return self.sent_hlc
 
     @property
     def sent_origin(self) -> str:
@@ -73,6 +84,7 @@ def fold_message(
     stamps, so a later copy under the same id never replaces what was shown; the others are
     clashes (kept in the log, listed in :attr:`MessageState.clashes`)."""
     candidates: list[tuple[Event, MessageSent]] = []
+    imported: dict[str, MessageImported] = {}
     pending: list[tuple[Event, MessageMarked]] = []
     for event in events:
         payload = decode(event)
@@ -80,6 +92,10 @@ def fold_message(
             genuine = book is None or book.account_of(payload.sender, event.origin) == payload.sender
             if genuine:
                 candidates.append((event, payload))
+        elif isinstance(payload, MessageImported):
+            if _imported_by_participant(event, payload, book):
+                candidates.append((event, payload.as_sent()))
+                imported[event.id] = payload
         elif isinstance(payload, MessageMarked):
             pending.append((event, payload))
     if not candidates:
@@ -100,4 +116,15 @@ def fold_message(
             superseded.append(event.id)
             continue
         marks[event.actor] = MarkState(mark.mark, event.hlc, event.origin)
-    return MessageState(sent, sent_order, marks, tuple(superseded), clashes, first.id)
+    return MessageState(sent, sent_order, marks, tuple(superseded), clashes, first.id, imported.get(first.id))
+
+
+def _imported_by_participant(event: Event, payload: MessageImported, book: TrustBook | None) -> bool:
+    """Imported history counts when one of its participants (or an agent's owner) recorded it, on a
+    key pinned for them (their own old files); the sender it names is shown as imported, never as
+    verified."""
+    participants = {payload.author, payload.to}
+    participants |= {owner_of(name) for name in participants if is_agent(name)}
+    if event.actor not in participants:
+        return False
+    return book is None or book.backs(event.actor, event.origin)
