@@ -20,7 +20,8 @@ Rules:
 * the pure projections read and write no files (they import no file-system module);
 * the hooks' fast path bypasses the app layer on purpose (for speed): the modules it may reach
   directly are listed in :data:`HOOK_BYPASSES`, each with its reason;
-* the parts that decide (``projections/``, ``governor/``) read no clock: the time is passed in.
+* the parts that decide (``projections/``, ``governor/``) and the old files' reader (``legacy/``) read
+  no clock: the time is passed in; ``legacy/`` imports only eventlog names and payloads, no file module.
 
 Calls and names are resolved through each module's imports (``from click import echo``,
 ``import sys as s``, ``from datetime import datetime as D``), so an alias does not hide a use.
@@ -592,6 +593,20 @@ def test_migrations_import_only_the_eventlog_errors_and_themselves() -> None:
     assert not offences, report(offences, "migrations/ may import only eventlog and errors")
 
 
+def test_legacy_imports_only_names_payloads_and_itself() -> None:
+    """The reader of datacore-messaging's files is pure: text in, payloads and a report out."""
+    allowed = ("datacore_msg.eventlog.names", "datacore_msg.eventlog.payloads", "datacore_msg.legacy")
+    offences = _disallowed("legacy", (*allowed, "datacore_msg.errors", TASK_STATES))
+    offences += [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.in_part("legacy")
+        for line, name in imports_of(m)
+        if is_module(name, *FILE_MODULES)
+    ]
+    assert not offences, report(offences, "legacy/ imports only eventlog names and payloads, no file module")
+
+
 def test_transport_imports_only_the_eventlog_errors_and_itself() -> None:
     offences = _disallowed(
         "transport", ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.transport")
@@ -678,7 +693,7 @@ def test_policy_code_reads_no_clock() -> None:
     offences = [
         f"{m.rel}:{line}: {name}() in {function}()"
         for m in modules()
-        if m.in_part("projections", "governor")
+        if m.in_part("projections", "governor", "legacy")
         for line, name, function in clock_reads(m)
         if (m.rel, function) not in CLOCK_ALLOWED
     ]

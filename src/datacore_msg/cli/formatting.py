@@ -30,10 +30,14 @@ if TYPE_CHECKING:
 
 
 def sender_keys(sender: Sender | None) -> dict[str, Any]:
-    """``verified`` and ``looks_like`` for a sender to point out; nothing for the others."""
+    """``verified`` and ``looks_like`` for a sender to point out (and ``imported`` for a sender named
+    by history imported from datacore-messaging); nothing for the others."""
     if sender is None or not sender.marked:
         return {}
-    return {"verified": sender.verified, "looks_like": sender.looks_like}
+    keys: dict[str, Any] = {"verified": sender.verified, "looks_like": sender.looks_like}
+    if sender.imported:
+        keys["imported"] = True
+    return keys
 
 
 def _label(name: str, sender: Sender | None) -> str:
@@ -52,7 +56,7 @@ def message_dict(item: MessageItem, tz: tzinfo) -> dict[str, Any]:
         "thread": sent.thread,
         "priority": sent.priority,
         "status": item.status,
-        "created": iso_local(item.state.sent_hlc, tz),
+        "created": iso_local(item.state.shown_hlc, tz),
     }
 
 
@@ -63,7 +67,7 @@ def message_line(item: MessageItem, tz: tzinfo) -> str:
         first = first[:71] + "…"
     prio = f" [#{sent.priority}]" if sent.priority else ""
     return (
-        f"{field(sent.id)}  {org_inactive(item.state.sent_hlc, tz)}  {item.status:<8} "
+        f"{field(sent.id)}  {org_inactive(item.state.shown_hlc, tz)}  {item.status:<8} "
         f"{field(item.sender.label)} → {field(sent.to)}{field(prio)}: {field(first)}"
     )
 
@@ -74,7 +78,7 @@ def message_block(item: MessageItem, tz: tzinfo, marker: str = "") -> str:
         f"{marker}{field(sent.id)}  ({item.status})",
         f"  from:     {field(item.sender.label)}",
         f"  to:       {field(sent.to)}",
-        f"  created:  {org_inactive(item.state.sent_hlc, tz)}",
+        f"  created:  {org_inactive(item.state.shown_hlc, tz)}",
     ]
     if sent.priority:
         lines.append(f"  priority: {field(sent.priority)}")
@@ -154,7 +158,7 @@ def task_line(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
 
     prio = f" [#{state.request.priority}]" if state.request.priority else ""
     tier = f" ({state.tier})" if state.tier else ""
-    age = _age(max(0, now_ms - physical_ms(state.requested_hlc)))
+    age = _age(max(0, now_ms - physical_ms(state.shown_requested_hlc)))
     return (
         f"{field(state.id)}  {state.state:<9} {age:>4}  {field(_label(state.sender, sender))}{field(tier)} → "
         f"{field(state.agent)}{field(prio)}: {field(safe_title(state.request.text, 60))}"
@@ -181,8 +185,8 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
         "effort": request.effort,
         "estimated_tokens": request.tokens,
         "priority": request.priority,
-        "requested": iso_local(state.requested_hlc, tz),
-        "age_seconds": max(0, now_ms - physical_ms(state.requested_hlc)) // 1000,
+        "requested": iso_local(state.shown_requested_hlc, tz),
+        "age_seconds": max(0, now_ms - physical_ms(state.shown_requested_hlc)) // 1000,
         "decision": None
         if decision is None
         else {
