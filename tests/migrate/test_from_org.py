@@ -273,3 +273,25 @@ def test_the_default_path_reads_the_old_files_init_kept_aside(tex: Any, old: Pat
     assert (result["messages"], result["tasks"]) == (5, 6)
     default = ok(tex.cli("migrate", "from-org"))
     assert "Nothing to import" in default.out
+
+
+def test_old_files_are_bounded_and_undecodable_bytes_reported(
+    tex: Any, old: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datacore_msg.app import migrate_org
+
+    inboxes = old / "v01" / "org" / "inboxes"
+    (inboxes / "tex.org").write_bytes(
+        (inboxes / "tex.org").read_bytes().replace(b"read long ago", b"\xff\xfe")
+    )
+    monkeypatch.setattr(migrate_org, "MAX_FILE_BYTES", 600)
+    result = migrate(tex, old / "v01")
+    skipped = {s["where"]: s["why"] for s in result["skipped"]}
+    assert skipped["org/inboxes/tex.org"] == "over 600 bytes: not read"  # 631 bytes: over the bound
+    assert "org/inboxes/gregor.org" not in skipped
+    monkeypatch.setattr(migrate_org, "MAX_FILE_BYTES", 64 * 1024)
+    result = migrate(tex, old / "v01")
+    skipped = {s["where"]: s["why"] for s in result["skipped"]}
+    assert "line 36: not valid UTF-8" in skipped["org/inboxes/tex.org"]
+    texts = {m["text"] for m in data(tex, "inbox", "--all")}
+    assert "A message \ufffd\ufffd." in texts

@@ -308,7 +308,7 @@ def _read(path: Path, where: str) -> tuple[str | None, str | None]:
     except OSError as exc:
         return None, f"cannot be read: {exc.strerror}"
     if len(data) > MAX_FILE_BYTES:
-        return None, f"over {MAX_FILE_BYTES // (1024 * 1024)} MiB: not read"
+        return None, f"over {MAX_FILE_BYTES} bytes: not read"
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
