@@ -295,3 +295,22 @@ def test_old_files_are_bounded_and_undecodable_bytes_reported(
     assert "line 36: not valid UTF-8" in skipped["org/inboxes/tex.org"]
     texts = {m["text"] for m in data(tex, "inbox", "--all")}
     assert "A message \ufffd\ufffd." in texts
+
+
+def test_batches_never_split_a_message_from_its_mark(
+    tex: Any, old: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datacore_msg.app import migrate_org
+
+    monkeypatch.setattr(migrate_org, "BATCH", 2)
+    before = len(data(tex, "log"))
+    result = migrate(tex, old / "v02")
+    assert (result["messages"], result["marks"], result["tasks"]) == (5, 3, 6)
+    events = data(tex, "log")[before:] if before else data(tex, "log")
+    kinds = [e["type"] for e in events]
+    assert kinds.count("message.imported") == 5 and kinds.count("message.marked") == 3
+    assert kinds.count("task.imported") == 6
+    for index, kind in enumerate(kinds):
+        if kind == "message.marked":  # right after its message, in the same transaction
+            assert kinds[index - 1] == "message.imported"
+            assert events[index]["data"]["message"] == events[index - 1]["data"]["id"]

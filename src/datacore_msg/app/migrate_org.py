@@ -129,14 +129,16 @@ def migrate_from_org(space: Space, path: str | None, dry_run: bool) -> Migrated:
     new_messages = [m for m in planned.messages if not store.has_subject(m.payload.id)]
     new_tasks = [t for t in planned.tasks if not store.has_subject(t.payload.id)]
     already = len(planned.messages) - len(new_messages) + len(planned.tasks) - len(new_tasks)
-    items: list[tuple[str, Payload]] = []
+    #: One group per entry (a message and its mark are appended together, never split by a batch).
+    items: list[list[tuple[str, Payload]]] = []
     marks = 0
     for message in new_messages:
-        items.append((space.user, message.payload))
+        group: list[tuple[str, Payload]] = [(space.user, message.payload)]
         if message.mark is not None and space.user in (message.payload.author, message.payload.to):
-            items.append((space.user, MessageMarked(message.payload.id, message.mark)))
+            group.append((space.user, MessageMarked(message.payload.id, message.mark)))
             marks += 1
-    items.extend((space.user, task.payload) for task in new_tasks)
+        items.append(group)
+    items.extend([(space.user, task.payload)] for task in new_tasks)
     known = {contact.id for contact in load_contacts(space.paths.contacts_file)}
     to_add = [c for c in contacts if c.name not in known]
 
@@ -175,10 +177,18 @@ def migrate_from_org(space: Space, path: str | None, dry_run: bool) -> Migrated:
     )
 
 
-def _append(space: Space, items: list[tuple[str, Payload]]) -> None:
+def _append(space: Space, groups: list[list[tuple[str, Payload]]]) -> None:
+    """Append the groups in transactions of about :data:`BATCH` events; each first checks that
+    none of its entries was stored meanwhile."""
     key = space.signing_key()
-    for start in range(0, len(items), BATCH):
-        chunk = items[start : start + BATCH]
+    chunks: list[list[tuple[str, Payload]]] = [[]]
+    for group in groups:
+        if len(chunks[-1]) + len(group) > BATCH:
+            chunks.append([])
+        chunks[-1].extend(group)
+    for chunk in chunks:
+        if not chunk:
+            continue
         subjects = {payload.subject for _, payload in chunk if not isinstance(payload, MessageMarked)}
 
         def none_yet(store: EventStore, subjects: set[str] = subjects) -> None:
