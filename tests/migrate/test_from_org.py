@@ -290,6 +290,12 @@ def test_old_files_are_bounded_and_undecodable_bytes_reported(
     assert skipped["org/inboxes/tex.org"] == "over 600 bytes: not read"  # 631 bytes: over the bound
     assert "org/inboxes/gregor.org" not in skipped
     monkeypatch.setattr(migrate_org, "MAX_FILE_BYTES", 64 * 1024)
+    monkeypatch.setattr(migrate_org, "MAX_TOTAL_BYTES", 300)  # gregor.org (275 bytes) is read first
+    limited = migrate(tex, old / "v01")
+    skipped = {s["where"]: s["why"] for s in limited["skipped"]}
+    assert limited["files"] == ["org/inboxes/gregor.org", "org/inboxes/tex-claude.org"]
+    assert "not read (name it as PATH)" in skipped["org/inboxes/tex.org"]
+    monkeypatch.setattr(migrate_org, "MAX_TOTAL_BYTES", 64 * 1024)
     result = migrate(tex, old / "v01")
     skipped = {s["where"]: s["why"] for s in result["skipped"]}
     assert "line 36: not valid UTF-8" in skipped["org/inboxes/tex.org"]

@@ -64,6 +64,14 @@ def test_a_huge_line_breaks_only_its_entry(monkeypatch: pytest.MonkeyPatch) -> N
     assert parsed.problems[0].line == 10 and "202 characters" in parsed.problems[0].why
 
 
+def test_at_most_max_entries_are_read_and_the_rest_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(orgread, "MAX_ENTRIES", 2)
+    parsed = read_org(ENTRY * 5)
+    assert [e.line for e in parsed.entries] == [1, 9]
+    assert [(p.line, "more than 2 entries" in p.why) for p in parsed.problems] == [(17, True)]
+    assert parsed.entries[1].body == "hello\nworld"
+
+
 def test_hand_edits_are_read_lowercase_drawers_other_indents_repeats_and_logbooks() -> None:
     text = (
         "* DONE [#A] Write it :docs:x:\n"

@@ -13,10 +13,12 @@ datacore-msg writes its views where v0.2 kept its files; ``init`` keeps the old 
 the old files; a file whose bytes are a view this installation wrote is never read as one. The old
 files are only read, never written, moved or removed.
 
-Reading is bounded (at most :data:`MAX_FILES` files of :data:`MAX_FILE_BYTES` each, regular files
-only); the entries are mapped by :mod:`datacore_msg.legacy.plan`; what the log already holds (the
-same ids: a second run) is not appended again. Each batch of events is appended in one transaction
-that first re-checks that none of its subjects exists (two imports at once cannot both append).
+Reading is bounded (at most :data:`MAX_FILES` files of :data:`MAX_FILE_BYTES` each and
+:data:`MAX_TOTAL_BYTES` in all, regular files only); the entries are mapped by
+:mod:`datacore_msg.legacy.plan`; what the log already holds (the same ids: a second run) is not
+appended again. Each batch of events (whole entries: a message and its mark together) is appended in
+one transaction that first re-checks that none of its subjects exists (two imports at once cannot
+both append).
 Old contacts (``contacts.yaml``'s ``actors``, ``USERS.yaml``'s ``users``) not yet in this space's
 contacts file are added with no key pinned, which ``contacts list`` shows as such.
 """
@@ -56,7 +58,10 @@ from datacore_msg.legacy.plan import (
 from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.readmodels.viewcache import ViewCache
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 16 * 1024 * 1024
+#: All the files of one run together (they are mapped at once): a larger set is imported by naming
+#: its parts (a folder or a file) as PATH in several runs.
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
 MAX_FILES = 1000
 BATCH = 500
 #: An old tier "owner" for someone else is not kept: only your own name is the owner.
@@ -113,13 +118,20 @@ def migrate_from_org(space: Space, path: str | None, dry_run: bool) -> Migrated:
             "agents/<user>-claude.org, org/inboxes/<user>.org or USERS.yaml)"
         )
     sources: list[SourceFile] = []
+    total = 0
     for where, kind, owner, file in found:
+        if total >= MAX_TOTAL_BYTES:
+            skipped.append(
+                Note(where, f"the files before it hold {MAX_TOTAL_BYTES} bytes: not read (name it as PATH)")
+            )
+            continue
         text, note = _read(file, where)
         if text is None:
             skipped.append(Note(where, note or "not read"))
             continue
         if note:
             skipped.append(Note(where, note))
+        total += len(text)
         sources.append(SourceFile(where, kind, owner, text))
     planned = plan(sources, space.user, space.tz)
     contacts, contact_notes = _old_contacts(space, base)

@@ -20,7 +20,8 @@ entries that can still be read are read.
 * The body is every other line; when all its non-blank lines carry the v0.2 writer's two-space
   indent, that indent is removed. Leading and trailing blank lines are dropped.
 * Bounds: the caller bounds the file's size; a line longer than :data:`MAX_LINE_CHARS` breaks its
-  entry (reported), and at most :data:`MAX_PROPERTIES` properties of an entry are kept.
+  entry (reported), at most :data:`MAX_PROPERTIES` properties of an entry and :data:`MAX_ENTRIES`
+  entries of a file are read (the rest reported).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import attrs
 KEYWORDS = ("TODO", "WAITING", "QUEUED", "WORKING", "DONE", "CANCELLED", "ARCHIVED", "MESSAGE")
 MAX_LINE_CHARS = 256 * 1024
 MAX_PROPERTIES = 64
+MAX_ENTRIES = 100_000
 
 _LINE_END = re.compile(r"\r\n|\n|\r")
 _HEADING = re.compile(r"\*+(?:[ \t]+(.*))?")
@@ -98,7 +100,15 @@ def read_org(text: str) -> OrgFile:
             problems.append(Problem(number, "text before the first entry is not part of any entry"))
             break
     entries: list[Entry] = []
-    for position, start in enumerate(starts):
+    if len(starts) > MAX_ENTRIES:
+        problems.append(
+            Problem(
+                starts[MAX_ENTRIES] + 1,
+                f"more than {MAX_ENTRIES} entries: this one and the rest are not read",
+            )
+        )
+        starts, lines = starts[: MAX_ENTRIES + 1], lines[: starts[MAX_ENTRIES]]
+    for position, start in enumerate(starts[:MAX_ENTRIES]):
         end = starts[position + 1] if position + 1 < len(starts) else len(lines)
         entry, broken = _entry(lines, start, end)
         if entry is not None:
