@@ -320,3 +320,29 @@ def test_batches_never_split_a_message_from_its_mark(
         if kind == "message.marked":  # right after its message, in the same transaction
             assert kinds[index - 1] == "message.imported"
             assert events[index]["data"]["message"] == events[index - 1]["data"]["id"]
+
+
+@pytest.mark.emacs
+@pytest.mark.slow
+def test_emacs_reads_the_imported_views_as_orgparse_does(tex: Any, old: Path, tmp_path: Path) -> None:
+    from tests.projections.test_views import _emacs_body, emacs_dump
+
+    migrate(tex, old / "v02")
+    migrate(tex, old / "v01")
+    for view in ("inbox.org", "outbox.org", "agents/tex-claude.org"):
+        dump = emacs_dump(tex.views / view, tmp_path)
+        parsed = list(orgparse.load(str(tex.views / view))[1:])
+        assert len(dump["headings"]) == len(parsed) > 0
+        for head, node in zip(dump["headings"], parsed, strict=True):
+            props = dict(head["props"])
+            assert (props["ID"], props["FROM"], props["IMPORTED"]) == (
+                node.properties["ID"],
+                node.properties["FROM"],
+                node.properties["IMPORTED"],
+            )
+            assert head["todo"] == node.todo
+            assert "imported" in head["tags"] or node.properties["FROM"] == "tex"
+            raw = head["body"]
+            if raw.startswith("  :LOGBOOK:\n"):
+                raw = raw[raw.index("  :END:\n") + len("  :END:\n") :]
+            assert _emacs_body(raw) == body(node)
