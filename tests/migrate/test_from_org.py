@@ -230,6 +230,8 @@ def test_an_imported_sender_is_never_verified_even_with_a_pinned_key(
     assert "From gregor (imported)" in heading.heading and heading.properties["VERIFIED"] == "no"
     task = data(tex, "task", "show", "task-20260311-143500-aa11bb22")
     assert task["state"] == "WAITING" and task["tier"] is None and task["verified"] is False
+    assert task["imported"]["original"] == "org-20260311-143500-aa11bb22"
+    assert task["imported"]["properties"]["TRUST_TIER"] == "team"  # history, never the tier
     ok(tex.cli("tasks"))  # a refresh: the governor leaves imported history alone
     assert data(tex, "task", "show", "task-20260311-143500-aa11bb22")["state"] == "WAITING"
     # the owner can still approve it, as any held request

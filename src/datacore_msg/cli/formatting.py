@@ -128,6 +128,8 @@ def event_line(event: Event, tz: tzinfo) -> str:
         what = f"{data.get('message')} {data.get('mark')}"
     elif event.type == "task.requested":
         what = f"{data.get('id')} → {data.get('to')}"
+    elif event.type in ("message.imported", "task.imported"):
+        what = f"{data.get('id')} {data.get('from')} → {data.get('to')} (imported {data.get('original')})"
     elif event.type == "task.decided":
         what = f"{data.get('task')} {data.get('outcome')} ({data.get('rule')})"
     elif event.type.startswith("task."):
@@ -215,6 +217,11 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
         "rejection_reason": state.rejection_reason,
         "cancellation_reason": state.cancellation_reason,
         **({"request_event": state.request_event, "clashes": list(state.clashes)} if state.clashes else {}),
+        **(
+            {"imported": {"original": state.imported.original, "properties": dict(state.imported.properties)}}
+            if state.imported is not None
+            else {}
+        ),
         "history": [
             {
                 "time": iso_local(change.hlc, tz),
@@ -280,6 +287,11 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None 
     ):
         if info[key] is not None:
             lines.append(f"  {label + ':':<13} {field(info[key])}")
+    if state.imported is not None:
+        lines.append(f"  {'imported:':<13} {field(state.imported.original)} (datacore-messaging)")
+        lines.extend(
+            f"  {'  ' + name + ':':<13} {field(value)}" for name, value in state.imported.properties.items()
+        )
     lines.append("  history:")
     for change in state.changes:
         when = org_inactive(change.hlc, tz)
