@@ -348,3 +348,12 @@ def test_emacs_reads_the_imported_views_as_orgparse_does(tex: Any, old: Path, tm
             if raw.startswith("  :LOGBOOK:\n"):
                 raw = raw[raw.index("  :END:\n") + len("  :END:\n") :]
             assert _emacs_body(raw) == body(node)
+
+
+def test_a_path_without_old_files_is_a_one_line_error(tex: Any, tmp_path: Path) -> None:
+    missing = tex.cli("migrate", "from-org", str(tmp_path / "nowhere"))
+    assert missing.code != 0 and "no such file or folder" in missing.err
+    assert len(missing.err.strip().splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    empty = tex.cli("migrate", "from-org", str(tmp_path / "empty"))
+    assert empty.code == missing.code and "no files of datacore-messaging found" in empty.err
