@@ -7,6 +7,10 @@ personal: it changes only the views of the actor who made it, and only a partici
 ``archive`` is final; a mark ordered after it is kept in the log but does not change the state (it is
 superseded). The fold is a pure function of the events in ``(hlc, origin, seq)`` order, so every peer
 holding the same events computes the same state.
+
+A ``message.imported`` (history from datacore-messaging's files) is a message like a
+``message.sent`` once a participant recorded it on a key pinned for them; its state keeps the
+payload (:attr:`MessageState.imported`), so the views show the old time and the sender as imported.
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ installations with the same pinned keys therefore fold the same states from the 
 
 The fold also yields what the governor's figures are made of: the estimate while the task is
 outstanding, the time the request was let through, and each completion's reported tokens.
+
+A ``task.imported`` (history from datacore-messaging's files), recorded by the agent's owner on a
+pinned key, is a request that starts in the state it had (``WAITING`` for one still in play), with
+no decision, no tier and no request origin; later moves apply to it as to any task.
 """
 
 from __future__ import annotations
