@@ -357,3 +357,14 @@ def test_a_path_without_old_files_is_a_one_line_error(tex: Any, tmp_path: Path) 
     (tmp_path / "empty").mkdir()
     empty = tex.cli("migrate", "from-org", str(tmp_path / "empty"))
     assert empty.code == missing.code and "no files of datacore-messaging found" in empty.err
+
+
+def test_v01_files_moved_into_the_v02_folder_by_hand_are_read(tex: Any, old: Path) -> None:
+    """There was no v0.1 -> v0.2 migration script: people moved org/inboxes into org/messaging."""
+    messaging = old / "v02" / "org" / "messaging"
+    shutil.copy(old / "v01" / "org" / "inboxes" / "tex.org", messaging / "tex.org")
+    shutil.copy(old / "v01" / "org" / "inboxes" / "USERS.yaml", messaging / "USERS.yaml")
+    result = migrate(tex, old / "v02")
+    assert "org/messaging/tex.org" in result["files"]
+    assert (result["messages"], result["tasks"]) == (5 + 4, 6)
+    assert "alice" in result["contacts_added"]

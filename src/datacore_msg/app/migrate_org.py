@@ -2,8 +2,9 @@
 
 Where the old files are looked for (``PATH``, by default the space folder ``$DATACORE_ROOT/<space>``):
 
-* a space folder (it has ``org/``): ``org/messaging/`` (v0.2) and ``org/inboxes/`` (v0.1), and its
-  ``contacts.yaml`` when that is not this space's own contacts file;
+* a space folder (it has ``org/``): ``org/messaging/`` (v0.2, and v0.1 files moved there by hand)
+  and ``org/inboxes/`` (v0.1), and its ``contacts.yaml`` when that is not this space's own contacts
+  file;
 * a v0.2 ``messaging`` folder (``inbox.org``, ``outbox.org``, ``agents/<user>-claude.org``), or a
   v0.1 ``inboxes`` folder (``<user>.org``, ``<user>-claude.org``, ``USERS.yaml``);
 * one file.
@@ -229,7 +230,8 @@ def _find(space: Space, base: Path) -> tuple[list[tuple[str, str, str | None, Pa
         root = base
         messaging, inboxes = _folders(base)
         if messaging is not None:
-            for path in _files(messaging, ("inbox.org", "outbox.org")):
+            # inbox.org and outbox.org; any other .org file is a v0.1 file moved there by hand
+            for path in _files(messaging, None):
                 candidates.append((*_kind_of(path), path))
             if (messaging / "agents").is_dir():
                 for path in _files(messaging / "agents", None):
@@ -350,6 +352,7 @@ def _contact_files(space: Space, base: Path) -> list[tuple[Path, str]]:
         (folder / "contacts.yaml", "contacts"),
         (folder / "USERS.yaml", "users"),
         (folder / "org" / "inboxes" / "USERS.yaml", "users"),
+        (folder / "org" / "messaging" / "USERS.yaml", "users"),
     ):
         if candidate.is_file() and candidate.absolute() != own:
             out.append((candidate, kind))
