@@ -22,7 +22,8 @@ Rules:
 * the pure projections read and write no files (they import no file-system module);
 * the hooks' fast path bypasses the app layer on purpose (for speed): the modules it may reach
   directly are listed in :data:`HOOK_BYPASSES`, each with its reason;
-* the parts that decide (``projections/``, ``governor/``) read no clock: the time is passed in;
+* the parts that decide (``projections/``, ``governor/``) and the old files' reader (``legacy/``) read
+  no clock: the time is passed in; ``legacy/`` imports only eventlog names and payloads, no file module;
 * ``mcp/`` (the MCP server, beside the CLI) reaches the library only through ``app`` (plus result
   types and the hooks' JSON-config file handling), and only ``mcp/server.py`` and ``mcp/probe.py``
   import the SDK.
@@ -598,6 +599,20 @@ def test_migrations_import_only_the_eventlog_errors_and_themselves() -> None:
     assert not offences, report(offences, "migrations/ may import only eventlog and errors")
 
 
+def test_legacy_imports_only_names_payloads_and_itself() -> None:
+    """The reader of datacore-messaging's files is pure: text in, payloads and a report out."""
+    allowed = ("datacore_msg.eventlog.names", "datacore_msg.eventlog.payloads", "datacore_msg.legacy")
+    offences = _disallowed("legacy", (*allowed, "datacore_msg.errors", TASK_STATES))
+    offences += [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.in_part("legacy")
+        for line, name in imports_of(m)
+        if is_module(name, *FILE_MODULES)
+    ]
+    assert not offences, report(offences, "legacy/ imports only eventlog names and payloads, no file module")
+
+
 #: The transport modules that may reach past the event log, and why.
 TRANSPORT_EXTRAS = {
     "transport/relay_store.py": (
@@ -795,7 +810,7 @@ def test_policy_code_reads_no_clock() -> None:
     offences = [
         f"{m.rel}:{line}: {name}() in {function}()"
         for m in modules()
-        if m.in_part("projections", "governor")
+        if m.in_part("projections", "governor", "legacy")
         for line, name, function in clock_reads(m)
         if (m.rel, function) not in CLOCK_ALLOWED
     ]

@@ -44,7 +44,7 @@ JSON_COMMANDS = (
     "thread",
     "log",
     "verify",
-    "migrate",
+    "migrate from-org",
     "rebuild",
     "import",
     "sync",

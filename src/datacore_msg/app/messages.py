@@ -48,6 +48,8 @@ def resolve(space: Space, ref: str) -> MessageState:
         raise InvalidInput("message id is empty")
     ours = (space.user, space.agent)
     candidates = space.store.subjects_matching("message.sent", ref, limit=50, participants=ours)
+    candidates += space.store.subjects_matching("message.imported", ref, limit=50, participants=ours)
+    candidates = list(dict.fromkeys(candidates))
     if ref in candidates:
         candidates = [ref]
     states = [state for state in (load_message(space, c) for c in candidates) if state is not None]
@@ -160,7 +162,7 @@ def status_of(state: MessageState, user: str) -> str:
 
 
 def item_of(space: Space, state: MessageState) -> MessageItem:
-    sender = space.trust().sender(state.sent.sender, state.sent_origin)
+    sender = space.trust().sender(state.sent.sender, state.sent_origin, state.imported is not None)
     return MessageItem(state, status_of(state, space.user), sender)
 
 

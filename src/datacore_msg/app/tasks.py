@@ -203,7 +203,7 @@ def list_tasks(
 def sender_of(space: Space, state: TaskState) -> Sender:
     """What is known of a task's requester: whether a pinned key backs the name, and the pinned
     name it looks like."""
-    return space.trust().sender(state.sender, state.request_origin)
+    return space.trust().sender(state.sender, state.request_origin, state.imported is not None)
 
 
 def show(space: Space, ref: str) -> TaskState:

@@ -30,10 +30,14 @@ if TYPE_CHECKING:
 
 
 def sender_keys(sender: Sender | None) -> dict[str, Any]:
-    """``verified`` and ``looks_like`` for a sender to point out; nothing for the others."""
+    """``verified`` and ``looks_like`` for a sender to point out (and ``imported`` for a sender named
+    by history imported from datacore-messaging); nothing for the others."""
     if sender is None or not sender.marked:
         return {}
-    return {"verified": sender.verified, "looks_like": sender.looks_like}
+    keys: dict[str, Any] = {"verified": sender.verified, "looks_like": sender.looks_like}
+    if sender.imported:
+        keys["imported"] = True
+    return keys
 
 
 def _label(name: str, sender: Sender | None) -> str:
@@ -52,7 +56,7 @@ def message_dict(item: MessageItem, tz: tzinfo) -> dict[str, Any]:
         "thread": sent.thread,
         "priority": sent.priority,
         "status": item.status,
-        "created": iso_local(item.state.sent_hlc, tz),
+        "created": iso_local(item.state.shown_hlc, tz),
     }
 
 
@@ -63,7 +67,7 @@ def message_line(item: MessageItem, tz: tzinfo) -> str:
         first = first[:71] + "…"
     prio = f" [#{sent.priority}]" if sent.priority else ""
     return (
-        f"{field(sent.id)}  {org_inactive(item.state.sent_hlc, tz)}  {item.status:<8} "
+        f"{field(sent.id)}  {org_inactive(item.state.shown_hlc, tz)}  {item.status:<8} "
         f"{field(item.sender.label)} → {field(sent.to)}{field(prio)}: {field(first)}"
     )
 
@@ -74,7 +78,7 @@ def message_block(item: MessageItem, tz: tzinfo, marker: str = "") -> str:
         f"{marker}{field(sent.id)}  ({item.status})",
         f"  from:     {field(item.sender.label)}",
         f"  to:       {field(sent.to)}",
-        f"  created:  {org_inactive(item.state.sent_hlc, tz)}",
+        f"  created:  {org_inactive(item.state.shown_hlc, tz)}",
     ]
     if sent.priority:
         lines.append(f"  priority: {field(sent.priority)}")
@@ -124,6 +128,8 @@ def event_line(event: Event, tz: tzinfo) -> str:
         what = f"{data.get('message')} {data.get('mark')}"
     elif event.type == "task.requested":
         what = f"{data.get('id')} → {data.get('to')}"
+    elif event.type in ("message.imported", "task.imported"):
+        what = f"{data.get('id')} {data.get('from')} → {data.get('to')} (imported {data.get('original')})"
     elif event.type == "task.decided":
         what = f"{data.get('task')} {data.get('outcome')} ({data.get('rule')})"
     elif event.type.startswith("task."):
@@ -154,7 +160,7 @@ def task_line(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
 
     prio = f" [#{state.request.priority}]" if state.request.priority else ""
     tier = f" ({state.tier})" if state.tier else ""
-    age = _age(max(0, now_ms - physical_ms(state.requested_hlc)))
+    age = _age(max(0, now_ms - physical_ms(state.shown_requested_hlc)))
     return (
         f"{field(state.id)}  {state.state:<9} {age:>4}  {field(_label(state.sender, sender))}{field(tier)} → "
         f"{field(state.agent)}{field(prio)}: {field(safe_title(state.request.text, 60))}"
@@ -181,8 +187,8 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
         "effort": request.effort,
         "estimated_tokens": request.tokens,
         "priority": request.priority,
-        "requested": iso_local(state.requested_hlc, tz),
-        "age_seconds": max(0, now_ms - physical_ms(state.requested_hlc)) // 1000,
+        "requested": iso_local(state.shown_requested_hlc, tz),
+        "age_seconds": max(0, now_ms - physical_ms(state.shown_requested_hlc)) // 1000,
         "decision": None
         if decision is None
         else {
@@ -211,6 +217,11 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
         "rejection_reason": state.rejection_reason,
         "cancellation_reason": state.cancellation_reason,
         **({"request_event": state.request_event, "clashes": list(state.clashes)} if state.clashes else {}),
+        **(
+            {"imported": {"original": state.imported.original, "properties": dict(state.imported.properties)}}
+            if state.imported is not None
+            else {}
+        ),
         "history": [
             {
                 "time": iso_local(change.hlc, tz),
@@ -276,6 +287,11 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None 
     ):
         if info[key] is not None:
             lines.append(f"  {label + ':':<13} {field(info[key])}")
+    if state.imported is not None:
+        lines.append(f"  {'imported:':<13} {field(state.imported.original)} (datacore-messaging)")
+        lines.extend(
+            f"  {'  ' + name + ':':<13} {field(value)}" for name, value in state.imported.properties.items()
+        )
     lines.append("  history:")
     for change in state.changes:
         when = org_inactive(change.hlc, tz)

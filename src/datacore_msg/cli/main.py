@@ -35,6 +35,7 @@ def _register_commands() -> None:
         log_commands,
         mcp_commands,
         message_commands,
+        migrate_commands,
         relay_commands,
         setup_commands,
         sync_commands,
@@ -44,6 +45,7 @@ def _register_commands() -> None:
 
     for module in (
         setup_commands,
+        migrate_commands,
         message_commands,
         log_commands,
         exchange_commands,

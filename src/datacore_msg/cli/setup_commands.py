@@ -1,4 +1,4 @@
-"""Getting started: ``init`` (settings, folders, signing key), ``migrate`` and the ``demo``."""
+"""Getting started: ``init`` (settings, folders, signing key) and the ``demo``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from datacore_msg.cli.common import json_option, space_options
-from datacore_msg.cli.output import emit_json, emit_text, emit_warning
+from datacore_msg.cli.common import space_options
+from datacore_msg.cli.output import emit_text, emit_warning
 from datacore_msg.errors import InvalidInput
 
 
@@ -38,24 +38,6 @@ def init(name: str | None, tz: str | None, force: bool, root: str | None, space:
 
 
 @click.command()
-@click.option("--status", "show_status", is_flag=True, help="List migrations and their state.")
-@json_option
-@space_options
-def migrate(show_status: bool, as_json: bool, root: str | None, space: str | None) -> None:
-    """Apply pending schema migrations of the event log (they also run on every open)."""
-    from datacore_msg.app.setup import migration_status
-
-    applied, rows = migration_status(root, space, apply=not show_status)
-    if as_json:
-        emit_json({"applied_now": applied, "migrations": [[r.name, r.applied_at] for r in rows]})
-        return
-    out = [f"{r.name:<24} {'applied ' + r.applied_at if r.applied_at else 'pending'}" for r in rows]
-    if applied:
-        out.append(f"applied now: {', '.join(applied)}")
-    emit_text("\n".join(out))
-
-
-@click.command()
 @click.option("--keep", "keep", default=None, help="Keep the demo's files in this folder.")
 def demo(keep: str | None) -> None:
     """Two users exchange messages by export/import in a throwaway folder; show their views."""
@@ -64,4 +46,4 @@ def demo(keep: str | None) -> None:
     emit_text(run_demo(keep))
 
 
-COMMANDS: tuple[click.Command, ...] = (init, migrate, demo)
+COMMANDS: tuple[click.Command, ...] = (init, demo)

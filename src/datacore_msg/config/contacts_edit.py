@@ -131,6 +131,37 @@ def add_contact(
     return ContactChange(actor, not doc.exists, True, True, True)
 
 
+def add_unpinned_contact(
+    path: Path,
+    actor: str,
+    today: str,
+    name: str | None = None,
+    tier: str | None = None,
+    handles: tuple[str, ...] = (),
+) -> bool:
+    """Add ``actor`` with no key pinned (a contact of the system we replace), unless the file has
+    it already; whether it was added. ``contacts list`` shows it as having no key yet."""
+    check_actor(actor, "actor")
+    added = _check_today(today)
+    _check_name(name)
+    if tier is not None:
+        _check_tier(tier)
+    doc = _Document.read(path)
+    if doc.index_of(actor) is not None:
+        return False
+    entry: dict[str, Any] = {"id": actor}
+    if name is not None:
+        entry["name"] = name
+    if handles:
+        entry["handles"] = [handle for handle in handles if handle.isprintable()]
+    if tier is not None:
+        entry["trust_tier"] = tier
+    entry["added"] = added
+    text, expected = doc.append_item(entry)
+    doc.write(text, expected)
+    return True
+
+
 def remove_contact(path: Path, actor: str) -> Contact:
     """Delete ``actor``'s entry (and the comment lines right above it); return what was removed."""
     check_actor(actor, "actor")

@@ -77,7 +77,7 @@ class Event:
 
 
 def subject_of(type_name: str, data: dict[str, Any]) -> str | None:
-    if type_name in ("message.sent", "task.requested"):
+    if type_name in ("message.sent", "task.requested", "message.imported", "task.imported"):
         value = data.get("id")
     elif type_name == "message.marked":
         value = data.get("message")

@@ -97,11 +97,13 @@ def looks_alike(one: str, other: str) -> bool:
 
 class Sender(NamedTuple):
     """What is shown of a sender: the name, whether a pinned key backs it, the pinned name it looks
-    like (None when none)."""
+    like (None when none), and whether the name comes from history imported from datacore-messaging
+    (then it is shown as ``imported`` rather than ``unverified``: still not verified)."""
 
     name: str
     verified: bool
     looks_like: str | None = None
+    imported: bool = False
 
     @property
     def marked(self) -> bool:
@@ -110,7 +112,7 @@ class Sender(NamedTuple):
 
     @property
     def notes(self) -> tuple[str, ...]:
-        notes = () if self.verified else ("unverified",)
+        notes = () if self.verified else ("imported",) if self.imported else ("unverified",)
         if self.looks_like is not None:
             notes = (*notes, f"looks like {self.looks_like}")
         return notes

@@ -323,6 +323,108 @@ class TaskArchived(_TaskEvent):
     VERSION: ClassVar[int] = 2
 
 
+# -- history imported from datacore-messaging ------------------------------------------------------
+
+#: An id as the old system wrote it (``msg-20251212-143000-gregor``, ``org-…``): kept for reference.
+ORIGINAL_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
+PROPERTY_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
+MAX_IMPORTED_PROPERTIES = 32
+MAX_PROPERTY_CHARS = 500
+#: The states an imported task may start in: an old task still in play is held for the owner's
+#: approval again (an old file never puts work in the agent's queue); a finished one keeps its state.
+IMPORTED_TASK_STATES: tuple[str, ...] = ("WAITING", "DONE", "CANCELLED", "ARCHIVED")
+
+
+def _original_id(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or ORIGINAL_ID_RE.fullmatch(value) is None:
+        raise ValueError(f"{attribute.name}: {value!r} is not an id of the old system")
+
+
+def _properties(_: Any, attribute: attrs.Attribute[Any], value: dict[str, str]) -> None:
+    if len(value) > MAX_IMPORTED_PROPERTIES:
+        raise ValueError(f"{attribute.name}: more than {MAX_IMPORTED_PROPERTIES} properties")
+    for name, text in value.items():
+        if not isinstance(name, str) or PROPERTY_NAME_RE.fullmatch(name) is None:
+            raise ValueError(f"{attribute.name}: {name!r} is not a property name")
+        if (
+            not isinstance(text, str)
+            or len(text) > MAX_PROPERTY_CHARS
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+        ):
+            raise ValueError(f"{attribute.name}.{name}: not a one-line value of at most {MAX_PROPERTY_CHARS}")
+
+
+def _imported_state(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value not in IMPORTED_TASK_STATES:
+        raise ValueError(f"{attribute.name}: {value!r} is not one of {', '.join(IMPORTED_TASK_STATES)}")
+
+
+@attrs.frozen
+class MessageImported:
+    """``message.imported`` v1: a message of datacore-messaging's files, recorded by the user who
+    imported them. ``from`` is what the old file said, not who wrote the event: the event's actor
+    (the importer) vouches only that it imported it, so the sender is never verified by it."""
+
+    TYPE: ClassVar[str] = "message.imported"
+    VERSION: ClassVar[int] = 1
+
+    id: str = attrs.field(validator=_message_id)
+    original: str = attrs.field(validator=_original_id)
+    author: str = attrs.field(validator=_actor)
+    to: str = attrs.field(validator=_actor)
+    text: str = attrs.field(validator=_text)
+    reply_to: str | None = attrs.field(default=None, validator=_optional_parent)
+    thread: str | None = attrs.field(default=None, validator=_optional_parent)
+    priority: str | None = attrs.field(default=None, validator=_priority)
+    #: The old entry's time (its CREATED or heading timestamp), ms since the epoch.
+    at: int | None = attrs.field(default=None, validator=_bounded(0, 2**62, True))
+
+    @property
+    def subject(self) -> str:
+        return self.id
+
+    def as_sent(self) -> MessageSent:
+        """The message as the views show it (the sender as the old file named it)."""
+        return MessageSent(
+            self.id, self.author, self.to, self.text, self.reply_to, self.thread, self.priority
+        )
+
+
+@attrs.frozen
+class TaskImported:
+    """``task.imported`` v1: an agent task of datacore-messaging's files, recorded by the agent's
+    owner: its request, the state it had (in play: ``WAITING``), and the old drawer's other
+    properties as they were written (history, shown; never a tier or a decision)."""
+
+    TYPE: ClassVar[str] = "task.imported"
+    VERSION: ClassVar[int] = 1
+
+    id: str = attrs.field(validator=_task_id)
+    original: str = attrs.field(validator=_original_id)
+    author: str = attrs.field(validator=_actor)
+    to: str = attrs.field(validator=_agent)
+    text: str = attrs.field(validator=_text)
+    state: str = attrs.field(validator=_imported_state)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple, validator=_tags)
+    effort: int | None = attrs.field(default=None, validator=_bounded(1, MAX_EFFORT, True))
+    tokens: int | None = attrs.field(default=None, validator=_bounded(1, MAX_TOKENS, True))
+    priority: str | None = attrs.field(default=None, validator=_priority)
+    properties: dict[str, str] = attrs.field(factory=dict, validator=_properties)
+    #: The old SUBMITTED / CREATED time and, for a closed task, its CLOSED time (ms since the epoch).
+    at: int | None = attrs.field(default=None, validator=_bounded(0, 2**62, True))
+    closed_at: int | None = attrs.field(default=None, validator=_bounded(0, 2**62, True))
+
+    @property
+    def subject(self) -> str:
+        return self.id
+
+    def as_request(self) -> TaskRequested:
+        """The request as the views show it (the sender as the old file named it)."""
+        return TaskRequested(
+            self.id, self.author, self.to, self.text, self.tags, self.effort, self.tokens, self.priority
+        )
+
+
 TaskTransition = (
     TaskApproved
     | TaskRejected
@@ -344,9 +446,25 @@ TRANSITION_TYPES: tuple[type[Any], ...] = (
     TaskArchived,
 )
 
-Payload = MessageSent | MessageMarked | TaskRequested | TaskDecided | TaskTransition
+Payload = (
+    MessageSent
+    | MessageMarked
+    | TaskRequested
+    | TaskDecided
+    | TaskTransition
+    | MessageImported
+    | TaskImported
+)
 
-_ALL_TYPES: tuple[Any, ...] = (MessageSent, MessageMarked, TaskRequested, TaskDecided, *TRANSITION_TYPES)
+_ALL_TYPES: tuple[Any, ...] = (
+    MessageSent,
+    MessageMarked,
+    TaskRequested,
+    TaskDecided,
+    *TRANSITION_TYPES,
+    MessageImported,
+    TaskImported,
+)
 PAYLOAD_TYPES: dict[str, Any] = {cls.TYPE: cls for cls in _ALL_TYPES}
 TASK_TYPES = frozenset(name for name in PAYLOAD_TYPES if name.startswith("task."))
 
@@ -357,6 +475,8 @@ OMITTED_WHEN_DEFAULT = frozenset({"request"})
 RENAMED_FIELDS: dict[type[Any], dict[str, str]] = {
     MessageSent: {"sender": "from"},
     TaskRequested: {"sender": "from"},
+    MessageImported: {"author": "from"},
+    TaskImported: {"author": "from"},
 }
 
 

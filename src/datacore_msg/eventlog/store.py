@@ -347,7 +347,8 @@ class EventStore:
         payload versions may only name the parent); callers filter on the decoded payload."""
         with translating(self.path):
             rows = self.conn.execute(
-                "SELECT subject FROM events WHERE type = 'message.sent' AND (subject = ? OR "
+                "SELECT subject FROM events WHERE type IN ('message.sent', 'message.imported') "
+                "AND (subject = ? OR "
                 "json_extract(data, '$.thread') = ? OR json_extract(data, '$.reply_to') = ?) "
                 "ORDER BY hlc, origin, seq",
                 (root, root, root),

@@ -64,9 +64,11 @@ class TrustBook:
         )
         return found[0] if found else None
 
-    def sender(self, actor: str, origin: str) -> Sender:
-        """What is shown of ``actor`` as the sender of an event written from ``origin``."""
-        return Sender(actor, self.backs(actor, origin), self.looks_like(actor))
+    def sender(self, actor: str, origin: str, imported: bool = False) -> Sender:
+        """What is shown of ``actor`` as the sender of an event written from ``origin``; for imported
+        history (``origin`` is the importer's key) the name is only what the old file said."""
+        backed = self.backs(actor, origin)
+        return Sender(actor, backed, self.looks_like(actor), imported and not backed)
 
     def keys_of(self, actor: str) -> frozenset[str]:
         own = self.keys.get(actor, frozenset())

@@ -85,6 +85,36 @@ def _heading_tags(request_tags: tuple[str, ...], sender: Sender | None) -> str:
     return f" :{':'.join(unique)}:" if unique else ""
 
 
+#: Names an imported drawer may not take as they are: they say who sent a task, how far it is trusted
+#: or what the governor decided, which imported history never does (shown as ``OLD_<NAME>``).
+_RESERVED = frozenset(
+    {
+        "ID",
+        "FROM",
+        "VERIFIED",
+        "LOOKS_LIKE",
+        "TRUST_TIER",
+        "AWAITING",
+        "APPROVAL",
+        "IMPORTED",
+        "SUBMITTED",
+        "CREATED",
+    }
+)
+
+
+def _imported_properties(state: TaskState, taken: set[str]) -> list[tuple[str, str]]:
+    """``IMPORTED`` (the old id), then the old drawer's properties as the old file had them (one
+    line each); a name this view writes itself, or one that speaks for trust, gets ``OLD_``."""
+    if state.imported is None:
+        return []
+    out = [("IMPORTED", state.imported.original)]
+    for name, value in state.imported.properties.items():
+        shown = f"OLD_{name}" if name in _RESERVED or name in taken else name
+        out.append((shown, safe_line(value, 200)))
+    return out
+
+
 def render_task(state: TaskState, tz: tzinfo, sender: Sender | None = None) -> str:
     """One task's entry; ``sender`` (what the trust book says of the requester) marks an unverified
     or lookalike sender (None: no mark)."""
@@ -96,7 +126,7 @@ def render_task(state: TaskState, tz: tzinfo, sender: Sender | None = None) -> s
     parts = [f"* {keyword}{cookie} {who}{safe_title(request.text)}{tags}\n"]
     if state.state in FINAL and state.closed_hlc is not None:
         parts.append(f"  CLOSED: {org_inactive(state.closed_hlc, tz)}\n")
-    submitted = org_inactive(state.requested_hlc, tz)
+    submitted = org_inactive(state.shown_requested_hlc, tz)
     props: list[tuple[str, str]] = [("ID", request.id), ("FROM", request.sender)]
     props.extend(sender_properties(sender))
     if state.tier is not None:
@@ -135,8 +165,8 @@ def render_task(state: TaskState, tz: tzinfo, sender: Sender | None = None) -> s
     ):
         if text is not None:
             props.append((name, safe_line(text)))
-    parts.append("  :PROPERTIES:\n")
-    parts.extend(_property(name, value) for name, value in props)
+    props.extend(_imported_properties(state, {name for name, _ in props}))
+    parts.extend(["  :PROPERTIES:\n", *(_property(name, value) for name, value in props)])
     parts.append("  :END:\n")
     if state.changes:
         parts.append("  :LOGBOOK:\n")

@@ -7,6 +7,10 @@ personal: it changes only the views of the actor who made it, and only a partici
 ``archive`` is final; a mark ordered after it is kept in the log but does not change the state (it is
 superseded). The fold is a pure function of the events in ``(hlc, origin, seq)`` order, so every peer
 holding the same events computes the same state.
+
+A ``message.imported`` (history from datacore-messaging's files) is a message like a
+``message.sent`` once a participant recorded it on a key pinned for them; its state keeps the
+payload (:attr:`MessageState.imported`), so the views show the old time and the sender as imported.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from collections.abc import Callable, Iterable
 import attrs
 
 from datacore_msg.eventlog.envelope import Event
-from datacore_msg.eventlog.payloads import MessageMarked, MessageSent, Payload
+from datacore_msg.eventlog.hlc import COUNTER_BITS
+from datacore_msg.eventlog.names import is_agent, owner_of
+from datacore_msg.eventlog.payloads import MessageImported, MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.trust import TrustBook
 
 
@@ -36,6 +42,8 @@ class MessageState:
     clashes: tuple[str, ...] = ()
     #: The id of the ``message.sent`` event that is this message.
     sent_event: str = ""
+    #: Set when the message is history imported from datacore-messaging (``message.imported``).
+    imported: MessageImported | None = None
 
     def mark_of(self, user: str) -> str | None:
         state = self.marks.get(user)
@@ -48,6 +56,13 @@ class MessageState:
     @property
     def sent_hlc(self) -> int:
         return self.sent_order[0]
+
+    @property
+    def shown_hlc(self) -> int:
+        """The time the views show: the old entry's own time for imported history."""
+        if self.imported is not None and self.imported.at is not None:
+            return self.imported.at << COUNTER_BITS
+        return self.sent_hlc
 
     @property
     def sent_origin(self) -> str:
@@ -73,6 +88,7 @@ def fold_message(
     stamps, so a later copy under the same id never replaces what was shown; the others are
     clashes (kept in the log, listed in :attr:`MessageState.clashes`)."""
     candidates: list[tuple[Event, MessageSent]] = []
+    imported: dict[str, MessageImported] = {}
     pending: list[tuple[Event, MessageMarked]] = []
     for event in events:
         payload = decode(event)
@@ -80,6 +96,10 @@ def fold_message(
             genuine = book is None or book.account_of(payload.sender, event.origin) == payload.sender
             if genuine:
                 candidates.append((event, payload))
+        elif isinstance(payload, MessageImported):
+            if _imported_by_participant(event, payload, book):
+                candidates.append((event, payload.as_sent()))
+                imported[event.id] = payload
         elif isinstance(payload, MessageMarked):
             pending.append((event, payload))
     if not candidates:
@@ -100,4 +120,15 @@ def fold_message(
             superseded.append(event.id)
             continue
         marks[event.actor] = MarkState(mark.mark, event.hlc, event.origin)
-    return MessageState(sent, sent_order, marks, tuple(superseded), clashes, first.id)
+    return MessageState(sent, sent_order, marks, tuple(superseded), clashes, first.id, imported.get(first.id))
+
+
+def _imported_by_participant(event: Event, payload: MessageImported, book: TrustBook | None) -> bool:
+    """Imported history counts when one of its participants (or an agent's owner) recorded it, on a
+    key pinned for them (their own old files); the sender it names is shown as imported, never as
+    verified."""
+    participants = {payload.author, payload.to}
+    participants |= {owner_of(name) for name in participants if is_agent(name)}
+    if event.actor not in participants:
+        return False
+    return book is None or book.backs(event.actor, event.origin)

@@ -83,7 +83,7 @@ def sender_tag_names(sender: Sender | None) -> tuple[str, ...]:
     """The tags that point out an unverified or lookalike sender (``unverified``, ``lookalike``)."""
     if sender is None:
         return ()
-    tags = ("unverified",) if not sender.verified else ()
+    tags = () if sender.verified else ("imported",) if sender.imported else ("unverified",)
     return (*tags, "lookalike") if sender.looks_like is not None else tags
 
 
@@ -113,7 +113,7 @@ def render_entry(state: MessageState, role: str, user: str, tz: tzinfo, sender: 
     else:
         keyword = _KEYWORDS[mark]
         tags = ":unread:message:" if mark is None else ":message:"
-    created = org_inactive(state.sent_hlc, tz)
+    created = org_inactive(state.shown_hlc, tz)
     title = created
     if sender is not None and sender.marked:
         title += f" From {sender.label}"
@@ -134,6 +134,8 @@ def render_entry(state: MessageState, role: str, user: str, tz: tzinfo, sender: 
     if sent.priority is not None:
         parts.append(_property("PRIORITY", sent.priority))
     parts.append(_property("CREATED", created))
+    if state.imported is not None:
+        parts.append(_property("IMPORTED", state.imported.original))
     parts.append("  :END:\n")
     parts.extend(line + "\n" for line in encode_body(sent.text))
     return "".join(parts)

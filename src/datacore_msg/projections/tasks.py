@@ -18,6 +18,10 @@ installations with the same pinned keys therefore fold the same states from the 
 
 The fold also yields what the governor's figures are made of: the estimate while the task is
 outstanding, the time the request was let through, and each completion's reported tokens.
+
+A ``task.imported`` (history from datacore-messaging's files), recorded by the agent's owner on a
+pinned key, is a request that starts in the state it had (``WAITING`` for one still in play), with
+no decision, no tier and no request origin; later moves apply to it as to any task.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 import attrs
 
 from datacore_msg.eventlog.envelope import Event
-from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.eventlog.hlc import COUNTER_BITS, physical_ms
 from datacore_msg.eventlog.names import owner_of
 from datacore_msg.eventlog.payloads import (
     Payload,
@@ -38,6 +42,7 @@ from datacore_msg.eventlog.payloads import (
     TaskClaimed,
     TaskCompleted,
     TaskDecided,
+    TaskImported,
     TaskRejected,
     TaskRequested,
     TaskRetried,
@@ -115,6 +120,8 @@ class TaskState:
     request_event: str = ""
     #: Other ``task.requested`` events that reused this task's id (kept, never the task).
     clashes: tuple[str, ...] = ()
+    #: Set when the task is history imported from datacore-messaging (``task.imported``).
+    imported: TaskImported | None = None
 
     @property
     def id(self) -> str:
@@ -139,6 +146,13 @@ class TaskState:
     @property
     def requested_hlc(self) -> int:
         return self.request_order[0]
+
+    @property
+    def shown_requested_hlc(self) -> int:
+        """The request's time as the views show it: the old entry's own time for imported history."""
+        if self.imported is not None and self.imported.at is not None:
+            return self.imported.at << COUNTER_BITS
+        return self.requested_hlc
 
     @property
     def let_through_ms(self) -> int | None:
@@ -199,6 +213,16 @@ def fold_task(events: Iterable[Event], decode: Decoder, book: TrustBook) -> Task
     :attr:`TaskState.clashes`, shown as superseded, never the task. A move that names the request
     it was made for (v2 ``request``) applies only to that request."""
     decoded = [(event, payload) for event in events if (payload := decode(event)) is not None]
+    imported = {
+        event.id: payload
+        for event, payload in decoded
+        if isinstance(payload, TaskImported) and _imported_by_owner(event, payload, book)
+    }
+    decoded = [
+        (event, imported[event.id].as_request() if event.id in imported else payload)
+        for event, payload in decoded
+        if not isinstance(payload, TaskImported) or event.id in imported
+    ]
     requests = [(event, payload) for event, payload in decoded if isinstance(payload, TaskRequested)]
     if not requests:
         return None
@@ -212,6 +236,8 @@ def fold_task(events: Iterable[Event], decode: Decoder, book: TrustBook) -> Task
         request_event=chosen_event.id,
         clashes=tuple(event.id for event, _ in requests if event.id != chosen_event.id),
     )
+    if chosen_event.id in imported:
+        state = _imported_state(state, chosen_event, imported[chosen_event.id])
     pending: list[tuple[Event, Payload]] = []
     seen_request = False
     for event, payload in decoded:
@@ -228,6 +254,32 @@ def fold_task(events: Iterable[Event], decode: Decoder, book: TrustBook) -> Task
             # A transition that sorts before its request (a clock far behind): kept, shown.
             state = _supersede(state, event, _action_of(payload), "it is ordered before the request")
     return state
+
+
+def _imported_by_owner(event: Event, payload: TaskImported, book: TrustBook) -> bool:
+    """Imported history counts when the agent's owner recorded it (from their own old agent file)
+    on a key pinned for them."""
+    return event.actor == owner_of(payload.to) and book.backs(event.actor, event.origin)
+
+
+def _imported_state(state: TaskState, event: Event, payload: TaskImported) -> TaskState:
+    """An imported task starts in the state it had (one still in play waits for the owner's
+    approval). It has no request origin: the sender it names acts only from a key pinned for them,
+    and no decision: it has no tier and never counted against today's figures."""
+    closed = None
+    if payload.state in FINAL:
+        closed = payload.closed_at << COUNTER_BITS if payload.closed_at is not None else event.hlc
+    note = f"imported from datacore-messaging ({payload.original})"
+    change = Change(event.hlc, event.actor, "import", "IMPORTED", payload.state, note, None, event.id)
+    return attrs.evolve(
+        state,
+        request_origin="",
+        state=payload.state,
+        approval="imported",
+        closed_hlc=closed,
+        changes=(change,),
+        imported=payload,
+    )
 
 
 def the_request(

@@ -56,7 +56,7 @@ from datacore_msg.task_states import WORKING
 
 TRUST_META = "trust"
 FORMAT_META = "format"
-MESSAGE_TYPES = frozenset({"message.sent", "message.marked"})
+MESSAGE_TYPES = frozenset({"message.sent", "message.marked", "message.imported"})
 MESSAGE_ROLES = ("inbox", "outbox")
 #: Appends events between applying and writing; returns whether it appended any.
 Step = Callable[[], bool]
@@ -105,7 +105,7 @@ class ViewContext:
 
 
 def task_row(state: TaskState, book: TrustBook) -> TaskRow:
-    sender = book.sender(state.sender, state.request_origin)
+    sender = book.sender(state.sender, state.request_origin, state.imported is not None)
     return TaskRow(
         task=state.id,
         agent=state.agent,
@@ -125,18 +125,23 @@ def task_row(state: TaskState, book: TrustBook) -> TaskRow:
         tags=state.request.tags,
         requested_ms=physical_ms(state.request_order[0]),
         text=state.request.text,
-        unpinned_key=None if book.backs(state.sender, state.request_origin) else state.request_origin,
+        unpinned_key=None
+        if state.imported is not None or book.backs(state.sender, state.request_origin)
+        else state.request_origin,
         sender_verified=sender.verified,
         sender_looks_like=sender.looks_like,
     )
 
 
 def _message_entries(ctx: ViewContext, state: MessageState) -> list[Entry]:
-    return entries_for(state, ctx.user, ctx.tz, ctx.book.sender(state.sent.sender, state.sent_origin))
+    sender = ctx.book.sender(state.sent.sender, state.sent_origin, state.imported is not None)
+    return entries_for(state, ctx.user, ctx.tz, sender)
 
 
 def _task_entry(ctx: ViewContext, task: TaskState) -> Entry:
-    return task_entry(task, ctx.tz, ctx.book.sender(task.sender, task.request_origin))
+    return task_entry(
+        task, ctx.tz, ctx.book.sender(task.sender, task.request_origin, task.imported is not None)
+    )
 
 
 def views_lock(lock_path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> filelock.FileLock:
