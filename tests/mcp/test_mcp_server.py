@@ -110,6 +110,12 @@ def test_message_tools_over_stdio_leave_their_events_and_views(team: tuple[Any, 
     assert "Can you check the build?" in gregor.read(INBOX)
     requested = [t for t in data(gregor, "tasks", "--sent") if t["to"] == "tex-claude"]
     assert [(t["from"], t["text"]) for t in requested] == [("gregor", "Review my patch")]
+    [request_event] = [e for e in _events(gregor, asked_id(requested)) if e.type == "task.requested"]
+    assert "by_agent" in request_event.data["tags"], "the owner must see the agent wrote the request"
+
+
+def asked_id(requested: list[dict[str, Any]]) -> str:
+    return str(requested[0]["id"])
 
 
 def test_task_tools_over_stdio_leave_their_events_and_views(team: tuple[Any, Any]) -> None:

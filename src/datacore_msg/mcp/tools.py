@@ -56,6 +56,11 @@ def read_message(space: Space, message_id: str) -> dict[str, Any]:
     }
 
 
+#: The tag on a task request the agent made through MCP: the request is signed in the user's name
+#: (their key, their trust tier at the other end), so the tag says whose words it carries.
+BY_AGENT = "by_agent"
+
+
 def send_message(
     space: Space,
     to: str,
@@ -71,8 +76,9 @@ def send_message(
     if is_agent(recipient):
         if reply_to is not None:
             raise InvalidInput("reply_to: a task request to an agent cannot reply to a message")
+        marked = (*tags, BY_AGENT) if BY_AGENT not in tags else tuple(tags)
         requested = tasks.request(
-            space, recipient, text, tags=tags, effort=effort, tokens=tokens, priority=priority
+            space, recipient, text, tags=marked, effort=effort, tokens=tokens, priority=priority
         )
         state = requested.state.state if requested.state is not None else REQUESTED
         return with_warnings(
