@@ -34,6 +34,7 @@ def _register_commands() -> None:
         identity_command,
         log_commands,
         message_commands,
+        search_commands,
         setup_commands,
         task_commands,
     )
@@ -42,6 +43,7 @@ def _register_commands() -> None:
     for module in (
         setup_commands,
         message_commands,
+        search_commands,
         log_commands,
         exchange_commands,
         task_commands,
