@@ -18,6 +18,7 @@ from bench import (
     fig_hook,
     fig_process,
     fig_rebuild,
+    fig_search,
     fig_send,
     fig_task_process,
 )
@@ -54,7 +55,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7", help="comma-separated figures to run (default: all)"
+        "--only", default="1,2,3,4,5,6,7,8", help="comma-separated figures to run (default: all)"
     )
     parser.add_argument(
         "--no-profile",
@@ -160,6 +161,11 @@ def _figures(
     if 7 in wanted:
         _log(started, f"figure 7: {sizes.hook_runs} runs of each hook process")
         figures.append(fig_hook.run(sizes.small_messages, sizes.hook_runs, tmp))
+    if 8 in wanted:
+        _log(started, f"figure 8: search at {sizes.large_messages:,} messages")
+        figures.append(
+            fig_search.run(sizes.large_messages, sizes.process_runs, tmp, lambda t: _log(started, t))
+        )
     return figures
 
 
