@@ -3,6 +3,7 @@ each kind of change, and hostile queries (a clear error or a result, never anyth
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable
@@ -15,7 +16,17 @@ from hypothesis import strategies as st
 from datacore_msg.app import messages, tasks
 from datacore_msg.app.search import SearchHit, search
 from datacore_msg.errors import BadQuery, DatacoreError, InvalidInput
-from datacore_msg.readmodels.searchindex import MAX_QUERY_CHARS, MAX_TERMS, SearchIndex, fts_query
+from datacore_msg.readmodels.entry import SearchDoc
+from datacore_msg.readmodels.searchindex import (
+    MAX_QUERY_CHARS,
+    MAX_TERMS,
+    Filters,
+    SearchIndex,
+    apply_docs,
+    doc_number,
+    fts_query,
+    replace_docs,
+)
 from peers import carry, ok, wall_ms
 
 DAY_MS = 86_400_000
@@ -315,3 +326,32 @@ def test_json_of_hits_round_trips(gregor: Any) -> None:
     result = ok(gregor.cli("search", "budget", "--json"))
     [hit] = json.loads(result.out)["data"]
     assert hit["snippet"] == "json [budget]"
+
+
+def test_document_numbers_are_time_ordered_and_a_clash_takes_the_next_number(gregor: Any) -> None:
+    def doc(subject: str, time_ms: int = 1_800_000_000_000) -> SearchDoc:
+        return SearchDoc(
+            "message", subject, "gregor", "tex", None, time_ms, "sent", False, True, None, "clash"
+        )
+
+    assert doc_number(doc("a", 1)) < doc_number(doc("a", 2))
+    seen: dict[int, str] = {}
+    for i in itertools.count():
+        number = doc_number(doc(f"msg-{i}"))
+        if number in seen:
+            pair = (seen[number], f"msg-{i}")
+            break
+        seen[number] = f"msg-{i}"
+    with gregor.space() as space:
+        conn = space.store.conn
+        for load in ("replace", "apply"):
+            with conn:
+                if load == "replace":
+                    replace_docs(conn, [doc(pair[0]), doc(pair[1])])
+                else:
+                    replace_docs(conn, [])
+                    apply_docs(conn, [doc(pair[0]), doc(pair[1])], [])
+            numbers = [row[0] for row in conn.execute("SELECT doc FROM search_docs ORDER BY doc")]
+            assert len(numbers) == 2 and numbers[1] == numbers[0] + 1, load
+            index = SearchIndex(conn, space.store.path)
+            assert {m.doc.subject for m in index.search("clash", Filters(), 20)} == set(pair)

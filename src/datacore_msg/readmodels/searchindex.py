@@ -21,16 +21,21 @@ surrogates become spaces, words without a letter or digit are dropped. ``AND``, 
 ``NEAR``, parentheses are plain words. The only errors are a query with no words, over
 :data:`MAX_QUERY_CHARS` characters or over :data:`MAX_TERMS` terms (:class:`BadQuery`, one line).
 
-Ranking: ``bm25`` (FTS5's, over the whole index), best first; equal scores by newer time, then kind
-and id, so the order does not depend on the order rows were written in (a rebuilt index answers
-exactly like the one kept up incrementally). Snippets are computed for the returned rows only, the
-matched words between ``[`` and ``]``.
+Ranking: ``bm25`` (FTS5's, over the whole index), best first; equal scores newest first. A
+document's number (the FTS5 rowid, :func:`doc_number`) is its time in ms followed by 20 bits of a
+hash of its identity: a function of the document alone, so the order never depends on the order
+rows were written in (a rebuilt index answers exactly like the one kept up incrementally), and
+``since`` is a range of numbers FTS5 seeks to. Without other filters the ranking runs inside FTS5
+alone; with them, the scores of all matches are taken first and then joined with ``search_docs``
+(bm25 evaluated inside a join costs several times more). Snippets are computed for the returned
+rows only, the matched words between ``[`` and ``]``.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import unicodedata
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -88,13 +93,43 @@ def _doc(row: Sequence[object]) -> SearchDoc:
 
 # -- writing (inside the view cache's transaction) ------------------------------------------------
 
+#: Low bits of a document's number taken from a hash of its identity; the high bits are its time.
+HASH_BITS = 20
+#: Times past this (year 2109; only a forged clock stamp) share the last number range.
+MAX_TIME_MS = (1 << 42) - 1
+
+
+def doc_number(doc: SearchDoc) -> int:
+    """A document's number (the FTS5 rowid): its time in ms, then 20 bits of a hash of its kind and
+    id. A function of the document alone, so an index kept up incrementally and one rebuilt number
+    (and so order equal scores) alike; newer documents have larger numbers."""
+    digest = zlib.crc32(f"{doc.kind}:{doc.subject}".encode("utf-8", "surrogatepass"))
+    return (min(doc.time_ms, MAX_TIME_MS) << HASH_BITS) | (digest & ((1 << HASH_BITS) - 1))
+
+
+def _free_number(conn: sqlite3.Connection, doc: SearchDoc, taken: set[int] | None = None) -> int:
+    """:func:`doc_number`, or the next free one after it in the (unlikely) case of a clash."""
+    number = doc_number(doc)
+    while (number in taken) if taken is not None else _exists(conn, number):
+        number += 1
+    return number
+
+
+def _exists(conn: sqlite3.Connection, number: int) -> bool:
+    return conn.execute("SELECT 1 FROM search_docs WHERE doc = ?", (number,)).fetchone() is not None
+
 
 def replace_docs(conn: sqlite3.Connection, docs: Iterable[SearchDoc]) -> None:
     """Drop every document and load these, then build the full-text index in one pass."""
     conn.execute("INSERT INTO search_text (search_text) VALUES ('delete-all')")
     conn.execute("DELETE FROM search_docs")
-    ordered = sorted(docs, key=lambda d: (d.time_ms, d.kind, d.subject))
-    conn.executemany(f"INSERT INTO search_docs ({_COLUMNS}) VALUES ({_PLACES})", map(_row, ordered))
+    taken: set[int] = set()
+    rows = []
+    for doc in sorted(docs, key=lambda d: (d.time_ms, d.kind, d.subject)):
+        number = _free_number(conn, doc, taken)
+        taken.add(number)
+        rows.append((number, *_row(doc)))
+    conn.executemany(f"INSERT INTO search_docs (doc, {_COLUMNS}) VALUES (?, {_PLACES})", rows)
     conn.execute("INSERT INTO search_text (search_text) VALUES ('rebuild')")
 
 
@@ -114,8 +149,11 @@ def apply_docs(
             "SELECT doc, text FROM search_docs WHERE kind = ? AND subject = ?", (doc.kind, doc.subject)
         ).fetchone()
         if old is None:
-            cursor = conn.execute(f"INSERT INTO search_docs ({_COLUMNS}) VALUES ({_PLACES})", _row(doc))
-            conn.execute("INSERT INTO search_text (rowid, text) VALUES (?, ?)", (cursor.lastrowid, doc.text))
+            number = _free_number(conn, doc)
+            conn.execute(
+                f"INSERT INTO search_docs (doc, {_COLUMNS}) VALUES (?, {_PLACES})", (number, *_row(doc))
+            )
+            conn.execute("INSERT INTO search_text (rowid, text) VALUES (?, ?)", (number, doc.text))
             continue
         conn.execute(
             "UPDATE search_docs SET sender = ?, recipient = ?, thread = ?, time_ms = ?, status = ?, "
@@ -187,6 +225,7 @@ class Match:
 
 
 def _where(filters: Filters) -> tuple[str, list[object]]:
+    """The filters on ``search_docs`` (``since`` is a range of document numbers instead)."""
     clauses: list[str] = []
     params: list[object] = []
     if filters.kind is not None:
@@ -201,10 +240,11 @@ def _where(filters: Filters) -> tuple[str, list[object]]:
     if filters.thread is not None:
         clauses.append("(d.thread = ? OR (d.kind = 'message' AND d.subject = ?))")
         params.extend((filters.thread, filters.thread))
-    if filters.since_ms is not None:
-        clauses.append("d.time_ms >= ?")
-        params.append(filters.since_ms)
-    return "".join(f" AND {clause}" for clause in clauses), params
+    return " AND ".join(clauses), params
+
+
+def _first_number(since_ms: int | None) -> int:
+    return 0 if since_ms is None else min(max(since_ms, 0), MAX_TIME_MS) << HASH_BITS
 
 
 class SearchIndex:
@@ -222,16 +262,23 @@ class SearchIndex:
             raise BadQuery(f"search: the limit must be between 1 and {MAX_LIMIT}, not {limit}")
         fts = fts_query(query)
         where, params = _where(filters)
+        first = _first_number(filters.since_ms)
+        if where:
+            # The scores of every match are taken first: bm25 in a join costs several times more.
+            sql = (
+                "WITH ranked AS MATERIALIZED (SELECT rowid AS doc, bm25(search_text) AS score "
+                "FROM search_text WHERE search_text MATCH ? AND rowid >= ?) "
+                "SELECT ranked.doc, ranked.score FROM ranked JOIN search_docs d ON d.doc = ranked.doc "
+                f"WHERE {where} ORDER BY ranked.score, ranked.doc DESC LIMIT ?"
+            )
+        else:
+            sql = (
+                "SELECT rowid, bm25(search_text) AS score FROM search_text "
+                "WHERE search_text MATCH ? AND rowid >= ? ORDER BY score, rowid DESC LIMIT ?"
+            )
         with translating(self.path):
             try:
-                # Only the ranking keys are sorted; texts and snippets are read for the winners.
-                ranked = self.conn.execute(
-                    "SELECT d.doc, bm25(search_text) AS score FROM search_text "
-                    "JOIN search_docs d ON d.doc = search_text.rowid "
-                    f"WHERE search_text MATCH ?{where} "
-                    "ORDER BY score, d.time_ms DESC, d.kind, d.subject LIMIT ?",
-                    (fts, *params, limit),
-                ).fetchall()
+                ranked = self.conn.execute(sql, (fts, first, *params, limit)).fetchall()
                 return [self._match(fts, int(doc), float(score)) for doc, score in ranked]
             except sqlite3.OperationalError as exc:
                 if "fts5" not in str(exc).lower():
