@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from datacore_msg.app import messages, tasks
 from datacore_msg.app.search import SearchHit, search
 from datacore_msg.errors import BadQuery, DatacoreError, InvalidInput
-from datacore_msg.readmodels.entry import SearchDoc
+from datacore_msg.readmodels.searchdoc import SearchDoc
 from datacore_msg.readmodels.searchindex import (
     MAX_QUERY_CHARS,
     MAX_TERMS,

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from datacore_msg.cli.exit_codes import Exit
-from peers import carry, data, ok
+from datacore_msg.cli.searchrun import Args, parse_args, run
+from datacore_msg.eventlog.payloads import MessageSent
+from peers import carry, data, ok, spoof
 
 ORG_TIME = r"\[\d{4}-\d{2}-\d{2} \w{3} \d{2}:\d{2}\]"
 
@@ -128,3 +130,96 @@ def test_search_as_its_own_process(gregor: Any) -> None:
     result = gregor.run("search", "budget", "--json")
     assert result.code == 0, result
     assert [hit["id"] for hit in json.loads(result.out)["data"]] == [mid]
+
+
+# -- the fast path -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "parsed"),
+    [
+        (["relay"], Args("relay")),
+        (["relay", "--json", "--tasks"], Args("relay", tasks=True, as_json=True)),
+        (["--from", "@tex", "relay", "--to=ana"], Args("relay", sender="@tex", recipient="ana")),
+        (["--limit", "5", "--thread", "msg-1", "x"], Args("x", thread="msg-1", limit=5)),
+        (["--root", "/r", "--space=s", "--", "-x"], Args("-x", root="/r", space="s")),
+        (["relay", "--since", "1d"], None),
+        (["relay", "--help"], None),
+        (["relay", "-h"], None),
+        (["relay", "more"], None),
+        ([], None),
+        (["relay", "--limit", "0"], None),
+        (["relay", "--limit", "x"], None),
+        (["relay", "--limit"], None),
+        (["relay", "--from", "a", "--from", "b"], None),
+        (["relay", "--nope"], None),
+    ],
+)
+def test_the_fast_path_takes_only_what_it_understands(argv: list[str], parsed: Args | None) -> None:
+    assert parse_args(argv) == parsed
+
+
+def _fast(inst: Any, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int | None, str]:
+    capsys.readouterr()
+    status = run([*argv, "--root", str(inst.root)])
+    return status, capsys.readouterr().out
+
+
+def test_the_fast_path_answers_like_the_full_one_when_the_rows_are_current(
+    gregor: Any, tex: Any, introduce: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    introduce(gregor, tex)
+    sent(tex, "@gregor", "relay relay, from tex")
+    carry(tex, gregor)
+    sent(gregor, "@tex", "the relay again")
+    data(gregor, "send", "@claude", "look at the relay")
+    for argv in (
+        ("relay",),
+        ("relay", "--json"),
+        ("relay", "--from", "tex", "--json"),
+        ("relay", "--to", "claude"),
+        ("relay", "--tasks", "--json", "--limit", "1"),
+    ):
+        full = ok(gregor.cli("search", *argv)).out
+        assert _fast(gregor, capsys, *argv) == (0, full), argv
+
+
+def test_rows_behind_the_log_send_the_search_down_the_full_path(
+    gregor: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sent(gregor, "@tex", "first relay")
+    assert _fast(gregor, capsys, "relay")[0] == 0
+    spoof(
+        gregor,
+        "gregor",
+        MessageSent(id="msg-20260101-000000-0000abcd", sender="gregor", to="tex", text="second relay"),
+    )
+    assert _fast(gregor, capsys, "relay") == (None, "")
+    assert len(data(gregor, "search", "relay")) == 2, "the full path catches up first"
+    status, out = _fast(gregor, capsys, "relay", "--json")
+    assert status == 0 and len(json.loads(out)["data"]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv", [("- :",), ("relay", "--from", "bad name!"), ("relay", "--thread", " "), ("x" * 2000,)]
+)
+def test_errors_are_left_to_the_full_path(
+    gregor: Any, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    sent(gregor, "@tex", "relay")
+    argv = ("--", *argv) if argv[0].startswith("-") else argv
+    assert _fast(gregor, capsys, *argv) == (None, "")
+
+
+@pytest.mark.slow
+def test_as_a_process_a_search_catches_up_then_answers_fast(gregor: Any) -> None:
+    sent(gregor, "@tex", "first relay")
+    spoof(
+        gregor,
+        "gregor",
+        MessageSent(id="msg-20260101-000000-0000abcd", sender="gregor", to="tex", text="second relay"),
+    )
+    for _ in range(2):
+        result = gregor.run("search", "relay", "--json")
+        assert result.code == 0, result
+        assert len(json.loads(result.out)["data"]) == 2

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
-from typing import TYPE_CHECKING, Any
-
 import click
 
 from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
 from datacore_msg.cli.output import emit_json, emit_text
-
-if TYPE_CHECKING:
-    from datacore_msg.app.search import SearchHit
+from datacore_msg.cli.search_format import hit_dict, hits_text
 
 #: What the help says of the query (also in docs/search.md).
 QUERY_HELP = (
@@ -20,49 +15,6 @@ QUERY_HELP = (
     "prefix (deplo*). Nothing else is syntax: AND, OR, NOT, -, : and brackets are searched as words. "
     "A query that starts with - goes after --: datacore-msg search -- -x."
 )
-
-
-def _org_time(ms: int, tz: tzinfo) -> str:
-    from datacore_msg.eventlog.hlc import COUNTER_BITS
-    from datacore_msg.projections.timefmt import org_inactive
-
-    return org_inactive(ms << COUNTER_BITS, tz)
-
-
-def hit_dict(hit: SearchHit, tz: tzinfo) -> dict[str, Any]:
-    sender: dict[str, Any] = {}
-    if not hit.sender_verified or hit.sender_looks_like is not None:
-        sender = {"verified": hit.sender_verified, "looks_like": hit.sender_looks_like}
-    return {
-        "id": hit.id,
-        "kind": hit.kind,
-        "from": hit.sender,
-        **sender,
-        "to": hit.recipient,
-        "thread": hit.thread,
-        "time": datetime.fromtimestamp(hit.time_ms / 1000, tz=timezone.utc)
-        .astimezone(tz)
-        .isoformat(timespec="seconds"),
-        "status": hit.status,
-        "archived": hit.archived,
-        "score": round(hit.score, 6),
-        "snippet": hit.snippet,
-        "text": hit.text,
-    }
-
-
-def hit_lines(hit: SearchHit, tz: tzinfo) -> str:
-    from datacore_msg.eventlog.lookalike import Sender
-    from datacore_msg.terminal import field
-
-    who = Sender(hit.sender, hit.sender_verified, hit.sender_looks_like).label
-    thread = f"  thread {field(hit.thread)}" if hit.thread else ""
-    archived = "  (archived)" if hit.archived else ""
-    head = (
-        f"{field(hit.id)}  {_org_time(hit.time_ms, tz)}  {hit.status:<8} "
-        f"{field(who)} → {field(hit.recipient)}{thread}{archived}"
-    )
-    return f"{head}\n    {field(' '.join(hit.snippet.split()))}"
 
 
 @click.command(epilog=QUERY_HELP)
@@ -124,10 +76,8 @@ def search(
     warn_views(found.views)
     if as_json:
         emit_json([hit_dict(hit, tz) for hit in found.hits])
-    elif not found.hits:
-        emit_text("No matches.")
     else:
-        emit_text("\n".join(hit_lines(hit, tz) for hit in found.hits))
+        emit_text(hits_text(found.hits, tz))
 
 
 COMMANDS: tuple[click.Command, ...] = (search,)

@@ -21,7 +21,7 @@ from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.projections.messages import MessageState
 from datacore_msg.projections.render import roles_of, status_of
 from datacore_msg.projections.tasks import TaskState
-from datacore_msg.readmodels.entry import SearchDoc
+from datacore_msg.readmodels.searchdoc import SearchDoc
 from datacore_msg.task_states import FINAL
 
 MESSAGE = "message"

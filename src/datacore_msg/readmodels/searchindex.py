@@ -38,12 +38,11 @@ import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-import attrs
+from typing import NamedTuple
 
 from datacore_msg.errors import BadQuery
 from datacore_msg.eventlog.sqlite_errors import translating
-from datacore_msg.readmodels.entry import SearchDoc
+from datacore_msg.readmodels.searchdoc import SearchDoc
 
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 32
@@ -207,8 +206,7 @@ def fts_query(text: str) -> str:
     return " ".join(terms)
 
 
-@attrs.frozen
-class Filters:
+class Filters(NamedTuple):
     kind: str | None = None
     sender: str | None = None
     recipient: str | None = None
@@ -216,8 +214,7 @@ class Filters:
     since_ms: int | None = None
 
 
-@attrs.frozen
-class Match:
+class Match(NamedTuple):
     doc: SearchDoc
     #: bm25 with its sign turned: higher is better.
     score: float

@@ -25,7 +25,8 @@ import attrs
 
 from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.sqlite_errors import translating
-from datacore_msg.readmodels.entry import Entry, SearchDoc
+from datacore_msg.readmodels.entry import Entry
+from datacore_msg.readmodels.searchdoc import SearchDoc
 from datacore_msg.readmodels.searchindex import apply_docs, replace_docs
 from datacore_msg.readmodels.taskcache import TaskRow, clear, write_rows
 

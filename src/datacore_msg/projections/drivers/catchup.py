@@ -50,8 +50,9 @@ from datacore_msg.projections.messages import MessageState, fold_message
 from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file, render_files
 from datacore_msg.projections.searchdocs import MESSAGE, TASK, message_doc, task_doc
 from datacore_msg.projections.tasks import TaskState, fold_task
-from datacore_msg.readmodels.entry import Entry, SearchDoc
+from datacore_msg.readmodels.entry import Entry
 from datacore_msg.readmodels.meta import DERIVED_FORMAT, PROJECTION
+from datacore_msg.readmodels.searchdoc import SearchDoc
 from datacore_msg.readmodels.taskcache import TaskCache, TaskRow
 from datacore_msg.readmodels.viewcache import ViewCache
 from datacore_msg.task_states import WORKING
