@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from datacore_msg.app import messages, tasks
 from datacore_msg.app.search import SearchHit, search
 from datacore_msg.errors import BadQuery, DatacoreError, InvalidInput
+from datacore_msg.eventlog.payloads import MessageSent
 from datacore_msg.readmodels.searchdoc import SearchDoc
 from datacore_msg.readmodels.searchindex import (
     MAX_QUERY_CHARS,
@@ -27,7 +28,7 @@ from datacore_msg.readmodels.searchindex import (
     fts_query,
     replace_docs,
 )
-from peers import carry, ok, wall_ms
+from peers import carry, ok, spoof, wall_ms
 
 DAY_MS = 86_400_000
 
@@ -355,3 +356,14 @@ def test_document_numbers_are_time_ordered_and_a_clash_takes_the_next_number(gre
             assert len(numbers) == 2 and numbers[1] == numbers[0] + 1, load
             index = SearchIndex(conn, space.store.path)
             assert {m.doc.subject for m in index.search("clash", Filters(), 20)} == set(pair)
+
+
+def test_a_search_catches_the_views_up_when_the_log_is_ahead(gregor: Any) -> None:
+    first = send(gregor, "tex", "first relay note")
+    spoof(
+        gregor,
+        "gregor",
+        MessageSent(id="msg-20260101-000000-0000abcd", sender="gregor", to="tex", text="relay two"),
+    )
+    assert set(ids(find(gregor, "relay"))) == {first, "msg-20260101-000000-0000abcd"}
+    assert "msg-20260101-000000-0000abcd" in gregor.read("outbox.org"), "the views were caught up too"

@@ -26,9 +26,8 @@ document's number (the FTS5 rowid, :func:`doc_number`) is its time in ms followe
 hash of its identity: a function of the document alone, so the order never depends on the order
 rows were written in (a rebuilt index answers exactly like the one kept up incrementally), and
 ``since`` is a range of numbers FTS5 seeks to. Without other filters the ranking runs inside FTS5
-alone; with them, the scores of all matches are taken first and then joined with ``search_docs``
-(bm25 evaluated inside a join costs several times more). Snippets are computed for the returned
-rows only, the matched words between ``[`` and ``]``.
+alone; with them, each match's row is looked up in ``search_docs`` (FTS5 kept as the outer loop).
+Snippets are computed for the returned rows only, the matched words between ``[`` and ``]``.
 """
 
 from __future__ import annotations
@@ -261,12 +260,12 @@ class SearchIndex:
         where, params = _where(filters)
         first = _first_number(filters.since_ms)
         if where:
-            # The scores of every match are taken first: bm25 in a join costs several times more.
+            # FTS5 stays the outer loop (CROSS JOIN), each match's row looked up by its number.
             sql = (
-                "WITH ranked AS MATERIALIZED (SELECT rowid AS doc, bm25(search_text) AS score "
-                "FROM search_text WHERE search_text MATCH ? AND rowid >= ?) "
-                "SELECT ranked.doc, ranked.score FROM ranked JOIN search_docs d ON d.doc = ranked.doc "
-                f"WHERE {where} ORDER BY ranked.score, ranked.doc DESC LIMIT ?"
+                "SELECT d.doc, bm25(search_text) AS score FROM search_text "
+                "CROSS JOIN search_docs d ON d.doc = search_text.rowid "
+                f"WHERE search_text MATCH ? AND search_text.rowid >= ? AND {where} "
+                "ORDER BY score, d.doc DESC LIMIT ?"
             )
         else:
             sql = (
