@@ -275,21 +275,26 @@ class SearchIndex:
         with translating(self.path):
             try:
                 ranked = self.conn.execute(sql, (fts, first, *params, limit)).fetchall()
-                return [self._match(fts, int(doc), float(score)) for doc, score in ranked]
+                return self._matches(fts, [(int(doc), float(score)) for doc, score in ranked])
             except sqlite3.OperationalError as exc:
                 if "fts5" not in str(exc).lower():
                     raise
                 # A safety net: fts_query leaves FTS5 no syntax to fail on.
                 raise BadQuery("search: the query could not be read as words; use plain words") from None
 
-    def _match(self, fts: str, doc: int, score: float) -> Match:
-        row = self.conn.execute(
-            f"SELECT {_D_COLUMNS}, snippet(search_text, 0, ?, ?, ?, ?) FROM search_text "
-            "JOIN search_docs d ON d.doc = search_text.rowid "
-            "WHERE search_text MATCH ? AND search_text.rowid = ?",
-            (MARK_OPEN, MARK_CLOSE, ELLIPSIS, SNIPPET_TOKENS, fts, doc),
-        ).fetchone()
-        return Match(_doc(row), -score, str(row[-1]))
+    def _matches(self, fts: str, ranked: list[tuple[int, float]]) -> list[Match]:
+        """The ranked documents' rows and snippets, in one query, in rank order."""
+        if not ranked:
+            return []
+        places = ", ".join("?" for _ in ranked)
+        rows = self.conn.execute(
+            f"SELECT d.doc, {_D_COLUMNS}, snippet(search_text, 0, ?, ?, ?, ?) FROM search_text "
+            "CROSS JOIN search_docs d ON d.doc = search_text.rowid "
+            f"WHERE search_text MATCH ? AND search_text.rowid IN ({places})",
+            (MARK_OPEN, MARK_CLOSE, ELLIPSIS, SNIPPET_TOKENS, fts, *(doc for doc, _ in ranked)),
+        ).fetchall()
+        by_doc = {int(row[0]): row[1:] for row in rows}
+        return [Match(_doc(by_doc[doc]), -score, str(by_doc[doc][-1])) for doc, score in ranked]
 
     def docs(self) -> list[SearchDoc]:
         """Every document, in (kind, subject) order (for tests and checks)."""
