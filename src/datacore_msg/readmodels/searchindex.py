@@ -294,7 +294,10 @@ class SearchIndex:
             (MARK_OPEN, MARK_CLOSE, ELLIPSIS, SNIPPET_TOKENS, fts, *(doc for doc, _ in ranked)),
         ).fetchall()
         by_doc = {int(row[0]): row[1:] for row in rows}
-        return [Match(_doc(by_doc[doc]), -score, str(by_doc[doc][-1])) for doc, score in ranked]
+        # A document a concurrent catch-up dropped between the two reads is left out.
+        return [
+            Match(_doc(by_doc[doc]), -score, str(by_doc[doc][-1])) for doc, score in ranked if doc in by_doc
+        ]
 
     def docs(self) -> list[SearchDoc]:
         """Every document, in (kind, subject) order (for tests and checks)."""
