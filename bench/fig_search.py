@@ -173,7 +173,7 @@ def run(messages: int, process_runs: int, tmp: Path, log: Callable[[str], None] 
     p95_library = percentile(typical_library, 95)
     fig = Figure(
         8,
-        "Search: `search()` at 100,000 messages, and the whole `datacore-msg search` process",
+        f"Search: `search()` at {stats.messages:,} messages, and the whole `datacore-msg search` process",
         [
             f"An installation with {stats.messages:,} messages ({stats.events:,} events; "
             f"{indexed:,} texts in the user's views indexed, archived ones included), texts drawn "
