@@ -19,6 +19,7 @@ from bench import (
     fig_mcp,
     fig_process,
     fig_rebuild,
+    fig_search,
     fig_send,
     fig_task_process,
 )
@@ -55,7 +56,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7,9", help="comma-separated figures to run (default: all)"
+        "--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated figures to run (default: all)"
     )
     parser.add_argument(
         "--no-profile",
@@ -161,6 +162,11 @@ def _figures(
     if 7 in wanted:
         _log(started, f"figure 7: {sizes.hook_runs} runs of each hook process")
         figures.append(fig_hook.run(sizes.small_messages, sizes.hook_runs, tmp))
+    if 8 in wanted:
+        _log(started, f"figure 8: search at {sizes.large_messages:,} messages")
+        figures.append(
+            fig_search.run(sizes.large_messages, sizes.process_runs, tmp, lambda t: _log(started, t))
+        )
     if 9 in wanted:
         figures.append(fig_mcp.run(sizes.small_messages, 10 * sizes.sends, tmp))
     return figures

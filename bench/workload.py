@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -153,8 +153,12 @@ class _Message:
 _SENT, _READ, _ARCHIVE = 0, 1, 2
 
 
+#: Makes a message's text from the plan's random source (:func:`message_text` by default).
+TextMaker = Callable[[random.Random], str]
+
+
 def _plan(
-    n_messages: int, end_ms: int, rng: random.Random
+    n_messages: int, end_ms: int, rng: random.Random, text: TextMaker = message_text
 ) -> tuple[list[_Message], list[tuple[int, int, int, int]], LogStats]:
     """Messages and the timeline of their events: (ms, tiebreak, kind, message index)."""
     start_ms = end_ms - YEAR_MS
@@ -177,7 +181,7 @@ def _plan(
             mid = message_id(sent_ms, rng)
         seen_ids.add(mid)
         priority = rng.choice(("A", "B", "C")) if rng.random() < 0.1 else None
-        messages.append(_Message(mid, sender, to, message_text(rng), reply_to, thread, priority))
+        messages.append(_Message(mid, sender, to, text(rng), reply_to, thread, priority))
         last_with[peer] = (mid, thread or mid)
         actions.append((sent_ms, len(actions), _SENT, index))
         fate = rng.random()
@@ -229,13 +233,14 @@ def _payload(kind: int, msg: _Message) -> tuple[str, Payload]:
 
 
 def synthetic_events(
-    user_key: SigningKey, n_messages: int, end_ms: int, seed: int = 1
+    user_key: SigningKey, n_messages: int, end_ms: int, seed: int = 1, text: TextMaker = message_text
 ) -> tuple[Iterator[Event], LogStats]:
-    """A valid log of ``n_messages`` messages ending at ``end_ms``, sealed lazily in log order."""
+    """A valid log of ``n_messages`` messages ending at ``end_ms``, sealed lazily in log order;
+    ``text`` makes each message's text."""
     rng = random.Random(seed)
     keys = {USER: user_key}
     keys.update({peer: SigningKey.generate() for peer in PEERS})
-    messages, actions, stats = _plan(n_messages, end_ms, rng)
+    messages, actions, stats = _plan(n_messages, end_ms, rng, text)
 
     def events() -> Iterator[Event]:
         heads: dict[str, tuple[int, str | None]] = {}
@@ -278,10 +283,13 @@ def insert_rows(conn: sqlite3.Connection, path: Path, events: Iterator[Event], b
     return count
 
 
-def populate(inst: Installation, n_messages: int, end_ms: int, seed: int = 1) -> LogStats:
-    """Fill an installation's (empty) log with a year of synthetic history."""
+def populate(
+    inst: Installation, n_messages: int, end_ms: int, seed: int = 1, text: TextMaker = message_text
+) -> LogStats:
+    """Fill an installation's (empty) log with a year of synthetic history (``text`` makes each
+    message's text)."""
     with inst.open() as space:
-        events, stats = synthetic_events(space.signing_key(), n_messages, end_ms, seed)
+        events, stats = synthetic_events(space.signing_key(), n_messages, end_ms, seed, text)
         inserted = insert_rows(space.store.conn, space.store.path, events, batch=20_000)
     assert inserted == stats.events
     return stats

@@ -441,7 +441,8 @@ def test_read_models_import_only_the_eventlog_errors_states_and_themselves() -> 
     assert not offences, report(offences, "readmodels/ may import only eventlog, errors and task_states")
 
 
-#: What the pure projections may import: event types, the task vocabulary, the entry row type.
+#: What the pure projections may import: event types, the task vocabulary, the entry and search
+#: document row types.
 PURE_PROJECTION_IMPORTS = (
     "datacore_msg.eventlog.envelope",
     "datacore_msg.eventlog.payloads",
@@ -452,6 +453,7 @@ PURE_PROJECTION_IMPORTS = (
     "datacore_msg.errors",
     TASK_STATES,
     "datacore_msg.readmodels.entry",
+    "datacore_msg.readmodels.searchdoc",
 )
 
 

@@ -10,7 +10,8 @@ one place (``datacore_msg.cli.exit_codes``); nothing below the CLI prints or exi
     ├── InvalidInput          bad text, names, ids or options given by the user   (invalid_input)
     │   ├── NotFound          an id or name that matches nothing                  (not_found)
     │   ├── Ambiguous         an id prefix that matches several                   (ambiguous)
-    │   └── TransitionError   a state change that is not allowed from this state  (transition)
+    │   ├── TransitionError   a state change that is not allowed from this state  (transition)
+    │   └── BadQuery          a search query with nothing to search for, or too long (bad_query)
     ├── ConfigError           unreadable or malformed settings/contacts files     (config)
     ├── KeyFileError          missing, unreadable or malformed signing key        (key)
     ├── IntegrityError        forged, truncated or re-ordered events; bad chains  (integrity)
@@ -57,6 +58,10 @@ class Ambiguous(InvalidInput):
 
 class TransitionError(InvalidInput):
     code = "transition"
+
+
+class BadQuery(InvalidInput):
+    code = "bad_query"
 
 
 class ConfigError(DatacoreError):
@@ -120,6 +125,7 @@ ALL_ERRORS: tuple[type[DatacoreError], ...] = (
     NotFound,
     Ambiguous,
     TransitionError,
+    BadQuery,
     ConfigError,
     KeyFileError,
     IntegrityError,

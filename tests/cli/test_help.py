@@ -40,6 +40,7 @@ LEAVES = _leaves()
 #: Commands that print results, and so take --json.
 JSON_COMMANDS = (
     "inbox",
+    "search",
     "show",
     "thread",
     "log",
@@ -104,6 +105,7 @@ def test_the_expected_commands_exist() -> None:
         "budget",
         "whoami",
         "contacts",
+        "search",
     }
     assert set(cli.commands["task"].commands) == {  # type: ignore[attr-defined]
         "show",

@@ -7,7 +7,6 @@ back from the event log and the org views, not from the tools' own answers.
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import anyio
@@ -245,9 +244,6 @@ def test_a_hostile_text_comes_back_as_data(team: tuple[Any, Any]) -> None:
     assert event.data["text"] == HOSTILE
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("datacore_msg.app.search") is None, reason="search lands in another branch"
-)
 def test_search_messages_finds_a_teammates_message(team: tuple[Any, Any]) -> None:
     gregor, tex = team
     wanted = data(tex, "send", "@gregor", "The flamingo deployment failed at step three")["id"]

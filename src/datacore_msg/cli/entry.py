@@ -2,8 +2,9 @@
 
 ``hook prompt`` and ``hook session-start`` run on every prompt and session of Claude Code, so they
 are dispatched here before the command framework (click) and the rest of the package are imported;
-see :mod:`datacore_msg.hooks.prompt`. Everything else, and ``--help`` of the hooks, goes to
-:func:`datacore_msg.cli.main.main`.
+see :mod:`datacore_msg.hooks.prompt`. ``search`` is tried the same way first
+(:mod:`datacore_msg.cli.searchrun`: answered when the derived rows are current). Everything else,
+and ``--help`` of the hooks, goes to :func:`datacore_msg.cli.main.main`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ def main() -> int:
         from datacore_msg.cli.hookrun import run
 
         return run(argv[1], argv[2:])
+    if argv and argv[0] == "search":
+        from datacore_msg.cli.searchrun import run as search
+
+        status = search(argv[1:])
+        if status is not None:
+            return status
     from datacore_msg.cli.main import main as full
 
     return full()

@@ -34,6 +34,7 @@ BY_CODE: dict[str, Exit] = {
     "not_found": Exit.NOT_FOUND,
     "ambiguous": Exit.AMBIGUOUS,
     "transition": Exit.TRANSITION,
+    "bad_query": Exit.INVALID_INPUT,
     "config": Exit.CONFIG,
     "key": Exit.KEY,
     "integrity": Exit.INTEGRITY,

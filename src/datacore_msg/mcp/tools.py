@@ -140,7 +140,7 @@ def search_messages(
     include_tasks: bool = False,
     limit: int = 20,
 ) -> dict[str, Any]:
-    from datacore_msg.app import search  # type: ignore[attr-defined, unused-ignore]  # lands with search
+    from datacore_msg.app import search
 
     hits = search.search(
         space,

@@ -150,6 +150,39 @@ def m0006_sender_checks(db: Any) -> None:
     )
 
 
+def m0007_search_index(db: Any) -> None:
+    """The search index (:mod:`datacore_msg.readmodels.searchindex`): one row per message or task
+    text in the user's own views, and an FTS5 index over the texts (external content: the texts are
+    stored once, in ``search_docs``). Derived rows, filled on the next full re-fold like those of
+    0004."""
+    db.executescript(
+        """
+        CREATE TABLE search_docs (
+            doc INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            thread TEXT,
+            time_ms INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            archived INTEGER NOT NULL,
+            sender_verified INTEGER NOT NULL,
+            sender_looks_like TEXT,
+            text TEXT NOT NULL,
+            UNIQUE (kind, subject)
+        );
+        CREATE INDEX search_docs_sender ON search_docs (sender, time_ms);
+        CREATE INDEX search_docs_recipient ON search_docs (recipient, time_ms);
+        CREATE INDEX search_docs_thread ON search_docs (thread);
+        CREATE VIRTUAL TABLE search_text USING fts5(
+            text, content='search_docs', content_rowid='doc',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        """
+    )
+
+
 STEPS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_events", m0001_events),
     ("0002_view_cache", m0002_view_cache),
@@ -157,4 +190,5 @@ STEPS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0004_hook_columns", m0004_hook_columns),
     ("0005_unpinned_key", m0005_unpinned_key),
     ("0006_sender_checks", m0006_sender_checks),
+    ("0007_search_index", m0007_search_index),
 )

@@ -26,6 +26,8 @@ import attrs
 from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.sqlite_errors import translating
 from datacore_msg.readmodels.entry import Entry
+from datacore_msg.readmodels.searchdoc import SearchDoc
+from datacore_msg.readmodels.searchindex import apply_docs, replace_docs
 from datacore_msg.readmodels.taskcache import TaskRow, clear, write_rows
 
 
@@ -103,10 +105,14 @@ class ViewCache:
         deletes: Iterable[tuple[str, str]],
         dirty: Iterable[str],
         task_rows: Iterable[TaskRow] = (),
+        docs: Iterable[SearchDoc] = (),
+        doc_deletes: Iterable[tuple[str, str]] = (),
     ) -> None:
-        """Store changed entries and task rows, mark files dirty and move the checkpoint, atomically."""
+        """Store changed entries, task rows and search documents (dropping those of the (kind,
+        subject) pairs in ``doc_deletes``), mark files dirty and move the checkpoint, atomically."""
         with self._write():
             write_rows(self.conn, list(task_rows))
+            apply_docs(self.conn, docs, doc_deletes)
             self.conn.executemany("DELETE FROM view_entries WHERE subject = ? AND role = ?", list(deletes))
             self.conn.executemany(
                 f"INSERT INTO view_entries ({_COLUMNS}) VALUES ({_PLACES}) "
@@ -135,11 +141,13 @@ class ViewCache:
         entries: Iterable[Entry],
         task_rows: Iterable[TaskRow] = (),
         meta: dict[str, str] | None = None,
+        docs: Iterable[SearchDoc] = (),
     ) -> None:
-        """Drop every entry and task row and load these (used by rebuild)."""
+        """Drop every entry, task row and search document and load these (used by rebuild)."""
         with self._write():
             clear(self.conn)
             write_rows(self.conn, list(task_rows))
+            replace_docs(self.conn, docs)
             self.conn.executemany(
                 "INSERT INTO derived_meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -7,8 +7,9 @@ The projection's checkpoint is the last log position it applied. Catch-up reads 
 subject from *all* of its events in ``(hlc, origin, seq)`` order. Because every entry is a pure
 function of its own subject's events, it does not matter in which order events arrived, nor whether
 they arrive one at a time or in a batch: the cached entries always equal a full rebuild. The changed
-entries, the task rows the governor's figures are read from, the files they left or joined (marked
-dirty) and the new checkpoint are stored in one transaction; then the writer rewrites the dirty files.
+entries, the task rows the governor's figures are read from, the search documents
+(:mod:`datacore_msg.projections.searchdocs`), the files they left or joined (marked dirty) and the
+new checkpoint are stored in one transaction; then the writer rewrites the dirty files.
 A crash between the two leaves the files dirty, and the next command writes them. The cost of a
 catch-up follows the new events and the live entries, not the history.
 
@@ -47,9 +48,11 @@ from datacore_msg.projections.agent_view import agent_file, task_entry
 from datacore_msg.projections.drivers.writer import WriteReport, edited_text, is_written, write_views
 from datacore_msg.projections.messages import MessageState, fold_message
 from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file, render_files
+from datacore_msg.projections.searchdocs import MESSAGE, TASK, message_doc, task_doc
 from datacore_msg.projections.tasks import TaskState, fold_task
 from datacore_msg.readmodels.entry import Entry
 from datacore_msg.readmodels.meta import DERIVED_FORMAT, PROJECTION
+from datacore_msg.readmodels.searchdoc import SearchDoc
 from datacore_msg.readmodels.taskcache import TaskCache, TaskRow
 from datacore_msg.readmodels.viewcache import ViewCache
 from datacore_msg.task_states import WORKING
@@ -133,15 +136,15 @@ def task_row(state: TaskState, book: TrustBook) -> TaskRow:
     )
 
 
-def _message_entries(ctx: ViewContext, state: MessageState) -> list[Entry]:
+def _message_entries(ctx: ViewContext, state: MessageState) -> tuple[list[Entry], SearchDoc | None]:
+    """The message's entries in the user's views, and its search document (None without entries)."""
     sender = ctx.book.sender(state.sent.sender, state.sent_origin, state.imported is not None)
-    return entries_for(state, ctx.user, ctx.tz, sender)
+    return entries_for(state, ctx.user, ctx.tz, sender), message_doc(state, ctx.user, sender)
 
 
-def _task_entry(ctx: ViewContext, task: TaskState) -> Entry:
-    return task_entry(
-        task, ctx.tz, ctx.book.sender(task.sender, task.request_origin, task.imported is not None)
-    )
+def _task_entry(ctx: ViewContext, task: TaskState) -> tuple[Entry, SearchDoc]:
+    sender = ctx.book.sender(task.sender, task.request_origin, task.imported is not None)
+    return task_entry(task, ctx.tz, sender), task_doc(task, sender)
 
 
 def views_lock(lock_path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> filelock.FileLock:
@@ -178,6 +181,7 @@ def _bulk() -> Iterator[None]:
 class Folded:
     entries: list[Entry]
     task_rows: list[TaskRow]
+    docs: list[SearchDoc]
 
 
 def fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
@@ -198,11 +202,15 @@ def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
             if subject is not None:
                 tasks[subject].append(event)
     entries: list[Entry] = []
+    docs: list[SearchDoc] = []
     for subject_events in messages.values():
         subject_events.sort(key=Event.order_key)
         state = fold_message(subject_events, ctx.store.decode, ctx.book)
         if state is not None:
-            entries.extend(_message_entries(ctx, state))
+            message_entries, doc = _message_entries(ctx, state)
+            entries.extend(message_entries)
+            if doc is not None:
+                docs.append(doc)
     rows: list[TaskRow] = []
     for subject_events in tasks.values():
         subject_events.sort(key=Event.order_key)
@@ -210,8 +218,10 @@ def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
         if task is not None:
             rows.append(task_row(task, ctx.book))
             if task.agent == ctx.agent:
-                entries.append(_task_entry(ctx, task))
-    return Folded(entries, rows)
+                entry, doc = _task_entry(ctx, task)
+                entries.append(entry)
+                docs.append(doc)
+    return Folded(entries, rows, docs)
 
 
 def _render_from_cache(ctx: ViewContext, name: str) -> str | None:
@@ -221,16 +231,23 @@ def _render_from_cache(ctx: ViewContext, name: str) -> str | None:
     return render_file(name, texts)
 
 
-def _refold(ctx: ViewContext, subject: str, is_task: bool) -> tuple[list[Entry], TaskRow | None]:
+def _refold(
+    ctx: ViewContext, subject: str, is_task: bool
+) -> tuple[list[Entry], TaskRow | None, SearchDoc | None]:
     events = ctx.store.events_for_subject(subject)
     if not is_task:
         state = fold_message(events, ctx.store.decode, ctx.book)
-        return ([] if state is None else _message_entries(ctx, state)), None
+        if state is None:
+            return [], None, None
+        entries, doc = _message_entries(ctx, state)
+        return entries, None, doc
     task = fold_task(events, ctx.store.decode, ctx.book)
     if task is None:
-        return [], None
-    entries = [_task_entry(ctx, task)] if task.agent == ctx.agent else []
-    return entries, task_row(task, ctx.book)
+        return [], None, None
+    if task.agent != ctx.agent:
+        return [], task_row(task, ctx.book), None
+    entry, doc = _task_entry(ctx, task)
+    return [entry], task_row(task, ctx.book), doc
 
 
 def derived_meta(ctx: ViewContext) -> dict[str, str]:
@@ -247,7 +264,7 @@ def _stale(ctx: ViewContext) -> bool:
 def _replace_everything(ctx: ViewContext) -> Folded:
     head = ctx.store.max_position()
     folded = fold_all(ctx, ctx.store.iter_sorted())
-    ctx.cache.replace_all(PROJECTION, head, folded.entries, folded.task_rows, derived_meta(ctx))
+    ctx.cache.replace_all(PROJECTION, head, folded.entries, folded.task_rows, derived_meta(ctx), folded.docs)
     return folded
 
 
@@ -281,11 +298,17 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
     rewritten: set[str] = set()
     added: dict[str, list[Entry]] = defaultdict(list)
     task_rows: list[TaskRow] = []
+    docs: list[SearchDoc] = []
+    doc_deletes: list[tuple[str, str]] = []
     for subject in sorted(subjects):
         is_task = subjects[subject]
-        new_entries, row = _refold(ctx, subject, is_task)
+        new_entries, row, doc = _refold(ctx, subject, is_task)
         if row is not None:
             task_rows.append(row)
+        if doc is not None:
+            docs.append(doc)
+        else:
+            doc_deletes.append((TASK if is_task else MESSAGE, subject))
         roles = (AGENT_ROLE,) if is_task else MESSAGE_ROLES
         old_files = ctx.cache.entry_files([(subject, role) for role in roles])
         new_keys = {(entry.subject, entry.role) for entry in new_entries}
@@ -300,7 +323,7 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
         dirty.update(entry.file for entry in new_entries)
         upserts.extend(new_entries)
     hints = _append_hints(ctx.cache, added, rewritten)
-    ctx.cache.apply(PROJECTION, last, upserts, deletes, dirty, task_rows)
+    ctx.cache.apply(PROJECTION, last, upserts, deletes, dirty, task_rows, docs, doc_deletes)
     return hints
 
 

@@ -1,0 +1,172 @@
+"""``datacore-msg search``'s fast path: answered from current derived rows before click is imported.
+
+A search only reads, so when the derived rows already hold every event of the log, in the current
+format (:func:`datacore_msg.readmodels.hookread.freshness`, the check the prompt hook makes), it is
+answered in one read transaction by :mod:`datacore_msg.readmodels.searchindex`, with the settings
+taken from the hooks' JSON cache (:mod:`datacore_msg.hooks.config`) instead of the YAML: the
+standard library only, so the process costs little more than starting Python.
+
+Anything else takes the full path (:func:`run` returns None and the command line runs as usual,
+catching the views up first): rows behind the log or in an older format, an option this parser
+does not take (``--since``, ``--help``, a bad ``--limit``), a name that is not valid, a query with
+no words, any error. So every error message and every catch-up comes from the one full path, and
+the answers are the same either way. What the fast path does not do is the refresh's other work:
+the governor's sweep of timed-out tasks and the reading of a hand-edited agent view, which the next
+other command does (a search never changes them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from datacore_msg.readmodels.searchindex import Match
+
+VALUE_OPTIONS = {"--from": "sender", "--to": "recipient", "--thread": "thread", "--limit": "limit"}
+VALUE_OPTIONS.update({"--root": "root", "--space": "space"})
+FLAGS = {"--tasks": "tasks", "--json": "as_json"}
+MAX_LIMIT = 1000
+
+
+class Args(NamedTuple):
+    query: str
+    sender: str | None = None
+    recipient: str | None = None
+    thread: str | None = None
+    limit: int = 20
+    tasks: bool = False
+    as_json: bool = False
+    root: str | None = None
+    space: str | None = None
+
+
+class Hit(NamedTuple):
+    """A hit as :mod:`datacore_msg.cli.search_format` shows it (the fields of ``SearchHit``)."""
+
+    id: str
+    kind: str
+    sender: str
+    recipient: str
+    thread: str | None
+    time_ms: int
+    snippet: str
+    score: float
+    text: str
+    status: str
+    archived: bool
+    sender_verified: bool
+    sender_looks_like: str | None
+
+
+def parse_args(argv: Sequence[str]) -> Args | None:
+    """The arguments after ``search``, or None for anything the full path must handle."""
+    values: dict[str, str | bool] = {}
+    query: str | None = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest = argv[i + 1 :]
+            if query is not None or len(rest) != 1:
+                return None
+            query = rest[0]
+            break
+        if arg.startswith("-") and arg != "-":
+            name, eq, value = arg.partition("=")
+            if name in FLAGS and not eq:
+                values[FLAGS[name]] = True
+            elif name in VALUE_OPTIONS and VALUE_OPTIONS[name] not in values:
+                if not eq:
+                    i += 1
+                    if i == len(argv):
+                        return None
+                    value = argv[i]
+                values[VALUE_OPTIONS[name]] = value
+            else:
+                return None
+        elif query is None:
+            query = arg
+        else:
+            return None
+        i += 1
+    if query is None:
+        return None
+    limit = str(values.pop("limit", "20"))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+        return None
+    return Args(query=query, limit=int(limit), **values)  # type: ignore[arg-type]
+
+
+def _name(value: str | None, agent: str) -> str | None:
+    from datacore_msg.eventlog.names import is_actor
+
+    if value is None:
+        return None
+    name = value[1:] if value.startswith("@") else value
+    if not is_actor(name):
+        raise ValueError(value)
+    return agent if name == "claude" else name
+
+
+def run(argv: Sequence[str], env: Mapping[str, str] = os.environ) -> int | None:
+    """Answer ``search`` from current rows and return the exit status, or None: take the full path."""
+    args = parse_args(argv)
+    if args is None or (args.thread is not None and not args.thread.strip()):
+        return None
+    from datacore_msg.errors import DatacoreError
+    from datacore_msg.hooks import config as hook_config
+    from datacore_msg.readmodels import hookread
+    from datacore_msg.readmodels.searchindex import Filters, SearchIndex
+
+    try:
+        config = hook_config.load(args.root, args.space, env)
+        filters = Filters(
+            kind="task" if args.tasks else None,
+            sender=_name(args.sender, config.agent),
+            recipient=_name(args.recipient, config.agent),
+            thread=None if args.thread is None else args.thread.strip(),
+        )
+        db = Path(config.db)
+        with hookread.reading(db) as conn:
+            if not hookread.freshness(conn).current:
+                return None
+            matches = SearchIndex(conn, db).search(args.query, filters, args.limit)
+    except (DatacoreError, OSError, ValueError):
+        return None
+    _emit([_hit(match) for match in matches], config.timezone, args.as_json)
+    return 0
+
+
+def _hit(match: Match) -> Hit:
+    doc = match.doc
+    return Hit(
+        id=doc.subject,
+        kind=doc.kind,
+        sender=doc.sender,
+        recipient=doc.recipient,
+        thread=doc.thread,
+        time_ms=doc.time_ms,
+        snippet=match.snippet,
+        score=match.score,
+        text=doc.text,
+        status=doc.status,
+        archived=doc.archived,
+        sender_verified=doc.sender_verified,
+        sender_looks_like=doc.sender_looks_like,
+    )
+
+
+def _emit(hits: list[Hit], timezone: str, as_json: bool) -> None:
+    from zoneinfo import ZoneInfo
+
+    from datacore_msg.cli.output import emit_json, emit_text
+    from datacore_msg.cli.search_format import hit_dict, hits_text
+
+    tz = ZoneInfo(timezone)
+    if as_json:
+        emit_json([hit_dict(hit, tz) for hit in hits])
+    else:
+        emit_text(hits_text(hits, tz))
