@@ -258,3 +258,23 @@ def test_the_session_start_hook_starts_one_watcher(team: Any, relay: RelayProces
         for pid in _watcher_pids(gregor):
             os.kill(pid, signal.SIGTERM)
     until(lambda: not _watcher_pids(gregor), 60, "the watcher to stop")
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_idle_watcher_does_not_keep_the_cpu_busy(
+    team: Any, relay: RelayProcess, watchers: Callable[[Any], Watcher]
+) -> None:
+    gregor, _tex = team
+    watcher = watchers(gregor)
+    assert watcher.proc is not None
+    time.sleep(1)
+    before, started = _cpu_s(watcher.proc.pid), time.monotonic()
+    time.sleep(10)
+    used, wall = _cpu_s(watcher.proc.pid) - before, time.monotonic() - started
+    print(f"idle watcher: {used:.2f} s of CPU in {wall:.1f} s ({100 * used / wall:.2f} %)")
+    assert used < 0.1 * wall  # polling every 200 ms is a PRAGMA and a stat, not a busy loop
+    assert watcher.stop() == 0
