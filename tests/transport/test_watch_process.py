@@ -254,6 +254,13 @@ def test_the_session_start_hook_starts_one_watcher(team: Any, relay: RelayProces
         # the agent's installation gets new tasks without anyone running a command
         ok(tex.run("send", "@gregor-claude", "a task for the agent", "--root", str(tex.root)))
         until(lambda: "a task for the agent" in gregor.read("agents/gregor-claude.org"), 60, "the task")
+        # the governor's decision, appended by the watcher itself, is pushed too
+        key = gregor.public_key
+        store = open_relay_store(relay.data)
+        try:
+            until(lambda: any(e.origin == key for e in store.iter_since(0)), 60, "the decision on the relay")
+        finally:
+            store.close()
     finally:
         for pid in _watcher_pids(gregor):
             os.kill(pid, signal.SIGTERM)

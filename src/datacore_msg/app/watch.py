@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from datacore_msg.app.presence import current_status, status_path, write_roster
@@ -87,6 +89,8 @@ class RelayWatcher:
         self._arrived = 0
         self._newest_hlc = 0
         self._wake: asyncio.Event | None = None
+        #: This origin's head already offered to the session.
+        self._own_head = 0
 
     def run(self) -> None:
         """Watch until ``stop`` is set."""
@@ -158,6 +162,7 @@ class RelayWatcher:
         store = self.space.store
         last_position = store.max_position()
         last_version = store.data_version()
+        self._own_head = store.heads().get(self.space.signing_key().public_hex, 0)
         session = PeerSession(
             self.url, self.secret, self.space.signing_key(), store, self._receive, self.connect_timeout_s
         )
@@ -184,18 +189,13 @@ class RelayWatcher:
                 if not live_since and session.endpoint.state is State.LIVE:
                     live_since.append(time.monotonic())
                     self._say("live", f"connected to {self.url}: live")
-                appended_here = self._land()
+                if self._land():
+                    last_position = await self._after_landing(session, last_position, last_version)
                 version = store.data_version()
-                if version != last_version or appended_here:
+                if version != last_version:
                     last_version = version
                     last_position = await self._push_since(session, last_position)
-                seen = _stat(status_file)
-                if seen != status_seen:
-                    status_seen = seen
-                    await session.announce(current_status(self.space.paths))
-                if session.endpoint.roster_received and session.endpoint.presence != roster:
-                    roster = dict(session.endpoint.presence)
-                    write_roster(self.space.paths, True, roster, wall_ms())
+                status_seen, roster = await self._presence(session, status_file, status_seen, roster)
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + TICK_S
                     await session.tick(wall_ms())
@@ -206,6 +206,22 @@ class RelayWatcher:
                     await reader
             with contextlib.suppress(DatacoreError, OSError):
                 await session.close()
+
+    async def _presence(
+        self,
+        session: PeerSession,
+        status_file: Path,
+        status_seen: tuple[int, int] | None,
+        roster: dict[str, str] | None,
+    ) -> tuple[tuple[int, int] | None, dict[str, str] | None]:
+        """Announce the status again if ``status`` changed it; keep ``online.json`` current."""
+        seen = _stat(status_file)
+        if seen != status_seen:
+            await session.announce(current_status(self.space.paths))
+        if session.endpoint.roster_received and session.endpoint.presence != roster:
+            roster = dict(session.endpoint.presence)
+            write_roster(self.space.paths, True, roster, wall_ms())
+        return seen, roster
 
     def _land(self) -> bool:
         """Catch the views up after batches arrived and report them; whether anything was (the
@@ -227,6 +243,26 @@ class RelayWatcher:
         self._receiver.clashes.clear()
         return True
 
+    async def _after_landing(self, session: PeerSession, position: int, version: int) -> int:
+        """After a batch landed: push what this process appended meanwhile (the governor's
+        decisions), without reading back what arrived. When no other connection committed since
+        ``version`` (read after the position, so a commit in between is seen), everything past
+        ``position`` was written here: what arrived (the relay has it) and this origin's events."""
+        store = self.space.store
+        latest = store.max_position()
+        if store.data_version() != version:
+            return position  # another process committed too: the caller reads everything past it
+        own = self.space.signing_key().public_hex
+        head = self._own_head
+        while True:
+            events = store.events_after(own, head, PUSH_CHUNK)
+            if not events:
+                break
+            await session.push(events)
+            head = events[-1].seq
+        self._own_head = head
+        return latest
+
     async def _push_since(self, session: PeerSession, position: int) -> int:
         """Offer every event past ``position`` to the session (it sends what the relay lacks)."""
         store = self.space.store
@@ -240,11 +276,9 @@ class RelayWatcher:
             position = last
 
 
-def _stat(path: object) -> tuple[int, int] | None:
-    import os
-
+def _stat(path: Path) -> tuple[int, int] | None:
     try:
-        st = os.stat(str(path))
+        st = os.stat(path)
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_ino)
