@@ -33,6 +33,8 @@ from datacore_msg.transport.protocol import Close, Endpoint, EventSource, Ingest
 if TYPE_CHECKING:
     from datacore_msg.eventlog.store import IngestReport
 
+#: Close reasons of a relay that ended a connection on purpose (see :meth:`PeerSession._ended_by_relay`).
+ENDED_BY_RELAY = ("replaced", "timeout")
 #: Stores one received batch (``EventStore.ingest`` and whatever the app does after it).
 IngestFn = Callable[[list[tuple[int, Event | IntegrityError]]], "IngestReport"]
 
@@ -83,6 +85,9 @@ class PeerSession:
             except asyncio.TimeoutError:
                 raise Unreachable(f"relay {self.url}: no frame within {self.timeout_s:g} s") from None
             except ConnectionClosed as exc:
+                ended = self._ended_by_relay(exc)
+                if ended is not None:
+                    raise ended from None
                 if not until_settled and self.endpoint.closed_by is None and exc.rcvd is not None:
                     break
                 raise Unreachable(f"relay {self.url}: the connection was closed ({exc})") from None
@@ -112,6 +117,15 @@ class PeerSession:
         if self._ws is not None:
             await self._ws.close()
 
+    def _ended_by_relay(self, exc: ConnectionClosed) -> ProtocolError | None:
+        """The relay's close frame names why it ended the connection (its reason is the error code):
+        replaced by a newer connection of this key, or timed out by its heartbeat. The error frame
+        before it may be left unread when a send of ours failed first."""
+        reason = exc.rcvd.reason if exc.rcvd is not None else ""
+        if reason in ENDED_BY_RELAY:
+            return ProtocolError(f"relay {self.url}: the relay ended the connection: {reason}", reason)
+        return None
+
     def _require(self) -> ClientConnection:
         if self._ws is None:
             raise Unreachable(f"relay {self.url}: not connected")
@@ -126,7 +140,9 @@ class PeerSession:
                 try:
                     await ws.send(out.text)
                 except ConnectionClosed as exc:
-                    raise Unreachable(f"relay {self.url}: the connection was closed ({exc})") from None
+                    raise self._ended_by_relay(exc) or Unreachable(
+                        f"relay {self.url}: the connection was closed ({exc})"
+                    ) from None
             elif isinstance(out, Ingest):
                 report = self._ingest(out.items)
                 pending += self.endpoint.ingested(out.batch, report.accepted, report.rejected)
