@@ -50,9 +50,9 @@ class Watcher:
 
         until(seen, timeout, f"{text!r} x{count} in the watcher's output:\n{self.output()}")
 
-    def stop(self, timeout: float = 30) -> int:
+    def stop(self, timeout: float = 30, signum: int = signal.SIGTERM) -> int:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(signum)
         return self.proc.wait(timeout=timeout)
 
     def close(self) -> None:

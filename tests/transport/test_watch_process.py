@@ -104,11 +104,15 @@ def test_a_send_in_another_process_is_pushed_by_the_watcher(
     watcher = watchers(tex)
     t0 = time.monotonic()
     result = tex.run("send", "@gregor", "pushed by the watcher", "--json", "--root", str(tex.root))
+    returned = time.monotonic()
     ok(result)
     assert "warning" not in result.err  # a watcher runs: send does not connect itself
     event = json.loads(result.out)["data"]["event"]
     until(lambda: event in relay_ids(relay), 60, "the event on the relay")
-    print(f"send process start -> on the relay: {time.monotonic() - t0:.3f} s")
+    print(
+        f"send process start -> on the relay: {time.monotonic() - t0:.3f} s; "
+        f"after send returned: {time.monotonic() - returned:.3f} s"
+    )
     # a teammate with a one-shot sync gets it
     ok(gregor.run("sync", "--root", str(gregor.root)))
     assert "pushed by the watcher" in gregor.read("inbox.org")
@@ -212,7 +216,8 @@ def test_a_second_connection_of_one_key_replaces_the_first(
     first.wait_for("replaced")
     first.wait_for("live", 2)  # and the watcher comes back after its pause
     assert relay.status()["connected"] == 1
-    assert first.stop() == 0
+    assert first.stop(signum=signal.SIGINT) == 0  # Ctrl-C
+    assert "stopped watching" in first.output()
 
 
 def _session_start(inst: Any, session: str) -> subprocess.CompletedProcess[bytes]:

@@ -95,6 +95,7 @@ class RelayWatcher:
     def run(self) -> None:
         """Watch until ``stop`` is set."""
         try:
+            write_roster(self.space.paths, False, {}, wall_ms())  # a killed watcher's copy is stale
             asyncio.run(self._main())
         finally:
             with contextlib.suppress(DatacoreError, OSError):
