@@ -7,7 +7,8 @@ views' writer, the settings and contacts editors, and the Claude Code hook's sta
 for exports, which hold the whole log. :func:`append_durably`, :func:`cut_partial_line` and
 :func:`open_regular_for_reading` are the append-only files of ``sync --folder`` (never a symbolic
 link, a FIFO or a device). :func:`open_private_fd` opens (creating, mode 0600) the watcher's lock
-file and its log. Standard library only: the hook's fast path imports it.
+file and its log; :func:`rotate_log` keeps that log from growing without end. Standard library
+only: the hook's fast path imports it.
 """
 
 from __future__ import annotations
@@ -129,3 +130,12 @@ def open_private_fd(path: Path, append: bool = False) -> int:
         return _open_regular(path, flags | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
     except OSError as exc:
         raise StorageError(f"{path}: cannot open: {exc.strerror or exc}") from None
+
+
+def rotate_log(path: Path, limit: int) -> None:
+    """Move ``path`` to ``<path>.1`` (replacing an older one) once it is over ``limit`` bytes."""
+    try:
+        if path.stat().st_size > limit:
+            os.replace(path, path.with_name(path.name + ".1"))
+    except OSError:
+        pass

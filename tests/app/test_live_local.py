@@ -5,6 +5,7 @@ line without a relay."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,20 @@ def test_online_without_a_relay_says_how(make_installation: Callable[..., Any]) 
     inst = make_installation("ann")
     result = inst.cli("online")
     assert result.code == Exit.CONFIG and "messaging.relay.url" in result.err
+
+
+def test_start_watcher_starts_once_and_keeps_its_log_bounded(tmp_path: Path) -> None:
+    state = tmp_path / "spaces" / "s"
+    state.mkdir(parents=True)
+    (state / "watcher.log").write_bytes(b"x" * (2 * 1024 * 1024))
+    # a stand-in watcher: holds the inherited lock until its stdin-less sleep ends
+    script = "import time; print('started', flush=True); time.sleep(5)"
+    assert start_watcher(state, [sys.executable, "-c", script]) is True
+    assert watcher_running(state)  # the child holds the lock the starter took
+    assert start_watcher(state, [sys.executable, "-c", script]) is False
+    assert (state / "watcher.log.1").stat().st_size == 2 * 1024 * 1024
+    deadline = time.monotonic() + 60
+    while b"started" not in (state / "watcher.log").read_bytes():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert (state / "watcher.log").read_bytes().count(b"started") == 1

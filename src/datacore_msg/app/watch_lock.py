@@ -19,11 +19,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from datacore_msg.fsutil import open_private_fd
+from datacore_msg.fsutil import open_private_fd, rotate_log
 
 LOCK_NAME = "watcher.lock"
 LOG_NAME = "watcher.log"
 FD_ENV = "DATACORE_MSG_WATCHER_LOCK_FD"
+#: The watcher's log is moved to ``watcher.log.1`` when a watcher starts and it is over this size.
+LOG_LIMIT = 1024 * 1024
 
 
 def lock_path(space_state_dir: Path) -> Path:
@@ -108,11 +110,13 @@ def watcher_running(space_state_dir: Path) -> bool:
 
 def start_watcher(space_state_dir: Path, argv: Sequence[str]) -> bool:
     """Start ``argv`` (``datacore-msg sync --watch …``) detached, its output appended to
-    ``watcher.log``, unless a watcher holds the lock: whether it was started."""
+    ``watcher.log`` (moved to ``watcher.log.1`` first when over :data:`LOG_LIMIT`), unless a watcher
+    holds the lock: whether it was started."""
     fd = open_private_fd(lock_path(space_state_dir))
     try:
         if not _try_exclusive(fd):
             return False
+        rotate_log(log_path(space_state_dir), LOG_LIMIT)
         log = open_private_fd(log_path(space_state_dir), append=True)
         try:
             env = dict(os.environ)
