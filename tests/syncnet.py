@@ -5,7 +5,8 @@ each connection is a client endpoint on a peer and a server endpoint on the rela
 of frame texts each way. Tests deliver frames one at a time (or duplicate one, or break the
 connection instead of delivering it: TCP never loses a frame and goes on, so a lost frame is a lost
 connection), or run everything until no frame is left. What a relay endpoint ingests is offered to
-every other relay endpoint, as the relay server does.
+every other relay endpoint, as the relay server does; so is a presence announcement, and a ``who`` is
+answered with the statuses of the open links.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from datacore_msg.app.sync import _Receiver
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.store import EventStore, IngestReport
-from datacore_msg.transport.protocol import Close, Endpoint, Ingest, NonceBook, Output, Send
+from datacore_msg.transport.protocol import (
+    Close,
+    Endpoint,
+    Ingest,
+    NonceBook,
+    Output,
+    PresenceChanged,
+    Send,
+    WhoAsked,
+)
 from datacore_msg.transport.relay_store import open_relay_store
 
 SECRET = b"team-secret-for-tests-0123456789"
@@ -135,6 +145,19 @@ class Net:
                             self._route(
                                 other_name, other, "server", other.server.events_appended(report.accepted)
                             )
+            elif isinstance(out, PresenceChanged):
+                for other_name, other in list(self.links.items()):
+                    if other is not link and other.open:
+                        self._route(
+                            other_name, other, "server", other.server.peer_presence(out.key, out.status)
+                        )
+            elif isinstance(out, WhoAsked):
+                roster = {
+                    lk.server.peer_key: lk.server.peer_status
+                    for lk in self.links.values()
+                    if lk.open and lk.server.peer_key and lk.server.peer_status
+                }
+                pending += endpoint.roster(roster)
             elif isinstance(out, Close):
                 link.closes.append(out)
                 link.open = False

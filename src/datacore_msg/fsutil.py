@@ -6,7 +6,9 @@ views' writer, the settings and contacts editors, and the Claude Code hook's sta
 :func:`open_private_text` opens a file that only its owner may read (mode 0600 whatever the umask),
 for exports, which hold the whole log. :func:`append_durably`, :func:`cut_partial_line` and
 :func:`open_regular_for_reading` are the append-only files of ``sync --folder`` (never a symbolic
-link, a FIFO or a device). Standard library only: the hook's fast path imports it.
+link, a FIFO or a device). :func:`open_private_fd` opens (creating, mode 0600) the watcher's lock
+file and its log; :func:`rotate_log` keeps that log from growing without end. Standard library
+only: the hook's fast path imports it.
 """
 
 from __future__ import annotations
@@ -117,3 +119,23 @@ def append_durably(path: Path, data: bytes, mode: int = 0o666) -> None:
         os.close(fd)
     if created:
         fsync_dir(path.parent)
+
+
+def open_private_fd(path: Path, append: bool = False) -> int:
+    """A descriptor on the regular file ``path``, created with mode 0600 (with its folder) when
+    missing: read-write for a lock file, append-only (``append``) for a log."""
+    flags = (os.O_WRONLY | os.O_APPEND) if append else os.O_RDWR
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _open_regular(path, flags | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot open: {exc.strerror or exc}") from None
+
+
+def rotate_log(path: Path, limit: int) -> None:
+    """Move ``path`` to ``<path>.1`` (replacing an older one) once it is over ``limit`` bytes."""
+    try:
+        if path.stat().st_size > limit:
+            os.replace(path, path.with_name(path.name + ".1"))
+    except OSError:
+        pass

@@ -55,7 +55,7 @@ BAD = [
     ("binary", b'{"v":1,"t":"ping"}', "bad_frame", "binary frames"),
     ("no version", json.dumps({"t": "ping"}), "version", "version"),
     ("future version", json.dumps({"v": 2, "t": "ping"}), "version", "not supported"),
-    ("unknown type", _obj(t="presence"), "bad_frame", "unknown frame type"),
+    ("unknown type", _obj(t="gossip"), "bad_frame", "unknown frame type"),
     ("type not a string", _obj(t=5), "bad_frame", "unknown frame type"),
     ("missing field", _obj(t="hello", key=PK), "bad_frame", "missing field(s) nonce"),
     ("extra field", _obj(t="ping", admin=True), "bad_frame", "unknown field(s) admin"),

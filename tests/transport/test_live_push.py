@@ -1,6 +1,7 @@
 """Live push over real WebSockets, in one process: an in-process relay and two peer sessions that
 stay connected (what ``sync --watch`` and push-on-append build on). An event appended on one peer
-and pushed reaches the other without either reconnecting; a second append goes out in order."""
+and pushed reaches the other without either reconnecting; a second append goes out in order. The
+relay's heartbeat (time passed in) pings a silent peer and ends a dead one with ``timeout``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from websockets.asyncio.server import serve
 
+from datacore_msg.errors import ProtocolError
 from datacore_msg.eventlog.payloads import MessageSent
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.store import EventStore
@@ -81,3 +84,50 @@ def test_a_pushed_event_reaches_a_connected_peer_without_a_reconnect(tmp_path: P
     finally:
         for store in (relay_store, store_a, store_b):
             store.close()
+
+
+def test_the_relays_heartbeat_pings_a_silent_peer_and_closes_a_dead_one(tmp_path: Path) -> None:
+    relay_store = open_relay_store(tmp_path / "relay")
+    store_a = open_relay_store(tmp_path / "a")
+    key_a = SigningKey.generate()
+
+    async def scenario() -> None:
+        relay = Relay(relay_store, SECRET)
+        async with serve(
+            relay.handler,
+            "127.0.0.1",
+            0,
+            process_request=relay.process_request,
+            max_size=frames.MAX_FRAME_BYTES,
+        ) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            a = PeerSession(
+                f"ws://127.0.0.1:{port}/ws",
+                SECRET,
+                key_a,
+                store_a,
+                lambda items: store_a.ingest(items, NOW_MS),
+            )
+            await a.open()
+            run = asyncio.create_task(a.run(until_settled=False))
+            await until(lambda: a.endpoint.settled and relay.connected() == 1)
+            (conn,) = relay.connections
+            # time is passed in: the relay's clock jumps; the peer answers the ping and stays
+            await relay.heartbeat(NOW_MS)
+            await relay.heartbeat(NOW_MS + 16_000)
+            await until(lambda: conn.endpoint._last_ping_ms == NOW_MS + 16_000)
+            await asyncio.sleep(0.2)  # the pong comes back
+            await relay.heartbeat(NOW_MS + 17_000)
+            await relay.heartbeat(NOW_MS + 60_000)  # heard at 17 s: 43 s of silence, still alive
+            assert conn.endpoint.state.value == "live"
+            await relay.heartbeat(NOW_MS + 62_000)  # 45 s without a frame: dead
+            with pytest.raises(ProtocolError) as ended:
+                await asyncio.wait_for(run, 10)
+            assert ended.value.reason == "timeout"
+            await until(lambda: relay.connected() == 0)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        relay_store.close()
+        store_a.close()

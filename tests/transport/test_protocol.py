@@ -332,6 +332,8 @@ SAMPLES: dict[str, frames.Frame] = {
     "caught_up": frames.CaughtUp(),
     "ping": frames.Ping(),
     "pong": frames.Pong(),
+    "presence": frames.Presence(_KEY.public_hex, "online"),
+    "who": frames.Who({}),
 }
 # (an events frame needs a real event: the handshake and the two- and three-peer tests cover it)
 

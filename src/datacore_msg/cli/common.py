@@ -1,10 +1,11 @@
-"""What every command shares: ``--space``/``--root`` and ``--json``, opening the space, and printing
-the views' warnings."""
+"""What every command shares: ``--space``/``--root`` and ``--json``, opening the space (and, for a
+command that appends, pushing what it appended to the relay), and printing the views' warnings."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -39,6 +40,27 @@ def open_space_from(root: str | None, space: str | None) -> Any:
     from datacore_msg.app.space import open_space
 
     return open_space(root, space)
+
+
+@contextlib.contextmanager
+def open_space_to_append(root: str | None, space: str | None) -> Iterator[Any]:
+    """:func:`open_space_from` for a command that appends: once its body succeeded, what it appended
+    is pushed to the relay (:func:`push_appended`) before the space closes."""
+    with open_space_from(root, space) as sp:
+        yield sp
+        push_appended(sp)
+
+
+def push_appended(sp: Any) -> None:
+    """Push-on-append (:func:`datacore_msg.app.push.push_after_append`): nothing without a relay or
+    with a watcher running; a relay that cannot be reached is one warning line (exit status 0)."""
+    from datacore_msg.app.push import push_after_append
+    from datacore_msg.cli.output import emit_warning
+
+    outcome = push_after_append(sp)
+    if outcome.problem is not None:
+        emit_warning(outcome.problem)
+    warn_views(outcome.views)
 
 
 def warn_views(report: Any) -> None:

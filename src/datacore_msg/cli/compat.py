@@ -11,7 +11,13 @@ from collections import Counter
 
 import click
 
-from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
+from datacore_msg.cli.common import (
+    json_option,
+    open_space_from,
+    open_space_to_append,
+    space_options,
+    warn_views,
+)
 from datacore_msg.cli.message_commands import read_text_arg, run_mark
 from datacore_msg.cli.output import emit_json, emit_text
 from datacore_msg.cli.task_commands import emit_moved, emit_task
@@ -76,7 +82,7 @@ def send_reply(
         raise InvalidInput("--tokens, --cost, --result and --quality go with --complete-task")
     body = read_text_arg(text)
     done = Completion(tokens, cost, result_path, quality) if complete_task is not None else None
-    with open_space_from(root, space) as sp:
+    with open_space_to_append(root, space) as sp:
         sent = do_send_reply(
             sp, to, body, reply_to=reply_to, complete_task=complete_task, complete=done, priority=priority
         )
@@ -165,7 +171,7 @@ def task_queue(
         return
     if ref is None:
         raise InvalidInput(f"task-queue {action}: give the task with --task-id ID")
-    with open_space_from(root, space) as sp:
+    with open_space_to_append(root, space) as sp:
         moved = tasks.transition(sp, ref, action, reason=reason)
         sender = tasks.sender_of(sp, moved.state)
         now, tz = sp.clock(), sp.tz

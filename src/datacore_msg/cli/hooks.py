@@ -40,7 +40,8 @@ def prompt(check: bool, root: str | None, space: str | None) -> None:
 @space_options
 def session_start(check: bool, root: str | None, space: str | None) -> None:
     """SessionStart hook: a short digest of the agent's queue, approvals and unread messages, once
-    per Claude session. Always exits 0."""
+    per Claude session; with a relay configured, also starts a watcher (sync --watch, in the
+    background) for the space if none runs. Always exits 0."""
     _run("session-start", root, space, check)
 
 

@@ -7,7 +7,13 @@ import sys
 
 import click
 
-from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
+from datacore_msg.cli.common import (
+    json_option,
+    open_space_from,
+    open_space_to_append,
+    space_options,
+    warn_views,
+)
 from datacore_msg.cli.output import emit_json, emit_text
 from datacore_msg.errors import InvalidInput
 from datacore_msg.task_states import REQUESTED
@@ -67,7 +73,7 @@ def send(
     from datacore_msg.eventlog.names import is_agent
 
     body = read_text_arg(text)
-    with open_space_from(root, space) as sp:
+    with open_space_to_append(root, space) as sp:
         recipient = messages.recipient_of(sp, to)
         if is_agent(recipient):
             if reply_to is not None:
@@ -129,7 +135,7 @@ def reply(
     done = Completion(tokens, cost, result_path, quality) if complete else None
     if done is None and (tokens is not None or cost or result_path or quality):
         raise InvalidInput("--tokens, --cost, --result and --quality go with --complete")
-    with open_space_from(root, space) as sp:
+    with open_space_to_append(root, space) as sp:
         sent = do_reply(sp, ref, body, complete=done, priority=priority)
     warn_views(sent.views)
     if as_json:
@@ -219,7 +225,7 @@ def run_mark(message_id: str, how: str, as_json: bool, root: str | None, space: 
     """``mark`` and v0.2's ``mark-message``."""
     from datacore_msg.app import messages
 
-    with open_space_from(root, space) as sp:
+    with open_space_to_append(root, space) as sp:
         result = messages.mark(sp, message_id, how)
     warn_views(result.views)
     if as_json:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import Any
@@ -52,7 +53,10 @@ def sync_cmd(
     stored).
 
     Without --folder, through the team's relay (messaging.relay.url): connect, exchange until both
-    sides hold the same events, and print what moved."""
+    sides hold the same events, and print what moved. With --watch, stay connected: teammates'
+    events land as they come, this installation's appends (by any command or process) go out within
+    a second, the status set with 'status' is announced, and a lost relay is reconnected with
+    backoff. One watcher per space (a second one exits at once)."""
     if folder is not None:
         if watch:
             _watch_folder(folder, interval, root, space)
@@ -67,7 +71,8 @@ def sync_cmd(
             f"nothing to sync with: no messaging.relay.url in {paths.settings_file} and no --folder DIR"
         )
     if watch:
-        raise ConfigError("sync --watch through a relay is not part of this build; use --folder DIR")
+        _watch_relay(timeout, root, space)
+        return
     _sync_relay(timeout, as_json, root, space)
 
 
@@ -91,6 +96,34 @@ def _sync_relay(timeout: float, as_json: bool, root: str | None, space: str | No
     if len(reasons) > 20:
         lines.append(f"  ... and {len(reasons) - 20} more")
     emit_text("\n".join(lines))
+
+
+def _watch_relay(timeout: float, root: str | None, space: str | None) -> None:
+    import time
+
+    from datacore_msg.app.watch import RelayWatcher
+    from datacore_msg.app.watch_lock import acquire
+
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+
+    def note(line: str) -> None:
+        emit_note(time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) + line)
+
+    with open_space_from(root, space) as sp:
+        lock = acquire(sp.paths.space_state_dir)
+        if lock is None:
+            note(f"a watcher already runs for space {sp.paths.space}; this one stops")
+            return
+        try:
+            sp.preflight()
+            watcher = RelayWatcher(sp, stopped, note, connect_timeout_s=min(timeout, 10.0))
+            note(f"watching {watcher.url} for space {sp.paths.space} (pid {os.getpid()}); Ctrl-C to stop")
+            watcher.run()
+        finally:
+            lock.release()
+    note("stopped watching")
 
 
 def _sync_folder(folder: str, as_json: bool, root: str | None, space: str | None) -> None:

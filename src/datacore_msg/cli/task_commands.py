@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
+from datacore_msg.cli.common import (
+    json_option,
+    open_space_from,
+    open_space_to_append,
+    space_options,
+    warn_views,
+)
 from datacore_msg.cli.output import emit_json, emit_text
 from datacore_msg.task_states import ACTIONS, STATES
 
@@ -137,7 +143,7 @@ def _make_action(action: str) -> click.Command:
     ) -> None:
         from datacore_msg.app import tasks
 
-        with open_space_from(root, space) as sp:
+        with open_space_to_append(root, space) as sp:
             moved = tasks.transition(
                 sp,
                 task_id,

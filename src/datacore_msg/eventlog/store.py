@@ -270,6 +270,12 @@ class EventStore:
             value = self.conn.execute("SELECT MAX(position) FROM events").fetchone()[0]
         return int(value or 0)
 
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: changes when another connection commits (a watcher's
+        cheap check for appends by other processes; this connection's own commits do not change it)."""
+        with translating(self.path):
+            return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     def count(self) -> int:
         with translating(self.path):
             return int(self.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])

@@ -1,7 +1,8 @@
 """The hook's settings, cached as JSON so that a prompt does not parse YAML.
 
 Everything the hook needs from ``settings.local.yaml`` and the space's paths (user, agent, event log,
-views lock, time zone, ``messaging.hook.auto_claim``, tier priority boosts, the task timeout) is
+views lock, time zone, ``messaging.hook.auto_claim``, tier priority boosts, the task timeout, whether
+a relay is configured) is
 worked out once by the same code every command uses (:func:`build`) and stored under
 ``$XDG_CACHE_HOME/datacore-msg/``. The entry is keyed by everything it was derived from: the root,
 the ``--space`` given, the environment variables the paths and name depend on, and the size, mtime
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-VERSION = 1
+VERSION = 2
 ENV_KEYS = ("USER", "DATACORE_MSG_STATE", "XDG_STATE_HOME")
 
 
@@ -38,6 +39,8 @@ class HookConfig(NamedTuple):
     timeout_ms: int
     settings_file: str
     contacts_file: str
+    #: A relay is configured (``messaging.relay.url``): session-start makes sure a watcher runs.
+    relay: bool = False
 
 
 def resolve_root(root: str | None, env: Mapping[str, str]) -> str:
@@ -119,6 +122,7 @@ def build(root: str | None, space_arg: str | None, env: Mapping[str, str]) -> Ho
         timeout_ms=policy.compute.per_task_timeout_minutes * 60_000,
         settings_file=str(paths.settings_file),
         contacts_file=str(paths.contacts_file),
+        relay=settings.relay.url is not None,
     )
     entry = {"key": _key(config, env), "config": config._asdict()}
     with contextlib.suppress(StorageError):

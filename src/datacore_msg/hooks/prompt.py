@@ -23,7 +23,8 @@ Claude Code runs the prompt hook before every prompt the user submits, with a JS
 
 ``--check`` shows what would be printed now without claiming or recording anything (``hook status``
 uses it). ``session-start`` prints a short digest of the queue, approvals and unread messages once
-per session.
+per session; when a relay is configured it also makes sure a watcher runs for the space
+(:func:`_ensure_watcher`). The prompt hook never touches the network.
 """
 
 from __future__ import annotations
@@ -235,6 +236,8 @@ def _session_start(
     session = str(data["session_id"])
     cached = hook_config.cached(args.root, args.space, env)
     config = cached or hook_config.build(args.root, args.space, env)
+    if config.relay and not args.check:
+        _ensure_watcher(config, env)
     seen = set() if args.check else state.load_cursor(config.state_dir, session)
     if DIGEST in seen:
         return ""
@@ -250,6 +253,24 @@ def _session_start(
     if not args.check:
         _save(config, session, seen | {DIGEST}, env)
     return compose.hook_json(SESSION_EVENT, text)
+
+
+def _ensure_watcher(config: hook_config.HookConfig, env: Mapping[str, str]) -> None:
+    """A relay is configured: make sure a watcher (``sync --watch``) runs for the space, so the
+    agent's tasks arrive without anyone running a command. Started detached, its output appended to
+    ``watcher.log`` in the space's state folder, unless one holds the lock; a failure to start it
+    goes to the hook's log and does not stop the digest."""
+    import sys
+
+    from datacore_msg.app.watch_lock import start_watcher
+
+    argv = [sys.executable, "-m", "datacore_msg", "sync", "--watch", "--root", config.root]
+    if config.space_arg:
+        argv += ["--space", config.space_arg]
+    try:
+        start_watcher(Path(config.state_dir), argv)
+    except (OSError, DatacoreError) as exc:
+        _log(state.default_log_file(env), f"could not start the watcher: {exc}")
 
 
 def _log(log_file: Path, summary: str) -> bool:

@@ -39,6 +39,9 @@ _HEX = frozenset("0123456789abcdef")
 NONCE_HEX = 64
 MAC_HEX = 64
 SIG_HEX = 128
+#: The statuses a peer may announce; the relay announces ``offline`` for a key that left.
+STATUSES = ("online", "busy", "away", "focusing")
+OFFLINE = "offline"
 
 
 @attrs.frozen
@@ -125,6 +128,25 @@ class Pong:
 
 
 @attrs.frozen
+class Presence:
+    """Peer → relay: this connection's status (``key`` is the connected key). Relay → peers: a
+    connected key's status changed (``offline``: its last connection closed). Never stored."""
+
+    key: str
+    status: str
+    TYPE = "presence"
+
+
+@attrs.frozen
+class Who:
+    """Peer → relay, with ``peers`` empty: who is connected? Relay → peer: every connected key that
+    announced a status, with it."""
+
+    peers: dict[str, str]
+    TYPE = "who"
+
+
+@attrs.frozen
 class Error:
     """Either side, last frame before closing: a stable code and a one-line reason."""
 
@@ -133,10 +155,38 @@ class Error:
     TYPE = "error"
 
 
-Frame = Hello | Challenge | Auth | Welcome | Heads | Events | Ack | CaughtUp | Ping | Pong | Error
+Frame = (
+    Hello
+    | Challenge
+    | Auth
+    | Welcome
+    | Heads
+    | Events
+    | Ack
+    | CaughtUp
+    | Ping
+    | Pong
+    | Presence
+    | Who
+    | Error
+)
 FRAME_TYPES: dict[str, type[Any]] = {
     cls.TYPE: cls
-    for cls in (Hello, Challenge, Auth, Welcome, Heads, Events, Ack, CaughtUp, Ping, Pong, Error)
+    for cls in (
+        Hello,
+        Challenge,
+        Auth,
+        Welcome,
+        Heads,
+        Events,
+        Ack,
+        CaughtUp,
+        Ping,
+        Pong,
+        Presence,
+        Who,
+        Error,
+    )
 }
 
 
@@ -152,6 +202,8 @@ def to_obj(frame: Frame) -> dict[str, Any]:
         obj["batch"] = frame.batch
         obj["heads"] = frame.heads
         obj["rejected"] = [[index, reason[:MAX_REASON_CHARS]] for index, reason in frame.rejected]
+    elif isinstance(frame, Who):
+        obj["peers"] = dict(frame.peers)
     elif isinstance(frame, Error):
         obj["code"] = frame.code
         obj["reason"] = frame.reason[:MAX_REASON_CHARS]
@@ -215,6 +267,25 @@ def _vector(obj: dict[str, Any], name: str) -> dict[str, int]:
     return value
 
 
+def _status(obj: dict[str, Any], value: Any) -> str:
+    if not isinstance(value, str) or value not in (*STATUSES, OFFLINE):
+        raise _fail(f"{obj['t']} frame: a status is not one of {', '.join((*STATUSES, OFFLINE))}")
+    return value
+
+
+def _peers(obj: dict[str, Any]) -> dict[str, str]:
+    value = obj["peers"]
+    if not isinstance(value, dict):
+        raise _fail("who frame: peers is not an object")
+    if len(value) > MAX_VECTOR_ORIGINS:
+        raise _fail(f"who frame: peers names over {MAX_VECTOR_ORIGINS} keys", "limit")
+    for key, status in value.items():
+        if not is_public_key(key):
+            raise _fail("who frame: peers has a key that is not an ed25519 public key")
+        _status(obj, status)
+    return value
+
+
 def _events(obj: dict[str, Any]) -> list[Event | IntegrityError]:
     value = obj["events"]
     if not isinstance(value, list):
@@ -261,6 +332,8 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "caught_up": (),
     "ping": (),
     "pong": (),
+    "presence": ("key", "status"),
+    "who": ("peers",),
     "error": ("code", "reason"),
 }
 
@@ -307,6 +380,12 @@ def decode(raw: str | bytes) -> Frame:
         return Events(_int(obj, "batch", 1), _events(obj))
     if kind == "ack":
         return Ack(_int(obj, "batch", 1), _vector(obj, "heads"), _rejections(obj))
+    if kind == "presence":
+        if not is_public_key(obj["key"]):
+            raise _fail("presence frame: key is not an ed25519 public key")
+        return Presence(obj["key"], _status(obj, obj["status"]))
+    if kind == "who":
+        return Who(_peers(obj))
     if kind == "error":
         return Error(_text(obj, "code"), _text(obj, "reason"))
     empty: dict[str, Frame] = {"welcome": Welcome(), "caught_up": CaughtUp(), "ping": Ping(), "pong": Pong()}

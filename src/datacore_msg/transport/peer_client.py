@@ -5,7 +5,10 @@
 :meth:`PeerSession.run` returns once both sides are caught up and nothing is in flight (a one-shot
 ``sync``); with ``until_settled=False`` it stays connected and keeps receiving until the relay
 closes or :meth:`PeerSession.close` is called, and :meth:`PeerSession.push` offers events appended
-locally meanwhile (what a watcher or ``send``'s push-on-append use). Failures are typed: the relay
+locally meanwhile (what a watcher or ``send``'s push-on-append use); :meth:`PeerSession.tick`,
+:meth:`PeerSession.announce` and :meth:`PeerSession.ask_who` carry the heartbeat and presence.
+:func:`push_once` delivers what the relay lacks and closes without waiting for the relay's catch-up;
+:func:`who_once` asks who is connected. Failures are typed: the relay
 cannot be reached or drops the connection (:class:`~datacore_msg.errors.Unreachable`), refuses the
 secret (:class:`~datacore_msg.errors.AuthRefused`), or breaks the protocol
 (:class:`~datacore_msg.errors.ProtocolError`); nothing stored before the failure is undone.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -30,6 +33,8 @@ from datacore_msg.transport.protocol import Close, Endpoint, EventSource, Ingest
 if TYPE_CHECKING:
     from datacore_msg.eventlog.store import IngestReport
 
+#: Close reasons of a relay that ended a connection on purpose (see :meth:`PeerSession._ended_by_relay`).
+ENDED_BY_RELAY = ("replaced", "timeout")
 #: Stores one received batch (``EventStore.ingest`` and whatever the app does after it).
 IngestFn = Callable[[list[tuple[int, Event | IntegrityError]]], "IngestReport"]
 
@@ -70,15 +75,19 @@ class PeerSession:
         async with self._turn:
             await self._carry(self.endpoint.start())
 
-    async def run(self, until_settled: bool = True) -> Stats:
-        """Exchange frames until settled (``until_settled``) or until the connection ends."""
+    async def run(self, until_settled: bool = True, until: Callable[[], bool] | None = None) -> Stats:
+        """Exchange frames until settled (``until_settled``), until ``until()`` holds (checked after
+        every frame), or until the connection ends."""
         ws = self._require()
-        while not (until_settled and self.endpoint.settled):
+        while not (until_settled and self.endpoint.settled) and not (until is not None and until()):
             try:
                 raw = await asyncio.wait_for(ws.recv(), self.timeout_s if until_settled else None)
             except asyncio.TimeoutError:
                 raise Unreachable(f"relay {self.url}: no frame within {self.timeout_s:g} s") from None
             except ConnectionClosed as exc:
+                ended = self._ended_by_relay(exc)
+                if ended is not None:
+                    raise ended from None
                 if not until_settled and self.endpoint.closed_by is None and exc.rcvd is not None:
                     break
                 raise Unreachable(f"relay {self.url}: the connection was closed ({exc})") from None
@@ -90,11 +99,32 @@ class PeerSession:
         async with self._turn:
             await self._carry(self.endpoint.events_appended(events))
 
+    async def tick(self, now_ms: int) -> None:
+        async with self._turn:
+            await self._carry(self.endpoint.tick(now_ms))
+
+    async def announce(self, status: str) -> None:
+        async with self._turn:
+            await self._carry(self.endpoint.announce(status))
+
+    async def ask_who(self) -> None:
+        async with self._turn:
+            await self._carry(self.endpoint.ask_who())
+
     async def close(self) -> None:
         async with self._turn:
             self.endpoint.close()
         if self._ws is not None:
             await self._ws.close()
+
+    def _ended_by_relay(self, exc: ConnectionClosed) -> ProtocolError | None:
+        """The relay's close frame names why it ended the connection (its reason is the error code):
+        replaced by a newer connection of this key, or timed out by its heartbeat. The error frame
+        before it may be left unread when a send of ours failed first."""
+        reason = exc.rcvd.reason if exc.rcvd is not None else ""
+        if reason in ENDED_BY_RELAY:
+            return ProtocolError(f"relay {self.url}: the relay ended the connection: {reason}", reason)
+        return None
 
     def _require(self) -> ClientConnection:
         if self._ws is None:
@@ -110,7 +140,9 @@ class PeerSession:
                 try:
                     await ws.send(out.text)
                 except ConnectionClosed as exc:
-                    raise Unreachable(f"relay {self.url}: the connection was closed ({exc})") from None
+                    raise self._ended_by_relay(exc) or Unreachable(
+                        f"relay {self.url}: the connection was closed ({exc})"
+                    ) from None
             elif isinstance(out, Ingest):
                 report = self._ingest(out.items)
                 pending += self.endpoint.ingested(out.batch, report.accepted, report.rejected)
@@ -124,6 +156,48 @@ class PeerSession:
                 raise ProtocolError(
                     f"relay {self.url}: {side} ended the sync: {out.code}: {out.reason}", out.code
                 )
+
+
+async def _bounded(work: Awaitable[Stats], session: PeerSession, timeout_s: float) -> Stats:
+    try:
+        return await asyncio.wait_for(work, timeout_s)
+    except asyncio.TimeoutError:
+        raise Unreachable(f"relay {session.url}: not done within {timeout_s:g} s") from None
+
+
+async def _push_once(session: PeerSession) -> Stats:
+    await session.open()
+    try:
+        return await session.run(until_settled=False, until=lambda: session.endpoint.delivered)
+    finally:
+        await session.close()
+
+
+def push_once(
+    url: str, secret: str, key: SigningKey, source: EventSource, ingest: IngestFn, timeout_s: float
+) -> Stats:
+    """Connect, send what the relay lacks until it has acknowledged all of it, close; all within
+    ``timeout_s`` (batches the relay sent meanwhile are stored through ``ingest``)."""
+    session = PeerSession(url, secret, key, source, ingest, timeout_s)
+    return asyncio.run(_bounded(_push_once(session), session, timeout_s))
+
+
+async def _who_once(session: PeerSession) -> Stats:
+    await session.open()
+    try:
+        await session.ask_who()
+        return await session.run(until_settled=False, until=lambda: session.endpoint.roster_received)
+    finally:
+        await session.close()
+
+
+def who_once(
+    url: str, secret: str, key: SigningKey, source: EventSource, ingest: IngestFn, timeout_s: float
+) -> tuple[dict[str, str], Stats]:
+    """Connect, ask who is connected, close: the roster (key → status) and what moved meanwhile."""
+    session = PeerSession(url, secret, key, source, ingest, timeout_s)
+    stats = asyncio.run(_bounded(_who_once(session), session, timeout_s))
+    return dict(session.endpoint.presence), stats
 
 
 async def _sync_once(session: PeerSession) -> Stats:

@@ -33,6 +33,19 @@ in order: :class:`Send` a frame, :class:`Ingest` a batch (then report back with 
    tells a one-shot ``sync`` it may close once nothing is in flight). Events appended afterwards —
    by this installation, or received by the relay from another peer — are pushed the same way,
    through :meth:`Endpoint.events_appended`.
+4. **Presence** (ephemeral: never stored, never an event). Once syncing, a client may announce its
+   status (``presence``, :meth:`Endpoint.announce`) and ask who is connected (``who`` with no peers,
+   :meth:`Endpoint.ask_who`); asked before, both go out as soon as the relay's heads arrive. The
+   relay's endpoint reports an announcement as :class:`PresenceChanged` and a question as
+   :class:`WhoAsked`; its driver fans the first out to the other connections
+   (:meth:`Endpoint.peer_presence`) and answers the second with the roster (:meth:`Endpoint.roster`).
+   A client keeps the latest roster in :attr:`Endpoint.presence`.
+5. **Heartbeat.** The driver calls :meth:`Endpoint.tick` with the time now and then (about once a
+   second). A side that has heard nothing for :attr:`Endpoint.ping_every_ms` sends ``ping``; one
+   that has heard nothing for :attr:`Endpoint.dead_after_ms` sends ``error timeout`` and closes.
+   Any frame counts as a sign of life (a ``pong`` too).
+6. **Replacement.** A relay admits one connection per key: when a key is admitted again its older
+   connection is told so (:meth:`Endpoint.replace`: ``error replaced``) and closed; the new one wins.
 
 What the other side holds is tracked per origin (its heads, raised by its acks and by what it sent),
 and what was sent on this connection by a cursor per origin, so nothing is sent twice on one
@@ -69,7 +82,9 @@ from datacore_msg.transport.frames import (
     Hello,
     Ping,
     Pong,
+    Presence,
     Welcome,
+    Who,
 )
 
 #: Unacknowledged ``events`` batches one side may have in flight on a connection.
@@ -79,6 +94,9 @@ WINDOW = 4
 BATCH_BYTES = 512 * 1024
 #: Client nonces the relay remembers (and refuses to see again).
 NONCES_KEPT = 100_000
+#: Heartbeat: ping after this long without hearing from the other side; close after this long.
+PING_EVERY_MS = 15_000
+DEAD_AFTER_MS = 45_000
 _AUTH_CONTEXT = b"datacore-msg relay auth v1\x00"
 
 
@@ -119,11 +137,19 @@ TRANSITIONS: dict[tuple[State, str], State] = {
     (S.SYNCING, "pong"): S.SYNCING,
     (S.LIVE, "ping"): S.LIVE,
     (S.LIVE, "pong"): S.LIVE,
+    (S.SYNCING, "presence"): S.SYNCING,  # relay: fan out; client: update the roster
+    (S.SYNCING, "who"): S.SYNCING,  # relay: answer with the roster; client: the roster
+    (S.LIVE, "presence"): S.LIVE,
+    (S.LIVE, "who"): S.LIVE,
+    (S.AWAIT_HEADS, "replaced"): S.CLOSED,  # relay: the same key was admitted again
+    (S.SYNCING, "replaced"): S.CLOSED,
+    (S.LIVE, "replaced"): S.CLOSED,
 }
 for _state in State:
     if _state is not S.CLOSED:
         TRANSITIONS[(_state, "error")] = S.CLOSED
         TRANSITIONS[(_state, "close")] = S.CLOSED
+        TRANSITIONS[(_state, "timeout")] = S.CLOSED  # tick: nothing heard for dead_after_ms
 #: The frames each role may receive (a relay never receives ``challenge``; a client never ``hello``).
 RECEIVES: dict[Role, frozenset[str]] = {
     Role.CLIENT: frozenset(frames.FRAME_TYPES) - {"hello", "auth"},
@@ -131,12 +157,16 @@ RECEIVES: dict[Role, frozenset[str]] = {
 }
 
 
+_FROM_ANY = ("error", "close", "timeout")
+
+
 def state_diagram() -> str:
     """The Mermaid state diagram of :data:`TRANSITIONS` (``docs/protocol.md`` holds this text; a
-    test checks that they agree). ``error`` and ``close`` lead from every state to ``closed``."""
+    test checks that they agree). ``error``, ``close`` and ``timeout`` lead from every state to
+    ``closed``."""
     lines = ["stateDiagram-v2", "    [*] --> start"]
     for (state, trigger), following in TRANSITIONS.items():
-        if trigger in ("error", "close") or state is following:
+        if trigger in _FROM_ANY or state is following:
             continue
         lines.append(f"    {state.value} --> {following.value}: {trigger}")
     loops: dict[State, list[str]] = {}
@@ -145,7 +175,7 @@ def state_diagram() -> str:
             loops.setdefault(state, []).append(trigger)
     for state, triggers in loops.items():
         lines.append(f"    {state.value} --> {state.value}: {', '.join(triggers)}")
-    lines += ["    closed --> [*]", "    note right of closed: error or close, from any state"]
+    lines += ["    closed --> [*]", "    note right of closed: error, close or timeout, from any state"]
     return "\n".join(lines) + "\n"
 
 
@@ -185,7 +215,20 @@ class Close:
     by_peer: bool = False
 
 
-Output = Send | Ingest | Close
+@attrs.frozen
+class PresenceChanged:
+    """Relay: the connected key announced ``status``; offer it to the other connections."""
+
+    key: str
+    status: str
+
+
+@attrs.frozen
+class WhoAsked:
+    """Relay: the client asked who is connected; answer with :meth:`Endpoint.roster`."""
+
+
+Output = Send | Ingest | Close | PresenceChanged | WhoAsked
 
 
 class NonceBook:
@@ -238,6 +281,8 @@ class Endpoint:
         nonce: str,
         key: SigningKey | None = None,
         nonces: NonceBook | None = None,
+        ping_every_ms: int = PING_EVERY_MS,
+        dead_after_ms: int = DEAD_AFTER_MS,
     ) -> None:
         self.role = role
         self.state = S.START
@@ -265,6 +310,19 @@ class Endpoint:
         self.rejected_here: list[str] = []
         self.rejected_there: list[str] = []
         self.closed_by: Close | None = None
+        #: Client: the status to announce, and whether to ask who is connected, once syncing.
+        self.status: str | None = None
+        self._want_who = False
+        #: Client: the latest roster from the relay (key → status); :attr:`roster_received` once
+        #: the relay answered ``who``. Relay: the status the client announced (None: none yet).
+        self.presence: dict[str, str] = {}
+        self.roster_received = False
+        self.peer_status: str | None = None
+        self.ping_every_ms = ping_every_ms
+        self.dead_after_ms = dead_after_ms
+        self._heard = True
+        self._last_heard_ms: int | None = None
+        self._last_ping_ms: int | None = None
 
     @classmethod
     def client(cls, source: EventSource, secret: bytes, key: SigningKey, nonce: str) -> Endpoint:
@@ -280,6 +338,12 @@ class Endpoint:
     def settled(self) -> bool:
         """Both sides caught up and nothing in flight either way: a one-shot sync may close."""
         return self.state is S.LIVE and not self._unacked and not self._pending_ingest
+
+    @property
+    def delivered(self) -> bool:
+        """Everything this side held when it learnt the other's heads is sent and acknowledged (a
+        push-only connection may close; the other side's catch-up is not waited for)."""
+        return self._sent_caught_up and not self._unacked
 
     @property
     def in_flight(self) -> int:
@@ -317,6 +381,7 @@ class Endpoint:
         ``error`` frame and a :class:`Close`."""
         if self.state is S.CLOSED:
             return []
+        self._heard = True
         try:
             frame = frames.decode(raw)
             if isinstance(frame, Error):
@@ -357,6 +422,66 @@ class Endpoint:
         if self.state not in (S.SYNCING, S.LIVE):
             return []
         return self._progress()
+
+    def announce(self, status: str) -> list[Output]:
+        """Client: announce ``status`` (one of :data:`~.frames.STATUSES`): now if syncing, else as
+        soon as the relay's heads arrive."""
+        if status not in frames.STATUSES:
+            raise ProtocolError(f"{status!r} is not a status ({', '.join(frames.STATUSES)})", "bad_frame")
+        self.status = status
+        if self.role is Role.CLIENT and self.state in (S.SYNCING, S.LIVE) and self.peer_key:
+            return [Send(Presence(self.peer_key, status))]
+        return []
+
+    def ask_who(self) -> list[Output]:
+        """Client: ask the relay who is connected (now if syncing, else once the heads arrive)."""
+        if self.state in (S.SYNCING, S.LIVE):
+            return [Send(Who({}))]
+        self._want_who = True
+        return []
+
+    def peer_presence(self, key: str, status: str) -> list[Output]:
+        """Relay: another connection's key announced ``status`` (or left: ``offline``)."""
+        if self.state not in (S.SYNCING, S.LIVE) or key == self.peer_key:
+            return []
+        return [Send(Presence(key, status))]
+
+    def roster(self, peers: dict[str, str]) -> list[Output]:
+        """Relay: the answer to :class:`WhoAsked` (every connected key with an announced status)."""
+        if self.state not in (S.SYNCING, S.LIVE):
+            return []
+        return [Send(Who(dict(list(peers.items())[: frames.MAX_VECTOR_ORIGINS])))]
+
+    def replace(self) -> list[Output]:
+        """Relay: a newer connection of the same key was admitted; this one is told and closed."""
+        if self.state is S.CLOSED:
+            return []
+        self._move("replaced")
+        self.closed_by = Close("replaced", "another connection of this key replaced this one")
+        return [Send(Error("replaced", self.closed_by.reason)), self.closed_by]
+
+    def tick(self, now_ms: int) -> list[Output]:
+        """The heartbeat, called now and then with the time: ``ping`` after :attr:`ping_every_ms`
+        without hearing from the other side, ``error timeout`` and close after
+        :attr:`dead_after_ms`."""
+        if self.state is S.CLOSED:
+            return []
+        if self._heard or self._last_heard_ms is None:
+            self._heard = False
+            self._last_heard_ms = now_ms
+        silent = now_ms - self._last_heard_ms
+        if silent >= self.dead_after_ms:
+            self._move("timeout")
+            self.closed_by = Close("timeout", f"nothing heard for {silent // 1000} s")
+            return [Send(Error("timeout", self.closed_by.reason)), self.closed_by]
+        if (
+            self.state in (S.SYNCING, S.LIVE)
+            and silent >= self.ping_every_ms
+            and (self._last_ping_ms is None or now_ms - self._last_ping_ms >= self.ping_every_ms)
+        ):
+            self._last_ping_ms = now_ms
+            return [Send(Ping())]
+        return []
 
     def close(self, reason: str = "done") -> list[Output]:
         """The local side closes (one-shot sync done, shutdown)."""
@@ -400,7 +525,23 @@ class Endpoint:
             for origin, seq in frame.heads.items():
                 self._raise(self._theirs, origin, seq)
             self._target = dict(self._local)
-            return self._progress()
+            out: list[Output] = []
+            if self.role is Role.CLIENT and self.status is not None and self.peer_key:
+                out.append(Send(Presence(self.peer_key, self.status)))
+            if self._want_who:
+                self._want_who = False
+                out.append(Send(Who({})))
+            return out + self._progress()
+        if isinstance(frame, Presence):
+            return self._on_presence(frame)
+        if isinstance(frame, Who):
+            if self.role is Role.SERVER:
+                if frame.peers:
+                    raise ProtocolError("a who question names no peers", "bad_frame")
+                return [WhoAsked()]
+            self.presence = dict(frame.peers)
+            self.roster_received = True
+            return []
         if isinstance(frame, Events):
             return self._on_events(frame)
         if isinstance(frame, Ack):
@@ -413,6 +554,20 @@ class Endpoint:
         if isinstance(frame, Ping):
             return [Send(Pong())]
         return []  # pong
+
+    def _on_presence(self, frame: Presence) -> list[Output]:
+        if self.role is Role.SERVER:
+            if frame.key != self.peer_key:
+                raise ProtocolError("a presence frame names a key other than the connected one", "unexpected")
+            if frame.status == frames.OFFLINE:
+                raise ProtocolError("a peer announces offline by closing", "bad_frame")
+            self.peer_status = frame.status
+            return [PresenceChanged(frame.key, frame.status)]
+        if frame.status == frames.OFFLINE:
+            self.presence.pop(frame.key, None)
+        else:
+            self.presence[frame.key] = frame.status
+        return []
 
     def _heads(self) -> Send:
         self._local = dict(self._source.heads())

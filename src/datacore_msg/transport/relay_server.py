@@ -15,8 +15,13 @@ Limits: the frame size (the WebSocket ``max_size``, over it the connection close
 batch size and window (the protocol), connections (:attr:`Limits.max_connections`, refused with
 HTTP 503), the time to be admitted (:attr:`Limits.admit_timeout_s`); a wrong secret from an
 address waits longer each time (:attr:`Limits.auth_failure_delay_s`, doubled per failure, capped).
-WebSocket pings (every 20 s, 20 s to answer) close dead peers. SIGTERM and SIGINT stop accepting,
-close every connection (1001) and return.
+WebSocket pings (every 20 s, 20 s to answer) and the protocol's heartbeat (:meth:`Relay.heartbeat`,
+every second: ``ping`` after 15 s of silence, ``error timeout`` after 45 s) close dead peers.
+Presence is kept per connection (the endpoint's ``peer_status``) and never stored: an announcement
+is offered to every other connection, a ``who`` is answered with every connected key's status, and a
+key whose last connection closes is announced ``offline``. A key admitted again replaces its older
+connection (``error replaced``, then close). SIGTERM and SIGINT stop accepting, close every
+connection (1001) and return.
 """
 
 from __future__ import annotations
@@ -38,7 +43,18 @@ from websockets.http11 import Request, Response
 
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.transport import frames
-from datacore_msg.transport.protocol import Close, Endpoint, Ingest, NonceBook, Output, Send, State
+from datacore_msg.transport.frames import OFFLINE
+from datacore_msg.transport.protocol import (
+    Close,
+    Endpoint,
+    Ingest,
+    NonceBook,
+    Output,
+    PresenceChanged,
+    Send,
+    State,
+    WhoAsked,
+)
 
 
 @attrs.frozen
@@ -50,6 +66,7 @@ class Limits:
     auth_failure_delay_max_s: float = 5.0
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
+    heartbeat_s: float = 1.0
 
 
 def wall_ms() -> int:
@@ -147,9 +164,12 @@ class Relay:
         try:
             async for message in ws:
                 self.metrics.bytes_in += len(message)
+                was_admitted = endpoint.admitted
                 await self._carry(conn, endpoint.receive(message))
                 if endpoint.admitted:
                     watchdog.cancel()
+                    if not was_admitted:
+                        await self._replace_older(conn)
                 if endpoint.state is State.CLOSED:
                     break
         except ConnectionClosed:
@@ -157,9 +177,39 @@ class Relay:
         finally:
             watchdog.cancel()
             self.connections.discard(conn)
+            await self._left(conn)
             conn.queue.put_nowait(None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer, timeout=5)
+
+    async def _replace_older(self, conn: _Connection) -> None:
+        """One connection per key: the older ones of the newly admitted key are told and closed."""
+        key = conn.endpoint.peer_key
+        for other in list(self.connections):
+            if other is not conn and other.endpoint.admitted and other.endpoint.peer_key == key:
+                await self._carry(other, other.endpoint.replace())
+
+    async def _left(self, conn: _Connection) -> None:
+        key = conn.endpoint.peer_key
+        if conn.endpoint.peer_status is None or key is None:
+            return
+        if any(c.endpoint.peer_key == key and c.endpoint.admitted for c in self.connections):
+            return  # replaced: the key is still here
+        for other in list(self.connections):
+            await self._carry(other, other.endpoint.peer_presence(key, OFFLINE))
+
+    def roster(self) -> dict[str, str]:
+        """Every connected key that announced a status (for ``who``; never served over HTTP)."""
+        return {
+            c.endpoint.peer_key: c.endpoint.peer_status
+            for c in self.connections
+            if c.endpoint.peer_key and c.endpoint.peer_status and c.endpoint.state is not State.CLOSED
+        }
+
+    async def heartbeat(self, now_ms: int) -> None:
+        """One beat of every connection's heartbeat (pings, and closing peers that went silent)."""
+        for conn in list(self.connections):
+            await self._carry(conn, conn.endpoint.tick(now_ms))
 
     def _admission_expired(self, conn: _Connection) -> None:
         if not conn.endpoint.admitted and conn.endpoint.state is not State.CLOSED:
@@ -199,8 +249,14 @@ class Relay:
                     for other in list(self.connections):
                         if other is not conn and other.endpoint.admitted:
                             await self._carry(other, other.endpoint.events_appended(report.accepted))
+            elif isinstance(out, PresenceChanged):
+                for other in list(self.connections):
+                    if other is not conn:
+                        await self._carry(other, other.endpoint.peer_presence(out.key, out.status))
+            elif isinstance(out, WhoAsked):
+                pending += conn.endpoint.roster(self.roster())
             elif isinstance(out, Close):
-                if out.code not in ("done", "auth_failed") and not out.by_peer:
+                if out.code not in ("done", "auth_failed", "replaced", "timeout") and not out.by_peer:
                     self.metrics.protocol_errors += 1
                 conn.close_code = 1000 if out.code == "done" or out.by_peer else 1008
                 conn.close_reason = out.code
@@ -215,6 +271,12 @@ class Relay:
             self._failures.clear()
         delay = min(self.limits.auth_failure_delay_s * (2**failures), self.limits.auth_failure_delay_max_s)
         await asyncio.sleep(delay)
+
+
+async def _beat(relay: Relay) -> None:
+    while True:
+        await asyncio.sleep(relay.limits.heartbeat_s)
+        await relay.heartbeat(wall_ms())
 
 
 def _respond(connection: ServerConnection, status: HTTPStatus, body: str, content_type: str) -> Response:
@@ -253,6 +315,8 @@ async def run_relay(
     ) as server:
         if on_ready is not None:
             on_ready([sock.getsockname() for sock in server.sockets])
+        beats = asyncio.create_task(_beat(relay))
         await stop
+        beats.cancel()
         server.close(close_connections=True)
         await server.wait_closed()
