@@ -48,7 +48,7 @@ from http import HTTPStatus
 from typing import Any
 
 import attrs
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State as WsState
@@ -187,6 +187,7 @@ class _Connection:
         self.queued_bytes = 0
         self.ready = asyncio.Event()
         self.closing = False
+        self.sending = False
         self.close_code = 1000
         self.close_reason = ""
 
@@ -299,6 +300,22 @@ class Relay:
     def _enqueue(self, conn: _Connection, text: str) -> None:
         if conn.closing:
             return
+        ws = conn.ws
+        if (
+            not conn.queue
+            and not conn.sending
+            and ws.protocol.state is WsState.OPEN
+            and ws.transport.get_write_buffer_size() + len(text) <= self.limits.queue_bytes
+        ):
+            # nothing waits before it: written to the socket now, without a task switch (what
+            # makes a fan-out to thousands of peers cheap); the socket's buffer is bounded above
+            try:
+                broadcast([ws], text, raise_exceptions=True)
+            except Exception:  # an ExceptionGroup (Python 3.11+) naming the failed write
+                self._finish(conn, 1011, "write failed")
+                return
+            self.metrics.bytes_out += _size(text)
+            return
         if (
             len(conn.queue) >= self.limits.queue_frames
             or conn.queued_bytes + len(text) > self.limits.queue_bytes
@@ -333,7 +350,9 @@ class Relay:
                     return
                 conn.queued_bytes -= len(text)
                 self.metrics.bytes_out += _size(text)
+                conn.sending = True
                 await conn.ws.send(text)
+                conn.sending = False
         except ConnectionClosed:
             return
 
