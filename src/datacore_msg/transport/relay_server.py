@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import json
 import math
+import resource
 import secrets
 import signal
 import time
@@ -426,6 +427,17 @@ def _respond(connection: ServerConnection, status: HTTPStatus, body: str, conten
     return response
 
 
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft limit on open files towards ``wanted`` (one per connection), as far as the
+    hard limit allows; the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def _stopper(stop: asyncio.Future[None]) -> Callable[[], None]:
     def set_stop() -> None:
         if not stop.done():
@@ -438,6 +450,7 @@ async def run_relay(
     relay: Relay, host: str, port: int, on_ready: Callable[[list[Any]], None] | None = None
 ) -> None:
     """Serve until SIGTERM or SIGINT, then close every connection and return."""
+    raise_fd_limit(relay.limits.max_connections + 64)
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[None] = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
