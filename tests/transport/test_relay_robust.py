@@ -5,6 +5,7 @@ and ``/metrics`` counts what happened, scraped during a run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -204,3 +205,54 @@ def test_metrics_count_what_happened_during_a_run(
     for ws in (reader, writer):
         ws.close()
     until(lambda: metrics(relay)["datacore_relay_connections"] == 0)
+
+
+def test_a_peer_over_its_events_per_second_is_slowed_down_not_cut_off(tmp_path: Path) -> None:
+    """A relay (in this process) allowing 200 events a second, 200 at once: four batches of 100
+    take at least a second to be acknowledged; all are stored; the connection stays open."""
+    from websockets.asyncio.client import connect as connect_async
+    from websockets.asyncio.server import serve
+
+    from datacore_msg.transport.protocol import Endpoint, Send
+    from datacore_msg.transport.relay_server import Limits, Relay
+    from datacore_msg.transport.relay_store import open_relay_store
+    from relayproc import SECRET
+
+    store = open_relay_store(tmp_path / "relay")
+    relay = Relay(store, SECRET, Limits(events_per_s=200, events_burst=200))
+    events = chain(SigningKey.generate(), 400)
+
+    async def scenario() -> float:
+        async with serve(relay.handler, "127.0.0.1", 0, process_request=relay.process_request) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            async with connect_async(f"ws://127.0.0.1:{port}/ws") as ws:
+                source = open_relay_store(tmp_path / "peer")
+                endpoint = Endpoint.client(source, SECRET.encode(), SigningKey.generate(), nonce())
+                pending = endpoint.start()
+                while endpoint.state.value not in ("syncing", "live"):
+                    for out in pending:
+                        if isinstance(out, Send):
+                            await ws.send(out.text)
+                    pending = endpoint.receive(await ws.recv())
+                start = time.monotonic()
+                for number in range(1, 5):
+                    await ws.send(
+                        frames.encode(frames.Events(number, [*events[(number - 1) * 100 : number * 100]]))
+                    )
+                acks = 0
+                while acks < 4:
+                    frame = frames.decode(await ws.recv())
+                    if isinstance(frame, frames.Ack):
+                        assert not frame.rejected
+                        acks += 1
+                source.close()
+                return time.monotonic() - start
+
+    try:
+        elapsed = asyncio.run(scenario())
+        assert elapsed >= 0.9, elapsed  # 400 events, 200 at once, then 200 a second
+        assert relay.metrics.throttled >= 1
+        assert relay.metrics.events_in == 400 and relay.metrics.cut_off == 0
+    finally:
+        relay.close()
+        store.close()
