@@ -108,6 +108,9 @@ async def _peer(
     ready.put_nowait(None)
     async for raw in ws:
         at = time.monotonic()
+        # let every other peer woken by the same read note its time before this one does any work,
+        # so a peer's time is when its frame was read, not when the peers before it were done
+        await asyncio.sleep(0)
         if endpoint is None:
             rounds.arrived(int(json.loads(raw)["events"][0]["data"]["n"]), at)
             continue

@@ -109,10 +109,14 @@ def test_a_fanned_out_frame_is_exactly_what_frames_encode_writes() -> None:
     for event in events[:3]:
         recent.add(event)  # two of the five are not in memory
     frame = frames.Events(7, [*events])
-    assert encode_frame(frame, recent) == frames.encode(frame)
-    assert frames.decode(encode_frame(frame, recent)) == frame
+    assert encode_frame(frame, recent) == frames.encode(frame).encode("utf-8")
+    assert frames.decode(encode_frame(frame, recent).decode("utf-8")) == frame
+    again = frames.Events(8, [*events])  # the same events to the next connection: the body is reused
+    assert encode_frame(again, recent) == frames.encode(again).encode("utf-8")
+    other = frames.Events(8, [*events[:2]])
+    assert encode_frame(other, recent) == frames.encode(other).encode("utf-8")
     ack = frames.Ack(7, {events[0].origin: 5}, [(1, "no")])
-    assert encode_frame(ack, recent) == frames.encode(ack)
+    assert encode_frame(ack, recent) == frames.encode(ack).encode("utf-8")
     assert event_text(events[0]) in frames.encode(frame)
 
 

@@ -184,7 +184,7 @@ class _Connection:
         self.endpoint = endpoint
         self.bucket = bucket
         self.address = _address(ws)
-        self.queue: deque[str | None] = deque()
+        self.queue: deque[bytes | None] = deque()
         self.queued_bytes = 0
         self.ready = asyncio.Event()
         self.closing = False
@@ -298,7 +298,7 @@ class Relay:
         conn.queue.append(None)
         conn.ready.set()
 
-    def _enqueue(self, conn: _Connection, text: str) -> None:
+    def _enqueue(self, conn: _Connection, data: bytes) -> None:
         if conn.closing:
             return
         ws = conn.ws
@@ -306,25 +306,25 @@ class Relay:
             not conn.queue
             and not conn.sending
             and ws.protocol.state is WsState.OPEN
-            and ws.transport.get_write_buffer_size() + len(text) <= self.limits.queue_bytes
+            and ws.transport.get_write_buffer_size() + len(data) <= self.limits.queue_bytes
         ):
             # nothing waits before it: written to the socket now, without a task switch (what
             # makes a fan-out to thousands of peers cheap); the socket's buffer is bounded above
             try:
-                broadcast([ws], text, raise_exceptions=True)
+                broadcast([ws], data, raise_exceptions=True, text=True)
             except Exception:  # an ExceptionGroup (Python 3.11+) naming the failed write
                 self._finish(conn, 1011, "write failed")
                 return
-            self.metrics.bytes_out += _size(text)
+            self.metrics.bytes_out += len(data)
             return
         if (
             len(conn.queue) >= self.limits.queue_frames
-            or conn.queued_bytes + len(text) > self.limits.queue_bytes
+            or conn.queued_bytes + len(data) > self.limits.queue_bytes
         ):
             self._cut_off(conn)
             return
-        conn.queue.append(text)
-        conn.queued_bytes += len(text)
+        conn.queue.append(data)
+        conn.queued_bytes += len(data)
         conn.ready.set()
 
     def _cut_off(self, conn: _Connection) -> None:
@@ -335,7 +335,7 @@ class Relay:
         conn.queue.clear()
         conn.queued_bytes = 0
         reason = f"over {self.limits.queue_frames} frames wait to be sent: this peer does not read"
-        conn.queue.append(frames.encode(frames.Error("limit", reason)))
+        conn.queue.append(frames.encode(frames.Error("limit", reason)).encode("utf-8"))
         self._finish(conn, 1008, "limit")
         asyncio.get_running_loop().call_later(self.limits.cut_off_grace_s, _abort, conn)
 
@@ -345,14 +345,14 @@ class Relay:
                 while not conn.queue:
                     conn.ready.clear()
                     await conn.ready.wait()
-                text = conn.queue.popleft()
-                if text is None:
+                data = conn.queue.popleft()
+                if data is None:
                     await conn.ws.close(conn.close_code, conn.close_reason)
                     return
-                conn.queued_bytes -= len(text)
-                self.metrics.bytes_out += _size(text)
+                conn.queued_bytes -= len(data)
+                self.metrics.bytes_out += len(data)
                 conn.sending = True
-                await conn.ws.send(text)
+                await conn.ws.send(data, text=True)
                 conn.sending = False
         except ConnectionClosed:
             return
@@ -379,9 +379,8 @@ class Relay:
                     report = await self.worker.ingest(out.items, wall_ms())
                 except DatacoreError as exc:
                     conn.endpoint.close("store failed")
-                    self._enqueue(
-                        conn, frames.encode(frames.Error("unexpected", f"the relay cannot store: {exc}"))
-                    )
+                    error = frames.Error("unexpected", f"the relay cannot store: {exc}")
+                    self._enqueue(conn, frames.encode(error).encode("utf-8"))
                     self._finish(conn, 1011, "store failed")
                     return
                 self.metrics.events_in += len(report.accepted)

@@ -50,6 +50,8 @@ class RecentEvents:
         self._runs: OrderedDict[str, list[Event]] = OrderedDict()
         self._texts: dict[str, str] = {}
         self.bytes = 0
+        self._body_key: tuple[str, ...] = ()
+        self._body = b""
 
     def add(self, event: Event) -> None:
         run = self._runs.get(event.origin)
@@ -97,6 +99,16 @@ class RecentEvents:
     def text(self, event: Event) -> str | None:
         return self._texts.get(event.id)
 
+    def body(self, events: list[Event]) -> bytes:
+        """The events as they end an ``events`` frame (``e1,e2,...]}``, UTF-8); the last one made
+        is kept, since a fan-out sends the same events to every connection."""
+        key = tuple(event.id for event in events)
+        if key == self._body_key:
+            return self._body
+        parts = [self._texts.get(event.id) or event_text(event) for event in events]
+        self._body_key, self._body = key, (",".join(parts) + "]}").encode("utf-8")
+        return self._body
+
     def __len__(self) -> int:
         return sum(len(run) for run in self._runs.values())
 
@@ -134,18 +146,11 @@ class RelaySource:
             self.recent.add(event)
 
 
-def encode_frame(frame: frames.Frame, recent: RecentEvents) -> str:
-    """``frames.encode(frame)``, with the events of an ``events`` frame taken from ``recent``'s
-    texts when it holds them (the same bytes)."""
+def encode_frame(frame: frames.Frame, recent: RecentEvents) -> bytes:
+    """``frames.encode(frame)`` as UTF-8, with the events of an ``events`` frame taken from
+    ``recent``'s texts when it holds them (the same bytes), and the list of events serialised once
+    for all the connections it goes to (:meth:`RecentEvents.body`)."""
     if not isinstance(frame, frames.Events):
-        return frames.encode(frame)
-    parts: list[str] = []
-    for event in frame.events:
-        if not isinstance(event, Event):
-            continue
-        text = recent.text(event)
-        parts.append(text if text is not None else event_text(event))
-    head = json.dumps(
-        {"v": frames.PROTOCOL_VERSION, "t": frame.TYPE, "batch": frame.batch}, separators=(",", ":")
-    )
-    return f'{head[:-1]},"events":[{",".join(parts)}]}}'
+        return frames.encode(frame).encode("utf-8")
+    head = f'{{"v":{frames.PROTOCOL_VERSION},"t":"{frame.TYPE}","batch":{frame.batch},"events":['
+    return head.encode("ascii") + recent.body([e for e in frame.events if isinstance(e, Event)])
