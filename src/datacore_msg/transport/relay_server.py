@@ -14,10 +14,12 @@ serialised once per batch (:func:`~.relay_source.encode_frame`), not read from t
 connection. A peer further behind is served from the log through the loop's read connection.
 
 A slow peer: the protocol's window (4 unacknowledged batches) stops it being given batches, so it
-falls behind and is later served from the log like any catch-up; what waits in its queue is
-bounded (:attr:`Limits.queue_frames`, :attr:`Limits.queue_bytes`). A peer that lets its queue
-overflow anyway (it sends pings but never reads the pongs) is cut off: ``error limit`` and close,
-and its socket is aborted if it does not take the close within :attr:`Limits.cut_off_grace_s`. A
+falls behind and is later served from the log like any catch-up. A frame with nothing waiting
+before it is written to the socket at once (no task switch: what makes a fan-out to thousands of
+peers cheap); what waits for one peer, its socket's buffer and its queue together, is bounded
+(:attr:`Limits.queue_bytes`, :attr:`Limits.queue_frames`). A peer that lets that overflow anyway (it
+sends pings or batches but never reads the answers) is cut off: ``error limit`` and close, and its
+socket is aborted if it does not take the close within :attr:`Limits.cut_off_grace_s`. A
 peer that never reads also stops answering WebSocket pings and is closed by the heartbeat.
 
 Limits: the frame size (the WebSocket ``max_size``, over it the connection closes with 1009), the
@@ -77,9 +79,10 @@ class Limits:
     #: Events a connection may send per second, sustained, and at once (the token bucket).
     events_per_s: float = 10_000.0
     events_burst: int = 50_000
-    #: Frames and bytes waiting to be sent to one peer; over either, the peer is cut off.
+    #: Frames queued for one peer, and bytes waiting for it (queued or in its socket's buffer);
+    #: over either, the peer is cut off. The window's 4 batches are at most 2 MiB.
     queue_frames: int = 64
-    queue_bytes: int = 8 * 1024 * 1024
+    queue_bytes: int = 4 * 1024 * 1024
     #: Seconds a cut-off peer has to take the close before its socket is aborted.
     cut_off_grace_s: float = 5.0
 
@@ -299,29 +302,25 @@ class Relay:
         conn.ready.set()
 
     def _enqueue(self, conn: _Connection, data: bytes) -> None:
+        """Send ``data`` to the peer: at once when nothing waits before it, else after what waits.
+        What waits for one peer (its socket's buffer and its queue) is bounded: over
+        :attr:`Limits.queue_bytes` or :attr:`Limits.queue_frames`, the peer is cut off."""
         if conn.closing:
             return
         ws = conn.ws
-        if (
-            not conn.queue
-            and not conn.sending
-            and ws.protocol.state is WsState.OPEN
-            and ws.transport.get_write_buffer_size() + len(data) <= self.limits.queue_bytes
-        ):
-            # nothing waits before it: written to the socket now, without a task switch (what
-            # makes a fan-out to thousands of peers cheap); the socket's buffer is bounded above
+        waiting = conn.queued_bytes + ws.transport.get_write_buffer_size()
+        if waiting + len(data) > self.limits.queue_bytes or len(conn.queue) >= self.limits.queue_frames:
+            self._cut_off(conn)
+            return
+        if not conn.queue and not conn.sending and ws.protocol.state is WsState.OPEN:
+            # written to the socket now, without a task switch: what makes a fan-out to thousands
+            # of peers cheap
             try:
                 broadcast([ws], data, raise_exceptions=True, text=True)
             except Exception:  # an ExceptionGroup (Python 3.11+) naming the failed write
                 self._finish(conn, 1011, "write failed")
                 return
             self.metrics.bytes_out += len(data)
-            return
-        if (
-            len(conn.queue) >= self.limits.queue_frames
-            or conn.queued_bytes + len(data) > self.limits.queue_bytes
-        ):
-            self._cut_off(conn)
             return
         conn.queue.append(data)
         conn.queued_bytes += len(data)
@@ -334,7 +333,10 @@ class Relay:
         conn.endpoint.close("cut off")
         conn.queue.clear()
         conn.queued_bytes = 0
-        reason = f"over {self.limits.queue_frames} frames wait to be sent: this peer does not read"
+        reason = (
+            f"over {self.limits.queue_bytes // 1024} KiB or {self.limits.queue_frames} frames wait to be "
+            "sent: this peer does not read"
+        )
         conn.queue.append(frames.encode(frames.Error("limit", reason)).encode("utf-8"))
         self._finish(conn, 1008, "limit")
         asyncio.get_running_loop().call_later(self.limits.cut_off_grace_s, _abort, conn)
