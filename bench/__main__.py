@@ -19,6 +19,7 @@ from bench import (
     fig_mcp,
     fig_process,
     fig_rebuild,
+    fig_relay,
     fig_search,
     fig_send,
     fig_task_process,
@@ -56,7 +57,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated figures to run (default: all)"
+        "--only", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated figures to run (default: all)"
     )
     parser.add_argument(
         "--no-profile",
@@ -169,6 +170,8 @@ def _figures(
         )
     if 9 in wanted:
         figures.append(fig_mcp.run(sizes.small_messages, 10 * sizes.sends, tmp))
+    if 10 in wanted:
+        figures.append(fig_relay.run(tmp, quick, sizes.hook_runs))
     return figures
 
 

@@ -21,6 +21,7 @@ from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.transport import frames
 from datacore_msg.transport.protocol import Endpoint, Send, State
 from datacore_msg.transport.relay_store import open_relay_store
+from relayclient import well_behaved_sync
 from relayproc import RelayProcess
 from syncnet import nonce
 
@@ -88,6 +89,7 @@ def still_served(relay: RelayProcess, tmp_path: Path, stack: ExitStack) -> None:
             break
     ws.close()
     assert relay.status()["status"] == "ok"
+    well_behaved_sync(relay, tmp_path)  # a real peer syncs; the relay's log holds nothing bad
 
 
 @pytest.mark.parametrize(
@@ -98,8 +100,22 @@ def still_served(relay: RelayProcess, tmp_path: Path, stack: ExitStack) -> None:
         (json.dumps({"v": 1, "t": "hello", "key": 5, "nonce": "x"}), "bad_frame"),
         (json.dumps({"v": 9, "t": "hello"}), "version"),
         (json.dumps({"v": 1, "t": "heads", "heads": {}}), "unexpected"),  # before admission
+        (json.dumps({"v": 1, "t": "auth", "mac": "00" * 32, "sig": "00" * 64}), "unexpected"),
+        (json.dumps({"v": 1, "t": "challenge", "nonce": "00" * 32, "proof": "00" * 32}), "unexpected"),
+        (json.dumps([1, 2, 3]), "bad_frame"),
+        ("{" * 100_000, "bad_frame"),
     ],
-    ids=["garbage", "binary", "wrong-types", "version", "out-of-order"],
+    ids=[
+        "garbage",
+        "binary",
+        "wrong-types",
+        "version",
+        "out-of-order",
+        "auth-first",
+        "wrong-role",
+        "array",
+        "deep",
+    ],
 )
 def test_a_bad_first_frame_gets_an_error_and_a_close(
     relay: RelayProcess, tmp_path: Path, stack: ExitStack, raw: str | bytes, code: str
@@ -152,6 +168,50 @@ def test_a_replayed_hello_and_a_replayed_auth_are_refused(
         ws.send(auth)  # the recorded answer to the old one
         error = error_then_close(ws)
     assert error.code == "auth_failed" and "wrong team secret" in error.reason
+    still_served(relay, tmp_path, stack)
+
+
+@pytest.mark.parametrize(
+    ("build", "code"),
+    [
+        (
+            lambda ev: {"v": 1, "t": "events", "batch": 1, "events": [ev] * (frames.MAX_BATCH_EVENTS + 1)},
+            "limit",
+        ),
+        (lambda ev: {"v": 1, "t": "events", "batch": 3, "events": [ev]}, "unexpected"),
+        (lambda ev: {"v": 1, "t": "events", "batch": 1, "events": []}, "limit"),
+        (lambda ev: {"v": 1, "t": "events", "batch": "1", "events": [ev]}, "bad_frame"),
+        (lambda ev: {"v": 1, "t": "ack", "batch": 7, "heads": {}, "rejected": []}, "unexpected"),
+        (lambda ev: {"v": 1, "t": "heads", "heads": {}}, "unexpected"),  # heads twice
+    ],
+    ids=[
+        "over-500-events",
+        "batch-skipped",
+        "empty-batch",
+        "batch-as-string",
+        "ack-never-sent",
+        "heads-twice",
+    ],
+)
+def test_a_bad_frame_after_admission_gets_an_error_and_nothing_is_stored(
+    relay: RelayProcess, tmp_path: Path, stack: ExitStack, build: Any, code: str
+) -> None:
+    ws, _ = admitted(relay, tmp_path, stack)
+    [event] = [
+        seal(
+            SigningKey.generate(),
+            seq=1,
+            prev=None,
+            hlc=NOW_MS << 16,
+            actor="tex",
+            type_name="note",
+            version=1,
+            data={},
+        )
+    ]
+    ws.send(json.dumps(build(event.to_json())))
+    assert error_then_close(ws).code == code
+    assert relay_count(relay) == 0
     still_served(relay, tmp_path, stack)
 
 

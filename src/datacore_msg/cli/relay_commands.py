@@ -53,11 +53,13 @@ def serve_cmd(host: str, port: int, data_dir: str) -> None:
         shown = ", ".join(f"ws://{a[0]}:{a[1]}/ws" for a in addresses if isinstance(a, tuple))
         emit_note(f"relay listening on {shown} ({store.count()} events in {store.path})")
 
+    server = Relay(store, secret)
     try:
-        asyncio.run(run_relay(Relay(store, secret), host, port, ready))
+        asyncio.run(run_relay(server, host, port, ready))
     except OSError as exc:
         raise ConfigError(f"relay cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:
+        server.close()
         store.close()
     emit_note("relay stopped")
 

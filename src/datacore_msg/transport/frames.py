@@ -216,9 +216,35 @@ def encode(frame: Frame) -> str:
     return json.dumps(to_obj(frame), separators=(",", ":"), ensure_ascii=False)
 
 
+class _SizeMemo:
+    """Sizes of the events measured last, by object identity (an entry holds its event, so the
+    event's id() is not reused while it is there): a relay offers the same stored event objects to
+    every connection and measures each once, not once per connection. Bounded in entries and in
+    the bytes of the events it keeps alive."""
+
+    def __init__(self, entries: int = 20_000, total: int = 16 * 1024 * 1024) -> None:
+        self._known: dict[int, tuple[Event, int]] = {}
+        self._entries, self._limit, self._total = entries, total, 0
+
+    def size(self, event: Event) -> int:
+        known = self._known.get(id(event))
+        if known is not None and known[0] is event:
+            return known[1]
+        size = len(json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")) + 1
+        if len(self._known) >= self._entries or self._total + size > self._limit:
+            self._known.clear()
+            self._total = 0
+        self._known[id(event)] = (event, size)
+        self._total += size
+        return size
+
+
+_SIZES = _SizeMemo()
+
+
 def event_size(event: Event) -> int:
     """The bytes ``event`` takes inside an ``events`` frame (for batching under the frame limit)."""
-    return len(json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")) + 1
+    return _SIZES.size(event)
 
 
 # -- decoding --------------------------------------------------------------------------------------

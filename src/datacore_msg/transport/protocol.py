@@ -351,6 +351,11 @@ class Endpoint:
         return len(self._unacked)
 
     @property
+    def lacking(self) -> int:
+        """Events held here that the other side is not known to hold (its catch-up lag)."""
+        return sum(max(0, seq - self._theirs.get(origin, 0)) for origin, seq in self._local.items())
+
+    @property
     def admitted(self) -> bool:
         """The relay admitted the client (its secret and key are proven)."""
         return self.state in (S.AWAIT_HEADS, S.SYNCING, S.LIVE)

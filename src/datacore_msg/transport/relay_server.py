@@ -3,24 +3,40 @@ connection over the relay's own event log.
 
 Theory of operation
 -------------------
-Each connection gets a server :class:`~.protocol.Endpoint`, a queue of frames to send and a writer
-task, so a peer that does not read only stalls its own writer (and, through the protocol's window,
-stops being given batches); every other peer keeps being served. A received batch is ingested in
-one transaction (durable before the ack goes out); what it added is then offered to every other
-admitted connection (``events_appended``), which is the fan-out. HTTP requests that are not a
-WebSocket upgrade on ``/ws`` are answered in ``process_request``: ``GET /status`` with the number of
-admitted connections (never a name or key), ``GET /metrics`` in Prometheus text format.
+Each connection gets a server :class:`~.protocol.Endpoint`, a bounded queue of frames to send and a
+writer task. Its handler reads one frame at a time and carries the endpoint's outputs out; a batch
+to ingest is handed to the relay's one store thread (:class:`~.relay_store.StoreWorker`) and
+awaited, so the event loop keeps serving every other connection while signatures are checked and
+the transaction is made durable; the ack goes out after the commit. What a batch added is told to
+the :class:`~.relay_source.RelaySource` (heads and recent events in memory) and then offered to every
+other admitted connection (``events_appended``): that is the fan-out, served from memory and
+serialised once per batch (:func:`~.relay_source.encode_frame`), not read from the log per
+connection. A peer further behind is served from the log through the loop's read connection.
+
+A slow peer: the protocol's window (4 unacknowledged batches) stops it being given batches, so it
+falls behind and is later served from the log like any catch-up. A frame with nothing waiting
+before it is written to the socket at once (no task switch: what makes a fan-out to thousands of
+peers cheap); what waits for one peer, its socket's buffer and its queue together, is bounded
+(:attr:`Limits.queue_bytes`, :attr:`Limits.queue_frames`). A peer that lets that overflow anyway (it
+sends pings or batches but never reads the answers) is cut off: ``error limit`` and close, and its
+socket is aborted if it does not take the close within :attr:`Limits.cut_off_grace_s`. A
+peer that never reads also stops answering WebSocket pings and is closed by the heartbeat.
 
 Limits: the frame size (the WebSocket ``max_size``, over it the connection closes with 1009), the
-batch size and window (the protocol), connections (:attr:`Limits.max_connections`, refused with
-HTTP 503), the time to be admitted (:attr:`Limits.admit_timeout_s`); a wrong secret from an
-address waits longer each time (:attr:`Limits.auth_failure_delay_s`, doubled per failure, capped).
-WebSocket pings (every 20 s, 20 s to answer) and the protocol's heartbeat (:meth:`Relay.heartbeat`,
-every second: ``ping`` after 15 s of silence, ``error timeout`` after 45 s) close dead peers.
-Presence is kept per connection (the endpoint's ``peer_status``) and never stored: an announcement
-is offered to every other connection, a ``who`` is answered with every connected key's status, and a
-key whose last connection closes is announced ``offline``. A key admitted again replaces its older
-connection (``error replaced``, then close). SIGTERM and SIGINT stop accepting, close every
+batch size and window (the protocol), events per second per connection (a token bucket,
+:class:`~.protocol_limits.TokenBucket`: over it, the relay stops reading that connection until the
+tokens are there), connections (:attr:`Limits.max_connections`, refused with HTTP 503), the time to
+be admitted (:attr:`Limits.admit_timeout_s`). A wrong secret or a replayed hello from an address
+waits longer each time before its answer, and new connections from the address are refused with
+HTTP 429 for as long (:class:`~.protocol_limits.AuthPenalty`). HTTP requests that are not a
+WebSocket upgrade on ``/ws`` are answered in ``process_request``: ``GET /status`` with the number of
+admitted connections (never a name or key), ``GET /metrics`` in Prometheus text format. WebSocket
+pings (every 20 s, 20 s to answer) and the protocol's heartbeat (:meth:`Relay.heartbeat`, every
+second: ``ping`` after 15 s of silence, ``error timeout`` after 45 s) close dead peers. Presence is
+kept per connection (the endpoint's ``peer_status``) and never stored: an announcement is offered to
+every other connection, a ``who`` is answered with every connected key's status, and a key whose
+last connection closes is announced ``offline``. A key admitted again replaces its older connection
+(``error replaced``, then close.) SIGTERM and SIGINT stop accepting, close every
 connection (1001) and return.
 """
 
@@ -29,19 +45,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import resource
 import secrets
 import signal
 import time
+from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 import attrs
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State as WsState
 
-from datacore_msg.eventlog.store import EventStore
+from datacore_msg.errors import DatacoreError
+from datacore_msg.eventlog.store import EventStore, IngestReport
 from datacore_msg.transport import frames
 from datacore_msg.transport.frames import OFFLINE
 from datacore_msg.transport.protocol import (
@@ -55,6 +76,9 @@ from datacore_msg.transport.protocol import (
     State,
     WhoAsked,
 )
+from datacore_msg.transport.protocol_limits import AuthPenalty, TokenBucket
+from datacore_msg.transport.relay_source import RelaySource, encode_frame
+from datacore_msg.transport.relay_store import StoreWorker
 
 
 @attrs.frozen
@@ -64,13 +88,30 @@ class Limits:
     admit_timeout_s: float = 10.0
     auth_failure_delay_s: float = 0.25
     auth_failure_delay_max_s: float = 5.0
+    #: How long an address's failures are remembered after its last one.
+    auth_failure_memory_s: float = 600.0
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
     heartbeat_s: float = 1.0
+    #: Events a connection may send per second, sustained, and at once (the token bucket).
+    events_per_s: float = 10_000.0
+    events_burst: int = 50_000
+    #: Frames queued for one peer, and bytes waiting for it (queued or in its socket's buffer);
+    #: over either, the peer is cut off. The window's 4 batches are at most 2 MiB.
+    queue_frames: int = 64
+    queue_bytes: int = 4 * 1024 * 1024
+    #: Seconds a cut-off peer has to take the close before its socket is aborted.
+    cut_off_grace_s: float = 5.0
 
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _size(message: str | bytes) -> int:
+    if isinstance(message, bytes):
+        return len(message)
+    return len(message) if message.isascii() else len(message.encode("utf-8", "surrogatepass"))
 
 
 @attrs.define
@@ -82,10 +123,15 @@ class Metrics:
     bytes_out: int = 0
     auth_failures: int = 0
     protocol_errors: int = 0
+    refused_full: int = 0
+    refused_penalty: int = 0
+    cut_off: int = 0
+    throttled: int = 0
 
-    def render(self, connected: int, catchup_lag: int) -> str:
+    def render(self, sockets: int, connected: int, in_flight: int, lacking: int, store_reads: int) -> str:
         rows = [
             ("datacore_relay_connections", "gauge", "Admitted connections.", connected),
+            ("datacore_relay_sockets", "gauge", "Open WebSocket connections, admitted or not.", sockets),
             ("datacore_relay_events_in_total", "counter", "Events received and stored.", self.events_in),
             ("datacore_relay_events_out_total", "counter", "Events sent to peers.", self.events_out),
             ("datacore_relay_rejects_total", "counter", "Events received and refused.", self.rejects),
@@ -99,10 +145,46 @@ class Metrics:
                 self.protocol_errors,
             ),
             (
+                "datacore_relay_refused_full_total",
+                "counter",
+                "Connections refused: the relay was full (503).",
+                self.refused_full,
+            ),
+            (
+                "datacore_relay_refused_penalty_total",
+                "counter",
+                "Connections refused: their address failed admission just before (429).",
+                self.refused_penalty,
+            ),
+            (
+                "datacore_relay_cut_off_total",
+                "counter",
+                "Peers cut off: their queue of frames to send overflowed.",
+                self.cut_off,
+            ),
+            (
+                "datacore_relay_throttled_batches_total",
+                "counter",
+                "Batches held back by the events-per-second limit.",
+                self.throttled,
+            ),
+            (
+                "datacore_relay_store_reads_total",
+                "counter",
+                "Batches read from the log (catch-up), not from memory.",
+                store_reads,
+            ),
+            (
                 "datacore_relay_catchup_batches_in_flight",
                 "gauge",
                 "Unacknowledged batches, all peers.",
-                catchup_lag,
+                in_flight,
+            ),
+            (
+                "datacore_relay_catchup_lag_events",
+                "gauge",
+                "Events the relay holds that its admitted peers are not known to hold, summed.",
+                lacking,
             ),
         ]
         lines: list[str] = []
@@ -111,17 +193,30 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
+def _address(ws: ServerConnection) -> str:
+    remote = ws.remote_address
+    return str(remote[0]) if remote else "?"
+
+
 class _Connection:
-    def __init__(self, ws: ServerConnection, endpoint: Endpoint) -> None:
+    def __init__(self, ws: ServerConnection, endpoint: Endpoint, bucket: TokenBucket) -> None:
         self.ws = ws
         self.endpoint = endpoint
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.bucket = bucket
+        self.address = _address(ws)
+        self.queue: deque[bytes | None] = deque()
+        self.queued_bytes = 0
+        self.ready = asyncio.Event()
+        self.closing = False
+        self.sending = False
         self.close_code = 1000
         self.close_reason = ""
 
 
 class Relay:
-    """The relay's state: its store, the secret, the connections, the counters."""
+    """The relay's state: its store (``store`` is read on the event loop's thread; a
+    :class:`~.relay_store.StoreWorker` on the same file writes), the secret, the connections, the
+    counters. :meth:`close` stops the store's thread."""
 
     def __init__(self, store: EventStore, secret: str, limits: Limits | None = None) -> None:
         self.store = store
@@ -130,10 +225,29 @@ class Relay:
         self.nonces = NonceBook()
         self.connections: set[_Connection] = set()
         self.metrics = Metrics()
-        self._failures: dict[str, int] = {}
+        self.source = RelaySource(store)
+        self.worker = StoreWorker(store.path)
+        self.penalty = AuthPenalty(
+            self.limits.auth_failure_delay_s,
+            self.limits.auth_failure_delay_max_s,
+            self.limits.auth_failure_memory_s,
+        )
+
+    def close(self) -> None:
+        self.worker.close()
 
     def connected(self) -> int:
         return sum(1 for c in self.connections if c.endpoint.admitted)
+
+    def metrics_text(self) -> str:
+        admitted = [c for c in self.connections if c.endpoint.admitted]
+        return self.metrics.render(
+            len(self.connections),
+            len(admitted),
+            sum(c.endpoint.in_flight for c in admitted),
+            sum(c.endpoint.lacking for c in admitted),
+            self.source.reads,
+        )
 
     # -- HTTP --------------------------------------------------------------------------------------
 
@@ -143,27 +257,36 @@ class Relay:
             body = json.dumps({"status": "ok", "connected": self.connected()})
             return _respond(connection, HTTPStatus.OK, body + "\n", "application/json")
         if path == "/metrics":
-            lag = sum(c.endpoint.in_flight for c in self.connections)
-            text = self.metrics.render(self.connected(), lag)
-            return _respond(connection, HTTPStatus.OK, text, "text/plain; version=0.0.4; charset=utf-8")
+            return _respond(
+                connection, HTTPStatus.OK, self.metrics_text(), "text/plain; version=0.0.4; charset=utf-8"
+            )
         if path != "/ws":
             return connection.respond(HTTPStatus.NOT_FOUND, "not found: the sync endpoint is /ws\n")
         if len(self.connections) >= self.limits.max_connections:
+            self.metrics.refused_full += 1
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the relay is full, try again later\n")
+        wait = self.penalty.blocked_for(_address(connection), time.monotonic())
+        if wait > 0:
+            self.metrics.refused_penalty += 1
+            response = connection.respond(
+                HTTPStatus.TOO_MANY_REQUESTS, "admission failed from this address just before; wait\n"
+            )
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
         return None
 
     # -- WebSocket ---------------------------------------------------------------------------------
 
     async def handler(self, ws: ServerConnection) -> None:
-        endpoint = Endpoint.server(self.store, self._secret, secrets.token_hex(32), self.nonces)
-        conn = _Connection(ws, endpoint)
+        endpoint = Endpoint.server(self.source, self._secret, secrets.token_hex(32), self.nonces)
+        conn = _Connection(ws, endpoint, TokenBucket(self.limits.events_per_s, self.limits.events_burst))
         self.connections.add(conn)
         writer = asyncio.create_task(self._writer(conn))
         loop = asyncio.get_running_loop()
         watchdog = loop.call_later(self.limits.admit_timeout_s, self._admission_expired, conn)
         try:
             async for message in ws:
-                self.metrics.bytes_in += len(message)
+                self.metrics.bytes_in += _size(message)
                 was_admitted = endpoint.admitted
                 await self._carry(conn, endpoint.receive(message))
                 if endpoint.admitted:
@@ -178,9 +301,12 @@ class Relay:
             watchdog.cancel()
             self.connections.discard(conn)
             await self._left(conn)
-            conn.queue.put_nowait(None)
+            self._finish(conn, conn.close_code, conn.close_reason)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer, timeout=5)
+                await asyncio.wait_for(writer, timeout=self.limits.cut_off_grace_s)
+            if not writer.done():
+                writer.cancel()
+                ws.transport.abort()
 
     async def _replace_older(self, conn: _Connection) -> None:
         """One connection per key: the older ones of the newly admitted key are told and closed."""
@@ -213,42 +339,108 @@ class Relay:
 
     def _admission_expired(self, conn: _Connection) -> None:
         if not conn.endpoint.admitted and conn.endpoint.state is not State.CLOSED:
-            for out in conn.endpoint.close("not admitted in time"):
-                assert isinstance(out, Close)
-            conn.close_code, conn.close_reason = 1008, "not admitted in time"
-            conn.queue.put_nowait(None)
+            conn.endpoint.close("not admitted in time")
+            self._finish(conn, 1008, "not admitted in time")
+
+    def _finish(self, conn: _Connection, code: int, reason: str) -> None:
+        """Queue the WebSocket close after what is queued (once)."""
+        if conn.closing:
+            return
+        conn.closing = True
+        conn.close_code, conn.close_reason = code, reason
+        conn.queue.append(None)
+        conn.ready.set()
+
+    def _enqueue(self, conn: _Connection, data: bytes) -> None:
+        """Send ``data`` to the peer: at once when nothing waits before it, else after what waits.
+        What waits for one peer (its socket's buffer and its queue) is bounded: over
+        :attr:`Limits.queue_bytes` or :attr:`Limits.queue_frames`, the peer is cut off."""
+        if conn.closing:
+            return
+        ws = conn.ws
+        waiting = conn.queued_bytes + ws.transport.get_write_buffer_size()
+        if waiting + len(data) > self.limits.queue_bytes or len(conn.queue) >= self.limits.queue_frames:
+            self._cut_off(conn)
+            return
+        if not conn.queue and not conn.sending and ws.protocol.state is WsState.OPEN:
+            # written to the socket now, without a task switch: what makes a fan-out to thousands
+            # of peers cheap
+            try:
+                broadcast([ws], data, raise_exceptions=True, text=True)
+            except Exception:  # an ExceptionGroup (Python 3.11+) naming the failed write
+                self._finish(conn, 1011, "write failed")
+                return
+            self.metrics.bytes_out += len(data)
+            return
+        conn.queue.append(data)
+        conn.queued_bytes += len(data)
+        conn.ready.set()
+
+    def _cut_off(self, conn: _Connection) -> None:
+        """The peer does not read what it is sent: drop its queue, tell it why, close; abort the
+        socket if it does not take the close in time."""
+        self.metrics.cut_off += 1
+        conn.endpoint.close("cut off")
+        conn.queue.clear()
+        conn.queued_bytes = 0
+        reason = (
+            f"over {self.limits.queue_bytes // 1024} KiB or {self.limits.queue_frames} frames wait to be "
+            "sent: this peer does not read"
+        )
+        conn.queue.append(frames.encode(frames.Error("limit", reason)).encode("utf-8"))
+        self._finish(conn, 1008, "limit")
+        asyncio.get_running_loop().call_later(self.limits.cut_off_grace_s, _abort, conn)
 
     async def _writer(self, conn: _Connection) -> None:
         try:
             while True:
-                text = await conn.queue.get()
-                if text is None:
+                while not conn.queue:
+                    conn.ready.clear()
+                    await conn.ready.wait()
+                data = conn.queue.popleft()
+                if data is None:
                     await conn.ws.close(conn.close_code, conn.close_reason)
                     return
-                self.metrics.bytes_out += len(text)
-                await conn.ws.send(text)
+                conn.queued_bytes -= len(data)
+                self.metrics.bytes_out += len(data)
+                conn.sending = True
+                await conn.ws.send(data, text=True)
+                conn.sending = False
         except ConnectionClosed:
             return
 
+    def _send(self, conn: _Connection, out: Send) -> None:
+        if isinstance(out.frame, frames.Events):
+            self.metrics.events_out += len(out.frame.events)
+        self._enqueue(conn, encode_frame(out.frame, self.source.recent))
+
     async def _carry(self, conn: _Connection, outputs: list[Output]) -> None:
         pending = list(outputs)
-        if any(isinstance(o, Close) and o.code == "auth_failed" and not o.by_peer for o in pending):
+        if any(
+            isinstance(o, Close) and o.code in ("auth_failed", "nonce_reused") and not o.by_peer
+            for o in pending
+        ):
             await self._slow_down(conn)  # before the answer goes out: guessing gets slower
         while pending:
             out = pending.pop(0)
             if isinstance(out, Send):
-                if isinstance(out.frame, frames.Events):
-                    self.metrics.events_out += len(out.frame.events)
-                conn.queue.put_nowait(out.text)
+                self._send(conn, out)
             elif isinstance(out, Ingest):
-                report = self.store.ingest(out.items, wall_ms())
+                await self._throttle(conn, len(out.items))
+                try:
+                    report = await self.worker.ingest(out.items, wall_ms())
+                except DatacoreError as exc:
+                    conn.endpoint.close("store failed")
+                    error = frames.Error("unexpected", f"the relay cannot store: {exc}")
+                    self._enqueue(conn, frames.encode(error).encode("utf-8"))
+                    self._finish(conn, 1011, "store failed")
+                    return
                 self.metrics.events_in += len(report.accepted)
                 self.metrics.rejects += len(report.rejected)
+                self.source.stored(report.accepted)
                 pending += conn.endpoint.ingested(out.batch, report.accepted, report.rejected)
                 if report.accepted:
-                    for other in list(self.connections):
-                        if other is not conn and other.endpoint.admitted:
-                            await self._carry(other, other.endpoint.events_appended(report.accepted))
+                    self._fan_out(conn, report)
             elif isinstance(out, PresenceChanged):
                 for other in list(self.connections):
                     if other is not conn:
@@ -256,21 +448,36 @@ class Relay:
             elif isinstance(out, WhoAsked):
                 pending += conn.endpoint.roster(self.roster())
             elif isinstance(out, Close):
-                if out.code not in ("done", "auth_failed", "replaced", "timeout") and not out.by_peer:
+                if (
+                    out.code not in ("done", "auth_failed", "nonce_reused", "replaced", "timeout")
+                    and not out.by_peer
+                ):
                     self.metrics.protocol_errors += 1
-                conn.close_code = 1000 if out.code == "done" or out.by_peer else 1008
-                conn.close_reason = out.code
-                conn.queue.put_nowait(None)
+                self._finish(conn, 1000 if out.code == "done" or out.by_peer else 1008, out.code)
+
+    def _fan_out(self, origin: _Connection, report: IngestReport) -> None:
+        for other in list(self.connections):
+            if other is origin or other.closing or not other.endpoint.admitted:
+                continue
+            for out in other.endpoint.events_appended(report.accepted):
+                if isinstance(out, Send):
+                    self._send(other, out)
+
+    async def _throttle(self, conn: _Connection, count: int) -> None:
+        wait = conn.bucket.wait(count, time.monotonic())
+        if wait > 0:
+            self.metrics.throttled += 1
+            await asyncio.sleep(wait)
+        conn.bucket.take(count, time.monotonic())
 
     async def _slow_down(self, conn: _Connection) -> None:
         self.metrics.auth_failures += 1
-        address = str(conn.ws.remote_address[0]) if conn.ws.remote_address else "?"
-        failures = self._failures.get(address, 0)
-        self._failures[address] = failures + 1
-        if len(self._failures) > 10_000:
-            self._failures.clear()
-        delay = min(self.limits.auth_failure_delay_s * (2**failures), self.limits.auth_failure_delay_max_s)
-        await asyncio.sleep(delay)
+        await asyncio.sleep(self.penalty.failed(conn.address, time.monotonic()))
+
+
+def _abort(conn: _Connection) -> None:
+    if conn.ws.state is not WsState.CLOSED:
+        conn.ws.transport.abort()
 
 
 async def _beat(relay: Relay) -> None:
@@ -286,6 +493,17 @@ def _respond(connection: ServerConnection, status: HTTPStatus, body: str, conten
     return response
 
 
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft limit on open files towards ``wanted`` (one per connection), as far as the
+    hard limit allows; the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def _stopper(stop: asyncio.Future[None]) -> Callable[[], None]:
     def set_stop() -> None:
         if not stop.done():
@@ -298,6 +516,7 @@ async def run_relay(
     relay: Relay, host: str, port: int, on_ready: Callable[[list[Any]], None] | None = None
 ) -> None:
     """Serve until SIGTERM or SIGINT, then close every connection and return."""
+    raise_fd_limit(relay.limits.max_connections + 64)
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[None] = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
