@@ -33,7 +33,6 @@ from datetime import tzinfo
 from pathlib import Path
 
 import attrs
-import filelock
 
 from datacore_msg.errors import Busy
 from datacore_msg.eventlog.envelope import Event
@@ -44,6 +43,7 @@ from datacore_msg.eventlog.store import EventStore
 from datacore_msg.eventlog.trust import TrustBook
 from datacore_msg.projections.agent_view import ROLE as AGENT_ROLE
 from datacore_msg.projections.agent_view import agent_file, task_entry
+from datacore_msg.projections.drivers.viewlock import LockTimeout, ViewsLock, views_lock
 from datacore_msg.projections.drivers.writer import WriteReport, edited_text, is_written, write_views
 from datacore_msg.projections.messages import MessageState, fold_message
 from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file, render_files
@@ -139,16 +139,11 @@ def _task_entry(ctx: ViewContext, task: TaskState) -> Entry:
     return task_entry(task, ctx.tz, ctx.book.sender(task.sender, task.request_origin))
 
 
-def views_lock(lock_path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> filelock.FileLock:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(str(lock_path), timeout=timeout_s)
-
-
-def _locked(ctx: ViewContext) -> filelock.FileLock:
+def _locked(ctx: ViewContext) -> ViewsLock:
     lock = views_lock(ctx.lock_path, ctx.lock_timeout_s)
     try:
-        lock.acquire(poll_interval=0.005)
-    except filelock.Timeout:
+        lock.acquire()
+    except LockTimeout:
         raise Busy(
             f"{ctx.lock_path}: another datacore-msg process held the views lock for over "
             f"{ctx.lock_timeout_s:.0f} s; nothing was lost, the views will catch up on the next command"
