@@ -2,8 +2,9 @@
 
 ``hook prompt`` and ``hook session-start`` run on every prompt and session of Claude Code, so they
 are dispatched here before the command framework (click) and the rest of the package are imported;
-see :mod:`datacore_msg.hooks.prompt`. Everything else, and ``--help`` of the hooks, goes to
-:func:`datacore_msg.cli.main.main`.
+see :mod:`datacore_msg.hooks.prompt`. The plain spellings of ``send``, ``inbox`` and ``mark`` run
+without click too (:mod:`datacore_msg.cli.fastpath`). Everything else, and ``--help`` of the hooks,
+goes to :func:`datacore_msg.cli.main.main`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ def main() -> int:
         from datacore_msg.cli.hookrun import run
 
         return run(argv[1], argv[2:])
+    from datacore_msg.cli.fastpath import dispatch
+
+    fast = dispatch(argv)
+    if fast is not None:
+        return fast
     from datacore_msg.cli.main import main as full
 
     return full()
