@@ -315,6 +315,25 @@ class EventStore:
             (subject,),
         )
 
+    def events_for_subjects(self, subjects: Sequence[str], chunk: int = 500) -> dict[str, list[Event]]:
+        """Each subject's events in ``(hlc, origin, seq)`` order (as :meth:`events_for_subject`), read
+        with one query per ``chunk`` subjects instead of one each."""
+        out: dict[str, list[Event]] = {subject: [] for subject in subjects}
+        unique = list(out)
+        for start in range(0, len(unique), chunk):
+            part = unique[start : start + chunk]
+            marks = ", ".join("?" for _ in part)
+            events = self._rows(
+                f"SELECT {_COLUMNS} FROM events WHERE subject IN ({marks}) "
+                "ORDER BY subject, hlc, origin, seq",
+                tuple(part),
+            )
+            for event in events:
+                subject = event.subject
+                if subject is not None and subject in out:
+                    out[subject].append(event)
+        return out
+
     def subjects_matching(
         self, type_name: str, prefix: str, limit: int = 20, participants: Sequence[str] = ()
     ) -> list[str]:

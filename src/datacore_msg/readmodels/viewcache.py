@@ -178,13 +178,20 @@ class ViewCache:
             ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]), int(row[2]))
 
-    def subjects(self, role: str, file: str | None = None) -> list[str]:
-        """Subjects rendered in ``role``'s views (optionally in one file), in view order."""
+    def subjects(
+        self, role: str, file: str | None = None, statuses: Iterable[str] | None = None
+    ) -> list[str]:
+        """Subjects rendered in ``role``'s views (optionally in one file, and only those whose
+        viewer sees one of ``statuses``), in view order."""
         sql = "SELECT subject FROM view_entries WHERE role = ?"
         params: tuple[str, ...] = (role,)
         if file is not None:
             sql += " AND file = ?"
-            params = (role, file)
+            params = (*params, file)
+        if statuses is not None:
+            wanted = tuple(statuses)
+            sql += f" AND status IN ({', '.join('?' for _ in wanted)})"
+            params = (*params, *wanted)
         with translating(self.path):
             rows = self.conn.execute(sql + " ORDER BY s_hlc, s_origin, s_seq", params)
             return [row[0] for row in rows]
