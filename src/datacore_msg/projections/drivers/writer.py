@@ -1,7 +1,13 @@
 """The only code that writes view files.
 
 Each write is atomic (a temporary file in the same folder, fsynced, then renamed over the target, then
-the folder fsynced) and happens only when the bytes change. Before replacing a file the writer checks
+the folder fsynced) and happens only when the bytes change -- except an append: when the only change
+to a file is entries sorting after all of its existing ones, and the file on disk is exactly as last
+written, the new entries' bytes are appended to it in place (and fsynced), so a send costs the size
+of its entry, not of the file. Before the append, the intent (the file's size and the bytes to add)
+is recorded with the pending hash; a process killed in the middle leaves the old bytes plus a prefix
+of the new ones, which the next run recognises from that record as its own (never as a hand edit)
+and, since the file is still marked dirty, writes again. Before replacing a file the writer checks
 that what is on disk is what it wrote last (or was about to write when a process was killed): anything
 else is a hand edit, and the edited copy is kept aside as ``<name>.edited-<UTC stamp>`` next to it,
 with a warning, before the view is written again (catch-up first offers an edited file to a
@@ -11,7 +17,9 @@ ever lost silently.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,6 +66,42 @@ def _read(path: Path) -> bytes | None:
         raise StorageError(f"{path}: cannot read the view: {exc.strerror}") from None
 
 
+#: How a pending append is recorded in ``pending_hash``: prefix, offset, new digest, added bytes (hex).
+_APPEND = "append"
+
+
+def _pending_append(new_digest: str, offset: int, tail: bytes) -> str:
+    return f"{_APPEND}:{offset}:{new_digest}:{tail.hex()}"
+
+
+def _pending_digest(pending: str | None) -> str | None:
+    """The digest of the bytes a pending write was to leave (either kind)."""
+    if pending is not None and pending.startswith(f"{_APPEND}:"):
+        return pending.split(":", 3)[2]
+    return pending
+
+
+def _torn_append(data: bytes, record: FileRecord) -> bool:
+    """Whether ``data`` is the last written bytes plus a prefix of a pending append's bytes."""
+    pending = record.pending_hash
+    if pending is None or not pending.startswith(f"{_APPEND}:") or record.written_hash is None:
+        return False
+    _, offset_text, _, tail_hex = pending.split(":", 3)
+    offset, tail = int(offset_text), bytes.fromhex(tail_hex)
+    if not offset <= len(data) <= offset + len(tail):
+        return False
+    return data[offset:] == tail[: len(data) - offset] and digest(data[:offset]) == record.written_hash
+
+
+def is_ours(data: bytes, record: FileRecord, data_digest: str | None = None) -> bool:
+    """Whether ``data`` (on disk) is what this writer last wrote, was about to write, or left
+    half-appended when it was killed."""
+    known = data_digest if data_digest is not None else digest(data)
+    if known in (record.written_hash, _pending_digest(record.pending_hash)):
+        return True
+    return _torn_append(data, record)
+
+
 def edited_text(views_dir: Path, cache: ViewCache, name: str) -> str | None:
     """The text of ``name`` if it was changed on disk since this writer last wrote it, else None."""
     record = cache.file_record(name)
@@ -67,7 +111,7 @@ def edited_text(views_dir: Path, cache: ViewCache, name: str) -> str | None:
     if record.written_stat is not None and _stat_token(path) == record.written_stat:
         return None
     data = _read(path)
-    if data is None or digest(data) in (record.written_hash, record.pending_hash):
+    if data is None or is_ours(data, record):
         return None
     return data.decode("utf-8", "replace")
 
@@ -75,7 +119,7 @@ def edited_text(views_dir: Path, cache: ViewCache, name: str) -> str | None:
 def is_written(cache: ViewCache, name: str, text: str) -> bool:
     """Whether ``text`` is what this writer last wrote (or was about to write) to ``name``."""
     record = cache.file_record(name)
-    return digest(text.encode("utf-8")) in (record.written_hash, record.pending_hash)
+    return digest(text.encode("utf-8")) in (record.written_hash, _pending_digest(record.pending_hash))
 
 
 def _remove_stale_temps(views_dir: Path, names: Iterable[str]) -> None:
@@ -128,6 +172,7 @@ def write_views(
     }
     candidates.update(always)
     to_write: list[tuple[str, Path, bytes | None, str]] = []
+    appends: dict[str, tuple[int, bytes]] = {}
     settled: list[tuple[str, str, str]] = []
     gone: list[str] = []
     for name in sorted(candidates):
@@ -137,8 +182,10 @@ def write_views(
         if not record.dirty and unchanged:
             continue
         hint = (appended or {}).get(name) if unchanged and record.written_hash else None
-        content = _new_content(path, name, render, hint)
+        content, offset = _new_content(path, name, render, hint)
         new_digest = None if content is None else digest(content)
+        if content is not None and offset is not None:
+            appends[name] = (offset, content[offset:])
         if unchanged:
             on_disk, disk_digest = None, record.written_hash
         else:
@@ -151,26 +198,19 @@ def write_views(
                 settled.append((name, new_digest, _stat_token(path) or ""))
             continue
         settled_edit = name in absorbed
-        if (
-            on_disk is not None
-            and not settled_edit
-            and disk_digest not in (record.written_hash, record.pending_hash)
-        ):
+        if on_disk is not None and not settled_edit and not is_ours(on_disk, record, disk_digest):
             aside = _aside_name(path, now or datetime.now(timezone.utc))
             atomic_write(aside, on_disk)
             report.kept_aside.append((name, aside.name))
         to_write.append((name, path, content, new_digest or ""))
     if to_write:
         _remove_stale_temps(views_dir, (name for name, _, _, _ in to_write))
-        cache.set_pending((name, new_digest) for name, _, _, new_digest in to_write)
-    for name, path, content, new_digest in to_write:
-        if content is None:
-            _remove(path)
-            gone.append(name)
-        else:
-            atomic_write(path, content)
-            settled.append((name, new_digest, _stat_token(path) or ""))
-        report.written.append(name)
+        cache.set_pending(
+            (name, _pending_append(new_digest, *appends[name]) if name in appends else new_digest)
+            for name, _, _, new_digest in to_write
+        )
+        _write_files(to_write, appends, settled, gone)
+        report.written.extend(name for name, _, _, _ in to_write)
     if settled:
         cache.set_written(settled)
     if gone:
@@ -178,15 +218,55 @@ def write_views(
     return report
 
 
+def _write_files(
+    to_write: list[tuple[str, Path, bytes | None, str]],
+    appends: Mapping[str, tuple[int, bytes]],
+    settled: list[tuple[str, str, str]],
+    gone: list[str],
+) -> None:
+    """Write (or append to, or remove) each file, adding it to ``settled`` or ``gone``."""
+    for name, path, content, new_digest in to_write:
+        if content is None:
+            _remove(path)
+            gone.append(name)
+            continue
+        if name not in appends or not _append_bytes(path, appends[name][1]):
+            atomic_write(path, content)
+        settled.append((name, new_digest, _stat_token(path) or ""))
+
+
 def _new_content(
     path: Path, name: str, render: Callable[[str], str | None], hint: str | None
-) -> bytes | None:
+) -> tuple[bytes | None, int | None]:
+    """The file's new bytes, and when they are its old bytes plus more, the old bytes' length."""
     if hint is not None:
         old = _read(path)
         if old is not None:
-            return old + hint.encode("utf-8")
+            return old + hint.encode("utf-8"), len(old)
     text = render(name)
-    return None if text is None else text.encode("utf-8")
+    return (None if text is None else text.encode("utf-8")), None
+
+
+def _append_bytes(path: Path, tail: bytes) -> bool:
+    """Add ``tail`` at the end of ``path`` in place and fsync it (the folder is unchanged); False
+    when the file is gone (it is then written whole)."""
+    try:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            return False
+        try:
+            view = memoryview(tail)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StorageError(f"{path}: the disk is full; the view will be written again") from None
+        raise StorageError(f"{path}: cannot write the view: {exc.strerror}") from None
 
 
 def _remove(path: Path) -> None:
