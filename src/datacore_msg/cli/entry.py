@@ -3,12 +3,14 @@
 ``hook prompt`` and ``hook session-start`` run on every prompt and session of Claude Code, so they
 are dispatched here before the command framework (click) and the rest of the package are imported;
 see :mod:`datacore_msg.hooks.prompt`. The plain spellings of ``send``, ``inbox`` and ``mark`` run
-without click too (:mod:`datacore_msg.cli.fastpath`). Everything else, and ``--help`` of the hooks,
+without click too (:mod:`datacore_msg.cli.fastpath`), and ``--help`` is printed from a cache once
+rendered (:mod:`datacore_msg.cli.helpcache`). Everything else, and ``--help`` of the hooks,
 goes to :func:`datacore_msg.cli.main.main`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 HOOKS = ("prompt", "session-start")
@@ -25,6 +27,10 @@ def main() -> int:
     fast = dispatch(argv)
     if fast is not None:
         return fast
+    from datacore_msg.cli import helpcache
+
+    if helpcache.is_help(argv):
+        return helpcache.show(argv, os.environ)
     from datacore_msg.cli.main import main as full
 
     return full()
