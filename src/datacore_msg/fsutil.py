@@ -1,4 +1,4 @@
-"""Atomic file replacement: the one way datacore-msg replaces a file it owns; and private files.
+"""Atomic file replacement: the one way datacore-msg replaces a file it owns; appends; private files.
 
 A temporary file in the same folder is written and fsynced, renamed over the target, and the folder
 is fsynced, so a reader (or a crash) sees the old bytes or the new ones, never a mix. Used by the
@@ -44,6 +44,29 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
         if exc.errno == errno.ENOSPC:
             raise StorageError(f"{path}: the disk is full; the file was left as it was") from None
         raise StorageError(f"{path}: cannot write: {exc.strerror}; the file was left as it was") from None
+
+
+def append_bytes(path: Path, data: bytes) -> bool:
+    """Add ``data`` at the end of ``path`` in place and fsync it (the folder is unchanged, so it is
+    not fsynced); False when ``path`` does not exist. A crash may leave a prefix of ``data``
+    appended: the caller records what it was appending to recognise that."""
+    try:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            return False
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StorageError(f"{path}: the disk is full; the file will be written again") from None
+        raise StorageError(f"{path}: cannot append: {exc.strerror}") from None
+    return True
 
 
 def open_private_text(path: Path) -> IO[str]:

@@ -17,9 +17,7 @@ ever lost silently.
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import attrs
 
 from datacore_msg.errors import StorageError
-from datacore_msg.fsutil import atomic_write, fsync_dir
+from datacore_msg.fsutil import append_bytes, atomic_write, fsync_dir
 from datacore_msg.readmodels.viewcache import FileRecord, ViewCache
 
 
@@ -248,25 +246,8 @@ def _new_content(
 
 
 def _append_bytes(path: Path, tail: bytes) -> bool:
-    """Add ``tail`` at the end of ``path`` in place and fsync it (the folder is unchanged); False
-    when the file is gone (it is then written whole)."""
-    try:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        except FileNotFoundError:
-            return False
-        try:
-            view = memoryview(tail)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return True
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise StorageError(f"{path}: the disk is full; the view will be written again") from None
-        raise StorageError(f"{path}: cannot write the view: {exc.strerror}") from None
+    """Add ``tail`` at the end of ``path`` in place (see :func:`~datacore_msg.fsutil.append_bytes`)."""
+    return append_bytes(path, tail)
 
 
 def _remove(path: Path) -> None:
