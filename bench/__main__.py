@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench import (
     fig_append,
+    fig_commands,
     fig_governor,
     fig_hook,
     fig_process,
@@ -54,7 +55,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7", help="comma-separated figures to run (default: all)"
+        "--only", default="1,2,3,4,5,6,7,8", help="comma-separated figures to run (default: all)"
     )
     parser.add_argument(
         "--no-profile",
@@ -71,11 +72,13 @@ def _log(started: float, text: str) -> None:
     print(f"[{time.perf_counter() - started:6.1f} s] {text}", file=sys.stderr, flush=True)
 
 
-def _installation(base: Path, messages: int, end_ms: int, seed: int) -> tuple[Installation, LogStats, float]:
+def _installation(
+    base: Path, messages: int, end_ms: int, seed: int, live: int | None = None
+) -> tuple[Installation, LogStats, float]:
     start = time.perf_counter()
     base.mkdir(parents=True)
     inst = make_installation(base)
-    stats = populate(inst, messages, end_ms, seed)
+    stats = populate(inst, messages, end_ms, seed, live)
     return inst, stats, time.perf_counter() - start
 
 
@@ -160,6 +163,16 @@ def _figures(
     if 7 in wanted:
         _log(started, f"figure 7: {sizes.hook_runs} runs of each hook process")
         figures.append(fig_hook.run(sizes.small_messages, sizes.hook_runs, tmp))
+    if 8 in wanted:
+        live = []
+        plan = (("live-small", sizes.small_messages, 8), ("live-large", sizes.large_messages, 9))
+        for name, count, seed in plan:
+            inst, stats, _ = _installation(tmp / name, count, end_ms, seed, fig_commands.LIVE_UNREAD)
+            with inst.open() as space:
+                refresh(space)
+            live.append((inst, stats))
+        _log(started, f"figure 8: {sizes.process_runs} process runs of each command")
+        figures.append(fig_commands.run(live[0], live[1], sizes.process_runs, tmp))
     return figures
 
 
