@@ -48,13 +48,14 @@ from datacore_msg.app import messages
 from datacore_msg.app.space import open_space
 from datacore_msg.projections.drivers import writer
 
-def half_then_die(path, tail):
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    os.write(fd, tail[: len(tail) // 2])
+def half_then_die(path, offset, tail):
+    fd = os.open(path, os.O_WRONLY)
+    os.ftruncate(fd, offset)
+    os.pwrite(fd, tail[: len(tail) // 2], offset)
     os.fsync(fd)
     os.kill(os.getpid(), signal.SIGKILL)
 
-writer._append_bytes = half_then_die
+writer._write_tail = half_then_die
 with open_space(sys.argv[1]) as space:
     messages.send(space, sys.argv[2], "cut in half")
 """

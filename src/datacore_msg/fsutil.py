@@ -1,4 +1,5 @@
-"""Atomic file replacement: the one way datacore-msg replaces a file it owns; appends; private files.
+"""Atomic file replacement: the one way datacore-msg replaces a file it owns; tails rewritten in
+place; private files.
 
 A temporary file in the same folder is written and fsynced, renamed over the target, and the folder
 is fsynced, so a reader (or a crash) sees the old bytes or the new ones, never a mix. Used by the
@@ -46,26 +47,31 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
         raise StorageError(f"{path}: cannot write: {exc.strerror}; the file was left as it was") from None
 
 
-def append_bytes(path: Path, data: bytes) -> bool:
-    """Add ``data`` at the end of ``path`` in place and fsync it (the folder is unchanged, so it is
-    not fsynced); False when ``path`` does not exist. A crash may leave a prefix of ``data``
-    appended: the caller records what it was appending to recognise that."""
+def replace_tail(path: Path, offset: int, data: bytes) -> bool:
+    """Cut ``path`` at ``offset`` and write ``data`` from there, in place, then fsync it (the folder
+    is unchanged, so it is not fsynced); at the end of the file this is an append. False when
+    ``path`` does not exist. A crash may leave the file cut with a prefix of ``data`` written: the
+    caller records what it was writing to recognise that."""
     try:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            fd = os.open(path, os.O_WRONLY)
         except FileNotFoundError:
             return False
         try:
+            if os.fstat(fd).st_size != offset:
+                os.ftruncate(fd, offset)
             view = memoryview(data)
+            position = offset
             while view:
-                view = view[os.write(fd, view) :]
+                written = os.pwrite(fd, view, position)
+                view, position = view[written:], position + written
             os.fsync(fd)
         finally:
             os.close(fd)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise StorageError(f"{path}: the disk is full; the file will be written again") from None
-        raise StorageError(f"{path}: cannot append: {exc.strerror}") from None
+        raise StorageError(f"{path}: cannot write: {exc.strerror}") from None
     return True
 
 

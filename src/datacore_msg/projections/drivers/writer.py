@@ -1,13 +1,15 @@
 """The only code that writes view files.
 
-Each write is atomic (a temporary file in the same folder, fsynced, then renamed over the target, then
-the folder fsynced) and happens only when the bytes change -- except an append: when the only change
-to a file is entries sorting after all of its existing ones, and the file on disk is exactly as last
-written, the new entries' bytes are appended to it in place (and fsynced), so a send costs the size
-of its entry, not of the file. Before the append, the intent (the file's size and the bytes to add)
-is recorded with the pending hash; a process killed in the middle leaves the old bytes plus a prefix
-of the new ones, which the next run recognises from that record as its own (never as a hand edit)
-and, since the file is still marked dirty, writes again. Before replacing a file the writer checks
+A file is written only when its bytes change. When the file on disk is exactly as last written and
+the new bytes share a prefix with it, only the tail from the first changed byte is rewritten in
+place (cut there, written, fsynced): a new entry at the end is an append, a mark of a recent message
+rewrites from that entry on; so the bytes written follow the change, not the file. Before that, the
+intent (where the tail starts, the digest of what precedes it, the new tail) is recorded with the
+pending hash; a process killed in the middle leaves the bytes before the tail plus a prefix of the
+new tail, which the next run recognises from that record as its own (never as a hand edit) and,
+since the file is still marked dirty, writes again. Any other write (a tail over
+:data:`TAIL_LIMIT`, a file changed on disk, a new file) is atomic: a temporary file in the same
+folder, fsynced, renamed over the target, then the folder fsynced. Before replacing a file the writer checks
 that what is on disk is what it wrote last (or was about to write when a process was killed): anything
 else is a hand edit, and the edited copy is kept aside as ``<name>.edited-<UTC stamp>`` next to it,
 with a warning, before the view is written again (catch-up first offers an edited file to a
@@ -25,7 +27,7 @@ from pathlib import Path
 import attrs
 
 from datacore_msg.errors import StorageError
-from datacore_msg.fsutil import append_bytes, atomic_write, fsync_dir
+from datacore_msg.fsutil import atomic_write, fsync_dir, replace_tail
 from datacore_msg.readmodels.viewcache import FileRecord, ViewCache
 
 
@@ -64,40 +66,56 @@ def _read(path: Path) -> bytes | None:
         raise StorageError(f"{path}: cannot read the view: {exc.strerror}") from None
 
 
-#: How a pending append is recorded in ``pending_hash``: prefix, offset, new digest, added bytes (hex).
-_APPEND = "append"
+#: How a pending tail rewrite is recorded in ``pending_hash``: the kind, the offset it starts at,
+#: the digest of the bytes before it, the digest of the whole new file, the new tail (hex).
+_TAIL = "tail"
+#: A change whose new tail is longer than this is written as a whole new file instead.
+TAIL_LIMIT = 1 << 20
 
 
-def _pending_append(new_digest: str, offset: int, tail: bytes) -> str:
-    return f"{_APPEND}:{offset}:{new_digest}:{tail.hex()}"
+def _pending_tail(new_digest: str, offset: int, prefix_digest: str, tail: bytes) -> str:
+    return f"{_TAIL}:{offset}:{prefix_digest}:{new_digest}:{tail.hex()}"
 
 
 def _pending_digest(pending: str | None) -> str | None:
     """The digest of the bytes a pending write was to leave (either kind)."""
-    if pending is not None and pending.startswith(f"{_APPEND}:"):
-        return pending.split(":", 3)[2]
+    if pending is not None and pending.startswith(f"{_TAIL}:"):
+        return pending.split(":", 4)[3]
     return pending
 
 
-def _torn_append(data: bytes, record: FileRecord) -> bool:
-    """Whether ``data`` is the last written bytes plus a prefix of a pending append's bytes."""
+def _torn_tail(data: bytes, record: FileRecord) -> bool:
+    """Whether ``data`` is the bytes before a pending tail rewrite plus a prefix of its new tail
+    (what a process killed while rewriting the tail leaves)."""
     pending = record.pending_hash
-    if pending is None or not pending.startswith(f"{_APPEND}:") or record.written_hash is None:
+    if pending is None or not pending.startswith(f"{_TAIL}:"):
         return False
-    _, offset_text, _, tail_hex = pending.split(":", 3)
+    _, offset_text, prefix_digest, _, tail_hex = pending.split(":", 4)
     offset, tail = int(offset_text), bytes.fromhex(tail_hex)
     if not offset <= len(data) <= offset + len(tail):
         return False
-    return data[offset:] == tail[: len(data) - offset] and digest(data[:offset]) == record.written_hash
+    return data[offset:] == tail[: len(data) - offset] and digest(data[:offset]) == prefix_digest
+
+
+def _common_prefix(old: bytes, new: bytes) -> int:
+    """How many leading bytes ``old`` and ``new`` share (memcmp over halving spans)."""
+    low, high = 0, min(len(old), len(new))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if old[low:middle] == new[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def is_ours(data: bytes, record: FileRecord, data_digest: str | None = None) -> bool:
-    """Whether ``data`` (on disk) is what this writer last wrote, was about to write, or left
-    half-appended when it was killed."""
+    """Whether ``data`` (on disk) is what this writer last wrote, was about to write, or left with
+    its tail half rewritten when it was killed."""
     known = data_digest if data_digest is not None else digest(data)
     if known in (record.written_hash, _pending_digest(record.pending_hash)):
         return True
-    return _torn_append(data, record)
+    return _torn_tail(data, record)
 
 
 def edited_text(views_dir: Path, cache: ViewCache, name: str) -> str | None:
@@ -170,7 +188,7 @@ def write_views(
     }
     candidates.update(always)
     to_write: list[tuple[str, Path, bytes | None, str]] = []
-    appends: dict[str, tuple[int, bytes]] = {}
+    tails: dict[str, tuple[int, str, bytes]] = {}
     settled: list[tuple[str, str, str]] = []
     gone: list[str] = []
     for name in sorted(candidates):
@@ -180,10 +198,8 @@ def write_views(
         if not record.dirty and unchanged:
             continue
         hint = (appended or {}).get(name) if unchanged and record.written_hash else None
-        content, offset = _new_content(path, name, render, hint)
+        content, old = _new_content(path, name, render, hint)
         new_digest = None if content is None else digest(content)
-        if content is not None and offset is not None:
-            appends[name] = (offset, content[offset:])
         if unchanged:
             on_disk, disk_digest = None, record.written_hash
         else:
@@ -200,14 +216,18 @@ def write_views(
             aside = _aside_name(path, now or datetime.now(timezone.utc))
             atomic_write(aside, on_disk)
             report.kept_aside.append((name, aside.name))
+        if unchanged and content is not None and record.written_hash is not None:
+            tail = _tail_change(path, record.written_hash, content, old)
+            if tail is not None:
+                tails[name] = tail
         to_write.append((name, path, content, new_digest or ""))
     if to_write:
         _remove_stale_temps(views_dir, (name for name, _, _, _ in to_write))
         cache.set_pending(
-            (name, _pending_append(new_digest, *appends[name]) if name in appends else new_digest)
+            (name, _pending_tail(new_digest, *tails[name]) if name in tails else new_digest)
             for name, _, _, new_digest in to_write
         )
-        _write_files(to_write, appends, settled, gone)
+        _write_files(to_write, tails, settled, gone)
         report.written.extend(name for name, _, _, _ in to_write)
     if settled:
         cache.set_written(settled)
@@ -218,36 +238,54 @@ def write_views(
 
 def _write_files(
     to_write: list[tuple[str, Path, bytes | None, str]],
-    appends: Mapping[str, tuple[int, bytes]],
+    tails: Mapping[str, tuple[int, str, bytes]],
     settled: list[tuple[str, str, str]],
     gone: list[str],
 ) -> None:
-    """Write (or append to, or remove) each file, adding it to ``settled`` or ``gone``."""
+    """Write (rewrite the tail of, or remove) each file, adding it to ``settled`` or ``gone``."""
     for name, path, content, new_digest in to_write:
         if content is None:
             _remove(path)
             gone.append(name)
             continue
-        if name not in appends or not _append_bytes(path, appends[name][1]):
+        if name not in tails or not _write_tail(path, tails[name][0], tails[name][2]):
             atomic_write(path, content)
         settled.append((name, new_digest, _stat_token(path) or ""))
 
 
 def _new_content(
     path: Path, name: str, render: Callable[[str], str | None], hint: str | None
-) -> tuple[bytes | None, int | None]:
-    """The file's new bytes, and when they are its old bytes plus more, the old bytes' length."""
+) -> tuple[bytes | None, bytes | None]:
+    """The file's new bytes, and its old bytes when they were read to make them."""
     if hint is not None:
         old = _read(path)
         if old is not None:
-            return old + hint.encode("utf-8"), len(old)
+            return old + hint.encode("utf-8"), old
     text = render(name)
     return (None if text is None else text.encode("utf-8")), None
 
 
-def _append_bytes(path: Path, tail: bytes) -> bool:
-    """Add ``tail`` at the end of ``path`` in place (see :func:`~datacore_msg.fsutil.append_bytes`)."""
-    return append_bytes(path, tail)
+def _tail_change(
+    path: Path, written_hash: str, content: bytes, old: bytes | None
+) -> tuple[int, str, bytes] | None:
+    """For a file on disk as last written (``written_hash``): where its bytes and ``content`` part,
+    the digest of what comes before, and the new tail -- or None when the tail is over
+    :data:`TAIL_LIMIT` (or nothing is shared), and the file is better written whole."""
+    if old is None:
+        old = _read(path)
+        if old is None:
+            return None
+    offset = _common_prefix(old, content)
+    if offset == 0 or len(content) - offset > TAIL_LIMIT:
+        return None
+    prefix_digest = written_hash if offset == len(old) else digest(old[:offset])
+    return offset, prefix_digest, content[offset:]
+
+
+def _write_tail(path: Path, offset: int, tail: bytes) -> bool:
+    """Cut ``path`` at ``offset`` and write ``tail`` there, in place (see
+    :func:`~datacore_msg.fsutil.replace_tail`)."""
+    return replace_tail(path, offset, tail)
 
 
 def _remove(path: Path) -> None:
