@@ -47,10 +47,13 @@ def test_help_is_rendered_once_then_printed_from_the_cache(tmp_path: Path) -> No
     first = run(["--help"], cache)
     assert first.returncode == 0 and "Usage: datacore-msg" in first.stdout
     (entry,) = entries(cache)
-    assert entry.read_text(encoding="utf-8") == first.stdout
+    key, _, kept = entry.read_text(encoding="utf-8").partition("\n")
+    assert kept == first.stdout and "'--help'" in key
     assert run(["--help"], cache).stdout == first.stdout
-    entry.write_text("kept text\n", encoding="utf-8")  # proves the second path reads the cache
+    entry.write_text(f"{key}\nkept text\n", encoding="utf-8")  # proves the next run reads the cache
     assert run(["--help"], cache).stdout == "kept text\n"
+    entry.write_text("another key\nkept text\n", encoding="utf-8")  # not this request's entry
+    assert run(["--help"], cache).stdout == first.stdout
     narrow = run(["--help"], cache, columns="60")
     assert narrow.returncode == 0 and narrow.stdout != first.stdout and len(entries(cache)) == 2
     send = run(["send", "--help"], cache)

@@ -22,15 +22,16 @@ def main() -> int:
         from datacore_msg.cli.hookrun import run
 
         return run(argv[1], argv[2:])
+    if argv and argv[-1] in ("--help", "-h"):
+        from datacore_msg.cli import helpcache
+
+        if helpcache.is_help(argv):
+            return helpcache.show(argv, os.environ)
     from datacore_msg.cli.fastpath import dispatch
 
     fast = dispatch(argv)
     if fast is not None:
         return fast
-    from datacore_msg.cli import helpcache
-
-    if helpcache.is_help(argv):
-        return helpcache.show(argv, os.environ)
     from datacore_msg.cli.main import main as full
 
     return full()

@@ -7,7 +7,8 @@ typed before ``--help`` and the terminal's width. The first time a given ``datac
 [SUBCOMMAND]] --help`` is run, click renders it as always (:func:`render`); a successful rendering is
 kept in the user's cache folder under a key made of all of those: the argument list, the width,
 and the size, modification time and inode of every module of this package and of click's own
-source files. Any later run with the same key prints the kept text (:func:`cached`); an edited or
+source files (the file is named by a checksum of the key and starts with the key itself, which a
+reader checks). Any later run with the same key prints the kept text (:func:`cached`); an edited or
 upgraded package, another width or another click changes the key, and a missing or damaged entry
 is rendered again, so the cache can always be deleted. Only the plain spelling is cached: words
 without options, then ``--help`` or ``-h``.
@@ -15,11 +16,9 @@ without options, then ``--help`` or ``-h``.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import os
 import sys
+import zlib
 from collections.abc import Callable, Mapping
 
 HELP_FLAGS = ("--help", "-h")
@@ -72,18 +71,18 @@ def _sources() -> list[str]:
     return tokens
 
 
-def _entry(argv: list[str], env: Mapping[str, str]) -> str | None:
-    import hashlib
-
+def _entry(argv: list[str], env: Mapping[str, str]) -> tuple[str, str] | None:
+    """The cache file for ``argv`` and the key its first line must hold (the file is named by a
+    checksum of the key; the key itself, checked on reading, makes a clash harmless)."""
     base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):
         return None
     try:
-        key = json.dumps([VERSION, argv, _width(env), _sources()])
+        key = repr([VERSION, argv, _width(env), _sources()])
     except OSError:
         return None
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-    return os.path.join(base, "datacore-msg", f"help-{digest}.txt")
+    tag = f"{zlib.crc32(key.encode('utf-8', 'surrogatepass')):08x}"
+    return os.path.join(base, "datacore-msg", f"help-{tag}.txt"), key
 
 
 def cached(argv: list[str], env: Mapping[str, str]) -> str | None:
@@ -91,11 +90,13 @@ def cached(argv: list[str], env: Mapping[str, str]) -> str | None:
     entry = _entry(argv, env)
     if entry is None:
         return None
+    path, key = entry
     try:
-        with open(entry, encoding="utf-8") as handle:
-            return handle.read()
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            first, _, text = handle.read().partition("\n")
     except (OSError, ValueError):
         return None
+    return text if first == key and text else None
 
 
 def show(argv: list[str], env: Mapping[str, str]) -> int:
@@ -112,18 +113,23 @@ def show(argv: list[str], env: Mapping[str, str]) -> int:
 def render(argv: list[str], env: Mapping[str, str], run: Callable[[list[str]], int]) -> int:
     """Run the full command line on ``argv`` (a help request), print its output, and keep it when
     it succeeded."""
+    import contextlib
+    import io
+
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         status = run(argv)
     text = out.getvalue()
     sys.stdout.write(text)
     entry = _entry(argv, env)
-    if status == 0 and text and entry is not None:
+    if status == 0 and text and entry is not None and "\n" not in entry[1]:
         from pathlib import Path
 
         from datacore_msg.errors import DatacoreError
         from datacore_msg.fsutil import atomic_write
 
-        with contextlib.suppress(DatacoreError, OSError):
-            atomic_write(Path(entry), text.encode("utf-8"))
+        path, key = entry
+        data = f"{key}\n{text}".encode("utf-8", "surrogateescape")
+        with contextlib.suppress(DatacoreError, OSError, UnicodeError):
+            atomic_write(Path(path), data)
     return status
