@@ -37,6 +37,7 @@ from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.envelope import Event, check_id, check_seal, seal, subject_of
 from datacore_msg.eventlog.hlc import next_stamp, physical_ms
+from datacore_msg.eventlog.names import is_message_id, is_task_id
 from datacore_msg.eventlog.payloads import Payload
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
@@ -346,6 +347,10 @@ class EventStore:
             "OR subject LIKE ? ESCAPE '\\')"
         )
         params: list[Any] = [type_name, escaped + "%", "msg-________-______-" + escaped + "%"]
+        if is_message_id(prefix) or is_task_id(prefix):
+            # a whole id (fixed length) is the prefix of no other id: one indexed lookup
+            sql = "SELECT DISTINCT subject FROM events WHERE type = ? AND subject = ?"
+            params = [type_name, prefix]
         if participants:
             marks = ", ".join("?" * len(participants))
             sql += (

@@ -95,6 +95,22 @@ class ViewCache:
                     out[(subject, role)] = row[0]
         return out
 
+    def entry_rows(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, tuple[int, str, int], str]]:
+        """Per (subject, role) cached: its file, sort key and text."""
+        out: dict[tuple[str, str], tuple[str, tuple[int, str, int], str]] = {}
+        with translating(self.path):
+            for subject, role in keys:
+                row = self.conn.execute(
+                    "SELECT file, s_hlc, s_origin, s_seq, text FROM view_entries "
+                    "WHERE subject = ? AND role = ?",
+                    (subject, role),
+                ).fetchone()
+                if row is not None:
+                    out[(subject, role)] = (row[0], (int(row[1]), str(row[2]), int(row[3])), row[4])
+        return out
+
     def apply(
         self,
         name: str,

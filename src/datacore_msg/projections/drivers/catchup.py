@@ -44,7 +44,7 @@ from datacore_msg.eventlog.trust import TrustBook
 from datacore_msg.projections.agent_view import ROLE as AGENT_ROLE
 from datacore_msg.projections.agent_view import agent_file, task_entry
 from datacore_msg.projections.drivers.viewlock import LockTimeout, ViewsLock, views_lock
-from datacore_msg.projections.drivers.writer import WriteReport, edited_text, is_written, write_views
+from datacore_msg.projections.drivers.writer import Edit, WriteReport, edited_text, is_written, write_views
 from datacore_msg.projections.messages import MessageState, fold_message
 from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file, render_files
 from datacore_msg.projections.tasks import TaskState, fold_task
@@ -241,9 +241,9 @@ def _replace_everything(ctx: ViewContext) -> Folded:
     return folded
 
 
-def _apply_new(ctx: ViewContext) -> dict[str, str]:
-    """Apply the new events to the cache; return, per file that only gained entries sorting after
-    all of its existing ones, the text those entries add (see :func:`write_views`' hints)."""
+def _apply_new(ctx: ViewContext) -> dict[str, Edit]:
+    """Apply the new events to the cache; return, per file whose change is entries changed in
+    place, removed, or added after all of its existing ones, that edit (see :func:`write_views`)."""
     checkpoint = ctx.cache.checkpoint(PROJECTION)
     head = ctx.store.max_position()
     if _stale(ctx):
@@ -268,7 +268,7 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
     upserts: list[Entry] = []
     deletes: list[tuple[str, str]] = []
     dirty: set[str] = set()
-    rewritten: set[str] = set()
+    replaced: dict[str, list[tuple[str, str]]] = defaultdict(list)
     added: dict[str, list[Entry]] = defaultdict(list)
     task_rows: list[TaskRow] = []
     for subject in sorted(subjects):
@@ -277,36 +277,53 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
         if row is not None:
             task_rows.append(row)
         roles = (AGENT_ROLE,) if is_task else MESSAGE_ROLES
-        old_files = ctx.cache.entry_files([(subject, role) for role in roles])
-        new_keys = {(entry.subject, entry.role) for entry in new_entries}
-        deletes.extend(key for key in old_files if key not in new_keys)
-        rewritten.update(old_files.values())
-        for entry in new_entries:
-            if (entry.subject, entry.role) in old_files:
-                rewritten.add(entry.file)
+        old_rows = ctx.cache.entry_rows([(subject, role) for role in roles])
+        new_by_key = {(entry.subject, entry.role): entry for entry in new_entries}
+        deletes.extend(key for key in old_rows if key not in new_by_key)
+        for key, (file, sort, text) in old_rows.items():
+            entry = new_by_key.get(key)
+            if entry is not None and entry.file == file and entry.sort == sort:
+                if entry.text != text:
+                    replaced[file].append((text, entry.text))
             else:
-                added[entry.file].append(entry)
-        dirty.update(old_files.values())
+                replaced[file].append((text, ""))
+                if entry is not None:
+                    added[entry.file].append(entry)
+        added_keys = {key for key in new_by_key if key not in old_rows}
+        for key in sorted(added_keys):
+            added[new_by_key[key].file].append(new_by_key[key])
+        dirty.update(file for file, _, _ in old_rows.values())
         dirty.update(entry.file for entry in new_entries)
         upserts.extend(new_entries)
-    hints = _append_hints(ctx.cache, added, rewritten)
+    hints = _edit_hints(ctx.cache, replaced, added, ctx.live_files)
     ctx.cache.apply(PROJECTION, last, upserts, deletes, dirty, task_rows)
     return hints
 
 
-def _append_hints(cache: ViewCache, added: dict[str, list[Entry]], rewritten: set[str]) -> dict[str, str]:
-    hints: dict[str, str] = {}
-    for file, entries in added.items():
-        if file in rewritten:
-            continue
+def _edit_hints(
+    cache: ViewCache,
+    replaced: dict[str, list[tuple[str, str]]],
+    added: dict[str, list[Entry]],
+    live_files: Iterable[str],
+) -> dict[str, Edit]:
+    """Per file on disk as last written, the edit that turns its bytes into the new render: entries
+    changed in place (same file, same place) or removed, and entries added after all of its
+    existing ones. A file gaining an entry anywhere else gets no hint (it is rendered whole), nor
+    does an archive file that only loses entries (it is removed when it has none left)."""
+    hints: dict[str, Edit] = {}
+    live = set(live_files)
+    for file in sorted(set(replaced) | set(added)):
         record = cache.file_record(file)
         if record.dirty or record.written_hash is None:
             continue
-        entries.sort(key=lambda entry: entry.sort)
-        last = cache.last_sort(file)
-        if last is not None and entries[0].sort <= last:
+        if file not in live and not added.get(file):
             continue
-        hints[file] = "".join(entry.text for entry in entries)
+        entries = sorted(added.get(file, []), key=lambda entry: entry.sort)
+        if entries:
+            last = cache.last_sort(file)
+            if last is not None and entries[0].sort <= last:
+                continue
+        hints[file] = Edit(tuple(replaced.get(file, [])), "".join(entry.text for entry in entries))
     return hints
 
 
@@ -341,7 +358,7 @@ def catch_up(ctx: ViewContext, step: Step | None = None, recognise: Recognise | 
             ctx.cache,
             lambda name: _render_from_cache(ctx, name),
             ctx.live_files,
-            appended=hints,
+            edits=hints,
             absorbed=absorbed,
         )
     finally:

@@ -45,6 +45,17 @@ class WriteReport:
         ]
 
 
+@attrs.frozen
+class Edit:
+    """What changed in a file since it was written, as catch-up knows it: entry texts replaced in
+    place (an old text by its new one, or by "" when the entry left the file), and the text of
+    entries added after all existing ones. Applied to the bytes last written, it gives the same
+    bytes as a full render."""
+
+    replaced: tuple[tuple[str, str], ...] = ()
+    appended: str = ""
+
+
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -162,7 +173,7 @@ def write_views(
     render: Callable[[str], str | None],
     always: Iterable[str],
     now: datetime | None = None,
-    appended: Mapping[str, str] | None = None,
+    edits: Mapping[str, Edit] | None = None,
     absorbed: Iterable[str] = (),
 ) -> WriteReport:
     """Bring every dirty file, and the always-present live files, on disk up to date.
@@ -173,9 +184,10 @@ def write_views(
     one after, so a process killed in between leaves files whose bytes the next run still
     recognises as its own.
 
-    ``appended`` names files whose only change is entries sorting after all existing ones, with
-    their text: when such a file is on disk exactly as last written (same size, mtime and inode),
-    its new bytes are the old bytes plus that text -- equal to a full render, without one.
+    ``edits`` names files whose change catch-up knows entry by entry (:class:`Edit`): when such a
+    file is on disk exactly as last written (same size, mtime and inode), its new bytes are its old
+    bytes with the edit applied -- equal to a full render, without one (each replaced text must be
+    found exactly once, else the file is rendered).
 
     ``absorbed`` names files whose hand edit was turned into events in full: they are rewritten
     without a copy kept aside."""
@@ -197,9 +209,9 @@ def write_views(
         unchanged = record.written_stat is not None and _stat_token(path) == record.written_stat
         if not record.dirty and unchanged:
             continue
-        hint = (appended or {}).get(name) if unchanged and record.written_hash else None
-        content, old = _new_content(path, name, render, hint)
-        new_digest = None if content is None else digest(content)
+        hint = (edits or {}).get(name) if unchanged and record.written_hash else None
+        content, old, offset = _new_content(path, name, render, hint)
+        new_digest, prefix_digest = _digests(content, offset)
         if unchanged:
             on_disk, disk_digest = None, record.written_hash
         else:
@@ -217,7 +229,10 @@ def write_views(
             atomic_write(aside, on_disk)
             report.kept_aside.append((name, aside.name))
         if unchanged and content is not None and record.written_hash is not None:
-            tail = _tail_change(path, record.written_hash, content, old)
+            if offset is not None and prefix_digest is not None:
+                tail = _known_tail(content, offset, prefix_digest)
+            else:
+                tail = _tail_change(path, record.written_hash, content, old)
             if tail is not None:
                 tails[name] = tail
         to_write.append((name, path, content, new_digest or ""))
@@ -254,15 +269,50 @@ def _write_files(
 
 
 def _new_content(
-    path: Path, name: str, render: Callable[[str], str | None], hint: str | None
-) -> tuple[bytes | None, bytes | None]:
-    """The file's new bytes, and its old bytes when they were read to make them."""
+    path: Path, name: str, render: Callable[[str], str | None], hint: Edit | None
+) -> tuple[bytes | None, bytes | None, int | None]:
+    """The file's new bytes; its old bytes when they were read to make them; and when ``hint``
+    made them, where they first differ from the old ones."""
     if hint is not None:
         old = _read(path)
         if old is not None:
-            return old + hint.encode("utf-8"), old
+            edited = _apply_edit(old, hint)
+            if edited is not None:
+                return edited[0], old, edited[1]
     text = render(name)
-    return (None if text is None else text.encode("utf-8")), None
+    return (None if text is None else text.encode("utf-8")), None, None
+
+
+def _apply_edit(old: bytes, edit: Edit) -> tuple[bytes, int] | None:
+    """``old`` with ``edit`` applied, and the first offset it changed; None if a replaced text is
+    not found exactly once."""
+    data, first = old, len(old)
+    for before, after in edit.replaced:
+        needle = before.encode("utf-8")
+        at = data.find(needle)
+        if not needle or at < 0 or data.find(needle, at + 1) >= 0:
+            return None
+        data = data[:at] + after.encode("utf-8") + data[at + len(needle) :]
+        first = min(first, at)
+    return data + edit.appended.encode("utf-8"), first
+
+
+def _digests(content: bytes | None, offset: int | None) -> tuple[str | None, str | None]:
+    """The digest of ``content`` and, with ``offset``, of its bytes before it, in one pass."""
+    if content is None:
+        return None, None
+    if offset is None:
+        return digest(content), None
+    running = hashlib.sha256(memoryview(content)[:offset])
+    prefix = running.hexdigest()
+    running.update(memoryview(content)[offset:])
+    return running.hexdigest(), prefix
+
+
+def _known_tail(content: bytes, offset: int, prefix_digest: str) -> tuple[int, str, bytes] | None:
+    if offset == 0 or len(content) - offset > TAIL_LIMIT:
+        return None
+    return offset, prefix_digest, content[offset:]
 
 
 def _tail_change(
