@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench import (
     fig_append,
+    fig_commands,
     fig_governor,
     fig_hook,
     fig_mcp,
@@ -57,7 +58,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated figures to run (default: all)"
+        "--only", default="1,2,3,4,5,6,7,8,9,10,11", help="comma-separated figures to run (default: all)"
     )
     parser.add_argument(
         "--no-profile",
@@ -74,11 +75,13 @@ def _log(started: float, text: str) -> None:
     print(f"[{time.perf_counter() - started:6.1f} s] {text}", file=sys.stderr, flush=True)
 
 
-def _installation(base: Path, messages: int, end_ms: int, seed: int) -> tuple[Installation, LogStats, float]:
+def _installation(
+    base: Path, messages: int, end_ms: int, seed: int, live: int | None = None
+) -> tuple[Installation, LogStats, float]:
     start = time.perf_counter()
     base.mkdir(parents=True)
     inst = make_installation(base)
-    stats = populate(inst, messages, end_ms, seed)
+    stats = populate(inst, messages, end_ms, seed, live=live)
     return inst, stats, time.perf_counter() - start
 
 
@@ -172,7 +175,21 @@ def _figures(
         figures.append(fig_mcp.run(sizes.small_messages, 10 * sizes.sends, tmp))
     if 10 in wanted:
         figures.append(fig_relay.run(tmp, quick, sizes.hook_runs))
+    if 11 in wanted:
+        figures.append(_figure_commands(sizes, tmp, end_ms, started))
     return figures
+
+
+def _figure_commands(sizes: Sizes, tmp: Path, end_ms: int, started: float) -> Figure:
+    live = []
+    plan = (("live-small", sizes.small_messages, 8), ("live-large", sizes.large_messages, 9))
+    for name, count, seed in plan:
+        inst, stats, _ = _installation(tmp / name, count, end_ms, seed, fig_commands.LIVE_UNREAD)
+        with inst.open() as space:
+            refresh(space)
+        live.append((inst, stats))
+    _log(started, f"figure 11: {sizes.process_runs} process runs of each command")
+    return fig_commands.run(live[0], live[1], sizes.process_runs, tmp)
 
 
 def _load() -> str:

@@ -158,9 +158,15 @@ TextMaker = Callable[[random.Random], str]
 
 
 def _plan(
-    n_messages: int, end_ms: int, rng: random.Random, text: TextMaker = message_text
+    n_messages: int,
+    end_ms: int,
+    rng: random.Random,
+    text: TextMaker = message_text,
+    live: int | None = None,
 ) -> tuple[list[_Message], list[tuple[int, int, int, int]], LogStats]:
-    """Messages and the timeline of their events: (ms, tiebreak, kind, message index)."""
+    """Messages and the timeline of their events: (ms, tiebreak, kind, message index). With
+    ``live``, nothing is archived and every incoming message is read except those among the last
+    ``live`` messages (so two logs of different sizes have the same unread ones at their end)."""
     start_ms = end_ms - YEAR_MS
     step = YEAR_MS / n_messages
     messages: list[_Message] = []
@@ -188,12 +194,15 @@ def _plan(
         mark_ms = sent_ms
         if inbound:
             incoming += 1
-            if fate < 0.95:
+            if live is not None:
+                if index < n_messages - live and mark_ms + 60_000 < end_ms:
+                    actions.append((mark_ms + 60_000, len(actions), _READ, index))
+            elif fate < 0.95:
                 mark_ms += rng.randint(60_000, 8 * 3_600_000)
                 if mark_ms < end_ms:
                     actions.append((mark_ms, len(actions), _READ, index))
         is_archived = False
-        if fate < 0.90:
+        if live is None and fate < 0.90:
             mark_ms += rng.randint(3_600_000, 20 * DAY_MS)
             if mark_ms < end_ms:
                 actions.append((mark_ms, len(actions), _ARCHIVE, index))
@@ -233,14 +242,19 @@ def _payload(kind: int, msg: _Message) -> tuple[str, Payload]:
 
 
 def synthetic_events(
-    user_key: SigningKey, n_messages: int, end_ms: int, seed: int = 1, text: TextMaker = message_text
+    user_key: SigningKey,
+    n_messages: int,
+    end_ms: int,
+    seed: int = 1,
+    text: TextMaker = message_text,
+    live: int | None = None,
 ) -> tuple[Iterator[Event], LogStats]:
     """A valid log of ``n_messages`` messages ending at ``end_ms``, sealed lazily in log order;
-    ``text`` makes each message's text."""
+    ``text`` makes each message's text (``live``: see :func:`_plan`)."""
     rng = random.Random(seed)
     keys = {USER: user_key}
     keys.update({peer: SigningKey.generate() for peer in PEERS})
-    messages, actions, stats = _plan(n_messages, end_ms, rng, text)
+    messages, actions, stats = _plan(n_messages, end_ms, rng, text, live)
 
     def events() -> Iterator[Event]:
         heads: dict[str, tuple[int, str | None]] = {}
@@ -284,12 +298,18 @@ def insert_rows(conn: sqlite3.Connection, path: Path, events: Iterator[Event], b
 
 
 def populate(
-    inst: Installation, n_messages: int, end_ms: int, seed: int = 1, text: TextMaker = message_text
+    inst: Installation,
+    n_messages: int,
+    end_ms: int,
+    seed: int = 1,
+    text: TextMaker = message_text,
+    live: int | None = None,
 ) -> LogStats:
     """Fill an installation's (empty) log with a year of synthetic history (``text`` makes each
-    message's text)."""
+    message's text; ``live``: nothing archived, all read but the last ``live`` messages; see
+    :func:`_plan`)."""
     with inst.open() as space:
-        events, stats = synthetic_events(space.signing_key(), n_messages, end_ms, seed, text)
+        events, stats = synthetic_events(space.signing_key(), n_messages, end_ms, seed, text, live)
         inserted = insert_rows(space.store.conn, space.store.path, events, batch=20_000)
     assert inserted == stats.events
     return stats

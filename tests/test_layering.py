@@ -222,6 +222,7 @@ WRITERS = {
     "hooks/state.py": "the hook's per-session cursors and its log of its own failures",
     "eventlog/signing.py": "creates this installation's key file once, mode 0600",
     "eventlog/connection.py": "creates the event log file with mode 0600 before SQLite opens it",
+    "projections/drivers/viewlock.py": "creates the empty views lock file that it flocks",
 }
 #: Folders allowed to write files, and why.
 WRITER_PARTS = {"cli": "export writes the FILE the user named; import --report FILE too"}

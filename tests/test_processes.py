@@ -41,6 +41,26 @@ sys.exit(1 if failures else 0)
 """
 
 
+#: Sends one message, killing itself with SIGKILL once half of the views' new bytes are on disk.
+KILLED_MID_APPEND = r"""
+import os, signal, sys
+from datacore_msg.app import messages
+from datacore_msg.app.space import open_space
+from datacore_msg.projections.drivers import writer
+
+def half_then_die(path, offset, tail):
+    fd = os.open(path, os.O_WRONLY)
+    os.ftruncate(fd, offset)
+    os.pwrite(fd, tail[: len(tail) // 2], offset)
+    os.fsync(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+writer._write_tail = half_then_die
+with open_space(sys.argv[1]) as space:
+    messages.send(space, sys.argv[2], "cut in half")
+"""
+
+
 def burst(inst: Any, to: str, count: int, go: str = "-", tag: str = "p") -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", BURST, str(inst.root), to, str(count), go, tag],
@@ -109,6 +129,29 @@ def test_sigkill_in_a_burst_of_sends_loses_no_acknowledged_send(gregor: Any) -> 
         assert len(outbox) == len(set(outbox))
         assert_healthy(gregor)
     assert len(acknowledged) > 20
+
+
+@pytest.mark.slow
+def test_a_process_killed_in_the_middle_of_appending_to_a_view_is_repaired(gregor: Any) -> None:
+    first = gregor.cli("send", "@tex", "before")
+    assert first.code == 0, first
+    outbox = gregor.views / "outbox.org"
+    old = outbox.read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_APPEND, str(gregor.root), "@tex"],
+        capture_output=True,
+        env=gregor.env(),
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode("utf-8", "replace")
+    torn = outbox.read_bytes()
+    assert torn.startswith(old) and len(torn) > len(old)
+    assert b"cut in half" not in torn
+    result = gregor.cli("inbox")
+    assert result.code == 0 and result.err == "", result
+    assert "cut in half" in gregor.read("outbox.org")
+    assert_healthy(gregor)
 
 
 @pytest.mark.slow

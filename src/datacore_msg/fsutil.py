@@ -1,4 +1,5 @@
-"""Atomic file replacement: the one way datacore-msg replaces a file it owns; and private files.
+"""Atomic file replacement: the one way datacore-msg replaces a file it owns; tails rewritten in
+place; private files.
 
 A temporary file in the same folder is written and fsynced, renamed over the target, and the folder
 is fsynced, so a reader (or a crash) sees the old bytes or the new ones, never a mix. Used by the
@@ -49,6 +50,34 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
         if exc.errno == errno.ENOSPC:
             raise StorageError(f"{path}: the disk is full; the file was left as it was") from None
         raise StorageError(f"{path}: cannot write: {exc.strerror}; the file was left as it was") from None
+
+
+def replace_tail(path: Path, offset: int, data: bytes) -> bool:
+    """Cut ``path`` at ``offset`` and write ``data`` from there, in place, then fsync it (the folder
+    is unchanged, so it is not fsynced); at the end of the file this is an append. False when
+    ``path`` does not exist. A crash may leave the file cut with a prefix of ``data`` written: the
+    caller records what it was writing to recognise that."""
+    try:
+        try:
+            fd = os.open(path, os.O_WRONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            if os.fstat(fd).st_size != offset:
+                os.ftruncate(fd, offset)
+            view = memoryview(data)
+            position = offset
+            while view:
+                written = os.pwrite(fd, view, position)
+                view, position = view[written:], position + written
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StorageError(f"{path}: the disk is full; the file will be written again") from None
+        raise StorageError(f"{path}: cannot write: {exc.strerror}") from None
+    return True
 
 
 def open_private_text(path: Path) -> IO[str]:

@@ -206,6 +206,7 @@ def test_a_write_interrupted_before_the_rename_is_repaired_by_the_next_command(
 
     with monkeypatch.context() as patch:
         patch.setattr(writer, "atomic_write", die_midway)
+        patch.setattr(writer, "_write_tail", lambda path, offset, tail: False)  # a whole-file write
         with pytest.raises(Killed):
             gregor.cli("send", "@gregor", "two")
     assert "two" not in gregor.read("inbox.org")  # the old view is intact
@@ -215,6 +216,102 @@ def test_a_write_interrupted_before_the_rename_is_repaired_by_the_next_command(
     assert result.code == 0 and result.err == ""
     assert "two" in gregor.read("inbox.org")
     assert asides(gregor) == []
+    assert_view_matches_log(gregor)
+
+
+def test_a_send_appends_in_place_and_leaves_the_bytes_of_a_rebuild(gregor: Any) -> None:
+    to_self(gregor, "one")
+    inbox = gregor.views / "inbox.org"
+    before = inbox.stat()
+    old = inbox.read_bytes()
+    to_self(gregor, "two")
+    after = inbox.stat()
+    assert after.st_ino == before.st_ino  # appended to, not replaced
+    assert inbox.read_bytes().startswith(old) and after.st_size > before.st_size
+    assert_view_matches_log(gregor)
+
+
+@pytest.mark.parametrize("part", [0.0, 0.5, 1.0])
+def test_an_append_interrupted_midway_is_repaired_not_kept_aside(
+    gregor: Any, monkeypatch: pytest.MonkeyPatch, part: float
+) -> None:
+    """Killed after writing none, half or all of the new entry's bytes, before recording them."""
+    to_self(gregor, "one")
+
+    def die_midway(path: Path, offset: int, tail: bytes) -> bool:
+        with path.open("r+b") as handle:
+            handle.truncate(offset)
+            handle.seek(offset)
+            handle.write(tail[: int(len(tail) * part)])
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(writer, "_write_tail", die_midway)
+        with pytest.raises(Killed):
+            gregor.cli("send", "@gregor", "two")
+    result = gregor.cli("inbox")
+    assert result.code == 0 and result.err == ""
+    assert "two" in gregor.read("inbox.org") and "two" in gregor.read("outbox.org")
+    assert asides(gregor) == [] and asides(gregor, "outbox.org") == []
+    assert_view_matches_log(gregor)
+
+
+def test_a_mark_rewrites_the_view_from_the_changed_entry_in_place(gregor: Any) -> None:
+    first, _, last = (to_self(gregor, text) for text in ("one", "two", "three"))
+    inbox = gregor.views / "inbox.org"
+    inode = inbox.stat().st_ino
+    for message in (last, first):
+        result = gregor.cli("mark", message, "read")
+        assert result.code == 0 and result.err == "", result
+        assert inbox.stat().st_ino == inode  # rewritten in place, not replaced
+        assert_view_matches_log(gregor)
+
+
+@pytest.mark.parametrize("part", [0.0, 0.5])
+def test_a_mark_interrupted_while_rewriting_the_tail_is_repaired(
+    gregor: Any, monkeypatch: pytest.MonkeyPatch, part: float
+) -> None:
+    first, _, _ = (to_self(gregor, text) for text in ("one", "two", "three"))
+
+    def die_midway(path: Path, offset: int, tail: bytes) -> bool:
+        with path.open("r+b") as handle:
+            handle.truncate(offset)
+            handle.seek(offset)
+            handle.write(tail[: int(len(tail) * part)])
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(writer, "_write_tail", die_midway)
+        with pytest.raises(Killed):
+            gregor.cli("mark", first, "read")
+    result = gregor.cli("inbox")
+    assert result.code == 0 and result.err == "", result
+    assert asides(gregor) == [] and asides(gregor, "outbox.org") == []
+    assert_view_matches_log(gregor)
+
+
+def test_a_torn_append_edited_by_hand_is_kept_aside(gregor: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the old bytes plus a prefix of the pending entry count as the writer's own."""
+    to_self(gregor, "one")
+
+    def die_midway(path: Path, offset: int, tail: bytes) -> bool:
+        with path.open("r+b") as handle:
+            handle.truncate(offset)
+            handle.seek(offset)
+            handle.write(tail[: len(tail) // 2])
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(writer, "_write_tail", die_midway)
+        with pytest.raises(Killed):
+            gregor.cli("send", "@gregor", "two")
+    inbox = gregor.views / "inbox.org"
+    with inbox.open("ab") as handle:
+        handle.write(b"typed after the crash\n")
+    result = gregor.cli("inbox")
+    assert result.code == 0 and "warning" in result.err
+    (aside,) = asides(gregor)
+    assert aside.read_bytes().endswith(b"typed after the crash\n")
     assert_view_matches_log(gregor)
 
 

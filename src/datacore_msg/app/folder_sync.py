@@ -62,7 +62,6 @@ from pathlib import Path
 from typing import IO
 
 import attrs
-import filelock
 
 from datacore_msg.app.clashes import Clash, clashes_among
 from datacore_msg.app.exchange import BATCH_EVENTS, MAX_LINE_BYTES, export_line, merged_reports
@@ -84,6 +83,7 @@ from datacore_msg.fsutil import (
     cut_partial_line,
     open_regular_for_reading,
 )
+from datacore_msg.projections.drivers.viewlock import LockTimeout, ViewsLock
 from datacore_msg.projections.drivers.writer import WriteReport
 
 #: The name of an installation's file: its public key in lowercase hex, then ``.jsonl``.
@@ -165,12 +165,13 @@ def _why(exc: OSError) -> str:
 # -- the state folder: cursors and the lock -----------------------------------------------------
 
 
-def _locked(space: Space, timeout_s: float) -> filelock.FileLock:
+def _locked(space: Space, timeout_s: float) -> ViewsLock:
+    """The installation's ``sync --folder`` lock (flock, as the views lock: no polling)."""
     path = space.paths.space_state_dir / LOCK_FILE
-    lock = filelock.FileLock(str(path), timeout=timeout_s)
+    lock = ViewsLock(path, timeout_s)
     try:
-        lock.acquire(poll_interval=0.05)
-    except filelock.Timeout:
+        lock.acquire()
+    except LockTimeout:
         raise Busy(
             f"{path}: another 'sync --folder' of this installation ran for over {timeout_s:.0f} s; "
             "nothing was moved, run it again"

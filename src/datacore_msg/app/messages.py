@@ -172,17 +172,25 @@ class Inbox:
     views: WriteReport
 
 
+#: What ``inbox`` lists without ``--all``.
+OPEN_STATUSES = ("unread", "todo")
+
+
 def inbox(space: Space, include_all: bool = False) -> Inbox:
+    """The messages to the user: unread and to-do ones in the live inbox (every one with
+    ``include_all``). The caught-up view cache names the candidates (its entries carry the status
+    the user sees), and their events are read in batches, not one query per message."""
     views = refresh(space)
     cache = space.views().cache
-    subjects = cache.subjects("inbox") if include_all else cache.subjects("inbox", INBOX)
+    subjects = cache.subjects("inbox") if include_all else cache.subjects("inbox", INBOX, OPEN_STATUSES)
+    events = space.store.events_for_subjects(subjects)
     items = []
     for subject in subjects:
-        state = load_message(space, subject)
+        state = fold_message(events[subject], space.store.decode, space.trust())
         if state is None:
             continue
         item = item_of(space, state)
-        if include_all or item.status in ("unread", "todo"):
+        if include_all or item.status in OPEN_STATUSES:
             items.append(item)
     return Inbox(items, views)
 

@@ -9,14 +9,16 @@ a bug should look like a bug.
 from __future__ import annotations
 
 import sys
-from typing import Any
-
-import click
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from datacore_msg.cli.exit_codes import Exit, exit_for
 from datacore_msg.cli.output import emit_error
 from datacore_msg.errors import DatacoreError, ImportRejected, InvalidInput
 from datacore_msg.terminal import printable
+
+if TYPE_CHECKING:
+    import click
 
 
 def check_arguments(args: list[str]) -> None:
@@ -32,11 +34,40 @@ def check_arguments(args: list[str]) -> None:
 
 def guarded(command: click.Command, args: list[str], prog_name: str) -> int:
     """Run ``command`` on ``args`` and return its exit status, whatever it raised."""
+    import click
+
+    as_json = wants_json(args)
+    usage: list[int] = []
+
+    def call() -> None:
+        try:
+            command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        except click.exceptions.Abort:
+            emit_error("aborted", "aborted", as_json)
+            usage.append(int(Exit.USAGE))
+        except click.ClickException as exc:
+            if as_json:
+                emit_error("usage", exc.format_message(), True)
+            else:
+                exc.show()
+            usage.append(int(Exit.USAGE))
+
+    status = run_guarded(call, args)
+    return usage[0] if usage and status == int(Exit.OK) else status
+
+
+def wants_json(args: list[str]) -> bool:
     options = args[: args.index("--")] if "--" in args else args
-    as_json = "--json" in options
+    return "--json" in options
+
+
+def run_guarded(call: Callable[[], None], args: list[str]) -> int:
+    """Run one command's ``call`` (its arguments ``args``) and return its exit status, whatever it
+    raised: the boundary shared by the click commands and the fast path."""
+    as_json = wants_json(args)
     try:
         check_arguments(args)
-        command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        call()
     except DatacoreError as exc:
         extra: dict[str, Any] = {}
         if isinstance(exc, ImportRejected):
@@ -49,15 +80,6 @@ def guarded(command: click.Command, args: list[str], prog_name: str) -> int:
     except KeyboardInterrupt:
         emit_error("interrupted", "interrupted; every command that returned success is stored", as_json)
         return 130
-    except click.exceptions.Abort:
-        emit_error("aborted", "aborted", as_json)
-        return int(Exit.USAGE)
-    except click.ClickException as exc:
-        if as_json:
-            emit_error("usage", exc.format_message(), True)
-        else:
-            exc.show()
-        return int(Exit.USAGE)
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else int(Exit.BUG)
     except BrokenPipeError:

@@ -1,5 +1,7 @@
 """What every command shares: ``--space``/``--root`` and ``--json``, opening the space (and, for a
-command that appends, pushing what it appended to the relay), and printing the views' warnings."""
+command that appends, pushing what it appended to the relay), and printing the views' warnings.
+Click is imported by the decorators only, so the click-free fast path
+(:mod:`datacore_msg.cli.fastpath`) may use the rest."""
 
 from __future__ import annotations
 
@@ -8,13 +10,12 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-import click
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def space_options(func: F) -> F:
     """``--space`` and ``--root`` on every command."""
+    import click
 
     @click.option("--space", "space", default=None, help="Space to use (default: from settings).")
     @click.option(
@@ -33,6 +34,8 @@ def space_options(func: F) -> F:
 
 
 def json_option(func: F) -> F:
+    import click
+
     return click.option("--json", "as_json", is_flag=True, help="Print JSON (versioned envelope).")(func)
 
 

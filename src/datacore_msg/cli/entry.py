@@ -3,12 +3,15 @@
 ``hook prompt`` and ``hook session-start`` run on every prompt and session of Claude Code, so they
 are dispatched here before the command framework (click) and the rest of the package are imported;
 see :mod:`datacore_msg.hooks.prompt`. ``search`` is tried the same way first
-(:mod:`datacore_msg.cli.searchrun`: answered when the derived rows are current). Everything else,
-and ``--help`` of the hooks, goes to :func:`datacore_msg.cli.main.main`.
+(:mod:`datacore_msg.cli.searchrun`: answered when the derived rows are current). The plain spellings
+of ``send``, ``inbox`` and ``mark`` run without click too (:mod:`datacore_msg.cli.fastpath`), and
+``--help`` is printed from a cache once rendered (:mod:`datacore_msg.cli.helpcache`). Everything
+else, and ``--help`` of the hooks, goes to :func:`datacore_msg.cli.main.main`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 HOOKS = ("prompt", "session-start")
@@ -20,12 +23,22 @@ def main() -> int:
         from datacore_msg.cli.hookrun import run
 
         return run(argv[1], argv[2:])
+    if argv and argv[-1] in ("--help", "-h"):
+        from datacore_msg.cli import helpcache
+
+        if helpcache.is_help(argv):
+            return helpcache.show(argv, os.environ)
     if argv and argv[0] == "search":
         from datacore_msg.cli.searchrun import run as search
 
         status = search(argv[1:])
         if status is not None:
             return status
+    from datacore_msg.cli.fastpath import dispatch
+
+    fast = dispatch(argv)
+    if fast is not None:
+        return fast
     from datacore_msg.cli.main import main as full
 
     return full()

@@ -71,8 +71,14 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line on ``argv`` (default: this process's arguments); the exit status."""
-    return guarded(cli, sys.argv[1:] if argv is None else argv, PROG)
+    """Run the command line on ``argv`` (default: this process's arguments); the exit status. The
+    plain spellings of the commonest commands take the click-free fast path, as from the console
+    script."""
+    from datacore_msg.cli.fastpath import dispatch
+
+    args = sys.argv[1:] if argv is None else argv
+    fast = dispatch(args)
+    return guarded(cli, args, PROG) if fast is None else fast
 
 
 def run() -> None:

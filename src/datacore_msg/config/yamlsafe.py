@@ -28,13 +28,16 @@ column when the parser knows them).
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 import os
 import reprlib
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datacore_msg.errors import ConfigError
+from datacore_msg.errors import ConfigError, DatacoreError
 
 if TYPE_CHECKING:
     import yaml
@@ -45,6 +48,8 @@ MAX_DEPTH = 100
 MAX_QUOTE = 80
 #: Parser messages (which may quote the file: an anchor's name, a tag) are cut at this length.
 MAX_DETAIL = 160
+#: The format of a cached entry (see :func:`load`).
+CACHE_VERSION = 1
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel = 3
@@ -108,9 +113,60 @@ def read_text(path: Path) -> str | None:
 
 
 def load(path: Path) -> Any:
-    """The YAML data in ``path`` (None for a missing or empty file), read within the bounds above."""
+    """The YAML data in ``path`` (None for a missing or empty file), read within the bounds above.
+
+    Settings and contacts are read by every command, and loading the YAML parser costs more than
+    the rest of a small command: so a file whose data is plain JSON data (strings, numbers, true and
+    false, null, lists, mappings with string keys) is parsed once, and its data kept in the user's
+    cache folder (mode 0600, as the settings may hold a secret) under the SHA-256 of the text. The
+    key is the exact text read, so an edit is never missed; a missing, unreadable or damaged entry
+    is parsed again; the cache can always be deleted."""
     text = read_text(path)
-    return None if text is None else parse(text, path)
+    if text is None:
+        return None
+    cached = _cache_file(text)
+    if cached is not None:
+        try:
+            with open(cached, encoding="utf-8") as handle:
+                entry = json.load(handle)
+            if isinstance(entry, dict) and entry.get("v") == CACHE_VERSION and "data" in entry:
+                return entry["data"]
+        except (OSError, ValueError):
+            pass
+    data = parse(text, path)
+    if cached is not None and _json_data(data):
+        from datacore_msg.fsutil import atomic_write
+
+        with contextlib.suppress(DatacoreError, OSError, ValueError):
+            entry_bytes = json.dumps({"v": CACHE_VERSION, "data": data}).encode("utf-8")
+            atomic_write(Path(cached), entry_bytes, mode=0o600)
+    return data
+
+
+def _cache_file(text: str) -> str | None:
+    import hashlib
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):
+        return None
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return os.path.join(base, "datacore-msg", f"yaml-{digest}.json")
+
+
+def _json_data(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` comes back from JSON as itself: no other types, no non-string keys, no
+    NaN or infinity, not nested deeper than the YAML bound."""
+    if depth > MAX_DEPTH:
+        return False
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_json_data(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_data(v, depth + 1) for k, v in value.items())
+    return False
 
 
 def parse(text: str, path: Path) -> Any:

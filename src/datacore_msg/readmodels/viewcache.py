@@ -97,6 +97,22 @@ class ViewCache:
                     out[(subject, role)] = row[0]
         return out
 
+    def entry_rows(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, tuple[int, str, int], str]]:
+        """Per (subject, role) cached: its file, sort key and text."""
+        out: dict[tuple[str, str], tuple[str, tuple[int, str, int], str]] = {}
+        with translating(self.path):
+            for subject, role in keys:
+                row = self.conn.execute(
+                    "SELECT file, s_hlc, s_origin, s_seq, text FROM view_entries "
+                    "WHERE subject = ? AND role = ?",
+                    (subject, role),
+                ).fetchone()
+                if row is not None:
+                    out[(subject, role)] = (row[0], (int(row[1]), str(row[2]), int(row[3])), row[4])
+        return out
+
     def apply(
         self,
         name: str,
@@ -186,13 +202,20 @@ class ViewCache:
             ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]), int(row[2]))
 
-    def subjects(self, role: str, file: str | None = None) -> list[str]:
-        """Subjects rendered in ``role``'s views (optionally in one file), in view order."""
+    def subjects(
+        self, role: str, file: str | None = None, statuses: Iterable[str] | None = None
+    ) -> list[str]:
+        """Subjects rendered in ``role``'s views (optionally in one file, and only those whose
+        viewer sees one of ``statuses``), in view order."""
         sql = "SELECT subject FROM view_entries WHERE role = ?"
         params: tuple[str, ...] = (role,)
         if file is not None:
             sql += " AND file = ?"
-            params = (role, file)
+            params = (*params, file)
+        if statuses is not None:
+            wanted = tuple(statuses)
+            sql += f" AND status IN ({', '.join('?' for _ in wanted)})"
+            params = (*params, *wanted)
         with translating(self.path):
             rows = self.conn.execute(sql + " ORDER BY s_hlc, s_origin, s_seq", params)
             return [row[0] for row in rows]

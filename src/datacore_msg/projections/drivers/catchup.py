@@ -34,7 +34,6 @@ from datetime import tzinfo
 from pathlib import Path
 
 import attrs
-import filelock
 
 from datacore_msg.errors import Busy
 from datacore_msg.eventlog.envelope import Event
@@ -45,7 +44,8 @@ from datacore_msg.eventlog.store import EventStore
 from datacore_msg.eventlog.trust import TrustBook
 from datacore_msg.projections.agent_view import ROLE as AGENT_ROLE
 from datacore_msg.projections.agent_view import agent_file, task_entry
-from datacore_msg.projections.drivers.writer import WriteReport, edited_text, is_written, write_views
+from datacore_msg.projections.drivers.viewlock import LockTimeout, ViewsLock, views_lock
+from datacore_msg.projections.drivers.writer import Edit, WriteReport, edited_text, is_written, write_views
 from datacore_msg.projections.messages import MessageState, fold_message
 from datacore_msg.projections.render import LIVE_FILES, entries_for, render_file, render_files
 from datacore_msg.projections.searchdocs import MESSAGE, TASK, message_doc, task_doc
@@ -147,16 +147,11 @@ def _task_entry(ctx: ViewContext, task: TaskState) -> tuple[Entry, SearchDoc]:
     return task_entry(task, ctx.tz, sender), task_doc(task, sender)
 
 
-def views_lock(lock_path: Path, timeout_s: float = LOCK_TIMEOUT_S) -> filelock.FileLock:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(str(lock_path), timeout=timeout_s)
-
-
-def _locked(ctx: ViewContext) -> filelock.FileLock:
+def _locked(ctx: ViewContext) -> ViewsLock:
     lock = views_lock(ctx.lock_path, ctx.lock_timeout_s)
     try:
-        lock.acquire(poll_interval=0.005)
-    except filelock.Timeout:
+        lock.acquire()
+    except LockTimeout:
         raise Busy(
             f"{ctx.lock_path}: another datacore-msg process held the views lock for over "
             f"{ctx.lock_timeout_s:.0f} s; nothing was lost, the views will catch up on the next command"
@@ -268,19 +263,8 @@ def _replace_everything(ctx: ViewContext) -> Folded:
     return folded
 
 
-def _apply_new(ctx: ViewContext) -> dict[str, str]:
-    """Apply the new events to the cache; return, per file that only gained entries sorting after
-    all of its existing ones, the text those entries add (see :func:`write_views`' hints)."""
-    checkpoint = ctx.cache.checkpoint(PROJECTION)
-    head = ctx.store.max_position()
-    if _stale(ctx):
-        _replace_everything(ctx)
-        return {}
-    if head <= checkpoint:
-        return {}
-    if head - checkpoint > FULL_REFOLD_THRESHOLD:
-        _replace_everything(ctx)
-        return {}
+def _new_subjects(ctx: ViewContext, checkpoint: int) -> tuple[dict[str, bool], int]:
+    """The subjects of the events after ``checkpoint`` (True for a task), and the last position."""
     subjects: dict[str, bool] = {}
     last = checkpoint
     for event in ctx.store.iter_since(checkpoint):
@@ -292,10 +276,27 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
             subjects[event.subject] = False
         elif event.type in TASK_TYPES:
             subjects[event.subject] = True
+    return subjects, last
+
+
+def _apply_new(ctx: ViewContext) -> dict[str, Edit]:
+    """Apply the new events to the cache; return, per file whose change is entries changed in
+    place, removed, or added after all of its existing ones, that edit (see :func:`write_views`)."""
+    checkpoint = ctx.cache.checkpoint(PROJECTION)
+    head = ctx.store.max_position()
+    if _stale(ctx):
+        _replace_everything(ctx)
+        return {}
+    if head <= checkpoint:
+        return {}
+    if head - checkpoint > FULL_REFOLD_THRESHOLD:
+        _replace_everything(ctx)
+        return {}
+    subjects, last = _new_subjects(ctx, checkpoint)
     upserts: list[Entry] = []
     deletes: list[tuple[str, str]] = []
     dirty: set[str] = set()
-    rewritten: set[str] = set()
+    replaced: dict[str, list[tuple[str, str]]] = defaultdict(list)
     added: dict[str, list[Entry]] = defaultdict(list)
     task_rows: list[TaskRow] = []
     docs: list[SearchDoc] = []
@@ -310,36 +311,53 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
         else:
             doc_deletes.append((TASK if is_task else MESSAGE, subject))
         roles = (AGENT_ROLE,) if is_task else MESSAGE_ROLES
-        old_files = ctx.cache.entry_files([(subject, role) for role in roles])
-        new_keys = {(entry.subject, entry.role) for entry in new_entries}
-        deletes.extend(key for key in old_files if key not in new_keys)
-        rewritten.update(old_files.values())
-        for entry in new_entries:
-            if (entry.subject, entry.role) in old_files:
-                rewritten.add(entry.file)
+        old_rows = ctx.cache.entry_rows([(subject, role) for role in roles])
+        new_by_key = {(entry.subject, entry.role): entry for entry in new_entries}
+        deletes.extend(key for key in old_rows if key not in new_by_key)
+        for key, (file, sort, text) in old_rows.items():
+            entry = new_by_key.get(key)
+            if entry is not None and entry.file == file and entry.sort == sort:
+                if entry.text != text:
+                    replaced[file].append((text, entry.text))
             else:
-                added[entry.file].append(entry)
-        dirty.update(old_files.values())
+                replaced[file].append((text, ""))
+                if entry is not None:
+                    added[entry.file].append(entry)
+        added_keys = {key for key in new_by_key if key not in old_rows}
+        for key in sorted(added_keys):
+            added[new_by_key[key].file].append(new_by_key[key])
+        dirty.update(file for file, _, _ in old_rows.values())
         dirty.update(entry.file for entry in new_entries)
         upserts.extend(new_entries)
-    hints = _append_hints(ctx.cache, added, rewritten)
+    hints = _edit_hints(ctx.cache, replaced, added, ctx.live_files)
     ctx.cache.apply(PROJECTION, last, upserts, deletes, dirty, task_rows, docs, doc_deletes)
     return hints
 
 
-def _append_hints(cache: ViewCache, added: dict[str, list[Entry]], rewritten: set[str]) -> dict[str, str]:
-    hints: dict[str, str] = {}
-    for file, entries in added.items():
-        if file in rewritten:
-            continue
+def _edit_hints(
+    cache: ViewCache,
+    replaced: dict[str, list[tuple[str, str]]],
+    added: dict[str, list[Entry]],
+    live_files: Iterable[str],
+) -> dict[str, Edit]:
+    """Per file on disk as last written, the edit that turns its bytes into the new render: entries
+    changed in place (same file, same place) or removed, and entries added after all of its
+    existing ones. A file gaining an entry anywhere else gets no hint (it is rendered whole), nor
+    does an archive file that only loses entries (it is removed when it has none left)."""
+    hints: dict[str, Edit] = {}
+    live = set(live_files)
+    for file in sorted(set(replaced) | set(added)):
         record = cache.file_record(file)
         if record.dirty or record.written_hash is None:
             continue
-        entries.sort(key=lambda entry: entry.sort)
-        last = cache.last_sort(file)
-        if last is not None and entries[0].sort <= last:
+        if file not in live and not added.get(file):
             continue
-        hints[file] = "".join(entry.text for entry in entries)
+        entries = sorted(added.get(file, []), key=lambda entry: entry.sort)
+        if entries:
+            last = cache.last_sort(file)
+            if last is not None and entries[0].sort <= last:
+                continue
+        hints[file] = Edit(tuple(replaced.get(file, [])), "".join(entry.text for entry in entries))
     return hints
 
 
@@ -374,7 +392,7 @@ def catch_up(ctx: ViewContext, step: Step | None = None, recognise: Recognise | 
             ctx.cache,
             lambda name: _render_from_cache(ctx, name),
             ctx.live_files,
-            appended=hints,
+            edits=hints,
             absorbed=absorbed,
         )
     finally:

@@ -1,0 +1,88 @@
+"""The click-free fast path of send, inbox and mark parses exactly as click does, or leaves it to
+click: for any argument list it accepts, click gives the same parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from datacore_msg.cli.fastpath import SPECS, parse
+from datacore_msg.cli.main import cli
+
+TOKENS = (
+    "@tex", "hi", "-", "--", "-x", "--json", "--all", "--space", "--root", "--priority", "A", "B",
+    "D", "a", "--reply-to", "msg-1", "--tag", "ci", "--effort", "1", "100", "101", "0", "007",
+    "1_0", " 5", "+5", "--tokens", "100000000", "100000001", "read", "archive", "Read",
+    "--priority=A", "-h", "--help", "--unknown", "--traceback", "",
+)  # fmt: skip
+ENV = {"DATACORE_ROOT": "/from/env"}
+
+
+def click_params(argv: list[str], env: dict[str, str]) -> dict[str, Any] | None:
+    command = cli.commands[argv[0]]
+    try:
+        ctx = command.make_context(argv[0], list(argv[1:]), default_map=None)
+    except (click.ClickException, click.exceptions.Exit):
+        return None
+    return dict(ctx.params)
+
+
+def agree(argv: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = parse(argv, env)
+    if fast is None:
+        return
+    command, params = fast
+    assert command == argv[0]
+    with monkeypatch.context() as patch:
+        patch.delenv("DATACORE_ROOT", raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        assert click_params(argv, env) == params, argv
+
+
+@pytest.mark.parametrize(
+    ("argv", "taken"),
+    [
+        (["send", "@tex", "hi"], True),
+        (["send", "@tex", "-"], True),
+        (["send", "@claude", "do it", "--tag", "ci", "--tag", "x", "--effort", "5", "--json"], True),
+        (["send", "@tex", "hi", "--reply-to", "--json"], True),
+        (["send", "@tex", "hi", "--priority", "D"], False),
+        (["send", "@tex", "hi", "--effort", "1_0"], False),
+        (["send", "@tex", "hi", "--priority=A"], False),
+        (["send", "@tex"], False),
+        (["send", "@tex", "hi", "--help"], False),
+        (["send", "--", "@tex", "-x"], False),
+        (["inbox"], True),
+        (["inbox", "--all", "--json", "--root", "/r"], True),
+        (["inbox", "extra"], False),
+        (["mark", "msg-1", "read"], True),
+        (["mark", "msg-1", "Read"], False),
+        (["--traceback", "send", "@tex", "hi"], False),
+        (["show", "msg-1"], False),
+    ],
+)
+def test_the_plain_spellings_are_taken_and_agree_with_click(
+    argv: list[str], taken: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (parse(argv, ENV) is not None) == taken
+    agree(argv, ENV, monkeypatch)
+    agree(argv, {}, monkeypatch)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(sorted(SPECS)),
+    st.lists(st.sampled_from(TOKENS), max_size=7),
+    st.booleans(),
+)
+def test_whatever_the_fast_path_takes_click_parses_the_same(
+    command: str, rest: list[str], with_env: bool
+) -> None:
+    env = ENV if with_env else {}
+    with pytest.MonkeyPatch.context() as patch:
+        agree([command, *rest], env, patch)
