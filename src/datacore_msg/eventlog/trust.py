@@ -66,9 +66,10 @@ class TrustBook:
 
     def sender(self, actor: str, origin: str, imported: bool = False) -> Sender:
         """What is shown of ``actor`` as the sender of an event written from ``origin``; for imported
-        history (``origin`` is the importer's key) the name is only what the old file said."""
-        backed = self.backs(actor, origin)
-        return Sender(actor, backed, self.looks_like(actor), imported and not backed)
+        history (``origin`` is the importer's key) the name is only what the old file said: never
+        verified, even when it names the importer or the importer's agent."""
+        backed = self.backs(actor, origin) and not imported
+        return Sender(actor, backed, self.looks_like(actor), imported)
 
     def keys_of(self, actor: str) -> frozenset[str]:
         own = self.keys.get(actor, frozenset())

@@ -149,7 +149,7 @@ def search_messages(
     found = []
     for hit in hits:
         origin = _origin_of(space, hit.kind, hit.id)
-        who = {"from": hit.sender} if origin is None else sender_fields(space, hit.sender, origin)
+        who = {"from": hit.sender} if origin is None else sender_fields(space, hit.sender, *origin)
         found.append(
             {
                 "id": hit.id,
@@ -166,12 +166,13 @@ def search_messages(
     return {"hits": found}
 
 
-def _origin_of(space: Space, kind: str, subject: str) -> str | None:
+def _origin_of(space: Space, kind: str, subject: str) -> tuple[str, bool] | None:
+    """The origin of the message or task, and whether it is imported history."""
     if kind == "task":
         task = load_task(space, subject)
-        return None if task is None else task.request_origin
+        return None if task is None else (task.request_origin, task.imported is not None)
     message = messages.load_message(space, subject)
-    return None if message is None else message.sent_origin
+    return None if message is None else (message.sent_origin, message.imported is not None)
 
 
 def list_tasks(
