@@ -27,11 +27,16 @@ from datacore_msg.readmodels.viewcache import FileRecord, ViewCache
 class WriteReport:
     written: list[str] = attrs.field(factory=list)
     kept_aside: list[tuple[str, str]] = attrs.field(factory=list)
+    #: Files kept aside that this writer had never written (an old datacore-messaging file).
+    foreign: list[str] = attrs.field(factory=list)
 
     @property
     def warnings(self) -> list[str]:
         return [
-            f"{name} was edited by hand since it was last written; the edited copy is kept as "
+            f"{name} was not written by datacore-msg (a datacore-messaging file?); it is kept as "
+            f"{aside} ('datacore-msg migrate from-org' imports it) and the view was written from the log"
+            if name in self.foreign
+            else f"{name} was edited by hand since it was last written; the edited copy is kept as "
             f"{aside} and the view was written again from the log"
             for name, aside in self.kept_aside
         ]
@@ -159,6 +164,8 @@ def write_views(
             aside = _aside_name(path, now or datetime.now(timezone.utc))
             atomic_write(aside, on_disk)
             report.kept_aside.append((name, aside.name))
+            if record.written_hash is None and record.pending_hash is None:
+                report.foreign.append(name)
         to_write.append((name, path, content, new_digest or ""))
     if to_write:
         _remove_stale_temps(views_dir, (name for name, _, _, _ in to_write))
