@@ -68,6 +68,13 @@ def send_message(
     tokens: int | None = None,
 ) -> dict[str, Any]:
     recipient = messages.recipient_of(space, to)
+    if recipient == space.agent:
+        # It would be the user's own request (tier owner, accepted at once, then handed to the
+        # model as the user's): the agent never queues work for itself in the user's name.
+        raise InvalidInput(
+            f"send_message to {recipient}: you are {recipient}; a task for yourself must come from "
+            "the user (datacore-msg send @claude TEXT), not from a tool call"
+        )
     if is_agent(recipient):
         if reply_to is not None:
             raise InvalidInput("reply_to: a task request to an agent cannot reply to a message")
