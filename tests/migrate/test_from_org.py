@@ -410,3 +410,19 @@ def test_an_old_entry_naming_the_importer_or_its_agent_is_not_verified(tex: Any,
     for name in ("tex-claude", "tex"):
         assert tools[name]["from_verified"] is False and tools[name]["from_tier"] == "unknown", name
         assert tools[name]["imported"] is True
+
+
+def test_an_imported_task_once_approved_is_answered_like_any_other(tex: Any, gregor: Any, old: Path) -> None:
+    """The walk-through's next step: approve an imported task, claim it, answer it as the prompt hook
+    says (reply TASK TEXT --complete). It was refused as a forgery ('claims to be from gregor but was
+    not signed by gregor's pinned key') once gregor's key was pinned."""
+    tex.pin(gregor, "team")
+    migrate(tex, old / "v02")
+    task = "task-20260311-143500-aa11bb22"
+    ok(tex.cli("task", "approve", task))
+    ok(tex.cli("task", "claim", task))
+    answer = data(tex, "reply", task, "Pricing memo is in memos/pricing.md", "--complete", "--tokens", "900")
+    assert answer["to"] == "gregor" and answer["from"] == "tex-claude"
+    assert data(tex, "task", "show", task)["state"] == "DONE"
+    carry(tex, gregor)
+    assert "Pricing memo is in memos/pricing.md" in (gregor.views / "inbox.org").read_text(encoding="utf-8")
