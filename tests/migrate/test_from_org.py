@@ -426,3 +426,20 @@ def test_an_imported_task_once_approved_is_answered_like_any_other(tex: Any, gre
     assert data(tex, "task", "show", task)["state"] == "DONE"
     carry(tex, gregor)
     assert "Pricing memo is in memos/pricing.md" in (gregor.views / "inbox.org").read_text(encoding="utf-8")
+
+
+def test_an_imported_task_under_a_pinned_name_is_named_plainly_in_the_hook_and_budget(
+    tex: Any, gregor: Any, old: Path
+) -> None:
+    """Imported history has no request origin, so its budget account under a pinned name was
+    ``gregor~`` (the bucket of a key with no digits): the prompt hook said 'Task … from gregor~
+    (unverified)' and ``budget`` listed 'gregor~'."""
+    tex.pin(gregor, "team")
+    migrate(tex, old / "v02")
+    ok(tex.cli("task", "approve", "task-20260311-143500-aa11bb22"))
+    stdin = json.dumps({"session_id": "s-imported", "prompt": "hi", "hook_event_name": "UserPromptSubmit"})
+    said = ok(tex.cli("hook", "prompt", stdin=stdin.encode())).out
+    assert "task-20260311-143500-aa11bb22" in said
+    assert "gregor~ " not in said and "gregor~imported" in said, said
+    senders = [row["sender"] for row in data(tex, "budget")["senders"]]
+    assert "gregor~" not in senders and "gregor~imported" in senders, senders
