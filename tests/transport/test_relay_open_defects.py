@@ -10,6 +10,7 @@ import hmac
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from datacore_msg.transport.relay_store import open_relay_store
 from relayproc import RelayProcess
 
 SECRET = b"correct-horse-battery"  # a weak (but long enough) secret a team might choose
+CLOCK_MS = 1_796_000_000_000
 
 
 @pytest.mark.xfail(
@@ -97,3 +99,37 @@ def test_a_second_connection_of_one_key_replaces_the_first(relay: RelayProcess) 
             await second.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True, reason="the relay sends its whole version vector; over 10,000 origins peers refuse it"
+)
+def test_ten_thousand_throwaway_keys_do_not_cut_the_team_off_its_relay(
+    make_installation: Any, tmp_path: Path
+) -> None:
+    """Anyone with the team secret can send one valid event from each of 10,001 fresh keys (a few
+    MB): the relay stores them all, and from then on its ``heads`` frame names more origins than a
+    peer accepts (``error limit``), so no installation can sync any more."""
+    from datacore_msg.eventlog.envelope import seal
+    from syncnet import Net
+
+    clock = iter(range(CLOCK_MS, CLOCK_MS + 10**9, 1000))
+    net = Net(tmp_path / "relay", lambda: next(clock))
+    junk = [
+        seal(key, seq=1, prev=None, hlc=CLOCK_MS << 16, actor="x", type_name="junk.event", version=1, data={})
+        for key in (SigningKey.generate() for _ in range(10_001))
+    ]
+    report = net.relay.ingest(list(enumerate(junk)), CLOCK_MS)
+    assert len(report.accepted) == 10_001
+    tex = make_installation("tex")
+    space = tex.space()
+    try:
+        net.add("tex", space)
+        link = net.connect("tex")
+        net.run()
+        assert not link.closes, link.closes
+        assert link.client.settled
+    finally:
+        space.close()
+        net.close()
