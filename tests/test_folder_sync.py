@@ -251,3 +251,23 @@ def test_any_sequence_of_partial_copies_of_a_file_delivers_every_event_once(
             assert space.store.heads().get(tex.public_key, 0) >= complete
         assert received == 6
         assert space.store.heads()[tex.public_key] == 6
+
+
+def test_the_decision_a_run_caused_is_written_in_that_run(
+    make_installation: Callable[..., Any], introduce: Callable[..., None], tmp_path: Path
+) -> None:
+    """tex asks gregor's agent for a task; gregor's one sync receives it, its governor decides, and
+    the decision is in gregor's file when that sync returns (not one run later), so tex's next sync
+    already sees the task QUEUED."""
+    gregor, tex = make_installation("gregor", label="gregor"), make_installation("tex", label="tex")
+    introduce(gregor, tex)
+    folder = tmp_path / "share"
+    task = data(tex, "send", "@gregor-claude", "summarise the notes")["id"]
+    sync(tex, folder)
+    got = sync(gregor, folder)
+    assert got["received"] == 1
+    assert got["written"] >= 1, "the governor's decision stayed behind"
+    sync(tex, folder)
+    assert data(tex, "task", "show", task)["state"] == "QUEUED"
+    again = sync(gregor, folder)
+    assert (again["written"], again["received"]) == (0, 0)

@@ -791,7 +791,7 @@ _CLOCK_WHEN_CALLED_BARE = frozenset({"time.localtime", "time.gmtime", "time.ctim
 
 #: (file, function) pairs that may read the clock, and why.
 CLOCK_ALLOWED = {
-    ("projections/drivers/writer.py", "write_views"): (
+    ("projections/drivers/writer.py", "_keep_aside"): (
         "names a hand-edited view kept aside ('<name>.edited-<UTC stamp>') when the caller passes "
         "no time; the stamp is a file name for people, never part of a rendered view"
     ),

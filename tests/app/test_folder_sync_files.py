@@ -16,10 +16,17 @@ import pytest
 
 from datacore_msg.app import exchange
 from datacore_msg.app.exchange import MAX_LINE_BYTES
-from datacore_msg.app.folder_cursors import TAIL_BYTES, Cursor, complete_lines, cursor_holds, last_line
+from datacore_msg.app.folder_cursors import (
+    TAIL_BYTES,
+    Cursor,
+    complete_lines,
+    cursor_holds,
+    last_line,
+    state_file,
+)
 from datacore_msg.app.folder_sync import MISNAMED_LISTED, FolderSyncResult, sync_folder
 from datacore_msg.fsutil import append_durably, cut_partial_line
-from peers import ok
+from peers import data, ok
 
 BIG = MAX_LINE_BYTES + 100
 
@@ -363,3 +370,21 @@ def test_events_already_held_are_never_verified_again(
             again = sync_folder(space, folder)
             assert (again.received, again.rejected_count) == (0, 0), change
             assert len(verified) == 10, change
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b'{"garbage": [', b'{"a":' * 100_000 + b"1" + b"}" * 100_000, b"\xff\xfe\x00", b"[]"],
+)
+def test_a_damaged_cursor_file_means_reading_every_file_again(
+    make_installation: Callable[..., Any], tmp_path: Path, damage: bytes
+) -> None:
+    """folder-sync.json is derived state: damaged (a crash, a disk error, nesting deeper than the
+    JSON decoder's recursion limit), it is dropped, never a traceback."""
+    inst = make_installation("gregor")
+    folder = tmp_path / "share"
+    assert data(inst, "sync", "--folder", str(folder))["written"] >= 0
+    with inst.space() as space:
+        state_file(space).write_bytes(damage)
+    again = inst.cli("sync", "--folder", str(folder), "--json")
+    assert again.code == 0 and "Traceback" not in again.err, again

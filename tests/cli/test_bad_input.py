@@ -241,6 +241,14 @@ ROWS = [
         ("'msg-nope'",),
     ),
     Row("show-empty-id", ("show", ""), Exit.INVALID_INPUT, ("message id is empty",)),
+    # a prefix longer than SQLite's LIKE limit (50,000 bytes) was a STORAGE error naming the database
+    Row("show-huge-id", ("show", "m" * 60_000), Exit.INVALID_INPUT, ("message id is 60000 characters",)),
+    Row(
+        "task-show-huge-id",
+        ("task", "show", "t" * 60_000),
+        Exit.INVALID_INPUT,
+        ("task id is 60000 characters",),
+    ),
     Row(
         "show-ambiguous-prefix",
         ("show", "msg-2"),

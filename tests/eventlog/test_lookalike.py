@@ -100,9 +100,11 @@ def test_the_trust_book_says_who_is_verified_and_whom_a_name_looks_like() -> Non
     assert book.sender("Gregor", OTHER) == Sender("Gregor", False, "gregor")  # the owner's own name
     assert book.sender("gregor.claude", OTHER) == Sender("gregor.claude", False, "gregor-claude")
     assert book.sender("tex-claude", TEX) == Sender("tex-claude", True, None)  # backed by its owner
-    # imported history: named by an old file, never verified; a backed name stays verified
+    # imported history: named by an old file, never verified, not even the importer's own name or
+    # agent (anyone on the team could write v0.2's shared inbox)
     assert book.sender("tex", OWN, imported=True) == Sender("tex", False, None, True)
-    assert book.sender("gregor", OWN, imported=True) == Sender("gregor", True, None, False)
+    assert book.sender("gregor", OWN, imported=True) == Sender("gregor", False, None, True)
+    assert book.sender("gregor-claude", OWN, imported=True) == Sender("gregor-claude", False, None, True)
     assert book.sender("Tex-Claude", OTHER) == Sender("Tex-Claude", False, "tex-claude")
     assert book.sender("mallory", OTHER) == Sender("mallory", False, None)
     # a contact with no key pinned is no pinned name

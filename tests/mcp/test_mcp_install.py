@@ -257,3 +257,37 @@ def test_the_server_does_not_start_without_an_installation(tmp_path: Path) -> No
     result = run("mcp", "--root", str(tmp_path / "nothing"))
     assert result.code == Exit.CONFIG and result.out == ""
     assert "not set up" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"type": "stdio", "command": "sh", "args": ["-c", "touch {marker}"]},
+        # our own program, told to do something else than serve
+        {"command": sys.executable, "args": ["-c", "open('{marker}', 'w')"]},
+        # the right program and arguments, with an environment that runs code at start-up
+        {
+            "command": sys.executable,
+            "args": ["-m", "datacore_msg", "mcp"],
+            "env": {"PYTHONSTARTUP": "{marker}", "PYTHONINSPECT": "1", "PYTHONPATH": "{marker}"},
+        },
+    ],
+)
+def test_status_never_starts_what_a_project_file_names_unless_it_is_our_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: dict[str, Any]
+) -> None:
+    """A cloned repository's .mcp.json can name any program: 'mcp status' run in that folder (it
+    reads ./.mcp.json) started it, running the repository's code. Claude Code asks before it starts
+    a project's servers; status starts only an entry that runs this datacore-msg's MCP server."""
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
+    repo = tmp_path / "cloned-repo"
+    repo.mkdir()
+    marker = tmp_path / "ran"
+    filled = json.loads(json.dumps(entry).replace("{marker}", str(marker)))
+    write(repo / ".mcp.json", {"mcpServers": {"datacore-msg": filled}})
+    monkeypatch.chdir(repo)
+    for argv in (("mcp", "status"), ("mcp", "status", "--project", str(repo))):
+        result = run(*argv)
+        assert result.code == 0, result
+        assert not marker.exists(), f"{argv}: the project's command ran"
+        assert "not started" in result.out, result.out

@@ -79,3 +79,8 @@ def test_the_walkthrough_runs_as_written(
     assert "gregor (imported)" in outputs["datacore-msg inbox --all"]
     assert "no key pinned" in outputs["datacore-msg contacts list"]
     assert (root / ".datacore" / "settings.local.yaml.bak").exists()
+    # init's warnings say what the kept-aside files are (v0.2's, never "edited by hand")
+    init = outputs["datacore-msg init --name tex --force"]
+    assert "edited by hand" not in init, init
+    for name in ("inbox.org", "agents/tex-claude.org"):
+        assert f"{name} was not written by datacore-msg" in init and "migrate from-org" in init

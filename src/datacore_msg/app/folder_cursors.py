@@ -133,7 +133,7 @@ def state_file(space: Space) -> Path:
 def load_cursors(space: Space, folder: Path) -> dict[str, Cursor]:
     try:
         raw = json.loads(state_file(space).read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # damaged: derived state, dropped
         return {}
     if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
         return {}
@@ -147,7 +147,7 @@ def load_cursors(space: Space, folder: Path) -> dict[str, Cursor]:
 def save_cursors(space: Space, folder: Path, cursors: dict[str, Cursor]) -> None:
     try:
         raw = json.loads(state_file(space).read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # damaged: derived state, dropped
         raw = {}
     folders = raw.get("folders") if isinstance(raw, dict) else None
     if not isinstance(folders, dict):

@@ -8,9 +8,11 @@ Theory of operation
   ``origin`` is its key), one JSON line each in the format of ``export``, in ``seq`` order; it is only
   ever appended to, never rewritten. Two installations never write one file, so a sync tool never
   has two versions of a file to merge.
-* **Writing.** The file's head is the ``seq`` of its last complete line, checked against the log (the
-  line must be this installation's event, its id must match its content and the id the log holds at
-  that seq); what the log holds after it (:meth:`EventStore.events_after`) is appended, then
+* **Writing.** Before reading, and again after the views are caught up when something was received
+  (the governor may have decided what arrived: its decisions go out in the same run). The file's
+  head is the ``seq`` of its last complete line, checked against the log (the line must be this
+  installation's event, its id must match its content and the id the log holds at that seq); what
+  the log holds after it (:meth:`EventStore.events_after`) is appended, then
   fsynced. A last line without a newline (a crash in the middle of an append, or a sync tool that
   was interrupted) is cut back to the last newline first, and its event written again. A file whose
   last line is not one of ours, or that is a symbolic link or not a regular file, is left alone
@@ -221,9 +223,11 @@ def sync_folder(
         cursors = load_cursors(space, path)
         heads = space.store.heads()
         own_name = f"{me}{SUFFIX}"
+        problems = len(tally.problems)
         cursors[own_name] = _write_own(
             space, path / own_name, me, heads.get(me, 0), cursors.get(own_name), tally
         )
+        own_writable = len(tally.problems) == problems
         for name in _peer_files(path, own_name, tally):
             if stop():
                 tally.interrupted = True
@@ -231,13 +235,17 @@ def sync_folder(
             origin = name[: -len(SUFFIX)]
             cursor = cursors.get(name, Cursor())
             cursors[name] = _read_peer(space, path / name, origin, heads.get(origin, 0), cursor, tally, stop)
+        if tally.received:
+            tally.views.append(refresh_after_commit(space, "what was received"))
+            # What arrived may have made this installation append (its governor's decisions):
+            # those go out in this run, not the next.
+            mine = space.store.heads().get(me, 0)
+            if own_writable and mine > heads.get(me, 0):
+                cursors[own_name] = _write_own(space, path / own_name, me, mine, cursors[own_name], tally)
         save_cursors(space, path, cursors)
     finally:
         lock.release()
-    views = None
-    if tally.received:
-        tally.views.append(refresh_after_commit(space, "what was received"))
-        views = merged_reports(tally.views)
+    views = merged_reports(tally.views) if tally.received else None
     return FolderSyncResult(
         folder=path,
         written=tally.written,

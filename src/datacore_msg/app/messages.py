@@ -10,7 +10,7 @@ from datacore_msg.app.views import refresh, refresh_after_commit
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound, TransitionError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.lookalike import Sender
-from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_text, is_agent, owner_of
+from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_id_ref, check_text, is_agent, owner_of
 from datacore_msg.eventlog.payloads import MARKS, MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections import render
@@ -43,9 +43,7 @@ def load_message(space: Space, message_id: str) -> MessageState | None:
 def resolve(space: Space, ref: str) -> MessageState:
     """A message the user takes part in (or the user's agent sent), by full id or unique prefix (of
     the id or its hex part)."""
-    ref = ref.strip()
-    if not ref:
-        raise InvalidInput("message id is empty")
+    ref = check_id_ref(ref, "message id")
     ours = (space.user, space.agent)
     candidates = space.store.subjects_matching("message.sent", ref, limit=50, participants=ours)
     candidates += space.store.subjects_matching("message.imported", ref, limit=50, participants=ours)

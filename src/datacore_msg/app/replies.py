@@ -71,8 +71,11 @@ def agent_task(space: Space, ref: str) -> TaskState:
 
 
 def _task_parent(space: Space, state: TaskState) -> _Parent:
+    """Whom a reply to the task goes to: its sender, when a pinned key signed the request (or no key
+    is pinned for that name), or when it is history this user imported (its sender is the name
+    the user's own old file gave; only the importer's views show such a task)."""
     sender = state.sender
-    if space.trust().account_of(sender, state.request_origin) != sender:
+    if state.imported is None and space.trust().account_of(sender, state.request_origin) != sender:
         raise InvalidInput(
             f"{state.id} claims to be from {sender} but was not signed by {sender}'s pinned key; "
             "not replying to them"

@@ -22,7 +22,7 @@ from datacore_msg.app.views import refresh, refresh_after_commit
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.lookalike import Sender
-from datacore_msg.eventlog.names import MAX_TAGS, PRIORITIES, check_text, is_tag
+from datacore_msg.eventlog.names import MAX_TAGS, PRIORITIES, check_id_ref, check_text, is_tag
 from datacore_msg.eventlog.payloads import (
     MAX_EFFORT,
     MAX_TOKENS,
@@ -100,9 +100,7 @@ def request(
 def resolve(space: Space, ref: str, agent_only: bool = False) -> TaskState:
     """A task of this user's agent, or (unless ``agent_only``) one the user sent (from this user's
     own keys), by full id or unique prefix."""
-    ref = ref.strip()
-    if not ref:
-        raise InvalidInput("task id is empty")
+    ref = check_id_ref(ref, "task id")
     sender = space.agent if agent_only else space.user
     candidates = space.tasks().matching(ref, space.agent, sender, limit=50)
     if ref in candidates:

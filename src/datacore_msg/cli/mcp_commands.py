@@ -167,19 +167,26 @@ def status(user: bool, project: str | None, as_json: bool) -> None:
         if found.entry is None:
             lines.append("  no datacore-msg MCP server (datacore-msg mcp install)")
         else:
-            from datacore_msg.mcp.probe import probe
-
-            check = probe(found.entry)
-            report["check"] = {
-                "ok": check.ok,
-                "tools": list(check.tools),
-                "elapsed_ms": check.elapsed_ms,
-                "problem": check.problem,
-                "stderr": check.stderr_line,
-            }
             argv = [str(found.entry.get("command")), *map(str, found.entry.get("args") or [])]
             lines.append(f"  {registry.SERVER_NAME}: {printable(' '.join(argv))}")
-            lines.append(f"    {_check_text(check)}")
+            # A project's file comes with the project: only our own server is started from it.
+            refused = registry.not_ours(found.entry) if scope == "project" else None
+            if refused is not None:
+                report["check"] = {"ok": False, "started": False, "problem": refused}
+                lines.append(f"    not started: {printable(refused)} (a project file may name any program)")
+            else:
+                from datacore_msg.mcp.probe import probe
+
+                check = probe(found.entry)
+                report["check"] = {
+                    "ok": check.ok,
+                    "started": True,
+                    "tools": list(check.tools),
+                    "elapsed_ms": check.elapsed_ms,
+                    "problem": check.problem,
+                    "stderr": check.stderr_line,
+                }
+                lines.append(f"    {_check_text(check)}")
         lines.append(f"  other servers: {len(found.other_servers)}")
     if as_json:
         emit_json({"files": reports})

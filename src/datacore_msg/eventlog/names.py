@@ -31,6 +31,22 @@ def check_actor(name: str, what: str = "name") -> str:
     return name
 
 
+#: The longest id reference (a full id or a prefix) a command looks up; ids are 28-29 characters.
+MAX_ID_REF = 64
+
+
+def check_id_ref(ref: str, what: str) -> str:
+    """``ref`` stripped; a one-line error when it is empty or longer than any id."""
+    ref = ref.strip()
+    if not ref:
+        raise InvalidInput(f"{what} is empty")
+    if len(ref) > MAX_ID_REF:
+        raise InvalidInput(
+            f"{what} is {len(ref)} characters long: an id or its prefix has at most {MAX_ID_REF}"
+        )
+    return ref
+
+
 def is_message_id(value: object) -> bool:
     return isinstance(value, str) and MESSAGE_ID_RE.fullmatch(value) is not None
 

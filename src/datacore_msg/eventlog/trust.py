@@ -66,9 +66,10 @@ class TrustBook:
 
     def sender(self, actor: str, origin: str, imported: bool = False) -> Sender:
         """What is shown of ``actor`` as the sender of an event written from ``origin``; for imported
-        history (``origin`` is the importer's key) the name is only what the old file said."""
-        backed = self.backs(actor, origin)
-        return Sender(actor, backed, self.looks_like(actor), imported and not backed)
+        history (``origin`` is the importer's key) the name is only what the old file said: never
+        verified, even when it names the importer or the importer's agent."""
+        backed = self.backs(actor, origin) and not imported
+        return Sender(actor, backed, self.looks_like(actor), imported)
 
     def keys_of(self, actor: str) -> frozenset[str]:
         own = self.keys.get(actor, frozenset())
@@ -105,10 +106,11 @@ class TrustBook:
         """Whose budget, rate and cooldown a request counts against: the actor's name when a pinned
         key backs it (or no key is pinned for that name at all), else a bucket of its own for that
         origin (``tex~1a2b3c4d5e6f``; ``~`` is never part of a name), so a request written under
-        someone else's name neither uses up nor benefits from their figures."""
+        someone else's name neither uses up nor benefits from their figures. History imported from
+        datacore-messaging has no origin: under a pinned name it is ``gregor~imported``."""
         if self.backs(actor, origin) or not self.keys_of(actor):
             return actor
-        return f"{actor}~{origin[:12]}"
+        return f"{actor}~{origin[:12] or 'imported'}"
 
     def fingerprint(self) -> str:
         """Changes whenever the pinned keys change (tiers do not affect what reducers fold)."""

@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -84,6 +87,35 @@ def server_entry(root: Path, space: str | None, exe: list[str] | None = None) ->
     if space is not None:
         argv += ["--space", space]
     return {"type": "stdio", "command": argv[0], "args": argv[1:], "env": {}}
+
+
+#: Environment names an entry of a project file may set and still be started by ``mcp status``.
+_SAFE_ENV = re.compile(r"(DATACORE_|XDG_)[A-Z_]*|RELAY_SECRET|TZ")
+
+
+def not_ours(entry: dict[str, Any]) -> str | None:
+    """Why ``entry`` is not this datacore-msg's MCP server as ``mcp install`` writes it (None when
+    it is): a project's ``.mcp.json`` comes with the project and may name any program, so ``mcp
+    status`` starts one only when it runs ``<this datacore-msg> mcp [--root R] [--space S]``,
+    with no environment beyond ``DATACORE_*``, ``XDG_*``, ``RELAY_SECRET`` and ``TZ``."""
+    argv = [entry.get("command"), *(entry.get("args") or [])]
+    env = entry.get("env") or {}
+    if not all(isinstance(part, str) for part in argv):
+        return "its command and args are not strings"
+    ours = [default_exe(), [sys.executable, "-m", "datacore_msg"]]
+    prefix = next((exe for exe in ours if argv[: len(exe)] == exe), None)
+    if prefix is None:
+        return f"its command is not this datacore-msg ({shlex.join(default_exe())})"
+    rest = argv[len(prefix) :]
+    options = rest[1:]
+    if rest[:1] != ["mcp"] or len(options) % 2 or len(options) > 4:
+        return "its arguments are not 'mcp [--root ROOT] [--space SPACE]'"
+    names = options[::2]
+    if len(set(names)) != len(names) or not set(names) <= {"--root", "--space"}:
+        return "its arguments are not 'mcp [--root ROOT] [--space SPACE]'"
+    if not isinstance(env, dict) or not all(isinstance(k, str) and _SAFE_ENV.fullmatch(k) for k in env):
+        return "its env sets more than DATACORE_*, XDG_*, RELAY_SECRET or TZ"
+    return None
 
 
 def install(path: Path, entry: dict[str, Any], stamp: str) -> Change:

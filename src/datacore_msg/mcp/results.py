@@ -19,14 +19,17 @@ from datacore_msg.projections.tasks import TaskState
 from datacore_msg.projections.timefmt import iso_local
 
 
-def sender_fields(space: Space, actor: str, origin: str) -> dict[str, Any]:
+def sender_fields(space: Space, actor: str, origin: str, imported: bool = False) -> dict[str, Any]:
+    """The sender's fields; ``imported`` history (datacore-messaging's files) is never verified and
+    has no tier but ``unknown``, whatever name the old file gave."""
     book = space.trust()
-    shown = book.sender(actor, origin)
+    shown = book.sender(actor, origin, imported)
     return {
         "from": actor,
-        "from_tier": book.tier_of(actor, origin),
+        "from_tier": "unknown" if imported else book.tier_of(actor, origin),
         "from_verified": shown.verified,
         "looks_like": shown.looks_like,
+        "imported": imported,
     }
 
 
@@ -34,7 +37,7 @@ def message_dict(space: Space, item: MessageItem, tz: tzinfo) -> dict[str, Any]:
     sent = item.state.sent
     return {
         "id": sent.id,
-        **sender_fields(space, sent.sender, item.state.sent_origin),
+        **sender_fields(space, sent.sender, item.state.sent_origin, item.state.imported is not None),
         "to": sent.to,
         "text": sent.text,
         "reply_to": sent.reply_to,
@@ -52,7 +55,7 @@ def task_dict(space: Space, state: TaskState, tz: tzinfo) -> dict[str, Any]:
     return {
         "id": state.id,
         "state": state.state,
-        **sender_fields(space, state.sender, state.request_origin),
+        **sender_fields(space, state.sender, state.request_origin, state.imported is not None),
         "to": state.agent,
         "text": request.text,
         "tags": list(request.tags),

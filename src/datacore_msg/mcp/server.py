@@ -131,8 +131,8 @@ def build(root: str | None, space_name: str | None) -> MCPServer[Any]:
         description="Send text to a person (its sender is you, the agent NAME-claude, so it is marked "
         "as the agent's words) or, to an agent (NAME-claude), a task request made in the user's name "
         "(as 'datacore-msg send @NAME-claude' does, tagged by_agent so its owner sees the agent wrote "
-        "it; tags, effort and tokens apply to it). "
-        "reply_to puts a message in that message's thread.",
+        "it; tags, effort and tokens apply to it); never to yourself: only the user queues your "
+        "tasks. reply_to puts a message in that message's thread.",
     )
     async def send_message(
         to: Annotated[str, Field(description="A person (tex or @tex) or an agent (tex-claude).")],

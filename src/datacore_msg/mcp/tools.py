@@ -73,6 +73,13 @@ def send_message(
     tokens: int | None = None,
 ) -> dict[str, Any]:
     recipient = messages.recipient_of(space, to)
+    if recipient == space.agent:
+        # It would be the user's own request (tier owner, accepted at once, then handed to the
+        # model as the user's): the agent never queues work for itself in the user's name.
+        raise InvalidInput(
+            f"send_message to {recipient}: you are {recipient}; a task for yourself must come from "
+            "the user (datacore-msg send @claude TEXT), not from a tool call"
+        )
     if is_agent(recipient):
         if reply_to is not None:
             raise InvalidInput("reply_to: a task request to an agent cannot reply to a message")
@@ -155,7 +162,7 @@ def search_messages(
     found = []
     for hit in hits:
         origin = _origin_of(space, hit.kind, hit.id)
-        who = {"from": hit.sender} if origin is None else sender_fields(space, hit.sender, origin)
+        who = {"from": hit.sender} if origin is None else sender_fields(space, hit.sender, *origin)
         found.append(
             {
                 "id": hit.id,
@@ -172,12 +179,13 @@ def search_messages(
     return {"hits": found}
 
 
-def _origin_of(space: Space, kind: str, subject: str) -> str | None:
+def _origin_of(space: Space, kind: str, subject: str) -> tuple[str, bool] | None:
+    """The origin of the message or task, and whether it is imported history."""
     if kind == "task":
         task = load_task(space, subject)
-        return None if task is None else task.request_origin
+        return None if task is None else (task.request_origin, task.imported is not None)
     message = messages.load_message(space, subject)
-    return None if message is None else message.sent_origin
+    return None if message is None else (message.sent_origin, message.imported is not None)
 
 
 def list_tasks(

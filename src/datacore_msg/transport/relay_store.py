@@ -24,6 +24,8 @@ DB_NAME = "relay-events.sqlite"
 
 def open_relay_store(data_dir: Path) -> EventStore:
     """The relay's event log in ``data_dir`` (created, mode 0700, when missing)."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise StorageError(f"{data_dir}: not a folder (--data names the folder of the relay's event log)")
     try:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:

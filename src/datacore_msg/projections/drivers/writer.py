@@ -35,11 +35,16 @@ from datacore_msg.readmodels.viewcache import FileRecord, ViewCache
 class WriteReport:
     written: list[str] = attrs.field(factory=list)
     kept_aside: list[tuple[str, str]] = attrs.field(factory=list)
+    #: Files kept aside that this writer had never written (an old datacore-messaging file).
+    foreign: list[str] = attrs.field(factory=list)
 
     @property
     def warnings(self) -> list[str]:
         return [
-            f"{name} was edited by hand since it was last written; the edited copy is kept as "
+            f"{name} was not written by datacore-msg (a datacore-messaging file?); it is kept as "
+            f"{aside} ('datacore-msg migrate from-org' imports it) and the view was written from the log"
+            if name in self.foreign
+            else f"{name} was edited by hand since it was last written; the edited copy is kept as "
             f"{aside} and the view was written again from the log"
             for name, aside in self.kept_aside
         ]
@@ -223,11 +228,8 @@ def write_views(
             else:
                 settled.append((name, new_digest, _stat_token(path) or ""))
             continue
-        settled_edit = name in absorbed
-        if on_disk is not None and not settled_edit and not is_ours(on_disk, record, disk_digest):
-            aside = _aside_name(path, now or datetime.now(timezone.utc))
-            atomic_write(aside, on_disk)
-            report.kept_aside.append((name, aside.name))
+        if on_disk is not None and name not in absorbed and not is_ours(on_disk, record, disk_digest):
+            _keep_aside(report, record, name, path, on_disk, now)
         if unchanged and content is not None and record.written_hash is not None:
             if offset is not None and prefix_digest is not None:
                 tail = _known_tail(content, offset, prefix_digest)
@@ -249,6 +251,17 @@ def write_views(
     if gone:
         cache.forget_files(gone)
     return report
+
+
+def _keep_aside(
+    report: WriteReport, record: FileRecord, name: str, path: Path, on_disk: bytes, now: datetime | None
+) -> None:
+    """Keep a file that is not as we wrote it next to it (a hand edit, or a file we never wrote)."""
+    aside = _aside_name(path, now or datetime.now(timezone.utc))
+    atomic_write(aside, on_disk)
+    report.kept_aside.append((name, aside.name))
+    if record.written_hash is None and record.pending_hash is None:
+        report.foreign.append(name)
 
 
 def _write_files(

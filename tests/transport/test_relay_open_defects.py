@@ -1,0 +1,135 @@
+"""Defects of the relay found by trying it as an attacker, in code another change owns
+(``transport/protocol.py``, ``frames.py``, ``relay_server.py``): each test states what must hold and
+is marked ``xfail(strict=True)`` until that code is fixed (then it passes and the mark must go)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datacore_msg.errors import ProtocolError
+from datacore_msg.eventlog.signing import SigningKey
+from datacore_msg.transport.frames import Challenge, decode
+from datacore_msg.transport.protocol import Endpoint, NonceBook, Send, peer_mac, signed_challenge
+from datacore_msg.transport.relay_store import open_relay_store
+from relayproc import RelayProcess
+
+SECRET = b"correct-horse-battery"  # a weak (but long enough) secret a team might choose
+CLOCK_MS = 1_796_000_000_000
+
+
+@pytest.mark.xfail(
+    strict=True, reason="the relay's challenge carries an HMAC of the secret (offline guessing)"
+)
+def test_an_unauthenticated_hello_gets_nothing_to_test_secret_guesses_against(tmp_path: Path) -> None:
+    """Anyone who can reach /ws sends a hello and gets ``proof = HMAC(secret, "relay\\0" + nonces)``
+    before proving anything: every guess of the secret can then be checked offline, with no
+    failed login for the relay to slow down. The first answer must not depend on the secret."""
+    store = open_relay_store(tmp_path / "relay")
+    try:
+        server = Endpoint.server(store, SECRET, "ab" * 32, NonceBook())
+        client_nonce = "cd" * 32
+        hello = json.dumps(
+            {"v": 1, "t": "hello", "key": SigningKey.generate().public_hex, "nonce": client_nonce}
+        )
+        challenge = next(
+            out.frame
+            for out in server.receive(hello)
+            if isinstance(out, Send) and isinstance(out.frame, Challenge)
+        )
+        guess = hmac.new(SECRET, b"relay\x00" + (client_nonce + challenge.nonce).encode(), hashlib.sha256)
+        assert challenge.proof != guess.hexdigest(), "the right guess is confirmed offline"
+    finally:
+        store.close()
+
+
+@pytest.mark.xfail(strict=True, reason="frames.py takes true and 1.0 for the version 1")
+@pytest.mark.parametrize("version", ["true", "1.0"])
+def test_a_version_that_is_not_the_integer_1_is_refused(version: str) -> None:
+    raw = f'{{"v": {version}, "t": "hello", "key": "{"a" * 64}", "nonce": "{"b" * 64}"}}'
+    with pytest.raises(ProtocolError):
+        decode(raw)
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[RelayProcess]:
+    proc = RelayProcess(tmp_path / "relay-data").start()
+    yield proc
+    proc.close()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="relay_server.py keeps both connections of one key")
+def test_a_second_connection_of_one_key_replaces_the_first(relay: RelayProcess) -> None:
+    """Issue 12: 'a second connection of the same key replaces the first (the new one wins)'."""
+    import websockets
+
+    key = SigningKey.generate()
+    secret = relay.secret.encode() if relay.secret else b""
+
+    async def admitted(nonce: str) -> websockets.ClientConnection:
+        ws = await websockets.connect(relay.url)
+        await ws.send(json.dumps({"v": 1, "t": "hello", "key": key.public_hex, "nonce": nonce}))
+        challenge = json.loads(await ws.recv())
+        mac = peer_mac(secret, challenge["nonce"], nonce, key.public_hex)
+        sig = key.sign(signed_challenge(challenge["nonce"], nonce))
+        await ws.send(json.dumps({"v": 1, "t": "auth", "mac": mac, "sig": sig}))
+        assert json.loads(await ws.recv())["t"] == "welcome"
+        return ws
+
+    async def scenario() -> None:
+        first = await admitted("01" * 32)
+        second = await admitted("02" * 32)
+        try:
+            for _ in range(100):
+                if relay.status()["connected"] == 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert relay.status()["connected"] == 1
+            assert first.close_code is not None
+        finally:
+            await first.close()
+            await second.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True, reason="the relay sends its whole version vector; over 10,000 origins peers refuse it"
+)
+def test_ten_thousand_throwaway_keys_do_not_cut_the_team_off_its_relay(
+    make_installation: Any, tmp_path: Path
+) -> None:
+    """Anyone with the team secret can send one valid event from each of 10,001 fresh keys (a few
+    MB): the relay stores them all, and from then on its ``heads`` frame names more origins than a
+    peer accepts (``error limit``), so no installation can sync any more."""
+    from datacore_msg.eventlog.envelope import seal
+    from syncnet import Net
+
+    clock = iter(range(CLOCK_MS, CLOCK_MS + 10**9, 1000))
+    net = Net(tmp_path / "relay", lambda: next(clock))
+    junk = [
+        seal(key, seq=1, prev=None, hlc=CLOCK_MS << 16, actor="x", type_name="junk.event", version=1, data={})
+        for key in (SigningKey.generate() for _ in range(10_001))
+    ]
+    report = net.relay.ingest(list(enumerate(junk)), CLOCK_MS)
+    assert len(report.accepted) == 10_001
+    tex = make_installation("tex")
+    space = tex.space()
+    try:
+        net.add("tex", space)
+        link = net.connect("tex")
+        net.run()
+        assert not link.closes, link.closes
+        assert link.client.settled
+    finally:
+        space.close()
+        net.close()
