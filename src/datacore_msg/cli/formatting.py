@@ -20,9 +20,10 @@ from datacore_msg.app.messages import MessageItem
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.eventlog.lookalike import Sender
+from datacore_msg.eventlog.payloads import TaskDecided
 from datacore_msg.projections.agent_view import cost_of
 from datacore_msg.projections.tasks import TaskState
-from datacore_msg.projections.timefmt import iso_local, org_inactive
+from datacore_msg.projections.timefmt import iso_local, org_inactive, org_inactive_ms
 from datacore_msg.terminal import field, printable
 
 if TYPE_CHECKING:
@@ -165,6 +166,10 @@ def _when(hlc: int | None, tz: tzinfo) -> str | None:
     return None if hlc is None else iso_local(hlc, tz)
 
 
+def _iso_ms(ms: int, tz: tzinfo) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(tz).isoformat(timespec="seconds")
+
+
 def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None = None) -> dict[str, Any]:
     request = state.request
     done = state.completed
@@ -191,11 +196,14 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
             "reason": decision.reason,
             "tier": decision.tier,
             "figures": decision.figures,
-            "retry_after": None
-            if decision.retry_after is None
-            else datetime.fromtimestamp(decision.retry_after / 1000, tz=timezone.utc)
-            .astimezone(tz)
-            .isoformat(timespec="seconds"),
+            "retry_after": None if decision.retry_after is None else _iso_ms(decision.retry_after, tz),
+        },
+        "deferred": None
+        if state.deferral is None or state.deferred_until_ms is None
+        else {
+            "until": _iso_ms(state.deferred_until_ms, tz),
+            "rule": state.deferral.rule,
+            "reason": state.deferral.reason,
         },
         "approval": state.approval,
         "started": _when(state.started_hlc, tz),
@@ -259,6 +267,12 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None 
             f"  {'clash:':<13} {len(state.clashes)} other request(s) reused this id and are ignored "
             f"(events {ignored}); this task is request {state.request_event[:12]}"
         )
+    until = state.deferred_until_ms
+    if until is not None and state.deferral is not None:
+        lines.append(
+            f"  {'deferred:':<13} until {org_inactive_ms(until, tz, round_up=True)} by rule "
+            f"{field(state.deferral.rule)}: {field(state.deferral.reason)}"
+        )
     if state.decision is not None:
         decision = state.decision
         lines.append(
@@ -291,6 +305,27 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None 
     lines.append("")
     lines.extend("    " + printable(line) for line in state.request.text.split("\n"))
     return "\n".join(lines)
+
+
+def decision_dict(decision: TaskDecided, tz: tzinfo) -> dict[str, Any]:
+    return {
+        "task": decision.task,
+        "outcome": decision.outcome,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "retry_after": None if decision.retry_after is None else _iso_ms(decision.retry_after, tz),
+    }
+
+
+def decision_line(decision: TaskDecided, tz: tzinfo) -> str:
+    """One governor decision an import or a sync caused, e.g. ``governor: task-… deferred until
+    [2026-11-24 Tue 12:36] by rule cooldown: Cooldown: 0s since the last task, 60s required``."""
+    outcome = decision.outcome
+    if outcome == "deferred" and decision.retry_after is not None:
+        outcome += f" until {org_inactive_ms(decision.retry_after, tz, round_up=True)}"
+    return (
+        f"governor: {field(decision.task)} {outcome} by rule {field(decision.rule)}: {field(decision.reason)}"
+    )
 
 
 # -- import --------------------------------------------------------------------------------------

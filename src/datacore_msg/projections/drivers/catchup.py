@@ -128,6 +128,7 @@ def task_row(state: TaskState, book: TrustBook) -> TaskRow:
         unpinned_key=None if book.backs(state.sender, state.request_origin) else state.request_origin,
         sender_verified=sender.verified,
         sender_looks_like=sender.looks_like,
+        deferred_until=state.deferred_until_ms,
     )
 
 
