@@ -136,21 +136,21 @@ def listing(gregor: Any, tex: Any) -> dict[str, str]:
 
 def test_tasks_lists_open_tasks_with_filters(gregor: Any, tex: Any, listing: dict[str, str]) -> None:
     order = [listing[s] for s in ("WAITING", "QUEUED", "WORKING", "CANCELLED")]
-    assert ids(gregor) == order[:3]
+    assert ids(gregor) == order  # open tasks, and what was cancelled today
     assert ids(gregor, "--all") == order
     assert ids(gregor, "--state", "WAITING") == [listing["WAITING"]]
     assert ids(gregor, "--state", "queued", "--state", "Working") == order[1:3]
     assert ids(gregor, "--state", "CANCELLED") == [listing["CANCELLED"]]
     assert ids(gregor, "--from", "tex") == [listing["WAITING"]]
-    assert ids(gregor, "--from", "gregor") == order[1:3]
+    assert ids(gregor, "--from", "gregor") == order[1:]
     assert ids(gregor, "--from", "gregor", "--all") == order[1:]
     assert ids(gregor, "--from", "nobody") == []
-    assert ids(gregor, "--sent") == order[1:3]  # what gregor sent (to his own agent)
+    assert ids(gregor, "--sent") == order[1:]  # what gregor sent (to his own agent)
     assert ids(tex) == []  # tex's agent has nothing
     assert ids(tex, "--sent") == [listing["WAITING"]]
 
     text = ok(gregor.cli("tasks")).out.splitlines()
-    assert len(text) == 3
+    assert len(text) == 4
     assert re.fullmatch(
         rf"{listing['WAITING']}  WAITING \s+\d+m  tex \(trusted\) → gregor-claude \[#B\]: from tex", text[0]
     ), text[0]
@@ -164,6 +164,21 @@ def test_tasks_lists_open_tasks_with_filters(gregor: Any, tex: Any, listing: dic
     assert envelope(tex.cli("tasks", "--sent", "--json"))[0]["state"] == "REQUESTED"
     carry(gregor, tex)
     assert envelope(tex.cli("tasks", "--sent", "--json"))[0]["state"] == "WAITING"
+
+
+def test_the_default_list_shows_the_days_refusals_with_their_reason(gregor: Any, tex: Any) -> None:
+    """A refused request stays in the owner's default ``tasks`` until the owner's day is over."""
+    refused = send_task(tex, "@gregor-claude", "too hard", "--effort", "9")  # tex: tier unknown
+    carry(tex, gregor)
+    lines = ok(gregor.cli("tasks")).out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{refused}  CANCELLED"), lines
+    assert lines[0].endswith("(Effort 9 exceeds tier limit 3)"), lines
+    assert ids(gregor, "--state", "QUEUED") == []  # an explicit filter lists only what it names
+    with gregor.space() as space:
+        tomorrow = space.clock() + 2 * 86_400_000
+    with gregor.space(clock=lambda: tomorrow) as space:
+        assert [t.id for t in tasks.list_tasks(space, closed_today=True).items] == []
+        assert [t.id for t in tasks.list_tasks(space, include_closed=True).items] == [refused]
 
 
 def test_tasks_json_items(gregor: Any, listing: dict[str, str]) -> None:

@@ -24,6 +24,7 @@ from datacore_msg.eventlog.payloads import TaskDecided
 from datacore_msg.projections.agent_view import cost_of
 from datacore_msg.projections.tasks import TaskState
 from datacore_msg.projections.timefmt import iso_local, org_inactive, org_inactive_ms
+from datacore_msg.task_states import CANCELLED
 from datacore_msg.terminal import field, printable
 
 if TYPE_CHECKING:
@@ -156,9 +157,13 @@ def task_line(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
     prio = f" [#{state.request.priority}]" if state.request.priority else ""
     tier = f" ({state.tier})" if state.tier else ""
     age = _age(max(0, now_ms - physical_ms(state.requested_hlc)))
+    why = ""
+    reason = state.cancellation_reason or state.rejection_reason
+    if state.state == CANCELLED and reason:
+        why = f" ({field(safe_title(reason, 80))})"
     return (
         f"{field(state.id)}  {state.state:<9} {age:>4}  {field(_label(state.sender, sender))}{field(tier)} → "
-        f"{field(state.agent)}{field(prio)}: {field(safe_title(state.request.text, 60))}"
+        f"{field(state.agent)}{field(prio)}: {field(safe_title(state.request.text, 60))}{why}"
     )
 
 

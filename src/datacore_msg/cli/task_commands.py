@@ -26,7 +26,7 @@ STATE_CHOICE = click.Choice(list(STATES), case_sensitive=False)
 )
 @click.option("--from", "sender", default=None, help="Only tasks from this sender.")
 @click.option("--sent", is_flag=True, help="Tasks you sent to agents (yours and teammates').")
-@click.option("--all", "include_all", is_flag=True, help="Include CANCELLED and ARCHIVED.")
+@click.option("--all", "include_all", is_flag=True, help="Include every CANCELLED and ARCHIVED task.")
 @json_option
 @space_options
 def tasks_cmd(
@@ -38,12 +38,15 @@ def tasks_cmd(
     root: str | None,
     space: str | None,
 ) -> None:
-    """List your agent's tasks: id, state, age, sender (open ones unless --state or --all)."""
+    """List your agent's tasks: id, state, age, sender (open ones and today's refusals and
+    cancellations, unless --state or --all)."""
     from datacore_msg.app import tasks
     from datacore_msg.cli.formatting import task_dict, task_line
 
     with open_space_from(root, space) as sp:
-        result = tasks.list_tasks(sp, states=states, sender=sender, sent=sent, include_closed=include_all)
+        result = tasks.list_tasks(
+            sp, states=states, sender=sender, sent=sent, include_closed=include_all, closed_today=True
+        )
         senders = [tasks.sender_of(sp, state) for state in result.items]
         now, tz = sp.clock(), sp.tz
         agent = sp.agent

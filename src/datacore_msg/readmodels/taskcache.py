@@ -280,9 +280,13 @@ class TaskCache:
         sender: str | None = None,
         states: Iterable[str] = (),
         limit: int | None = None,
+        changed_since_ms: int | None = None,
     ) -> list[str]:
         clauses: list[str] = []
         params: list[object] = []
+        if changed_since_ms is not None:
+            clauses.append("state_ms >= ?")
+            params.append(changed_since_ms)
         if agent is not None:
             clauses.append("agent = ?")
             params.append(agent)
