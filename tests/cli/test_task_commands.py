@@ -181,6 +181,29 @@ def test_the_default_list_shows_the_days_refusals_with_their_reason(gregor: Any,
         assert [t.id for t in tasks.list_tasks(space, include_closed=True).items] == [refused]
 
 
+def test_a_sender_is_told_why_the_owners_decision_does_not_count_yet(gregor: Any, tex: Any) -> None:
+    """tex has not pinned gregor's key: gregor's decision arrives but is superseded on tex's side;
+    ``task show`` and ``tasks --sent`` say why and what to run."""
+    task = send_task(tex, "@gregor-claude", "draft the memo")
+    carry(tex, gregor)
+    carry(gregor, tex)
+    note = (
+        "Note: decisions by gregor are not trusted until you pin gregor's key: "
+        "`datacore-msg contacts add gregor KEY`"
+    )
+    shown = ok(tex.cli("task", "show", task)).out
+    assert f"{task}  (REQUESTED)" in shown and "SUPERSEDED" in shown
+    assert note in shown
+    assert envelope(tex.cli("task", "show", task, "--json"))["note"].startswith("decisions by gregor")
+    listed = ok(tex.cli("tasks", "--sent")).out.splitlines()
+    assert listed[0].startswith(f"{task}  REQUESTED") and listed[1].startswith(note), listed
+    tex.pin(gregor)
+    shown = ok(tex.cli("task", "show", task)).out
+    assert f"{task}  (WAITING)" in shown and "Note:" not in shown
+    assert "Note:" not in ok(tex.cli("tasks", "--sent")).out
+    assert "Note:" not in ok(gregor.cli("task", "show", task)).out  # the owner's own agent
+
+
 def test_tasks_json_items(gregor: Any, listing: dict[str, str]) -> None:
     items = envelope(gregor.cli("tasks", "--all", "--json"))
     assert [item["state"] for item in items] == ["WAITING", "QUEUED", "WORKING", "CANCELLED"]

@@ -214,6 +214,23 @@ def sender_of(space: Space, state: TaskState) -> Sender:
     return space.trust().sender(state.sender, state.request_origin)
 
 
+def untrusted_owner(space: Space, state: TaskState) -> str | None:
+    """The owner of ``state``'s agent when no key is pinned for that name on this installation (so
+    their decisions and moves show as superseded here), else None; never for this user's own agent."""
+    if state.owner == space.user or space.trust().keys_of(state.agent):
+        return None
+    return state.owner
+
+
+def untrusted_note(owner: str) -> str:
+    """What a sender is told about a task whose owner's key is not pinned."""
+    return (
+        f"decisions by {owner} are not trusted until you pin {owner}'s key: "
+        f"`datacore-msg contacts add {owner} KEY` (KEY: what `datacore-msg whoami` prints on "
+        f"{owner}'s installation)"
+    )
+
+
 def show(space: Space, ref: str) -> TaskState:
     refresh(space)
     return resolve(space, ref)
