@@ -8,6 +8,7 @@ import sys
 import click
 
 from datacore_msg.cli.common import json_option, open_space_from, space_options, warn_views
+from datacore_msg.cli.dashtext import TextCommand
 from datacore_msg.cli.output import emit_json, emit_text
 from datacore_msg.errors import InvalidInput
 from datacore_msg.task_states import REQUESTED
@@ -32,7 +33,7 @@ def read_text_arg(text: str) -> str:
     return text
 
 
-@click.command()
+@click.command(cls=TextCommand)
 @click.argument("to")
 @click.argument("text")
 @click.option("--priority", type=click.Choice(["A", "B", "C"]), default=None, help="Priority: A, B or C.")
@@ -135,7 +136,7 @@ def _warn_unknown(name: str | None, as_json: bool = False) -> None:
     emit_warning(f"{_unknown(name)} (a typo?); sent anyway (--strict refuses such names)")
 
 
-@click.command()
+@click.command(cls=TextCommand)
 @click.argument("ref")
 @click.argument("text")
 @click.option("--priority", type=click.Choice(["A", "B", "C"]), default=None, help="Priority: A, B or C.")
