@@ -258,6 +258,23 @@ def test_task_show_by_id_and_prefix(gregor: Any) -> None:
     assert error["version"] == 1 and error["ok"] is False and error["error"]["code"] == "ambiguous"
 
 
+def test_task_show_prints_org_times_like_every_other_listing(gregor: Any) -> None:
+    task = send_task(gregor, "@claude", "timed")
+    ok(gregor.cli("task", "claim", task))
+    ok(gregor.cli("task", "complete", task, "--tokens", "5"))
+    text = ok(gregor.cli("task", "show", task)).out
+    org = r"\[\d{4}-\d{2}-\d{2} (Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{2}:\d{2}\]"
+    for label in ("requested", "started", "completed"):
+        assert re.search(rf"^  {label}:\s+{org}$", text, re.MULTILINE), (label, text)
+    assert not re.search(r"\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}", text), text  # no ISO time left
+    # the same stamp as the listing of the log and the history lines
+    requested = re.search(rf"requested:\s+({org})", text)
+    assert requested is not None and f"{requested.group(1)} gregor-claude decide" in text
+    # --json keeps ISO times for programs
+    data = envelope(gregor.cli("task", "show", task, "--json"))
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}", data["requested"])
+
+
 # -- actions -----------------------------------------------------------------------------------
 
 

@@ -241,8 +241,16 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
 
 
 def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None = None) -> str:
+    """``task show``: the times in org form (``[2026-11-24 Tue 11:44]``), like every other listing
+    and the views; ``--json`` keeps ISO times."""
     info = task_dict(state, now_ms, tz)
     info["from"] = _label(state.sender, sender)
+    for key, hlc in (
+        ("requested", state.requested_hlc),
+        ("started", state.started_hlc),
+        ("completed", state.completed_hlc),
+    ):
+        info[key] = None if hlc is None else org_inactive(hlc, tz)
     lines = [f"{field(state.id)}  ({state.state})"]
     for label, key in (
         ("from", "from"),
