@@ -46,9 +46,10 @@ def quick_start_steps(text: str) -> list[tuple[str, list[str]]]:
 def normalise(lines: list[str]) -> list[str]:
     out = []
     for line in lines:
+        shown = line
         for pattern, replacement in VARYING:
-            line = pattern.sub(replacement, line)
-        out.append(line)
+            shown = pattern.sub(replacement, shown)
+        out.append(shown)
     return out
 
 
