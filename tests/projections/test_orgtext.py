@@ -28,6 +28,7 @@ from datacore_msg.projections.orgtext import (
     decode_body,
     encode_body,
     is_safe_property_value,
+    safe_line,
     safe_title,
 )
 
@@ -733,3 +734,16 @@ def test_emacs_canary_is_pwned(emacs_report: dict[str, Any]) -> None:
     assert canary["coding"] == "iso-latin-1-unix"
     assert canary["mode"] == "fundamental-mode"
     assert canary["pwned"] is True
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["CLOCK: [2026-01-01 Thu 10:00]", 'see - State "DONE" from "TODO"', "Local Variables: x", "ok CLOSED: y"],
+)
+def test_safe_line_breaks_tokens_invisibly(text: str) -> None:
+    """A reason quoting a clock line or a state note reads as typed (less the invisible marks) in a
+    property value or LOGBOOK note, and no consumer finds the token."""
+    line = safe_line(text)
+    assert BREAK_MARK in line
+    assert line.replace(BREAK_MARK, "") == text
+    assert not re.search(r"(?i:local variables):|CLOCK:|CLOSED:|-\s+State\s+\"", line)

@@ -367,16 +367,9 @@ def is_safe_property_value(value: str) -> bool:
 def safe_line(text: str, limit: int = 120) -> str:
     """A one-line rendering of ``text`` for a property value or a LOGBOOK note: the line
     :func:`safe_title` picks and normalises, with every ``:END:`` (any case) broken by a space, so it
-    cannot end a drawer, and the tokens of rule (d) broken (a space before the colon; an en dash
-    for the dash of ``- State "``)."""
+    cannot end a drawer, and the tokens of rule (d) broken by an invisible :data:`BREAK_MARK` as in
+    a body line (Emacs shows them as typed)."""
     title = _first_title(text)
     line = UNTITLED if title is None else _cut(title, limit)
     line = _END_RE.sub(lambda match: match.group(0)[:1] + " " + match.group(0)[1:], line)
-    return _TOKEN_RE.sub(_break_token, line)
-
-
-def _break_token(match: re.Match[str]) -> str:
-    """Rule (d) for one-line text: ``CLOCK :``, ``Local Variables :``, ``– State "`` (en dash)."""
-    if match.group("dash") is not None:
-        return "\u2013"
-    return match.group(0)[:-1] + " :"
+    return break_tokens(line)
