@@ -218,9 +218,10 @@ def test_two_commands_deciding_at_once_decide_each_request_once(
 def test_concurrent_imports_and_listings_decide_each_request_once(
     gregor: Any, tex: Any, tmp_path: Path
 ) -> None:
-    """Two imports of the same export and two listings at once; the default limits refuse most of
-    the burst (cooldown), and the refusals get their replies once each, as many as an unpinned key
-    gets in a day."""
+    """Two imports of the same export and two listings at once; the default limits hold the first
+    request, defer the second (cooldown) and refuse the rest of the burst (the unpinned queue of
+    tex's key, which counts the deferred one), and the refusals get their replies once each, as many
+    as an unpinned key gets in a day."""
     ids = []
     for n in range(12):
         result = ok(tex.cli("send", "@gregor-claude", f"burst {n}", "--tokens", "100", "--json"))
@@ -233,14 +234,18 @@ def test_concurrent_imports_and_listings_decide_each_request_once(
     procs += [start(gregor, AT_ONCE, str(go), "tasks", "--root", root) for _ in range(2)]
     results = release(procs, go)
     assert [code for code, _, _ in results] == [0] * 4, results
-    imported = sorted(out for _, out, _ in results[:2])
+    imported = sorted(out.splitlines()[0] for _, out, _ in results[:2])
     assert imported == [
-        "Imported 0 new event(s), 12 already present, 0 rejected.\n",
-        "Imported 12 new event(s), 0 already present, 0 rejected.\n",
+        "Imported 0 new event(s), 12 already present, 0 rejected.",
+        "Imported 12 new event(s), 0 already present, 0 rejected.",
     ]
     decided = assert_decided_once(gregor, ids)
+    outcomes = Counter(e["data"]["outcome"] for e in decided)
+    assert outcomes == {"held": 1, "deferred": 1, "refused": 10}, outcomes
     refused = [e["data"]["task"] for e in decided if e["data"]["outcome"] == "refused"]
-    assert len(refused) >= 10  # unknown sender: the default 60 s cooldown refuses the burst
+    assert {e["data"]["rule"] for e in decided if e["data"]["outcome"] == "refused"} == {
+        "unpinned_queue_per_key"
+    }
     replies = [e for e in logged(gregor, "message.sent") if e["actor"] == "gregor-claude"]
     # tex is pinned nowhere here: an unpinned key gets a few refusal replies a day, not one each
     replied = [r["data"]["text"].split()[1] for r in replies]

@@ -5,7 +5,8 @@ reducer, the hand-edit recogniser and the CLI's choices all read the names from 
 spell them out again.
 
 A task starts ``REQUESTED`` (not yet decided by the owner's governor); the governor's decision moves
-it to ``QUEUED`` (accepted), ``WAITING`` (held for the owner's approval) or ``CANCELLED`` (refused).
+it to ``QUEUED`` (accepted), ``WAITING`` (held for the owner's approval) or ``CANCELLED`` (refused);
+a deferral (over the rate, within the cooldown) leaves it ``REQUESTED`` until it is decided again.
 Every later move is one row of :data:`MOVES`: the action, the states it may start from, the state it
 leads to, and the roles allowed to make it. The reducer (:mod:`datacore_msg.projections.tasks`)
 applies the table; the CLI checks it inside the append's transaction; the agent view's hand edits
@@ -30,7 +31,12 @@ IN_QUEUE: tuple[str, ...] = (WAITING, QUEUED)
 #: Left the live agent view for its archive file.
 FINAL: tuple[str, ...] = (CANCELLED, ARCHIVED)
 #: The state a governor decision's outcome leads to.
-DECIDED_STATE: dict[str, str] = {"accepted": QUEUED, "held": WAITING, "refused": CANCELLED}
+DECIDED_STATE: dict[str, str] = {
+    "accepted": QUEUED,
+    "held": WAITING,
+    "refused": CANCELLED,
+    "deferred": REQUESTED,
+}
 
 OWNER, AGENT, SENDER = "owner", "agent", "sender"
 ROLE_NAMES: dict[str, str] = {OWNER: "the owner", AGENT: "the agent", SENDER: "the sender"}

@@ -21,6 +21,7 @@ import yaml
 
 from datacore_msg.app import exchange, governance, messages, tasks, views
 from datacore_msg.app.budget import Budget, KeyQueue, SenderBudget, budget_of
+from datacore_msg.cli.formatting import task_block
 from datacore_msg.config.paths import settings_path
 from datacore_msg.projections.tasks import TaskState
 
@@ -99,6 +100,12 @@ def set_messaging(inst: Any, **values: Any) -> None:
 def outcome(state: TaskState) -> tuple[str, str, str]:
     assert state.decision is not None
     return state.state, state.decision.rule, state.decision.reason
+
+
+def deferred(state: TaskState) -> tuple[str, str, str, int | None]:
+    """A request the rate or the cooldown deferred: still REQUESTED, undecided, and until when."""
+    assert state.decision is None and state.deferral is not None
+    return state.state, state.deferral.rule, state.deferral.reason, state.deferred_until_ms
 
 
 def events_of(inst: Any, type_name: str) -> list[dict[str, Any]]:
@@ -232,8 +239,10 @@ def test_the_first_failing_check_gives_the_reason(gregor: Any, tex: Any) -> None
     assert outcome(everything)[1] == "effort"
     assert outcome(ask(tex, gregor, T0 + 2000, tokens=5000))[1] == "tier_daily_tokens"
     move(gregor, T0 + 3000, load_first(gregor), "reject")
-    assert outcome(ask(tex, gregor, T0 + 4000, tokens=1))[1] == "cooldown"
-    assert ask(tex, gregor, T0 + 2 * MINUTE, tokens=1).state == "WAITING"
+    waiting = ask(tex, gregor, T0 + 4000, tokens=1)
+    assert deferred(waiting)[1] == "cooldown"
+    refresh(gregor, T0 + 2 * MINUTE)  # the cooldown is over: the sweep decides it
+    assert load(gregor, waiting.id).state == "WAITING"
     assert outcome(ask(tex, gregor, T0 + 4 * MINUTE, tokens=1))[1] == "unpinned_queue_per_key"
 
 
@@ -297,37 +306,54 @@ def test_five_tasks_per_sliding_hour(gregor: Any, tex: Any) -> None:
     for n in range(5):
         assert ask(tex, gregor, T0 + 2 * n * MINUTE, f"task {n}").state == "QUEUED"
     sixth = ask(tex, gregor, T0 + 10 * MINUTE, "sixth")
-    assert outcome(sixth) == ("CANCELLED", "rate", "Rate limit: 5/5 tasks this hour")
-    assert sixth.decision is not None and sixth.decision.retry_after == T0 + HOUR
-    reply = events_of(gregor, "message.sent")[-1]["data"]["text"]
-    assert reply == (
-        f"Task {sixth.id} for gregor-claude was refused: Rate limit: 5/5 tasks this hour. "
-        "You can send it again after 2025-01-15 12:00 (Europe/Ljubljana)."
-    )
-    almost = ask(tex, gregor, T0 + HOUR - 1, "a millisecond early")
-    assert outcome(almost)[1] == "rate"
-    # an hour after the first, it has left the window
-    assert ask(tex, gregor, T0 + HOUR, "on time").state == "QUEUED"
+    # over the rate: deferred, not refused, until the first of the hour leaves the window
+    assert deferred(sixth) == ("REQUESTED", "rate", "Rate limit: 5/5 tasks this hour", T0 + HOUR)
+    assert events_of(gregor, "message.sent") == []  # a deferral sends no refusal reply
+    refresh(gregor, T0 + HOUR - 1)
+    assert load(gregor, sixth.id).state == "REQUESTED"
+    # an hour after the first, the sweep lets it through
+    refresh(gregor, T0 + HOUR)
+    assert load(gregor, sixth.id).state == "QUEUED"
     assert of(report(gregor, T0 + HOUR), "tex").tasks_last_hour == 5
 
 
-def test_refused_requests_do_not_use_up_the_hour(gregor: Any, tex: Any) -> None:
+def test_a_batch_within_the_cooldown_is_deferred_then_let_through_one_per_cooldown(
+    gregor: Any, tex: Any
+) -> None:
+    """Three requests arriving in one import (the normal case): the first runs, the other two wait
+    for the cooldown, and the sweep of later commands lets them through one cooldown apart."""
     gregor.pin(tex, "team")
-    assert ask(tex, gregor, T0).state == "QUEUED"
-    for n in range(1, 8):  # within the cooldown: all refused, none counted
-        assert outcome(ask(tex, gregor, T0 + n * 1000))[1] == "cooldown"
-    for n in range(1, 5):
-        assert ask(tex, gregor, T0 + n * 2 * MINUTE).state == "QUEUED"
-    assert of(report(gregor, T0 + 9 * MINUTE), "tex").tasks_last_hour == 5
+    batch = [request(tex, T0 + n, f"batch {n}") for n in range(3)]
+    deliver(tex, gregor, T0 + 1000)
+    assert [load(gregor, t).state for t in batch] == ["QUEUED", "REQUESTED", "REQUESTED"]
+    assert deferred(load(gregor, batch[1]))[1:] == (
+        "cooldown",
+        "Cooldown: 0s since the last task, 60s required",
+        T0 + 1000 + MINUTE,
+    )
+    assert of(report(gregor, T0 + 2000), "tex").tasks_last_hour == 1  # deferred: not let through
+    refresh(gregor, T0 + 1000 + MINUTE)
+    assert [load(gregor, t).state for t in batch] == ["QUEUED", "QUEUED", "REQUESTED"]
+    assert deferred(load(gregor, batch[2]))[3] == T0 + 1000 + 2 * MINUTE
+    refresh(gregor, T0 + 1000 + 2 * MINUTE)
+    assert [load(gregor, t).state for t in batch] == ["QUEUED"] * 3
+    assert of(report(gregor, T0 + 3 * MINUTE), "tex").tasks_last_hour == 3
 
 
 def test_default_cooldown_is_sixty_seconds(gregor: Any, tex: Any) -> None:
     gregor.pin(tex, "team")
     assert ask(tex, gregor, T0).state == "QUEUED"
     early = ask(tex, gregor, T0 + 30_000)
-    assert outcome(early) == ("CANCELLED", "cooldown", "Cooldown: 30s since the last task, 60s required")
-    assert early.decision is not None and early.decision.retry_after == T0 + MINUTE
-    assert ask(tex, gregor, T0 + MINUTE).state == "QUEUED"
+    assert deferred(early) == (
+        "REQUESTED",
+        "cooldown",
+        "Cooldown: 30s since the last task, 60s required",
+        T0 + MINUTE,
+    )
+    refresh(gregor, T0 + MINUTE - 1)
+    assert load(gregor, early.id).state == "REQUESTED"
+    refresh(gregor, T0 + MINUTE)
+    assert load(gregor, early.id).state == "QUEUED"
 
 
 def test_cooldown_from_the_settings(gregor: Any, tex: Any) -> None:
@@ -335,8 +361,9 @@ def test_cooldown_from_the_settings(gregor: Any, tex: Any) -> None:
     gregor.pin(tex, "team")
     assert ask(tex, gregor, T0).state == "QUEUED"
     early = ask(tex, gregor, T0 + 299_999)
-    assert outcome(early) == ("CANCELLED", "cooldown", "Cooldown: 299s since the last task, 300s required")
-    assert ask(tex, gregor, T0 + 300_000).state == "QUEUED"
+    assert deferred(early)[1:3] == ("cooldown", "Cooldown: 299s since the last task, 300s required")
+    refresh(gregor, T0 + 300_000)
+    assert load(gregor, early.id).state == "QUEUED"
 
 
 def test_owner_is_not_limited_by_rate_or_cooldown(gregor: Any) -> None:
@@ -480,8 +507,8 @@ def _states(inst: Any) -> dict[str, tuple[str, str | None]]:
 
 def _decided_history(gregor: Any, tex: Any) -> None:
     ask(tex, gregor, T0, "held", tokens=4000)
-    ask(tex, gregor, T0 + 10_000, "cooldown")
-    ask(tex, gregor, T0 + 2 * MINUTE, "held again", tokens=6000)
+    ask(tex, gregor, T0 + 10_000, "cooldown")  # deferred, then held at T0 + 2 min
+    ask(tex, gregor, T0 + 2 * MINUTE, "held again", tokens=6000)  # over budget after that
     ask(tex, gregor, T0 + 4 * MINUTE, "over budget", tokens=1)
     ask(tex, gregor, T0 + 5 * MINUTE, "too hard", effort=7)
     own = request(gregor, T0 + 6 * MINUTE, "mine")
@@ -495,12 +522,13 @@ def test_replaying_the_log_never_decides_again(gregor: Any, tex: Any) -> None:
     gregor.pin(tex, "unknown")
     _decided_history(gregor, tex)
     decided = events_of(gregor, "task.decided")
-    assert len(decided) == 6
+    assert len(decided) == 7  # the deferral is a decision event too
+    assert [d["data"]["outcome"] for d in decided].count("deferred") == 1
     states = _states(gregor)
     assert sorted(states.values()) == sorted(
         [
             ("WAITING", "approval"),
-            ("CANCELLED", "cooldown"),
+            ("WAITING", "approval"),
             ("WAITING", "approval"),
             ("CANCELLED", "tier_daily_tokens"),
             ("CANCELLED", "effort"),
@@ -701,3 +729,41 @@ def test_a_fast_peer_clock_does_not_stop_the_timeout_sweep(gregor: Any, tex: Any
     move(gregor, T0 + MINUTE, task, "claim")
     refresh(gregor, T0 + 3 * HOUR)
     assert load(gregor, task).state == "QUEUED"  # swept: 3 hours after a 30-minute timeout
+
+
+# -- deferral: what the views and import say ----------------------------------------------------
+
+
+def test_a_deferred_request_says_in_the_agent_view_until_when_and_why(gregor: Any, tex: Any) -> None:
+    gregor.pin(tex, "team")
+    ask(tex, gregor, T0)
+    early = ask(tex, gregor, T0 + 30_000, "second of a batch")
+    assert early.state == "REQUESTED"
+    view = gregor.read("agents/gregor-claude.org")
+    entry = view[view.index(early.id) - 200 :]
+    # 10:01 UTC is 11:01 in Ljubljana
+    assert ":DEFERRED_UNTIL: [2025-01-15 Wed 11:01]" in entry
+    assert ":DEFERRED: Cooldown: 30s since the last task, 60s required" in entry
+    shown = task_block(load(gregor, early.id), T0 + 30_000, LJUBLJANA)  # what `task show` prints
+    assert "deferred:     until [2025-01-15 Wed 11:01] by rule cooldown: Cooldown: 30s" in shown
+    refresh(gregor, T0 + MINUTE)
+    assert ":DEFERRED" not in gregor.read("agents/gregor-claude.org")
+
+
+def test_import_prints_the_governor_decisions_it_caused(gregor: Any, tex: Any, tmp_path: Any) -> None:
+    gregor.pin(tex, "team")
+    first = tex.cli("send", "@gregor-claude", "first of two")
+    second = tex.cli("send", "@gregor-claude", "second of two")
+    assert first.code == 0 and second.code == 0, (first, second)
+    exported = tex.cli("export", str(tmp_path / "tex.jsonl"))
+    assert exported.code == 0, exported
+    imported = gregor.cli("import", str(tmp_path / "tex.jsonl"))
+    assert imported.code == 0, imported
+    lines = imported.out.splitlines()
+    decided = [line for line in lines if line.startswith("governor: ")]
+    assert len(decided) == 2, imported.out
+    assert " accepted by rule auto_accept: Auto-accepted (tier team)" in decided[0]
+    assert " deferred until [" in decided[1]
+    assert "by rule cooldown: Cooldown: " in decided[1]
+    as_json = gregor.cli("import", str(tmp_path / "tex.jsonl"), "--json")
+    assert "decisions" not in json.loads(as_json.out)["data"]  # nothing new, nothing decided

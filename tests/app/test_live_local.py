@@ -51,7 +51,7 @@ def test_push_after_append_leaves_it_to_a_running_watcher(
         try:
             outcome = push_after_append(space)
             assert outcome.skipped == "watcher" and not outcome.attempted
-            sent = inst.cli("send", "@bob", "the watcher takes it")
+            sent = inst.cli("send", "@ann", "the watcher takes it")
             assert sent.code == 0 and sent.err == ""
         finally:
             lock.release()

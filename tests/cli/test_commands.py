@@ -474,12 +474,13 @@ def test_demo_runs_and_cleans_up(demo_tmp: Path) -> None:
     folder = _demo_folder(out)
     assert folder.parent == demo_tmp
     for user in ("gregor", "tex"):
-        assert f"--- {folder / user / '1-team' / 'org' / 'messaging' / 'inbox.org'}" in out
-        assert f"--- {folder / user / '1-team' / 'org' / 'messaging' / 'outbox.org'}" in out
+        assert f"--- {folder / user / '0-personal' / 'org' / 'messaging' / 'inbox.org'}" in out
+        assert f"--- {folder / user / '0-personal' / 'org' / 'messaging' / 'outbox.org'}" in out
     assert out.count("rebuild --check: clean") == 2
     assert "0 problems" in out
     assert "#+TODO: TODO WAITING QUEUED WORKING | DONE CANCELLED ARCHIVED" in out
     assert "(demo folder removed" in out
+    assert "1-team" not in out  # the space of the quick start (and of init without --space)
     assert not folder.exists()
     assert list(demo_tmp.iterdir()) == []
 
@@ -488,8 +489,8 @@ def test_demo_keeps_its_folder_when_asked(demo_tmp: Path, tmp_path: Path) -> Non
     keep = tmp_path / "demo"
     out = run_demo("--keep", str(keep))
     assert _demo_folder(out) == keep
-    assert (keep / "gregor" / "1-team" / "org" / "messaging" / "inbox.org").is_file()
-    assert (keep / "tex" / "1-team" / "org" / "messaging" / "inbox.org").is_file()
+    assert (keep / "gregor" / "0-personal" / "org" / "messaging" / "inbox.org").is_file()
+    assert (keep / "tex" / "0-personal" / "org" / "messaging" / "inbox.org").is_file()
     assert "removed" not in out
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from datacore_msg.app import exchange, tasks
@@ -39,8 +40,18 @@ def envelope(result: Any) -> Any:
     return parsed["data"]
 
 
+def unknown_name_warning(name: str) -> str:
+    return (
+        f"datacore-msg: warning: @{name} is not in contacts.yaml and was never seen in the log "
+        "(a typo?); sent anyway (--strict refuses such names)\n"
+    )
+
+
 def send_task(inst: Any, to: str, text: str, *extra: str) -> str:
-    return str(envelope(inst.cli("send", to, text, "--json", *extra))["id"])
+    """Send a task; a teammate's agent this installation never heard of gets the one warning."""
+    result = inst.cli("send", to, text, "--json", *extra)
+    assert result.err in ("", unknown_name_warning(to.removeprefix("@"))), result
+    return str(envelope(attrs.evolve(result, err=""))["id"])
 
 
 def carry(src: Any, dst: Any) -> None:
@@ -111,8 +122,11 @@ def test_send_a_task_with_json(gregor: Any) -> None:
 
 
 def test_a_task_to_a_teammates_agent_waits_for_their_governor(gregor: Any, tex: Any) -> None:
-    result = ok(tex.cli("send", "@gregor-claude", "please", "--tokens", "100"))
+    result = tex.cli("send", "@gregor-claude", "please", "--tokens", "100")
+    # gregor is in neither tex's contacts nor his log yet: sent, with the one warning
+    assert (result.code, result.err) == (0, unknown_name_warning("gregor-claude")), result
     assert re.fullmatch(rf"Task: {TASK_ID.pattern} \(REQUESTED\)\n", result.out)
+    ok(tex.cli("send", "@gregor-claude", "again"))  # seen in the log now: no warning
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -136,21 +150,21 @@ def listing(gregor: Any, tex: Any) -> dict[str, str]:
 
 def test_tasks_lists_open_tasks_with_filters(gregor: Any, tex: Any, listing: dict[str, str]) -> None:
     order = [listing[s] for s in ("WAITING", "QUEUED", "WORKING", "CANCELLED")]
-    assert ids(gregor) == order[:3]
+    assert ids(gregor) == order  # open tasks, and what was cancelled today
     assert ids(gregor, "--all") == order
     assert ids(gregor, "--state", "WAITING") == [listing["WAITING"]]
     assert ids(gregor, "--state", "queued", "--state", "Working") == order[1:3]
     assert ids(gregor, "--state", "CANCELLED") == [listing["CANCELLED"]]
     assert ids(gregor, "--from", "tex") == [listing["WAITING"]]
-    assert ids(gregor, "--from", "gregor") == order[1:3]
+    assert ids(gregor, "--from", "gregor") == order[1:]
     assert ids(gregor, "--from", "gregor", "--all") == order[1:]
     assert ids(gregor, "--from", "nobody") == []
-    assert ids(gregor, "--sent") == order[1:3]  # what gregor sent (to his own agent)
+    assert ids(gregor, "--sent") == order[1:]  # what gregor sent (to his own agent)
     assert ids(tex) == []  # tex's agent has nothing
     assert ids(tex, "--sent") == [listing["WAITING"]]
 
     text = ok(gregor.cli("tasks")).out.splitlines()
-    assert len(text) == 3
+    assert len(text) == 4
     assert re.fullmatch(
         rf"{listing['WAITING']}  WAITING \s+\d+m  tex \(trusted\) → gregor-claude \[#B\]: from tex", text[0]
     ), text[0]
@@ -164,6 +178,44 @@ def test_tasks_lists_open_tasks_with_filters(gregor: Any, tex: Any, listing: dic
     assert envelope(tex.cli("tasks", "--sent", "--json"))[0]["state"] == "REQUESTED"
     carry(gregor, tex)
     assert envelope(tex.cli("tasks", "--sent", "--json"))[0]["state"] == "WAITING"
+
+
+def test_the_default_list_shows_the_days_refusals_with_their_reason(gregor: Any, tex: Any) -> None:
+    """A refused request stays in the owner's default ``tasks`` until the owner's day is over."""
+    refused = send_task(tex, "@gregor-claude", "too hard", "--effort", "9")  # tex: tier unknown
+    carry(tex, gregor)
+    lines = ok(gregor.cli("tasks")).out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{refused}  CANCELLED"), lines
+    assert lines[0].endswith("(Effort 9 exceeds tier limit 3)"), lines
+    assert ids(gregor, "--state", "QUEUED") == []  # an explicit filter lists only what it names
+    with gregor.space() as space:
+        tomorrow = space.clock() + 2 * 86_400_000
+    with gregor.space(clock=lambda: tomorrow) as space:
+        assert [t.id for t in tasks.list_tasks(space, closed_today=True).items] == []
+        assert [t.id for t in tasks.list_tasks(space, include_closed=True).items] == [refused]
+
+
+def test_a_sender_is_told_why_the_owners_decision_does_not_count_yet(gregor: Any, tex: Any) -> None:
+    """tex has not pinned gregor's key: gregor's decision arrives but is superseded on tex's side;
+    ``task show`` and ``tasks --sent`` say why and what to run."""
+    task = send_task(tex, "@gregor-claude", "draft the memo")
+    carry(tex, gregor)
+    carry(gregor, tex)
+    note = (
+        "Note: decisions by gregor are not trusted until you pin gregor's key: "
+        "`datacore-msg contacts add gregor KEY`"
+    )
+    shown = ok(tex.cli("task", "show", task)).out
+    assert f"{task}  (REQUESTED)" in shown and "SUPERSEDED" in shown
+    assert note in shown
+    assert envelope(tex.cli("task", "show", task, "--json"))["note"].startswith("decisions by gregor")
+    listed = ok(tex.cli("tasks", "--sent")).out.splitlines()
+    assert listed[0].startswith(f"{task}  REQUESTED") and listed[1].startswith(note), listed
+    tex.pin(gregor)
+    shown = ok(tex.cli("task", "show", task)).out
+    assert f"{task}  (WAITING)" in shown and "Note:" not in shown
+    assert "Note:" not in ok(tex.cli("tasks", "--sent")).out
+    assert "Note:" not in ok(gregor.cli("task", "show", task)).out  # the owner's own agent
 
 
 def test_tasks_json_items(gregor: Any, listing: dict[str, str]) -> None:
@@ -204,6 +256,23 @@ def test_task_show_by_id_and_prefix(gregor: Any) -> None:
     assert as_json.code == Exit.AMBIGUOUS
     error = json.loads(as_json.out)
     assert error["version"] == 1 and error["ok"] is False and error["error"]["code"] == "ambiguous"
+
+
+def test_task_show_prints_org_times_like_every_other_listing(gregor: Any) -> None:
+    task = send_task(gregor, "@claude", "timed")
+    ok(gregor.cli("task", "claim", task))
+    ok(gregor.cli("task", "complete", task, "--tokens", "5"))
+    text = ok(gregor.cli("task", "show", task)).out
+    org = r"\[\d{4}-\d{2}-\d{2} (Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{2}:\d{2}\]"
+    for label in ("requested", "started", "completed"):
+        assert re.search(rf"^  {label}:\s+{org}$", text, re.MULTILINE), (label, text)
+    assert not re.search(r"\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}", text), text  # no ISO time left
+    # the same stamp as the listing of the log and the history lines
+    requested = re.search(rf"requested:\s+({org})", text)
+    assert requested is not None and f"{requested.group(1)} gregor-claude decide" in text
+    # --json keeps ISO times for programs
+    data = envelope(gregor.cli("task", "show", task, "--json"))
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}", data["requested"])
 
 
 # -- actions -----------------------------------------------------------------------------------
@@ -411,7 +480,7 @@ def world(gregor: Any) -> dict[str, Any]:
     b = send_task(gregor, "@claude", "b")
     w = send_task(gregor, "@claude", "w")
     ok(gregor.cli("task", "claim", w))
-    m = envelope(gregor.cli("send", "@tex", "hello", "--json"))["id"]
+    m = send_task(gregor, "@tex", "hello")  # a message: the same send
     return {"inst": gregor, "a": a, "b": b, "w": w, "m": m}
 
 

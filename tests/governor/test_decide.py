@@ -158,6 +158,15 @@ def refuse(rule: str, reason: str, retry: int | None = None) -> tuple[str, str, 
     return ("refused", rule, reason, retry)
 
 
+def defer(rule: str, reason: str, retry: int) -> tuple[str, str, str, int | None]:
+    """The rate and the cooldown defer a request until their window opens; they never refuse."""
+    return ("deferred", rule, reason, retry)
+
+
+#: The rules that defer instead of refusing.
+WINDOW_RULES = ("rate", "cooldown")
+
+
 # -- one table per rule ----------------------------------------------------------------------------
 
 
@@ -343,14 +352,17 @@ OLDEST = NOW - 40 * 60_000  # 40 minutes ago
         pytest.param(1, 5, OLDEST, ACCEPT, id="under"),
         # 4 let through in the last hour: this request would be the 5th of 5 — still allowed.
         pytest.param(4, 5, OLDEST, ACCEPT, id="at-limit-after-this-one"),
-        # The count already equals the limit: ">= limit refuses".
+        # The count already equals the limit: ">= limit defers" until the oldest leaves the hour.
         pytest.param(
-            5, 5, OLDEST, refuse("rate", "Rate limit: 5/5 tasks this hour", OLDEST + HOUR_MS), id="at-refuses"
+            5, 5, OLDEST, defer("rate", "Rate limit: 5/5 tasks this hour", OLDEST + HOUR_MS), id="at-defers"
         ),
         pytest.param(
-            6, 5, OLDEST, refuse("rate", "Rate limit: 6/5 tasks this hour", OLDEST + HOUR_MS), id="one-over"
+            6, 5, OLDEST, defer("rate", "Rate limit: 6/5 tasks this hour", OLDEST + HOUR_MS), id="one-over"
         ),
-        pytest.param(5, 5, None, refuse("rate", "Rate limit: 5/5 tasks this hour", None), id="no-oldest"),
+        # No oldest known (inconsistent figures): a whole hour from now.
+        pytest.param(
+            5, 5, None, defer("rate", "Rate limit: 5/5 tasks this hour", NOW + HOUR_MS), id="no-oldest"
+        ),
         pytest.param(1_000, 0, OLDEST, ACCEPT, id="limit-0-unlimited"),
     ],
 )
@@ -378,21 +390,21 @@ def test_rate(tasks: int, limit: int, oldest: int | None, expected: tuple[str, s
         pytest.param(
             59_999,
             60,
-            refuse("cooldown", "Cooldown: 59s since the last task, 60s required", NOW - 59_999 + 60_000),
+            defer("cooldown", "Cooldown: 59s since the last task, 60s required", NOW - 59_999 + 60_000),
             59,
             id="one-ms-short",
         ),
         pytest.param(
             59_000,
             60,
-            refuse("cooldown", "Cooldown: 59s since the last task, 60s required", NOW - 59_000 + 60_000),
+            defer("cooldown", "Cooldown: 59s since the last task, 60s required", NOW - 59_000 + 60_000),
             59,
             id="one-s-short",
         ),
         pytest.param(
             0,
             60,
-            refuse("cooldown", "Cooldown: 0s since the last task, 60s required", NOW + 60_000),
+            defer("cooldown", "Cooldown: 0s since the last task, 60s required", NOW + 60_000),
             0,
             id="now",
         ),
@@ -400,7 +412,7 @@ def test_rate(tasks: int, limit: int, oldest: int | None, expected: tuple[str, s
         pytest.param(
             -5_000,
             60,
-            refuse("cooldown", "Cooldown: 0s since the last task, 60s required", NOW + 5_000 + 60_000),
+            defer("cooldown", "Cooldown: 0s since the last task, 60s required", NOW + 5_000 + 60_000),
             0,
             id="future-last-task",
         ),
@@ -421,6 +433,68 @@ def test_cooldown(
     )
     reached = rule if outcome == "refused" else "queue_depth"
     assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=True)
+
+
+# -- deferral: the window rules and what still refuses ---------------------------------------------
+
+#: (usage changes, compute limits, expected): the two windows against each other and against the
+#: checks that still refuse (budgets before them; the queues after them, which a deferral must pass).
+DEFERRAL_TABLE = [
+    pytest.param(
+        {
+            "sender_tasks_last_hour": 5,
+            "sender_oldest_in_hour_ms": OLDEST,
+            "sender_last_task_ms": NOW - 10_000,
+        },
+        {"tasks_per_hour": 5, "cooldown_between_tasks": 60},
+        defer("rate", "Rate limit: 5/5 tasks this hour", OLDEST + HOUR_MS),
+        id="rate-opens-last",
+    ),
+    pytest.param(
+        {
+            "sender_tasks_last_hour": 5,
+            "sender_oldest_in_hour_ms": NOW - HOUR_MS + 5_000,
+            "sender_last_task_ms": NOW,
+        },
+        {"tasks_per_hour": 5, "cooldown_between_tasks": 60},
+        defer("cooldown", "Cooldown: 0s since the last task, 60s required", NOW + 60_000),
+        id="cooldown-opens-last",
+    ),
+    pytest.param(
+        {"sender_last_task_ms": NOW, "queue_depth": 20},
+        {"cooldown_between_tasks": 60, "max_queue_depth": 20},
+        refuse("queue_depth", "Queue full: 20/20"),
+        id="full-queue-refuses-a-deferral",
+    ),
+    pytest.param(
+        {"sender_tasks_last_hour": 5, "sender_oldest_in_hour_ms": OLDEST, "total_tokens_today": 500},
+        {"tasks_per_hour": 5, "daily_budget_tokens": 1_000},
+        refuse("global_daily_tokens", "Global budget exceeded: 1500/1000 tokens today", MIDNIGHT),
+        id="budget-refuses-before-the-window",
+    ),
+    pytest.param(
+        {"sender_last_task_ms": NOW - 60_000, "queue_depth": 19},
+        {"cooldown_between_tasks": 60, "max_queue_depth": 20},
+        ACCEPT,
+        id="window-open-queue-room",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "compute", "expected"), DEFERRAL_TABLE)
+def test_deferral_table(
+    changes: dict[str, Any], compute: dict[str, int], expected: tuple[str, str, str, int | None]
+) -> None:
+    decision = run(req(), attrs.evolve(use(), **changes), pol(**compute))
+    outcome = expected[0]
+    assert (decision.outcome, decision.rule, decision.reason, decision.retry_after_ms) == expected
+    assert decision.state == {"deferred": "REQUESTED", "refused": "CANCELLED", "accepted": "QUEUED"}[outcome]
+
+
+def test_the_owner_is_never_deferred() -> None:
+    usage = use(tasks_last_hour=50, oldest_in_hour_ms=OLDEST, last_task_ms=NOW)
+    decision = run(req(tier="owner"), usage, pol(tasks_per_hour=5, cooldown_between_tasks=60))
+    assert decision.outcome == "accepted"
 
 
 @pytest.mark.parametrize(
@@ -768,21 +842,34 @@ def test_the_order_scenario_passes_when_nothing_is_broken() -> None:
 @pytest.mark.parametrize("rule", RULES)
 def test_each_breaker_breaks_only_its_rule(rule: str) -> None:
     decision = run(*scenario((rule,)))
-    assert (decision.outcome, decision.rule) == ("refused", rule)
+    outcome = "deferred" if rule in WINDOW_RULES else "refused"
+    assert (decision.outcome, decision.rule) == (outcome, rule)
+
+
+def winner_of(failing: tuple[str, ...]) -> str:
+    """The first failing rule that refuses; when only windows fail, the one that opens last (in the
+    scenario the rate's window, 20 minutes away, opens after the cooldown's 50 seconds)."""
+    refusing = [rule for rule in failing if rule not in WINDOW_RULES]
+    if refusing:
+        return refusing[0]
+    return "rate" if "rate" in failing else "cooldown"
 
 
 @pytest.mark.parametrize(
-    ("failing", "winner"),
-    [pytest.param(pair, pair[0], id=f"{pair[0]}+{pair[1]}") for pair in itertools.combinations(RULES, 2)]
-    + [pytest.param(RULES, "effort", id="all-ten")]
-    + [pytest.param(RULES[i:], RULES[i], id=f"from-{RULES[i]}") for i in range(1, len(RULES))],
+    "failing",
+    [pytest.param(pair, id=f"{pair[0]}+{pair[1]}") for pair in itertools.combinations(RULES, 2)]
+    + [pytest.param(RULES, id="all-ten")]
+    + [pytest.param(RULES[i:], id=f"from-{RULES[i]}") for i in range(1, len(RULES))],
 )
-def test_first_failing_rule_wins(failing: tuple[str, ...], winner: str) -> None:
+def test_first_failing_rule_wins(failing: tuple[str, ...]) -> None:
+    winner = winner_of(failing)
     decision = run(*scenario(failing))
-    assert (decision.outcome, decision.rule) == ("refused", winner)
-    # No figures from checks after the winner.
-    cooldown_ran = RULES.index(winner) >= RULES.index("cooldown")
-    assert set(decision.figures) == expected_keys(winner, effort=True, cooldown=cooldown_ran, unpinned=True)
+    outcome = "deferred" if winner in WINDOW_RULES else "refused"
+    assert (decision.outcome, decision.rule) == (outcome, winner)
+    # No figures from checks after a refusing winner; a deferral has passed every check.
+    reached = RULES[-1] if outcome == "deferred" else winner
+    cooldown_ran = RULES.index(reached) >= RULES.index("cooldown")
+    assert set(decision.figures) == expected_keys(reached, effort=True, cooldown=cooldown_ran, unpinned=True)
 
 
 def test_adjacent_pairs_are_all_covered() -> None:
@@ -890,7 +977,8 @@ def test_owner_is_exempt(usage: Usage, estimate: int, non_owner_rule: str) -> No
     # Give team the owner's (unlimited) tier limits, so only the compute check tells them apart.
     policy = Policy(tiers={**DEFAULT_TIERS, "team": attrs.evolve(DEFAULT_TIERS["owner"], priority_boost=1.5)})
     other = run(req(tier="team", estimate=estimate), usage, policy)
-    assert (other.outcome, other.rule) == ("refused", non_owner_rule)
+    limited = "deferred" if non_owner_rule in WINDOW_RULES else "refused"
+    assert (other.outcome, other.rule) == (limited, non_owner_rule)
     owner = run(req(tier="owner", estimate=estimate, sender="gregor"), usage, policy)
     assert (owner.outcome, owner.rule, owner.state) == ("accepted", "auto_accept", "QUEUED")
     assert set(owner.figures) == {"estimate", "sender_tokens_today", "tier_daily_tokens"}
@@ -991,6 +1079,7 @@ def test_a_tier_not_in_the_table_is_treated_as_unknown(tier: str) -> None:
         pytest.param("accepted", "QUEUED", id="accepted"),
         pytest.param("held", "WAITING", id="held"),
         pytest.param("refused", "CANCELLED", id="refused"),
+        pytest.param("deferred", "REQUESTED", id="deferred"),
     ],
 )
 def test_decision_state(outcome: str, state: str) -> None:
@@ -1069,18 +1158,18 @@ def expected_outcome(request: Request, usage: Usage, policy: Policy) -> str:
     ok = (request.effort is None or within(tier.max_effort, request.effort)) and within(
         tier.daily_tokens, sender_total
     )
+    window_open = True
     if request.tier != "owner":
+        window_open = (c.tasks_per_hour == 0 or usage.sender_tasks_last_hour < c.tasks_per_hour) and (
+            usage.sender_last_task_ms is None
+            or c.cooldown_between_tasks == 0
+            or NOW - usage.sender_last_task_ms >= c.cooldown_between_tasks * 1000
+        )
         ok = (
             ok
             and within(c.per_task_max_tokens, est)
             and within(c.per_sender_daily_max, sender_total)
             and within(c.daily_budget_tokens, usage.total_tokens_today + est)
-            and (c.tasks_per_hour == 0 or usage.sender_tasks_last_hour < c.tasks_per_hour)
-            and (
-                usage.sender_last_task_ms is None
-                or c.cooldown_between_tasks == 0
-                or NOW - usage.sender_last_task_ms >= c.cooldown_between_tasks * 1000
-            )
             and (c.max_queue_depth == 0 or usage.queue_depth < c.max_queue_depth)
             and (
                 request.unpinned_key is None
@@ -1092,6 +1181,8 @@ def expected_outcome(request: Request, usage: Usage, policy: Policy) -> str:
         )
     if not ok:
         return "refused"
+    if not window_open:
+        return "deferred"
     return "accepted" if tier.auto_accept else "held"
 
 
@@ -1106,7 +1197,10 @@ def test_decide_is_deterministic_and_refuses_iff_a_limit_is_exceeded(
     assert first == again
     assert first.outcome == expected_outcome(request, usage, policy)
     assert first.tier == request.tier
-    assert (first.rule in RULES) == (first.outcome == "refused")
+    assert (first.rule in RULES) == (first.outcome in ("refused", "deferred"))
+    assert (first.rule in WINDOW_RULES) == (first.outcome == "deferred")
+    if first.outcome == "deferred":
+        assert first.retry_after_ms is not None and first.retry_after_ms > NOW
     if first.rule in ("tier_daily_tokens", "sender_daily_max", "global_daily_tokens"):
         assert first.retry_after_ms == MIDNIGHT
     if first.rule in ("effort", "per_task_tokens", "queue_depth", *UNPINNED_RULES, "auto_accept", "approval"):
@@ -1149,7 +1243,7 @@ def test_auto_accepting_non_owner_tiers_accept_exactly_when_all_limits_hold(
     )
     decision = run(request, usage, policy)
     assert (decision.outcome == "accepted") == all_hold
-    assert decision.outcome in ("accepted", "refused")
+    assert decision.outcome in ("accepted", "refused", "deferred")
 
 
 RAISERS: dict[str, Callable[[Usage, int], Usage]] = {
@@ -1192,6 +1286,8 @@ def test_raising_usage_never_turns_a_refusal_into_an_acceptance(
     after = run(request, raised, policy)
     if before.outcome == "refused":
         assert after.outcome == "refused"
+    if before.outcome == "deferred":
+        assert after.outcome in ("deferred", "refused")
     # A bigger estimate on top never lets it through either.
     if after.outcome == "refused":
         bigger = attrs.evolve(request, estimate=request.estimate + extra_estimate)

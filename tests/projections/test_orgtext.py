@@ -20,6 +20,7 @@ from orgparse.node import OrgNode, parse_comment
 
 from datacore_msg.errors import InvalidInput
 from datacore_msg.projections.orgtext import (
+    BREAK_MARK,
     INDENT,
     SPECIAL,
     TITLE_KEYWORDS,
@@ -27,6 +28,7 @@ from datacore_msg.projections.orgtext import (
     decode_body,
     encode_body,
     is_safe_property_value,
+    safe_line,
     safe_title,
 )
 
@@ -292,16 +294,20 @@ def test_round_trip_any_str_including_lone_surrogates(text: str) -> None:
         ("del\x7f nel\x85", ["  ,del\\x7f nel\\x85"]),
         ("sep\u2028", ["  ,sep\\u2028"]),
         ("lone \ud800", ["  ,lone \\ud800"]),
-        ("x CLOCK: y", ["  ,x CLOCK\\x3a y"]),
+        ("x CLOCK: y", ["  ,x CLOCK\u2060: y"]),
         ("x clock: y", ["  x clock: y"]),
-        ("CLOCK: [x]", ["  ,CLOCK\\x3a [x]"]),
-        ("closed CLOSED: z", ["  ,closed CLOSED\\x3a z"]),
+        ("CLOCK: [x]", ["  ,CLOCK\u2060: [x]"]),
+        ("closed CLOSED: z", ["  ,closed CLOSED\u2060: z"]),
         ("x - State y", ["  x - State y"]),
-        ('x -\tState "y"', ['  ,x \\x2d\tState "y"']),
-        ('- State "DONE"', ['  ,\\x2d State "DONE"']),
-        ("% Local VARIABLES: x", ["  ,% Local VARIABLES\\x3a x"]),
+        ('x -\tState "y"', ['  ,x -\u2060\tState "y"']),
+        ('- State "DONE"', ['  ,-\u2060 State "DONE"']),
+        ("% Local VARIABLES: x", ["  ,% Local VARIABLES\u2060: x"]),
         ("mode: org", ["  mode: org"]),
-        ("\\ and CLOCK:", ["  ,\\\\ and CLOCK\\x3a"]),
+        ("\\ and CLOCK:", ["  ,\\\\ and CLOCK\u2060:"]),
+        # the text's own word joiner: written literally on a plain line, escaped on an escaped one
+        ("a\u2060b", ["  a\u2060b"]),
+        ("CLOCK:\u2060", ["  ,CLOCK\u2060:\\u2060"]),
+        ('- State "x" \u2060', ['  ,-\u2060 State "x" \\u2060']),
         ("é ü 漢 😀 \u200f", ["  é ü 漢 😀 \u200f"]),
     ],
 )
@@ -331,6 +337,9 @@ def test_empty_line_alone_decodes_to_empty_text() -> None:
         (["  x CLOCK: y"], "line 1 is not as the encoder writes it"),
         (["  ,\\x41"], "line 1 is not as the encoder writes it"),
         (["  ,* \\x3a"], "line 1 is not as the encoder writes it"),
+        (["  ,CLOCK\\x3a"], "line 1 is not as the encoder writes it"),  # the old escape
+        (["  ,x CLOCK: y"], "line 1 is not as the encoder writes it"),  # the mark missing
+        (["  ,x\u2060 y"], "line 1 is not as the encoder writes it"),  # a mark where none goes
         (["  ,\\u0000"], "line 1 is not as the encoder writes it"),
         (["  ,\\q"], "line 1 has a malformed escape at column 4"),
         (["  ,ab\\"], "line 1 has a malformed escape at column 6"),
@@ -674,6 +683,30 @@ def test_emacs_entries(emacs_report: dict[str, Any]) -> None:
         assert decode_body(lines) == text, i
 
 
+#: The lines of HOSTILE_MESSAGES whose only risk is a token of rule (d) or a construct of rule (b):
+#: no control character, backslash or word joiner of their own, which still show as escapes.
+def _token_only(line: str) -> bool:
+    return not re.search(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\\\u2060]", line)
+
+
+@pytest.mark.emacs
+def test_emacs_shows_token_lines_as_sent(emacs_report: dict[str, Any]) -> None:
+    """What a person reads in Emacs is the text as sent: no ``\\x3a``/``\\x2d`` garbage; the line
+    differs from the text only by org's leading comma and the zero-width word joiners."""
+    entries = emacs_report["body"]["entries"]
+    seen_tokens = 0
+    for entry, text in zip(entries, HOSTILE_MESSAGES, strict=True):
+        shown = (entry["body"] or "").removesuffix("\n").split("\n")
+        assert "\\x3a" not in "\n".join(shown) and "\\x2d" not in "\n".join(shown)
+        for line, sent in zip(shown, text.split("\n"), strict=True):
+            if not sent or not _token_only(sent):
+                continue
+            visible = line.replace(BREAK_MARK, "")
+            assert visible in (INDENT + sent, INDENT + "," + sent), (visible, sent)
+            seen_tokens += BREAK_MARK in line
+    assert seen_tokens >= 5  # CLOSED:, CLOCK:, - State in bodies were all broken by marks
+
+
 @pytest.mark.emacs
 def test_emacs_titles(emacs_report: dict[str, Any]) -> None:
     titles = emacs_report["titles_written"]
@@ -701,3 +734,16 @@ def test_emacs_canary_is_pwned(emacs_report: dict[str, Any]) -> None:
     assert canary["coding"] == "iso-latin-1-unix"
     assert canary["mode"] == "fundamental-mode"
     assert canary["pwned"] is True
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["CLOCK: [2026-01-01 Thu 10:00]", 'see - State "DONE" from "TODO"', "Local Variables: x", "ok CLOSED: y"],
+)
+def test_safe_line_breaks_tokens_invisibly(text: str) -> None:
+    """A reason quoting a clock line or a state note reads as typed (less the invisible marks) in a
+    property value or LOGBOOK note, and no consumer finds the token."""
+    line = safe_line(text)
+    assert BREAK_MARK in line
+    assert line.replace(BREAK_MARK, "") == text
+    assert not re.search(r"(?i:local variables):|CLOCK:|CLOSED:|-\s+State\s+\"", line)

@@ -17,6 +17,7 @@ from datacore_msg.app import audit, budget, exchange, messages, tasks
 from datacore_msg.app.setup import init
 from datacore_msg.app.space import open_space
 from datacore_msg.config.contacts_edit import add_contact
+from datacore_msg.config.settings import DEFAULT_SPACE
 
 
 def _exchange(src_root: Path, dst_root: Path) -> str:
@@ -32,7 +33,7 @@ def _exchange(src_root: Path, dst_root: Path) -> str:
 def _introduce(roots: dict[str, Path], out: list[str]) -> None:
     keys = {}
     for name, root in roots.items():
-        result = init(name, "1-team", "Europe/Ljubljana", str(root), state_dir=str(root / ".state"))
+        result = init(name, DEFAULT_SPACE, "Europe/Ljubljana", str(root), state_dir=str(root / ".state"))
         keys[name] = result.public_key
         out.append(f"$ datacore-msg init --name {name}   # key {result.public_key[:16]}…")
     for name, root in roots.items():

@@ -36,6 +36,7 @@ from datacore_msg.app.space import Space
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.envelope import Event, parse_line
+from datacore_msg.eventlog.payloads import TaskDecided
 from datacore_msg.eventlog.store import IngestReport
 from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.terminal import json_text
@@ -143,6 +144,21 @@ class ImportResult:
     stopped: str | None = None
     #: Ids reused by a second message or request among what was imported (see :mod:`.clashes`).
     clashes: list[Clash] = attrs.field(factory=list)
+    #: What this installation's governor decided about what was imported (deferrals included).
+    decisions: list[TaskDecided] = attrs.field(factory=list)
+
+
+def decisions_since(space: Space, position: int) -> list[TaskDecided]:
+    """The governor decisions this installation appended after log position ``position``."""
+    origin = space.signing_key().public_hex
+    found: list[TaskDecided] = []
+    for event in space.store.iter_since(position):
+        if event.origin != origin or event.type != TaskDecided.TYPE or event.actor != space.agent:
+            continue
+        payload = space.store.decode(event)
+        if isinstance(payload, TaskDecided):
+            found.append(payload)
+    return found
 
 
 def merged_reports(reports: list[WriteReport]) -> WriteReport | None:
@@ -176,6 +192,7 @@ def import_events(
     from datacore_msg.app.views import VIEW_FAILURES, refresh, refresh_after_commit
 
     space.preflight()
+    start = space.store.max_position()
     source = BoundedLines(lines, max_lines)
     items = parse_lines(source)
     accepted = duplicates = rejected_count = 0
@@ -202,6 +219,7 @@ def import_events(
             with contextlib.suppress(*VIEW_FAILURES):
                 views.append(refresh(space))
     views.append(refresh_after_commit(space, "what was imported"))
+    decided = decisions_since(space, start) if accepted else []
     return ImportResult(
-        accepted, duplicates, kept, merged_reports(views), rejected_count, source.stopped, clashes
+        accepted, duplicates, kept, merged_reports(views), rejected_count, source.stopped, clashes, decided
     )

@@ -3,9 +3,11 @@
 Every command that refreshes the views (:func:`datacore_msg.app.views.refresh`) runs
 :func:`governor_step` inside catch-up, after the new events are applied and before the views are
 written. One step handles, one at a time, each request to this user's agent that has no decision
-yet (its figures read from the derived task rows, which catch-up updates after every decision) and
-each WORKING task past ``per_task_timeout_minutes``. Each outcome is an appended event — a
-``task.decided``, a refusal's automatic reply, a ``task.retried`` or ``task.cancelled`` by timeout —
+yet or whose deferral has run out (its figures read from the derived task rows, which catch-up
+updates after every decision) and each WORKING task past ``per_task_timeout_minutes``. Each outcome
+is an appended event — a ``task.decided`` (a deferral is one too: the request stays REQUESTED until
+its ``retry_after``, and is then decided again by this same sweep), a refusal's automatic reply, a
+``task.retried`` or ``task.cancelled`` by timeout —
 and the check that the task is still undecided (or still the same WORKING run) runs inside the
 append's transaction, so two processes never decide one request twice. Replaying the log never
 calls the governor again: its decisions are in the log.
@@ -134,6 +136,8 @@ def decide_request(space: Space, state: TaskState) -> Decision | None:
     account = book.account_of(state.sender, state.request_origin)
     unpinned = None if book.backs(state.sender, state.request_origin) else state.request_origin
     usage, bounds = usage_for(space, account, now, unpinned)
+    if state.deferred_until_ms is not None:
+        usage = _without_itself(usage, unpinned)
     request = Request(
         task=state.id,
         sender=state.sender,
@@ -155,6 +159,17 @@ def decide_request(space: Space, state: TaskState) -> Decision | None:
         )
         space.store.append(space.signing_key(), space.agent, reply, space.clock())
     return decision
+
+
+def _without_itself(usage: Usage, unpinned: str | None) -> Usage:
+    """The figures of a deferred request's own decision: it no longer counts in its queue."""
+    if unpinned is None:
+        return attrs.evolve(usage, queue_depth=max(0, usage.queue_depth - 1))
+    return attrs.evolve(
+        usage,
+        unpinned_key_queue=max(0, usage.unpinned_key_queue - 1),
+        unpinned_queue=max(0, usage.unpinned_queue - 1),
+    )
 
 
 def _may_reply(space: Space, unpinned: str | None, bounds: DayBounds) -> bool:
@@ -194,7 +209,7 @@ def governor_step(space: Space) -> Step:
 
     def step() -> bool:
         cache = space.tasks()
-        for task_id in cache.tasks_in_state(space.agent, REQUESTED):
+        for task_id in cache.due_requests(space.agent, space.clock()):
             if task_id in tried:
                 continue
             tried.add(task_id)

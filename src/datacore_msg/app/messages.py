@@ -10,7 +10,15 @@ from datacore_msg.app.views import refresh, refresh_after_commit
 from datacore_msg.errors import Ambiguous, InvalidInput, NotFound, TransitionError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.lookalike import Sender
-from datacore_msg.eventlog.names import PRIORITIES, check_actor, check_id_ref, check_text, is_agent, owner_of
+from datacore_msg.eventlog.names import (
+    PRIORITIES,
+    agent_of,
+    check_actor,
+    check_id_ref,
+    check_text,
+    is_agent,
+    owner_of,
+)
 from datacore_msg.eventlog.payloads import MARKS, MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections import render
@@ -34,6 +42,21 @@ def recipient_of(space: Space, to: str) -> str:
     """``@tex`` -> ``tex``; ``@claude`` is this user's own agent (``<user>-claude``)."""
     name = normalise_recipient(to)
     return space.agent if name == "claude" else name
+
+
+def is_known_name(space: Space, recipient: str) -> bool:
+    """Whether ``recipient`` (or, for an agent, its owner) is this user, is in the space's
+    ``contacts.yaml`` (with or without a key), or was ever seen in the log (as the writer of an
+    event or the recipient of a message or task): a name that is none of these is likely a typo."""
+    from datacore_msg.config.contacts import load_contacts
+
+    person = owner_of(recipient) if is_agent(recipient) else recipient
+    if person == space.user:
+        return True
+    for contact in load_contacts(space.paths.contacts_file):
+        if contact.id == person or f"@{person}" in contact.handles or person in contact.handles:
+            return True
+    return space.store.mentions([person, agent_of(person)])
 
 
 def load_message(space: Space, message_id: str) -> MessageState | None:

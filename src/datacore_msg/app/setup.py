@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from datacore_msg.app.relocation import moved_root_problem, relink_target, write_record
 from datacore_msg.config.paths import Paths, default_state_dir, resolve_root, settings_path
 from datacore_msg.config.settings import (
     DEFAULT_SPACE,
@@ -99,10 +100,46 @@ def init(
     if paths.key_file.exists():
         key = load_key_file(paths.key_file)
     else:
+        problem = None if force else moved_root_problem(paths)
+        if problem is not None:
+            raise ConfigError(f"{problem}; init makes no second identity for this root without --force")
         key = create_key_file(paths.key_file)
         created = True
+    write_record(paths, key.public_hex)
     warnings = _write_first_views(paths, settings)
     return InitResult(paths, name, key.public_hex, created, wrote, warnings)
+
+
+def relink(root: str | None = None, space: str | None = None, state_dir: str | None = None) -> InitResult:
+    """``init --relink``: point a moved or restored root at its state folder again (the recorded
+    one, or ``state_dir``) by writing it as ``messaging.state_dir`` in the root's settings."""
+    from datacore_msg.app.space import checked_user, locate
+
+    paths, settings = locate(root, space)
+    if paths.key_file.exists() and state_dir is None:
+        user = checked_user(paths, settings)
+        return InitResult(paths, user, load_key_file(paths.key_file).public_hex, False, False)
+    target = relink_target(paths, state_dir)
+    existing = load_yaml(paths.settings_file)
+    data: dict[str, Any] = dict(existing) if isinstance(existing, dict) else {}
+    data["messaging"] = {**dict(data.get("messaging") or {}), "state_dir": str(target)}
+    settings = parse_settings(data, paths.settings_file)
+    if existing is not None:
+        backup = paths.settings_file.with_name(paths.settings_file.name + ".bak")
+        atomic_write(backup, paths.settings_file.read_bytes(), mode=0o600)
+    text = "# datacore settings for this machine (written by datacore-msg init)\n" + _yaml_dump(data)
+    atomic_write(paths.settings_file, text.encode("utf-8"), mode=0o600)
+    paths = Paths(paths.root, paths.space, default_state_dir(paths.root, settings.state_dir))
+    user = checked_user(paths, settings)
+    key = load_key_file(paths.key_file)
+    write_record(paths, key.public_hex)
+    return InitResult(paths, user, key.public_hex, False, True)
+
+
+def _yaml_dump(data: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def describe_paths(paths: Paths) -> dict[str, Path]:

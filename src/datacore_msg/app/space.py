@@ -131,6 +131,9 @@ def checked_user(paths: Paths, settings: Settings) -> str:
             f"{paths.settings_file}: no identity.name and $USER is not a valid name; "
             "run 'datacore-msg init --name NAME'"
         )
+    from datacore_msg.app.relocation import check_linked
+
+    check_linked(paths)  # before a log is opened (and created) in the wrong state folder
     return user
 
 

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import attrs
 
+from datacore_msg.app.governance import day_bounds
 from datacore_msg.app.ids import new_task_id
 from datacore_msg.app.lifecycle import append_move, load_task, payload_for
 from datacore_msg.app.space import Space
@@ -32,7 +33,7 @@ from datacore_msg.eventlog.payloads import (
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.projections.tasks import TaskState
-from datacore_msg.task_states import ACTIONS, FINAL, STATES
+from datacore_msg.task_states import ACTIONS, CANCELLED, FINAL, STATES
 
 
 @attrs.frozen
@@ -179,7 +180,12 @@ def list_tasks(
     sender: str | None = None,
     sent: bool = False,
     include_closed: bool = False,
+    closed_today: bool = False,
 ) -> TaskList:
+    """The tasks of this user's agent (``sent``: the tasks this user sent), open ones unless
+    ``states`` or ``include_closed`` say otherwise; with ``closed_today`` (and no ``states``), also
+    those refused, rejected or cancelled since midnight in the user's zone, so a refusal does not
+    vanish from the default list."""
     wanted = [s.upper() for s in states]
     for state in wanted:
         if state not in STATES:
@@ -190,11 +196,13 @@ def list_tasks(
         wanted = [s for s in STATES if s not in FINAL]
     views = refresh(space)
     cache = space.tasks()
-    if sent:
-        ids = cache.find(sender=space.user, states=wanted)
-    else:
-        ids = cache.find(agent=space.agent, sender=sender, states=wanted)
+    mine = {"sender": space.user} if sent else {"agent": space.agent, "sender": sender}
+    ids = cache.find(**mine, states=wanted)
+    if closed_today and not states and not include_closed:
+        since = day_bounds(space.clock(), space.tz).start_ms
+        ids = list(dict.fromkeys([*ids, *cache.find(**mine, states=[CANCELLED], changed_since_ms=since)]))
     items = [s for s in (load_task(space, i) for i in ids) if s is not None]
+    items.sort(key=lambda state: state.request_order)
     return TaskList(items, views)
 
 
@@ -202,6 +210,23 @@ def sender_of(space: Space, state: TaskState) -> Sender:
     """What is known of a task's requester: whether a pinned key backs the name, and the pinned
     name it looks like."""
     return space.trust().sender(state.sender, state.request_origin, state.imported is not None)
+
+
+def untrusted_owner(space: Space, state: TaskState) -> str | None:
+    """The owner of ``state``'s agent when no key is pinned for that name on this installation (so
+    their decisions and moves show as superseded here), else None; never for this user's own agent."""
+    if state.owner == space.user or space.trust().keys_of(state.agent):
+        return None
+    return state.owner
+
+
+def untrusted_note(owner: str) -> str:
+    """What a sender is told about a task whose owner's key is not pinned."""
+    return (
+        f"decisions by {owner} are not trusted until you pin {owner}'s key: "
+        f"`datacore-msg contacts add {owner} KEY` (KEY: what `datacore-msg whoami` prints on "
+        f"{owner}'s installation)"
+    )
 
 
 def show(space: Space, ref: str) -> TaskState:

@@ -18,6 +18,7 @@ from datacore_msg.cli.common import (
     space_options,
     warn_views,
 )
+from datacore_msg.cli.dashtext import TextCommand
 from datacore_msg.cli.message_commands import read_text_arg, run_mark
 from datacore_msg.cli.output import emit_json, emit_text
 from datacore_msg.cli.task_commands import emit_moved, emit_task
@@ -27,7 +28,7 @@ from datacore_msg.task_states import FINAL, STATES
 # -- send-reply ----------------------------------------------------------------------------------
 
 
-@click.command(name="send-reply")
+@click.command(name="send-reply", cls=TextCommand)
 @click.argument("to")
 @click.argument("text")
 @click.option(

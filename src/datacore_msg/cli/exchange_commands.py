@@ -71,7 +71,7 @@ def import_cmd(
     from contextlib import nullcontext
 
     from datacore_msg.app import exchange
-    from datacore_msg.cli.formatting import import_problems, import_summary
+    from datacore_msg.cli.formatting import decision_dict, decision_line, import_problems, import_summary
 
     limit = max_events or exchange.MAX_IMPORT_LINES
     with open_space_from(root, space) as sp, open_report(report) if report else nullcontext() as sink:
@@ -87,8 +87,11 @@ def import_cmd(
     warn_views(result.views)
     for clash in result.clashes:
         emit_warning("clash: " + clash.describe())
+    decided = [decision_line(decision, sp.tz) for decision in result.decisions]
     problems = import_problems(file, result, report)
     if problems is not None:
+        for line in decided:
+            emit_note(line)
         raise ImportRejected(problems, result.rejected, result.rejected_count)
     if as_json:
         data: dict[str, object] = {
@@ -101,9 +104,11 @@ def import_cmd(
                 {"subject": c.subject, "kind": c.kind, "kept": c.kept, "ignored": [e for e, _ in c.ignored]}
                 for c in result.clashes
             ]
+        if result.decisions:
+            data["decisions"] = [decision_dict(decision, sp.tz) for decision in result.decisions]
         emit_json(data)
     else:
-        emit_text(import_summary(result) + ".")
+        emit_text("\n".join([import_summary(result) + ".", *decided]))
 
 
 COMMANDS: tuple[click.Command, ...] = (export_cmd, import_cmd)

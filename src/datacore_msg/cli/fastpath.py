@@ -72,7 +72,7 @@ SPECS: dict[str, Spec] = {
             "--effort": ("effort", _whole(1, 100), False),
             "--tokens": ("tokens", _whole(1, 100_000_000), False),
         },
-        {"--json": "as_json"},
+        {"--json": "as_json", "--strict": "strict"},
     ),
     "inbox": ((), _COMMON, {"--json": "as_json", "--all": "include_all"}),
     "mark": (("message_id", "how"), _COMMON, {"--json": "as_json"}),

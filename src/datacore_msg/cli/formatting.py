@@ -20,9 +20,11 @@ from datacore_msg.app.messages import MessageItem
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.eventlog.lookalike import Sender
+from datacore_msg.eventlog.payloads import TaskDecided
 from datacore_msg.projections.agent_view import cost_of
 from datacore_msg.projections.tasks import TaskState
-from datacore_msg.projections.timefmt import iso_local, org_inactive
+from datacore_msg.projections.timefmt import iso_local, org_inactive, org_inactive_ms
+from datacore_msg.task_states import CANCELLED
 from datacore_msg.terminal import field, printable
 
 if TYPE_CHECKING:
@@ -161,14 +163,22 @@ def task_line(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
     prio = f" [#{state.request.priority}]" if state.request.priority else ""
     tier = f" ({state.tier})" if state.tier else ""
     age = _age(max(0, now_ms - physical_ms(state.shown_requested_hlc)))
+    why = ""
+    reason = state.cancellation_reason or state.rejection_reason
+    if state.state == CANCELLED and reason:
+        why = f" ({field(safe_title(reason, 80))})"
     return (
         f"{field(state.id)}  {state.state:<9} {age:>4}  {field(_label(state.sender, sender))}{field(tier)} → "
-        f"{field(state.agent)}{field(prio)}: {field(safe_title(state.request.text, 60))}"
+        f"{field(state.agent)}{field(prio)}: {field(safe_title(state.request.text, 60))}{why}"
     )
 
 
 def _when(hlc: int | None, tz: tzinfo) -> str | None:
     return None if hlc is None else iso_local(hlc, tz)
+
+
+def _iso_ms(ms: int, tz: tzinfo) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(tz).isoformat(timespec="seconds")
 
 
 def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None = None) -> dict[str, Any]:
@@ -197,11 +207,14 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
             "reason": decision.reason,
             "tier": decision.tier,
             "figures": decision.figures,
-            "retry_after": None
-            if decision.retry_after is None
-            else datetime.fromtimestamp(decision.retry_after / 1000, tz=timezone.utc)
-            .astimezone(tz)
-            .isoformat(timespec="seconds"),
+            "retry_after": None if decision.retry_after is None else _iso_ms(decision.retry_after, tz),
+        },
+        "deferred": None
+        if state.deferral is None or state.deferred_until_ms is None
+        else {
+            "until": _iso_ms(state.deferred_until_ms, tz),
+            "rule": state.deferral.rule,
+            "reason": state.deferral.reason,
         },
         "approval": state.approval,
         "started": _when(state.started_hlc, tz),
@@ -239,8 +252,16 @@ def task_dict(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None =
 
 
 def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None = None) -> str:
+    """``task show``: the times in org form (``[2026-11-24 Tue 11:44]``), like every other listing
+    and the views; ``--json`` keeps ISO times."""
     info = task_dict(state, now_ms, tz)
     info["from"] = _label(state.sender, sender)
+    for key, hlc in (
+        ("requested", state.requested_hlc),
+        ("started", state.started_hlc),
+        ("completed", state.completed_hlc),
+    ):
+        info[key] = None if hlc is None else org_inactive(hlc, tz)
     lines = [f"{field(state.id)}  ({state.state})"]
     for label, key in (
         ("from", "from"),
@@ -269,6 +290,12 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None 
         lines.append(
             f"  {'clash:':<13} {len(state.clashes)} other request(s) reused this id and are ignored "
             f"(events {ignored}); this task is request {state.request_event[:12]}"
+        )
+    until = state.deferred_until_ms
+    if until is not None and state.deferral is not None:
+        lines.append(
+            f"  {'deferred:':<13} until {org_inactive_ms(until, tz, round_up=True)} by rule "
+            f"{field(state.deferral.rule)}: {field(state.deferral.reason)}"
         )
     if state.decision is not None:
         decision = state.decision
@@ -307,6 +334,27 @@ def task_block(state: TaskState, now_ms: int, tz: tzinfo, sender: Sender | None 
     lines.append("")
     lines.extend("    " + printable(line) for line in state.request.text.split("\n"))
     return "\n".join(lines)
+
+
+def decision_dict(decision: TaskDecided, tz: tzinfo) -> dict[str, Any]:
+    return {
+        "task": decision.task,
+        "outcome": decision.outcome,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "retry_after": None if decision.retry_after is None else _iso_ms(decision.retry_after, tz),
+    }
+
+
+def decision_line(decision: TaskDecided, tz: tzinfo) -> str:
+    """One governor decision an import or a sync caused, e.g. ``governor: task-… deferred until
+    [2026-11-24 Tue 12:36] by rule cooldown: Cooldown: 0s since the last task, 60s required``."""
+    outcome = decision.outcome
+    if outcome == "deferred" and decision.retry_after is not None:
+        outcome += f" until {org_inactive_ms(decision.retry_after, tz, round_up=True)}"
+    return (
+        f"governor: {field(decision.task)} {outcome} by rule {field(decision.rule)}: {field(decision.reason)}"
+    )
 
 
 # -- import --------------------------------------------------------------------------------------

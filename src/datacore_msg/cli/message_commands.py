@@ -12,6 +12,7 @@ from datacore_msg.cli.common import (
     space_options,
     warn_views,
 )
+from datacore_msg.cli.dashtext import TextCommand
 from datacore_msg.cli.message_run import read_text_arg, run_inbox, run_mark, run_send
 from datacore_msg.cli.output import emit_json, emit_text
 from datacore_msg.errors import InvalidInput
@@ -19,7 +20,7 @@ from datacore_msg.errors import InvalidInput
 __all__ = ["COMMANDS", "read_text_arg", "run_mark"]
 
 
-@click.command()
+@click.command(cls=TextCommand)
 @click.argument("to")
 @click.argument("text")
 @click.option("--priority", type=click.Choice(["A", "B", "C"]), default=None, help="Priority: A, B or C.")
@@ -34,6 +35,11 @@ __all__ = ["COMMANDS", "read_text_arg", "run_mark"]
     default=None,
     help="Estimated tokens, 1-100000000 (to an agent).",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse a name that is neither in contacts.yaml nor ever seen in the log (exit 4).",
+)
 @json_option
 @space_options
 def send(
@@ -44,16 +50,18 @@ def send(
     tags: tuple[str, ...],
     effort: int | None,
     tokens: int | None,
+    strict: bool,
     as_json: bool,
     root: str | None,
     space: str | None,
 ) -> None:
     """Send TEXT to @user, or a task to @user-claude (@claude: your own agent). TEXT '-' reads
-    standard input."""
-    run_send(to, text, priority, reply_to, tags, effort, tokens, as_json, root, space)
+    standard input. A name neither in contacts.yaml nor ever seen in the log asks for confirmation
+    on a terminal, else warns (--strict: refuses)."""
+    run_send(to, text, priority, reply_to, tags, effort, tokens, as_json, root, space, strict)
 
 
-@click.command()
+@click.command(cls=TextCommand)
 @click.argument("ref")
 @click.argument("text")
 @click.option("--priority", type=click.Choice(["A", "B", "C"]), default=None, help="Priority: A, B or C.")

@@ -43,13 +43,19 @@ def run_send(
     as_json: bool,
     root: str | None,
     space: str | None,
+    strict: bool = False,
 ) -> None:
+    """``send``: a message, or a task request to an agent. A name neither in contacts.yaml nor ever
+    seen in the log asks for confirmation on a terminal, else warns (``strict``: refuses)."""
     from datacore_msg.app import messages
     from datacore_msg.eventlog.names import is_agent
 
     body = read_text_arg(text)
     with open_space_to_append(root, space) as sp:
         recipient = messages.recipient_of(sp, to)
+        unknown = None if messages.is_known_name(sp, recipient) else recipient
+        if unknown is not None:
+            _confirm_unknown(unknown, strict, as_json)
         if is_agent(recipient):
             if reply_to is not None:
                 raise InvalidInput("--reply-to: a task request to an agent cannot reply to a message")
@@ -60,6 +66,7 @@ def run_send(
             )
             state = requested.state.state if requested.state is not None else REQUESTED
             warn_views(requested.views)
+            _warn_unknown(unknown, as_json)
             if as_json:
                 emit_json({"id": requested.task_id, "event": requested.event.id, "state": state})
             else:
@@ -69,10 +76,47 @@ def run_send(
             raise InvalidInput("--tag, --effort and --tokens apply to tasks for an agent (@NAME-claude)")
         result = messages.send(sp, to, body, priority=priority, reply_to=reply_to)
     warn_views(result.views)
+    _warn_unknown(unknown, as_json)
     if as_json:
         emit_json({"id": result.message_id, "event": result.event.id})
     else:
         emit_text(f"Sent: {result.message_id}")
+
+
+def _unknown(name: str) -> str:
+    return f"@{name} is not in contacts.yaml and was never seen in the log"
+
+
+def _confirm_unknown(name: str, strict: bool, as_json: bool) -> None:
+    """Before sending to a name nobody here has heard of (likely a typo): refused with ``--strict``;
+    on a terminal, confirmed (declining sends nothing, exit 2); else :func:`_warn_unknown` warns
+    after the send."""
+    from datacore_msg.errors import NotFound
+
+    if strict:
+        raise NotFound(f"{_unknown(name)}; check the name (without --strict it is sent anyway)")
+    if _interactive(as_json):
+        import click
+
+        from datacore_msg.cli.exit_codes import Exit
+        from datacore_msg.cli.output import emit_error
+
+        if not click.confirm(f"{_unknown(name)} (a typo?). Send anyway?", default=False, err=True):
+            emit_error("aborted", "aborted", as_json)
+            raise SystemExit(int(Exit.USAGE))
+
+
+def _interactive(as_json: bool) -> bool:
+    return not as_json and sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _warn_unknown(name: str | None, as_json: bool = False) -> None:
+    """The one-line warning after sending to an unknown name (not asked on a terminal)."""
+    if name is None or _interactive(as_json):
+        return
+    from datacore_msg.cli.output import emit_warning
+
+    emit_warning(f"{_unknown(name)} (a typo?); sent anyway (--strict refuses such names)")
 
 
 def run_inbox(include_all: bool, as_json: bool, root: str | None, space: str | None) -> None:

@@ -32,7 +32,7 @@ STATE_CHOICE = click.Choice(list(STATES), case_sensitive=False)
 )
 @click.option("--from", "sender", default=None, help="Only tasks from this sender.")
 @click.option("--sent", is_flag=True, help="Tasks you sent to agents (yours and teammates').")
-@click.option("--all", "include_all", is_flag=True, help="Include CANCELLED and ARCHIVED.")
+@click.option("--all", "include_all", is_flag=True, help="Include every CANCELLED and ARCHIVED task.")
 @json_option
 @space_options
 def tasks_cmd(
@@ -44,23 +44,28 @@ def tasks_cmd(
     root: str | None,
     space: str | None,
 ) -> None:
-    """List your agent's tasks: id, state, age, sender (open ones unless --state or --all)."""
+    """List your agent's tasks: id, state, age, sender (open ones and today's refusals and
+    cancellations, unless --state or --all)."""
     from datacore_msg.app import tasks
     from datacore_msg.cli.formatting import task_dict, task_line
 
     with open_space_from(root, space) as sp:
-        result = tasks.list_tasks(sp, states=states, sender=sender, sent=sent, include_closed=include_all)
+        result = tasks.list_tasks(
+            sp, states=states, sender=sender, sent=sent, include_closed=include_all, closed_today=True
+        )
         senders = [tasks.sender_of(sp, state) for state in result.items]
+        untrusted = [tasks.untrusted_owner(sp, state) for state in result.items]
         now, tz = sp.clock(), sp.tz
         agent = sp.agent
     warn_views(result.views)
     listed = list(zip(result.items, senders, strict=True))
+    notes = [f"Note: {tasks.untrusted_note(owner)}" for owner in dict.fromkeys(untrusted) if owner]
     if as_json:
         emit_json([task_dict(state, now, tz, who) for state, who in listed])
     elif not result.items:
         emit_text("No tasks." if sent else f"No tasks for {agent}.")
     else:
-        emit_text("\n".join(task_line(state, now, tz, who) for state, who in listed))
+        emit_text("\n".join([*(task_line(state, now, tz, who) for state, who in listed), *notes]))
 
 
 @click.group(name="task")
@@ -79,19 +84,31 @@ def task_show(task_id: str, as_json: bool, root: str | None, space: str | None) 
     with open_space_from(root, space) as sp:
         state = tasks.show(sp, task_id)
         sender = tasks.sender_of(sp, state)
+        owner = tasks.untrusted_owner(sp, state)
         now, tz = sp.clock(), sp.tz
-    emit_task(state, now, tz, as_json, sender)
+    emit_task(state, now, tz, as_json, sender, None if owner is None else tasks.untrusted_note(owner))
 
 
-def emit_task(state: TaskState, now: int, tz: tzinfo, as_json: bool, sender: Sender | None = None) -> None:
+def emit_task(
+    state: TaskState,
+    now: int,
+    tz: tzinfo,
+    as_json: bool,
+    sender: Sender | None = None,
+    note: str | None = None,
+) -> None:
     """What showing one task prints (``task show``, ``task-queue status ID``); ``sender`` labels an
-    unverified or lookalike requester."""
+    unverified or lookalike requester; ``note`` says why the owner's decisions do not count here."""
     from datacore_msg.cli.formatting import task_block, task_dict
 
     if as_json:
-        emit_json(task_dict(state, now, tz, sender))
+        data = task_dict(state, now, tz, sender)
+        if note is not None:
+            data["note"] = note
+        emit_json(data)
     else:
-        emit_text(task_block(state, now, tz, sender))
+        block = task_block(state, now, tz, sender)
+        emit_text(block if note is None else f"{block}\nNote: {note}")
 
 
 _HELP = {

@@ -107,7 +107,7 @@ class MessageMarked:
 MAX_EFFORT = 100
 MAX_TOKENS = 100_000_000
 MAX_PATH_CHARS = 4096
-OUTCOMES: tuple[str, ...] = ("accepted", "held", "refused")
+OUTCOMES: tuple[str, ...] = ("accepted", "held", "refused", "deferred")
 DECIMAL_RE = re.compile(r"(0|[1-9][0-9]{0,8})\.[0-9]{2}")
 
 
@@ -231,7 +231,8 @@ class _WithReason(_TaskEvent):
 
 @attrs.frozen
 class TaskDecided(_TaskEvent):
-    """``task.decided`` v2: the governor of the agent's owner accepted, held or refused a request."""
+    """``task.decided`` v2: the governor of the agent's owner accepted, held or refused a request, or
+    deferred it until ``retry_after`` (the task stays REQUESTED and is decided again then)."""
 
     TYPE: ClassVar[str] = "task.decided"
     VERSION: ClassVar[int] = 2

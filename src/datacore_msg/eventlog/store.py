@@ -372,6 +372,23 @@ class EventStore:
             row = self.conn.execute("SELECT 1 FROM events WHERE subject = ? LIMIT 1", (subject,)).fetchone()
         return row is not None
 
+    def mentions(self, names: Sequence[str]) -> bool:
+        """Whether any of ``names`` wrote an event, or was sent a message or a task, in this log:
+        the actor index first, then the recipients of ``message.sent`` and ``task.requested``."""
+        if not names:
+            return False
+        marks = ", ".join("?" for _ in names)
+        with translating(self.path):
+            row = self.conn.execute(f"SELECT 1 FROM events WHERE actor IN ({marks}) LIMIT 1", tuple(names))
+            if row.fetchone() is not None:
+                return True
+            row = self.conn.execute(
+                "SELECT 1 FROM events WHERE type IN ('message.sent', 'task.requested') "
+                f"AND json_extract(data, '$.to') IN ({marks}) LIMIT 1",
+                tuple(names),
+            )
+            return row.fetchone() is not None
+
     def thread_subjects(self, root: str) -> list[str]:
         """Candidates for a thread: the root and messages naming it as thread or parent (older
         payload versions may only name the parent); callers filter on the decoded payload."""

@@ -9,16 +9,18 @@ the reason text and the figures the checks used; replaying the log reads that ev
 ``decide`` again.
 
 Checks run in this order; the first that fails refuses the request (the order of REFERENCE.md, with
-the checks it lacked placed next to their kin):
+the checks it lacked placed next to their kin), except the two *window* checks, rate and cooldown,
+which defer it:
 
 1. ``effort`` — the request's effort against the tier's maximum;
 2. ``per_task_tokens`` — the estimate against ``per_task_max_tokens``;
 3. ``tier_daily_tokens`` — the sender's tokens today plus the estimate against the tier's daily limit;
 4. ``sender_daily_max`` — the same sum against ``per_sender_daily_max``;
 5. ``global_daily_tokens`` — everyone's tokens today plus the estimate against ``daily_budget_tokens``;
-6. ``rate`` — the sender's requests let through in the last hour against ``tasks_per_hour``;
+6. ``rate`` — the sender's requests let through in the last hour against ``tasks_per_hour``
+   (defers);
 7. ``cooldown`` — seconds since the sender's last request let through against
-   ``cooldown_between_tasks``;
+   ``cooldown_between_tasks`` (defers);
 8. ``queue_depth`` — tasks WAITING or QUEUED for the agent against ``max_queue_depth`` (pinned
    requests only: unpinned ones have the two queues below);
 9. ``unpinned_queue_per_key`` — for an *unpinned* request (its origin is not a key pinned for the
@@ -26,6 +28,13 @@ the checks it lacked placed next to their kin):
    ``unpinned_queue_per_key``;
 10. ``unpinned_queue_total`` — the unpinned tasks WAITING or QUEUED from every origin key against
     ``unpinned_queue_total``.
+
+A request over the rate or within the cooldown is not refused: once checks 8–10 have passed too
+(deferred requests count in those queues, so they stay bounded), the outcome is ``deferred`` with
+``retry_after_ms`` the moment the later of the two windows opens, and the rule and reason of that
+window. The task stays ``REQUESTED``; the owner's timeout sweep decides it again once that moment
+has passed (with the figures of then: it may be deferred again, refused or let through). Two tasks
+sent close together, the normal case when events arrive in a batch, therefore both run.
 
 A request that passes is accepted (``auto_accept``) when its tier auto-accepts, else held for the
 owner's approval (``approval``). Limits of 0 are unlimited. The owner's own requests pass checks 2
@@ -64,11 +73,11 @@ class Usage:
     sender_oldest_in_hour_ms: int | None
     sender_last_task_ms: int | None
     queue_depth: int
-    """WAITING or QUEUED tasks of pinned requests (every sender's, the owner's included)."""
+    """WAITING, QUEUED or deferred tasks of pinned requests (every sender's, the owner's included)."""
     unpinned_key_queue: int = 0
-    """WAITING or QUEUED tasks of unpinned requests from the request's origin key."""
+    """WAITING, QUEUED or deferred tasks of unpinned requests from the request's origin key."""
     unpinned_queue: int = 0
-    """WAITING or QUEUED tasks of unpinned requests from any origin key."""
+    """WAITING, QUEUED or deferred tasks of unpinned requests from any origin key."""
 
 
 @attrs.frozen
@@ -83,6 +92,14 @@ class Decision:
     @property
     def state(self) -> str:
         return DECIDED_STATE[self.outcome]
+
+
+class _Deferred(Exception):
+    def __init__(self, rule: str, reason: str, retry_after_ms: int) -> None:
+        super().__init__(reason)
+        self.rule = rule
+        self.reason = reason
+        self.retry_after_ms = retry_after_ms
 
 
 class _Refused(Exception):
@@ -104,6 +121,10 @@ def decide(request: Request, usage: Usage, policy: Policy, now_ms: int, next_mid
     except _Refused as refusal:
         return Decision(
             "refused", refusal.rule, refusal.reason, request.tier, figures, refusal.retry_after_ms
+        )
+    except _Deferred as deferral:
+        return Decision(
+            "deferred", deferral.rule, deferral.reason, request.tier, figures, deferral.retry_after_ms
         )
     tier = policy.tier(request.tier)
     if tier.auto_accept:
@@ -172,41 +193,52 @@ def _check(
             next_midnight_ms,
         )
 
+    windows: list[_Deferred] = []
     figures.update(tasks_last_hour=usage.sender_tasks_last_hour, tasks_per_hour=compute.tasks_per_hour)
     if compute.tasks_per_hour > 0 and usage.sender_tasks_last_hour >= compute.tasks_per_hour:
         oldest = usage.sender_oldest_in_hour_ms
-        raise _Refused(
-            "rate",
-            f"Rate limit: {usage.sender_tasks_last_hour}/{compute.tasks_per_hour} tasks this hour",
-            None if oldest is None else oldest + HOUR_MS,
+        windows.append(
+            _Deferred(
+                "rate",
+                f"Rate limit: {usage.sender_tasks_last_hour}/{compute.tasks_per_hour} tasks this hour",
+                (now_ms if oldest is None else oldest) + HOUR_MS,
+            )
         )
 
     if usage.sender_last_task_ms is not None and compute.cooldown_between_tasks > 0:
         since_ms = max(0, now_ms - usage.sender_last_task_ms)
         figures.update(since_last_task_s=since_ms // 1000, cooldown_s=compute.cooldown_between_tasks)
         if since_ms < compute.cooldown_between_tasks * 1000:
-            raise _Refused(
-                "cooldown",
-                f"Cooldown: {since_ms // 1000}s since the last task, "
-                f"{compute.cooldown_between_tasks}s required",
-                usage.sender_last_task_ms + compute.cooldown_between_tasks * 1000,
+            windows.append(
+                _Deferred(
+                    "cooldown",
+                    f"Cooldown: {since_ms // 1000}s since the last task, "
+                    f"{compute.cooldown_between_tasks}s required",
+                    usage.sender_last_task_ms + compute.cooldown_between_tasks * 1000,
+                )
             )
 
     figures.update(queue_depth=usage.queue_depth, max_queue_depth=compute.max_queue_depth)
     if compute.max_queue_depth > 0 and usage.queue_depth >= compute.max_queue_depth:
         raise _Refused("queue_depth", f"Queue full: {usage.queue_depth}/{compute.max_queue_depth}")
 
-    if request.unpinned_key is None:
-        return
-    per_key = compute.unpinned_queue_per_key
+    if request.unpinned_key is not None:
+        _check_unpinned(request, usage, compute.unpinned_queue_per_key, compute.unpinned_queue_total, figures)
+    if windows:
+        # The window that opens last decides when the request is looked at again.
+        raise max(windows, key=lambda window: window.retry_after_ms)
+
+
+def _check_unpinned(
+    request: Request, usage: Usage, per_key: int, total: int, figures: dict[str, int]
+) -> None:
+    key = request.unpinned_key or ""
     figures.update(unpinned_key_queue=usage.unpinned_key_queue, unpinned_queue_per_key=per_key)
     if per_key > 0 and usage.unpinned_key_queue >= per_key:
         raise _Refused(
             "unpinned_queue_per_key",
-            f"Queue full for unpinned senders on key {request.unpinned_key[:12]}: "
-            f"{usage.unpinned_key_queue}/{per_key}",
+            f"Queue full for unpinned senders on key {key[:12]}: {usage.unpinned_key_queue}/{per_key}",
         )
-    total = compute.unpinned_queue_total
     figures.update(unpinned_queue=usage.unpinned_queue, unpinned_queue_total=total)
     if total > 0 and usage.unpinned_queue >= total:
         raise _Refused(

@@ -183,6 +183,19 @@ def m0007_search_index(db: Any) -> None:
     )
 
 
+def m0008_deferred_until(db: Any) -> None:
+    """When a deferred request (over the rate, within the cooldown; still REQUESTED) is decided
+    again: what the governor's sweep looks for, and what the queue figures count with the waiting
+    tasks. A derived column, filled on the next full re-fold like those of 0004."""
+    db.executescript(
+        """
+        ALTER TABLE task_state ADD COLUMN deferred_until INTEGER;
+        CREATE INDEX task_state_deferred ON task_state (agent, deferred_until)
+            WHERE deferred_until IS NOT NULL;
+        """
+    )
+
+
 STEPS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0001_events", m0001_events),
     ("0002_view_cache", m0002_view_cache),
@@ -191,4 +204,5 @@ STEPS: tuple[tuple[str, Callable[[Any], None]], ...] = (
     ("0005_unpinned_key", m0005_unpinned_key),
     ("0006_sender_checks", m0006_sender_checks),
     ("0007_search_index", m0007_search_index),
+    ("0008_deferred_until", m0008_deferred_until),
 )

@@ -32,7 +32,7 @@ from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.projections.orgtext import encode_body, safe_line, safe_title
 from datacore_msg.projections.render import sender_properties, sender_tag_names
 from datacore_msg.projections.tasks import Change, TaskState
-from datacore_msg.projections.timefmt import month_of, org_inactive
+from datacore_msg.projections.timefmt import month_of, org_inactive, org_inactive_ms
 from datacore_msg.readmodels.entry import Entry
 from datacore_msg.task_states import FINAL, REQUESTED, WAITING
 
@@ -115,6 +115,20 @@ def _imported_properties(state: TaskState, taken: set[str]) -> list[tuple[str, s
     return out
 
 
+def _awaiting(state: TaskState, tz: tzinfo) -> list[tuple[str, str]]:
+    """What an undecided (or deferred) or held task waits for."""
+    if state.state == WAITING:
+        return [("AWAITING", "owner-approval")]
+    if state.state != REQUESTED:
+        return []
+    props = [("AWAITING", "governor")]
+    until = state.deferred_until_ms
+    if until is not None and state.deferral is not None:
+        props.append(("DEFERRED_UNTIL", org_inactive_ms(until, tz, round_up=True)))
+        props.append(("DEFERRED", safe_line(state.deferral.reason)))
+    return props
+
+
 def render_task(state: TaskState, tz: tzinfo, sender: Sender | None = None) -> str:
     """One task's entry; ``sender`` (what the trust book says of the requester) marks an unverified
     or lookalike sender (None: no mark)."""
@@ -132,10 +146,7 @@ def render_task(state: TaskState, tz: tzinfo, sender: Sender | None = None) -> s
     if state.tier is not None:
         props.append(("TRUST_TIER", state.tier))
     props.append(("SUBMITTED", submitted))
-    if state.state == REQUESTED:
-        props.append(("AWAITING", "governor"))
-    elif state.state == WAITING:
-        props.append(("AWAITING", "owner-approval"))
+    props.extend(_awaiting(state, tz))
     if state.approval is not None:
         props.append(("APPROVAL", state.approval))
     if request.effort is not None:

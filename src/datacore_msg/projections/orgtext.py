@@ -58,18 +58,22 @@ empty file line. Decoding joins the decoded lines with ``"\n"``, so ``decode_bod
 (d) ``L`` holds a token some consumer finds anywhere in a line: ``Local Variables:`` (any case;
     Emacs), ``CLOCK:`` or ``CLOSED:`` (agenda log view, orgparse) or a ``-`` followed by
     whitespace, ``State``, whitespace and ``"`` (agenda log view, orgparse). The comma is not
-    enough for these: ``esc`` also writes the token's colon (or dash) as a hex escape, which breaks
-    the token.
+    enough for these: ``esc`` also puts the invisible :data:`BREAK_MARK` (U+2060 WORD JOINER, a
+    zero-width character) inside the token -- before the colon (``CLOSED⁠:``), after the dash
+    (``-⁠ State``) -- which breaks it for every consumer while Emacs still shows the text as sent.
 
 Leading whitespace alone does not make a line special: ``INDENT`` already keeps every body line off
 column 0, where headings (``* ``), footnote definitions and diary sexps live.
 
-``esc(L)`` replaces ``\`` with ``\\``, every :data:`SPECIAL` character and the breaking character
-of every token of (d) with ``\xHH`` (code points below U+0100) or ``\uHHHH`` (all others: every
-escaped character is in the BMP), lowercase hex. Nothing else is escaped, so an escaped line stays
-readable. Its output cannot contain a SPECIAL character, starts with ``,`` (so (b) cannot apply to
-the file line) and contains none of the tokens of (d): the escape sequences are made of ``\``,
-``x``, ``u`` and lowercase hex digits, which cannot complete a token around an escaped character.
+``esc(L)`` replaces ``\`` with ``\\``, every :data:`SPECIAL` character and every
+:data:`BREAK_MARK` the text itself holds with ``\xHH`` (code points below U+0100) or ``\uHHHH``
+(all others: every escaped character is in the BMP), lowercase hex, and puts a :data:`BREAK_MARK`
+inside every token of (d). Nothing else is escaped, so an escaped line reads as the text (the leading
+comma aside, which is how org itself escapes a line). Its output cannot contain a SPECIAL character,
+starts with ``,`` (so (b) cannot apply to the file line) and contains none of the tokens of (d):
+the escape sequences are made of ``\``, ``x``, ``u`` and lowercase hex digits, and a mark sits
+inside every token. Every :data:`BREAK_MARK` in an escaped line is one the encoder put there, so the
+decoder drops them all before it reads the escapes.
 
 Not neutralised, on purpose: active timestamps (``<2026-03-12 Thu>`` in a body shows in the
 agenda, as org intends), links (following one is the reader's act, and org asks before ``elisp:`` or
@@ -81,7 +85,8 @@ Org 9.5.5 and with orgparse): nothing in org gives a meaning to a line starting 
 outside blocks, and the escaped text never opens a block.
 
 Decoding is strict: a file line must be empty, or ``INDENT`` followed by a plain line, or
-``INDENT + ","`` followed by valid escapes (only ``\\``, ``\xHH``, ``\uHHHH``, lowercase), and must
+``INDENT + ","`` followed by valid escapes (only ``\\``, ``\xHH``, ``\uHHHH``, lowercase) and
+marks exactly where the encoder puts them, and must
 be exactly what the encoder writes for the decoded line (so ``"  ,abc"``, ``"  "`` and
 ``"  ,\x41"`` are rejected). Anything else raises :class:`~datacore_msg.errors.InvalidInput`
 naming the line: it was edited by hand or written by something else. The only non-canonical input
@@ -96,13 +101,13 @@ collapsed; leading ``*``, ``#``, ``,`` dropped; a leading TODO keyword (or ``COM
 priority cookie ``[#X]`` written ``[X]`` (org-mode takes *any* character as a priority, ``[#a]``
 too); trailing colons dropped, so no suffix can be read as tags -- org-mode wants ``␣:tag:`` at
 the end of the heading, and orgparse even takes a bare ``word:tag:``; every token of rule (d)
-broken exactly as in a body line (``CLOSED\\x3a [..]``, ``Local Variables\\x3a``, ``\\x2d State
-"..."``: the heading line is searched too -- the agenda's log view lists a heading
-``* WAITING CLOSED: [2026-01-01 Thu 10:00] x`` as closed that day, and Emacs's scanner finds
-``Local Variables:`` on any line); then cut to ``limit`` characters, the last being ``…``. Text
-with nothing left gives ``"(untitled)"`` (whatever the limit). Verified with Emacs 28.2:
-``subject :tag`` has no tags, ``todo x`` no keyword, ``[A] x`` no priority, ``comment x`` is not
-commented, after ``* `` and after ``* TODO `` alike.
+broken exactly as in a body line (``CLOSED⁠: [..]``, ``Local Variables⁠:``, ``-⁠ State "..."``,
+each with an invisible :data:`BREAK_MARK`: the heading line is searched too -- the agenda's log
+view lists a heading ``* WAITING CLOSED: [2026-01-01 Thu 10:00] x`` as closed that day, and
+Emacs's scanner finds ``Local Variables:`` on any line); then cut to ``limit`` characters, the
+last being ``…``. Text with nothing left gives ``"(untitled)"`` (whatever the limit). Verified
+with Emacs 28.2: ``subject :tag`` has no tags, ``todo x`` no keyword, ``[A] x`` no priority,
+``comment x`` is not commented, after ``* `` and after ``* TODO `` alike.
 
 :func:`is_safe_property_value` accepts the validated names and ids we write in property drawers.
 """
@@ -117,6 +122,7 @@ from datacore_msg.errors import InvalidInput
 from datacore_msg.task_states import ARCHIVED, CANCELLED, DONE, QUEUED, WAITING, WORKING
 
 __all__ = [
+    "BREAK_MARK",
     "DONE_KEYWORDS",
     "ESCAPE_MARK",
     "INDENT",
@@ -136,6 +142,11 @@ INDENT: Final = "  "
 
 ESCAPE_MARK: Final = ","
 """The character after :data:`INDENT` that marks an escaped line."""
+
+BREAK_MARK: Final = "\u2060"
+"""The zero-width character (WORD JOINER) put inside a token of rule (d) to break it: Emacs shows
+the line as the text (the mark has no width), no consumer finds the token, and the decoder drops it.
+The text's own U+2060 characters are escaped (``\u2060``) in escaped lines."""
 
 _SPECIAL_CLASS: Final = r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]"
 
@@ -188,8 +199,9 @@ _TOKEN_RE: Final = re.compile(
     r"(?:(?i:local variables)|CLOCK|CLOSED)(?P<brk>:)|(?P<dash>-)(?=\s+State\s+\")",
 )
 
-# What esc() rewrites: a backslash, a SPECIAL character, or a token of rule (d).
-_ESC_RE: Final = re.compile(r"\\|" + _SPECIAL_CLASS + "|" + _TOKEN_RE.pattern)
+# What esc() rewrites: a backslash, a SPECIAL character, the text's own BREAK_MARK, or a token of
+# rule (d).
+_ESC_RE: Final = re.compile(r"\\|" + _SPECIAL_CLASS + "|" + BREAK_MARK + "|" + _TOKEN_RE.pattern)
 
 _UNESC_RE: Final = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4})?")
 
@@ -204,9 +216,9 @@ def _esc_replacement(match: re.Match[str]) -> str:
     if text == "\\":
         return "\\\\"
     if match.group("brk") is not None:
-        return text[:-1] + _hex_escape(":")
+        return text[:-1] + BREAK_MARK + ":"
     if match.group("dash") is not None:
-        return _hex_escape("-")
+        return "-" + BREAK_MARK
     return _hex_escape(text)
 
 
@@ -265,7 +277,7 @@ def _decode_line(line: str, number: int) -> str:
         )
     content = line[len(INDENT) :]
     if content.startswith(ESCAPE_MARK):
-        decoded = _unescape(content[len(ESCAPE_MARK) :], number, line)
+        decoded = _unescape(content[len(ESCAPE_MARK) :].replace(BREAK_MARK, ""), number, line)
     else:
         decoded = content
     if _encode_line(decoded) != line:
@@ -311,9 +323,10 @@ def _cut(title: str, limit: int) -> str:
 
 
 def break_tokens(line: str) -> str:
-    """``line`` with every token of rule (d) broken as a body line's escape breaks it (the colon of
-    ``CLOCK:``, ``CLOSED:``, ``Local Variables:``, the dash of ``- State "``), so no consumer that
-    searches whole lines finds one; nothing else changes."""
+    """``line`` with every token of rule (d) broken as a body line's escape breaks it (a
+    :data:`BREAK_MARK` before the colon of ``CLOCK:``, ``CLOSED:``, ``Local Variables:``, after the
+    dash of ``- State "``), so no consumer that searches whole lines finds one, while Emacs shows
+    the line unchanged; nothing else changes."""
     if "-" not in line and ":" not in line:
         return line
     return _TOKEN_RE.sub(_esc_replacement, line)
@@ -354,16 +367,9 @@ def is_safe_property_value(value: str) -> bool:
 def safe_line(text: str, limit: int = 120) -> str:
     """A one-line rendering of ``text`` for a property value or a LOGBOOK note: the line
     :func:`safe_title` picks and normalises, with every ``:END:`` (any case) broken by a space, so it
-    cannot end a drawer, and the tokens of rule (d) broken (a space before the colon; an en dash
-    for the dash of ``- State "``)."""
+    cannot end a drawer, and the tokens of rule (d) broken by an invisible :data:`BREAK_MARK` as in
+    a body line (Emacs shows them as typed)."""
     title = _first_title(text)
     line = UNTITLED if title is None else _cut(title, limit)
     line = _END_RE.sub(lambda match: match.group(0)[:1] + " " + match.group(0)[1:], line)
-    return _TOKEN_RE.sub(_break_token, line)
-
-
-def _break_token(match: re.Match[str]) -> str:
-    """Rule (d) for one-line text: ``CLOCK :``, ``Local Variables :``, ``– State "`` (en dash)."""
-    if match.group("dash") is not None:
-        return "\u2013"
-    return match.group(0)[:-1] + " :"
+    return break_tokens(line)

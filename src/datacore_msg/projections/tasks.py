@@ -103,6 +103,9 @@ class TaskState:
     state_hlc: int
     decision: TaskDecided | None = None
     decided_hlc: int | None = None
+    #: The latest deferral of a still undecided request (over the rate, within the cooldown): its
+    #: ``retry_after`` is when the owner's governor looks at it again.
+    deferral: TaskDecided | None = None
     approval: str | None = None
     started_hlc: int | None = None
     started_at: int | None = None
@@ -142,6 +145,13 @@ class TaskState:
     @property
     def tier(self) -> str | None:
         return None if self.decision is None else self.decision.tier
+
+    @property
+    def deferred_until_ms(self) -> int | None:
+        """When a deferred request is decided again (None: not deferred)."""
+        if self.state != REQUESTED or self.deferral is None:
+            return None
+        return self.deferral.retry_after
 
     @property
     def requested_hlc(self) -> int:
@@ -365,7 +375,14 @@ def _step(state: TaskState, event: Event, payload: Payload, book: TrustBook) -> 
         if not book.is_owner_side(event.actor, event.origin, state.agent):
             return _supersede(state, event, action, "only the agent's owner decides its requests")
         after = DECIDED_STATE[payload.outcome]
+        if payload.outcome == "deferred":
+            change = Change(
+                event.hlc, event.actor, "defer", state.state, after, payload.reason, None, event.id
+            )
+            return attrs.evolve(state, deferral=payload, changes=(*state.changes, change))
         approval = {"accepted": "auto_accepted", "held": None, "refused": "refused"}[payload.outcome]
+        if state.deferral is not None:
+            state = attrs.evolve(state, deferral=None)
         change = Change(event.hlc, event.actor, action, state.state, after, payload.reason, None, event.id)
         return attrs.evolve(
             state,

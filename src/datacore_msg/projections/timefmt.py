@@ -24,6 +24,13 @@ def org_inactive(hlc: int, tz: tzinfo) -> str:
     return f"[{_minute_stamp(physical_ms(hlc) // 60000, tz)}]"
 
 
+def org_inactive_ms(ms: int, tz: tzinfo, *, round_up: bool = False) -> str:
+    """``[2026-03-11 Wed 14:30]`` for a wall-clock time in ms (``round_up``: the next whole minute,
+    for a time before which something cannot happen)."""
+    minute = -(-ms // 60000) if round_up else ms // 60000
+    return f"[{_minute_stamp(minute, tz)}]"
+
+
 def month_of(hlc: int, tz: tzinfo) -> str:
     """``2026-03``: the month (in the user's zone) that an archived entry is filed under."""
     return _minute_stamp(physical_ms(hlc) // 60000, tz)[:7]

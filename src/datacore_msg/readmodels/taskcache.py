@@ -23,10 +23,12 @@ from typing import Any
 import attrs
 
 from datacore_msg.eventlog.sqlite_errors import translating
-from datacore_msg.task_states import CANCELLED, IN_QUEUE, OUTSTANDING, WORKING, sql_list
+from datacore_msg.task_states import CANCELLED, IN_QUEUE, OUTSTANDING, REQUESTED, WORKING, sql_list
 
 OUTSTANDING_SQL = sql_list(OUTSTANDING)
 IN_QUEUE_SQL = sql_list(IN_QUEUE)
+#: What the queue figures count: tasks waiting or queued, and deferred requests (which wait too).
+QUEUED_OR_DEFERRED = f"(state IN {IN_QUEUE_SQL} OR deferred_until IS NOT NULL)"
 
 
 @attrs.frozen
@@ -51,6 +53,8 @@ class TaskRow:
     unpinned_key: str | None = None
     sender_verified: bool = False
     sender_looks_like: str | None = None
+    #: A deferred request's next decision time (still REQUESTED), else None.
+    deferred_until: int | None = None
 
 
 def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
@@ -60,8 +64,8 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
     conn.executemany(
         "INSERT INTO task_state (task, agent, sender, state, estimate, let_through_ms, state_ms, "
         "retry_count, priority, s_hlc, s_origin, s_seq, tier, effort, tags, requested_ms, text, "
-        "unpinned_key, sender_verified, sender_looks_like) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "unpinned_key, sender_verified, sender_looks_like, deferred_until) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(task) DO UPDATE SET agent = excluded.agent, sender = excluded.sender, "
         "state = excluded.state, estimate = excluded.estimate, "
         "let_through_ms = excluded.let_through_ms, state_ms = excluded.state_ms, "
@@ -69,7 +73,8 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
         "s_origin = excluded.s_origin, s_seq = excluded.s_seq, tier = excluded.tier, "
         "effort = excluded.effort, tags = excluded.tags, requested_ms = excluded.requested_ms, "
         "text = excluded.text, unpinned_key = excluded.unpinned_key, "
-        "sender_verified = excluded.sender_verified, sender_looks_like = excluded.sender_looks_like",
+        "sender_verified = excluded.sender_verified, sender_looks_like = excluded.sender_looks_like, "
+        "deferred_until = excluded.deferred_until",
         [
             (
                 row.task,
@@ -90,6 +95,7 @@ def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
                 row.unpinned_key,
                 int(row.sender_verified),
                 row.sender_looks_like,
+                row.deferred_until,
             )
             for row in rows
         ],
@@ -178,11 +184,11 @@ class TaskCache:
 
     def agent_figures(self, agent: str, day_start_ms: int, default_estimate: int) -> AgentFigures:
         outstanding, queued, working, unpinned = self._one(
-            f"SELECT COALESCE(SUM(COALESCE(estimate, ?)), 0), "
-            f"COALESCE(SUM(state IN {IN_QUEUE_SQL} AND unpinned_key IS NULL), 0), "
+            f"SELECT COALESCE(SUM(CASE WHEN state IN {OUTSTANDING_SQL} THEN COALESCE(estimate, ?) END), 0), "
+            f"COALESCE(SUM({QUEUED_OR_DEFERRED} AND unpinned_key IS NULL), 0), "
             f"COALESCE(SUM(state = '{WORKING}'), 0), "
-            f"COALESCE(SUM(state IN {IN_QUEUE_SQL} AND unpinned_key IS NOT NULL), 0) "
-            f"FROM task_state WHERE agent = ? AND state IN {OUTSTANDING_SQL}",
+            f"COALESCE(SUM({QUEUED_OR_DEFERRED} AND unpinned_key IS NOT NULL), 0) "
+            f"FROM task_state WHERE agent = ? AND (state IN {OUTSTANDING_SQL} OR deferred_until IS NOT NULL)",
             (default_estimate, agent),
         )
         completed = self._one(
@@ -198,10 +204,10 @@ class TaskCache:
         )
 
     def unpinned_key_queue(self, agent: str, key: str) -> int:
-        """WAITING or QUEUED tasks of ``agent`` requested unpinned from origin ``key``."""
+        """WAITING, QUEUED or deferred tasks of ``agent`` requested unpinned from origin ``key``."""
         return int(
             self._one(
-                f"SELECT COUNT(*) FROM task_state WHERE agent = ? AND state IN {IN_QUEUE_SQL} "
+                f"SELECT COUNT(*) FROM task_state WHERE agent = ? AND {QUEUED_OR_DEFERRED} "
                 "AND unpinned_key = ?",
                 (agent, key),
             )[0]
@@ -219,11 +225,11 @@ class TaskCache:
         )
 
     def unpinned_queues(self, agent: str) -> list[tuple[str, int]]:
-        """Per origin key with unpinned requests WAITING or QUEUED for ``agent``: how many, by key."""
+        """Per origin key with unpinned requests WAITING, QUEUED or deferred for ``agent``: how many."""
         with translating(self.path):
             rows = self.conn.execute(
-                f"SELECT unpinned_key, COUNT(*) FROM task_state WHERE agent = ? AND state IN "
-                f"{IN_QUEUE_SQL} AND unpinned_key IS NOT NULL GROUP BY unpinned_key ORDER BY 1",
+                f"SELECT unpinned_key, COUNT(*) FROM task_state WHERE agent = ? AND "
+                f"{QUEUED_OR_DEFERRED} AND unpinned_key IS NOT NULL GROUP BY unpinned_key ORDER BY 1",
                 (agent,),
             )
             return [(str(key), int(count)) for key, count in rows]
@@ -247,6 +253,17 @@ class TaskCache:
             )
             return [row[0] for row in rows]
 
+    def due_requests(self, agent: str, now_ms: int) -> list[str]:
+        """Undecided requests to ``agent`` the governor may decide now: never decided, or deferred
+        until ``now_ms`` or earlier; in request order."""
+        with translating(self.path):
+            rows = self.conn.execute(
+                f"SELECT task FROM task_state WHERE agent = ? AND state = '{REQUESTED}' "
+                "AND (deferred_until IS NULL OR deferred_until <= ?) ORDER BY s_hlc, s_origin, s_seq",
+                (agent, now_ms),
+            )
+            return [row[0] for row in rows]
+
     def stale_working(self, agent: str, started_before_ms: int) -> list[str]:
         with translating(self.path):
             rows = self.conn.execute(
@@ -263,9 +280,13 @@ class TaskCache:
         sender: str | None = None,
         states: Iterable[str] = (),
         limit: int | None = None,
+        changed_since_ms: int | None = None,
     ) -> list[str]:
         clauses: list[str] = []
         params: list[object] = []
+        if changed_since_ms is not None:
+            clauses.append("state_ms >= ?")
+            params.append(changed_since_ms)
         if agent is not None:
             clauses.append("agent = ?")
             params.append(agent)

@@ -133,6 +133,7 @@ def task_row(state: TaskState, book: TrustBook) -> TaskRow:
         else state.request_origin,
         sender_verified=sender.verified,
         sender_looks_like=sender.looks_like,
+        deferred_until=state.deferred_until_ms,
     )
 
 
