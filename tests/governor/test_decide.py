@@ -1122,7 +1122,8 @@ def usages(draw: st.DrawFn) -> Usage:
         sender_tokens_today=draw(counts),
         total_tokens_today=draw(counts),
         sender_tasks_last_hour=draw(st.integers(0, 7)),
-        sender_oldest_in_hour_ms=draw(st.none() | st.integers(NOW - HOUR_MS, NOW)),
+        # the task cache counts let-throughs strictly after an hour ago (taskcache.sender_figures)
+        sender_oldest_in_hour_ms=draw(st.none() | st.integers(NOW - HOUR_MS + 1, NOW)),
         sender_last_task_ms=draw(st.none() | st.integers(NOW - 200_000, NOW + 5_000)),
         queue_depth=draw(st.integers(0, 24)),
         unpinned_key_queue=draw(st.integers(0, 5)),
@@ -1262,7 +1263,7 @@ RAISERS: dict[str, Callable[[Usage, int], Usage]] = {
     "sender_oldest_in_hour_ms": lambda u, d: attrs.evolve(
         u,
         sender_oldest_in_hour_ms=(
-            NOW - HOUR_MS if u.sender_oldest_in_hour_ms is None else u.sender_oldest_in_hour_ms
+            NOW - HOUR_MS + 1 if u.sender_oldest_in_hour_ms is None else u.sender_oldest_in_hour_ms
         )
         + d,
     ),
