@@ -177,10 +177,29 @@ class Folded:
 
 def fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
     with _bulk():
-        return _fold_all(ctx, events)
+        return _fold_groups(ctx, _grouped(events))
 
 
-def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
+def fold_log(ctx: ViewContext) -> Folded:
+    """:func:`fold_all` of the whole log, read one subject at a time (bounded memory). A log whose
+    stored subject column disagrees with an event's payload (edited behind the triggers' back,
+    which ``verify`` reports) is folded from the payloads instead, as :func:`fold_all` does."""
+    try:
+        with _bulk():
+            return _fold_groups(ctx, _stored_groups(ctx.store))
+    except _SubjectMismatch:
+        return fold_all(ctx, ctx.store.iter_sorted())
+
+
+class _SubjectMismatch(Exception):
+    pass
+
+
+#: One subject's message events and task events, each in ``(hlc, origin, seq)`` order.
+Group = tuple[list[Event], list[Event]]
+
+
+def _grouped(events: Iterable[Event]) -> Iterator[Group]:
     messages: dict[str, list[Event]] = defaultdict(list)
     tasks: dict[str, list[Event]] = defaultdict(list)
     for event in events:
@@ -192,20 +211,37 @@ def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
             subject = event.subject
             if subject is not None:
                 tasks[subject].append(event)
-    entries: list[Entry] = []
     for subject_events in messages.values():
         subject_events.sort(key=Event.order_key)
-        state = fold_message(subject_events, ctx.store.decode, ctx.book)
-        if state is not None:
-            entries.extend(_message_entries(ctx, state))
-    rows: list[TaskRow] = []
+        yield subject_events, []
     for subject_events in tasks.values():
         subject_events.sort(key=Event.order_key)
-        task = fold_task(subject_events, ctx.store.decode, ctx.book)
-        if task is not None:
-            rows.append(task_row(task, ctx.book))
-            if task.agent == ctx.agent:
-                entries.append(_task_entry(ctx, task))
+        yield [], subject_events
+
+
+def _stored_groups(store: EventStore) -> Iterator[Group]:
+    for subject, events in store.iter_subjects():
+        messages = [event for event in events if event.type in MESSAGE_TYPES]
+        tasks = [event for event in events if event.type in TASK_TYPES]
+        if any(event.subject != subject for event in (*messages, *tasks)):
+            raise _SubjectMismatch
+        yield messages, tasks
+
+
+def _fold_groups(ctx: ViewContext, groups: Iterable[Group]) -> Folded:
+    entries: list[Entry] = []
+    rows: list[TaskRow] = []
+    for message_events, task_events in groups:
+        if message_events:
+            state = fold_message(message_events, ctx.store.decode, ctx.book)
+            if state is not None:
+                entries.extend(_message_entries(ctx, state))
+        if task_events:
+            task = fold_task(task_events, ctx.store.decode, ctx.book)
+            if task is not None:
+                rows.append(task_row(task, ctx.book))
+                if task.agent == ctx.agent:
+                    entries.append(_task_entry(ctx, task))
     return Folded(entries, rows)
 
 
@@ -241,7 +277,7 @@ def _stale(ctx: ViewContext) -> bool:
 
 def _replace_everything(ctx: ViewContext) -> Folded:
     head = ctx.store.max_position()
-    folded = fold_all(ctx, ctx.store.iter_sorted())
+    folded = fold_log(ctx)
     ctx.cache.replace_all(PROJECTION, head, folded.entries, folded.task_rows, derived_meta(ctx))
     return folded
 
@@ -355,7 +391,7 @@ def catch_up(ctx: ViewContext, step: Step | None = None, recognise: Recognise | 
 
 def render_all(ctx: ViewContext) -> dict[str, str]:
     """Every view file, rendered from the whole log in memory (touches neither cache nor disk)."""
-    return render_files(fold_all(ctx, ctx.store.iter_sorted()).entries, ctx.live_files)
+    return render_files(fold_log(ctx).entries, ctx.live_files)
 
 
 def rebuild(ctx: ViewContext) -> WriteReport:
