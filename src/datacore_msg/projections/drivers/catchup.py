@@ -229,20 +229,24 @@ def _stored_groups(store: EventStore) -> Iterator[Group]:
 
 
 def _fold_groups(ctx: ViewContext, groups: Iterable[Group]) -> Folded:
-    entries: list[Entry] = []
     rows: list[TaskRow] = []
+    entries = list(_fold_stream(ctx, groups, rows))
+    return Folded(entries, rows)
+
+
+def _fold_stream(ctx: ViewContext, groups: Iterable[Group], rows: list[TaskRow]) -> Iterator[Entry]:
+    """The entries of ``groups``, lazily; each task's row is appended to ``rows`` as it is folded."""
     for message_events, task_events in groups:
         if message_events:
             state = fold_message(message_events, ctx.store.decode, ctx.book)
             if state is not None:
-                entries.extend(_message_entries(ctx, state))
+                yield from _message_entries(ctx, state)
         if task_events:
             task = fold_task(task_events, ctx.store.decode, ctx.book)
             if task is not None:
                 rows.append(task_row(task, ctx.book))
                 if task.agent == ctx.agent:
-                    entries.append(_task_entry(ctx, task))
-    return Folded(entries, rows)
+                    yield _task_entry(ctx, task)
 
 
 def _render_from_cache(ctx: ViewContext, name: str) -> str | None:
@@ -252,8 +256,7 @@ def _render_from_cache(ctx: ViewContext, name: str) -> str | None:
     return render_file(name, texts)
 
 
-def _refold(ctx: ViewContext, subject: str, is_task: bool) -> tuple[list[Entry], TaskRow | None]:
-    events = ctx.store.events_for_subject(subject)
+def _refold(ctx: ViewContext, events: list[Event], is_task: bool) -> tuple[list[Entry], TaskRow | None]:
     if not is_task:
         state = fold_message(events, ctx.store.decode, ctx.book)
         return ([] if state is None else _message_entries(ctx, state)), None
@@ -275,11 +278,19 @@ def _stale(ctx: ViewContext) -> bool:
     return tasks.meta(TRUST_META) != ctx.book.fingerprint() or tasks.meta(FORMAT_META) != DERIVED_FORMAT
 
 
-def _replace_everything(ctx: ViewContext) -> Folded:
+def _replace_everything(ctx: ViewContext) -> None:
+    """Re-fold the whole log into the cache, one subject at a time: the entries stream into the
+    cache's staging table as they are folded, so neither the log nor the entries are held whole."""
     head = ctx.store.max_position()
-    folded = fold_log(ctx)
-    ctx.cache.replace_all(PROJECTION, head, folded.entries, folded.task_rows, derived_meta(ctx))
-    return folded
+    rows: list[TaskRow] = []
+    try:
+        with _bulk():
+            entries = _fold_stream(ctx, _stored_groups(ctx.store), rows)
+            # replace_all stages every entry before it reads the task rows they fill in
+            ctx.cache.replace_all(PROJECTION, head, entries, rows, derived_meta(ctx))
+    except _SubjectMismatch:
+        folded = fold_all(ctx, ctx.store.iter_sorted())
+        ctx.cache.replace_all(PROJECTION, head, folded.entries, folded.task_rows, derived_meta(ctx))
 
 
 def _apply_new(ctx: ViewContext) -> dict[str, str]:
@@ -312,9 +323,10 @@ def _apply_new(ctx: ViewContext) -> dict[str, str]:
     rewritten: set[str] = set()
     added: dict[str, list[Entry]] = defaultdict(list)
     task_rows: list[TaskRow] = []
+    loaded = ctx.store.events_for_subjects(subjects)
     for subject in sorted(subjects):
         is_task = subjects[subject]
-        new_entries, row = _refold(ctx, subject, is_task)
+        new_entries, row = _refold(ctx, loaded.get(subject, []), is_task)
         if row is not None:
             task_rows.append(row)
         roles = (AGENT_ROLE,) if is_task else MESSAGE_ROLES
@@ -398,9 +410,11 @@ def rebuild(ctx: ViewContext) -> WriteReport:
     """Drop the cached entries, re-fold the whole log and write every view file."""
     lock = _locked(ctx)
     try:
-        folded = _replace_everything(ctx)
-        files = render_files(folded.entries, ctx.live_files)
-        return write_views(ctx.views_dir, ctx.cache, files.get, files.keys())
+        _replace_everything(ctx)
+        # every file with entries is dirty now; each is rendered from the cache in turn
+        return write_views(
+            ctx.views_dir, ctx.cache, lambda name: _render_from_cache(ctx, name), ctx.live_files
+        )
     finally:
         lock.release()
 
