@@ -3,7 +3,10 @@ checked on every core: the outcome must be exactly the one-event-at-a-time outco
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +176,28 @@ def test_the_body_encoding_is_the_canonical_encoding(
     raw, text = body_encoding(event)
     assert raw == canonical_bytes(event.body())
     assert text == canonical_text(data)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_checks_a_large_batch_on_threads_of_its_own() -> None:
+    """The pool's threads do not survive a fork: a child must start its own, not wait forever."""
+    events = chain(SigningKey.generate(), "gregor", 300)
+    items = [(e.origin, body_encoding(e)[0], e.sig) for e in events]
+    assert all(sigbatch.Signatures(items, parallel_min=1).ok(n) for n in range(len(items)))
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only when every verdict came back
+        try:
+            checks = sigbatch.Signatures(items, parallel_min=1)
+            os._exit(0 if all(checks.ok(n) for n in range(len(items))) else 1)
+        finally:
+            os._exit(2)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child never got its signatures checked")

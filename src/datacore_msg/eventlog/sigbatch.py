@@ -30,7 +30,8 @@ CHUNK = 128
 #: (origin public key hex, signed bytes, signature hex)
 Item = tuple[str, bytes, str]
 
-_pools: list[ThreadPoolExecutor] = []
+#: The pool, by the process that started it (a child made by ``fork`` has none of its threads).
+_pools: dict[int, ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
 
 
@@ -42,10 +43,14 @@ def workers() -> int:
 
 
 def _shared_pool() -> ThreadPoolExecutor:
+    pid = os.getpid()
     with _pool_lock:
-        if not _pools:
-            _pools.append(ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="datacore-verify"))
-        return _pools[0]
+        pool = _pools.get(pid)
+        if pool is None:
+            pool = _pools[pid] = ThreadPoolExecutor(
+                max_workers=workers(), thread_name_prefix="datacore-verify"
+            )
+        return pool
 
 
 def _check(items: Sequence[Item]) -> list[bool]:
