@@ -24,9 +24,10 @@ from bench import (
     fig_search,
     fig_send,
     fig_task_process,
+    fig_verify,
 )
-from bench.machine import describe, fsync_probe
-from bench.report import Figure, Table, summary
+from bench.machine import cpu_times, describe, doubts, fsync_probe, others_cores, others_now
+from bench.report import Figure, Table, mark_unreliable, summary
 from bench.stats import fmt_seconds
 from bench.workload import Installation, LogStats, make_installation, populate
 from datacore_msg.app.views import refresh
@@ -47,10 +48,11 @@ class Sizes:
     large_tasks: int
     decisions: int
     hook_runs: int
+    imported: int
 
 
-FULL = Sizes(5_000, 100_000, 1_000, 5, 50, 30, 1_000, 100_000, 50, 60)
-QUICK = Sizes(1_000, 20_000, 1_000, 3, 20, 15, 1_000, 20_000, 20, 15)
+FULL = Sizes(5_000, 100_000, 1_000, 5, 50, 30, 1_000, 100_000, 50, 60, 100_000)
+QUICK = Sizes(1_000, 20_000, 1_000, 3, 20, 15, 1_000, 20_000, 20, 15, 20_000)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -58,7 +60,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7,8,9,10,11", help="comma-separated figures to run (default: all)"
+        "--only", default="1,2,3,4,5,6,7,8,9,10,11,12", help="comma-separated figures to run (default: all)"
     )
     parser.add_argument(
         "--no-profile",
@@ -101,7 +103,8 @@ def _markdown(
         f"messages; send logs {sizes.small_messages:,} and {sizes.large_messages:,} messages, "
         f"{sizes.sends} sends each; {sizes.process_runs} process runs each; task logs "
         f"{sizes.small_tasks:,} and {sizes.large_tasks:,} tasks, {sizes.decisions} governor "
-        f"decisions each; {sizes.hook_runs} runs of each hook process",
+        f"decisions each; {sizes.hook_runs} runs of each hook process; verify of the rebuild log, "
+        f"ingest and import of its first {sizes.imported:,} events",
         "",
     ]
     out.extend(machine.markdown())
@@ -111,7 +114,7 @@ def _markdown(
     out.append(
         "Ratios are computed the way each goal is stated: throughput ours / baseline for 1 "
         "(higher is better), time ours / baseline for 2–7 (large log / small log for 3 and 5; "
-        "lower is better). Medians unless "
+        "lower is better), events/s ours / goal for 8 (higher is better). Medians unless "
         "said otherwise; p90 is the nearest-rank 90th percentile."
     )
     out.append("")
@@ -128,7 +131,7 @@ def _figures(
         _log(started, f"figure 1: {sizes.appends:,} appends per writer")
         figures.append(fig_append.run(sizes.appends, tmp))
     end_ms = time.time_ns() // 1_000_000 - HOUR_MS
-    if wanted & {2, 3}:
+    if wanted & {2, 3, 12}:
         _log(started, f"building a log of {sizes.large_messages:,} messages")
         inst, stats, seconds = _installation(tmp / "large", sizes.large_messages, end_ms, 1)
         _log(started, f"  {stats.events:,} events in {seconds:.0f} s")
@@ -139,6 +142,9 @@ def _figures(
             small, small_stats, _ = _installation(tmp / "small", sizes.small_messages, end_ms, 2)
             _log(started, f"figure 3: {sizes.sends} sends on each log")
             figures.append(fig_send.run((small, small_stats), (inst, stats), sizes.sends, profile))
+        if 12 in wanted:
+            _log(started, f"figure 12: verify {stats.events:,} events, ingest and import {sizes.imported:,}")
+            figures.append(fig_verify.run(inst, sizes.imported, tmp / "verify"))
     if 4 in wanted:
         inst, stats, _ = _installation(tmp / "process", sizes.small_messages, end_ms, 3)
         with inst.open() as space:
@@ -166,6 +172,16 @@ def _figures(
     if 7 in wanted:
         _log(started, f"figure 7: {sizes.hook_runs} runs of each hook process")
         figures.append(fig_hook.run(sizes.small_messages, sizes.hook_runs, tmp))
+    figures += _service_figures(wanted, sizes, tmp, end_ms, started, quick)
+    figures.sort(key=lambda fig: fig.number)
+    return figures
+
+
+def _service_figures(
+    wanted: set[int], sizes: Sizes, tmp: Path, end_ms: int, started: float, quick: bool
+) -> list[Figure]:
+    """Figures 8-11: search, the MCP server, the relay, and everyday commands as processes."""
+    figures: list[Figure] = []
     if 8 in wanted:
         _log(started, f"figure 8: search at {sizes.large_messages:,} messages")
         figures.append(
@@ -197,6 +213,10 @@ def _load() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
 
 
+def _cores(cores: float | None) -> str:
+    return "unknown (no /proc/stat)" if cores is None else f"{cores:.2f} cores of {os.cpu_count()}"
+
+
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     args = _parse(given)
@@ -207,15 +227,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         probe = fsync_probe(tmp)
         machine = describe(tmp, probe)
+        load_start = os.getloadavg()[0]
         machine.add("load average at start", _load())
+        others_start = others_now()
+        machine.add("other processes' CPU use at start (2 s, this one idle)", _cores(others_start))
         _log(started, f"temp folder {tmp}; fsync median {fmt_seconds(probe.median)}")
+        run_start = cpu_times()
         figures = _figures(wanted, sizes, tmp, args.profile, started, args.quick)
+        others_run = others_cores(run_start, cpu_times())
         probe_after = fsync_probe(tmp)
         machine.add(
             "fsync probe (4 KiB append), end",
             f"median {fmt_seconds(probe_after.median)}, p90 {fmt_seconds(probe_after.p90)}",
         )
         machine.add("load average at end", _load())
+        others_end = others_now()
+        machine.add("other processes' CPU use at end (2 s, this one idle)", _cores(others_end))
+        machine.add("other processes' CPU use during the run (average)", _cores(others_run))
+        reasons = doubts(
+            probe,
+            probe_after,
+            {"at the start": others_start, "at the end": others_end, "on average during the run": others_run},
+            load_start,
+        )
+        machine.add("reliability", "UNRELIABLE: " + "; ".join(reasons) if reasons else "nothing drifted")
+        mark_unreliable(figures, reasons)
         wall = time.perf_counter() - started
         command = " ".join(["python -m bench", *given])
         text = _markdown(figures, machine, command, sizes, args.quick, wall)
@@ -224,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         _log(started, f"wrote {out}")
         for fig in figures:
             for check in fig.checks:
-                verdict = "pass" if check.passed else "MISS"
-                print(f"{fig.number}. {check.name}: {check.ratio:.2f}× (goal {check.goal}) {verdict}")
+                print(f"{fig.number}. {check.name}: {check.ratio:.2f}× (goal {check.goal}) {check.result}")
+        if reasons:
+            print("UNRELIABLE run: " + "; ".join(reasons))
     finally:
         if args.keep:
             _log(started, f"kept {tmp}")

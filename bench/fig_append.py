@@ -220,6 +220,7 @@ def run(n: int, tmp: Path, block: int = 25) -> Figure:
             lib.throughput / base_raw.throughput,
             "ours / baseline",
             at_least(0.7),
+            baseline_spread=base_raw.p90 / base_raw.median,
         )
     )
     fig.checks.append(
@@ -230,6 +231,7 @@ def run(n: int, tmp: Path, block: int = 25) -> Figure:
             lib.throughput / base_es.throughput,
             "ours / baseline",
             at_least(1.2),
+            baseline_spread=base_es.p90 / base_es.median,
         )
     )
     table = Table(
@@ -250,6 +252,21 @@ def run(n: int, tmp: Path, block: int = 25) -> Figure:
     fig.notes.append(
         f"Median cost the library adds to a raw insert: {fmt_seconds(extra)} per append "
         f"(rows average {row_bytes:.0f} bytes of id + origin + data + sig)."
+    )
+    bound = base_raw.throughput / base_es.throughput
+    fig.notes.append(
+        f"The ceiling of the eventsourcing goal: raw sqlite3 inserting the same rows into our schema "
+        f"(no Python work at all) reached {bound:.2f}× eventsourcing in this run. Our rows carry a "
+        "128-character signature and a 64-character id, and the table five indexes (id, "
+        "(origin, seq), (hlc, origin, seq), subject, actor) that chain checks, catch-up and queries "
+        "need; eventsourcing's row is a uuid, a version, a topic and the state bytes under one "
+        "primary key. "
+        + (
+            "No writer of our rows can reach 1.2× eventsourcing on this machine: the goal cannot be "
+            "met without dropping the signature or indexes."
+            if bound < 1.2
+            else "So the goal is reachable in principle."
+        )
     )
     fig.notes.append(
         "synchronous=2 is FULL; every commit fsyncs the WAL, so the ratios move with the disk's "

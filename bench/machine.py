@@ -7,6 +7,7 @@ import platform
 import sqlite3
 import sys
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from bench.stats import Sample, fmt_seconds
 
 LIBRARIES = (
     "datacore-messaging",
-    "cryptography",
+    "pynacl",
     "attrs",
     "cattrs",
     "click",
@@ -111,3 +112,69 @@ def describe(tmp: Path, probe_before: Sample) -> Table:
     )
     table.add("libraries", ", ".join(f"{name} {_version(name)}" for name in LIBRARIES))
     return table
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    """CPU seconds used since boot by every process (``busy``, from /proc/stat) and by this
+    process and its waited-for children (``own``), at wall time ``wall``."""
+
+    busy: float
+    own: float
+    wall: float
+
+
+def cpu_times() -> CpuTimes | None:
+    try:
+        first = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    # user nice system idle iowait irq softirq steal: all but idle and iowait are busy
+    ticks = [int(value) for value in first[1:9]]
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    times = os.times()
+    own = times.user + times.system + times.children_user + times.children_system
+    return CpuTimes(busy / os.sysconf("SC_CLK_TCK"), own, time.monotonic())
+
+
+def others_cores(before: CpuTimes | None, after: CpuTimes | None) -> float | None:
+    """How many cores other processes kept busy, on average, between two readings."""
+    if before is None or after is None or after.wall <= before.wall:
+        return None
+    others = (after.busy - before.busy) - (after.own - before.own)
+    return max(0.0, others / (after.wall - before.wall))
+
+
+def others_now(seconds: float = 2.0) -> float | None:
+    """Other processes' CPU use (in cores) over ``seconds`` while this process sleeps."""
+    before = cpu_times()
+    time.sleep(seconds)
+    return others_cores(before, cpu_times())
+
+
+#: A run is unreliable when the fsync median moved more than this between its start and its end…
+MAX_FSYNC_DRIFT = 0.5
+#: …or other processes kept more than this many cores busy (at its start, its end or on average).
+MAX_OTHERS_CORES = 1.0
+
+
+def doubts(
+    fsync_start: Sample,
+    fsync_end: Sample,
+    others: dict[str, float | None],
+    load_start: float,
+) -> list[str]:
+    """Why ratios measured in this run may be off (empty when nothing says so)."""
+    out: list[str] = []
+    drift = fsync_end.median / fsync_start.median - 1
+    if abs(drift) > MAX_FSYNC_DRIFT:
+        out.append(
+            f"fsync median moved {drift:+.0%} ({fmt_seconds(fsync_start.median)} at the start, "
+            f"{fmt_seconds(fsync_end.median)} at the end)"
+        )
+    if load_start > MAX_OTHERS_CORES:
+        out.append(f"1-minute load average {load_start:.2f} at the start (over {MAX_OTHERS_CORES:g})")
+    for when, cores in others.items():
+        if cores is not None and cores > MAX_OTHERS_CORES:
+            out.append(f"other processes used {cores:.2f} cores {when}")
+    return out

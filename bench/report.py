@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,18 @@ def at_most(bound: float) -> Goal:
     return Goal(bound, False)
 
 
+#: A baseline whose p90 is more than this many times its median moved too much during its own
+#: measurement for a ratio against it to mean much.
+MAX_BASELINE_SPREAD = 2.0
+
+
 @dataclass(frozen=True)
 class Check:
-    """One goal of a figure: our number against the baseline's, measured in the same run."""
+    """One goal of a figure: our number against the baseline's, measured in the same run.
+
+    ``baseline_spread`` is the baseline sample's p90 / median, when it has repetitions; a spread over
+    :data:`MAX_BASELINE_SPREAD` makes the ratio unreliable. The run as a whole can be unreliable too
+    (the disk's fsync time drifted, other processes loaded the machine): :func:`mark_unreliable`."""
 
     name: str
     ours: str
@@ -38,10 +47,28 @@ class Check:
     ratio: float
     ratio_means: str
     goal: Goal
+    baseline_spread: float | None = None
+    unreliable: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
         return self.goal.met(self.ratio)
+
+    @property
+    def doubts(self) -> tuple[str, ...]:
+        """Why the ratio cannot be trusted (empty when it can)."""
+        own: tuple[str, ...] = ()
+        if self.baseline_spread is not None and self.baseline_spread > MAX_BASELINE_SPREAD:
+            own = (f"baseline p90 is {self.baseline_spread:.1f}× its median",)
+        return own + self.unreliable
+
+    @property
+    def result(self) -> str:
+        """``pass``, ``MISS`` (always said plainly, reliable or not), or ``UNRELIABLE`` for a pass
+        measured when the numbers could not be trusted."""
+        if not self.passed:
+            return "MISS"
+        return "UNRELIABLE" if self.doubts else "pass"
 
 
 @dataclass
@@ -88,7 +115,7 @@ class Figure:
                 check.baseline,
                 f"{check.ratio:.2f}× ({check.ratio_means})",
                 str(check.goal),
-                "**pass**" if check.passed else "**MISS**",
+                _verdict(check),
             )
         out.extend(goals.markdown())
         for table in self.tables:
@@ -111,6 +138,39 @@ def summary(figures: Sequence[Figure]) -> list[str]:
                 check.name,
                 f"{check.ratio:.2f}×",
                 str(check.goal),
-                "pass" if check.passed else "**MISS**",
+                _verdict(check),
             )
-    return table.markdown()
+    out = table.markdown()
+    checks = [check for fig in figures for check in fig.checks]
+    missed = [check for check in checks if not check.passed]
+    doubtful = [check for check in checks if check.result == "UNRELIABLE"]
+    passed = len(checks) - len(missed) - len(doubtful)
+    out.append(
+        f"**{len(missed)} of {len(checks)} goals MISSED**, {len(doubtful)} met but UNRELIABLE, "
+        f"{passed} passed."
+    )
+    out.append("")
+    doubts = sorted({doubt for check in checks for doubt in check.unreliable})
+    if doubts:
+        out.append("This run is UNRELIABLE: " + "; ".join(doubts) + ". Ratios measured in it may be off.")
+        out.append("")
+    return out
+
+
+def _verdict(check: Check) -> str:
+    """The result, with the check's own doubts (the run's are listed once, under the summary)."""
+    result = check.result
+    if result == "pass":
+        return "**pass**"
+    own = [doubt for doubt in check.doubts if doubt not in check.unreliable]
+    if check.unreliable:
+        own.append("unreliable run")
+    return f"**{result}** ({'; '.join(own)})" if own else f"**{result}**"
+
+
+def mark_unreliable(figures: Sequence[Figure], reasons: Sequence[str]) -> None:
+    """Attach the run's reasons for doubt to every check."""
+    if not reasons:
+        return
+    for fig in figures:
+        fig.checks = [replace(check, unreliable=tuple(reasons)) for check in fig.checks]

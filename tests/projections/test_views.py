@@ -497,3 +497,34 @@ def test_emacs_opens_an_archive_file_in_org_mode(gregor: Any, tex: Any, tmp_path
     dump = emacs_dump(archive, tmp_path)
     assert dump["mode"] == "org-mode"
     assert dump["counts"]["headline"] == 1
+
+
+def test_rebuild_of_a_log_whose_subject_column_was_edited_folds_from_the_payloads(
+    gregor: Any, tex: Any
+) -> None:
+    """Rebuild reads the log subject by subject from the stored ``subject`` column; when that column
+    was edited behind the triggers' back (``verify`` reports it), it folds from the payloads instead,
+    as before, and writes the same bytes as the incremental views."""
+    import sqlite3
+
+    from datacore_msg.app import audit
+
+    _busy_history(gregor, tex, StepClock())
+    assert gregor.cli("rebuild").code == 0
+    incremental = view_files(gregor.views)
+    with gregor.space() as g:
+        path = g.store.path
+        marks = g.store.query(actor="gregor", type_name="message.marked")
+        target = next(e for e in marks if e.data["mark"] == "archive")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("DROP TRIGGER events_no_update")
+        conn.execute("UPDATE events SET subject = 'msg-19990101-000000-00000000' WHERE id = ?", (target.id,))
+    finally:
+        conn.close()
+    shutil.rmtree(gregor.views)
+    with gregor.space() as g:
+        assert any("subject index" in p.reason for p in g.store.verify())
+        audit.rebuild(g)
+        assert audit.rebuild(g, check_only=True).differing == []
+    assert view_files(gregor.views) == incremental

@@ -16,13 +16,14 @@ from typing import Any
 import attrs
 
 from datacore_msg.errors import IntegrityError
-from datacore_msg.eventlog.canonical import canonical_bytes
+from datacore_msg.eventlog.canonical import canonical_bytes, canonical_text
 from datacore_msg.eventlog.names import is_actor
 from datacore_msg.eventlog.signing import SigningKey, is_public_key, signature_ok
 
 ENVELOPE_FIELDS = ("id", "origin", "seq", "prev", "hlc", "actor", "type", "v", "data", "sig")
 _HEX64 = frozenset("0123456789abcdef")
 _MAX_INT = 2**63 - 1
+_ENCODE = canonical_text
 
 
 def _no_constants(name: str) -> Any:
@@ -54,6 +55,22 @@ class Event:
             "v": self.v,
             "data": self.data,
         }
+
+    def at(self, position: int) -> Event:
+        """This event as stored at ``position`` (``attrs.evolve``, without its introspection)."""
+        return Event(
+            self.id,
+            self.origin,
+            self.seq,
+            self.prev,
+            self.hlc,
+            self.actor,
+            self.type,
+            self.v,
+            self.data,
+            self.sig,
+            position,
+        )
 
     def order_key(self) -> tuple[int, str, int]:
         """The deterministic total order every projection folds in."""
@@ -103,18 +120,27 @@ def seal(
     version: int,
     data: dict[str, Any],
 ) -> Event:
-    body = {
-        "origin": key.public_hex,
-        "seq": seq,
-        "prev": prev,
-        "hlc": hlc,
-        "actor": actor,
-        "type": type_name,
-        "v": version,
-        "data": data,
-    }
-    raw = canonical_bytes(body)
-    return Event(
+    return sealed(
+        key, seq=seq, prev=prev, hlc=hlc, actor=actor, type_name=type_name, version=version, data=data
+    )[0]
+
+
+def sealed(
+    key: SigningKey,
+    *,
+    seq: int,
+    prev: str | None,
+    hlc: int,
+    actor: str,
+    type_name: str,
+    version: int,
+    data: dict[str, Any],
+) -> tuple[Event, str]:
+    """A new event of ``key``'s origin: its id and signature over the body's canonical bytes; and
+    the canonical text of its data (what the store keeps), encoded once for both."""
+    draft = Event("", key.public_hex, seq, prev, hlc, actor, type_name, version, data, "")
+    raw, text = _encode_body(draft)
+    event = Event(
         id=hashlib.sha256(raw).hexdigest(),
         origin=key.public_hex,
         seq=seq,
@@ -126,6 +152,7 @@ def seal(
         data=data,
         sig=key.sign(raw),
     )
+    return event, text
 
 
 def _is_hex64(value: object) -> bool:
@@ -191,11 +218,41 @@ def parse_line(line: str | bytes) -> Event:
     return from_json(obj)
 
 
-def _body_bytes(event: Event) -> bytes:
+def body_encoding(event: Event) -> tuple[bytes, str]:
+    """The canonical bytes of the event's body (what its id hashes and its signature signs) and
+    the canonical text of its data (the stored ``data`` column), encoding the data once."""
     try:
-        return canonical_bytes(event.body())
+        return _encode_body(event)
     except (ValueError, TypeError, RecursionError):
         raise IntegrityError(f"event {event.id[:12]}: data cannot be encoded canonically") from None
+
+
+def _encode_body(event: Event) -> tuple[bytes, str]:
+    """:func:`body_encoding`, raising the encoder's own errors: the body's keys in sorted order
+    around the data's text, exactly as :func:`canonical_bytes` writes them (a field of an
+    unexpected type takes the general path)."""
+    data = canonical_text(event.data)
+    prev = event.prev
+    if (
+        type(event.seq) is int
+        and type(event.hlc) is int
+        and type(event.v) is int
+        and type(event.actor) is str
+        and type(event.origin) is str
+        and type(event.type) is str
+        and (prev is None or type(prev) is str)
+    ):
+        text = (
+            f'{{"actor":{_ENCODE(event.actor)},"data":{data},"hlc":{event.hlc},'
+            f'"origin":{_ENCODE(event.origin)},"prev":{"null" if prev is None else _ENCODE(prev)},'
+            f'"seq":{event.seq},"type":{_ENCODE(event.type)},"v":{event.v}}}'
+        )
+        return text.encode("utf-8"), data
+    return canonical_bytes(event.body()), data
+
+
+def _body_bytes(event: Event) -> bytes:
+    return body_encoding(event)[0]
 
 
 def check_id(event: Event) -> None:

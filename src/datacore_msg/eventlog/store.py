@@ -23,6 +23,7 @@ Theory of operation
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,10 +36,11 @@ from datacore_msg.errors import ForkError, IntegrityError
 from datacore_msg.eventlog import codec
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.connection import write_transaction
-from datacore_msg.eventlog.envelope import Event, check_id, check_seal, seal, subject_of
+from datacore_msg.eventlog.envelope import Event, body_encoding, sealed, subject_of
 from datacore_msg.eventlog.hlc import next_stamp, physical_ms
 from datacore_msg.eventlog.names import is_message_id, is_task_id
 from datacore_msg.eventlog.payloads import Payload
+from datacore_msg.eventlog.sigbatch import Signatures
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
 
@@ -68,6 +70,7 @@ _INSERT = (
     "INSERT INTO events (id, origin, seq, prev, hlc, actor, type, v, data, sig, subject) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING RETURNING position"
 )
+_INSERT_MANY = _INSERT.removesuffix(" RETURNING position")
 
 
 def _no_upcast(type_name: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -76,6 +79,10 @@ def _no_upcast(type_name: str, version: int, data: dict[str, Any]) -> tuple[int,
 
 def row_of(event: Event) -> tuple[Any, ...]:
     """The values of the ``events`` columns (in ``_INSERT`` order) that store ``event``."""
+    return _stored_row(event, canonical_text(event.data))
+
+
+def _stored_row(event: Event, data: str) -> tuple[Any, ...]:
     return (
         event.id,
         event.origin,
@@ -85,7 +92,7 @@ def row_of(event: Event) -> tuple[Any, ...]:
         event.actor,
         event.type,
         event.v,
-        canonical_text(event.data),
+        data,
         event.sig,
         subject_of(event.type, event.data),
     )
@@ -119,6 +126,53 @@ class Problem:
     position: int
     event_id: str
     reason: str
+
+
+@attrs.frozen
+class _Incoming:
+    """One item of an ingest batch: its line number, and the event with its body's canonical bytes
+    and data text, or why it is refused before anything is looked up (parse error, bad id)."""
+
+    lineno: int
+    event: Event | None
+    error: IntegrityError | None
+    raw: bytes = b""
+    data: str = ""
+
+    @classmethod
+    def of(cls, lineno: int, item: Event | IntegrityError) -> _Incoming:
+        if isinstance(item, IntegrityError):
+            return cls(lineno, None, item)
+        try:
+            raw, data = body_encoding(item)
+        except IntegrityError as exc:
+            return cls(lineno, item, exc)
+        if hashlib.sha256(raw).hexdigest() != item.id:
+            return cls(lineno, item, IntegrityError(f"event {item.id[:12]}: id does not match its content"))
+        return cls(lineno, item, None, raw, data)
+
+    def lookups(self) -> tuple[tuple[str, int], ...]:
+        """The ``(origin, seq)`` whose stored ids its checks need: its own and its predecessor's."""
+        if self.event is None or self.error is not None:
+            return ()
+        return ((self.event.origin, self.event.seq), (self.event.origin, self.event.seq - 1))
+
+    def unheld(self, held: dict[tuple[str, int], str]) -> bool:
+        """Its signature is to be checked: its id is right and its ``(origin, seq)`` is not held."""
+        return (
+            self.event is not None and self.error is None and (self.event.origin, self.event.seq) not in held
+        )
+
+    def signed(self) -> tuple[str, bytes, str]:
+        assert self.event is not None
+        return self.event.origin, self.raw, self.event.sig
+
+    def valid(self) -> tuple[Event, str]:
+        """The event and its data text, or raise why it was refused up front."""
+        if self.error is not None:
+            raise self.error
+        assert self.event is not None
+        return self.event, self.data
 
 
 class EventStore:
@@ -159,7 +213,7 @@ class EventStore:
             seq = seq or 0
             for actor, payload, data in encoded:
                 seq += 1
-                event = seal(
+                event, text = sealed(
                     key,
                     seq=seq,
                     prev=prev,
@@ -169,78 +223,123 @@ class EventStore:
                     version=payload.VERSION,
                     data=data,
                 )
-                position = self._insert(event)
-                appended.append(attrs.evolve(event, position=position))
+                row = self.conn.execute(_INSERT, _stored_row(event, text)).fetchone()
+                appended.append(event if row is None else event.at(int(row[0])))
                 prev, latest = event.id, event.hlc
         return appended
 
-    def _insert(self, event: Event) -> int | None:
-        row = self.conn.execute(_INSERT, row_of(event)).fetchone()
-        return None if row is None else int(row[0])
-
     def ingest(self, items: Iterable[tuple[int, Event | IntegrityError]], now_ms: int) -> IngestReport:
         """Verify and store events from elsewhere. ``items`` pairs a line number with a parsed event,
-        or with the error that parsing it raised (so the report keeps every line's reason)."""
-        accepted: list[Event] = []
+        or with the error that parsing it raised (so the report keeps every line's reason).
+
+        Each event is checked in order, as if alone: its id, whether its ``(origin, seq)`` is held
+        (the same id: a duplicate; another: a fork), whether an earlier event of its origin in this
+        batch was rejected, its signature, its chain link, its clock stamp, its payload and actor.
+        The ids held for the batch's ``(origin, seq)`` and predecessors are read in a few queries up
+        front and kept in memory as the batch goes; the signatures of the events not held are
+        checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the rest is checked."""
+        batch = [_Incoming.of(lineno, item) for lineno, item in items]
         rejected: list[tuple[int, str]] = []
         duplicates = 0
-        failed_origins: dict[str, int] = {}
+        pending: list[tuple[Event, str]] = []
         with write_transaction(self.conn, self.path):
-            for lineno, item in items:
-                if isinstance(item, IntegrityError):
-                    rejected.append((lineno, str(item)))
-                    continue
-                try:
-                    check_id(item)
-                    if self._known(item):
-                        duplicates += 1
+            held = self._held(key for incoming in batch for key in incoming.lookups())
+            to_check = [n for n, incoming in enumerate(batch) if incoming.unheld(held)]
+            signatures = Signatures([batch[n].signed() for n in to_check])
+            slot = {n: k for k, n in enumerate(to_check)}
+            failed_origins: dict[str, int] = {}
+            try:
+                for n, incoming in enumerate(batch):
+                    try:
+                        event, data = incoming.valid()
+                        stored = held.get((event.origin, event.seq))
+                        if stored == event.id:
+                            duplicates += 1
+                            continue
+                        self._check_unheld(event, stored, failed_origins)
+                        if not signatures.ok(slot[n]):
+                            raise IntegrityError(
+                                f"event {event.id[:12]}: bad signature for origin {event.origin[:12]}"
+                            )
+                        self._check_incoming(event, now_ms, held)
+                    except IntegrityError as exc:
+                        if incoming.event is not None:
+                            failed_origins.setdefault(incoming.event.origin, incoming.event.seq)
+                        rejected.append((incoming.lineno, str(exc)))
                         continue
-                    if item.origin in failed_origins and item.seq > failed_origins[item.origin]:
-                        raise IntegrityError(
-                            f"origin {item.origin[:12]} seq {item.seq}: an earlier event of this "
-                            "origin in this batch was rejected"
-                        )
-                    self._check_incoming(item, now_ms)
-                    position = self._insert(item)
-                except IntegrityError as exc:
-                    failed_origins.setdefault(item.origin, item.seq)
-                    rejected.append((lineno, str(exc)))
-                    continue
-                if position is None:
-                    duplicates += 1
-                else:
-                    accepted.append(attrs.evolve(item, position=position))
+                    held[(event.origin, event.seq)] = event.id
+                    pending.append((event, data))
+            finally:
+                signatures.cancel()
+            positions = self._insert_rows([_stored_row(event, data) for event, data in pending])
+        accepted: list[Event] = []
+        for event, _ in pending:
+            position = positions.get(event.id)
+            if position is None:
+                duplicates += 1
+            else:
+                accepted.append(event.at(position))
         return IngestReport(accepted=accepted, duplicates=duplicates, rejected=rejected)
 
-    def _known(self, event: Event) -> bool:
-        row = self.conn.execute(
-            "SELECT id FROM events WHERE origin = ? AND seq = ?", (event.origin, event.seq)
-        ).fetchone()
-        if row is None:
-            return False
-        if row[0] == event.id:
-            return True
-        raise ForkError(
-            f"fork: origin {event.origin[:12]} seq {event.seq} is already stored as event "
-            f"{row[0][:12]}, not {event.id[:12]}"
-        )
+    @staticmethod
+    def _check_unheld(event: Event, stored: str | None, failed_origins: dict[str, int]) -> None:
+        if stored is not None:
+            raise ForkError(
+                f"fork: origin {event.origin[:12]} seq {event.seq} is already stored as event "
+                f"{stored[:12]}, not {event.id[:12]}"
+            )
+        if event.origin in failed_origins and event.seq > failed_origins[event.origin]:
+            raise IntegrityError(
+                f"origin {event.origin[:12]} seq {event.seq}: an earlier event of this "
+                "origin in this batch was rejected"
+            )
 
-    def _check_incoming(self, event: Event, now_ms: int) -> None:
-        check_seal(event)
+    def _held(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The stored event ids of those ``(origin, seq)`` that are stored: one query per origin
+        and 500 seqs, on the ``UNIQUE (origin, seq)`` index."""
+        wanted: dict[str, set[int]] = {}
+        for origin, seq in keys:
+            if seq >= 1:
+                wanted.setdefault(origin, set()).add(seq)
+        held: dict[tuple[str, int], str] = {}
+        for origin, seqs in wanted.items():
+            ordered = sorted(seqs)
+            for start in range(0, len(ordered), 500):
+                chunk = ordered[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for seq, event_id in self.conn.execute(
+                    f"SELECT seq, id FROM events WHERE origin = ? AND seq IN ({marks})", (origin, *chunk)
+                ):
+                    held[(origin, seq)] = event_id
+        return held
+
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+        """Insert ``rows`` (in order); return the position of each one stored, by event id (a row
+        whose id is already stored, which an intact log never has, is left out)."""
+        if not rows:
+            return {}
+        before = self.conn.execute("SELECT MAX(position) FROM events").fetchone()[0] or 0
+        self.conn.executemany(_INSERT_MANY, rows)
+        return {
+            event_id: int(position)
+            for position, event_id in self.conn.execute(
+                "SELECT position, id FROM events WHERE position > ? ORDER BY position", (before,)
+            )
+        }
+
+    def _check_incoming(self, event: Event, now_ms: int, held: dict[tuple[str, int], str]) -> None:
+        """The checks after the id and the signature: chain link, clock stamp, payload, actor."""
         if event.seq > 1:
-            prev = self.conn.execute(
-                "SELECT id FROM events WHERE origin = ? AND seq = ?",
-                (event.origin, event.seq - 1),
-            ).fetchone()
+            prev = held.get((event.origin, event.seq - 1))
             if prev is None:
                 raise IntegrityError(
                     f"origin {event.origin[:12]} seq {event.seq}: its predecessor seq "
                     f"{event.seq - 1} is missing (out of order, or an earlier export was skipped)"
                 )
-            if prev[0] != event.prev:
+            if prev != event.prev:
                 raise IntegrityError(
                     f"origin {event.origin[:12]} seq {event.seq}: prev does not match the stored "
-                    f"event {prev[0][:12]} (broken chain)"
+                    f"event {prev[:12]} (broken chain)"
                 )
         if physical_ms(event.hlc) > now_ms + MAX_CLOCK_SKEW_MS:
             raise IntegrityError(f"event {event.id[:12]}: clock stamp is more than a day ahead")
@@ -315,6 +414,27 @@ class EventStore:
                 return
             yield from events
             after = events[-1].order_key()
+
+    def iter_subjects(self, batch: int = 2000) -> Iterator[tuple[str, list[Event]]]:
+        """Every subject with its events in ``(hlc, origin, seq)`` order, one subject at a time (by
+        the stored ``subject`` column, in subject order): a walk of the subject index that sorts
+        only within each subject, so the whole log is never held at once."""
+        with translating(self.path):
+            cursor = self.conn.execute(
+                f"SELECT {_COLUMNS}, subject FROM events WHERE subject IS NOT NULL "
+                "ORDER BY subject, hlc, origin, seq"
+            )
+            subject: str | None = None
+            group: list[Event] = []
+            while rows := cursor.fetchmany(batch):
+                for row in rows:
+                    if row[11] != subject:
+                        if group:
+                            yield subject, group  # type: ignore[misc]
+                        subject, group = row[11], []
+                    group.append(_row_event(row))
+            if group:
+                yield subject, group  # type: ignore[misc]
 
     def events_for_subject(self, subject: str) -> list[Event]:
         return self._rows(
@@ -462,36 +582,79 @@ class EventStore:
 
     # -- checking --------------------------------------------------------------------------------
 
-    def verify(self) -> list[Problem]:
-        """Re-check every stored event: id, signature, chain continuity and payload."""
+    def verify(self, batch: int = 2048) -> list[Problem]:
+        """Re-check every stored event: id, signature, chain continuity, payload and subject index.
+
+        One pass over the ``(origin, seq)`` index, ``batch`` rows at a time; each batch's
+        signatures are checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the
+        previous batch's other checks run."""
         problems: list[Problem] = []
-        for origin in self.origins():
-            expected_seq, expected_prev = 1, None
-            for event in self._rows(
-                f"SELECT {_COLUMNS} FROM events WHERE origin = ? ORDER BY seq", (origin,)
-            ):
-                assert event.position is not None
-                reasons: list[str] = []
-                if event.seq != expected_seq:
-                    reasons.append(f"seq {event.seq} where {expected_seq} was expected (gap)")
-                if event.prev != expected_prev:
-                    reasons.append("prev does not match the previous event (broken chain)")
-                try:
-                    check_seal(event)
-                except IntegrityError as exc:
-                    reasons.append(str(exc))
-                try:
-                    payload = self.decode(event)
-                    if payload is not None:
-                        _check_actor_consistency(event, payload)
-                except IntegrityError as exc:
-                    reasons.append(str(exc))
-                if subject_of(event.type, event.data) != self._stored_subject(event.position):
-                    reasons.append("subject index does not match the payload")
-                for reason in reasons:
-                    problems.append(Problem(event.position, event.id, reason))
-                expected_seq, expected_prev = event.seq + 1, event.id
+        with translating(self.path):
+            cursor = self.conn.execute(f"SELECT {_COLUMNS}, subject FROM events ORDER BY origin, seq")
+            chain: tuple[str | None, int, str | None] = (None, 1, None)
+            ahead = self._verify_batch(cursor.fetchmany(batch))
+            while ahead is not None:
+                current = ahead
+                ahead = self._verify_batch(cursor.fetchmany(batch))
+                chain = self._verify_checks(current, chain, problems)
         return problems
+
+    def _verify_batch(
+        self, rows: list[tuple[Any, ...]]
+    ) -> tuple[list[tuple[Event, str | None, str | None]], Signatures] | None:
+        """The events of ``rows`` with their stored subjects and what is wrong with their seal
+        before the signature (or None), and their signature checks, started."""
+        if not rows:
+            return None
+        events: list[tuple[Event, str | None, str | None]] = []
+        items: list[tuple[str, bytes, str]] = []
+        for row in rows:
+            event = _row_event(row)
+            seal_error: str | None = None
+            raw = b""
+            try:
+                raw = body_encoding(event)[0]
+                if hashlib.sha256(raw).hexdigest() != event.id:
+                    seal_error = f"event {event.id[:12]}: id does not match its content"
+            except IntegrityError as exc:
+                seal_error = str(exc)
+            events.append((event, row[11], seal_error))
+            items.append((event.origin, raw, event.sig))
+        return events, Signatures(items)
+
+    def _verify_checks(
+        self,
+        batch: tuple[list[tuple[Event, str | None, str | None]], Signatures],
+        chain: tuple[str | None, int, str | None],
+        problems: list[Problem],
+    ) -> tuple[str | None, int, str | None]:
+        events, signatures = batch
+        origin, expected_seq, expected_prev = chain
+        for index, (event, stored_subject, seal_error) in enumerate(events):
+            assert event.position is not None
+            if event.origin != origin:
+                origin, expected_seq, expected_prev = event.origin, 1, None
+            reasons: list[str] = []
+            if event.seq != expected_seq:
+                reasons.append(f"seq {event.seq} where {expected_seq} was expected (gap)")
+            if event.prev != expected_prev:
+                reasons.append("prev does not match the previous event (broken chain)")
+            if seal_error is not None:
+                reasons.append(seal_error)
+            elif not signatures.ok(index):
+                reasons.append(f"event {event.id[:12]}: bad signature for origin {event.origin[:12]}")
+            try:
+                payload = self.decode(event)
+                if payload is not None:
+                    _check_actor_consistency(event, payload)
+            except IntegrityError as exc:
+                reasons.append(str(exc))
+            if subject_of(event.type, event.data) != stored_subject:
+                reasons.append("subject index does not match the payload")
+            for reason in reasons:
+                problems.append(Problem(event.position, event.id, reason))
+            expected_seq, expected_prev = event.seq + 1, event.id
+        return origin, expected_seq, expected_prev
 
     def created_twice(self, subjects: Iterable[str]) -> set[str]:
         """Of ``subjects``, the message ids sent (or task ids requested) by more than one event: one
@@ -532,10 +695,6 @@ class EventStore:
                 for row in rows
             )
         return problems
-
-    def _stored_subject(self, position: int) -> str | None:
-        row = self.conn.execute("SELECT subject FROM events WHERE position = ?", (position,)).fetchone()
-        return None if row is None else row[0]
 
 
 def _check_actor_consistency(event: Event, payload: Payload) -> None:

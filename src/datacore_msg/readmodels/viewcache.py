@@ -16,6 +16,7 @@ transaction.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,8 @@ class FileRecord:
 
 _COLUMNS = "subject, role, file, s_hlc, s_origin, s_seq, text, status, peer, peer_verified, peer_looks_like"
 _PLACES = ", ".join("?" for _ in _COLUMNS.split(", "))
+#: Entries staged per statement by :meth:`ViewCache.replace_all`.
+STAGE_BATCH = 2000
 
 
 def _entry_row(entry: Entry) -> tuple[object, ...]:
@@ -159,31 +162,60 @@ class ViewCache:
         meta: dict[str, str] | None = None,
         docs: Iterable[SearchDoc] = (),
     ) -> None:
-        """Drop every entry, task row and search document and load these (used by rebuild)."""
-        with self._write():
-            clear(self.conn)
-            write_rows(self.conn, list(task_rows))
-            replace_docs(self.conn, docs)
-            self.conn.executemany(
-                "INSERT INTO derived_meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                sorted((meta or {}).items()),
-            )
-            self.conn.execute("DELETE FROM view_entries")
-            self.conn.execute("UPDATE view_files SET dirty = 1")
-            self.conn.executemany(
-                f"INSERT INTO view_entries ({_COLUMNS}) VALUES ({_PLACES})",
-                (_entry_row(e) for e in entries),
-            )
+        """Drop every entry, task row and search document and load these (used by rebuild).
+
+        ``entries`` may be lazy: they are first staged, :data:`STAGE_BATCH` at a time, in a
+        temporary table of this connection (which takes no lock on the log and spills to disk),
+        and only then, with ``task_rows`` (read after every entry), moved in one transaction."""
+        with translating(self.path):
             self.conn.execute(
-                "INSERT INTO view_files (file, dirty) SELECT DISTINCT file, 1 FROM view_entries "
-                "WHERE true ON CONFLICT(file) DO UPDATE SET dirty = 1"
+                f"CREATE TEMP TABLE IF NOT EXISTS staged_entries AS SELECT {_COLUMNS} FROM view_entries "
+                "WHERE false"
             )
-            self.conn.execute(
-                "INSERT INTO view_checkpoints (name, position) VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-                (name, checkpoint),
-            )
+            self.conn.execute("DELETE FROM temp.staged_entries")
+        try:
+            self._stage(entries)
+            with self._write():
+                clear(self.conn)
+                write_rows(self.conn, list(task_rows))
+                replace_docs(self.conn, docs)
+                self.conn.executemany(
+                    "INSERT INTO derived_meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    sorted((meta or {}).items()),
+                )
+                self.conn.execute("DELETE FROM view_entries")
+                self.conn.execute("UPDATE view_files SET dirty = 1")
+                self.conn.execute(
+                    f"INSERT INTO view_entries ({_COLUMNS}) SELECT {_COLUMNS} FROM temp.staged_entries"
+                )
+                self.conn.execute(
+                    "INSERT INTO view_files (file, dirty) SELECT DISTINCT file, 1 FROM view_entries "
+                    "WHERE true ON CONFLICT(file) DO UPDATE SET dirty = 1"
+                )
+                self.conn.execute(
+                    "INSERT INTO view_checkpoints (name, position) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+                    (name, checkpoint),
+                )
+        finally:
+            with translating(self.path):
+                self.conn.execute("DROP TABLE IF EXISTS temp.staged_entries")
+
+    def _stage(self, entries: Iterable[Entry]) -> None:
+        with translating(self.path):
+            self.conn.execute("BEGIN")
+            try:
+                rows = (_entry_row(entry) for entry in entries)
+                while batch := list(itertools.islice(rows, STAGE_BATCH)):
+                    self.conn.executemany(
+                        f"INSERT INTO temp.staged_entries ({_COLUMNS}) VALUES ({_PLACES})", batch
+                    )
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def texts(self, file: str) -> list[str]:
         with translating(self.path):

@@ -182,10 +182,29 @@ class Folded:
 
 def fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
     with _bulk():
-        return _fold_all(ctx, events)
+        return _fold_groups(ctx, _grouped(events))
 
 
-def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
+def fold_log(ctx: ViewContext) -> Folded:
+    """:func:`fold_all` of the whole log, read one subject at a time (bounded memory). A log whose
+    stored subject column disagrees with an event's payload (edited behind the triggers' back,
+    which ``verify`` reports) is folded from the payloads instead, as :func:`fold_all` does."""
+    try:
+        with _bulk():
+            return _fold_groups(ctx, _stored_groups(ctx.store))
+    except _SubjectMismatch:
+        return fold_all(ctx, ctx.store.iter_sorted())
+
+
+class _SubjectMismatch(Exception):
+    pass
+
+
+#: One subject's message events and task events, each in ``(hlc, origin, seq)`` order.
+Group = tuple[list[Event], list[Event]]
+
+
+def _grouped(events: Iterable[Event]) -> Iterator[Group]:
     messages: dict[str, list[Event]] = defaultdict(list)
     tasks: dict[str, list[Event]] = defaultdict(list)
     for event in events:
@@ -197,27 +216,51 @@ def _fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:
             subject = event.subject
             if subject is not None:
                 tasks[subject].append(event)
-    entries: list[Entry] = []
-    docs: list[SearchDoc] = []
     for subject_events in messages.values():
         subject_events.sort(key=Event.order_key)
-        state = fold_message(subject_events, ctx.store.decode, ctx.book)
-        if state is not None:
-            message_entries, doc = _message_entries(ctx, state)
-            entries.extend(message_entries)
-            if doc is not None:
-                docs.append(doc)
-    rows: list[TaskRow] = []
+        yield subject_events, []
     for subject_events in tasks.values():
         subject_events.sort(key=Event.order_key)
-        task = fold_task(subject_events, ctx.store.decode, ctx.book)
-        if task is not None:
-            rows.append(task_row(task, ctx.book))
-            if task.agent == ctx.agent:
-                entry, doc = _task_entry(ctx, task)
-                entries.append(entry)
-                docs.append(doc)
+        yield [], subject_events
+
+
+def _stored_groups(store: EventStore) -> Iterator[Group]:
+    for subject, events in store.iter_subjects():
+        messages = [event for event in events if event.type in MESSAGE_TYPES]
+        tasks = [event for event in events if event.type in TASK_TYPES]
+        if any(event.subject != subject for event in (*messages, *tasks)):
+            raise _SubjectMismatch
+        yield messages, tasks
+
+
+def _fold_groups(ctx: ViewContext, groups: Iterable[Group]) -> Folded:
+    rows: list[TaskRow] = []
+    docs: list[SearchDoc] = []
+    entries = list(_fold_stream(ctx, groups, rows, docs))
     return Folded(entries, rows, docs)
+
+
+def _fold_stream(
+    ctx: ViewContext, groups: Iterable[Group], rows: list[TaskRow], docs: list[SearchDoc]
+) -> Iterator[Entry]:
+    """The entries of ``groups``, lazily; each task's row is appended to ``rows`` and each search
+    document to ``docs`` as it is folded."""
+    for message_events, task_events in groups:
+        if message_events:
+            state = fold_message(message_events, ctx.store.decode, ctx.book)
+            if state is not None:
+                entries, doc = _message_entries(ctx, state)
+                if doc is not None:
+                    docs.append(doc)
+                yield from entries
+        if task_events:
+            task = fold_task(task_events, ctx.store.decode, ctx.book)
+            if task is not None:
+                rows.append(task_row(task, ctx.book))
+                if task.agent == ctx.agent:
+                    entry, doc = _task_entry(ctx, task)
+                    docs.append(doc)
+                    yield entry
 
 
 def _render_from_cache(ctx: ViewContext, name: str) -> str | None:
@@ -228,9 +271,8 @@ def _render_from_cache(ctx: ViewContext, name: str) -> str | None:
 
 
 def _refold(
-    ctx: ViewContext, subject: str, is_task: bool
+    ctx: ViewContext, events: list[Event], is_task: bool
 ) -> tuple[list[Entry], TaskRow | None, SearchDoc | None]:
-    events = ctx.store.events_for_subject(subject)
     if not is_task:
         state = fold_message(events, ctx.store.decode, ctx.book)
         if state is None:
@@ -257,11 +299,22 @@ def _stale(ctx: ViewContext) -> bool:
     return tasks.meta(TRUST_META) != ctx.book.fingerprint() or tasks.meta(FORMAT_META) != DERIVED_FORMAT
 
 
-def _replace_everything(ctx: ViewContext) -> Folded:
+def _replace_everything(ctx: ViewContext) -> None:
+    """Re-fold the whole log into the cache, one subject at a time: the entries stream into the
+    cache's staging table as they are folded, so neither the log nor the entries are held whole."""
     head = ctx.store.max_position()
-    folded = fold_all(ctx, ctx.store.iter_sorted())
-    ctx.cache.replace_all(PROJECTION, head, folded.entries, folded.task_rows, derived_meta(ctx), folded.docs)
-    return folded
+    rows: list[TaskRow] = []
+    docs: list[SearchDoc] = []
+    try:
+        with _bulk():
+            entries = _fold_stream(ctx, _stored_groups(ctx.store), rows, docs)
+            # replace_all stages every entry before it reads the task rows they fill in
+            ctx.cache.replace_all(PROJECTION, head, entries, rows, derived_meta(ctx), docs)
+    except _SubjectMismatch:
+        folded = fold_all(ctx, ctx.store.iter_sorted())
+        ctx.cache.replace_all(
+            PROJECTION, head, folded.entries, folded.task_rows, derived_meta(ctx), folded.docs
+        )
 
 
 def _new_subjects(ctx: ViewContext, checkpoint: int) -> tuple[dict[str, bool], int]:
@@ -302,9 +355,10 @@ def _apply_new(ctx: ViewContext) -> dict[str, Edit]:
     task_rows: list[TaskRow] = []
     docs: list[SearchDoc] = []
     doc_deletes: list[tuple[str, str]] = []
+    loaded = ctx.store.events_for_subjects(list(subjects))
     for subject in sorted(subjects):
         is_task = subjects[subject]
-        new_entries, row, doc = _refold(ctx, subject, is_task)
+        new_entries, row, doc = _refold(ctx, loaded.get(subject, []), is_task)
         if row is not None:
             task_rows.append(row)
         if doc is not None:
@@ -402,16 +456,18 @@ def catch_up(ctx: ViewContext, step: Step | None = None, recognise: Recognise | 
 
 def render_all(ctx: ViewContext) -> dict[str, str]:
     """Every view file, rendered from the whole log in memory (touches neither cache nor disk)."""
-    return render_files(fold_all(ctx, ctx.store.iter_sorted()).entries, ctx.live_files)
+    return render_files(fold_log(ctx).entries, ctx.live_files)
 
 
 def rebuild(ctx: ViewContext) -> WriteReport:
     """Drop the cached entries, re-fold the whole log and write every view file."""
     lock = _locked(ctx)
     try:
-        folded = _replace_everything(ctx)
-        files = render_files(folded.entries, ctx.live_files)
-        return write_views(ctx.views_dir, ctx.cache, files.get, files.keys())
+        _replace_everything(ctx)
+        # every file with entries is dirty now; each is rendered from the cache in turn
+        return write_views(
+            ctx.views_dir, ctx.cache, lambda name: _render_from_cache(ctx, name), ctx.live_files
+        )
     finally:
         lock.release()
 
