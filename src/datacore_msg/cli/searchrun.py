@@ -18,11 +18,14 @@ other command does (a search never changes them).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
     from datacore_msg.readmodels.searchindex import Match
 
 VALUE_OPTIONS = {"--from": "sender", "--to": "recipient", "--thread": "thread", "--limit": "limit"}
@@ -129,7 +132,7 @@ def run(argv: Sequence[str], env: Mapping[str, str] = os.environ) -> int | None:
             recipient=_name(args.recipient, config.agent),
             thread=None if args.thread is None else args.thread.strip(),
         )
-        db = Path(config.db)
+        db = config.db
         with hookread.reading(db) as conn:
             if not hookread.freshness(conn).current:
                 return None
@@ -159,14 +162,72 @@ def _hit(match: Match) -> Hit:
     )
 
 
-def _emit(hits: list[Hit], timezone: str, as_json: bool) -> None:
-    from zoneinfo import ZoneInfo
+#: Where the C library and :mod:`zoneinfo` (its first search folder on Linux) read a zone from.
+ZONE_DIR = "/usr/share/zoneinfo"
+_EPOCH = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
 
+
+class SystemZone(tzinfo):
+    """The zone ``TZ`` names to the C library, for :meth:`datetime.fromtimestamp` and
+    :meth:`datetime.astimezone` (all the formatting of hits asks of it): each instant gets the
+    offset ``time.localtime`` gives it, as a fixed-offset zone."""
+
+    def fromutc(self, dt: datetime) -> datetime:
+        offset = timedelta(seconds=time.localtime((dt.replace(tzinfo=None) - _EPOCH) // _SECOND).tm_gmtoff)
+        return (dt + offset).replace(tzinfo=timezone(offset))
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        raise NotImplementedError("SystemZone converts from UTC only")
+
+
+def zone_file(name: str, env: Mapping[str, str]) -> str | None:
+    """The TZif file of the zone ``name`` that :class:`zoneinfo.ZoneInfo` would read too (the first
+    folder of its default search path), or None: let :mod:`zoneinfo` find it (it imports
+    ``sysconfig``, a few ms)."""
+    if env.get("PYTHONTZPATH") or not name or name.startswith("/") or ".." in name.split("/"):
+        return None
+    path = os.path.join(ZONE_DIR, name)
+    try:
+        with open(path, "rb") as file:
+            return path if file.read(4) == b"TZif" else None
+    except OSError:
+        return None
+
+
+@contextmanager
+def time_zone(name: str, env: Mapping[str, str]) -> Iterator[tzinfo]:
+    """The zone ``name``: read by the C library (``TZ``, restored after) when :func:`zone_file`
+    finds its file, else by :mod:`zoneinfo`."""
+    path = zone_file(name, env)
+    if path is None:
+        from zoneinfo import ZoneInfo
+
+        yield ZoneInfo(name)
+        return
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = ":" + path
+    time.tzset()
+    try:
+        yield SystemZone()
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+def _emit(hits: list[Hit], zone: str, as_json: bool, env: Mapping[str, str] = os.environ) -> None:
     from datacore_msg.cli.output import emit_json, emit_text
     from datacore_msg.cli.search_format import hit_dict, hits_text
 
-    tz = ZoneInfo(timezone)
+    with time_zone(zone, env) as tz:
+        if as_json:
+            data = [hit_dict(hit, tz) for hit in hits]
+        else:
+            text = hits_text(hits, tz)
     if as_json:
-        emit_json([hit_dict(hit, tz) for hit in hits])
+        emit_json(data)
     else:
-        emit_text(hits_text(hits, tz))
+        emit_text(text)

@@ -36,12 +36,14 @@ import sqlite3
 import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from datacore_msg.errors import BadQuery
 from datacore_msg.eventlog.sqlite_errors import translating
 from datacore_msg.readmodels.searchdoc import SearchDoc
+
+if TYPE_CHECKING:  # not imported at run time: the search command's fast path does without pathlib
+    from pathlib import Path
 
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 32
@@ -244,7 +246,7 @@ def _first_number(since_ms: int | None) -> int:
 
 
 class SearchIndex:
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path | str) -> None:
         self.conn = conn
         self.path = path
 
