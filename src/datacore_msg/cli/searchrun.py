@@ -180,6 +180,12 @@ class SystemZone(tzinfo):
     def utcoffset(self, dt: datetime | None) -> timedelta | None:
         raise NotImplementedError("SystemZone converts from UTC only")
 
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        raise NotImplementedError("SystemZone converts from UTC only")
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        raise NotImplementedError("SystemZone converts from UTC only")
+
 
 def zone_file(name: str, env: Mapping[str, str]) -> str | None:
     """The TZif file of the zone ``name`` that :class:`zoneinfo.ZoneInfo` would read too (the first
