@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from datacore_msg.app.search import SearchHit
 from datacore_msg.cli.exit_codes import Exit
 from datacore_msg.cli.search_format import hit_dict, hits_text
-from datacore_msg.cli.searchrun import ZONE_DIR, Args, Hit, parse_args, run, time_zone, zone_file
+from datacore_msg.cli.searchrun import ZONE_DIR, Args, parse_args, run, time_zone, zone_file
 from datacore_msg.eventlog.payloads import MessageSent
 from peers import carry, data, ok, spoof
 
@@ -244,7 +245,7 @@ def test_the_c_librarys_zone_formats_hits_like_zoneinfo(zone: str) -> None:
     seconds = [t + d for t in starts for d in (-3601, -1, 0, 1, 1799, 3600)]
     seconds += [1_700_000_000 + 997 * i for i in range(100)] + [0, 4_102_444_800, 2**41 // 1000]
     hits = [
-        Hit("m", "message", "a", "b", None, s * 1000 + 123, "x", 1.0, "x", "read", False, True, None)
+        SearchHit("m", "message", "a", "b", None, s * 1000 + 123, "x", 1.0, "x", "read", False, True, None)
         for s in seconds
     ]
     before = os.environ.get("TZ")
