@@ -4,7 +4,10 @@ A search only reads, so when the derived rows already hold every event of the lo
 format (:func:`datacore_msg.readmodels.hookread.freshness`, the check the prompt hook makes), it is
 answered in one read transaction by :mod:`datacore_msg.readmodels.searchindex`, with the settings
 taken from the hooks' JSON cache (:mod:`datacore_msg.hooks.config`) instead of the YAML: the
-standard library only, so the process costs little more than starting Python.
+standard library only, so the process costs little more than starting Python. It does without
+:mod:`pathlib` and, when the zone's file is where the C library and :mod:`zoneinfo` both read it,
+without :mod:`zoneinfo` too (which imports ``sysconfig``): the hits' times are converted by
+``time.localtime`` with ``TZ`` naming that file (:class:`SystemZone`), the same offsets.
 
 Anything else takes the full path (:func:`run` returns None and the command line runs as usual,
 catching the views up first): rows behind the log or in an older format, an option this parser
@@ -200,7 +203,9 @@ def zone_file(name: str, env: Mapping[str, str]) -> str | None:
     """The TZif file of the zone ``name`` that :class:`zoneinfo.ZoneInfo` would read too (the first
     folder of its default search path), or None: let :mod:`zoneinfo` find it (it imports
     ``sysconfig``, a few ms)."""
-    if env.get("PYTHONTZPATH") or not name or name.startswith("/") or ".." in name.split("/"):
+    if not hasattr(time, "tzset") or env.get("PYTHONTZPATH"):
+        return None
+    if not name or name.startswith("/") or ".." in name.split("/"):
         return None
     path = os.path.join(ZONE_DIR, name)
     try:

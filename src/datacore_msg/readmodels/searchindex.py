@@ -27,7 +27,12 @@ hash of its identity: a function of the document alone, so the order never depen
 rows were written in (a rebuilt index answers exactly like the one kept up incrementally), and
 ``since`` is a range of numbers FTS5 seeks to. Without other filters the ranking runs inside FTS5
 alone; with them, each match's row is looked up in ``search_docs`` (FTS5 kept as the outer loop).
-Snippets are computed for the returned rows only, the matched words between ``[`` and ``]``.
+Snippets are computed for the returned rows only, the matched words between ``[`` and ``]``, by
+one walk over the matches between the lowest and highest returned number (keeping the returned
+ones) while that range holds few matches, else by a lookup per number, which FTS5 answers by running
+the query again for each; both give the same rows and snippets. A searching connection's page cache
+may grow to 64 MiB, so that a long-lived process (the MCP server) keeps the index's pages between
+searches.
 """
 
 from __future__ import annotations
