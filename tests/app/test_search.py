@@ -17,6 +17,7 @@ from datacore_msg.app import messages, tasks
 from datacore_msg.app.search import SearchHit, search
 from datacore_msg.errors import BadQuery, DatacoreError, InvalidInput
 from datacore_msg.eventlog.payloads import MessageSent
+from datacore_msg.readmodels import searchindex
 from datacore_msg.readmodels.searchdoc import SearchDoc
 from datacore_msg.readmodels.searchindex import (
     MAX_QUERY_CHARS,
@@ -195,6 +196,18 @@ def test_a_rebuilt_index_answers_exactly_like_the_incremental_one(
         assert SearchIndex(space.store.conn, space.store.path).docs() == docs_before
     assert everything(gregor, QUERIES) == before
     assert sum(len(hits) for hits in before) > 10
+
+
+def test_snippets_by_a_walk_or_by_lookups_are_the_same(
+    gregor: Any, tex: Any, introduce: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _busy_space(gregor, tex, introduce)
+    for i in range(30):
+        send(gregor, "tex", f"filler {i} " + "relay " * (i % 3) + "budget " * (i % 5))
+    walked = everything(gregor, QUERIES)
+    monkeypatch.setattr(searchindex, "WALK_AT_MOST", 0)
+    assert everything(gregor, QUERIES) == walked
+    assert sum(len(hits) for hits in walked) > 40
 
 
 def test_an_installation_from_before_the_index_builds_it_on_the_next_command(

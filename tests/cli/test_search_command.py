@@ -4,13 +4,19 @@ statuses, output made safe for the terminal, and the command as its own process.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from datacore_msg.app.search import SearchHit
 from datacore_msg.cli.exit_codes import Exit
-from datacore_msg.cli.searchrun import Args, parse_args, run
+from datacore_msg.cli.search_format import hit_dict, hits_text
+from datacore_msg.cli.searchrun import ZONE_DIR, Args, parse_args, run, time_zone, zone_file
 from datacore_msg.eventlog.payloads import MessageSent
 from peers import carry, data, ok, spoof
 
@@ -223,3 +229,54 @@ def test_as_a_process_a_search_catches_up_then_answers_fast(gregor: Any) -> None
         result = gregor.run("search", "relay", "--json")
         assert result.code == 0, result
         assert len(json.loads(result.out)["data"]) == 2
+
+
+# -- the time zone without zoneinfo --------------------------------------------------------------
+
+ZONES = ("Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "America/St_Johns")
+
+
+@pytest.mark.parametrize("zone", [*ZONES, "UTC"])
+def test_the_c_librarys_zone_formats_hits_like_zoneinfo(zone: str) -> None:
+    if zone_file(zone, {}) is None:
+        pytest.skip(f"no {zone} under {ZONE_DIR}")
+    # Each side of the 2026 transitions of these zones, a day's minutes and far ahead.
+    starts = (1774746000, 1792890000, 1772935200, 1793494800, 1775318400, 1791043200)
+    seconds = [t + d for t in starts for d in (-3601, -1, 0, 1, 1799, 3600)]
+    seconds += [1_700_000_000 + 997 * i for i in range(100)] + [0, 4_102_444_800, 2**41 // 1000]
+    hits = [
+        SearchHit("m", "message", "a", "b", None, s * 1000 + 123, "x", 1.0, "x", "read", False, True, None)
+        for s in seconds
+    ]
+    before = os.environ.get("TZ")
+    with time_zone(zone, {}) as tz:
+        fast = (hits_text(hits, tz), [hit_dict(hit, tz)["time"] for hit in hits])
+    assert os.environ.get("TZ") == before
+    assert fast == (hits_text(hits, ZoneInfo(zone)), [hit_dict(hit, ZoneInfo(zone))["time"] for hit in hits])
+
+
+@pytest.mark.parametrize("zone", ["", "/etc/localtime", "../../etc/passwd", "No/Such_Zone", "Europe/../UTC"])
+def test_a_zone_the_c_library_might_read_otherwise_is_left_to_zoneinfo(zone: str) -> None:
+    assert zone_file(zone, {}) is None
+
+
+def test_a_zoneinfo_search_path_of_ones_own_is_left_to_zoneinfo() -> None:
+    assert zone_file("UTC", {"PYTHONTZPATH": "/elsewhere"}) is None
+
+
+def test_a_fast_search_imports_neither_pathlib_nor_zoneinfo_nor_click(gregor: Any) -> None:
+    sent(gregor, "@tex", "the budget")
+    ok(gregor.cli("search", "budget"))
+    code = (
+        "import sys; sys.argv = ['datacore-msg', 'search', 'budget']; "
+        "from datacore_msg.cli.entry import main; status = main(); "
+        "print(status, sorted({'pathlib', 'zoneinfo', 'click'} & set(sys.modules)))"
+    )
+    outs = []
+    for _ in range(2):  # the first one caches the settings for the fast paths
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=gregor.env(), capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout.splitlines()[-1])
+    assert outs[-1] == "0 []", outs

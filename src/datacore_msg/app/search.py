@@ -119,7 +119,9 @@ def _current(space: Space) -> bool:
 
 
 def index_of(space: Space) -> SearchIndex:
-    return SearchIndex(space.store.conn, space.store.path)
+    index = SearchIndex(space.store.conn, space.store.path)
+    index.keep_pages()
+    return index
 
 
 def find(

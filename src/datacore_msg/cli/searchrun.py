@@ -4,7 +4,10 @@ A search only reads, so when the derived rows already hold every event of the lo
 format (:func:`datacore_msg.readmodels.hookread.freshness`, the check the prompt hook makes), it is
 answered in one read transaction by :mod:`datacore_msg.readmodels.searchindex`, with the settings
 taken from the hooks' JSON cache (:mod:`datacore_msg.hooks.config`) instead of the YAML: the
-standard library only, so the process costs little more than starting Python.
+standard library only, so the process costs little more than starting Python. It does without
+:mod:`pathlib` and, when the zone's file is where the C library and :mod:`zoneinfo` both read it,
+without :mod:`zoneinfo` too (which imports ``sysconfig``): the hits' times are converted by
+``time.localtime`` with ``TZ`` naming that file (:class:`SystemZone`), the same offsets.
 
 Anything else takes the full path (:func:`run` returns None and the command line runs as usual,
 catching the views up first): rows behind the log or in an older format, an option this parser
@@ -18,11 +21,14 @@ other command does (a search never changes them).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
     from datacore_msg.readmodels.searchindex import Match
 
 VALUE_OPTIONS = {"--from": "sender", "--to": "recipient", "--thread": "thread", "--limit": "limit"}
@@ -43,9 +49,25 @@ class Args(NamedTuple):
     space: str | None = None
 
 
-class Hit(NamedTuple):
-    """A hit as :mod:`datacore_msg.cli.search_format` shows it (the fields of ``SearchHit``)."""
+class Hit:
+    """A match as :mod:`datacore_msg.cli.search_format` shows it (the fields of ``SearchHit``); a
+    plain class, which costs less to define at start-up than a named tuple."""
 
+    __slots__ = (
+        "archived",
+        "id",
+        "kind",
+        "recipient",
+        "score",
+        "sender",
+        "sender_looks_like",
+        "sender_verified",
+        "snippet",
+        "status",
+        "text",
+        "thread",
+        "time_ms",
+    )
     id: str
     kind: str
     sender: str
@@ -59,6 +81,18 @@ class Hit(NamedTuple):
     archived: bool
     sender_verified: bool
     sender_looks_like: str | None
+
+    def __init__(self, match: Match) -> None:
+        doc = match.doc
+        self.id, self.kind, self.sender, self.recipient = doc.subject, doc.kind, doc.sender, doc.recipient
+        self.thread, self.time_ms, self.snippet, self.score = (
+            doc.thread,
+            doc.time_ms,
+            match.snippet,
+            match.score,
+        )
+        self.text, self.status, self.archived = doc.text, doc.status, doc.archived
+        self.sender_verified, self.sender_looks_like = doc.sender_verified, doc.sender_looks_like
 
 
 def parse_args(argv: Sequence[str]) -> Args | None:
@@ -129,44 +163,91 @@ def run(argv: Sequence[str], env: Mapping[str, str] = os.environ) -> int | None:
             recipient=_name(args.recipient, config.agent),
             thread=None if args.thread is None else args.thread.strip(),
         )
-        db = Path(config.db)
+        db = config.db
         with hookread.reading(db) as conn:
             if not hookread.freshness(conn).current:
                 return None
             matches = SearchIndex(conn, db).search(args.query, filters, args.limit)
     except (DatacoreError, OSError, ValueError):
         return None
-    _emit([_hit(match) for match in matches], config.timezone, args.as_json)
+    _emit([Hit(match) for match in matches], config.timezone, args.as_json)
     return 0
 
 
-def _hit(match: Match) -> Hit:
-    doc = match.doc
-    return Hit(
-        id=doc.subject,
-        kind=doc.kind,
-        sender=doc.sender,
-        recipient=doc.recipient,
-        thread=doc.thread,
-        time_ms=doc.time_ms,
-        snippet=match.snippet,
-        score=match.score,
-        text=doc.text,
-        status=doc.status,
-        archived=doc.archived,
-        sender_verified=doc.sender_verified,
-        sender_looks_like=doc.sender_looks_like,
-    )
+#: Where the C library and :mod:`zoneinfo` (its first search folder on Linux) read a zone from.
+ZONE_DIR = "/usr/share/zoneinfo"
+_EPOCH = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
 
 
-def _emit(hits: list[Hit], timezone: str, as_json: bool) -> None:
-    from zoneinfo import ZoneInfo
+class SystemZone(tzinfo):
+    """The zone ``TZ`` names to the C library, for :meth:`datetime.fromtimestamp` and
+    :meth:`datetime.astimezone` (all the formatting of hits asks of it): each instant gets the
+    offset ``time.localtime`` gives it, as a fixed-offset zone."""
 
+    def fromutc(self, dt: datetime) -> datetime:
+        offset = timedelta(seconds=time.localtime((dt.replace(tzinfo=None) - _EPOCH) // _SECOND).tm_gmtoff)
+        return (dt + offset).replace(tzinfo=timezone(offset))
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        raise NotImplementedError("SystemZone converts from UTC only")
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        raise NotImplementedError("SystemZone converts from UTC only")
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        raise NotImplementedError("SystemZone converts from UTC only")
+
+
+def zone_file(name: str, env: Mapping[str, str]) -> str | None:
+    """The TZif file of the zone ``name`` that :class:`zoneinfo.ZoneInfo` would read too (the first
+    folder of its default search path), or None: let :mod:`zoneinfo` find it (it imports
+    ``sysconfig``, a few ms)."""
+    if not hasattr(time, "tzset") or env.get("PYTHONTZPATH"):
+        return None
+    if not name or name.startswith("/") or ".." in name.split("/"):
+        return None
+    path = os.path.join(ZONE_DIR, name)
+    try:
+        with open(path, "rb") as file:
+            return path if file.read(4) == b"TZif" else None
+    except OSError:
+        return None
+
+
+@contextmanager
+def time_zone(name: str, env: Mapping[str, str]) -> Iterator[tzinfo]:
+    """The zone ``name``: read by the C library (``TZ``, restored after) when :func:`zone_file`
+    finds its file, else by :mod:`zoneinfo`."""
+    path = zone_file(name, env)
+    if path is None:
+        from zoneinfo import ZoneInfo
+
+        yield ZoneInfo(name)
+        return
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = ":" + path
+    time.tzset()
+    try:
+        yield SystemZone()
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+def _emit(hits: list[Hit], zone: str, as_json: bool, env: Mapping[str, str] = os.environ) -> None:
     from datacore_msg.cli.output import emit_json, emit_text
     from datacore_msg.cli.search_format import hit_dict, hits_text
 
-    tz = ZoneInfo(timezone)
+    with time_zone(zone, env) as tz:
+        if as_json:
+            data = [hit_dict(hit, tz) for hit in hits]
+        else:
+            text = hits_text(hits, tz)
     if as_json:
-        emit_json([hit_dict(hit, tz) for hit in hits])
+        emit_json(data)
     else:
-        emit_text(hits_text(hits, tz))
+        emit_text(text)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datacore_msg.errors import Busy, DatacoreError, IntegrityError, StorageError
+
+if TYPE_CHECKING:  # pathlib is not imported at run time: the fast paths do without it
+    from pathlib import Path
 
 
 def translate(exc: sqlite3.Error, path: Path | str) -> DatacoreError:

@@ -17,7 +17,6 @@ import json
 import os
 import zlib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 VERSION = 2
@@ -96,6 +95,8 @@ def cached(root: str | None, space_arg: str | None, env: Mapping[str, str]) -> H
 
 def build(root: str | None, space_arg: str | None, env: Mapping[str, str]) -> HookConfig:
     """Work the config out from the settings (the full path: YAML, policy) and cache it."""
+    from pathlib import Path
+
     from datacore_msg.app.space import checked_user, locate
     from datacore_msg.config.hook import load_hook_settings
     from datacore_msg.config.policy import load_policy

@@ -16,16 +16,19 @@ it looks like. A row without that (never the case in the current format) reads a
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from datacore_msg.errors import StorageError
 from datacore_msg.eventlog.sqlite_errors import translating
 from datacore_msg.readmodels.meta import DERIVED_FORMAT, PROJECTION
 from datacore_msg.task_states import OUTSTANDING, sql_list
+
+if TYPE_CHECKING:  # pathlib is not imported at run time: the fast paths do without it
+    from pathlib import Path
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -67,9 +70,9 @@ class Unread(NamedTuple):
 
 
 @contextmanager
-def reading(db: Path) -> Iterator[sqlite3.Connection]:
+def reading(db: Path | str) -> Iterator[sqlite3.Connection]:
     """A connection inside one read transaction (a consistent snapshot); the file must exist."""
-    if not db.is_file():
+    if not os.path.isfile(db):
         raise StorageError(f"{db}: no event log here yet")
     with translating(db):
         conn = sqlite3.connect(f"file:{db}?mode=rw", uri=True, isolation_level=None)

@@ -27,7 +27,12 @@ hash of its identity: a function of the document alone, so the order never depen
 rows were written in (a rebuilt index answers exactly like the one kept up incrementally), and
 ``since`` is a range of numbers FTS5 seeks to. Without other filters the ranking runs inside FTS5
 alone; with them, each match's row is looked up in ``search_docs`` (FTS5 kept as the outer loop).
-Snippets are computed for the returned rows only, the matched words between ``[`` and ``]``.
+Snippets are computed for the returned rows only, the matched words between ``[`` and ``]``, by
+one walk over the matches between the lowest and highest returned number (keeping the returned
+ones) while that range holds few matches, else by a lookup per number, which FTS5 answers by running
+the query again for each; both give the same rows and snippets. A searching connection's page cache
+may grow to 64 MiB, so that a long-lived process (the MCP server) keeps the index's pages between
+searches.
 """
 
 from __future__ import annotations
@@ -36,17 +41,23 @@ import sqlite3
 import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from datacore_msg.errors import BadQuery
 from datacore_msg.eventlog.sqlite_errors import translating
 from datacore_msg.readmodels.searchdoc import SearchDoc
 
+if TYPE_CHECKING:  # not imported at run time: the search command's fast path does without pathlib
+    from pathlib import Path
+
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 32
 MAX_LIMIT = 1000
 SNIPPET_TOKENS = 16
+#: Snippets by a walk over the matches in the hits' number range while it holds at most this many.
+WALK_AT_MOST = 5000
+#: The page cache a search lets its connection grow to (:meth:`SearchIndex.keep_pages`).
+CACHE_KIB = 65536
 MARK_OPEN, MARK_CLOSE, ELLIPSIS = "[", "]", "…"
 
 _COLUMNS = (
@@ -244,9 +255,19 @@ def _first_number(since_ms: int | None) -> int:
 
 
 class SearchIndex:
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path | str) -> None:
         self.conn = conn
         self.path = path
+
+    def keep_pages(self, kib: int = CACHE_KIB) -> None:
+        """Let the connection's page cache grow to ``kib`` KiB (never shrink it). A search reads
+        pages scattered over the index (each word's list, the texts' sizes, the rows); with SQLite's
+        default 2 MiB most of them are read again by the next search of a long-lived process (the
+        MCP server, a library user). The cache grows only as pages are read."""
+        with translating(self.path):
+            size = int(self.conn.execute("PRAGMA cache_size").fetchone()[0])
+            if (-size if size < 0 else size * 4) < kib:
+                self.conn.execute(f"PRAGMA cache_size = -{int(kib)}")
 
     def count(self) -> int:
         with translating(self.path):
@@ -283,16 +304,32 @@ class SearchIndex:
                 raise BadQuery("search: the query could not be read as words; use plain words") from None
 
     def _matches(self, fts: str, ranked: list[tuple[int, float]]) -> list[Match]:
-        """The ranked documents' rows and snippets, in one query, in rank order."""
+        """The ranked documents' rows and snippets, in one query, in rank order.
+
+        FTS5 takes ``rowid IN (...)`` as one lookup of the query per number (each parses it and
+        seeks every term's list again); a walk over the matches between the lowest and highest
+        number, keeping the wanted ones (``+rowid IN``: a filter, not a lookup), costs less while
+        they are few, and the same rows and snippets come out either way."""
         if not ranked:
             return []
+        numbers = [doc for doc, _ in ranked]
         places = ", ".join("?" for _ in ranked)
-        rows = self.conn.execute(
+        head = (
             f"SELECT d.doc, {_D_COLUMNS}, snippet(search_text, 0, ?, ?, ?, ?) FROM search_text "
-            "CROSS JOIN search_docs d ON d.doc = search_text.rowid "
-            f"WHERE search_text MATCH ? AND search_text.rowid IN ({places})",
-            (MARK_OPEN, MARK_CLOSE, ELLIPSIS, SNIPPET_TOKENS, fts, *(doc for doc, _ in ranked)),
-        ).fetchall()
+            "CROSS JOIN search_docs d ON d.doc = search_text.rowid WHERE search_text MATCH ? "
+        )
+        low, high = min(numbers), max(numbers)
+        count = self.conn.execute(
+            "SELECT COUNT(*) FROM search_text WHERE search_text MATCH ? AND rowid BETWEEN ? AND ?",
+            (fts, low, high),
+        ).fetchone()[0]
+        if count <= WALK_AT_MOST:
+            sql = head + f"AND search_text.rowid BETWEEN ? AND ? AND +search_text.rowid IN ({places})"
+            params: tuple[object, ...] = (fts, low, high, *numbers)
+        else:
+            sql = head + f"AND search_text.rowid IN ({places})"
+            params = (fts, *numbers)
+        rows = self.conn.execute(sql, (MARK_OPEN, MARK_CLOSE, ELLIPSIS, SNIPPET_TOKENS, *params)).fetchall()
         by_doc = {int(row[0]): row[1:] for row in rows}
         # A document a concurrent catch-up dropped between the two reads is left out.
         return [
