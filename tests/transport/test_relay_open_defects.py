@@ -50,7 +50,6 @@ def test_an_unauthenticated_hello_gets_nothing_to_test_secret_guesses_against(tm
         store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="frames.py takes true and 1.0 for the version 1")
 @pytest.mark.parametrize("version", ["true", "1.0"])
 def test_a_version_that_is_not_the_integer_1_is_refused(version: str) -> None:
     raw = f'{{"v": {version}, "t": "hello", "key": "{"a" * 64}", "nonce": "{"b" * 64}"}}'

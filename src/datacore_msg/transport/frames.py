@@ -377,7 +377,7 @@ def decode(raw: str | bytes) -> Frame:
     if not isinstance(obj, dict):
         raise _fail("frame is not a JSON object")
     version = obj.get("v")
-    if version != PROTOCOL_VERSION:
+    if type(version) is not int or version != PROTOCOL_VERSION:  # not true, not 1.0
         raise _fail(
             f"protocol version {str(version)[:20]!s} is not supported (this side speaks 1)", "version"
         )
