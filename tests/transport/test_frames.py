@@ -25,9 +25,9 @@ EVENT = seal(KEY, seq=1, prev=None, hlc=1, actor="tex", type_name="note", versio
 
 ROUND_TRIP = [
     frames.Hello(PK, "a" * 64),
-    frames.Challenge("b" * 64, "c" * 64),
+    frames.Challenge("b" * 64),
     frames.Auth("d" * 64, "e" * 128),
-    frames.Welcome(),
+    frames.Welcome("c" * 64),
     frames.Heads({PK: 3}),
     frames.Events(7, [EVENT]),
     frames.Ack(7, {PK: 1}, [(0, "bad signature")]),

@@ -30,6 +30,8 @@ from datacore_msg.transport.protocol import (
     RECEIVES,
     TRANSITIONS,
     WINDOW,
+    WRONG_RELAY_PROOF,
+    WRONG_SECRET,
     Close,
     Endpoint,
     Ingest,
@@ -38,6 +40,7 @@ from datacore_msg.transport.protocol import (
     Role,
     Send,
     State,
+    relay_proof,
 )
 from datacore_msg.transport.relay_store import open_relay_store
 from syncnet import SECRET, Net, event_ids, nonce
@@ -226,7 +229,7 @@ def test_a_wrong_secret_is_refused_with_its_cause_and_nothing_is_exchanged(team:
     net.run()
     assert not link.open
     assert link.closes and link.closes[0].code == "auth_failed"
-    assert "wrong secret" in link.closes[0].reason
+    assert link.closes[0].reason == WRONG_SECRET
     assert event_ids(net.relay) == set()
 
 
@@ -276,13 +279,29 @@ def test_a_client_whose_key_does_not_sign_is_refused(tmp_path: Path) -> None:
     relay.close()
 
 
-def test_a_relay_without_the_secret_is_refused_by_the_client(tmp_path: Path) -> None:
+def test_a_relay_without_the_secret_is_refused_by_the_client_before_it_sends_anything(
+    tmp_path: Path,
+) -> None:
+    """A fake relay that welcomes anyone (it cannot check the MAC without the secret) has to prove
+    the secret in its welcome: the client checks that proof before sending its heads or events."""
     relay = open_relay_store(tmp_path / "r")
     client = Endpoint.client(relay, SECRET, SigningKey.generate(), nonce())
-    fake = Endpoint.server(relay, b"the-fake-relay-guessed-a-secret!", nonce(), NonceBook())
-    hello = next(o for o in client.start() if isinstance(o, Send)).text
-    challenge = next(o for o in fake.receive(hello) if isinstance(o, Send)).text
-    assert _closed_with(client.receive(challenge)) == "auth_failed"
+    fake_secret, fake_nonce = b"the-fake-relay-guessed-a-secret!", nonce()
+    fake = Endpoint.server(relay, fake_secret, fake_nonce, NonceBook())
+    hello = frames.decode(next(o for o in client.start() if isinstance(o, Send)).text)
+    assert isinstance(hello, frames.Hello)
+    challenge = next(o for o in fake.receive(frames.encode(hello)) if isinstance(o, Send)).text
+    assert [type(o) for o in client.receive(challenge)] == [Send]  # the auth, nothing else
+    welcome = frames.encode(frames.Welcome(relay_proof(fake_secret, hello.nonce, fake_nonce)))
+    out = client.receive(welcome)
+    assert _closed_with(out) == "auth_failed"
+    assert next(o for o in out if isinstance(o, Close)).reason == WRONG_RELAY_PROOF
+    sent = [frames.decode(o.text) for o in out if isinstance(o, Send)]
+    assert [type(f) for f in sent] == [frames.Error]  # no heads, no events
+    # the genuine relay's proof is accepted
+    genuine_client = Endpoint.client(relay, SECRET, SigningKey.generate(), nonce())
+    _admit(genuine_client, Endpoint.server(relay, SECRET, nonce(), NonceBook()))
+    assert genuine_client.admitted and genuine_client.state is not State.CLOSED
     relay.close()
 
 
@@ -324,9 +343,9 @@ REACHABLE = {
 _KEY = SigningKey.generate()
 SAMPLES: dict[str, frames.Frame] = {
     "hello": frames.Hello(_KEY.public_hex, "a" * 64),
-    "challenge": frames.Challenge("b" * 64, "c" * 64),
+    "challenge": frames.Challenge("b" * 64),
     "auth": frames.Auth("d" * 64, "e" * 128),
-    "welcome": frames.Welcome(),
+    "welcome": frames.Welcome("c" * 64),
     "heads": frames.Heads({}),
     "ack": frames.Ack(1, {}, []),
     "caught_up": frames.CaughtUp(),

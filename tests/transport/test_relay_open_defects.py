@@ -5,8 +5,6 @@ is marked ``xfail(strict=True)`` until that code is fixed (then it passes and th
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest
 
 from datacore_msg.errors import ProtocolError
 from datacore_msg.eventlog.signing import SigningKey
-from datacore_msg.transport.frames import Challenge, decode
+from datacore_msg.transport.frames import decode
 from datacore_msg.transport.protocol import Endpoint, NonceBook, Send, peer_mac, signed_challenge
 from datacore_msg.transport.relay_store import open_relay_store
 from relayproc import RelayProcess
@@ -25,27 +23,29 @@ SECRET = b"correct-horse-battery"  # a weak (but long enough) secret a team migh
 CLOCK_MS = 1_796_000_000_000
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the relay's challenge carries an HMAC of the secret (offline guessing)"
-)
 def test_an_unauthenticated_hello_gets_nothing_to_test_secret_guesses_against(tmp_path: Path) -> None:
-    """Anyone who can reach /ws sends a hello and gets ``proof = HMAC(secret, "relay\\0" + nonces)``
-    before proving anything: every guess of the secret can then be checked offline, with no
-    failed login for the relay to slow down. The first answer must not depend on the secret."""
+    """Anyone who can reach /ws sends a hello; if the answer depended on the secret (as a proof
+    ``HMAC(secret, "relay\\0" + nonces)`` in the challenge did), every guess of the secret could be
+    checked offline, with no failed login for the relay to slow down. So the challenge is the same
+    whatever the secret, and an auth with a wrong MAC gets the same refusal whatever the secret: the
+    relay's proof comes only in the welcome, after the caller's proof checked out."""
     store = open_relay_store(tmp_path / "relay")
     try:
-        server = Endpoint.server(store, SECRET, "ab" * 32, NonceBook())
-        client_nonce = "cd" * 32
-        hello = json.dumps(
-            {"v": 1, "t": "hello", "key": SigningKey.generate().public_hex, "nonce": client_nonce}
-        )
-        challenge = next(
-            out.frame
-            for out in server.receive(hello)
-            if isinstance(out, Send) and isinstance(out.frame, Challenge)
-        )
-        guess = hmac.new(SECRET, b"relay\x00" + (client_nonce + challenge.nonce).encode(), hashlib.sha256)
-        assert challenge.proof != guess.hexdigest(), "the right guess is confirmed offline"
+        key = SigningKey.generate()
+        client_nonce, relay_nonce = "cd" * 32, "ab" * 32
+        hello = json.dumps({"v": 1, "t": "hello", "key": key.public_hex, "nonce": client_nonce})
+        wrong_mac = peer_mac(b"a guess that is wrong", relay_nonce, client_nonce, key.public_hex)
+        sig = key.sign(signed_challenge(relay_nonce, client_nonce))
+        auth = json.dumps({"v": 1, "t": "auth", "mac": wrong_mac, "sig": sig})
+        answers = []
+        for secret in (SECRET, b"another-secret-entirely"):
+            server = Endpoint.server(store, secret, relay_nonce, NonceBook())
+            answers.append(
+                [o.text for o in server.receive(hello) + server.receive(auth) if isinstance(o, Send)]
+            )
+        assert answers[0] == answers[1], "an answer before admission depends on the secret"
+        assert [json.loads(text)["t"] for text in answers[0]] == ["challenge", "error"]
+        assert set(json.loads(answers[0][0])) == {"v", "t", "nonce"}
     finally:
         store.close()
 

@@ -55,10 +55,10 @@ class Hello:
 
 @attrs.frozen
 class Challenge:
-    """Relay → client: the relay's fresh nonce, and its proof that it knows the team secret."""
+    """Relay → client: the relay's fresh nonce (nothing that depends on the team secret: an
+    unauthenticated caller must get nothing to test guesses of the secret against)."""
 
     nonce: str
-    proof: str
     TYPE = "challenge"
 
 
@@ -74,8 +74,10 @@ class Auth:
 
 @attrs.frozen
 class Welcome:
-    """Relay → client: admitted."""
+    """Relay → client: admitted (the client's proof checked out), with the relay's own proof that it
+    knows the team secret, which the client checks before it sends anything else."""
 
+    proof: str
     TYPE = "welcome"
 
 
@@ -349,9 +351,9 @@ def _rejections(obj: dict[str, Any]) -> list[tuple[int, str]]:
 
 _FIELDS: dict[str, tuple[str, ...]] = {
     "hello": ("key", "nonce"),
-    "challenge": ("nonce", "proof"),
+    "challenge": ("nonce",),
     "auth": ("mac", "sig"),
-    "welcome": (),
+    "welcome": ("proof",),
     "heads": ("heads",),
     "events": ("batch", "events"),
     "ack": ("batch", "heads", "rejected"),
@@ -397,7 +399,9 @@ def decode(raw: str | bytes) -> Frame:
             raise _fail("hello frame: key is not an ed25519 public key")
         return Hello(key, _hex(obj, "nonce", NONCE_HEX))
     if kind == "challenge":
-        return Challenge(_hex(obj, "nonce", NONCE_HEX), _hex(obj, "proof", MAC_HEX))
+        return Challenge(_hex(obj, "nonce", NONCE_HEX))
+    if kind == "welcome":
+        return Welcome(_hex(obj, "proof", MAC_HEX))
     if kind == "auth":
         return Auth(_hex(obj, "mac", MAC_HEX), _hex(obj, "sig", SIG_HEX))
     if kind == "heads":
@@ -414,5 +418,5 @@ def decode(raw: str | bytes) -> Frame:
         return Who(_peers(obj))
     if kind == "error":
         return Error(_text(obj, "code"), _text(obj, "reason"))
-    empty: dict[str, Frame] = {"welcome": Welcome(), "caught_up": CaughtUp(), "ping": Ping(), "pong": Pong()}
+    empty: dict[str, Frame] = {"caught_up": CaughtUp(), "ping": Ping(), "pong": Pong()}
     return empty[kind]

@@ -28,7 +28,18 @@ from datacore_msg.errors import AuthRefused, IntegrityError, ProtocolError, Unre
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.transport import frames
-from datacore_msg.transport.protocol import Close, Endpoint, EventSource, Ingest, Output, Send, Stats
+from datacore_msg.transport.protocol import (
+    SECRET_HINT,
+    WRONG_RELAY_PROOF,
+    WRONG_SECRET,
+    Close,
+    Endpoint,
+    EventSource,
+    Ingest,
+    Output,
+    Send,
+    Stats,
+)
 
 if TYPE_CHECKING:
     from datacore_msg.eventlog.store import IngestReport
@@ -151,7 +162,8 @@ class PeerSession:
                 if out.code == "done":
                     return
                 if out.code == "auth_failed":
-                    raise AuthRefused(f"relay {self.url} refused this installation: {out.reason}")
+                    hint = f": {SECRET_HINT}" if out.reason in (WRONG_SECRET, WRONG_RELAY_PROOF) else ""
+                    raise AuthRefused(f"relay {self.url}: {out.reason}{hint}")
                 side = "the relay" if out.by_peer else "this side"
                 raise ProtocolError(
                     f"relay {self.url}: {side} ended the sync: {out.code}: {out.reason}", out.code

@@ -12,11 +12,16 @@ in order: :class:`Send` a frame, :class:`Ingest` a batch (then report back with 
 :class:`EventSource` (``heads`` and ``events_after``), to fill the batches it sends.
 
 1. **Admission** (client and relay differ only here). The client sends ``hello`` (its public key and
-   a fresh nonce). The relay answers ``challenge``: its own fresh nonce and a proof that it knows the
-   team secret, ``HMAC(secret, "relay" | client nonce | relay nonce)``. The client checks the proof
-   and answers ``auth``: ``HMAC(secret, "peer" | relay nonce | client nonce | key)`` and the key's
-   ed25519 signature over both nonces. The relay compares the MAC in constant time
-   (:func:`hmac.compare_digest`) and checks the signature, so it knows which key is connected; the
+   a fresh nonce). The relay answers ``challenge``: its own fresh nonce, and nothing else — no
+   answer to an unauthenticated caller depends on the team secret, so a weak secret cannot be
+   guessed offline from what the relay says before the caller proved anything. The client answers
+   ``auth``: ``HMAC(secret, "peer" | relay nonce | client nonce | key)`` and the key's ed25519
+   signature over both nonces. The relay compares the MAC in constant time
+   (:func:`hmac.compare_digest`) and checks the signature, so it knows which key is connected; only
+   then does it prove that it knows the secret too: ``welcome`` carries
+   ``HMAC(secret, "relay" | client nonce | relay nonce)``, which the client checks before it sends
+   anything else (a relay without the secret gets the client's ``auth``, which, bound to the
+   relay's nonce, is worth as much to it as a guess it could check itself, and nothing more). The
    secret never travels, and a recorded ``auth`` is worthless on another connection (new relay
    nonce). A client nonce seen before is refused (:class:`NonceBook`). A wrong secret gets
    ``error auth_failed`` and the connection closes. Admission says nothing about names: authorship
@@ -98,6 +103,11 @@ NONCES_KEPT = 100_000
 PING_EVERY_MS = 15_000
 DEAD_AFTER_MS = 45_000
 _AUTH_CONTEXT = b"datacore-msg relay auth v1\x00"
+#: The reasons of ``error auth_failed`` when the two sides' team secrets differ (the relay found
+#: the client's MAC wrong; the client found the relay's proof wrong), and what to do about it.
+WRONG_SECRET = "the relay refused this installation's team secret (the two sides' secrets differ)"
+WRONG_RELAY_PROOF = "the relay's proof does not match this installation's team secret (the secrets differ)"
+SECRET_HINT = "check messaging.relay.secret / RELAY_SECRET on both sides"
 
 
 class State(enum.Enum):
@@ -122,10 +132,10 @@ S = State
 #: ``close``. ``error`` (received, or sent on a protocol error) closes from any state.
 TRANSITIONS: dict[tuple[State, str], State] = {
     (S.START, "start"): S.AWAIT_CHALLENGE,  # client: send hello
-    (S.START, "hello"): S.AWAIT_AUTH,  # relay: send challenge
-    (S.AWAIT_CHALLENGE, "challenge"): S.AWAIT_WELCOME,  # client: check proof, send auth
-    (S.AWAIT_AUTH, "auth"): S.AWAIT_HEADS,  # relay: check MAC and signature, send welcome, heads
-    (S.AWAIT_WELCOME, "welcome"): S.AWAIT_HEADS,  # client: send heads
+    (S.START, "hello"): S.AWAIT_AUTH,  # relay: send challenge (a nonce, nothing secret)
+    (S.AWAIT_CHALLENGE, "challenge"): S.AWAIT_WELCOME,  # client: send auth (MAC and signature)
+    (S.AWAIT_AUTH, "auth"): S.AWAIT_HEADS,  # relay: check MAC and signature, send welcome (proof), heads
+    (S.AWAIT_WELCOME, "welcome"): S.AWAIT_HEADS,  # client: check the relay's proof, send heads
     (S.AWAIT_HEADS, "heads"): S.SYNCING,  # both: send what the other lacks
     (S.SYNCING, "events"): S.SYNCING,
     (S.SYNCING, "ack"): S.SYNCING,
@@ -507,12 +517,10 @@ class Endpoint:
             if not self._nonces.first_use(frame.nonce):
                 return self._fail("nonce_reused", "this client nonce was used before (a replayed hello)")
             self.peer_key, self._peer_nonce = frame.key, frame.nonce
-            proof = relay_proof(self._secret, frame.nonce, self._nonce)
-            return [Send(Challenge(self._nonce, proof))]
+            return [Send(Challenge(self._nonce))]
         if isinstance(frame, Challenge):
             assert self._key is not None
-            if not hmac.compare_digest(frame.proof, relay_proof(self._secret, self._nonce, frame.nonce)):
-                return self._fail("auth_failed", "the relay does not know the team secret (wrong secret)")
+            self._peer_nonce = frame.nonce
             mac = peer_mac(self._secret, frame.nonce, self._nonce, self._key.public_hex)
             sig = self._key.sign(signed_challenge(frame.nonce, self._nonce))
             return [Send(Auth(mac, sig))]
@@ -520,11 +528,15 @@ class Endpoint:
             assert self.peer_key is not None
             expected = peer_mac(self._secret, self._nonce, self._peer_nonce, self.peer_key)
             if not hmac.compare_digest(frame.mac, expected):
-                return self._fail("auth_failed", "wrong team secret")
+                return self._fail("auth_failed", WRONG_SECRET)
             if not signature_ok(self.peer_key, signed_challenge(self._nonce, self._peer_nonce), frame.sig):
                 return self._fail("auth_failed", "the signature over the challenge is not the key's")
-            return [Send(Welcome()), self._heads()]
+            proof = relay_proof(self._secret, self._peer_nonce, self._nonce)
+            return [Send(Welcome(proof)), self._heads()]
         if isinstance(frame, Welcome):
+            expected = relay_proof(self._secret, self._nonce, self._peer_nonce)
+            if not hmac.compare_digest(frame.proof, expected):
+                return self._fail("auth_failed", WRONG_RELAY_PROOF)
             return [self._heads()]
         if isinstance(frame, Heads):
             for origin, seq in frame.heads.items():
