@@ -130,7 +130,8 @@ def test_a_wrong_secret_is_refused_in_one_line_and_nothing_moves(
     assert pushed.code == 0 and pushed.err.count("\n") == 1 and "not pushed to the relay" in pushed.err
     refused = tex.run("sync", "--root", str(tex.root))
     assert refused.code == Exit.AUTH_REFUSED, refused
-    assert refused.err.count("\n") == 1 and "refused this installation" in refused.err
+    assert refused.err.count("\n") == 1 and "refused this installation's team secret" in refused.err
+    assert "check messaging.relay.secret / RELAY_SECRET on both sides" in refused.err
     assert relay_ids(relay) == set()
     # other peers are still served
     assert sync(team["laptop"])["sent"] >= 0
