@@ -229,3 +229,25 @@ def test_a_peer_killed_mid_batch_resumes_where_it_was(team: dict[str, Any], rela
     assert rest["received"] == total - had
     assert ids(laptop) == ids(tex)
     ok(laptop.cli("verify"))
+
+
+def test_a_wss_url_to_a_plain_relay_names_the_failure_and_asks_about_tls(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    """The TLS handshake to a relay that speaks plain WebSocket ends in a reset with no message:
+    the error names the exception and asks whether the relay is behind TLS."""
+    from datacore_msg.errors import Unreachable
+    from datacore_msg.eventlog.signing import SigningKey
+    from datacore_msg.transport.peer_client import sync_once
+
+    url = relay.url.replace("ws://", "wss://", 1)
+    store = open_relay_store(tmp_path / "peer")
+    try:
+        with pytest.raises(Unreachable) as failed:
+            sync_once(url, "x" * 32, SigningKey.generate(), store, lambda items: store.ingest(items, 0), 30)
+    finally:
+        store.close()
+    message = str(failed.value)
+    assert "()" not in message and "\n" not in message, message
+    assert "TLS handshake failed" in message and "is the relay behind TLS?" in message, message
+    assert message.startswith(f"relay {url}: "), message

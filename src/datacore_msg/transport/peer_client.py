@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -81,8 +82,8 @@ class PeerSession:
             raise Unreachable(f"relay {self.url}: not a WebSocket URL") from None
         except InvalidHandshake as exc:
             raise Unreachable(f"relay {self.url}: the WebSocket handshake failed ({exc})") from None
-        except OSError as exc:
-            raise Unreachable(f"relay {self.url}: cannot connect ({exc.strerror or exc})") from None
+        except (OSError, EOFError) as exc:
+            raise Unreachable(f"relay {self.url}: {_connect_failure(self.url, exc)}") from None
         async with self._turn:
             await self._carry(self.endpoint.start())
 
@@ -168,6 +169,17 @@ class PeerSession:
                 raise ProtocolError(
                     f"relay {self.url}: {side} ended the sync: {out.code}: {out.reason}", out.code
                 )
+
+
+def _connect_failure(url: str, exc: OSError | EOFError) -> str:
+    """Why connecting failed, never empty: the description, else the exception's class; a ``wss://``
+    URL whose TLS handshake broke off (an SSL error, or a reset or end of stream from a relay that
+    speaks plain WebSocket) asks whether the relay is behind TLS at all."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    tls_broke = isinstance(exc, (ssl.SSLError, ConnectionResetError, ConnectionAbortedError, EOFError))
+    if url.lower().startswith("wss://") and tls_broke:
+        return f"TLS handshake failed ({text}): is the relay behind TLS? (a plain relay takes ws://)"
+    return f"cannot connect ({text})"
 
 
 async def _bounded(work: Awaitable[Stats], session: PeerSession, timeout_s: float) -> Stats:
