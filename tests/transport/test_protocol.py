@@ -22,11 +22,13 @@ from hypothesis import strategies as st
 
 from datacore_msg.app import messages, tasks
 from datacore_msg.app.space import Space
+from datacore_msg.eventlog.envelope import seal
 from datacore_msg.eventlog.payloads import MessageSent
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.transport import frames
 from datacore_msg.transport.protocol import (
+    MAX_HEADS_PAGES,
     RECEIVES,
     TRANSITIONS,
     WINDOW,
@@ -396,6 +398,48 @@ def test_allowed_rows(tmp_path: Path, role: Role, state: State, frame: frames.Fr
     assert me.state is after
     if isinstance(frame, frames.Ping):
         assert [frames.decode(o.text) for o in out if isinstance(o, Send)] == [frames.Pong()]
+    store.close()
+
+
+@pytest.mark.parametrize("role", [Role.CLIENT, Role.SERVER])
+def test_heads_come_in_pages_and_their_number_is_bounded(tmp_path: Path, role: Role) -> None:
+    me, store = _reach(tmp_path, role, State.AWAIT_HEADS)
+    page = frames.encode(frames.Heads({SigningKey.generate().public_hex: 1}, more=True))
+    for _ in range(MAX_HEADS_PAGES - 1):
+        assert me.receive(page) == [] and me.state is State.AWAIT_HEADS
+    assert me.receive(frames.encode(frames.Heads({}))) is not None and me.state is State.SYNCING
+    other, other_store = _reach(tmp_path, role, State.AWAIT_HEADS)
+    for _ in range(MAX_HEADS_PAGES):
+        other.receive(page)
+    assert _closed_with(other.receive(page)) == "limit"
+    store.close()
+    other_store.close()
+
+
+def test_a_long_vector_goes_out_in_pages(tmp_path: Path) -> None:
+    store = open_relay_store(tmp_path / "many")
+    now_ms = CLOCK_START_MS
+    junk = [
+        seal(key, seq=1, prev=None, hlc=now_ms << 16, actor="x", type_name="junk.event", version=1, data={})
+        for key in (SigningKey.generate() for _ in range(frames.MAX_VECTOR_ORIGINS + 1))
+    ]
+    assert len(store.ingest(list(enumerate(junk)), now_ms).accepted) == len(junk)
+    client = Endpoint.client(store, SECRET, SigningKey.generate(), nonce())
+    server = Endpoint.server(open_relay_store(tmp_path / "empty"), SECRET, nonce(), NonceBook())
+    hello = next(o for o in client.start() if isinstance(o, Send)).text
+    challenge = next(o for o in server.receive(hello) if isinstance(o, Send)).text
+    auth = next(o for o in client.receive(challenge) if isinstance(o, Send)).text
+    welcome = next(o for o in server.receive(auth) if isinstance(o, Send)).text
+    texts = [o.text for o in client.receive(welcome) if isinstance(o, Send)]
+    assert all(len(text.encode()) <= frames.MAX_FRAME_BYTES for text in texts)
+    pages = [frames.decode(text) for text in texts]
+    assert [(len(p.heads), p.more) for p in pages if isinstance(p, frames.Heads)] == [
+        (frames.MAX_VECTOR_ORIGINS, True),
+        (1, False),
+    ]
+    for text in texts:
+        server.receive(text)
+    assert server.state is State.SYNCING and client.state is State.AWAIT_HEADS
     store.close()
 
 

@@ -108,9 +108,6 @@ def test_a_second_connection_of_one_key_replaces_the_first(relay: RelayProcess) 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="the relay sends its whole version vector; over 10,000 origins peers refuse it"
-)
 def test_ten_thousand_throwaway_keys_do_not_cut_the_team_off_its_relay(
     make_installation: Any, tmp_path: Path
 ) -> None:

@@ -251,3 +251,40 @@ def test_a_wss_url_to_a_plain_relay_names_the_failure_and_asks_about_tls(
     assert "()" not in message and "\n" not in message, message
     assert "TLS handshake failed" in message and "is the relay behind TLS?" in message, message
     assert message.startswith(f"relay {url}: "), message
+
+
+def test_a_relay_holding_over_ten_thousand_origins_still_syncs_a_normal_peer(
+    make_installation: Callable[..., Any], tmp_path: Path
+) -> None:
+    """One valid event from each of 10,001 throwaway keys (what anyone with the team secret can
+    send) used to make the relay's version vector longer than a ``heads`` frame may be, and every
+    peer refused it (``error limit``). The vector now goes in pages: a real relay process with those
+    events serves a normal installation's sync, and that installation (now holding them all, so its
+    own vector is paged too) syncs again."""
+    from datacore_msg.eventlog.envelope import seal
+    from datacore_msg.eventlog.signing import SigningKey
+
+    now_ms = int(time.time() * 1000)
+    junk = [
+        seal(key, seq=1, prev=None, hlc=now_ms << 16, actor="x", type_name="junk.event", version=1, data={})
+        for key in (SigningKey.generate() for _ in range(10_001))
+    ]
+    store = open_relay_store(tmp_path / "relay-data")
+    try:
+        assert len(store.ingest(list(enumerate(junk)), now_ms).accepted) == 10_001
+    finally:
+        store.close()
+    relay = RelayProcess(tmp_path / "relay-data").start()
+    try:
+        tex = make_installation("tex")
+        configure(tex, relay)
+        ok(tex.cli("send", "@gregor", "still reaches the relay"))
+        first = sync(tex)
+        assert first["received"] > 0 and first["rejected"] == []  # the push took a few batches too
+        assert {event.id for event in junk} <= ids(tex)
+        assert ids(tex) == relay_ids(relay)
+        again = sync(tex)
+        assert again["sent"] == 0 and again["received"] == 0
+        assert relay.status()["status"] == "ok"
+    finally:
+        relay.close()

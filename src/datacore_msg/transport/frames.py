@@ -29,7 +29,9 @@ PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1024 * 1024
 #: The most events in one ``events`` frame.
 MAX_BATCH_EVENTS = 500
-#: The most origins in one version vector (``heads``, ``ack``).
+#: The most origins in one version vector frame (``heads``, ``ack``). A whole version vector may be
+#: longer: it goes out as several ``heads`` frames (all but the last with ``more``), so no number of
+#: origins a sender of events can create makes a vector that cannot be sent.
 MAX_VECTOR_ORIGINS = 10_000
 #: The longest reason text in ``error`` frames and in an ack's rejections.
 MAX_REASON_CHARS = 500
@@ -83,9 +85,11 @@ class Welcome:
 
 @attrs.frozen
 class Heads:
-    """Either side: its version vector (per origin, the highest seq held with none missing)."""
+    """Either side: its version vector (per origin, the highest seq held with none missing), in
+    pages of at most :data:`MAX_VECTOR_ORIGINS` origins: ``more`` says another page follows."""
 
     heads: dict[str, int]
+    more: bool = False
     TYPE = "heads"
 
 
@@ -204,6 +208,10 @@ def to_obj(frame: Frame) -> dict[str, Any]:
         obj["batch"] = frame.batch
         obj["heads"] = frame.heads
         obj["rejected"] = [[index, reason[:MAX_REASON_CHARS]] for index, reason in frame.rejected]
+    elif isinstance(frame, Heads):
+        obj["heads"] = frame.heads
+        if frame.more:
+            obj["more"] = True
     elif isinstance(frame, Who):
         obj["peers"] = dict(frame.peers)
     elif isinstance(frame, Error):
@@ -366,6 +374,11 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Fields a frame may leave out: ``more`` of ``heads`` is false when absent (and only written when
+#: true, so a one-page vector reads the same as before paging).
+_OPTIONAL: dict[str, tuple[str, ...]] = {"heads": ("more",)}
+
+
 def decode(raw: str | bytes) -> Frame:
     """The frame in ``raw`` (a WebSocket message), or :class:`ProtocolError` saying what is wrong."""
     if isinstance(raw, (bytes, bytearray, memoryview)):
@@ -388,6 +401,7 @@ def decode(raw: str | bytes) -> Frame:
         raise _fail(f"unknown frame type {str(kind)[:40]!r}")
     expected = {"v", "t", *_FIELDS[kind]}
     missing = sorted(expected - set(obj))
+    expected |= set(_OPTIONAL.get(kind, ()))
     if missing:
         raise _fail(f"{kind} frame: missing field(s) {', '.join(missing)}")
     extra = sorted(set(obj) - expected)
@@ -405,7 +419,10 @@ def decode(raw: str | bytes) -> Frame:
     if kind == "auth":
         return Auth(_hex(obj, "mac", MAC_HEX), _hex(obj, "sig", SIG_HEX))
     if kind == "heads":
-        return Heads(_vector(obj, "heads"))
+        more = obj.get("more", False)
+        if not isinstance(more, bool):
+            raise _fail("heads frame: more is not true or false")
+        return Heads(_vector(obj, "heads"), more)
     if kind == "events":
         return Events(_int(obj, "batch", 1), _events(obj))
     if kind == "ack":
