@@ -288,3 +288,40 @@ def test_a_relay_holding_over_ten_thousand_origins_still_syncs_a_normal_peer(
         assert relay.status()["status"] == "ok"
     finally:
         relay.close()
+
+
+def test_events_of_new_origins_beyond_the_relays_limit_are_refused_and_the_team_keeps_syncing(
+    make_installation: Callable[..., Any], introduce: Callable[..., None], tmp_path: Path
+) -> None:
+    """``relay serve --max-origins 3``: the relay keeps events of three installations; events of a
+    fourth and later origin are rejected with the reason (the rest of their batch is stored), and the
+    installations it holds keep exchanging."""
+    from datacore_msg.eventlog.envelope import seal
+    from datacore_msg.eventlog.signing import SigningKey
+
+    relay = RelayProcess(tmp_path / "relay-data", args=("--max-origins", "3")).start()
+    try:
+        gregor, tex = make_installation("gregor"), make_installation("tex")
+        introduce(gregor, tex)
+        for inst in (gregor, tex):
+            configure(inst, relay)
+        ok(gregor.cli("send", "@tex", "first"))
+        ok(tex.cli("send", "@gregor", "second"))
+        assert sync(gregor)["rejected"] == [] and sync(tex)["rejected"] == []
+        now_ms = int(time.time() * 1000)
+        junk = [
+            seal(k, seq=1, prev=None, hlc=now_ms << 16, actor="x", type_name="junk.event", version=1, data={})
+            for k in (SigningKey.generate() for _ in range(5))
+        ]
+        with tex.space() as space:
+            assert len(space.store.ingest(list(enumerate(junk)), now_ms).accepted) == 5
+        moved = sync(tex)
+        refused = [r for r in moved["rejected"] if "limit of 3 origins" in r]
+        assert len(refused) == 4 and all("--max-origins" in r for r in refused), moved
+        assert len(relay_ids(relay) & {event.id for event in junk}) == 1
+        ok(tex.cli("send", "@gregor", "third"))
+        assert len(sync(tex)["rejected"]) == 4  # the refused ones are offered again, and refused
+        assert sync(gregor)["received"] >= 2  # tex's message and the one junk event the relay kept
+        assert relay.status()["status"] == "ok"
+    finally:
+        relay.close()

@@ -27,6 +27,11 @@ from collections import OrderedDict
 
 import attrs
 
+#: The origins (installation keys) a relay keeps events of, by default (``relay serve
+#: --max-origins``): an event of a new origin beyond it is rejected with its reason, the rest of its
+#: batch is stored. About 200 bytes of the relay's memory each, and a line of every peer's catch-up.
+MAX_ORIGINS = 100_000
+
 
 @attrs.define
 class TokenBucket:

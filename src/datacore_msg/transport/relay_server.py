@@ -61,7 +61,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State as WsState
 
-from datacore_msg.errors import DatacoreError
+from datacore_msg.errors import DatacoreError, IntegrityError
+from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.store import EventStore, IngestReport
 from datacore_msg.transport import frames
 from datacore_msg.transport.frames import OFFLINE
@@ -76,7 +77,7 @@ from datacore_msg.transport.protocol import (
     State,
     WhoAsked,
 )
-from datacore_msg.transport.protocol_limits import AuthPenalty, TokenBucket
+from datacore_msg.transport.protocol_limits import MAX_ORIGINS, AuthPenalty, TokenBucket
 from datacore_msg.transport.relay_source import RelaySource, encode_frame
 from datacore_msg.transport.relay_store import StoreWorker
 
@@ -102,6 +103,10 @@ class Limits:
     queue_bytes: int = 4 * 1024 * 1024
     #: Seconds a cut-off peer has to take the close before its socket is aborted.
     cut_off_grace_s: float = 5.0
+    #: Origins (installation keys) the relay holds events of, at most: an event from a new origin
+    #: beyond it is rejected with a reason (the others of its batch are stored), so throwaway keys
+    #: cannot grow the relay's memory and every peer's catch-up without bound.
+    max_origins: int = MAX_ORIGINS
 
 
 def wall_ms() -> int:
@@ -414,6 +419,28 @@ class Relay:
             self.metrics.events_out += len(out.frame.events)
         self._enqueue(conn, encode_frame(out.frame, self.source.recent))
 
+    def _within_origin_limit(
+        self, items: list[tuple[int, Event | IntegrityError]]
+    ) -> list[tuple[int, Event | IntegrityError]]:
+        """``items`` with every event from an origin the relay does not hold yet, beyond
+        :attr:`Limits.max_origins`, replaced by the error that rejects it."""
+        limit = self.limits.max_origins
+        held = self.source.origin_count()
+        new: set[str] = set()
+        kept: list[tuple[int, Event | IntegrityError]] = []
+        for index, item in items:
+            if isinstance(item, Event) and item.origin not in new and self.source.head(item.origin) == 0:
+                if held + len(new) >= limit:
+                    reason = (
+                        f"the relay holds events of its limit of {limit} origins; events of a new "
+                        "origin are refused (its operator can raise relay serve --max-origins)"
+                    )
+                    kept.append((index, IntegrityError(reason)))
+                    continue
+                new.add(item.origin)
+            kept.append((index, item))
+        return kept
+
     async def _carry(self, conn: _Connection, outputs: list[Output]) -> None:
         pending = list(outputs)
         if any(
@@ -428,7 +455,7 @@ class Relay:
             elif isinstance(out, Ingest):
                 await self._throttle(conn, len(out.items))
                 try:
-                    report = await self.worker.ingest(out.items, wall_ms())
+                    report = await self.worker.ingest(self._within_origin_limit(out.items), wall_ms())
                 except DatacoreError as exc:
                     conn.endpoint.close("store failed")
                     error = frames.Error("unexpected", f"the relay cannot store: {exc}")
