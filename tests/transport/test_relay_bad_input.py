@@ -101,7 +101,7 @@ def still_served(relay: RelayProcess, tmp_path: Path, stack: ExitStack) -> None:
         (json.dumps({"v": 9, "t": "hello"}), "version"),
         (json.dumps({"v": 1, "t": "heads", "heads": {}}), "unexpected"),  # before admission
         (json.dumps({"v": 1, "t": "auth", "mac": "00" * 32, "sig": "00" * 64}), "unexpected"),
-        (json.dumps({"v": 1, "t": "challenge", "nonce": "00" * 32, "proof": "00" * 32}), "unexpected"),
+        (json.dumps({"v": 1, "t": "challenge", "nonce": "00" * 32}), "unexpected"),
         (json.dumps([1, 2, 3]), "bad_frame"),
         ("{" * 100_000, "bad_frame"),
     ],
