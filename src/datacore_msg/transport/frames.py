@@ -33,6 +33,18 @@ MAX_BATCH_EVENTS = 500
 #: longer: it goes out as several ``heads`` frames (all but the last with ``more``), so no number of
 #: origins a sender of events can create makes a vector that cannot be sent.
 MAX_VECTOR_ORIGINS = 10_000
+#: The most bytes one origin takes in a ``heads`` frame (``"<64 hex>":<2^63-1>,``), and those a
+#: page adds around its origins.
+HEADS_BYTES_PER_ORIGIN = 87
+HEADS_PAGE_OVERHEAD = 48
+
+
+def max_heads_bytes(origins: int) -> int:
+    """The most bytes a version vector of ``origins`` origins takes, in all its ``heads`` pages."""
+    pages = max(1, -(-origins // MAX_VECTOR_ORIGINS))
+    return origins * HEADS_BYTES_PER_ORIGIN + pages * HEADS_PAGE_OVERHEAD
+
+
 #: The longest reason text in ``error`` frames and in an ack's rejections.
 MAX_REASON_CHARS = 500
 _MAX_INT = 2**63 - 1

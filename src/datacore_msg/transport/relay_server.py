@@ -17,7 +17,9 @@ A slow peer: the protocol's window (4 unacknowledged batches) stops it being giv
 falls behind and is later served from the log like any catch-up. A frame with nothing waiting
 before it is written to the socket at once (no task switch: what makes a fan-out to thousands of
 peers cheap); what waits for one peer, its socket's buffer and its queue together, is bounded
-(:attr:`Limits.queue_bytes`, :attr:`Limits.queue_frames`). A peer that lets that overflow anyway (it
+(:attr:`Limits.queue_bytes`, :attr:`Limits.queue_frames`; raised when the relay's whole version
+vector, every ``heads`` page of which goes out at admission, needs more:
+:meth:`Limits.waiting_bytes_allowed`). A peer that lets that overflow anyway (it
 sends pings or batches but never reads the answers) is cut off: ``error limit`` and close, and its
 socket is aborted if it does not take the close within :attr:`Limits.cut_off_grace_s`. A
 peer that never reads also stops answering WebSocket pings and is closed by the heartbeat.
@@ -67,6 +69,8 @@ from datacore_msg.eventlog.store import EventStore, IngestReport
 from datacore_msg.transport import frames
 from datacore_msg.transport.frames import OFFLINE
 from datacore_msg.transport.protocol import (
+    BATCH_BYTES,
+    WINDOW,
     Close,
     Endpoint,
     Ingest,
@@ -107,6 +111,18 @@ class Limits:
     #: beyond it is rejected with a reason (the others of its batch are stored), so throwaway keys
     #: cannot grow the relay's memory and every peer's catch-up without bound.
     max_origins: int = MAX_ORIGINS
+
+    def waiting_bytes_allowed(self) -> int:
+        """What may wait for one peer before it is cut off: :attr:`queue_bytes`, or more if the
+        relay's whole version vector (its ``heads`` pages, all sent at admission) and a full window
+        of batches need more: a long vector must never cut every peer off."""
+        needed = frames.max_heads_bytes(self.max_origins) + WINDOW * BATCH_BYTES + 64 * 1024
+        return max(self.queue_bytes, needed)
+
+    def waiting_frames_allowed(self) -> int:
+        """What may wait for one peer in frames: :attr:`queue_frames`, or more for a long vector."""
+        pages = -(-self.max_origins // frames.MAX_VECTOR_ORIGINS)
+        return max(self.queue_frames, pages + 2 * WINDOW + 8)
 
 
 def wall_ms() -> int:
@@ -227,6 +243,8 @@ class Relay:
         self.store = store
         self._secret = secret.encode("utf-8")
         self.limits = limits or Limits()
+        self._waiting_allowed = self.limits.waiting_bytes_allowed()
+        self._frames_allowed = self.limits.waiting_frames_allowed()
         self.nonces = NonceBook()
         self.connections: set[_Connection] = set()
         self.metrics = Metrics()
@@ -364,7 +382,7 @@ class Relay:
             return
         ws = conn.ws
         waiting = conn.queued_bytes + ws.transport.get_write_buffer_size()
-        if waiting + len(data) > self.limits.queue_bytes or len(conn.queue) >= self.limits.queue_frames:
+        if waiting + len(data) > self._waiting_allowed or len(conn.queue) >= self._frames_allowed:
             self._cut_off(conn)
             return
         if not conn.queue and not conn.sending and ws.protocol.state is WsState.OPEN:
@@ -389,7 +407,7 @@ class Relay:
         conn.queue.clear()
         conn.queued_bytes = 0
         reason = (
-            f"over {self.limits.queue_bytes // 1024} KiB or {self.limits.queue_frames} frames wait to be "
+            f"over {self._waiting_allowed // 1024} KiB or {self._frames_allowed} frames wait to be "
             "sent: this peer does not read"
         )
         conn.queue.append(frames.encode(frames.Error("limit", reason)).encode("utf-8"))
