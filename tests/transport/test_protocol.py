@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 
 from datacore_msg.app import messages, tasks
 from datacore_msg.app.space import Space
-from datacore_msg.eventlog.envelope import seal
+from datacore_msg.eventlog.envelope import Event, seal
 from datacore_msg.eventlog.payloads import MessageSent
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.transport import frames
 from datacore_msg.transport.protocol import (
+    FOREIGN_HEADS_KEPT,
     MAX_HEADS_PAGES,
     RECEIVES,
     TRANSITIONS,
@@ -414,6 +415,27 @@ def test_heads_come_in_pages_and_their_number_is_bounded(tmp_path: Path, role: R
     assert _closed_with(other.receive(page)) == "limit"
     store.close()
     other_store.close()
+
+
+def test_heads_of_origins_not_held_are_kept_up_to_a_bound(tmp_path: Path) -> None:
+    """The relay holds none of the client's origins: it remembers the client's heads for the first
+    FOREIGN_HEADS_KEPT of them (an event of one of those reaching it later is not sent back), and
+    no more (memory bounded whatever the client claims: an event of a later one is sent)."""
+    me, store = _reach(tmp_path, Role.SERVER, State.AWAIT_HEADS)
+    keys = [SigningKey.generate() for _ in range(FOREIGN_HEADS_KEPT + 1)]
+    claimed = {key.public_hex: 1 for key in keys}
+    me.receive(frames.encode(frames.Heads(claimed)))
+    assert me.state is State.SYNCING
+    hlc = CLOCK_START_MS << 16
+    first, last = (
+        seal(k, seq=1, prev=None, hlc=hlc, actor="x", type_name="junk.event", version=1, data={})
+        for k in (keys[0], keys[-1])
+    )
+    assert len(store.ingest([(0, first), (1, last)], CLOCK_START_MS).accepted) == 2
+    sent = [frames.decode(o.text) for o in me.events_appended([first, last]) if isinstance(o, Send)]
+    batches = [f for f in sent if isinstance(f, frames.Events)]
+    assert [e.id for b in batches for e in b.events if isinstance(e, Event)] == [last.id]
+    store.close()
 
 
 def test_a_long_vector_goes_out_in_pages(tmp_path: Path) -> None:

@@ -29,9 +29,10 @@ in order: :class:`Send` a frame, :class:`Ingest` a batch (then report back with 
 2. **Catch-up.** Both sides send ``heads``, their version vector (per origin, the highest seq held
    with none missing), in pages of at most :data:`~.frames.MAX_VECTOR_ORIGINS` origins, every page
    but the last marked ``more`` (at most :data:`MAX_HEADS_PAGES` pages): so however many origins a
-   sender of events creates, the vector can be sent. The receiver keeps the other side's heads only
-   for the origins it holds itself (the others cannot change what it sends), so what it remembers is
-   bounded by its own store, not by what the other side says. Each then sends the other what it
+   sender of events creates, the vector can be sent. The receiver keeps the other side's heads for
+   the origins it holds itself and for at most :data:`FOREIGN_HEADS_KEPT` others (those it may
+   receive later by another way and then need not send back), so what it remembers is bounded by
+   its own store, not by what the other side says. Each then sends the other what it
    lacks — per origin, ``events_after(origin, their head)`` in seq order — in batches of at most
    :data:`~.frames.MAX_BATCH_EVENTS` events and :data:`BATCH_BYTES` bytes, with at most
    :data:`WINDOW` batches unacknowledged (flow control: a side that stops reading stops receiving).
@@ -104,6 +105,10 @@ WINDOW = 4
 BATCH_BYTES = 512 * 1024
 #: Client nonces the relay remembers (and refuses to see again).
 NONCES_KEPT = 100_000
+#: Origins of the other side's heads kept although this side holds none of their events (so what
+#: reaches it later by another way is not sent back): a bound, so the other side's claims cannot
+#: grow this side's memory beyond its own store and this many.
+FOREIGN_HEADS_KEPT = 1_000
 #: The most ``heads`` pages one side may send (10,000 origins each: 10 million origins).
 MAX_HEADS_PAGES = 1_000
 #: Heartbeat: ping after this long without hearing from the other side; close after this long.
@@ -324,6 +329,7 @@ class Endpoint:
         self._got_caught_up = False
         self._received_batch = 0
         self._heads_pages = 0
+        self._foreign = 0
         self._pending_ingest: dict[int, list[tuple[int, Event | IntegrityError]]] = {}
         self.sent = 0
         self.received = 0
@@ -553,8 +559,11 @@ class Endpoint:
             if self._heads_pages > MAX_HEADS_PAGES:
                 raise ProtocolError(f"over {MAX_HEADS_PAGES} heads pages", "limit")
             for origin, seq in frame.heads.items():
-                if origin in self._local:  # the others cannot change what this side sends
+                if origin in self._local:
                     self._raise(self._theirs, origin, seq)
+                elif self._foreign < FOREIGN_HEADS_KEPT and origin not in self._theirs:
+                    self._foreign += 1
+                    self._theirs[origin] = seq
             if frame.more:
                 return []
             self._target = dict(self._local)
