@@ -31,8 +31,11 @@ def free_port() -> int:
 
 
 class RelayProcess:
-    def __init__(self, data: Path, secret: str | None = SECRET, port: int | None = None) -> None:
+    def __init__(
+        self, data: Path, secret: str | None = SECRET, port: int | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.data = data
+        self.args = args
         self.secret = secret
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -60,6 +63,7 @@ class RelayProcess:
             str(self.port),
             "--data",
             str(self.data),
+            *self.args,
         ]
 
     def start(self, timeout: float = 60) -> RelayProcess:

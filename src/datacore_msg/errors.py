@@ -20,7 +20,7 @@ one place (``datacore_msg.cli.exit_codes``); nothing below the CLI prints or exi
     ├── Busy                  another process holds a lock for too long           (busy)
     ├── StorageError          the disk or the database failed                     (storage)
     ├── Unreachable           the relay cannot be reached (refused, timed out)    (unreachable)
-    ├── AuthRefused           the relay refused this installation (wrong secret)  (auth_refused)
+    ├── AuthRefused           the relay's and this installation's team secrets differ  (auth_refused)
     └── ProtocolError         a bad frame, or a frame the sync protocol forbids   (protocol)
 """
 

@@ -25,10 +25,11 @@ EVENT = seal(KEY, seq=1, prev=None, hlc=1, actor="tex", type_name="note", versio
 
 ROUND_TRIP = [
     frames.Hello(PK, "a" * 64),
-    frames.Challenge("b" * 64, "c" * 64),
+    frames.Challenge("b" * 64),
     frames.Auth("d" * 64, "e" * 128),
-    frames.Welcome(),
+    frames.Welcome("c" * 64),
     frames.Heads({PK: 3}),
+    frames.Heads({PK: 3}, more=True),
     frames.Events(7, [EVENT]),
     frames.Ack(7, {PK: 1}, [(0, "bad signature")]),
     frames.CaughtUp(),
@@ -63,6 +64,7 @@ BAD = [
     ("short nonce", _obj(t="hello", key=PK, nonce="ab"), "bad_frame", "64 lowercase hex"),
     ("nonce a number", _obj(t="hello", key=PK, nonce=5), "bad_frame", "64 lowercase hex"),
     ("heads a list", _obj(t="heads", heads=[1]), "bad_frame", "not an object"),
+    ("heads more not a bool", _obj(t="heads", heads={}, more=1), "bad_frame", "more is not true or false"),
     ("heads seq a string", _obj(t="heads", heads={PK: "3"}), "bad_frame", "not an integer"),
     ("heads seq negative", _obj(t="heads", heads={PK: -1}), "bad_frame", "not an integer"),
     ("heads seq a bool", _obj(t="heads", heads={PK: True}), "bad_frame", "not an integer"),

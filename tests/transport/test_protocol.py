@@ -22,14 +22,19 @@ from hypothesis import strategies as st
 
 from datacore_msg.app import messages, tasks
 from datacore_msg.app.space import Space
+from datacore_msg.eventlog.envelope import Event, seal
 from datacore_msg.eventlog.payloads import MessageSent
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.transport import frames
 from datacore_msg.transport.protocol import (
+    FOREIGN_HEADS_KEPT,
+    MAX_HEADS_PAGES,
     RECEIVES,
     TRANSITIONS,
     WINDOW,
+    WRONG_RELAY_PROOF,
+    WRONG_SECRET,
     Close,
     Endpoint,
     Ingest,
@@ -38,6 +43,7 @@ from datacore_msg.transport.protocol import (
     Role,
     Send,
     State,
+    relay_proof,
 )
 from datacore_msg.transport.relay_store import open_relay_store
 from syncnet import SECRET, Net, event_ids, nonce
@@ -226,7 +232,7 @@ def test_a_wrong_secret_is_refused_with_its_cause_and_nothing_is_exchanged(team:
     net.run()
     assert not link.open
     assert link.closes and link.closes[0].code == "auth_failed"
-    assert "wrong secret" in link.closes[0].reason
+    assert link.closes[0].reason == WRONG_SECRET
     assert event_ids(net.relay) == set()
 
 
@@ -276,13 +282,29 @@ def test_a_client_whose_key_does_not_sign_is_refused(tmp_path: Path) -> None:
     relay.close()
 
 
-def test_a_relay_without_the_secret_is_refused_by_the_client(tmp_path: Path) -> None:
+def test_a_relay_without_the_secret_is_refused_by_the_client_before_it_sends_anything(
+    tmp_path: Path,
+) -> None:
+    """A fake relay that welcomes anyone (it cannot check the MAC without the secret) has to prove
+    the secret in its welcome: the client checks that proof before sending its heads or events."""
     relay = open_relay_store(tmp_path / "r")
     client = Endpoint.client(relay, SECRET, SigningKey.generate(), nonce())
-    fake = Endpoint.server(relay, b"the-fake-relay-guessed-a-secret!", nonce(), NonceBook())
-    hello = next(o for o in client.start() if isinstance(o, Send)).text
-    challenge = next(o for o in fake.receive(hello) if isinstance(o, Send)).text
-    assert _closed_with(client.receive(challenge)) == "auth_failed"
+    fake_secret, fake_nonce = b"the-fake-relay-guessed-a-secret!", nonce()
+    fake = Endpoint.server(relay, fake_secret, fake_nonce, NonceBook())
+    hello = frames.decode(next(o for o in client.start() if isinstance(o, Send)).text)
+    assert isinstance(hello, frames.Hello)
+    challenge = next(o for o in fake.receive(frames.encode(hello)) if isinstance(o, Send)).text
+    assert [type(o) for o in client.receive(challenge)] == [Send]  # the auth, nothing else
+    welcome = frames.encode(frames.Welcome(relay_proof(fake_secret, hello.nonce, fake_nonce)))
+    out = client.receive(welcome)
+    assert _closed_with(out) == "auth_failed"
+    assert next(o for o in out if isinstance(o, Close)).reason == WRONG_RELAY_PROOF
+    sent = [frames.decode(o.text) for o in out if isinstance(o, Send)]
+    assert [type(f) for f in sent] == [frames.Error]  # no heads, no events
+    # the genuine relay's proof is accepted
+    genuine_client = Endpoint.client(relay, SECRET, SigningKey.generate(), nonce())
+    _admit(genuine_client, Endpoint.server(relay, SECRET, nonce(), NonceBook()))
+    assert genuine_client.admitted and genuine_client.state is not State.CLOSED
     relay.close()
 
 
@@ -324,9 +346,9 @@ REACHABLE = {
 _KEY = SigningKey.generate()
 SAMPLES: dict[str, frames.Frame] = {
     "hello": frames.Hello(_KEY.public_hex, "a" * 64),
-    "challenge": frames.Challenge("b" * 64, "c" * 64),
+    "challenge": frames.Challenge("b" * 64),
     "auth": frames.Auth("d" * 64, "e" * 128),
-    "welcome": frames.Welcome(),
+    "welcome": frames.Welcome("c" * 64),
     "heads": frames.Heads({}),
     "ack": frames.Ack(1, {}, []),
     "caught_up": frames.CaughtUp(),
@@ -377,6 +399,69 @@ def test_allowed_rows(tmp_path: Path, role: Role, state: State, frame: frames.Fr
     assert me.state is after
     if isinstance(frame, frames.Ping):
         assert [frames.decode(o.text) for o in out if isinstance(o, Send)] == [frames.Pong()]
+    store.close()
+
+
+@pytest.mark.parametrize("role", [Role.CLIENT, Role.SERVER])
+def test_heads_come_in_pages_and_their_number_is_bounded(tmp_path: Path, role: Role) -> None:
+    me, store = _reach(tmp_path, role, State.AWAIT_HEADS)
+    page = frames.encode(frames.Heads({SigningKey.generate().public_hex: 1}, more=True))
+    for _ in range(MAX_HEADS_PAGES - 1):
+        assert me.receive(page) == [] and me.state is State.AWAIT_HEADS
+    assert me.receive(frames.encode(frames.Heads({}))) is not None and me.state is State.SYNCING
+    other, other_store = _reach(tmp_path, role, State.AWAIT_HEADS)
+    for _ in range(MAX_HEADS_PAGES):
+        other.receive(page)
+    assert _closed_with(other.receive(page)) == "limit"
+    store.close()
+    other_store.close()
+
+
+def test_heads_of_origins_not_held_are_kept_up_to_a_bound(tmp_path: Path) -> None:
+    """The relay holds none of the client's origins: it remembers the client's heads for the first
+    FOREIGN_HEADS_KEPT of them (an event of one of those reaching it later is not sent back), and
+    no more (memory bounded whatever the client claims: an event of a later one is sent)."""
+    me, store = _reach(tmp_path, Role.SERVER, State.AWAIT_HEADS)
+    keys = [SigningKey.generate() for _ in range(FOREIGN_HEADS_KEPT + 1)]
+    claimed = {key.public_hex: 1 for key in keys}
+    me.receive(frames.encode(frames.Heads(claimed)))
+    assert me.state is State.SYNCING
+    hlc = CLOCK_START_MS << 16
+    first, last = (
+        seal(k, seq=1, prev=None, hlc=hlc, actor="x", type_name="junk.event", version=1, data={})
+        for k in (keys[0], keys[-1])
+    )
+    assert len(store.ingest([(0, first), (1, last)], CLOCK_START_MS).accepted) == 2
+    sent = [frames.decode(o.text) for o in me.events_appended([first, last]) if isinstance(o, Send)]
+    batches = [f for f in sent if isinstance(f, frames.Events)]
+    assert [e.id for b in batches for e in b.events if isinstance(e, Event)] == [last.id]
+    store.close()
+
+
+def test_a_long_vector_goes_out_in_pages(tmp_path: Path) -> None:
+    store = open_relay_store(tmp_path / "many")
+    now_ms = CLOCK_START_MS
+    junk = [
+        seal(key, seq=1, prev=None, hlc=now_ms << 16, actor="x", type_name="junk.event", version=1, data={})
+        for key in (SigningKey.generate() for _ in range(frames.MAX_VECTOR_ORIGINS + 1))
+    ]
+    assert len(store.ingest(list(enumerate(junk)), now_ms).accepted) == len(junk)
+    client = Endpoint.client(store, SECRET, SigningKey.generate(), nonce())
+    server = Endpoint.server(open_relay_store(tmp_path / "empty"), SECRET, nonce(), NonceBook())
+    hello = next(o for o in client.start() if isinstance(o, Send)).text
+    challenge = next(o for o in server.receive(hello) if isinstance(o, Send)).text
+    auth = next(o for o in client.receive(challenge) if isinstance(o, Send)).text
+    welcome = next(o for o in server.receive(auth) if isinstance(o, Send)).text
+    texts = [o.text for o in client.receive(welcome) if isinstance(o, Send)]
+    assert all(len(text.encode()) <= frames.MAX_FRAME_BYTES for text in texts)
+    pages = [frames.decode(text) for text in texts]
+    assert [(len(p.heads), p.more) for p in pages if isinstance(p, frames.Heads)] == [
+        (frames.MAX_VECTOR_ORIGINS, True),
+        (1, False),
+    ]
+    for text in texts:
+        server.receive(text)
+    assert server.state is State.SYNCING and client.state is State.AWAIT_HEADS
     store.close()
 
 

@@ -122,3 +122,27 @@ def test_the_penalty_table_is_bounded() -> None:
     assert len(penalty) == 100
     assert penalty.failures("10.0.3.231") == 1  # the newest are kept
     assert penalty.failures("10.0.0.0") == 0
+
+
+@pytest.mark.parametrize("max_origins", [1, 20_000, 100_001])
+def test_a_relays_whole_version_vector_fits_in_what_may_wait_for_a_peer(max_origins: int) -> None:
+    """A relay sends all its ``heads`` pages at admission: the most it may hold (``max_origins``
+    origins, each at the highest seq) and a full window of batches must fit in what may wait for
+    one peer, or a long vector would cut every peer off."""
+    from datacore_msg.eventlog.signing import SigningKey
+    from datacore_msg.transport import frames
+    from datacore_msg.transport.protocol import BATCH_BYTES, WINDOW
+    from datacore_msg.transport.relay_server import Limits
+
+    key = SigningKey.generate().public_hex
+    origins = [f"{i:064x}" for i in range(max_origins - 1)] + [key]
+    size = frames.MAX_VECTOR_ORIGINS
+    top = 2**63 - 1
+    pages = [
+        frames.encode(frames.Heads(dict.fromkeys(origins[i : i + size], top), more=i + size < len(origins)))
+        for i in range(0, len(origins), size)
+    ]
+    limits = Limits(max_origins=max_origins)
+    assert sum(len(page.encode()) for page in pages) <= frames.max_heads_bytes(max_origins)
+    assert frames.max_heads_bytes(max_origins) + WINDOW * BATCH_BYTES <= limits.waiting_bytes_allowed()
+    assert len(pages) + WINDOW < limits.waiting_frames_allowed()

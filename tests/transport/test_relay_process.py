@@ -130,7 +130,8 @@ def test_a_wrong_secret_is_refused_in_one_line_and_nothing_moves(
     assert pushed.code == 0 and pushed.err.count("\n") == 1 and "not pushed to the relay" in pushed.err
     refused = tex.run("sync", "--root", str(tex.root))
     assert refused.code == Exit.AUTH_REFUSED, refused
-    assert refused.err.count("\n") == 1 and "refused this installation" in refused.err
+    assert refused.err.count("\n") == 1 and "refused this installation's team secret" in refused.err
+    assert "check messaging.relay.secret / RELAY_SECRET on both sides" in refused.err
     assert relay_ids(relay) == set()
     # other peers are still served
     assert sync(team["laptop"])["sent"] >= 0
@@ -228,3 +229,99 @@ def test_a_peer_killed_mid_batch_resumes_where_it_was(team: dict[str, Any], rela
     assert rest["received"] == total - had
     assert ids(laptop) == ids(tex)
     ok(laptop.cli("verify"))
+
+
+def test_a_wss_url_to_a_plain_relay_names_the_failure_and_asks_about_tls(
+    relay: RelayProcess, tmp_path: Path
+) -> None:
+    """The TLS handshake to a relay that speaks plain WebSocket ends in a reset with no message:
+    the error names the exception and asks whether the relay is behind TLS."""
+    from datacore_msg.errors import Unreachable
+    from datacore_msg.eventlog.signing import SigningKey
+    from datacore_msg.transport.peer_client import sync_once
+
+    url = relay.url.replace("ws://", "wss://", 1)
+    store = open_relay_store(tmp_path / "peer")
+    try:
+        with pytest.raises(Unreachable) as failed:
+            sync_once(url, "x" * 32, SigningKey.generate(), store, lambda items: store.ingest(items, 0), 30)
+    finally:
+        store.close()
+    message = str(failed.value)
+    assert "()" not in message and "\n" not in message, message
+    assert "TLS handshake failed" in message and "is the relay behind TLS?" in message, message
+    assert message.startswith(f"relay {url}: "), message
+
+
+def test_a_relay_holding_over_ten_thousand_origins_still_syncs_a_normal_peer(
+    make_installation: Callable[..., Any], tmp_path: Path
+) -> None:
+    """One valid event from each of 10,001 throwaway keys (what anyone with the team secret can
+    send) used to make the relay's version vector longer than a ``heads`` frame may be, and every
+    peer refused it (``error limit``). The vector now goes in pages: a real relay process with those
+    events serves a normal installation's sync, and that installation (now holding them all, so its
+    own vector is paged too) syncs again."""
+    from datacore_msg.eventlog.envelope import seal
+    from datacore_msg.eventlog.signing import SigningKey
+
+    now_ms = int(time.time() * 1000)
+    junk = [
+        seal(key, seq=1, prev=None, hlc=now_ms << 16, actor="x", type_name="junk.event", version=1, data={})
+        for key in (SigningKey.generate() for _ in range(10_001))
+    ]
+    store = open_relay_store(tmp_path / "relay-data")
+    try:
+        assert len(store.ingest(list(enumerate(junk)), now_ms).accepted) == 10_001
+    finally:
+        store.close()
+    relay = RelayProcess(tmp_path / "relay-data").start()
+    try:
+        tex = make_installation("tex")
+        configure(tex, relay)
+        ok(tex.cli("send", "@gregor", "still reaches the relay"))
+        first = sync(tex)
+        assert first["received"] > 0 and first["rejected"] == []  # the push took a few batches too
+        assert {event.id for event in junk} <= ids(tex)
+        assert ids(tex) == relay_ids(relay)
+        again = sync(tex)
+        assert again["sent"] == 0 and again["received"] == 0
+        assert relay.status()["status"] == "ok"
+    finally:
+        relay.close()
+
+
+def test_events_of_new_origins_beyond_the_relays_limit_are_refused_and_the_team_keeps_syncing(
+    make_installation: Callable[..., Any], introduce: Callable[..., None], tmp_path: Path
+) -> None:
+    """``relay serve --max-origins 3``: the relay keeps events of three installations; events of a
+    fourth and later origin are rejected with the reason (the rest of their batch is stored), and the
+    installations it holds keep exchanging."""
+    from datacore_msg.eventlog.envelope import seal
+    from datacore_msg.eventlog.signing import SigningKey
+
+    relay = RelayProcess(tmp_path / "relay-data", args=("--max-origins", "3")).start()
+    try:
+        gregor, tex = make_installation("gregor"), make_installation("tex")
+        introduce(gregor, tex)
+        for inst in (gregor, tex):
+            configure(inst, relay)
+        ok(gregor.cli("send", "@tex", "first"))
+        ok(tex.cli("send", "@gregor", "second"))
+        assert sync(gregor)["rejected"] == [] and sync(tex)["rejected"] == []
+        now_ms = int(time.time() * 1000)
+        junk = [
+            seal(k, seq=1, prev=None, hlc=now_ms << 16, actor="x", type_name="junk.event", version=1, data={})
+            for k in (SigningKey.generate() for _ in range(5))
+        ]
+        with tex.space() as space:
+            assert len(space.store.ingest(list(enumerate(junk)), now_ms).accepted) == 5
+        moved = sync(tex)
+        refused = [r for r in moved["rejected"] if "limit of 3 origins" in r]
+        assert len(refused) == 4 and all("--max-origins" in r for r in refused), moved
+        assert len(relay_ids(relay) & {event.id for event in junk}) == 1
+        ok(tex.cli("send", "@gregor", "third"))
+        assert len(sync(tex)["rejected"]) == 4  # the refused ones are offered again, and refused
+        assert sync(gregor)["received"] >= 2  # tex's message and the one junk event the relay kept
+        assert relay.status()["status"] == "ok"
+    finally:
+        relay.close()

@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.transport import frames
-from datacore_msg.transport.protocol import peer_mac, signed_challenge
+from datacore_msg.transport.protocol import WRONG_SECRET, peer_mac, signed_challenge
 from relayclient import Tally, admitted, chain, error_then_close, relay_log, well_behaved_sync
 from relayproc import RelayProcess
 from syncnet import nonce
@@ -78,7 +78,7 @@ def wrong_secret_attempt(relay: RelayProcess) -> tuple[float, int, int]:
         with pytest.raises(ConnectionClosed):
             raw.recv(timeout=30)
     assert isinstance(error, frames.Error)
-    assert error.code == "auth_failed" and "wrong team secret" in error.reason
+    assert error.code == "auth_failed" and error.reason == WRONG_SECRET
     return elapsed, ws.sent, ws.received
 
 

@@ -9,6 +9,7 @@ import click
 
 from datacore_msg.cli.output import emit_note
 from datacore_msg.errors import ConfigError
+from datacore_msg.transport.protocol_limits import MAX_ORIGINS
 
 SECRET_HOW = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 MIN_SECRET_CHARS = 16
@@ -31,11 +32,18 @@ def relay() -> None:
     show_default=True,
     help="Folder of the relay's event log (created if missing).",
 )
-def serve_cmd(host: str, port: int, data_dir: str) -> None:
+@click.option(
+    "--max-origins",
+    type=click.IntRange(min=1),
+    default=MAX_ORIGINS,
+    show_default=True,
+    help="Installations whose events the relay keeps, at most; events of a new one beyond are refused.",
+)
+def serve_cmd(host: str, port: int, data_dir: str, max_origins: int) -> None:
     """Serve the sync endpoint ws://HOST:PORT/ws, GET /status and GET /metrics until SIGTERM."""
     import asyncio
 
-    from datacore_msg.transport.relay_server import Relay, run_relay
+    from datacore_msg.transport.relay_server import Limits, Relay, run_relay
     from datacore_msg.transport.relay_store import open_relay_store
 
     secret = os.environ.get("RELAY_SECRET", "")
@@ -53,7 +61,7 @@ def serve_cmd(host: str, port: int, data_dir: str) -> None:
         shown = ", ".join(f"ws://{a[0]}:{a[1]}/ws" for a in addresses if isinstance(a, tuple))
         emit_note(f"relay listening on {shown} ({store.count()} events in {store.path})")
 
-    server = Relay(store, secret)
+    server = Relay(store, secret, Limits(max_origins=max_origins))
     try:
         asyncio.run(run_relay(server, host, port, ready))
     except OSError as exc:

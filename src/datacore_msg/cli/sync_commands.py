@@ -31,7 +31,7 @@ from datacore_msg.terminal import field
     type=click.FloatRange(min=0.1),
     default=30.0,
     show_default=True,
-    help="Seconds to wait for the relay (to connect, and for each frame).",
+    help="Seconds to wait for the relay (to connect, and for each frame); not with --folder.",
 )
 @json_option
 @space_options
@@ -57,6 +57,7 @@ def sync_cmd(
     events land as they come, this installation's appends (by any command or process) go out within
     a second, the status set with 'status' is announced, and a lost relay is reconnected with
     backoff. One watcher per space (a second one exits at once)."""
+    _refuse_ignored_options(folder, watch)
     if folder is not None:
         if watch:
             _watch_folder(folder, interval, root, space)
@@ -74,6 +75,25 @@ def sync_cmd(
         _watch_relay(timeout, root, space)
         return
     _sync_relay(timeout, as_json, root, space)
+
+
+def _refuse_ignored_options(folder: str | None, watch: bool) -> None:
+    """``--interval`` paces only ``--watch --folder``; ``--timeout`` bounds only a relay: given
+    anywhere else they would be silently ignored, so they are refused (exit 2, in one line: a
+    ``ClickException``, which click shows without the usage block a ``UsageError`` adds)."""
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+    if given("interval") and not watch:
+        raise click.ClickException("sync: --interval without --watch: it paces --watch rounds only")
+    if given("interval") and folder is None:
+        raise click.ClickException(
+            "sync: --interval without --folder: it paces --watch --folder only (a relay pushes at once)"
+        )
+    if given("timeout") and folder is not None:
+        raise click.ClickException("sync: --timeout with --folder: it bounds waiting for a relay only")
 
 
 def _sync_relay(timeout: float, as_json: bool, root: str | None, space: str | None) -> None:

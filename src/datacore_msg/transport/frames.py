@@ -29,8 +29,22 @@ PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1024 * 1024
 #: The most events in one ``events`` frame.
 MAX_BATCH_EVENTS = 500
-#: The most origins in one version vector (``heads``, ``ack``).
+#: The most origins in one version vector frame (``heads``, ``ack``). A whole version vector may be
+#: longer: it goes out as several ``heads`` frames (all but the last with ``more``), so no number of
+#: origins a sender of events can create makes a vector that cannot be sent.
 MAX_VECTOR_ORIGINS = 10_000
+#: The most bytes one origin takes in a ``heads`` frame (``"<64 hex>":<2^63-1>,``), and those a
+#: page adds around its origins.
+HEADS_BYTES_PER_ORIGIN = 87
+HEADS_PAGE_OVERHEAD = 48
+
+
+def max_heads_bytes(origins: int) -> int:
+    """The most bytes a version vector of ``origins`` origins takes, in all its ``heads`` pages."""
+    pages = max(1, -(-origins // MAX_VECTOR_ORIGINS))
+    return origins * HEADS_BYTES_PER_ORIGIN + pages * HEADS_PAGE_OVERHEAD
+
+
 #: The longest reason text in ``error`` frames and in an ack's rejections.
 MAX_REASON_CHARS = 500
 _MAX_INT = 2**63 - 1
@@ -55,10 +69,10 @@ class Hello:
 
 @attrs.frozen
 class Challenge:
-    """Relay → client: the relay's fresh nonce, and its proof that it knows the team secret."""
+    """Relay → client: the relay's fresh nonce (nothing that depends on the team secret: an
+    unauthenticated caller must get nothing to test guesses of the secret against)."""
 
     nonce: str
-    proof: str
     TYPE = "challenge"
 
 
@@ -74,16 +88,20 @@ class Auth:
 
 @attrs.frozen
 class Welcome:
-    """Relay → client: admitted."""
+    """Relay → client: admitted (the client's proof checked out), with the relay's own proof that it
+    knows the team secret, which the client checks before it sends anything else."""
 
+    proof: str
     TYPE = "welcome"
 
 
 @attrs.frozen
 class Heads:
-    """Either side: its version vector (per origin, the highest seq held with none missing)."""
+    """Either side: its version vector (per origin, the highest seq held with none missing), in
+    pages of at most :data:`MAX_VECTOR_ORIGINS` origins: ``more`` says another page follows."""
 
     heads: dict[str, int]
+    more: bool = False
     TYPE = "heads"
 
 
@@ -202,6 +220,10 @@ def to_obj(frame: Frame) -> dict[str, Any]:
         obj["batch"] = frame.batch
         obj["heads"] = frame.heads
         obj["rejected"] = [[index, reason[:MAX_REASON_CHARS]] for index, reason in frame.rejected]
+    elif isinstance(frame, Heads):
+        obj["heads"] = frame.heads
+        if frame.more:
+            obj["more"] = True
     elif isinstance(frame, Who):
         obj["peers"] = dict(frame.peers)
     elif isinstance(frame, Error):
@@ -349,9 +371,9 @@ def _rejections(obj: dict[str, Any]) -> list[tuple[int, str]]:
 
 _FIELDS: dict[str, tuple[str, ...]] = {
     "hello": ("key", "nonce"),
-    "challenge": ("nonce", "proof"),
+    "challenge": ("nonce",),
     "auth": ("mac", "sig"),
-    "welcome": (),
+    "welcome": ("proof",),
     "heads": ("heads",),
     "events": ("batch", "events"),
     "ack": ("batch", "heads", "rejected"),
@@ -362,6 +384,11 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "who": ("peers",),
     "error": ("code", "reason"),
 }
+
+
+#: Fields a frame may leave out: ``more`` of ``heads`` is false when absent (and only written when
+#: true, so a one-page vector reads the same as before paging).
+_OPTIONAL: dict[str, tuple[str, ...]] = {"heads": ("more",)}
 
 
 def decode(raw: str | bytes) -> Frame:
@@ -377,7 +404,7 @@ def decode(raw: str | bytes) -> Frame:
     if not isinstance(obj, dict):
         raise _fail("frame is not a JSON object")
     version = obj.get("v")
-    if version != PROTOCOL_VERSION:
+    if type(version) is not int or version != PROTOCOL_VERSION:  # not true, not 1.0
         raise _fail(
             f"protocol version {str(version)[:20]!s} is not supported (this side speaks 1)", "version"
         )
@@ -386,6 +413,7 @@ def decode(raw: str | bytes) -> Frame:
         raise _fail(f"unknown frame type {str(kind)[:40]!r}")
     expected = {"v", "t", *_FIELDS[kind]}
     missing = sorted(expected - set(obj))
+    expected |= set(_OPTIONAL.get(kind, ()))
     if missing:
         raise _fail(f"{kind} frame: missing field(s) {', '.join(missing)}")
     extra = sorted(set(obj) - expected)
@@ -397,11 +425,16 @@ def decode(raw: str | bytes) -> Frame:
             raise _fail("hello frame: key is not an ed25519 public key")
         return Hello(key, _hex(obj, "nonce", NONCE_HEX))
     if kind == "challenge":
-        return Challenge(_hex(obj, "nonce", NONCE_HEX), _hex(obj, "proof", MAC_HEX))
+        return Challenge(_hex(obj, "nonce", NONCE_HEX))
+    if kind == "welcome":
+        return Welcome(_hex(obj, "proof", MAC_HEX))
     if kind == "auth":
         return Auth(_hex(obj, "mac", MAC_HEX), _hex(obj, "sig", SIG_HEX))
     if kind == "heads":
-        return Heads(_vector(obj, "heads"))
+        more = obj.get("more", False)
+        if not isinstance(more, bool):
+            raise _fail("heads frame: more is not true or false")
+        return Heads(_vector(obj, "heads"), more)
     if kind == "events":
         return Events(_int(obj, "batch", 1), _events(obj))
     if kind == "ack":
@@ -414,5 +447,5 @@ def decode(raw: str | bytes) -> Frame:
         return Who(_peers(obj))
     if kind == "error":
         return Error(_text(obj, "code"), _text(obj, "reason"))
-    empty: dict[str, Frame] = {"welcome": Welcome(), "caught_up": CaughtUp(), "ping": Ping(), "pong": Pong()}
+    empty: dict[str, Frame] = {"caught_up": CaughtUp(), "ping": Ping(), "pong": Pong()}
     return empty[kind]

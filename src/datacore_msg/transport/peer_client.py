@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,18 @@ from datacore_msg.errors import AuthRefused, IntegrityError, ProtocolError, Unre
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.transport import frames
-from datacore_msg.transport.protocol import Close, Endpoint, EventSource, Ingest, Output, Send, Stats
+from datacore_msg.transport.protocol import (
+    SECRET_HINT,
+    WRONG_RELAY_PROOF,
+    WRONG_SECRET,
+    Close,
+    Endpoint,
+    EventSource,
+    Ingest,
+    Output,
+    Send,
+    Stats,
+)
 
 if TYPE_CHECKING:
     from datacore_msg.eventlog.store import IngestReport
@@ -70,8 +82,8 @@ class PeerSession:
             raise Unreachable(f"relay {self.url}: not a WebSocket URL") from None
         except InvalidHandshake as exc:
             raise Unreachable(f"relay {self.url}: the WebSocket handshake failed ({exc})") from None
-        except OSError as exc:
-            raise Unreachable(f"relay {self.url}: cannot connect ({exc.strerror or exc})") from None
+        except (OSError, EOFError) as exc:
+            raise Unreachable(f"relay {self.url}: {_connect_failure(self.url, exc)}") from None
         async with self._turn:
             await self._carry(self.endpoint.start())
 
@@ -151,11 +163,23 @@ class PeerSession:
                 if out.code == "done":
                     return
                 if out.code == "auth_failed":
-                    raise AuthRefused(f"relay {self.url} refused this installation: {out.reason}")
+                    hint = f": {SECRET_HINT}" if out.reason in (WRONG_SECRET, WRONG_RELAY_PROOF) else ""
+                    raise AuthRefused(f"relay {self.url}: {out.reason}{hint}")
                 side = "the relay" if out.by_peer else "this side"
                 raise ProtocolError(
                     f"relay {self.url}: {side} ended the sync: {out.code}: {out.reason}", out.code
                 )
+
+
+def _connect_failure(url: str, exc: OSError | EOFError) -> str:
+    """Why connecting failed, never empty: the description, else the exception's class; a ``wss://``
+    URL whose TLS handshake broke off (an SSL error, or a reset or end of stream from a relay that
+    speaks plain WebSocket) asks whether the relay is behind TLS at all."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    tls_broke = isinstance(exc, (ssl.SSLError, ConnectionResetError, ConnectionAbortedError, EOFError))
+    if url.lower().startswith("wss://") and tls_broke:
+        return f"TLS handshake failed ({text}): is the relay behind TLS? (a plain relay takes ws://)"
+    return f"cannot connect ({text})"
 
 
 async def _bounded(work: Awaitable[Stats], session: PeerSession, timeout_s: float) -> Stats:

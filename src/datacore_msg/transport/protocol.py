@@ -12,23 +12,34 @@ in order: :class:`Send` a frame, :class:`Ingest` a batch (then report back with 
 :class:`EventSource` (``heads`` and ``events_after``), to fill the batches it sends.
 
 1. **Admission** (client and relay differ only here). The client sends ``hello`` (its public key and
-   a fresh nonce). The relay answers ``challenge``: its own fresh nonce and a proof that it knows the
-   team secret, ``HMAC(secret, "relay" | client nonce | relay nonce)``. The client checks the proof
-   and answers ``auth``: ``HMAC(secret, "peer" | relay nonce | client nonce | key)`` and the key's
-   ed25519 signature over both nonces. The relay compares the MAC in constant time
-   (:func:`hmac.compare_digest`) and checks the signature, so it knows which key is connected; the
+   a fresh nonce). The relay answers ``challenge``: its own fresh nonce, and nothing else — no
+   answer to an unauthenticated caller depends on the team secret, so a weak secret cannot be
+   guessed offline from what the relay says before the caller proved anything. The client answers
+   ``auth``: ``HMAC(secret, "peer" | relay nonce | client nonce | key)`` and the key's ed25519
+   signature over both nonces. The relay compares the MAC in constant time
+   (:func:`hmac.compare_digest`) and checks the signature, so it knows which key is connected; only
+   then does it prove that it knows the secret too: ``welcome`` carries
+   ``HMAC(secret, "relay" | client nonce | relay nonce)``, which the client checks before it sends
+   anything else (a relay without the secret gets the client's ``auth``, which, bound to the
+   relay's nonce, is worth as much to it as a guess it could check itself, and nothing more). The
    secret never travels, and a recorded ``auth`` is worthless on another connection (new relay
    nonce). A client nonce seen before is refused (:class:`NonceBook`). A wrong secret gets
    ``error auth_failed`` and the connection closes. Admission says nothing about names: authorship
    is each event's signature, checked by every reader against its own pinned keys.
 2. **Catch-up.** Both sides send ``heads``, their version vector (per origin, the highest seq held
-   with none missing). Each then sends the other what it lacks — per origin, ``events_after(origin,
-   their head)`` in seq order — in batches of at most :data:`~.frames.MAX_BATCH_EVENTS` events and
-   :data:`BATCH_BYTES` bytes, with at most :data:`WINDOW` batches unacknowledged (flow control: a
-   side that stops reading stops receiving). The receiver ingests each batch (one transaction, every
-   check of ``import``), and only then acks it with the new heads of the origins it touched and the
-   rejected items with their reasons. When everything a side held at the time it learnt the other's
-   heads is sent and acked, it sends ``caught_up``.
+   with none missing), in pages of at most :data:`~.frames.MAX_VECTOR_ORIGINS` origins, every page
+   but the last marked ``more`` (at most :data:`MAX_HEADS_PAGES` pages): so however many origins a
+   sender of events creates, the vector can be sent. The receiver keeps the other side's heads for
+   the origins it holds itself and for at most :data:`FOREIGN_HEADS_KEPT` others (those it may
+   receive later by another way and then need not send back), so what it remembers is bounded by
+   its own store, not by what the other side says. Each then sends the other what it
+   lacks — per origin, ``events_after(origin, their head)`` in seq order — in batches of at most
+   :data:`~.frames.MAX_BATCH_EVENTS` events and :data:`BATCH_BYTES` bytes, with at most
+   :data:`WINDOW` batches unacknowledged (flow control: a side that stops reading stops receiving).
+   The receiver ingests each batch (one transaction, every check of ``import``), and only then acks
+   it with the new heads of the origins it touched and the rejected items with their reasons. When
+   everything a side held at the time it learnt the other's heads is sent and acked, it sends
+   ``caught_up``.
 3. **Live.** Once both sides sent ``caught_up`` the endpoint is ``LIVE`` (:attr:`Endpoint.settled`
    tells a one-shot ``sync`` it may close once nothing is in flight). Events appended afterwards —
    by this installation, or received by the relay from another peer — are pushed the same way,
@@ -94,10 +105,21 @@ WINDOW = 4
 BATCH_BYTES = 512 * 1024
 #: Client nonces the relay remembers (and refuses to see again).
 NONCES_KEPT = 100_000
+#: Origins of the other side's heads kept although this side holds none of their events (so what
+#: reaches it later by another way is not sent back): a bound, so the other side's claims cannot
+#: grow this side's memory beyond its own store and this many.
+FOREIGN_HEADS_KEPT = 1_000
+#: The most ``heads`` pages one side may send (10,000 origins each: 10 million origins).
+MAX_HEADS_PAGES = 1_000
 #: Heartbeat: ping after this long without hearing from the other side; close after this long.
 PING_EVERY_MS = 15_000
 DEAD_AFTER_MS = 45_000
 _AUTH_CONTEXT = b"datacore-msg relay auth v1\x00"
+#: The reasons of ``error auth_failed`` when the two sides' team secrets differ (the relay found
+#: the client's MAC wrong; the client found the relay's proof wrong), and what to do about it.
+WRONG_SECRET = "the relay refused this installation's team secret (the two sides' secrets differ)"
+WRONG_RELAY_PROOF = "the relay's proof does not match this installation's team secret (the secrets differ)"
+SECRET_HINT = "check messaging.relay.secret / RELAY_SECRET on both sides"
 
 
 class State(enum.Enum):
@@ -119,14 +141,16 @@ class Role(enum.Enum):
 S = State
 #: Every allowed (state, trigger) → next state. A trigger is a frame type received, or one of the
 #: local triggers ``start`` (the client opens), ``settled`` (both sides sent ``caught_up``) and
-#: ``close``. ``error`` (received, or sent on a protocol error) closes from any state.
+#: ``close``; ``heads_page`` is a ``heads`` frame marked ``more``. ``error`` (received, or sent on a
+#: protocol error) closes from any state.
 TRANSITIONS: dict[tuple[State, str], State] = {
     (S.START, "start"): S.AWAIT_CHALLENGE,  # client: send hello
-    (S.START, "hello"): S.AWAIT_AUTH,  # relay: send challenge
-    (S.AWAIT_CHALLENGE, "challenge"): S.AWAIT_WELCOME,  # client: check proof, send auth
-    (S.AWAIT_AUTH, "auth"): S.AWAIT_HEADS,  # relay: check MAC and signature, send welcome, heads
-    (S.AWAIT_WELCOME, "welcome"): S.AWAIT_HEADS,  # client: send heads
-    (S.AWAIT_HEADS, "heads"): S.SYNCING,  # both: send what the other lacks
+    (S.START, "hello"): S.AWAIT_AUTH,  # relay: send challenge (a nonce, nothing secret)
+    (S.AWAIT_CHALLENGE, "challenge"): S.AWAIT_WELCOME,  # client: send auth (MAC and signature)
+    (S.AWAIT_AUTH, "auth"): S.AWAIT_HEADS,  # relay: check MAC and signature, send welcome (proof), heads
+    (S.AWAIT_WELCOME, "welcome"): S.AWAIT_HEADS,  # client: check the relay's proof, send heads
+    (S.AWAIT_HEADS, "heads_page"): S.AWAIT_HEADS,  # both: a heads frame with more to follow
+    (S.AWAIT_HEADS, "heads"): S.SYNCING,  # both: the last heads page; send what the other lacks
     (S.SYNCING, "events"): S.SYNCING,
     (S.SYNCING, "ack"): S.SYNCING,
     (S.SYNCING, "caught_up"): S.SYNCING,
@@ -304,6 +328,8 @@ class Endpoint:
         self._sent_caught_up = False
         self._got_caught_up = False
         self._received_batch = 0
+        self._heads_pages = 0
+        self._foreign = 0
         self._pending_ingest: dict[int, list[tuple[int, Event | IntegrityError]]] = {}
         self.sent = 0
         self.received = 0
@@ -395,7 +421,7 @@ class Endpoint:
                 return [self.closed_by]
             if frame.TYPE not in RECEIVES[self.role]:
                 raise ProtocolError(f"a {self.role.value} does not receive {frame.TYPE} frames", "unexpected")
-            self._move(frame.TYPE)
+            self._move("heads_page" if isinstance(frame, Heads) and frame.more else frame.TYPE)
             return self._handle(frame)
         except ProtocolError as exc:
             return self._fail(exc.reason, str(exc))
@@ -507,12 +533,10 @@ class Endpoint:
             if not self._nonces.first_use(frame.nonce):
                 return self._fail("nonce_reused", "this client nonce was used before (a replayed hello)")
             self.peer_key, self._peer_nonce = frame.key, frame.nonce
-            proof = relay_proof(self._secret, frame.nonce, self._nonce)
-            return [Send(Challenge(self._nonce, proof))]
+            return [Send(Challenge(self._nonce))]
         if isinstance(frame, Challenge):
             assert self._key is not None
-            if not hmac.compare_digest(frame.proof, relay_proof(self._secret, self._nonce, frame.nonce)):
-                return self._fail("auth_failed", "the relay does not know the team secret (wrong secret)")
+            self._peer_nonce = frame.nonce
             mac = peer_mac(self._secret, frame.nonce, self._nonce, self._key.public_hex)
             sig = self._key.sign(signed_challenge(frame.nonce, self._nonce))
             return [Send(Auth(mac, sig))]
@@ -520,15 +544,28 @@ class Endpoint:
             assert self.peer_key is not None
             expected = peer_mac(self._secret, self._nonce, self._peer_nonce, self.peer_key)
             if not hmac.compare_digest(frame.mac, expected):
-                return self._fail("auth_failed", "wrong team secret")
+                return self._fail("auth_failed", WRONG_SECRET)
             if not signature_ok(self.peer_key, signed_challenge(self._nonce, self._peer_nonce), frame.sig):
                 return self._fail("auth_failed", "the signature over the challenge is not the key's")
-            return [Send(Welcome()), self._heads()]
+            proof = relay_proof(self._secret, self._peer_nonce, self._nonce)
+            return [Send(Welcome(proof)), *self._heads()]
         if isinstance(frame, Welcome):
-            return [self._heads()]
+            expected = relay_proof(self._secret, self._nonce, self._peer_nonce)
+            if not hmac.compare_digest(frame.proof, expected):
+                return self._fail("auth_failed", WRONG_RELAY_PROOF)
+            return list(self._heads())
         if isinstance(frame, Heads):
+            self._heads_pages += 1
+            if self._heads_pages > MAX_HEADS_PAGES:
+                raise ProtocolError(f"over {MAX_HEADS_PAGES} heads pages", "limit")
             for origin, seq in frame.heads.items():
-                self._raise(self._theirs, origin, seq)
+                if origin in self._local:
+                    self._raise(self._theirs, origin, seq)
+                elif self._foreign < FOREIGN_HEADS_KEPT and origin not in self._theirs:
+                    self._foreign += 1
+                    self._theirs[origin] = seq
+            if frame.more:
+                return []
             self._target = dict(self._local)
             out: list[Output] = []
             if self.role is Role.CLIENT and self.status is not None and self.peer_key:
@@ -574,9 +611,16 @@ class Endpoint:
             self.presence[frame.key] = frame.status
         return []
 
-    def _heads(self) -> Send:
+    def _heads(self) -> list[Send]:
+        """This side's version vector, in pages of at most :data:`~.frames.MAX_VECTOR_ORIGINS`."""
         self._local = dict(self._source.heads())
-        return Send(Heads(dict(self._local)))
+        origins = sorted(self._local)
+        size = frames.MAX_VECTOR_ORIGINS
+        starts = range(0, len(origins), size) if origins else range(1)
+        return [
+            Send(Heads({o: self._local[o] for o in origins[i : i + size]}, more=i + size < len(origins)))
+            for i in starts
+        ]
 
     def _on_events(self, frame: Events) -> list[Output]:
         if frame.batch <= self._received_batch:

@@ -27,6 +27,13 @@ from collections import OrderedDict
 
 import attrs
 
+#: The origins (installation keys) a relay keeps events of, by default (``relay serve
+#: --max-origins``): an event of a new origin beyond it is rejected with its reason, the rest of its
+#: batch is stored. About 200 bytes of the relay's memory each, up to 87 bytes of the ``heads`` pages
+#: every connection is sent at admission (the relay lets that much more wait for a peer), and a
+#: line of every peer's catch-up.
+MAX_ORIGINS = 20_000
+
 
 @attrs.define
 class TokenBucket:

@@ -17,7 +17,9 @@ A slow peer: the protocol's window (4 unacknowledged batches) stops it being giv
 falls behind and is later served from the log like any catch-up. A frame with nothing waiting
 before it is written to the socket at once (no task switch: what makes a fan-out to thousands of
 peers cheap); what waits for one peer, its socket's buffer and its queue together, is bounded
-(:attr:`Limits.queue_bytes`, :attr:`Limits.queue_frames`). A peer that lets that overflow anyway (it
+(:attr:`Limits.queue_bytes`, :attr:`Limits.queue_frames`; raised when the relay's whole version
+vector, every ``heads`` page of which goes out at admission, needs more:
+:meth:`Limits.waiting_bytes_allowed`). A peer that lets that overflow anyway (it
 sends pings or batches but never reads the answers) is cut off: ``error limit`` and close, and its
 socket is aborted if it does not take the close within :attr:`Limits.cut_off_grace_s`. A
 peer that never reads also stops answering WebSocket pings and is closed by the heartbeat.
@@ -61,11 +63,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State as WsState
 
-from datacore_msg.errors import DatacoreError
+from datacore_msg.errors import DatacoreError, IntegrityError
+from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.store import EventStore, IngestReport
 from datacore_msg.transport import frames
 from datacore_msg.transport.frames import OFFLINE
 from datacore_msg.transport.protocol import (
+    BATCH_BYTES,
+    WINDOW,
     Close,
     Endpoint,
     Ingest,
@@ -76,7 +81,7 @@ from datacore_msg.transport.protocol import (
     State,
     WhoAsked,
 )
-from datacore_msg.transport.protocol_limits import AuthPenalty, TokenBucket
+from datacore_msg.transport.protocol_limits import MAX_ORIGINS, AuthPenalty, TokenBucket
 from datacore_msg.transport.relay_source import RelaySource, encode_frame
 from datacore_msg.transport.relay_store import StoreWorker
 
@@ -102,6 +107,22 @@ class Limits:
     queue_bytes: int = 4 * 1024 * 1024
     #: Seconds a cut-off peer has to take the close before its socket is aborted.
     cut_off_grace_s: float = 5.0
+    #: Origins (installation keys) the relay holds events of, at most: an event from a new origin
+    #: beyond it is rejected with a reason (the others of its batch are stored), so throwaway keys
+    #: cannot grow the relay's memory and every peer's catch-up without bound.
+    max_origins: int = MAX_ORIGINS
+
+    def waiting_bytes_allowed(self) -> int:
+        """What may wait for one peer before it is cut off: :attr:`queue_bytes`, or more if the
+        relay's whole version vector (its ``heads`` pages, all sent at admission) and a full window
+        of batches need more: a long vector must never cut every peer off."""
+        needed = frames.max_heads_bytes(self.max_origins) + WINDOW * BATCH_BYTES + 64 * 1024
+        return max(self.queue_bytes, needed)
+
+    def waiting_frames_allowed(self) -> int:
+        """What may wait for one peer in frames: :attr:`queue_frames`, or more for a long vector."""
+        pages = -(-self.max_origins // frames.MAX_VECTOR_ORIGINS)
+        return max(self.queue_frames, pages + 2 * WINDOW + 8)
 
 
 def wall_ms() -> int:
@@ -222,6 +243,8 @@ class Relay:
         self.store = store
         self._secret = secret.encode("utf-8")
         self.limits = limits or Limits()
+        self._waiting_allowed = self.limits.waiting_bytes_allowed()
+        self._frames_allowed = self.limits.waiting_frames_allowed()
         self.nonces = NonceBook()
         self.connections: set[_Connection] = set()
         self.metrics = Metrics()
@@ -359,7 +382,7 @@ class Relay:
             return
         ws = conn.ws
         waiting = conn.queued_bytes + ws.transport.get_write_buffer_size()
-        if waiting + len(data) > self.limits.queue_bytes or len(conn.queue) >= self.limits.queue_frames:
+        if waiting + len(data) > self._waiting_allowed or len(conn.queue) >= self._frames_allowed:
             self._cut_off(conn)
             return
         if not conn.queue and not conn.sending and ws.protocol.state is WsState.OPEN:
@@ -384,7 +407,7 @@ class Relay:
         conn.queue.clear()
         conn.queued_bytes = 0
         reason = (
-            f"over {self.limits.queue_bytes // 1024} KiB or {self.limits.queue_frames} frames wait to be "
+            f"over {self._waiting_allowed // 1024} KiB or {self._frames_allowed} frames wait to be "
             "sent: this peer does not read"
         )
         conn.queue.append(frames.encode(frames.Error("limit", reason)).encode("utf-8"))
@@ -414,6 +437,28 @@ class Relay:
             self.metrics.events_out += len(out.frame.events)
         self._enqueue(conn, encode_frame(out.frame, self.source.recent))
 
+    def _within_origin_limit(
+        self, items: list[tuple[int, Event | IntegrityError]]
+    ) -> list[tuple[int, Event | IntegrityError]]:
+        """``items`` with every event from an origin the relay does not hold yet, beyond
+        :attr:`Limits.max_origins`, replaced by the error that rejects it."""
+        limit = self.limits.max_origins
+        held = self.source.origin_count()
+        new: set[str] = set()
+        kept: list[tuple[int, Event | IntegrityError]] = []
+        for index, item in items:
+            if isinstance(item, Event) and item.origin not in new and self.source.head(item.origin) == 0:
+                if held + len(new) >= limit:
+                    reason = (
+                        f"the relay holds events of its limit of {limit} origins; events of a new "
+                        "origin are refused (its operator can raise relay serve --max-origins)"
+                    )
+                    kept.append((index, IntegrityError(reason)))
+                    continue
+                new.add(item.origin)
+            kept.append((index, item))
+        return kept
+
     async def _carry(self, conn: _Connection, outputs: list[Output]) -> None:
         pending = list(outputs)
         if any(
@@ -428,7 +473,7 @@ class Relay:
             elif isinstance(out, Ingest):
                 await self._throttle(conn, len(out.items))
                 try:
-                    report = await self.worker.ingest(out.items, wall_ms())
+                    report = await self.worker.ingest(self._within_origin_limit(out.items), wall_ms())
                 except DatacoreError as exc:
                     conn.endpoint.close("store failed")
                     error = frames.Error("unexpected", f"the relay cannot store: {exc}")

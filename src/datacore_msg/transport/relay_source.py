@@ -126,6 +126,9 @@ class RelaySource:
     def heads(self) -> dict[str, int]:
         return dict(self._heads)
 
+    def origin_count(self) -> int:
+        return len(self._heads)
+
     def head(self, origin: str) -> int:
         return self._heads.get(origin, 0)
 
