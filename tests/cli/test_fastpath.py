@@ -24,8 +24,11 @@ ENV = {"DATACORE_ROOT": "/from/env"}
 
 def click_params(argv: list[str], env: dict[str, str]) -> dict[str, Any] | None:
     command = cli.commands[argv[0]]
+    # under the group's context, as the command line runs it: a context made without it would give
+    # the command (and click's cached help option, shared by every later test here) only --help
+    parent = cli.make_context("datacore-msg", [], resilient_parsing=True)
     try:
-        ctx = command.make_context(argv[0], list(argv[1:]), default_map=None)
+        ctx = command.make_context(argv[0], list(argv[1:]), parent=parent, default_map=None)
     except (click.ClickException, click.exceptions.Exit):
         return None
     return dict(ctx.params)
