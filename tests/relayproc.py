@@ -2,7 +2,7 @@
 
 ``RelayProcess.start()`` waits until ``GET /status`` answers; ``kill()`` is ``kill -9``; ``stop()``
 is SIGTERM (and checks the exit status). ``configure(inst, relay)`` points an installation's
-settings at it.
+settings at it; ``sync(inst)`` runs one ``sync --json`` of it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from peers import ok
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SECRET = "relay-test-secret-0123456789abcdef"
@@ -117,3 +119,9 @@ def configure(inst: Any, relay: RelayProcess, secret: str | None = None) -> None
     assert text.rstrip().splitlines()[-1].startswith("  "), "messaging must be the last section"
     text = text.rstrip() + f"\n  relay:\n    url: {relay.url}\n    secret: {secret or relay.secret}\n"
     path.write_text(text, encoding="utf-8")
+
+
+def sync(inst: Any) -> dict[str, Any]:
+    """One ``sync --json`` of ``inst`` in its own process, which must succeed; its JSON data."""
+    out: dict[str, Any] = json.loads(ok(inst.run("sync", "--json", "--root", str(inst.root))).out)["data"]
+    return out

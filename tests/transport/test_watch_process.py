@@ -30,13 +30,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    proc = RelayProcess(tmp_path / "relay-data").start()
-    yield proc
-    proc.close()
-
-
-@pytest.fixture
 def team(make_installation: Callable[..., Any], introduce: Callable[..., None], relay: RelayProcess) -> Any:
     gregor = make_installation("gregor", tz="Europe/Ljubljana", label="gregor")
     tex = make_installation("tex", tz="UTC", label="tex")
