@@ -58,9 +58,8 @@ import attrs
 
 from datacore_msg.errors import ConfigError, InvalidInput
 from datacore_msg.hooks.jsonfile import (
-    NOT_CHANGED,
-    check_stamp,
     describe,
+    load_for_edit,
     parse_strict,
     read_bytes,
     real_path,
@@ -209,10 +208,7 @@ def install(path: Path, commands: Mapping[str, str], timeout_s: int, stamp: str)
         _kind_of(event)
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or timeout_s < 1:
         raise InvalidInput(f"timeout {timeout_s!r}: must be a whole number of seconds, at least 1")
-    check_stamp(stamp)
-    target = real_path(path)
-    raw = read_bytes(target, NOT_CHANGED)
-    data = {} if raw is None else _parse(target, raw, NOT_CHANGED)
+    target, raw, data = load_for_edit(path, stamp, _parse)
     added: list[str] = []
     updated: list[str] = []
     for event, command in commands.items():
@@ -245,12 +241,9 @@ def install(path: Path, commands: Mapping[str, str], timeout_s: int, stamp: str)
 
 def uninstall(path: Path, stamp: str) -> Change:
     """Remove every hook entry of ours from ``path``; see the module doc."""
-    check_stamp(stamp)
-    target = real_path(path)
-    raw = read_bytes(target, NOT_CHANGED)
+    target, raw, data = load_for_edit(path, stamp, _parse)
     if raw is None:
         return Change(target)
-    data = _parse(target, raw, NOT_CHANGED)
     hooks = data.get("hooks")
     removed: list[str] = []
     if isinstance(hooks, dict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,14 @@ def parse_strict(path: Path, raw: bytes, suffix: str, *, syntax_note: str, valid
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to read{suffix}") from None
     return data
+
+
+def load_for_edit(
+    path: Path, stamp: str, parse: Callable[[Path, bytes, str], dict[str, Any]]
+) -> tuple[Path, bytes | None, dict[str, Any]]:
+    """The file to edit (``path``, or where its symlink points), its bytes (None: it does not exist)
+    and their ``parse`` (``{}`` for none), after ``stamp`` is checked as a backup's stamp."""
+    check_stamp(stamp)
+    target = real_path(path)
+    raw = read_bytes(target, NOT_CHANGED)
+    return target, raw, {} if raw is None else parse(target, raw, NOT_CHANGED)

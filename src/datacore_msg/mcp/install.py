@@ -39,9 +39,8 @@ import attrs
 from datacore_msg.errors import ConfigError, InvalidInput
 from datacore_msg.hooks.install import Change, default_exe
 from datacore_msg.hooks.jsonfile import (
-    NOT_CHANGED,
-    check_stamp,
     describe,
+    load_for_edit,
     parse_strict,
     read_bytes,
     real_path,
@@ -116,10 +115,7 @@ def not_ours(entry: dict[str, Any]) -> str | None:
 
 def install(path: Path, entry: dict[str, Any], stamp: str) -> Change:
     """Make ``entry`` the ``datacore-msg`` server in ``path``; see the module doc."""
-    check_stamp(stamp)
-    target = real_path(path)
-    raw = read_bytes(target, NOT_CHANGED)
-    data = {} if raw is None else _parse(target, raw, NOT_CHANGED)
+    target, raw, data = load_for_edit(path, stamp, _parse)
     servers: dict[str, Any] = data.setdefault(KEY, {})
     before = servers.get(SERVER_NAME)
     if before == entry:
@@ -134,12 +130,9 @@ def install(path: Path, entry: dict[str, Any], stamp: str) -> Change:
 
 def uninstall(path: Path, stamp: str) -> Change:
     """Remove the ``datacore-msg`` server from ``path``; see the module doc."""
-    check_stamp(stamp)
-    target = real_path(path)
-    raw = read_bytes(target, NOT_CHANGED)
+    target, raw, data = load_for_edit(path, stamp, _parse)
     if raw is None:
         return Change(target)
-    data = _parse(target, raw, NOT_CHANGED)
     servers = data.get(KEY)
     if not isinstance(servers, dict) or SERVER_NAME not in servers:
         return Change(target)
