@@ -17,7 +17,7 @@ import pytest
 from datacore_msg.cli.exit_codes import Exit
 from datacore_msg.transport.relay_store import open_relay_store
 from peers import data, ok
-from relayproc import RelayProcess, configure, sync
+from relayproc import RelayProcess, configure, ids, relay_ids, sync
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +33,6 @@ def team(make_installation: Callable[..., Any], introduce: Callable[..., None], 
     for inst in insts.values():
         configure(inst, relay)
     return insts
-
-
-def ids(inst: Any) -> set[str]:
-    with inst.space() as space:
-        return {event.id for event in space.store.iter_since(0)}
-
-
-def relay_ids(relay: RelayProcess) -> set[str]:
-    store = open_relay_store(relay.data)
-    try:
-        return {event.id for event in store.iter_since(0)}
-    finally:
-        store.close()
 
 
 def views(inst: Any) -> dict[str, bytes]:
