@@ -1,6 +1,7 @@
 """Helpers for tests with several installations: run a command and require success, carry events
 from one installation to another through the CLI, and forge events with an installation's own key
-under any name (an attacker's throwaway key writing as someone else).
+under any name (an attacker's throwaway key writing as someone else); ``ordered`` makes an equality
+check of JSON values check key order too.
 
 Importable from any test module (``from peers import ok, carry``): ``pyproject.toml`` puts
 ``tests/`` on the path.
@@ -50,3 +51,12 @@ def spoof(inst: Any, actor: str, payload: Payload, ahead_ms: int = 0) -> Event:
     with inst.space() as space:
         event: Event = space.store.append(space.signing_key(), actor, payload, wall_ms() + ahead_ms)
     return event
+
+
+def ordered(value: Any) -> Any:
+    """The value with every object as a list of (key, value) pairs: equality then checks order too."""
+    if isinstance(value, dict):
+        return [(key, ordered(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [ordered(item) for item in value]
+    return value

@@ -85,7 +85,16 @@ def error_then_close(ws: ClientConnection) -> frames.Error:
     return error
 
 
-def chain(key: SigningKey, count: int, pad: str = "", first: int = 1, prev: str | None = None) -> list[Event]:
+def chain(
+    key: SigningKey,
+    count: int,
+    pad: str = "",
+    first: int = 1,
+    prev: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[Event]:
+    """``count`` valid notes of ``key``'s origin from seq ``first`` on, each ``{"n": seq, "pad": pad}``
+    (and ``extra``'s keys)."""
     out: list[Event] = []
     for seq in range(first, first + count):
         event = seal(
@@ -96,7 +105,7 @@ def chain(key: SigningKey, count: int, pad: str = "", first: int = 1, prev: str 
             actor="tex",
             type_name="note",
             version=1,
-            data={"n": seq, "pad": pad},
+            data={"n": seq, "pad": pad, **(extra or {})},
         )
         out.append(event)
         prev = event.id

@@ -2,7 +2,8 @@
 
 ``RelayProcess.start()`` waits until ``GET /status`` answers; ``kill()`` is ``kill -9``; ``stop()``
 is SIGTERM (and checks the exit status). ``configure(inst, relay)`` points an installation's
-settings at it.
+settings at it; ``sync(inst)`` runs one ``sync --json`` of it; ``ids`` and ``relay_ids`` are the
+event ids an installation's log and the relay's hold.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from datacore_msg.transport.relay_store import open_relay_store
+from peers import ok
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SECRET = "relay-test-secret-0123456789abcdef"
@@ -117,3 +121,22 @@ def configure(inst: Any, relay: RelayProcess, secret: str | None = None) -> None
     assert text.rstrip().splitlines()[-1].startswith("  "), "messaging must be the last section"
     text = text.rstrip() + f"\n  relay:\n    url: {relay.url}\n    secret: {secret or relay.secret}\n"
     path.write_text(text, encoding="utf-8")
+
+
+def sync(inst: Any) -> dict[str, Any]:
+    """One ``sync --json`` of ``inst`` in its own process, which must succeed; its JSON data."""
+    out: dict[str, Any] = json.loads(ok(inst.run("sync", "--json", "--root", str(inst.root))).out)["data"]
+    return out
+
+
+def ids(inst: Any) -> set[str]:
+    with inst.space() as space:
+        return {event.id for event in space.store.iter_since(0)}
+
+
+def relay_ids(relay: RelayProcess) -> set[str]:
+    store = open_relay_store(relay.data)
+    try:
+        return {event.id for event in store.iter_since(0)}
+    finally:
+        store.close()

@@ -53,6 +53,15 @@ def own_file(inst: Any, folder: Path) -> Path:
     return folder / f"{inst.public_key}.jsonl"
 
 
+def three(make_installation: Callable[..., Any], introduce: Callable[..., None]) -> tuple[Any, Any, Any]:
+    """Gregor's laptop and desktop and tex, each knowing the others' keys."""
+    laptop = make_installation("gregor", tz="Europe/Ljubljana", label="laptop")
+    desktop = make_installation("gregor", tz="Europe/Ljubljana", label="desktop")
+    tex = make_installation("tex", tz="UTC", label="tex")
+    introduce(laptop, desktop, tex)
+    return laptop, desktop, tex
+
+
 def assert_converged(laptop: Any, desktop: Any, tex: Any) -> None:
     assert count(laptop) == count(desktop) == count(tex)
     assert view_files(laptop.views) == view_files(desktop.views)
@@ -64,10 +73,7 @@ def assert_converged(laptop: Any, desktop: Any, tex: Any) -> None:
 def test_three_installations_converge_through_a_folder_and_a_second_run_moves_nothing(
     make_installation: Callable[..., Any], introduce: Callable[..., None], tmp_path: Path
 ) -> None:
-    laptop = make_installation("gregor", tz="Europe/Ljubljana", label="laptop")
-    desktop = make_installation("gregor", tz="Europe/Ljubljana", label="desktop")
-    tex = make_installation("tex", tz="UTC", label="tex")
-    introduce(laptop, desktop, tex)
+    laptop, desktop, tex = three(make_installation, introduce)
     (tmp_path / "team").mkdir()
     folder = tmp_path / "team" / "messaging-sync"  # created by the first sync (its parent exists)
 
@@ -107,10 +113,7 @@ def test_three_installations_converge_through_a_folder_and_a_second_run_moves_no
 def test_a_file_cut_mid_line_by_an_interrupted_sync_tool_loses_nothing(
     make_installation: Callable[..., Any], introduce: Callable[..., None], tmp_path: Path
 ) -> None:
-    laptop = make_installation("gregor", tz="Europe/Ljubljana", label="laptop")
-    desktop = make_installation("gregor", tz="Europe/Ljubljana", label="desktop")
-    tex = make_installation("tex", tz="UTC", label="tex")
-    introduce(laptop, desktop, tex)
+    laptop, desktop, tex = three(make_installation, introduce)
     folder = tmp_path / "sync"
     folder.mkdir()
     ok(laptop.cli("send", "@tex", "hello"))

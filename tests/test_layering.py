@@ -737,6 +737,7 @@ MCP_IMPORTS = (
     "datacore_msg.projections.timefmt",
     "datacore_msg.projections.drivers.writer",
     "datacore_msg.hooks.install",
+    "datacore_msg.hooks.jsonfile",
 )
 #: The only modules that import the MCP SDK (the server; ``mcp status``'s probe, which runs a
 #: registered server with the SDK's client): every other command starts without it.

@@ -36,6 +36,7 @@ from datacore_msg.hooks.install import (
     user_settings_file,
 )
 from datacore_msg.hooks.install import check_command as run_check
+from peers import ordered
 
 STAMP = "20261124T101500Z"
 EXE = ["/opt/datacore/bin/datacore-msg"]
@@ -72,15 +73,6 @@ def write_settings(path: Path, data: Any, indent: int = 4) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(raw)
     return raw
-
-
-def ordered(value: Any) -> Any:
-    """The value with every object as a list of (key, value) pairs: equality then checks order too."""
-    if isinstance(value, dict):
-        return [(key, ordered(item)) for key, item in value.items()]
-    if isinstance(value, list):
-        return [ordered(item) for item in value]
-    return value
 
 
 def load(path: Path) -> Any:

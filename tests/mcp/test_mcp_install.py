@@ -23,7 +23,7 @@ from datacore_msg.cli.exit_codes import Exit
 from datacore_msg.cli.main import main
 from datacore_msg.errors import ConfigError
 from datacore_msg.mcp import install as registry
-from peers import ok
+from peers import ok, ordered
 
 STAMP = "20261207T020000Z"
 
@@ -62,15 +62,6 @@ def run(*args: str) -> Result:
 
 def install_for(inst: Any, *args: str) -> Result:
     return run("mcp", "install", "--root", str(inst.root), *args)
-
-
-def ordered(value: Any) -> Any:
-    """Every object as a list of (key, value) pairs, so equality checks order too."""
-    if isinstance(value, dict):
-        return [(key, ordered(item)) for key, item in value.items()]
-    if isinstance(value, list):
-        return [ordered(item) for item in value]
-    return value
 
 
 def without_ours(data: dict[str, Any]) -> dict[str, Any]:

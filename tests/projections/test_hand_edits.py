@@ -172,6 +172,22 @@ class Killed(BaseException):
     """Stands for SIGKILL at one point of the writer (propagates through the CLI's boundary)."""
 
 
+def killed_writing_tail(monkeypatch: pytest.MonkeyPatch, part: float, inst: Any, *args: str) -> None:
+    """``inst.cli(*args)``, killed after writing ``part`` of a view's new tail, before recording it."""
+
+    def die_midway(path: Path, offset: int, tail: bytes) -> bool:
+        with path.open("r+b") as handle:
+            handle.truncate(offset)
+            handle.seek(offset)
+            handle.write(tail[: int(len(tail) * part)])
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(writer, "_write_tail", die_midway)
+        with pytest.raises(Killed):
+            inst.cli(*args)
+
+
 def test_a_write_interrupted_after_the_rename_is_not_taken_for_a_hand_edit(
     gregor: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -238,17 +254,7 @@ def test_an_append_interrupted_midway_is_repaired_not_kept_aside(
     """Killed after writing none, half or all of the new entry's bytes, before recording them."""
     to_self(gregor, "one")
 
-    def die_midway(path: Path, offset: int, tail: bytes) -> bool:
-        with path.open("r+b") as handle:
-            handle.truncate(offset)
-            handle.seek(offset)
-            handle.write(tail[: int(len(tail) * part)])
-        raise Killed
-
-    with monkeypatch.context() as patch:
-        patch.setattr(writer, "_write_tail", die_midway)
-        with pytest.raises(Killed):
-            gregor.cli("send", "@gregor", "two")
+    killed_writing_tail(monkeypatch, part, gregor, "send", "@gregor", "two")
     result = gregor.cli("inbox")
     assert result.code == 0 and result.err == ""
     assert "two" in gregor.read("inbox.org") and "two" in gregor.read("outbox.org")
@@ -273,17 +279,7 @@ def test_a_mark_interrupted_while_rewriting_the_tail_is_repaired(
 ) -> None:
     first, _, _ = (to_self(gregor, text) for text in ("one", "two", "three"))
 
-    def die_midway(path: Path, offset: int, tail: bytes) -> bool:
-        with path.open("r+b") as handle:
-            handle.truncate(offset)
-            handle.seek(offset)
-            handle.write(tail[: int(len(tail) * part)])
-        raise Killed
-
-    with monkeypatch.context() as patch:
-        patch.setattr(writer, "_write_tail", die_midway)
-        with pytest.raises(Killed):
-            gregor.cli("mark", first, "read")
+    killed_writing_tail(monkeypatch, part, gregor, "mark", first, "read")
     result = gregor.cli("inbox")
     assert result.code == 0 and result.err == "", result
     assert asides(gregor) == [] and asides(gregor, "outbox.org") == []
@@ -294,17 +290,7 @@ def test_a_torn_append_edited_by_hand_is_kept_aside(gregor: Any, monkeypatch: py
     """Only the old bytes plus a prefix of the pending entry count as the writer's own."""
     to_self(gregor, "one")
 
-    def die_midway(path: Path, offset: int, tail: bytes) -> bool:
-        with path.open("r+b") as handle:
-            handle.truncate(offset)
-            handle.seek(offset)
-            handle.write(tail[: len(tail) // 2])
-        raise Killed
-
-    with monkeypatch.context() as patch:
-        patch.setattr(writer, "_write_tail", die_midway)
-        with pytest.raises(Killed):
-            gregor.cli("send", "@gregor", "two")
+    killed_writing_tail(monkeypatch, 0.5, gregor, "send", "@gregor", "two")
     inbox = gregor.views / "inbox.org"
     with inbox.open("ab") as handle:
         handle.write(b"typed after the crash\n")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,20 @@ async def until(condition: Callable[[], bool], timeout: float = 30) -> None:
         await asyncio.sleep(0.01)
 
 
+@contextlib.asynccontextmanager
+async def served(relay: Relay) -> AsyncIterator[str]:
+    """``relay`` served on a free loopback port; its WebSocket URL."""
+    async with serve(
+        relay.handler,
+        "127.0.0.1",
+        0,
+        process_request=relay.process_request,
+        max_size=frames.MAX_FRAME_BYTES,
+    ) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/ws"
+
+
 def ids(store: EventStore) -> set[str]:
     return {event.id for event in store.iter_since(0)}
 
@@ -49,15 +63,7 @@ def test_a_pushed_event_reaches_a_connected_peer_without_a_reconnect(tmp_path: P
 
     async def scenario() -> None:
         relay = Relay(relay_store, SECRET)
-        async with serve(
-            relay.handler,
-            "127.0.0.1",
-            0,
-            process_request=relay.process_request,
-            max_size=frames.MAX_FRAME_BYTES,
-        ) as server:
-            port = next(iter(server.sockets)).getsockname()[1]
-            url = f"ws://127.0.0.1:{port}/ws"
+        async with served(relay) as url:
             a = PeerSession(url, SECRET, key_a, store_a, lambda items: store_a.ingest(items, NOW_MS))
             b = PeerSession(url, SECRET, key_b, store_b, lambda items: store_b.ingest(items, NOW_MS))
             await a.open()
@@ -93,16 +99,9 @@ def test_the_relays_heartbeat_pings_a_silent_peer_and_closes_a_dead_one(tmp_path
 
     async def scenario() -> None:
         relay = Relay(relay_store, SECRET)
-        async with serve(
-            relay.handler,
-            "127.0.0.1",
-            0,
-            process_request=relay.process_request,
-            max_size=frames.MAX_FRAME_BYTES,
-        ) as server:
-            port = next(iter(server.sockets)).getsockname()[1]
+        async with served(relay) as url:
             a = PeerSession(
-                f"ws://127.0.0.1:{port}/ws",
+                url,
                 SECRET,
                 key_a,
                 store_a,

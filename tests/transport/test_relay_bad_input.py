@@ -6,7 +6,6 @@ being served."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -21,25 +20,11 @@ from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.transport import frames
 from datacore_msg.transport.protocol import WRONG_SECRET, Endpoint, Send, State
 from datacore_msg.transport.relay_store import open_relay_store
-from relayclient import well_behaved_sync
+from relayclient import NOW_MS, chain, error_then_close, well_behaved_sync
 from relayproc import RelayProcess
 from syncnet import nonce
 
 pytestmark = pytest.mark.slow
-NOW_MS = 1_767_225_600_000
-
-
-@pytest.fixture
-def stack() -> Iterator[ExitStack]:
-    with ExitStack() as opened:
-        yield opened
-
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    proc = RelayProcess(tmp_path / "relay-data").start()
-    yield proc
-    proc.close()
 
 
 def relay_count(relay: RelayProcess) -> int:
@@ -48,17 +33,6 @@ def relay_count(relay: RelayProcess) -> int:
         return store.count()
     finally:
         store.close()
-
-
-def error_then_close(ws: ClientConnection) -> frames.Error:
-    """The error frame the relay sends, then the close that follows it."""
-    while True:
-        error = frames.decode(ws.recv(timeout=30))
-        if isinstance(error, frames.Error):
-            break
-    with pytest.raises(ConnectionClosed):
-        ws.recv(timeout=30)
-    return error
 
 
 def admitted(
@@ -260,22 +234,7 @@ def test_a_peer_that_stops_reading_does_not_stop_the_others(
     relay: RelayProcess, tmp_path: Path, stack: ExitStack
 ) -> None:
     writer, _ = admitted(relay, tmp_path, stack)
-    author = SigningKey.generate()
-    events: list[Any] = []
-    prev = None
-    for seq in range(1, 401):
-        event = seal(
-            author,
-            seq=seq,
-            prev=prev,
-            hlc=(NOW_MS << 16) + seq,
-            actor="tex",
-            type_name="note",
-            version=1,
-            data={"pad": "x" * 2000},
-        )
-        events.append(event)
-        prev = event.id
+    events = chain(SigningKey.generate(), 400, pad="x" * 2000)
     # a reader that never reads: the relay pushes to it up to its window, then waits for acks
     sleeper, _ = admitted(relay, tmp_path, stack)
     for number, start in enumerate(range(0, 400, 100), start=1):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +54,6 @@ def test_a_version_that_is_not_the_integer_1_is_refused(version: str) -> None:
     raw = f'{{"v": {version}, "t": "hello", "key": "{"a" * 64}", "nonce": "{"b" * 64}"}}'
     with pytest.raises(ProtocolError):
         decode(raw)
-
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    proc = RelayProcess(tmp_path / "relay-data").start()
-    yield proc
-    proc.close()
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +17,9 @@ import pytest
 from datacore_msg.cli.exit_codes import Exit
 from datacore_msg.transport.relay_store import open_relay_store
 from peers import data, ok
-from relayproc import RelayProcess, configure
+from relayproc import RelayProcess, configure, ids, relay_ids, sync
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    proc = RelayProcess(tmp_path / "relay-data").start()
-    yield proc
-    proc.close()
 
 
 @pytest.fixture
@@ -40,25 +33,6 @@ def team(make_installation: Callable[..., Any], introduce: Callable[..., None], 
     for inst in insts.values():
         configure(inst, relay)
     return insts
-
-
-def sync(inst: Any) -> dict[str, Any]:
-    result = ok(inst.run("sync", "--json", "--root", str(inst.root)))
-    out: dict[str, Any] = json.loads(result.out)["data"]
-    return out
-
-
-def ids(inst: Any) -> set[str]:
-    with inst.space() as space:
-        return {event.id for event in space.store.iter_since(0)}
-
-
-def relay_ids(relay: RelayProcess) -> set[str]:
-    store = open_relay_store(relay.data)
-    try:
-        return {event.id for event in store.iter_since(0)}
-    finally:
-        store.close()
 
 
 def views(inst: Any) -> dict[str, bytes]:

@@ -9,7 +9,6 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -25,19 +24,6 @@ from relayproc import RelayProcess
 from syncnet import nonce
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def stack() -> Iterator[ExitStack]:
-    with ExitStack() as opened:
-        yield opened
-
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    proc = RelayProcess(tmp_path / "relay-data").start()
-    yield proc
-    proc.close()
 
 
 def metrics(relay: RelayProcess) -> dict[str, int]:

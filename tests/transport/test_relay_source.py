@@ -7,31 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from datacore_msg.eventlog.envelope import Event, from_json, seal
+from datacore_msg.eventlog.envelope import from_json
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.transport import frames
 from datacore_msg.transport.relay_source import RecentEvents, RelaySource, encode_frame, event_text
 from datacore_msg.transport.relay_store import open_relay_store
+from relayclient import NOW_MS, chain
 
-NOW_MS = 1_767_225_600_000
-
-
-def chain(key: SigningKey, count: int, pad: str = "", first: int = 1, prev: str | None = None) -> list[Event]:
-    out: list[Event] = []
-    for seq in range(first, first + count):
-        event = seal(
-            key,
-            seq=seq,
-            prev=prev,
-            hlc=(NOW_MS << 16) + seq,
-            actor="tex",
-            type_name="note",
-            version=1,
-            data={"n": seq, "pad": pad, "text": "ünïcode \u202e"},
-        )
-        out.append(event)
-        prev = event.id
-    return out
+UNICODE = {"text": "ünïcode \u202e"}
 
 
 @pytest.mark.parametrize(
@@ -48,7 +31,7 @@ def test_recent_events_answer_only_ranges_they_cover(
     seq: int, limit: int, expected: list[int] | None
 ) -> None:
     recent = RecentEvents()
-    events = chain(SigningKey.generate(), 30)
+    events = chain(SigningKey.generate(), 30, extra=UNICODE)
     for event in events[10:]:
         recent.add(event)
     found = recent.after(events[0].origin, seq, limit)
@@ -57,7 +40,7 @@ def test_recent_events_answer_only_ranges_they_cover(
 
 def test_recent_events_keep_within_their_budget_dropping_the_oldest() -> None:
     keys = [SigningKey.generate() for _ in range(3)]
-    runs = [chain(key, 200, pad="x" * 1000) for key in keys]
+    runs = [chain(key, 200, pad="x" * 1000, extra=UNICODE) for key in keys]
     recent = RecentEvents(max_bytes=150_000, per_origin=120)
     for run in runs:
         for event in run:
@@ -72,7 +55,7 @@ def test_recent_events_keep_within_their_budget_dropping_the_oldest() -> None:
 
 def test_a_gap_starts_a_new_run() -> None:
     recent = RecentEvents()
-    events = chain(SigningKey.generate(), 10)
+    events = chain(SigningKey.generate(), 10, extra=UNICODE)
     for event in events[:3] + events[6:]:
         recent.add(event)
     assert recent.after(events[0].origin, 2, 10) is None
@@ -85,7 +68,7 @@ def test_the_source_reads_the_log_only_for_what_is_not_in_memory(tmp_path: Path)
     store = open_relay_store(tmp_path / "relay")
     try:
         key = SigningKey.generate()
-        events = chain(key, 50)
+        events = chain(key, 50, extra=UNICODE)
         report = store.ingest(list(enumerate(events[:40])), NOW_MS)
         assert len(report.accepted) == 40
         source = RelaySource(store)
@@ -104,7 +87,7 @@ def test_the_source_reads_the_log_only_for_what_is_not_in_memory(tmp_path: Path)
 
 
 def test_a_fanned_out_frame_is_exactly_what_frames_encode_writes() -> None:
-    events = chain(SigningKey.generate(), 5, pad="\u2028 \x7f")
+    events = chain(SigningKey.generate(), 5, pad="\u2028 \x7f", extra=UNICODE)
     recent = RecentEvents()
     for event in events[:3]:
         recent.add(event)  # two of the five are not in memory
@@ -121,7 +104,7 @@ def test_a_fanned_out_frame_is_exactly_what_frames_encode_writes() -> None:
 
 
 def test_event_size_is_measured_once_per_object_and_right_for_equal_copies() -> None:
-    event = chain(SigningKey.generate(), 1, pad="y" * 100)[0]
+    event = chain(SigningKey.generate(), 1, pad="y" * 100, extra=UNICODE)[0]
     size = frames.event_size(event)
     assert size == len(event_text(event).encode()) + 1
     copy = from_json(event.to_json())

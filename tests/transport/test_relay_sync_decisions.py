@@ -4,29 +4,15 @@ before the command returns (not with the next sync)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from peers import data, ok
-from relayproc import RelayProcess, configure
+from peers import data
+from relayproc import RelayProcess, configure, sync
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    proc = RelayProcess(tmp_path / "relay-data").start()
-    yield proc
-    proc.close()
-
-
-def sync(inst: Any) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(ok(inst.run("sync", "--json", "--root", str(inst.root))).out)["data"]
-    return out
 
 
 def test_the_decision_a_sync_caused_goes_out_in_that_sync(

@@ -23,17 +23,10 @@ import pytest
 
 from datacore_msg.transport.relay_store import open_relay_store
 from peers import data, ok
-from relayproc import RelayProcess, configure
+from relayproc import RelayProcess, configure, ids, relay_ids
 from watchproc import Watcher, until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    proc = RelayProcess(tmp_path / "relay-data").start()
-    yield proc
-    proc.close()
 
 
 @pytest.fixture
@@ -58,19 +51,6 @@ def watchers(tmp_path: Path) -> Iterator[Callable[[Any], Watcher]]:
     yield start
     for watcher in made:
         watcher.close()
-
-
-def ids(inst: Any) -> set[str]:
-    with inst.space() as space:
-        return {event.id for event in space.store.iter_since(0)}
-
-
-def relay_ids(relay: RelayProcess) -> set[str]:
-    store = open_relay_store(relay.data)
-    try:
-        return {event.id for event in store.iter_since(0)}
-    finally:
-        store.close()
 
 
 def latencies(watcher: Watcher) -> list[int]:

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from datacore_msg.cli.claude_config import emit_change, show_status, stamp, target_options
 from datacore_msg.cli.common import json_option, space_options
-from datacore_msg.cli.output import emit_json, emit_text, emit_warning
 from datacore_msg.terminal import printable
 
 if TYPE_CHECKING:
-    from datacore_msg.hooks.install import Change, Check
+    from datacore_msg.hooks.install import Check, Survey
 
 _USER_HELP = "Your user settings: ~/.claude/settings.json, or $CLAUDE_CONFIG_DIR/settings.json."
 _PROJECT_HELP = "The settings of the project in DIR: DIR/.claude/settings.json."
@@ -24,41 +24,14 @@ STATUS_SESSION_ID = "datacore-msg-hook-status"
 
 
 def _target(user: bool, project: str | None) -> Path:
-    from datacore_msg.errors import InvalidInput
+    from datacore_msg.cli.claude_config import target
     from datacore_msg.hooks.install import project_settings_file, user_settings_file
 
-    if user and project is not None:
-        raise InvalidInput("--user and --project are mutually exclusive")
-    return project_settings_file(Path(project)) if project is not None else user_settings_file()
-
-
-def _stamp() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _change_dict(change: Change) -> dict[str, Any]:
-    return {
-        "path": str(change.path),
-        "changed": change.changed,
-        "added": list(change.added),
-        "updated": list(change.updated),
-        "removed": list(change.removed),
-        "backup": None if change.backup is None else str(change.backup),
-        "created": change.created,
-    }
-
-
-def _backup_note(change: Change) -> str:
-    if change.backup is not None:
-        return f" (backup: {change.backup})"
-    return " (new file)" if change.created else ""
+    return target(user, project, user_settings_file, project_settings_file)
 
 
 @click.command(name="install")
-@click.option("--user", "user", is_flag=True, help=_USER_HELP + " The default.")
-@click.option("--project", "project", default=None, metavar="DIR", help=_PROJECT_HELP)
+@target_options(_USER_HELP + " The default.", _PROJECT_HELP)
 @click.option(
     "--no-session-start",
     "no_session_start",
@@ -92,30 +65,26 @@ def install(
     kept next to it as <name>.datacore-msg-<UTC time>.bak. A file that is not valid JSON (comments
     are not allowed in settings.json) is never overwritten.
     """
-    from datacore_msg.config.paths import resolve_root, settings_path
+    from datacore_msg.cli.claude_config import warn_if_not_initialised
+    from datacore_msg.config.paths import resolve_root
     from datacore_msg.hooks import install as hooks
 
     target = _target(user, project)
     root_path = resolve_root(root)
     events = ["UserPromptSubmit"] if no_session_start else ["UserPromptSubmit", "SessionStart"]
     commands = {event: hooks.hook_command(event, root_path, space) for event in events}
-    change = hooks.install(target, commands, timeout, _stamp())
-    if not settings_path(root_path).exists():
-        emit_warning(f"{root_path} has no datacore-msg settings yet (datacore-msg init --root {root_path})")
-    if as_json:
-        emit_json({**_change_dict(change), "commands": commands})
-    elif not change.changed:
-        emit_text(f"Already installed in {printable(str(change.path))}; nothing changed")
-    else:
+    change = hooks.install(target, commands, timeout, stamp())
+    warn_if_not_initialised(root_path)
+
+    def done() -> str:
         events_done = [*change.added, *(f"{event} (updated)" for event in change.updated)]
-        emit_text(
-            f"Installed in {printable(str(change.path))}: {', '.join(events_done)}{_backup_note(change)}"
-        )
+        return f"Installed in {printable(str(change.path))}: {', '.join(events_done)}"
+
+    emit_change(change, as_json, {"commands": commands}, "Already installed in", done)
 
 
 @click.command(name="uninstall")
-@click.option("--user", "user", is_flag=True, help=_USER_HELP + " The default.")
-@click.option("--project", "project", default=None, metavar="DIR", help=_PROJECT_HELP)
+@target_options(_USER_HELP + " The default.", _PROJECT_HELP)
 @json_option
 def uninstall(user: bool, project: str | None, as_json: bool) -> None:
     """Remove datacore-msg's hooks from Claude Code's settings.json; nothing else is changed.
@@ -124,15 +93,14 @@ def uninstall(user: bool, project: str | None, as_json: bool) -> None:
     """
     from datacore_msg.hooks import install as hooks
 
-    change = hooks.uninstall(_target(user, project), _stamp())
-    if as_json:
-        emit_json(_change_dict(change))
-    elif not change.changed:
-        emit_text(f"Nothing of datacore-msg's in {printable(str(change.path))}; nothing changed")
-    else:
-        emit_text(
-            f"Removed from {printable(str(change.path))}: {', '.join(change.removed)}{_backup_note(change)}"
-        )
+    change = hooks.uninstall(_target(user, project), stamp())
+    emit_change(
+        change,
+        as_json,
+        {},
+        "Nothing of datacore-msg's in",
+        lambda: f"Removed from {printable(str(change.path))}: {', '.join(change.removed)}",
+    )
 
 
 def _payload(event: str, cwd: Path) -> dict[str, Any]:
@@ -179,8 +147,7 @@ def _check_text(check: Check) -> str:
 
 
 @click.command(name="status")
-@click.option("--user", "user", is_flag=True, help=_USER_HELP)
-@click.option("--project", "project", default=None, metavar="DIR", help=_PROJECT_HELP)
+@target_options(_USER_HELP, _PROJECT_HELP)
 @json_option
 def status(user: bool, project: str | None, as_json: bool) -> None:
     """Show datacore-msg's hooks in Claude Code's settings and whether each runs.
@@ -189,8 +156,6 @@ def status(user: bool, project: str | None, as_json: bool) -> None:
     ours is run as Claude Code would run it, with --check (it shows what it would print and claims
     and records nothing). Exit status 7 if a settings file cannot be read.
     """
-    from datacore_msg.cli.exit_codes import Exit
-    from datacore_msg.errors import ConfigError
     from datacore_msg.hooks import install as hooks
 
     cwd = Path.cwd()
@@ -202,31 +167,10 @@ def status(user: bool, project: str | None, as_json: bool) -> None:
     elif not user and (cwd / ".claude" / "settings.json") != files[0][1]:
         files.append(("project", cwd / ".claude" / "settings.json"))
 
-    reports: list[dict[str, Any]] = []
-    lines: list[str] = []
-    failed = False
-    for scope, path in files:
-        report: dict[str, Any] = {"scope": scope, "path": str(path)}
-        reports.append(report)
-        try:
-            found = hooks.survey(path)
-        except ConfigError as exc:
-            failed = True
-            report.update(exists=path.exists(), error=str(exc), hooks=[], other_hooks=None)
-            lines.append(f"{printable(str(path))} ({scope}): cannot read: {printable(str(exc))}")
-            continue
-        report.update(
-            path=str(found.path),
-            exists=found.exists,
-            error=None,
-            all_hooks_disabled=found.all_hooks_disabled,
-            other_hooks=found.other_hooks,
-            hooks=[],
-        )
-        lines.append(f"{printable(str(found.path))} ({scope})")
-        if not found.exists:
-            lines.append("  does not exist")
-            continue
+    def fields(found: Survey) -> dict[str, Any]:
+        return {"all_hooks_disabled": found.all_hooks_disabled, "other_hooks": found.other_hooks, "hooks": []}
+
+    def describe(scope: str, found: Survey, report: dict[str, Any], lines: list[str]) -> None:
         if found.all_hooks_disabled:
             lines.append("  disableAllHooks is true: Claude Code runs no hooks from it")
         if not found.ours:
@@ -246,12 +190,8 @@ def status(user: bool, project: str | None, as_json: bool) -> None:
             lines.append(f"  {printable(entry.event)}: {printable(entry.command)}  (timeout {timeout:g} s)")
             lines.append(f"    {_check_text(check)}")
         lines.append(f"  other hooks: {found.other_hooks}")
-    if as_json:
-        emit_json({"files": reports})
-    else:
-        emit_text("\n".join(lines))
-    if failed:
-        raise SystemExit(Exit.CONFIG)
+
+    show_status(files, hooks.survey, {"hooks": [], "other_hooks": None}, fields, describe, as_json)
 
 
 COMMANDS: tuple[click.Command, ...] = (install, uninstall, status)

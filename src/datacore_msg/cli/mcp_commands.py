@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from datacore_msg.cli.claude_config import emit_change, show_status, stamp, target_options
 from datacore_msg.cli.common import json_option, space_options
-from datacore_msg.cli.hook_setup import _backup_note, _change_dict, _stamp
-from datacore_msg.cli.output import emit_json, emit_text, emit_warning
 from datacore_msg.terminal import printable
 
 if TYPE_CHECKING:
+    from datacore_msg.mcp.install import Survey
     from datacore_msg.mcp.probe import Probe
 
 _USER_HELP = "Your user config: ~/.claude.json (or $CLAUDE_CONFIG_DIR/.claude.json)."
@@ -26,12 +26,10 @@ _PROJECT_HELP = "The project in DIR: DIR/.mcp.json (shared with everyone who ope
 
 
 def _target(user: bool, project: str | None) -> Path:
-    from datacore_msg.errors import InvalidInput
+    from datacore_msg.cli.claude_config import target
     from datacore_msg.mcp.install import project_config_file, user_config_file
 
-    if user and project is not None:
-        raise InvalidInput("--user and --project are mutually exclusive")
-    return project_config_file(Path(project)) if project is not None else user_config_file()
+    return target(user, project, user_config_file, project_config_file)
 
 
 @click.group(name="mcp", invoke_without_command=True)
@@ -56,8 +54,7 @@ def mcp_group(ctx: click.Context, root: str | None, space: str | None) -> None:
 
 
 @mcp_group.command(name="install")
-@click.option("--user", "user", is_flag=True, help=_USER_HELP + " The default.")
-@click.option("--project", "project", default=None, metavar="DIR", help=_PROJECT_HELP)
+@target_options(_USER_HELP + " The default.", _PROJECT_HELP)
 @json_option
 @space_options
 @click.pass_context
@@ -70,7 +67,8 @@ def install(
     server and key is kept; the previous file is kept next to it as
     <name>.datacore-msg-<UTC time>.bak. A file that is not valid JSON is never overwritten.
     """
-    from datacore_msg.config.paths import resolve_root, settings_path
+    from datacore_msg.cli.claude_config import warn_if_not_initialised
+    from datacore_msg.config.paths import resolve_root
     from datacore_msg.mcp import install as registry
 
     given = ctx.obj or {}
@@ -79,35 +77,33 @@ def install(
     target = _target(user, project)
     root_path = resolve_root(root)
     entry = registry.server_entry(root_path, space)
-    change = registry.install(target, entry, _stamp())
-    if not settings_path(root_path).exists():
-        emit_warning(f"{root_path} has no datacore-msg settings yet (datacore-msg init --root {root_path})")
-    if as_json:
-        emit_json({**_change_dict(change), "entry": entry})
-    elif not change.changed:
-        emit_text(f"Already registered in {printable(str(change.path))}; nothing changed")
-    else:
-        how = "registered" if change.added else "updated"
-        emit_text(
-            f"MCP server {registry.SERVER_NAME} {how} in {printable(str(change.path))}{_backup_note(change)}"
-        )
+    change = registry.install(target, entry, stamp())
+    warn_if_not_initialised(root_path)
+    how = "registered" if change.added else "updated"
+    emit_change(
+        change,
+        as_json,
+        {"entry": entry},
+        "Already registered in",
+        lambda: f"MCP server {registry.SERVER_NAME} {how} in {printable(str(change.path))}",
+    )
 
 
 @mcp_group.command(name="uninstall")
-@click.option("--user", "user", is_flag=True, help=_USER_HELP + " The default.")
-@click.option("--project", "project", default=None, metavar="DIR", help=_PROJECT_HELP)
+@target_options(_USER_HELP + " The default.", _PROJECT_HELP)
 @json_option
 def uninstall(user: bool, project: str | None, as_json: bool) -> None:
     """Remove the datacore-msg MCP server from Claude Code's config; nothing else is changed."""
     from datacore_msg.mcp import install as registry
 
-    change = registry.uninstall(_target(user, project), _stamp())
-    if as_json:
-        emit_json(_change_dict(change))
-    elif not change.changed:
-        emit_text(f"No datacore-msg MCP server in {printable(str(change.path))}; nothing changed")
-    else:
-        emit_text(f"Removed {registry.SERVER_NAME} from {printable(str(change.path))}{_backup_note(change)}")
+    change = registry.uninstall(_target(user, project), stamp())
+    emit_change(
+        change,
+        as_json,
+        {},
+        "No datacore-msg MCP server in",
+        lambda: f"Removed {registry.SERVER_NAME} from {printable(str(change.path))}",
+    )
 
 
 def _check_text(check: Probe) -> str:
@@ -118,8 +114,7 @@ def _check_text(check: Probe) -> str:
 
 
 @mcp_group.command(name="status")
-@click.option("--user", "user", is_flag=True, help=_USER_HELP)
-@click.option("--project", "project", default=None, metavar="DIR", help=_PROJECT_HELP)
+@target_options(_USER_HELP, _PROJECT_HELP)
 @json_option
 def status(user: bool, project: str | None, as_json: bool) -> None:
     """Show the datacore-msg MCP server in Claude Code's configs and whether it runs.
@@ -128,8 +123,6 @@ def status(user: bool, project: str | None, as_json: bool) -> None:
     started as Claude Code would start it; a session is opened and its tools listed. Exit status 7
     if a config file cannot be read.
     """
-    from datacore_msg.cli.exit_codes import Exit
-    from datacore_msg.errors import ConfigError
     from datacore_msg.mcp import install as registry
 
     files: list[tuple[str, Path]] = []
@@ -139,31 +132,11 @@ def status(user: bool, project: str | None, as_json: bool) -> None:
         files.append(("project", registry.project_config_file(Path(project))))
     elif not user:
         files.append(("project", Path.cwd().absolute() / ".mcp.json"))
-    reports: list[dict[str, Any]] = []
-    lines: list[str] = []
-    failed = False
-    for scope, path in files:
-        report: dict[str, Any] = {"scope": scope, "path": str(path)}
-        reports.append(report)
-        try:
-            found = registry.survey(path)
-        except ConfigError as exc:
-            failed = True
-            report.update(exists=path.exists(), error=str(exc), entry=None, other_servers=None)
-            lines.append(f"{printable(str(path))} ({scope}): cannot read: {printable(str(exc))}")
-            continue
-        report.update(
-            path=str(found.path),
-            exists=found.exists,
-            error=None,
-            entry=found.entry,
-            check=None,
-            other_servers=list(found.other_servers),
-        )
-        lines.append(f"{printable(str(found.path))} ({scope})")
-        if not found.exists:
-            lines.append("  does not exist")
-            continue
+
+    def fields(found: Survey) -> dict[str, Any]:
+        return {"entry": found.entry, "check": None, "other_servers": list(found.other_servers)}
+
+    def describe(scope: str, found: Survey, report: dict[str, Any], lines: list[str]) -> None:
         if found.entry is None:
             lines.append("  no datacore-msg MCP server (datacore-msg mcp install)")
         else:
@@ -188,12 +161,8 @@ def status(user: bool, project: str | None, as_json: bool) -> None:
                 }
                 lines.append(f"    {_check_text(check)}")
         lines.append(f"  other servers: {len(found.other_servers)}")
-    if as_json:
-        emit_json({"files": reports})
-    else:
-        emit_text("\n".join(lines))
-    if failed:
-        raise SystemExit(Exit.CONFIG)
+
+    show_status(files, registry.survey, {"entry": None, "other_servers": None}, fields, describe, as_json)
 
 
 COMMANDS: tuple[click.Command, ...] = (mcp_group,)

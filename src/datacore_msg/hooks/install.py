@@ -43,7 +43,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -58,7 +57,14 @@ from typing import Any, cast
 import attrs
 
 from datacore_msg.errors import ConfigError, InvalidInput
-from datacore_msg.fsutil import atomic_write
+from datacore_msg.hooks.jsonfile import (
+    describe,
+    load_for_edit,
+    parse_strict,
+    read_bytes,
+    real_path,
+    write_with_backup,
+)
 
 #: Claude Code's event name → our ``hook`` subcommand for it.
 EVENTS: Mapping[str, str] = {"UserPromptSubmit": "prompt", "SessionStart": "session-start"}
@@ -67,9 +73,6 @@ MODULE = "datacore_msg"
 DEFAULT_TIMEOUT_S = 30
 #: Claude Code cuts a hook's output longer than this to a short preview.
 OUTPUT_LIMIT = 10_000
-
-_NOT_CHANGED = "; not changed"
-_STAMP = re.compile(r"[0-9A-Za-z_-]+")
 
 
 @attrs.frozen
@@ -205,10 +208,7 @@ def install(path: Path, commands: Mapping[str, str], timeout_s: int, stamp: str)
         _kind_of(event)
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or timeout_s < 1:
         raise InvalidInput(f"timeout {timeout_s!r}: must be a whole number of seconds, at least 1")
-    _check_stamp(stamp)
-    target = _real(path)
-    raw = _read(target, _NOT_CHANGED)
-    data = {} if raw is None else _parse(target, raw, _NOT_CHANGED)
+    target, raw, data = load_for_edit(path, stamp, _parse)
     added: list[str] = []
     updated: list[str] = []
     for event, command in commands.items():
@@ -235,18 +235,15 @@ def install(path: Path, commands: Mapping[str, str], timeout_s: int, stamp: str)
             updated.append(event)
     if not added and not updated:
         return Change(target)
-    backup = _write(target, raw, data, stamp)
+    backup = write_with_backup(target, raw, data, stamp)
     return Change(target, added=tuple(added), updated=tuple(updated), backup=backup, created=raw is None)
 
 
 def uninstall(path: Path, stamp: str) -> Change:
     """Remove every hook entry of ours from ``path``; see the module doc."""
-    _check_stamp(stamp)
-    target = _real(path)
-    raw = _read(target, _NOT_CHANGED)
+    target, raw, data = load_for_edit(path, stamp, _parse)
     if raw is None:
         return Change(target)
-    data = _parse(target, raw, _NOT_CHANGED)
     hooks = data.get("hooks")
     removed: list[str] = []
     if isinstance(hooks, dict):
@@ -270,7 +267,7 @@ def uninstall(path: Path, stamp: str) -> Change:
             del data["hooks"]
     if not removed:
         return Change(target)
-    return Change(target, removed=tuple(removed), backup=_write(target, raw, data, stamp))
+    return Change(target, removed=tuple(removed), backup=write_with_backup(target, raw, data, stamp))
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -278,8 +275,8 @@ def uninstall(path: Path, stamp: str) -> Change:
 
 def survey(path: Path) -> Survey:
     """Our entries in ``path``, how many other hook entries it has, and whether it disables hooks."""
-    target = _real(path)
-    raw = _read(target, "")
+    target = real_path(path)
+    raw = read_bytes(target, "")
     if raw is None:
         return Survey(target, exists=False, ours=(), other_hooks=0, all_hooks_disabled=False)
     data = _parse(target, raw, "")
@@ -349,20 +346,11 @@ def check_command(
 # -- helpers -----------------------------------------------------------------------------------------
 
 
-class _Refused(ValueError):
-    pass
-
-
 def _kind_of(event: str) -> str:
     try:
         return EVENTS[event]
     except KeyError:
         raise InvalidInput(f"{event!r}: not a hook event of datacore-msg ({', '.join(EVENTS)})") from None
-
-
-def _check_stamp(stamp: str) -> None:
-    if not _STAMP.fullmatch(stamp):
-        raise InvalidInput(f"backup stamp {stamp!r}: only letters, digits, '_' and '-'")
 
 
 def _is_number(value: object) -> bool:
@@ -398,71 +386,21 @@ def _without(groups: list[Any], drop: set[tuple[int, int]]) -> list[Any]:
     return kept
 
 
-def _real(path: Path) -> Path:
-    return path.resolve() if path.is_symlink() else path
-
-
-def _read(path: Path, suffix: str) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}{suffix}") from None
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return "a number"
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Refused(f"the key {key!r} appears twice in one object")
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise _Refused(f"{name} is not JSON")
-
-
 def _parse(path: Path, raw: bytes, suffix: str) -> dict[str, Any]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}){suffix}") from None
-    if not text.strip():
-        return {}
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg} "
-            f"(settings.json allows no comments or trailing commas){suffix}"
-        ) from None
-    except _Refused as exc:
-        raise ConfigError(f"{path}: not valid for settings.json: {exc}{suffix}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to read{suffix}") from None
+    data = parse_strict(
+        path,
+        raw,
+        suffix,
+        syntax_note="settings.json allows no comments or trailing commas",
+        valid_for="valid for settings.json",
+    )
     _check_shape(path, data, suffix)
     return cast("dict[str, Any]", data)
 
 
 def _check_shape(path: Path, data: object, suffix: str) -> None:
     def refuse(where: str, value: object, wanted: str) -> ConfigError:
-        return ConfigError(f"{path}: {where} is {_describe(value)}, not {wanted}{suffix}")
+        return ConfigError(f"{path}: {where} is {describe(value)}, not {wanted}{suffix}")
 
     if not isinstance(data, dict):
         raise refuse("the top level", data, "an object")
@@ -479,40 +417,6 @@ def _check_shape(path: Path, data: object, suffix: str) -> None:
                 raise refuse(f"hooks.{event}[{g}]", group, "an object")
             if "hooks" in group and not isinstance(group["hooks"], list):
                 raise refuse(f"hooks.{event}[{g}].hooks", group["hooks"], "a list")
-
-
-def _dump(data: dict[str, Any]) -> bytes:
-    try:
-        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape: keep it escaped
-        return (json.dumps(data, indent=2) + "\n").encode("utf-8")
-
-
-def _backup_path(path: Path, stamp: str) -> Path:
-    candidate = path.with_name(f"{path.name}.datacore-msg-{stamp}.bak")
-    number = 2
-    while candidate.exists():
-        candidate = path.with_name(f"{path.name}.datacore-msg-{stamp}-{number}.bak")
-        number += 1
-    return candidate
-
-
-def _write(path: Path, raw: bytes | None, data: dict[str, Any], stamp: str) -> Path | None:
-    """Write ``data`` over ``path``, whose bytes were ``raw`` (None: it did not exist), keeping
-    ``raw`` in a backup first; the backup's path."""
-    new = _dump(data)
-    if raw is None:
-        if path.exists():
-            raise ConfigError(f"{path}: was created by another program meanwhile{_NOT_CHANGED}")
-        atomic_write(path, new)
-        return None
-    mode = path.stat().st_mode & 0o777
-    if _read(path, _NOT_CHANGED) != raw:
-        raise ConfigError(f"{path}: was changed by another program meanwhile{_NOT_CHANGED}")
-    backup = _backup_path(path, stamp)
-    atomic_write(backup, raw, mode=mode)
-    atomic_write(path, new, mode=mode)
-    return backup
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

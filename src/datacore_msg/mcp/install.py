@@ -27,7 +27,6 @@ reuses):
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -38,22 +37,18 @@ from typing import Any, cast
 import attrs
 
 from datacore_msg.errors import ConfigError, InvalidInput
-from datacore_msg.hooks.install import (
-    Change,
-    _check_stamp,
-    _describe,
-    _no_constant,
-    _no_duplicates,
-    _read,
-    _real,
-    _Refused,
-    _write,
-    default_exe,
+from datacore_msg.hooks.install import Change, default_exe
+from datacore_msg.hooks.jsonfile import (
+    describe,
+    load_for_edit,
+    parse_strict,
+    read_bytes,
+    real_path,
+    write_with_backup,
 )
 
 SERVER_NAME = "datacore-msg"
 KEY = "mcpServers"
-_NOT_CHANGED = "; not changed"
 
 
 @attrs.frozen
@@ -120,16 +115,13 @@ def not_ours(entry: dict[str, Any]) -> str | None:
 
 def install(path: Path, entry: dict[str, Any], stamp: str) -> Change:
     """Make ``entry`` the ``datacore-msg`` server in ``path``; see the module doc."""
-    _check_stamp(stamp)
-    target = _real(path)
-    raw = _read(target, _NOT_CHANGED)
-    data = {} if raw is None else _parse(target, raw, _NOT_CHANGED)
+    target, raw, data = load_for_edit(path, stamp, _parse)
     servers: dict[str, Any] = data.setdefault(KEY, {})
     before = servers.get(SERVER_NAME)
     if before == entry:
         return Change(target)
     servers[SERVER_NAME] = entry
-    backup = _write(target, raw, data, stamp)
+    backup = write_with_backup(target, raw, data, stamp)
     done = (SERVER_NAME,)
     if before is None:
         return Change(target, added=done, backup=backup, created=raw is None)
@@ -138,24 +130,21 @@ def install(path: Path, entry: dict[str, Any], stamp: str) -> Change:
 
 def uninstall(path: Path, stamp: str) -> Change:
     """Remove the ``datacore-msg`` server from ``path``; see the module doc."""
-    _check_stamp(stamp)
-    target = _real(path)
-    raw = _read(target, _NOT_CHANGED)
+    target, raw, data = load_for_edit(path, stamp, _parse)
     if raw is None:
         return Change(target)
-    data = _parse(target, raw, _NOT_CHANGED)
     servers = data.get(KEY)
     if not isinstance(servers, dict) or SERVER_NAME not in servers:
         return Change(target)
     del servers[SERVER_NAME]
     if not servers:
         del data[KEY]
-    return Change(target, removed=(SERVER_NAME,), backup=_write(target, raw, data, stamp))
+    return Change(target, removed=(SERVER_NAME,), backup=write_with_backup(target, raw, data, stamp))
 
 
 def survey(path: Path) -> Survey:
-    target = _real(path)
-    raw = _read(target, "")
+    target = real_path(path)
+    raw = read_bytes(target, "")
     if raw is None:
         return Survey(target, exists=False, entry=None, other_servers=())
     servers = _parse(target, raw, "").get(KEY, {})
@@ -164,29 +153,19 @@ def survey(path: Path) -> Survey:
 
 
 def _parse(path: Path, raw: bytes, suffix: str) -> dict[str, Any]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}){suffix}") from None
-    if not text.strip():
-        return {}
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg} "
-            f"(no comments or trailing commas){suffix}"
-        ) from None
-    except _Refused as exc:
-        raise ConfigError(f"{path}: not valid JSON for Claude Code: {exc}{suffix}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to read{suffix}") from None
+    data = parse_strict(
+        path,
+        raw,
+        suffix,
+        syntax_note="no comments or trailing commas",
+        valid_for="valid JSON for Claude Code",
+    )
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level is {_describe(data)}, not an object{suffix}")
+        raise ConfigError(f"{path}: the top level is {describe(data)}, not an object{suffix}")
     servers = data.get(KEY, {})
     if not isinstance(servers, dict):
-        raise ConfigError(f"{path}: {KEY} is {_describe(servers)}, not an object{suffix}")
+        raise ConfigError(f"{path}: {KEY} is {describe(servers)}, not an object{suffix}")
     for name, entry in servers.items():
         if name == SERVER_NAME and not isinstance(entry, dict):
-            raise ConfigError(f"{path}: {KEY}.{name} is {_describe(entry)}, not an object{suffix}")
+            raise ConfigError(f"{path}: {KEY}.{name} is {describe(entry)}, not an object{suffix}")
     return cast("dict[str, Any]", data)
