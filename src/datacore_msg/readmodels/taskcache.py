@@ -26,9 +26,18 @@ from datacore_msg.eventlog.sqlite_errors import translating
 from datacore_msg.task_states import CANCELLED, IN_QUEUE, OUTSTANDING, REQUESTED, WORKING, sql_list
 
 OUTSTANDING_SQL = sql_list(OUTSTANDING)
-IN_QUEUE_SQL = sql_list(IN_QUEUE)
 #: What the queue figures count: tasks waiting or queued, and deferred requests (which wait too).
-QUEUED_OR_DEFERRED = f"(state IN {IN_QUEUE_SQL} OR deferred_until IS NOT NULL)"
+#: Written as a state list (a deferred request is REQUESTED), so the (agent, state, ...) indexes serve
+#: it: an OR with ``deferred_until IS NOT NULL`` made SQLite scan every task of the agent.
+QUEUED_OR_DEFERRED = (
+    f"(state IN {sql_list((*IN_QUEUE, REQUESTED))} "
+    f"AND (state <> '{REQUESTED}' OR deferred_until IS NOT NULL))"
+)
+#: Outstanding tasks and deferred requests, in the same index-friendly form.
+OUTSTANDING_OR_DEFERRED = (
+    f"(state IN {sql_list((*OUTSTANDING, REQUESTED))} "
+    f"AND (state <> '{REQUESTED}' OR deferred_until IS NOT NULL))"
+)
 
 
 @attrs.frozen
@@ -188,7 +197,7 @@ class TaskCache:
             f"COALESCE(SUM({QUEUED_OR_DEFERRED} AND unpinned_key IS NULL), 0), "
             f"COALESCE(SUM(state = '{WORKING}'), 0), "
             f"COALESCE(SUM({QUEUED_OR_DEFERRED} AND unpinned_key IS NOT NULL), 0) "
-            f"FROM task_state WHERE agent = ? AND (state IN {OUTSTANDING_SQL} OR deferred_until IS NOT NULL)",
+            f"FROM task_state WHERE agent = ? AND {OUTSTANDING_OR_DEFERRED}",
             (default_estimate, agent),
         )
         completed = self._one(
