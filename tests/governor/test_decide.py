@@ -151,6 +151,14 @@ def assert_decision(
     assert {key: decision.figures.get(key) for key in figures} == figures
 
 
+def assert_expected(
+    decision: Decision, expected: tuple[str, str, str, int | None], figures: dict[str, int]
+) -> None:
+    """:func:`assert_decision` of a table row's (outcome, rule, reason, retry)."""
+    outcome, rule, reason, retry = expected
+    assert_decision(decision, outcome=outcome, rule=rule, reason=reason, retry=retry, figures=figures)
+
+
 ACCEPT = ("accepted", "auto_accept", "Auto-accepted (tier team)", None)
 
 
@@ -183,15 +191,8 @@ WINDOW_RULES = ("rate", "cooldown")
 def test_effort(effort: int, max_effort: int, expected: tuple[str, str, str, int | None]) -> None:
     policy = pol(attrs.evolve(OPEN_TEAM, max_effort=max_effort))
     decision = run(req(effort=effort), use(), policy)
-    outcome, rule, reason, retry = expected
-    assert_decision(
-        decision,
-        outcome=outcome,
-        rule=rule,
-        reason=reason,
-        retry=retry,
-        figures={"effort": effort, "max_effort": max_effort},
-    )
+    outcome, rule, _, _ = expected
+    assert_expected(decision, expected, {"effort": effort, "max_effort": max_effort})
     reached = rule if outcome == "refused" else "queue_depth"
     assert set(decision.figures) == expected_keys(reached, effort=True, cooldown=False)
 
@@ -219,15 +220,8 @@ def test_effort_not_given_is_not_checked() -> None:
 )
 def test_per_task_tokens(estimate: int, limit: int, expected: tuple[str, str, str, int | None]) -> None:
     decision = run(req(estimate=estimate), use(), pol(per_task_max_tokens=limit))
-    outcome, rule, reason, retry = expected
-    assert_decision(
-        decision,
-        outcome=outcome,
-        rule=rule,
-        reason=reason,
-        retry=retry,
-        figures={"estimate": estimate, "per_task_max_tokens": limit},
-    )
+    outcome, rule, _, _ = expected
+    assert_expected(decision, expected, {"estimate": estimate, "per_task_max_tokens": limit})
     reached = rule if outcome == "refused" else "queue_depth"
     assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=False)
 
@@ -266,14 +260,11 @@ def test_tier_daily_tokens(
 ) -> None:
     policy = pol(attrs.evolve(OPEN_TEAM, daily_tokens=limit))
     decision = run(req(estimate=estimate), use(sender_tokens=sender_tokens), policy)
-    outcome, rule, reason, retry = expected
-    assert_decision(
+    outcome, rule, _, _ = expected
+    assert_expected(
         decision,
-        outcome=outcome,
-        rule=rule,
-        reason=reason,
-        retry=retry,
-        figures={"sender_tokens_today": sender_tokens, "tier_daily_tokens": limit, "estimate": estimate},
+        expected,
+        {"sender_tokens_today": sender_tokens, "tier_daily_tokens": limit, "estimate": estimate},
     )
     reached = rule if outcome == "refused" else "queue_depth"
     assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=False)
@@ -298,15 +289,8 @@ def test_sender_daily_max(
     sender_tokens: int, estimate: int, limit: int, expected: tuple[str, str, str, int | None]
 ) -> None:
     decision = run(req(estimate=estimate), use(sender_tokens=sender_tokens), pol(per_sender_daily_max=limit))
-    outcome, rule, reason, retry = expected
-    assert_decision(
-        decision,
-        outcome=outcome,
-        rule=rule,
-        reason=reason,
-        retry=retry,
-        figures={"sender_tokens_today": sender_tokens, "per_sender_daily_max": limit},
-    )
+    outcome, rule, _, _ = expected
+    assert_expected(decision, expected, {"sender_tokens_today": sender_tokens, "per_sender_daily_max": limit})
     reached = rule if outcome == "refused" else "queue_depth"
     assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=False)
 
@@ -330,15 +314,8 @@ def test_global_daily_tokens(
     total_tokens: int, estimate: int, limit: int, expected: tuple[str, str, str, int | None]
 ) -> None:
     decision = run(req(estimate=estimate), use(total_tokens=total_tokens), pol(daily_budget_tokens=limit))
-    outcome, rule, reason, retry = expected
-    assert_decision(
-        decision,
-        outcome=outcome,
-        rule=rule,
-        reason=reason,
-        retry=retry,
-        figures={"total_tokens_today": total_tokens, "daily_budget_tokens": limit},
-    )
+    outcome, rule, _, _ = expected
+    assert_expected(decision, expected, {"total_tokens_today": total_tokens, "daily_budget_tokens": limit})
     reached = rule if outcome == "refused" else "queue_depth"
     assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=False)
 
@@ -369,15 +346,8 @@ OLDEST = NOW - 40 * 60_000  # 40 minutes ago
 def test_rate(tasks: int, limit: int, oldest: int | None, expected: tuple[str, str, str, int | None]) -> None:
     usage = use(tasks_last_hour=tasks, oldest_in_hour_ms=oldest)
     decision = run(req(), usage, pol(tasks_per_hour=limit))
-    outcome, rule, reason, retry = expected
-    assert_decision(
-        decision,
-        outcome=outcome,
-        rule=rule,
-        reason=reason,
-        retry=retry,
-        figures={"tasks_last_hour": tasks, "tasks_per_hour": limit},
-    )
+    outcome, rule, _, _ = expected
+    assert_expected(decision, expected, {"tasks_last_hour": tasks, "tasks_per_hour": limit})
     reached = rule if outcome == "refused" else "queue_depth"
     assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=False)
 
@@ -422,15 +392,8 @@ def test_cooldown(
     since_ms: int, cooldown: int, expected: tuple[str, str, str, int | None], since_s: int
 ) -> None:
     decision = run(req(), use(last_task_ms=NOW - since_ms), pol(cooldown_between_tasks=cooldown))
-    outcome, rule, reason, retry = expected
-    assert_decision(
-        decision,
-        outcome=outcome,
-        rule=rule,
-        reason=reason,
-        retry=retry,
-        figures={"since_last_task_s": since_s, "cooldown_s": cooldown},
-    )
+    outcome, rule, _, _ = expected
+    assert_expected(decision, expected, {"since_last_task_s": since_s, "cooldown_s": cooldown})
     reached = rule if outcome == "refused" else "queue_depth"
     assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=True)
 
@@ -524,15 +487,7 @@ def test_cooldown_not_applied(last_task_ms: int | None, cooldown: int) -> None:
 )
 def test_queue_depth(queue: int, limit: int, expected: tuple[str, str, str, int | None]) -> None:
     decision = run(req(), use(queue=queue), pol(max_queue_depth=limit))
-    outcome, rule, reason, retry = expected
-    assert_decision(
-        decision,
-        outcome=outcome,
-        rule=rule,
-        reason=reason,
-        retry=retry,
-        figures={"queue_depth": queue, "max_queue_depth": limit},
-    )
+    assert_expected(decision, expected, {"queue_depth": queue, "max_queue_depth": limit})
     assert set(decision.figures) == expected_keys("queue_depth", effort=False, cooldown=False)
 
 
@@ -564,15 +519,8 @@ def test_unpinned_queue_per_key(
 ) -> None:
     request = req(tier="unknown", unpinned_key=STRANGER)
     decision = run(request, use(key_queue=key_queue), pol(unpinned_queue_per_key=limit))
-    outcome, rule, reason, retry = expected
-    assert_decision(
-        decision,
-        outcome=outcome,
-        rule=rule,
-        reason=reason,
-        retry=retry,
-        figures={"unpinned_key_queue": key_queue, "unpinned_queue_per_key": limit},
-    )
+    outcome, rule, _, _ = expected
+    assert_expected(decision, expected, {"unpinned_key_queue": key_queue, "unpinned_queue_per_key": limit})
     reached = rule if outcome == "refused" else RULES[-1]
     assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=False, unpinned=True)
 
@@ -594,15 +542,8 @@ def test_unpinned_queue_per_key(
 def test_unpinned_queue_total(unpinned: int, limit: int, expected: tuple[str, str, str, int | None]) -> None:
     request = req(tier="unknown", unpinned_key=STRANGER)
     decision = run(request, use(unpinned_queue=unpinned), pol(unpinned_queue_total=limit))
-    outcome, rule, reason, retry = expected
-    assert_decision(
-        decision,
-        outcome=outcome,
-        rule=rule,
-        reason=reason,
-        retry=retry,
-        figures={"unpinned_queue": unpinned, "unpinned_queue_total": limit},
-    )
+    outcome, rule, _, _ = expected
+    assert_expected(decision, expected, {"unpinned_queue": unpinned, "unpinned_queue_total": limit})
     reached = rule if outcome == "refused" else RULES[-1]
     assert set(decision.figures) == expected_keys(reached, effort=False, cooldown=False, unpinned=True)
 
