@@ -204,8 +204,13 @@ def test_malformed_yaml_is_refused_with_a_line_number(tmp_path: Path, text: str,
 def test_duplicate_keys_are_refused_for_edits(tmp_path: Path) -> None:
     text = "actors:\n  - id: tex\n    name: A\n    name: B\n"
     path = write(tmp_path, text)
-    assert load_contacts(path)[0].name == "B"  # PyYAML: the last one wins
-    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}:4:\d+: malformed YAML.*duplicate"):
+    with pytest.raises(
+        ConfigError, match=rf"^{re.escape(str(path))}:4:5: refused: the key 'name' appears twice"
+    ):
+        load_contacts(path)  # read as edited: refused, never the last one silently winning
+    with pytest.raises(
+        ConfigError, match=rf"^{re.escape(str(path))}:4:5: refused: the key 'name' appears twice"
+    ):
         add_contact(path, "tex", KEY_D, "team", TODAY)
     assert path.read_text(encoding="utf-8") == text
 

@@ -132,6 +132,39 @@ def test_hostile_shapes_are_refused_quickly_in_one_line(tmp_path: Path, text: st
     assert why in one_line_error(caught, path)
 
 
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param(
+            "identity: {name: gregor}\nmessaging:\n  default_space: work\n"
+            "messaging:\n  relay:\n    url: ws://h:8080/ws\n",
+            ":4:1:",
+            id="a-second-block-appended",
+        ),
+        pytest.param("actors:\n  - id: tex\n    tier: team\n    tier: owner\n", ":4:5:", id="in-a-list-item"),
+    ],
+)
+def test_a_key_named_twice_is_refused_not_half_lost(tmp_path: Path, text: str, where: str) -> None:
+    path = write(tmp_path / "settings.local.yaml", text)
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    message = one_line_error(caught, path)
+    assert where in message and "appears twice" in message
+
+
+def test_a_key_named_twice_stops_a_command_in_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    env = {**os.environ, "DATACORE_ROOT": str(root)}
+    exe = str(Path(sys.executable).parent / "datacore-msg")
+    subprocess.run([exe, "init", "--name", "gregor"], env=env, check=True, capture_output=True)
+    settings = root / ".datacore" / "settings.local.yaml"
+    with settings.open("a", encoding="utf-8") as out:
+        out.write("messaging:\n  relay:\n    url: ws://h:8080/ws\n")
+    done = subprocess.run([exe, "inbox"], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == Exit.CONFIG and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "'messaging' appears twice" in done.stderr, done.stderr
+
+
 def test_a_few_aliases_are_still_allowed(tmp_path: Path) -> None:
     text = (
         "identity: {name: gregor, timezone: UTC}\n"

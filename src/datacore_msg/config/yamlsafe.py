@@ -49,7 +49,7 @@ MAX_QUOTE = 80
 #: Parser messages (which may quote the file: an anchor's name, a tag) are cut at this length.
 MAX_DETAIL = 160
 #: The format of a cached entry (see :func:`load`).
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel = 3
@@ -208,6 +208,27 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+def _check_keys(node: yaml.Node, path: Path) -> None:
+    """Refuse a mapping that names a key twice: YAML loaders keep the last one and drop the first
+    without a word (two ``messaging:`` blocks, the second appended by hand, lose the first)."""
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: set[tuple[str, str]] = set()
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        name = (key_node.tag, key_node.value)
+        if name in seen:
+            mark = key_node.start_mark
+            raise ConfigError(
+                f"{path}:{mark.line + 1}:{mark.column + 1}: refused: the key {quote(key_node.value)} "
+                "appears twice in one mapping (the first would be lost); merge the two"
+            )
+        seen.add(name)
+
+
 def _check_graph(root: yaml.Node, path: Path) -> None:
     """Refuse a node graph whose tree (every alias expanded) is more than :data:`MAX_ALIAS_NODES`
     larger than the graph, deeper than :data:`MAX_DEPTH`, or infinite (an alias in its own anchor).
@@ -234,6 +255,7 @@ def _check_graph(root: yaml.Node, path: Path) -> None:
             raise ConfigError(f"{where}: refused: an alias inside its own anchor (a loop)")
         if depth > MAX_DEPTH:
             raise ConfigError(f"{where}: refused: nested more than {MAX_DEPTH} levels deep")
+        _check_keys(node, path)
         open_nodes.add(key)
         stack.append((node, depth, True))
         stack.extend((child, depth + 1, False) for child in _children(node) if id(child) not in sizes)
