@@ -115,9 +115,14 @@ class RelayProcess:
 
 
 def configure(inst: Any, relay: RelayProcess, secret: str | None = None) -> None:
-    """Point ``inst``'s settings (``messaging.relay``) at ``relay``."""
+    """Point ``inst``'s settings (``messaging.relay``) at ``relay``, replacing an earlier one."""
     path = inst.root / ".datacore" / "settings.local.yaml"
-    text = path.read_text(encoding="utf-8")
+    lines, kept, inside = path.read_text(encoding="utf-8").splitlines(), [], False
+    for line in lines:
+        inside = line == "  relay:" or (inside and line.startswith("    "))
+        if not inside:
+            kept.append(line)
+    text = "\n".join(kept) + "\n"
     assert text.rstrip().splitlines()[-1].startswith("  "), "messaging must be the last section"
     text = text.rstrip() + f"\n  relay:\n    url: {relay.url}\n    secret: {secret or relay.secret}\n"
     path.write_text(text, encoding="utf-8")
