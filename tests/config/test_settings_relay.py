@@ -224,7 +224,9 @@ def test_one_url_is_a_list_of_one_and_no_url_an_empty_one() -> None:
             id="duplicate-empty-path",
         ),
         pytest.param(
-            [f"ws://r{n}.example/ws" for n in range(17)], "messaging.relay.url lists 17 URLs; at most 16", id="long"
+            [f"ws://r{n}.example/ws" for n in range(17)],
+            "messaging.relay.url lists 17 URLs; at most 16",
+            id="long",
         ),
     ],
 )
@@ -255,7 +257,9 @@ def test_a_bad_list_is_one_line_naming_the_item(urls: list[Any], expected: str) 
             id="flow-list",
         ),
         pytest.param("    url: []\n", 6, 10, "messaging.relay.url is an empty list", id="empty"),
-        pytest.param("    url: ftp://a.example\n", 6, 10, "messaging.relay.url must start with ws://", id="one"),
+        pytest.param(
+            "    url: ftp://a.example\n", 6, 10, "messaging.relay.url must start with ws://", id="one"
+        ),
         pytest.param("    secret: ''\n", 6, 13, "messaging.relay.secret is blank", id="secret"),
     ],
 )
