@@ -21,7 +21,7 @@ message nor shown in a ``repr``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +42,10 @@ MAX_RELAY_URLS = 16
 DEFAULT_PORTS = {"ws": 80, "wss": 443}
 
 
+def _as_tuple(urls: Iterable[str]) -> tuple[str, ...]:
+    return tuple(urls)
+
+
 def _one_url(settings: RelaySettings) -> tuple[str, ...]:
     return () if settings.url is None else (settings.url,)
 
@@ -54,7 +58,7 @@ class RelaySettings:
     secret_from: str | None = None  # "settings" or "environment" (RELAY_SECRET), None without one
     #: Every relay URL, in the order written (``(url,)`` for one URL; empty without a relay).
     urls: tuple[str, ...] = attrs.field(
-        default=attrs.Factory(_one_url, takes_self=True), kw_only=True, converter=tuple
+        default=attrs.Factory(_one_url, takes_self=True), kw_only=True, converter=_as_tuple
     )
 
 
