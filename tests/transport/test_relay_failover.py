@@ -5,11 +5,16 @@ A peer configured with [a dead URL, a live relay] pushes, syncs and asks who is 
 live one, and says so; a relay refusing the secret is passed over and named; every URL failing is
 one error naming each. A ``sync --watch`` peer whose relay is killed with ``kill -9`` moves to the
 second relay at once, resumes from its version vector, and a message sent afterwards reaches a peer
-watching the second relay; nothing is lost or doubled (the logs and the relay's store compared)."""
+watching the second relay; nothing is lost or doubled (the logs and the relay's store compared).
+The session-start hook starts one watcher with a list too."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -182,3 +187,51 @@ def test_a_watcher_whose_relay_is_killed_moves_to_the_second_and_nothing_is_lost
         assert g.store.heads() == t.store.heads()
     assert gw.output().count("not connected") == 1
     assert gw.stop() == 0 and tw.stop() == 0
+
+
+def _session_start(inst: Any, session: str) -> subprocess.CompletedProcess[bytes]:
+    payload = json.dumps({"session_id": session, "cwd": str(inst.root), "hook_event_name": "SessionStart"})
+    return subprocess.run(
+        [sys.executable, "-m", "datacore_msg", "hook", "session-start", "--root", str(inst.root)],
+        input=payload.encode(),
+        env=inst.env(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _watcher_pids(inst: Any) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--watch" in argv and str(inst.root).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_session_start_hook_starts_one_watcher_that_finds_the_live_relay(
+    team: Any, relays: Callable[..., RelayProcess]
+) -> None:
+    gregor, _tex = team
+    live = relays("b")
+    configure_urls(gregor, [dead_url(), live.url])
+    try:
+        assert _session_start(gregor, "s1").returncode == 0
+        assert _session_start(gregor, "s2").returncode == 0
+        log = gregor.state / "spaces" / gregor.space_name / "watcher.log"
+        until(lambda: f"connected to {live.url}: live" in log.read_text(), 60, "the hook's watcher live")
+        assert _session_start(gregor, "s3").returncode == 0
+        assert len(_watcher_pids(gregor)) == 1
+        assert live.status()["connected"] == 1
+        online = data(gregor, "online")  # read from the watcher's roster, which names the relay
+        assert online["source"] == "watcher" and online["relay"] == live.url
+    finally:
+        for pid in _watcher_pids(gregor):
+            os.kill(pid, signal.SIGTERM)
+    until(lambda: not _watcher_pids(gregor), 60, "the watcher to stop")
