@@ -108,7 +108,7 @@ def test_the_secret_is_not_in_a_repr() -> None:
         pytest.param("wss://relay.example.com/\x1b[2J", "without spaces or control characters", id="escape"),
         pytest.param("wss://r.example/" + "a" * 3000, "is longer than 2048 characters", id="long"),
         pytest.param(8080, "must be a string", id="number"),
-        pytest.param(["wss://a"], "must be a string", id="list"),
+        pytest.param({"url": "wss://a"}, "must be a string", id="mapping"),
     ],
 )
 def test_a_bad_url_is_one_line_naming_the_file_and_key(url: Any, why: str) -> None:
@@ -160,8 +160,133 @@ def test_a_bad_relay_setting_stops_a_command_with_the_config_exit_code(
     result = gregor.cli("inbox")
     assert result.code == 7, result
     assert result.err.strip().count("\n") == 0
-    assert f"{path}: messaging.relay.url must start with ws:// or wss://" in result.err
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "url:" in text)
+    assert f"{path}:{line}:" in result.err
+    assert "messaging.relay.url must start with ws:// or wss://" in result.err
     assert SECRET not in result.err
     data["messaging"]["relay"]["url"] = "wss://relay.example.com/ws"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     assert gregor.cli("inbox").code == 0
+
+
+# -- a list of URLs (relay instances) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "urls",
+    [
+        ["wss://a.example/ws"],
+        ["wss://a.example/ws", "wss://b.example/ws"],
+        ["ws://127.0.0.1:8080/ws", "ws://127.0.0.1:8081/ws", "wss://c.example:443/team/ws"],
+        ["ws://r.example/ws", "ws://r.example/other"],  # another path: another relay
+        ["ws://r.example:80/ws", "ws://r.example:81/ws"],
+    ],
+)
+def test_a_list_of_urls_is_kept_in_order_and_the_first_is_url(urls: list[str]) -> None:
+    got = relay({"url": urls, "secret": SECRET})
+    assert got.urls == tuple(urls)
+    assert got.url == urls[0]
+    assert (got.secret, got.secret_from) == (SECRET, "settings")
+
+
+def test_one_url_is_a_list_of_one_and_no_url_an_empty_one() -> None:
+    assert relay({"url": "wss://a.example/ws"}).urls == ("wss://a.example/ws",)
+    assert relay({"url": ["wss://a.example/ws"]}) == relay({"url": "wss://a.example/ws"})
+    assert relay({}).urls == ()
+
+
+@pytest.mark.parametrize(
+    ("urls", "expected"),
+    [
+        pytest.param([], "messaging.relay.url is an empty list (give one URL or more", id="empty"),
+        pytest.param(
+            ["wss://a.example/ws", "https://b.example/ws"],
+            "messaging.relay.url[1] must start with ws:// or wss://",
+            id="second-not-ws",
+        ),
+        pytest.param(["wss://a.example/ws", 8080], "messaging.relay.url[1] must be a string", id="number"),
+        pytest.param(["wss://a.example/ws", None], "messaging.relay.url[1] must be a string", id="null"),
+        pytest.param([["wss://a.example/ws"]], "messaging.relay.url[0] must be a string", id="nested"),
+        pytest.param(["ws://x:pw@a.example"], "messaging.relay.url[0] must not hold a user", id="userinfo"),
+        pytest.param(
+            ["wss://a.example/ws", "wss://a.example/ws"],
+            "messaging.relay.url[1] names the same relay as messaging.relay.url[0]",
+            id="duplicate",
+        ),
+        pytest.param(
+            ["wss://b.example/ws", "wss://a.example/ws", "WSS://A.Example:443/ws"],
+            "messaging.relay.url[2] names the same relay as messaging.relay.url[1]",
+            id="duplicate-case-and-default-port",
+        ),
+        pytest.param(
+            ["ws://a.example", "ws://a.example:80/"],
+            "messaging.relay.url[1] names the same relay as messaging.relay.url[0]",
+            id="duplicate-empty-path",
+        ),
+        pytest.param(
+            [f"ws://r{n}.example/ws" for n in range(17)],
+            "messaging.relay.url lists 17 URLs; at most 16",
+            id="long",
+        ),
+    ],
+)
+def test_a_bad_list_is_one_line_naming_the_item(urls: list[Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        relay({"url": urls, "secret": SECRET})
+    message = str(caught.value)
+    assert message.startswith(f"{PATH}: {expected}")
+    assert "\n" not in message and SECRET not in message
+    assert len(message) < 200
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "expected"),
+    [
+        pytest.param(
+            "    url:\n      - ws://a.example/ws\n      - http://b.example/ws\n",
+            8,
+            9,
+            "messaging.relay.url[1] must start with ws:// or wss://",
+            id="block-list",
+        ),
+        pytest.param(
+            "    url: [ws://a.example/ws, ws://A.example:80/ws]\n",
+            6,
+            30,
+            "messaging.relay.url[1] names the same relay as messaging.relay.url[0]",
+            id="flow-list",
+        ),
+        pytest.param("    url: []\n", 6, 10, "messaging.relay.url is an empty list", id="empty"),
+        pytest.param(
+            "    url: ftp://a.example\n", 6, 10, "messaging.relay.url must start with ws://", id="one"
+        ),
+        pytest.param("    secret: ''\n", 6, 13, "messaging.relay.secret is blank", id="secret"),
+    ],
+)
+def test_a_refused_relay_setting_names_the_file_line_and_column(
+    tmp_path: Path, text: str, line: int, column: int, expected: str
+) -> None:
+    path = tmp_path / "settings.local.yaml"
+    path.write_text(
+        "identity:\n  name: gregor\n# the team's relays\nmessaging:\n  relay:\n" + text, encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert str(caught.value).startswith(f"{path}:{line}:{column}: {expected}"), caught.value
+
+
+def test_a_list_of_urls_read_from_a_file_and_the_secret_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "settings.local.yaml"
+    path.write_text(
+        "identity:\n  name: gregor\nmessaging:\n  relay:\n    url:\n"
+        "      - wss://a.example/ws\n      - wss://b.example/ws\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("RELAY_SECRET", "from-env")
+    got = load_settings(path).relay
+    assert got == RelaySettings(
+        "wss://a.example/ws", "from-env", "environment", urls=("wss://a.example/ws", "wss://b.example/ws")
+    )
+    assert "from-env" not in repr(got)

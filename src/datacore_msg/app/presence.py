@@ -5,7 +5,8 @@ state folder; the watcher announces it on every connection and again when it cha
 also keeps the relay's roster in ``online.json`` there, so ``online`` reads it when a watcher runs,
 and otherwise asks the relay itself over a short connection. The relay only knows keys: names are put
 on them here, from this installation's pinned keys (``contacts.yaml``); an unpinned key is shown by
-its first 12 hex digits.
+its first 12 hex digits. With several relay URLs, ``online`` asks the first that answers (in
+order), and says which relay the roster came from (the watcher writes the URL it is connected to).
 """
 
 from __future__ import annotations
@@ -56,9 +57,14 @@ def set_status(paths: Paths, status: str) -> str:
     return status
 
 
-def write_roster(paths: Paths, connected: bool, peers: dict[str, str], now_ms: int) -> None:
-    """The watcher's copy of the relay's roster (``connected`` False: the watcher is not connected)."""
-    data = {"connected": connected, "peers": peers if connected else {}, "at": now_ms}
+def write_roster(
+    paths: Paths, connected: bool, peers: dict[str, str], now_ms: int, url: str | None = None
+) -> None:
+    """The watcher's copy of the relay's roster (``connected`` False: the watcher is not connected;
+    ``url``: the relay it is connected to)."""
+    data: dict[str, Any] = {"connected": connected, "peers": peers if connected else {}, "at": now_ms}
+    if connected and url is not None:
+        data["relay"] = url
     atomic_write(roster_path(paths), json.dumps(data, sort_keys=True).encode("utf-8"), mode=0o600)
 
 
@@ -88,6 +94,8 @@ class Online:
     #: Where the roster came from: ``watcher`` (its copy) or ``relay`` (asked just now).
     source: str
     views: Any = None
+    #: The relay the roster is of (None: a watcher too old to say).
+    relay: str | None = None
 
 
 def _named(space: Space, roster: dict[str, str]) -> list[OnlinePeer]:
@@ -106,20 +114,26 @@ def who_is_online(space: Space, timeout_s: float = WHO_TIMEOUT_S) -> Online:
     """Who is connected to the relay, with their status: from the running watcher, else asked."""
     from datacore_msg.app.sync import _Receiver, relay_target
 
-    url, secret = relay_target(space)
+    urls, secret = relay_target(space)
     if watcher_running(space.paths.space_state_dir):
         data = _read_roster(space.paths)
         if data is None or not data.get("connected"):
+            which = f"the relay {urls[0]}" if len(urls) == 1 else f"any of the relays {', '.join(urls)}"
             raise Unreachable(
-                f"the watcher of this space is not connected to the relay {url} now "
+                f"the watcher of this space is not connected to {which} now "
                 f"(see {space.paths.space_state_dir / 'watcher.log'})"
             )
-        return Online(_named(space, {str(k): str(v) for k, v in data["peers"].items()}), "watcher")
+        relay = data.get("relay")
+        peers = {str(k): str(v) for k, v in data["peers"].items()}
+        return Online(_named(space, peers), "watcher", relay=relay if isinstance(relay, str) else None)
     from datacore_msg.app.views import refresh_after_commit
+    from datacore_msg.transport.failover import try_in_order
     from datacore_msg.transport.peer_client import who_once
 
     space.preflight()
     receiver = _Receiver(space)
-    roster, stats = who_once(url, secret, space.signing_key(), space.store, receiver, timeout_s)
+    url, (roster, stats), _ = try_in_order(
+        urls, lambda url: who_once(url, secret, space.signing_key(), space.store, receiver, timeout_s)
+    )
     views = refresh_after_commit(space, "what was received") if stats.received else None
-    return Online(_named(space, roster), "relay", views)
+    return Online(_named(space, roster), "relay", views, url)

@@ -8,10 +8,13 @@ nothing. Otherwise it connects, sends everything the relay lacks (what this comm
 anything an earlier command could not push), waits for the relay's acknowledgement and closes, all
 within :data:`PUSH_TIMEOUT_S`. A relay that cannot be reached, or refuses, is not an error of the
 command: the events are stored, the outcome carries one line saying so, and they go out with the
-next ``sync``, watcher or push.
+next ``sync``, watcher or push. With several relay URLs they are tried in order within that time
+(:mod:`datacore_msg.transport.failover`); the first that takes the events is used.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -19,8 +22,13 @@ from datacore_msg.app.space import Space
 from datacore_msg.errors import DatacoreError
 from datacore_msg.projections.drivers.writer import WriteReport
 
-#: The most seconds a command waits for the relay after appending.
+if TYPE_CHECKING:
+    from datacore_msg.transport.protocol import Stats
+
+#: The most seconds a command waits for the relay after appending (all its URLs together).
 PUSH_TIMEOUT_S = 2.0
+#: A relay URL is not tried with less time than this left.
+MIN_ATTEMPT_S = 0.1
 
 
 @attrs.frozen
@@ -48,12 +56,25 @@ def push_after_append(space: Space, timeout_s: float = PUSH_TIMEOUT_S) -> PushOu
     later = "it is stored and goes out with the next sync or watcher"
     if relay.secret is None:
         return PushOutcome(False, problem=f"not pushed to the relay: no relay secret is set; {later}")
+    import time
+
     from datacore_msg.app.sync import _Receiver
+    from datacore_msg.errors import Unreachable
+    from datacore_msg.transport.failover import try_in_order
     from datacore_msg.transport.peer_client import push_once
 
     receiver = _Receiver(space)
+    secret = relay.secret
+    deadline = time.monotonic() + timeout_s
+
+    def attempt(url: str) -> Stats:
+        left = deadline - time.monotonic()
+        if left < MIN_ATTEMPT_S:
+            raise Unreachable(f"relay {url}: not tried, the {timeout_s:g} s for pushing had passed")
+        return push_once(url, secret, space.signing_key(), space.store, receiver, left)
+
     try:
-        stats = push_once(relay.url, relay.secret, space.signing_key(), space.store, receiver, timeout_s)
+        _, stats, _ = try_in_order(relay.urls, attempt)
     except DatacoreError as exc:
         return PushOutcome(True, problem=f"not pushed to the relay ({exc}); {later}")
     views = None

@@ -7,6 +7,11 @@ committed, and the views then show it). When catching up appended events of this
 governor deciding requests that arrived), one more exchange sends them before ``sync`` returns.
 What is sent is read straight from the log by the protocol
 (``EventStore.heads`` and ``events_after``).
+
+With several relay URLs (instances of one relay), the first that works is used, in the order written
+(:func:`~datacore_msg.transport.failover.try_in_order`); the result names it and the errors of those
+passed over. An exchange that breaks off half-way moves on to the next URL and resumes from what is
+stored (the heads), so nothing is received or sent twice.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ SYNC_TIMEOUT_S = 30.0
 
 @attrs.frozen
 class SyncResult:
+    #: The relay used (the last one, when the second exchange went elsewhere).
     url: str
     sent: int
     received: int
@@ -36,14 +42,17 @@ class SyncResult:
     rejected_there: list[str]
     views: WriteReport | None
     clashes: list[Clash] = attrs.field(factory=list)
+    #: Why each relay passed over could not be used (one line each, naming the relay).
+    passed_over: list[str] = attrs.field(factory=list)
 
     @property
     def rejected(self) -> int:
         return len(self.rejected_here) + len(self.rejected_there)
 
 
-def relay_target(space: Space) -> tuple[str, str]:
-    """The relay's URL and the team secret from the settings (else a ConfigError saying how)."""
+def relay_target(space: Space) -> tuple[tuple[str, ...], str]:
+    """The relay's URLs (one or more, in order) and the team secret from the settings (else a
+    ConfigError saying how)."""
     relay = space.settings.relay
     if relay.url is None:
         raise ConfigError(
@@ -55,7 +64,7 @@ def relay_target(space: Space) -> tuple[str, str]:
             f"{space.paths.settings_file}: messaging.relay.url is set but there is no secret; set "
             "messaging.relay.secret or the environment's RELAY_SECRET"
         )
-    return relay.url, relay.secret
+    return relay.urls, relay.secret
 
 
 class _Receiver:
@@ -74,26 +83,36 @@ class _Receiver:
 def sync_with_relay(space: Space, timeout_s: float = SYNC_TIMEOUT_S) -> SyncResult:
     """Connect to the relay, exchange until both sides hold the same events, catch the views up."""
     from datacore_msg.app.views import refresh_after_commit
+    from datacore_msg.transport.failover import try_in_order
     from datacore_msg.transport.peer_client import sync_once
 
-    url, secret = relay_target(space)
+    urls, secret = relay_target(space)
     space.preflight()
     receiver = _Receiver(space)
     me = space.signing_key().public_hex
     sent = received = 0
     rejected_here: list[str] = []
     rejected_there: list[str] = []
+    passed_over: list[str] = []
+    order = list(urls)
     for _ in range(2):
         try:
-            stats = sync_once(url, secret, space.signing_key(), space.store, receiver, timeout_s)
+            url, stats, failures = try_in_order(
+                order,
+                lambda url: sync_once(url, secret, space.signing_key(), space.store, receiver, timeout_s),
+            )
         finally:
             held = space.store.heads().get(me, 0)
             views = refresh_after_commit(space, "what was received")
+        passed_over += [str(exc) for exc in failures]
         sent, received = sent + stats.sent, received + stats.received
         rejected_here += stats.rejected_here
         rejected_there += stats.rejected_there
         # What arrived may have made this installation append (its governor's decisions): one more
-        # exchange sends them now rather than with the next sync.
+        # exchange sends them now rather than with the next sync, starting with the relay just used.
         if space.store.heads().get(me, 0) == held:
             break
-    return SyncResult(url, sent, received, rejected_here, rejected_there, views, receiver.clashes)
+        order = [url, *(other for other in urls if other != url)]
+    return SyncResult(
+        url, sent, received, rejected_here, rejected_there, views, receiver.clashes, passed_over
+    )

@@ -20,9 +20,12 @@ a batch arrived, else every :data:`POLL_S`, and:
 
 Idle, that is one ``PRAGMA`` and one ``stat`` every 200 ms. When the connection ends (the relay
 restarts or goes away, the network drops, another connection of this key replaces this one) the
-watcher waits as :func:`~datacore_msg.transport.backoff.next_retry` says (exponential, with jitter)
-and connects again; the catch-up of the new connection moves what was missed. It reports one line
-per change of state (connected, disconnected), not one per retry. The ``stop`` event (set by the
+watcher connects again where :func:`~datacore_msg.transport.failover.after_failure` says: with
+several relay URLs, the next one at once, and only after a full round of them failed, after the
+wait :func:`~datacore_msg.transport.backoff.next_retry` says (exponential, with jitter); with one,
+that wait each time. The catch-up of the new connection (both sides' heads) moves what was missed,
+whichever instance it is. It reports one line per change of state (connected, naming the relay;
+disconnected), not one per retry. The ``stop`` event (set by the
 command's SIGINT/SIGTERM handler) ends it within :data:`POLL_S`.
 """
 
@@ -44,7 +47,7 @@ from datacore_msg.app.sync import _Receiver, relay_target
 from datacore_msg.errors import AuthRefused, DatacoreError, IntegrityError, ProtocolError, Unreachable
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.store import IngestReport
-from datacore_msg.transport.backoff import next_retry
+from datacore_msg.transport.failover import after_failure, start
 from datacore_msg.transport.peer_client import PeerSession
 from datacore_msg.transport.protocol import State
 
@@ -83,7 +86,8 @@ class RelayWatcher:
         self.poll_s = poll_s
         self.connect_timeout_s = connect_timeout_s
         self.jitter = jitter
-        self.url, self.secret = relay_target(space)
+        self.urls, self.secret = relay_target(space)
+        self.failover = start(self.urls)
         self._receiver = _Receiver(space)
         self._state = ""
         self._arrived = 0
@@ -91,6 +95,11 @@ class RelayWatcher:
         self._wake: asyncio.Event | None = None
         #: This origin's head already offered to the session.
         self._own_head = 0
+
+    @property
+    def url(self) -> str:
+        """The relay connected to, or connected to next."""
+        return self.failover.url
 
     def run(self) -> None:
         """Watch until ``stop`` is set."""
@@ -110,7 +119,6 @@ class RelayWatcher:
 
     async def _main(self) -> None:
         self._wake = asyncio.Event()
-        failures = 0
         while not self.stop.is_set():
             live_since: list[float] = []
             replaced = False
@@ -127,12 +135,19 @@ class RelayWatcher:
                 break
             with contextlib.suppress(DatacoreError, OSError):
                 write_roster(self.space.paths, False, {}, wall_ms())
-            retry = next_retry(
-                failures, time.monotonic(), live_since[0] if live_since else None, self.jitter(), replaced
+            step = after_failure(
+                self.failover,
+                time.monotonic(),
+                live_since[0] if live_since else None,
+                self.jitter(),
+                replaced,
             )
-            failures = retry.failures
-            self._say("down", f"not connected: {reason}; connecting again with backoff")
-            await self._pause(retry.delay_s)
+            self.failover = step.state
+            if step.delay_s > 0 or len(self.urls) == 1:
+                self._say("down", f"not connected: {reason}; connecting again with backoff")
+            else:
+                self._say("down", f"not connected: {reason}; trying the next relay, {self.url}")
+            await self._pause(step.delay_s)
 
     async def _pause(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -221,7 +236,7 @@ class RelayWatcher:
             await session.announce(current_status(self.space.paths))
         if session.endpoint.roster_received and session.endpoint.presence != roster:
             roster = dict(session.endpoint.presence)
-            write_roster(self.space.paths, True, roster, wall_ms())
+            write_roster(self.space.paths, True, roster, wall_ms(), self.url)
         return seen, roster
 
     def _land(self) -> bool:

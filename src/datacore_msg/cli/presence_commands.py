@@ -24,7 +24,7 @@ STATUS_CHOICES = ("online", "busy", "away", "focusing")
 def online_cmd(timeout: float, as_json: bool, root: str | None, space: str | None) -> None:
     """List who is connected to the team's relay, with their status: names for keys pinned in
     contacts.yaml, else the key's first 12 hex digits. Read from the running watcher, else asked of
-    the relay over a short connection."""
+    the relay over a short connection (the first of its URLs that answers); names the relay."""
     from datacore_msg.app.presence import who_is_online
 
     with open_space_from(root, space) as sp:
@@ -34,6 +34,7 @@ def online_cmd(timeout: float, as_json: bool, root: str | None, space: str | Non
         emit_json(
             {
                 "source": result.source,
+                "relay": result.relay,
                 "online": [
                     {"name": p.name, "key": p.key, "status": p.status, "pinned": p.pinned, "you": p.you}
                     for p in result.peers
@@ -41,8 +42,9 @@ def online_cmd(timeout: float, as_json: bool, root: str | None, space: str | Non
             }
         )
         return
+    via = [f"(relay: {result.relay})"] if result.relay else []
     if not result.peers:
-        emit_text("Nobody is online.")
+        emit_text("\n".join(["Nobody is online.", *via]))
         return
     width = max(len(p.name) for p in result.peers)
     lines = [
@@ -51,7 +53,7 @@ def online_cmd(timeout: float, as_json: bool, root: str | None, space: str | Non
         + ("" if p.pinned else "  (unpinned key)")
         for p in result.peers
     ]
-    emit_text("\n".join(lines))
+    emit_text("\n".join(lines + via))
 
 
 @click.command(name="status")

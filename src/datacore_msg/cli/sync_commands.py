@@ -53,10 +53,12 @@ def sync_cmd(
     stored).
 
     Without --folder, through the team's relay (messaging.relay.url): connect, exchange until both
-    sides hold the same events, and print what moved. With --watch, stay connected: teammates'
-    events land as they come, this installation's appends (by any command or process) go out within
-    a second, the status set with 'status' is announced, and a lost relay is reconnected with
-    backoff. One watcher per space (a second one exits at once)."""
+    sides hold the same events, and print what moved and which relay was used (with a list of URLs,
+    the first that works, in order; those passed over are named). With --watch, stay connected:
+    teammates' events land as they come, this installation's appends (by any command or process) go
+    out within a second, the status set with 'status' is announced, and a lost relay is reconnected
+    (the next URL of a list at once, backoff after a full round failed). One watcher per space (a
+    second one exits at once)."""
     _refuse_ignored_options(folder, watch)
     if folder is not None:
         if watch:
@@ -104,9 +106,19 @@ def _sync_relay(timeout: float, as_json: bool, root: str | None, space: str | No
     warn_views(result.views)
     for clash in result.clashes:
         emit_warning("clash: " + clash.describe())
+    for problem in result.passed_over:
+        emit_warning(f"passed over: {problem}")
     reasons = [f"received: {r}" for r in result.rejected_here] + [f"sent: {r}" for r in result.rejected_there]
     if as_json:
-        emit_json({"sent": result.sent, "received": result.received, "rejected": reasons})
+        emit_json(
+            {
+                "relay": result.url,
+                "passed_over": result.passed_over,
+                "sent": result.sent,
+                "received": result.received,
+                "rejected": reasons,
+            }
+        )
         return
     lines = [
         f"Synced with {result.url}: sent {result.sent}, received {result.received}, "
@@ -139,7 +151,8 @@ def _watch_relay(timeout: float, root: str | None, space: str | None) -> None:
         try:
             sp.preflight()
             watcher = RelayWatcher(sp, stopped, note, connect_timeout_s=min(timeout, 10.0))
-            note(f"watching {watcher.url} for space {sp.paths.space} (pid {os.getpid()}); Ctrl-C to stop")
+            relays = ", ".join(watcher.urls)
+            note(f"watching {relays} for space {sp.paths.space} (pid {os.getpid()}); Ctrl-C to stop")
             watcher.run()
         finally:
             lock.release()

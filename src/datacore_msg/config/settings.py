@@ -8,23 +8,27 @@ Keys used (REFERENCE.md): ``identity.name``, ``identity.timezone``, ``messaging.
 as they are (the file is shared with other Datacore modules).
 
 ``messaging.relay`` (read here, used by the relay transport): ``url`` is a ``ws://`` or ``wss://``
-URL with a host and nothing else (no user or password in it, no fragment); ``secret`` is the team's
-shared relay secret, a non-blank string, else the environment's ``RELAY_SECRET`` (as in v0.2). Both
-are optional here; other keys in the section are refused (a misspelt ``secret`` must not go
-unnoticed). The secret is never quoted in an error message nor shown in a ``repr``.
+URL with a host and nothing else (no user or password in it, no fragment), or a list of such URLs
+(instances of one relay, tried in order: :mod:`datacore_msg.transport.failover`), non-empty, at most
+:data:`MAX_RELAY_URLS`, none named twice (compared without case in scheme and host, and with the
+default port filled in); ``secret`` is the team's shared relay secret, a non-blank string, else the
+environment's ``RELAY_SECRET`` (as in v0.2). Both are optional here; other keys in the section are
+refused (a misspelt ``secret`` must not go unnoticed). An error names the file, and the line and
+column of the value when the file is there to read them from. The secret is never quoted in an error
+message nor shown in a ``repr``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from datacore_msg.config.yamlsafe import key_text, load, quote
+from datacore_msg.config.yamlsafe import key_text, load, place, quote
 from datacore_msg.errors import ConfigError, DatacoreError, InvalidInput
 from datacore_msg.eventlog.names import is_actor
 
@@ -34,13 +38,28 @@ RELAY_SECRET_ENV = "RELAY_SECRET"
 RELAY_SCHEMES = ("ws", "wss")
 RELAY_KEYS = ("url", "secret")
 MAX_RELAY_URL = 2048
+MAX_RELAY_URLS = 16
+DEFAULT_PORTS = {"ws": 80, "wss": 443}
+
+
+def _as_tuple(urls: Iterable[str]) -> tuple[str, ...]:
+    return tuple(urls)
+
+
+def _one_url(settings: RelaySettings) -> tuple[str, ...]:
+    return () if settings.url is None else (settings.url,)
 
 
 @attrs.frozen
 class RelaySettings:
+    #: The first (or only) relay URL.
     url: str | None = None
     secret: str | None = attrs.field(default=None, repr=False)
     secret_from: str | None = None  # "settings" or "environment" (RELAY_SECRET), None without one
+    #: Every relay URL, in the order written (``(url,)`` for one URL; empty without a relay).
+    urls: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(_one_url, takes_self=True), kw_only=True, converter=_as_tuple
+    )
 
 
 @attrs.frozen
@@ -83,57 +102,114 @@ def check_option_space(space: str) -> str:
     return check_space(space, "--space", InvalidInput)
 
 
-def _relay_url(value: object, where: str) -> str:
+class _Refused(Exception):
+    """A relay setting refused; the message starts with the key (the caller puts the place first)."""
+
+
+def _relay_url(value: object, label: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"{where} must be a string (a ws:// or wss:// URL)")
+        raise _Refused(f"{label} must be a string (a ws:// or wss:// URL)")
     if len(value) > MAX_RELAY_URL:
-        raise ConfigError(f"{where} is longer than {MAX_RELAY_URL} characters")
+        raise _Refused(f"{label} is longer than {MAX_RELAY_URL} characters")
     if not value.isprintable() or any(char.isspace() for char in value):
-        raise ConfigError(f"{where} must be one URL without spaces or control characters")
+        raise _Refused(f"{label} must be one URL without spaces or control characters")
     scheme, sep, _ = value.partition("://")
     if not sep or scheme.lower() not in RELAY_SCHEMES:
-        raise ConfigError(f"{where} must start with ws:// or wss://")
+        raise _Refused(f"{label} must start with ws:// or wss://")
     from urllib.parse import urlsplit  # only when a relay is configured: every command reads this file
 
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535
     except ValueError as exc:
-        raise ConfigError(f"{where} is not a valid URL ({quote(str(exc))})") from None
+        raise _Refused(f"{label} is not a valid URL ({quote(str(exc))})") from None
     if not parts.hostname:
-        raise ConfigError(f"{where} has no host (ws://HOST[:PORT][/PATH])")
+        raise _Refused(f"{label} has no host (ws://HOST[:PORT][/PATH])")
     if parts.username is not None or parts.password is not None:
-        raise ConfigError(f"{where} must not hold a user or password (the secret has its own key)")
+        raise _Refused(f"{label} must not hold a user or password (the secret has its own key)")
     if parts.fragment or value.endswith("#"):
-        raise ConfigError(f"{where} must not have a #fragment")
+        raise _Refused(f"{label} must not have a #fragment")
     return value
+
+
+def _same_relay(url: str) -> tuple[str, str, int, str, str]:
+    """What makes two relay URLs the same relay: case-blind scheme and host, the default port
+    filled in, an empty path as ``/``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port if parts.port is not None else DEFAULT_PORTS[scheme]
+    return (scheme, (parts.hostname or "").lower(), port, parts.path or "/", parts.query)
+
+
+def _relay_urls(value: object) -> tuple[tuple[str, ...], tuple[str | int, ...]]:
+    """The URLs of ``messaging.relay.url`` (one, or a list); on a refusal, :class:`_Refused` with
+    the keys of the value at fault in ``args[1]``."""
+    keys: tuple[str | int, ...] = ("messaging", "relay", "url")
+    label = "messaging.relay.url"
+    if not isinstance(value, list):
+        try:
+            return (_relay_url(value, label),), keys
+        except _Refused as exc:
+            raise _Refused(str(exc), keys) from None
+    if not value:
+        raise _Refused(f"{label} is an empty list (give one URL or more, or remove the key)", keys)
+    if len(value) > MAX_RELAY_URLS:
+        raise _Refused(f"{label} lists {len(value)} URLs; at most {MAX_RELAY_URLS}", keys)
+    seen: dict[tuple[str, str, int, str, str], int] = {}
+    urls = []
+    for index, item in enumerate(value):
+        try:
+            url = _relay_url(item, f"{label}[{index}]")
+        except _Refused as exc:
+            raise _Refused(str(exc), (*keys, index)) from None
+        same = _same_relay(url)
+        if same in seen:
+            raise _Refused(
+                f"{label}[{index}] names the same relay as {label}[{seen[same]}] (list each once)",
+                (*keys, index),
+            )
+        seen[same] = index
+        urls.append(url)
+    return tuple(urls), keys
 
 
 def parse_relay(messaging: dict[str, Any], path: Path, env: Mapping[str, str]) -> RelaySettings:
     """``messaging.relay``, with ``RELAY_SECRET`` from ``env`` when the file has no secret."""
-    where = f"{path}: messaging.relay"
     section = messaging.get("relay")
     if section is None:
         section = {}
+
+    def refuse(message: str, *keys: str | int) -> ConfigError:
+        return ConfigError(f"{place(path, ('messaging', 'relay', *keys))}: {message}")
+
     if not isinstance(section, dict):
-        raise ConfigError(f"{where} must be a mapping (url, secret)")
+        raise refuse("messaging.relay must be a mapping (url, secret)")
     unknown = sorted((key for key in section if key not in RELAY_KEYS), key=str)
     if unknown:
-        raise ConfigError(f"{where}.{key_text(unknown[0])}: unknown key (known: {', '.join(RELAY_KEYS)})")
-    url = section.get("url")
-    if url is not None:
-        url = _relay_url(url, f"{where}.url")
+        raise ConfigError(
+            f"{place(path, ('messaging', 'relay'))}: messaging.relay.{key_text(unknown[0])}: "
+            f"unknown key (known: {', '.join(RELAY_KEYS)})"
+        )
+    urls: tuple[str, ...] = ()
+    if section.get("url") is not None:
+        try:
+            urls, _ = _relay_urls(section["url"])
+        except _Refused as exc:
+            raise ConfigError(f"{place(path, exc.args[1])}: {exc.args[0]}") from None
+    url = urls[0] if urls else None
     secret = section.get("secret")
     if secret is not None:
         if not isinstance(secret, str):
-            raise ConfigError(f"{where}.secret must be a string (quote it)")
+            raise refuse("messaging.relay.secret must be a string (quote it)", "secret")
         if not secret.strip():
-            raise ConfigError(f"{where}.secret is blank (remove it, or set a secret)")
-        return RelaySettings(url, secret, "settings")
+            raise refuse("messaging.relay.secret is blank (remove it, or set a secret)", "secret")
+        return RelaySettings(url, secret, "settings", urls=urls)
     from_env = env.get(RELAY_SECRET_ENV)
     if from_env and from_env.strip():
-        return RelaySettings(url, from_env, "environment")
-    return RelaySettings(url)
+        return RelaySettings(url, from_env, "environment", urls=urls)
+    return RelaySettings(url, urls=urls)
 
 
 def parse_settings(raw: Any, path: Path, env: Mapping[str, str] | None = None) -> Settings:

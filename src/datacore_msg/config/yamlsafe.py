@@ -265,3 +265,35 @@ def _check_graph(root: yaml.Node, path: Path) -> None:
             f"{path}: refused: its aliases (*name) expand to over {MAX_ALIAS_NODES:,} more values than "
             "the file holds (an alias bomb?)"
         )
+
+
+def place(path: Path, keys: tuple[str | int, ...]) -> str:
+    """``path:LINE:COLUMN`` of the value at ``keys`` (mapping keys and list indexes) in the YAML
+    file ``path``, else just ``path`` (the file is gone, changed, or the value is not there).
+
+    The data of a settings file may come from the cache (:func:`load`), which keeps no lines: this
+    reads the file again, only to name the place in an error message."""
+    import yaml
+
+    try:
+        text = read_text(path)
+        if text is None:
+            return str(path)
+        node: yaml.Node | None = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        for key in keys:
+            if isinstance(key, int) and isinstance(node, yaml.SequenceNode) and 0 <= key < len(node.value):
+                node = node.value[key]
+            elif isinstance(key, str) and isinstance(node, yaml.MappingNode):
+                node = next(
+                    (v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None
+                )
+            else:
+                node = None
+            if node is None:
+                return str(path)
+    except (ConfigError, yaml.YAMLError, RecursionError, ValueError):
+        return str(path)
+    if node is None:
+        return str(path)
+    mark = node.start_mark
+    return f"{path}:{mark.line + 1}:{mark.column + 1}"

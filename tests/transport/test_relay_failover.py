@@ -1,0 +1,237 @@
+"""Failing over between relay instances, with real processes on loopback: two relay processes (each
+with its own SQLite store), peers whose ``messaging.relay.url`` lists several URLs.
+
+A peer configured with [a dead URL, a live relay] pushes, syncs and asks who is online through the
+live one, and says so; a relay refusing the secret is passed over and named; every URL failing is
+one error naming each. A ``sync --watch`` peer whose relay is killed with ``kill -9`` moves to the
+second relay at once, resumes from its version vector, and a message sent afterwards reaches a peer
+watching the second relay; nothing is lost or doubled (the logs and the relay's store compared).
+The session-start hook starts one watcher with a list too."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datacore_msg.cli.exit_codes import Exit
+from peers import data, ok
+from relayproc import SECRET, RelayProcess, configure, free_port, ids, relay_ids
+from watchproc import Watcher, until
+
+pytestmark = pytest.mark.slow
+
+
+def configure_urls(inst: Any, urls: list[str], secret: str = SECRET) -> None:
+    """``inst``'s ``messaging.relay.url`` as a YAML list of ``urls``."""
+    holder = RelayProcess(Path("unused"), secret)
+    configure(inst, holder)
+    path = inst.root / ".datacore" / "settings.local.yaml"
+    listed = "    url:\n" + "".join(f"      - {url}\n" for url in urls)
+    text = path.read_text(encoding="utf-8").replace(f"    url: {holder.url}\n", listed)
+    assert listed in text
+    path.write_text(text, encoding="utf-8")
+
+
+def dead_url() -> str:
+    return f"ws://127.0.0.1:{free_port()}/ws"  # nothing listens there
+
+
+@pytest.fixture
+def relays(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
+    made: list[RelayProcess] = []
+
+    def start(name: str, secret: str = SECRET) -> RelayProcess:
+        proc = RelayProcess(tmp_path / f"relay-{name}", secret).start()
+        made.append(proc)
+        return proc
+
+    yield start
+    for proc in made:
+        proc.close()
+
+
+@pytest.fixture
+def team(make_installation: Callable[..., Any], introduce: Callable[..., None]) -> Any:
+    gregor = make_installation("gregor", tz="Europe/Ljubljana", label="gregor")
+    tex = make_installation("tex", tz="UTC", label="tex")
+    introduce(gregor, tex)
+    return gregor, tex
+
+
+@pytest.fixture
+def watchers(tmp_path: Path) -> Iterator[Callable[[Any], Watcher]]:
+    made: list[Watcher] = []
+
+    def start(inst: Any, live: bool = True) -> Watcher:
+        watcher = Watcher(inst, tmp_path / f"watch-{inst.name}-{len(made)}.log").start(live)
+        made.append(watcher)
+        return watcher
+
+    yield start
+    for watcher in made:
+        watcher.close()
+
+
+def test_a_dead_url_first_push_sync_and_online_go_through_the_live_relay(
+    team: Any, relays: Callable[..., RelayProcess]
+) -> None:
+    gregor, tex = team
+    live = relays("b")
+    dead = dead_url()
+    for inst in (gregor, tex):
+        configure_urls(inst, [dead, live.url])
+    sent = tex.run("send", "@gregor", "through the second relay", "--json", "--root", str(tex.root))
+    ok(sent)
+    assert sent.err == "", sent.err  # pushed, no warning
+    assert json.loads(sent.out)["data"]["event"] in relay_ids(live)  # before send returned
+    synced = data(gregor, "sync")
+    assert synced["relay"] == live.url
+    assert synced["received"] >= 1
+    assert len(synced["passed_over"]) == 1 and synced["passed_over"][0].startswith(f"relay {dead}: ")
+    assert "through the second relay" in gregor.read("inbox.org")
+    text = gregor.run("sync", "--root", str(gregor.root))
+    ok(text)
+    assert f"Synced with {live.url}:" in text.out
+    assert f"passed over: relay {dead}: cannot connect" in text.err
+    online = data(gregor, "online")
+    assert online["source"] == "relay" and online["relay"] == live.url
+    ok(tex.run("sync", "--root", str(tex.root)))
+    assert ids(gregor) == ids(tex) == relay_ids(live)
+
+
+def test_a_relay_refusing_the_secret_is_passed_over_and_named(
+    team: Any, relays: Callable[..., RelayProcess]
+) -> None:
+    gregor, tex = team
+    other_team = relays("a", secret="another-team-secret-0123456789abcdef")
+    ours = relays("b")
+    configure_urls(tex, [ours.url])
+    ok(tex.cli("send", "@gregor", "behind the right secret"))
+    configure_urls(gregor, [other_team.url, ours.url])
+    synced = data(gregor, "sync")
+    assert synced["relay"] == ours.url
+    [passed] = synced["passed_over"]
+    assert passed.startswith(f"relay {other_team.url}: ") and "secret" in passed
+    assert "behind the right secret" in gregor.read("inbox.org")
+    assert relay_ids(other_team) == set()  # nothing was sent to the relay that refused the secret
+
+
+def test_every_url_failing_is_one_error_naming_each(team: Any, relays: Callable[..., RelayProcess]) -> None:
+    gregor, _tex = team
+    other_team = relays("a", secret="another-team-secret-0123456789abcdef")
+    first, second = dead_url(), dead_url()
+    configure_urls(gregor, [first, second])
+    result = gregor.run("sync", "--root", str(gregor.root))
+    assert result.code == Exit.UNREACHABLE, result
+    line = result.err.strip()
+    assert "\n" not in line and SECRET not in line
+    assert "none of the 2 relays could be used" in line
+    assert f"relay {first}: cannot connect" in line and f"relay {second}: cannot connect" in line
+    # a refused secret anywhere: the refused secret's exit status (it is the thing to fix)
+    configure_urls(gregor, [first, other_team.url])
+    refused = gregor.run("sync", "--root", str(gregor.root))
+    assert refused.code == Exit.AUTH_REFUSED, refused
+    assert f"relay {first}: cannot connect" in refused.err and f"relay {other_team.url}: " in refused.err
+    # a send meanwhile is stored and warns in one line naming both
+    down = gregor.run("send", "@tex", "kept for later", "--root", str(gregor.root))
+    assert down.code == 0, down
+    [warning] = [line for line in down.err.splitlines() if line]
+    assert "not pushed to the relay" in warning and first in warning and other_team.url in warning
+
+
+def test_a_watcher_whose_relay_is_killed_moves_to_the_second_and_nothing_is_lost(
+    team: Any, relays: Callable[..., RelayProcess], watchers: Callable[[Any], Watcher]
+) -> None:
+    gregor, tex = team
+    first, second = relays("a"), relays("b")
+    configure_urls(gregor, [first.url, second.url])
+    configure_urls(tex, [second.url, first.url])
+    gw = watchers(gregor)
+    tw = watchers(tex)
+    assert f"watching {first.url}, {second.url} for space" in gw.output()
+    assert f"connected to {first.url}: live" in gw.output()
+    assert f"connected to {second.url}: live" in tw.output()
+    for n in range(3):
+        ok(gregor.cli("send", "@tex", f"before the kill {n}"))
+    until(lambda: ids(gregor) <= relay_ids(first), 60, "gregor's events on the first relay")
+    first.kill()
+    killed = time.monotonic()
+    gw.wait_for(f"connected to {second.url}: live")
+    moved_s = time.monotonic() - killed
+    print(f"kill -9 of the first relay -> the watcher live on the second: {moved_s:.2f} s")
+    assert f"trying the next relay, {second.url}" in gw.output()
+    assert "backoff" not in gw.output()  # the second relay answered: no full round failed
+    # the catch-up of the new connection resumed from the heads: what only the dead relay had
+    # reached the second relay and tex
+    until(lambda: "before the kill 2" in tex.read("inbox.org"), 60, "the earlier messages at tex")
+    ok(gregor.cli("send", "@tex", "after the failover"))
+    ok(tex.cli("send", "@gregor", "reply through the second relay"))
+    until(lambda: "after the failover" in tex.read("inbox.org"), 60, "the new message at tex")
+    until(lambda: "reply through the second relay" in gregor.read("inbox.org"), 60, "tex's reply")
+    until(lambda: ids(gregor) == ids(tex) == relay_ids(second), 60, "convergence on the second relay")
+    assert relay_ids(first) <= ids(tex)  # nothing acknowledged by the dead relay was lost
+    for inst in (gregor, tex):
+        with inst.space() as space:
+            events = list(space.store.iter_since(0))
+            assert len(events) == len({event.id for event in events})  # nothing twice
+    with gregor.space() as g, tex.space() as t:
+        assert g.store.heads() == t.store.heads()
+    assert gw.output().count("not connected") == 1
+    assert gw.stop() == 0 and tw.stop() == 0
+
+
+def _session_start(inst: Any, session: str) -> subprocess.CompletedProcess[bytes]:
+    payload = json.dumps({"session_id": session, "cwd": str(inst.root), "hook_event_name": "SessionStart"})
+    return subprocess.run(
+        [sys.executable, "-m", "datacore_msg", "hook", "session-start", "--root", str(inst.root)],
+        input=payload.encode(),
+        env=inst.env(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _watcher_pids(inst: Any) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--watch" in argv and str(inst.root).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_session_start_hook_starts_one_watcher_that_finds_the_live_relay(
+    team: Any, relays: Callable[..., RelayProcess]
+) -> None:
+    gregor, _tex = team
+    live = relays("b")
+    configure_urls(gregor, [dead_url(), live.url])
+    try:
+        assert _session_start(gregor, "s1").returncode == 0
+        assert _session_start(gregor, "s2").returncode == 0
+        log = gregor.state / "spaces" / gregor.space_name / "watcher.log"
+        until(lambda: f"connected to {live.url}: live" in log.read_text(), 60, "the hook's watcher live")
+        assert _session_start(gregor, "s3").returncode == 0
+        assert len(_watcher_pids(gregor)) == 1
+        assert live.status()["connected"] == 1
+        online = data(gregor, "online")  # read from the watcher's roster, which names the relay
+        assert online["source"] == "watcher" and online["relay"] == live.url
+    finally:
+        for pid in _watcher_pids(gregor):
+            os.kill(pid, signal.SIGTERM)
+    until(lambda: not _watcher_pids(gregor), 60, "the watcher to stop")
