@@ -157,17 +157,8 @@ class _Log:
         deadline = time.monotonic() + connect_timeout
         while True:
             try:
-                self.nc = await nats.connect(
-                    self.servers,
-                    connect_timeout=2,
-                    allow_reconnect=True,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
-                    error_cb=self._error,
-                    closed_cb=self._disconnected,
-                )
+                left = max(1.0, deadline - time.monotonic())
+                self.nc = await asyncio.wait_for(self._connect(), timeout=left)
                 self.js = self.nc.jetstream(timeout=REQUEST_TIMEOUT_S)
                 await self._ensure_stream()
                 break
@@ -185,6 +176,19 @@ class _Log:
         await self._snapshot()
         await self._start_tail(self.last_seq + 1)
         self._watch = asyncio.create_task(self._watch_loop())
+
+    async def _connect(self) -> NatsClient:
+        return await nats.connect(
+            self.servers,
+            connect_timeout=2,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            disconnected_cb=self._disconnected,
+            reconnected_cb=self._reconnected,
+            error_cb=self._error,
+            closed_cb=self._disconnected,
+        )
 
     async def _disconnected(self) -> None:
         self.connected = False
@@ -445,6 +449,8 @@ class _Log:
                         duplicates = checked.duplicates - sum(
                             1 for inc in batch if inc.event is not None and inc.event.id in mine
                         )
+                        order = {inc.event.id: n for n, inc in enumerate(batch) if inc.event is not None}
+                        accepted.sort(key=lambda event: order[event.id])
                         return IngestReport(accepted, max(0, duplicates), checked.rejected)
                 raise StorageError("another relay instance keeps storing the same origins; try again")
         except _UNREACHABLE as exc:
@@ -577,6 +583,8 @@ class JetStreamStore:
         return f"{self.count()} events in JetStream stream {self.stream} at {', '.join(self.servers)}"
 
     def close(self) -> None:
+        if self._loop.is_closed():
+            return
         if self._loop.is_running():
             with contextlib.suppress(Exception):
                 self._call(self._log.close(), 10)

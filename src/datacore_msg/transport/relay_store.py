@@ -102,6 +102,7 @@ class SqliteRelayStore:
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self.worker = StoreWorker(store.path)
+        self._closed = False
 
     def heads(self) -> dict[str, int]:
         return self.store.heads()
@@ -122,4 +123,6 @@ class SqliteRelayStore:
         return f"{self.store.count()} events in {self.store.path}"
 
     def close(self) -> None:
-        self.worker.close()
+        if not self._closed:
+            self._closed = True
+            self.worker.close()
