@@ -23,8 +23,7 @@ import pytest
 from relayproc import free_port
 
 MISSING = (
-    "nats-server is not installed (apt-get install nats-server): the JetStream store's tests need a "
-    "real one"
+    "nats-server is not installed (apt-get install nats-server): the JetStream store's tests need a real one"
 )
 
 
@@ -33,7 +32,8 @@ def nats_required() -> bool:
 
 
 def nats_server_path() -> str:
-    found = shutil.which("nats-server") or ("/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None)
+    debian = Path("/usr/sbin/nats-server")
+    found = shutil.which("nats-server") or (str(debian) if debian.exists() else None)
     if found is None:
         if nats_required():
             pytest.fail(MISSING + "; CI requires them (CI / DATACORE_REQUIRE_NATS=1)")
@@ -89,7 +89,8 @@ class NatsServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"nats-server exited {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+                tail = self.log.read_text()[-2000:]
+                raise AssertionError(f"nats-server exited {self.proc.returncode}: {tail}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor}/healthz", timeout=2) as answer:
                     if answer.status == 200:
@@ -135,3 +136,22 @@ def start_cluster(nodes: list[NatsServer], timeout: float = 90) -> None:
 def servers(nodes: list[NatsServer]) -> str:
     """The ``--store`` value naming every node."""
     return "nats://" + ",".join(f"127.0.0.1:{node.port}" for node in nodes)
+
+
+def stream_ids(url: str, stream: str) -> set[str]:
+    """The ids of every event in ``stream`` (read through the relay's own JetStream store)."""
+    from datacore_msg.transport.relay_jetstream import JetStreamStore
+
+    store = JetStreamStore([url], stream)
+    try:
+        out: set[str] = set()
+        for origin, head in store.heads().items():
+            seq = 0
+            while seq < head:
+                found = store.read(origin, seq, 500)
+                assert found, f"stream {stream}: origin {origin[:12]} holds {head} events, none after {seq}"
+                out.update(event.id for event in found)
+                seq = found[-1].seq
+        return out
+    finally:
+        store.close()

@@ -148,12 +148,24 @@ def test_a_gap_is_refused_with_what_follows_it(opener: Opener) -> None:
 def _attacks(victim: SigningKey, attacker: SigningKey) -> list[tuple[str, Event | IntegrityError]]:
     good = chain(victim, 3)
     forged = seal(
-        attacker, seq=4, prev=good[2].id, hlc=(NOW_MS << 16) + 4, actor="tex", type_name="note", version=1,
+        attacker,
+        seq=4,
+        prev=good[2].id,
+        hlc=(NOW_MS << 16) + 4,
+        actor="tex",
+        type_name="note",
+        version=1,
         data={"n": 4},
     )
     far_ahead = seal(
-        victim, seq=4, prev=good[2].id, hlc=(NOW_MS + 3 * 86_400_000) << 16, actor="tex",
-        type_name="note", version=1, data={"n": 4},
+        victim,
+        seq=4,
+        prev=good[2].id,
+        hlc=(NOW_MS + 3 * 86_400_000) << 16,
+        actor="tex",
+        type_name="note",
+        version=1,
+        data={"n": 4},
     )
     return [
         ("bad signature", attrs.evolve(chain(victim, 4)[3], sig=good[0].sig)),

@@ -83,6 +83,8 @@ WRONG_LAST_SEQUENCE = 10071
 RACE_RETRIES = 20
 #: Catch-up readers (pull consumers) kept open for a next page.
 READERS_KEPT = 64
+#: Events read by direct gets, one at a time, when a catch-up reader cannot be made.
+DIRECT_READS = 100
 
 _UNREACHABLE = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
@@ -158,23 +160,24 @@ class _Log:
         while True:
             try:
                 left = max(1.0, deadline - time.monotonic())
-                self.nc = await asyncio.wait_for(self._connect(), timeout=left)
-                self.js = self.nc.jetstream(timeout=REQUEST_TIMEOUT_S)
+                if self.nc is None:
+                    self.nc = await asyncio.wait_for(self._connect(), timeout=left)
+                    self.js = self.nc.jetstream(timeout=REQUEST_TIMEOUT_S)
                 await self._ensure_stream()
+                await self._snapshot()
+                await self._start_tail(self.last_seq + 1)
                 break
             except _UNREACHABLE as exc:
-                if self.nc is not None:
-                    with contextlib.suppress(Exception):
-                        await self.nc.close()
-                    self.nc = None
                 if time.monotonic() > deadline:
+                    if self.nc is not None:
+                        with contextlib.suppress(Exception):
+                            await self.nc.close()
+                        self.nc = None
                     raise StorageError(
                         f"JetStream at {', '.join(self.servers)} cannot be reached: {_why(exc)}"
                     ) from None
                 await asyncio.sleep(0.5)
         self.connected = True
-        await self._snapshot()
-        await self._start_tail(self.last_seq + 1)
         self._watch = asyncio.create_task(self._watch_loop())
 
     async def _connect(self) -> NatsClient:
@@ -364,25 +367,25 @@ class _Log:
         if tip is None or limit <= 0 or seq >= tip.seq:
             return []
         wanted = min(limit, tip.seq - seq)
-        key = (origin, seq)
-        kept = self._readers.pop(key, None)
-        if kept is None:
-            start = await self._locate(origin, seq + 1, tip)
-            if start is None:
-                return []
-            kept = (await self._reader(origin, start), 0)
-        reader, _ = kept
+        kept = self._readers.pop((origin, seq), None)
         events: list[Event] = []
         try:
+            if kept is None:
+                start = await self._locate(origin, seq + 1, tip)
+                if start is None:
+                    return []
+                kept = (await self._reader(origin, start), 0)
+            reader, _ = kept
             while len(events) < wanted:
                 msgs = await reader.fetch(wanted - len(events), timeout=REQUEST_TIMEOUT_S)
                 events += [_event_of(msg) for msg in msgs]
         except _UNREACHABLE:
-            with contextlib.suppress(*_UNREACHABLE):
-                await reader.unsubscribe()
-            if not events:
-                raise
-            return events
+            if kept is not None:
+                with contextlib.suppress(*_UNREACHABLE):
+                    await kept[0].unsubscribe()
+            if events:
+                return events
+            return await self._read_direct(origin, seq, tip, min(wanted, DIRECT_READS))
         events = [event for event in events if event.origin == origin]
         if events and events[-1].seq < tip.seq:
             self._readers[(origin, events[-1].seq)] = (reader, 0)
@@ -393,6 +396,20 @@ class _Log:
         else:
             with contextlib.suppress(*_UNREACHABLE):
                 await reader.unsubscribe()
+        return events
+
+    async def _read_direct(self, origin: str, seq: int, tip: _Tip, wanted: int) -> list[Event]:
+        """``origin``'s events after ``seq`` by direct gets, one by one: any replica answers them,
+        so they work while a cluster elects a stream leader and a consumer cannot be made."""
+        start = await self._locate(origin, seq + 1, tip)
+        events: list[Event] = []
+        subject = self.subject(origin)
+        while start is not None and len(events) < wanted:
+            msg = await self._get(subject, start)
+            if msg is None or msg.seq is None:
+                break
+            events.append(_event_of(msg))
+            start = msg.seq + 1
         return events
 
     async def _reader(self, origin: str, start: int) -> Any:
@@ -561,6 +578,10 @@ class JetStreamStore:
             return self._call(self._log.events_after(origin, seq, limit))
         except (*_UNREACHABLE, TimeoutError):
             return []  # the endpoint believes the store holds less, and asks again later
+
+    def read(self, origin: str, seq: int, limit: int) -> list[Event]:
+        """:meth:`events_after`, raising what keeps it from JetStream instead of reading nothing."""
+        return self._call(self._log.events_after(origin, seq, limit))
 
     async def ingest(self, items: list[tuple[int, Event | IntegrityError]], now_ms: int) -> IngestReport:
         return await asyncio.wrap_future(self._submit(self._log.ingest(items, now_ms)))
