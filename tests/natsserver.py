@@ -31,9 +31,12 @@ def nats_required() -> bool:
     return bool(os.environ.get("CI")) or os.environ.get("DATACORE_REQUIRE_NATS") == "1"
 
 
+#: Where Debian's package puts it (not on a user's PATH).
+DEBIAN_PATH = Path("/usr/sbin/nats-server")
+
+
 def nats_server_path() -> str:
-    debian = Path("/usr/sbin/nats-server")
-    found = shutil.which("nats-server") or (str(debian) if debian.exists() else None)
+    found = shutil.which("nats-server") or (str(DEBIAN_PATH) if DEBIAN_PATH.exists() else None)
     if found is None:
         if nats_required():
             pytest.fail(MISSING + "; CI requires them (CI / DATACORE_REQUIRE_NATS=1)")
