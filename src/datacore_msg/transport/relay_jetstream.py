@@ -147,6 +147,9 @@ class _Log:
         self._tail: Any = None
         self._readers: OrderedDict[tuple[str, int], tuple[Any, int]] = OrderedDict()
         self._outbox: list[Event] = []
+        #: Stream sequences this instance published and its tail has not passed yet (not parsed
+        #: again: the relay already fanned them out).
+        self._mine: set[int] = set()
         self._watch: asyncio.Task[None] | None = None
         self._tail_moved = time.monotonic()
 
@@ -277,6 +280,9 @@ class _Log:
             return
         self.delivered = stream_seq
         self._tail_moved = time.monotonic()
+        if stream_seq in self._mine:
+            self._mine.discard(stream_seq)
+            return
         try:
             event = _event_of(msg)
         except (ValueError, IntegrityError):
@@ -303,6 +309,7 @@ class _Log:
             try:
                 info = await self._api(f"STREAM.INFO.{self.stream}", {})
                 self.last_seq = int(info.get("state", {}).get("last_seq", 0))
+                self._mine = {seq for seq in self._mine if seq > self.delivered}
                 self.problem = ""
                 if self.last_seq > self.delivered and time.monotonic() - self._tail_moved > 5.0:
                     with contextlib.suppress(*_UNREACHABLE):
@@ -508,6 +515,8 @@ class _Log:
                 self.tips.pop(event.origin, None)
                 return True
             self.tips[event.origin] = _Tip(event.seq, event.id, ack.seq)
+            if ack.seq > self.delivered:
+                self._mine.add(ack.seq)
             if event.seq > self.seqs.get(event.origin, 0):
                 self.seqs[event.origin] = event.seq
             accepted.append(event)
