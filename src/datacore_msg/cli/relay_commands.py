@@ -37,7 +37,8 @@ def relay() -> None:
     "store_spec",
     default=None,
     metavar="sqlite:PATH|nats://HOST:PORT[,HOST:PORT...]",
-    help="Where the relay keeps events: its SQLite log (default: in --data) or a NATS JetStream stream.",
+    help="Where the relay keeps events: its SQLite log in the folder PATH (default: --data's) or a NATS "
+    "JetStream stream on these servers.",
 )
 @click.option(
     "--stream",
