@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from datacore_msg.cli.exit_codes import Exit
-from relayproc import RelayProcess
 from relayclient import well_behaved_sync
+from relayproc import RelayProcess
 
 pytestmark = pytest.mark.slow
 
