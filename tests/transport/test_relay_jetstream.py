@@ -153,3 +153,27 @@ def test_a_store_that_cannot_reach_jetstream_at_start_says_where_it_looked(tmp_p
 
     with pytest.raises(StorageError, match=r"JetStream at nats://127\.0\.0\.1:\d+ cannot be reached"):
         JetStreamStore([f"nats://127.0.0.1:{free_port()}"], "NONE", connect_timeout=1)
+
+
+def test_an_instance_whose_cached_tip_is_behind_reads_it_again_rather_than_refuse(
+    nats_server: NatsServer,
+) -> None:
+    stream = f"T{nonce()[:12]}"
+    first, second = JetStreamStore([nats_server.url], stream), JetStreamStore([nats_server.url], stream)
+    try:
+        key = SigningKey.generate()
+        events = chain(key, 10)
+        assert len(asyncio.run(first.ingest(items(events[:5]), NOW_MS)).accepted) == 5
+        tip = first._log.tips[key.public_hex]
+        assert len(asyncio.run(second.ingest(items(events[5:8]), NOW_MS)).accepted) == 3
+        deadline = time.monotonic() + 30
+        while first.heads().get(key.public_hex) != 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # a consumer lagging behind: the first instance's cached tip still says seq 5
+        first._log.tips[key.public_hex] = tip
+        report = asyncio.run(first.ingest(items(events[8:]), NOW_MS))
+        assert [e.seq for e in report.accepted] == [9, 10] and report.rejected == []
+        assert [e.id for e in chained(first, key.public_hex)] == [e.id for e in events]
+    finally:
+        first.close()
+        second.close()

@@ -71,6 +71,9 @@ T = TypeVar("T")
 DEFAULT_STREAM = "DATACORE"
 #: Seconds to wait for JetStream to answer one request (a publish, a read).
 REQUEST_TIMEOUT_S = 5.0
+#: Seconds the relay's event loop waits for one catch-up read (it serves no one meanwhile, as
+#: during a read of the SQLite log); past it the endpoint is told the store holds less, for now.
+READ_WAIT_S = 10.0
 #: Seconds the relay keeps trying to reach NATS when it starts.
 CONNECT_TIMEOUT_S = 15.0
 #: JetStream's de-duplication window (seconds): a message id seen within it is dropped.
@@ -83,6 +86,8 @@ WRONG_LAST_SEQUENCE = 10071
 RACE_RETRIES = 20
 #: Catch-up readers (pull consumers) kept open for a next page.
 READERS_KEPT = 64
+#: Events the tail keeps for a listener not registered yet (the relay registers as it starts).
+UNHEARD_KEPT = 100_000
 #: Events read by direct gets, one at a time, when a catch-up reader cannot be made.
 DIRECT_READS = 100
 
@@ -292,9 +297,17 @@ class _Log:
         tip = self.tips.get(event.origin)
         if tip is None or event.seq > tip.seq:
             self.tips[event.origin] = _Tip(event.seq, event.id, stream_seq)
+        if self.on_stored is None:  # no listener yet: kept for it, within a bound
+            if len(self._outbox) < UNHEARD_KEPT:
+                self._outbox.append(event)
+            return
         if not self._outbox:
             asyncio.get_running_loop().call_soon(self._flush)
         self._outbox.append(event)
+
+    def listen(self, on_stored: OnStored) -> None:
+        self.on_stored = on_stored
+        self._flush()
 
     def _flush(self) -> None:
         events, self._outbox = self._outbox, []
@@ -434,8 +447,12 @@ class _Log:
     # -- writing -----------------------------------------------------------------------------------
 
     async def _held(self, origin: str, seqs: set[int]) -> dict[tuple[str, int], str]:
-        """The stored ids of ``origin``'s ``seqs`` that are stored."""
+        """The stored ids of ``origin``'s ``seqs`` that are stored. A cached tip below the batch's
+        first predecessor may be stale (another instance stored more): it is read again."""
         tip = await self.tip(origin)
+        if tip is not None and seqs and min(seqs) > tip.seq:
+            self.tips.pop(origin, None)
+            tip = await self.tip(origin)
         if tip is None:
             return {}
         held = {(origin, tip.seq): tip.event_id}
@@ -581,10 +598,10 @@ class JetStreamStore:
         return dict(self._log.seqs)
 
     def events_after(self, origin: str, seq: int, limit: int) -> list[Event]:
-        if limit <= 0 or self._log.seqs.get(origin, 0) <= seq:
+        if limit <= 0 or self._log.seqs.get(origin, 0) <= seq or not self._log.health().reachable:
             return []
         try:
-            return self._call(self._log.events_after(origin, seq, limit))
+            return self._call(self._log.events_after(origin, seq, limit), READ_WAIT_S)
         except (*_UNREACHABLE, TimeoutError):
             return []  # the endpoint believes the store holds less, and asks again later
 
@@ -601,7 +618,7 @@ class JetStreamStore:
         def forward(events: list[Event]) -> None:
             loop.call_soon_threadsafe(on_stored, events)
 
-        self._loop.call_soon_threadsafe(setattr, self._log, "on_stored", forward)
+        self._loop.call_soon_threadsafe(self._log.listen, forward)
 
     def health(self) -> StoreHealth:
         return self._log.health()
