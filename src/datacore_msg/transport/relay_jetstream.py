@@ -150,7 +150,7 @@ class _Log:
         self.problem = ""
         self.on_stored: OnStored | None = None
         self._tail: Any = None
-        self._readers: OrderedDict[tuple[str, int], tuple[Any, int]] = OrderedDict()
+        self._readers: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._outbox: list[Event] = []
         #: Stream sequences this instance published and its tail has not passed yet (not parsed
         #: again: the relay already fanned them out).
@@ -387,36 +387,56 @@ class _Log:
         if tip is None or limit <= 0 or seq >= tip.seq:
             return []
         wanted = min(limit, tip.seq - seq)
-        kept = self._readers.pop((origin, seq), None)
+        reader = self._readers.pop((origin, seq), None)
         events: list[Event] = []
         try:
-            if kept is None:
+            if reader is None:
                 start = await self._locate(origin, seq + 1, tip)
                 if start is None:
                     return []
-                kept = (await self._reader(origin, start), 0)
-            reader, _ = kept
+                reader = await self._reader(origin, start)
             while len(events) < wanted:
-                msgs = await reader.fetch(wanted - len(events), timeout=REQUEST_TIMEOUT_S)
+                msgs = await self._pull(reader, wanted - len(events))
+                if not msgs:
+                    break
                 events += [_event_of(msg) for msg in msgs]
         except _UNREACHABLE:
-            if kept is not None:
-                with contextlib.suppress(*_UNREACHABLE):
-                    await kept[0].unsubscribe()
             if events:
                 return events
             return await self._read_direct(origin, seq, tip, min(wanted, DIRECT_READS))
-        events = [event for event in events if event.origin == origin]
         if events and events[-1].seq < tip.seq:
-            self._readers[(origin, events[-1].seq)] = (reader, 0)
+            self._readers[(origin, events[-1].seq)] = reader
             while len(self._readers) > READERS_KEPT:
-                _, (old, _) = self._readers.popitem(last=False)
-                with contextlib.suppress(*_UNREACHABLE):
-                    await old.unsubscribe()
-        else:
-            with contextlib.suppress(*_UNREACHABLE):
-                await reader.unsubscribe()
+                self._readers.popitem(last=False)  # the server drops it when idle
         return events
+
+    async def _pull(self, consumer: str, count: int) -> list[Msg]:
+        """Up to ``count`` messages of a pull consumer, in one request (``no_wait``: what it has
+        now), collected by a callback (nats-py's ``fetch`` waits on each message in turn)."""
+        assert self.nc is not None
+        inbox = self.nc.new_inbox()
+        got: list[Msg] = []
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def collect(msg: Msg) -> None:
+            if done.done():
+                return
+            if not msg.data and msg.headers and msg.headers.get("Status"):
+                done.set_result(None)  # 404 no messages / 408 request expired: that was all
+                return
+            got.append(msg)
+            if len(got) >= count:
+                done.set_result(None)
+
+        sub = await self.nc.subscribe(inbox, cb=collect)
+        try:
+            request = json.dumps({"batch": count, "no_wait": True}).encode()
+            await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{consumer}", request, reply=inbox)
+            await asyncio.wait_for(done, REQUEST_TIMEOUT_S)
+        finally:
+            with contextlib.suppress(*_UNREACHABLE):
+                await sub.unsubscribe()
+        return got
 
     async def _read_direct(self, origin: str, seq: int, tip: _Tip, wanted: int) -> list[Event]:
         """``origin``'s events after ``seq`` by direct gets, one by one: any replica answers them,
@@ -432,9 +452,13 @@ class _Log:
             start = msg.seq + 1
         return events
 
-    async def _reader(self, origin: str, start: int) -> Any:
+    async def _reader(self, origin: str, start: int) -> str:
+        """A pull consumer of ``origin``'s subject from stream sequence ``start`` (no acks; the
+        server deletes it after 30 s unused): its name."""
         assert self.js is not None
         config = js_api.ConsumerConfig(
+            name=self.nc.new_inbox().rsplit(".", 1)[-1] if self.nc is not None else None,
+            filter_subject=self.subject(origin),
             deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
             ack_policy=js_api.AckPolicy.NONE,
@@ -442,7 +466,8 @@ class _Log:
             mem_storage=True,
             num_replicas=1,
         )
-        return await self.js.pull_subscribe(self.subject(origin), stream=self.stream, config=config)
+        info = await self.js.add_consumer(self.stream, config)
+        return info.name
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -542,9 +567,9 @@ class _Log:
     async def close(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
-        for reader, _ in list(self._readers.values()) + ([(self._tail, 0)] if self._tail else []):
+        if self._tail is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(reader.unsubscribe(), timeout=2)
+                await asyncio.wait_for(self._tail.unsubscribe(), timeout=2)
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.close(), timeout=5)
