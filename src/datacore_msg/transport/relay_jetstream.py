@@ -29,8 +29,10 @@ origin's chain, seq 1, 2, 3… in stream order, and the subject's message count 
   each other live. Its last stream sequence against the stream's (checked every second) is the
   lag ``/status`` and ``/metrics`` report.
 * **Catch-up** (``events_after``) reads a subject from a stream sequence with a pull consumer
-  (no acks, kept for the next page of the same reader). The stream sequence of an origin's seq is
-  found from cached positions, else by a binary search with direct gets (``next_by_subj``).
+  (no acks; one request per page, kept for the reader's next page). The stream sequence of an
+  origin's seq is its tip's, or the next page's, else found by a binary search with direct gets
+  (``next_by_subj``). While a consumer cannot be made (a cluster electing a stream leader), the
+  page is read with direct gets, which any replica answers.
 
 The NATS client is asyncio and runs on a thread of its own with its own event loop: the sans-I/O
 protocol reads ``events_after`` synchronously, as it reads the SQLite log on the relay's loop, so a
