@@ -18,6 +18,7 @@ from bench import (
     fig_governor,
     fig_hook,
     fig_mcp,
+    fig_nats,
     fig_process,
     fig_rebuild,
     fig_relay,
@@ -60,7 +61,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7,8,9,10,11,12", help="comma-separated figures to run (default: all)"
+        "--only",
+        default="1,2,3,4,5,6,7,8,9,10,11,12,14",
+        help="comma-separated figures to run (default: all)",
     )
     parser.add_argument(
         "--no-profile",
@@ -193,6 +196,9 @@ def _service_figures(
         figures.append(fig_relay.run(tmp, quick, sizes.hook_runs))
     if 11 in wanted:
         figures.append(_figure_commands(sizes, tmp, end_ms, started))
+    if 14 in wanted:
+        _log(started, "figure 14: the relay on NATS JetStream")
+        figures.append(fig_nats.run(tmp, quick))
     return figures
 
 

@@ -122,9 +122,10 @@ class _Proc:
         self._sel.close()
 
 
-def _relay(data: Path) -> tuple[_Proc, str, int]:
+def _relay(data: Path, *extra: str) -> tuple[_Proc, str, int]:
     port = _free_port()
     argv = [sys.executable, "-m", "datacore_msg", "relay", "serve", "--port", str(port), "--data", str(data)]
+    argv += extra
     proc = _Proc(argv, ready=None)
     deadline = time.monotonic() + 120
     while True:

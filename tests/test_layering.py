@@ -369,6 +369,7 @@ NETWORK_MODULES = (
     "ssl",
     "asyncio.streams",
     "websockets",
+    "nats",
     "http.client",
     "http.server",
     "urllib.request",
@@ -621,6 +622,10 @@ TRANSPORT_EXTRAS = {
     "transport/relay_store.py": (
         ("datacore_msg.migrations.runner",),
         "opens the relay's own event log with the same schema (and migrations) as a space's",
+    ),
+    "transport/relay_jetstream.py": (
+        ("datacore_msg.migrations.upcasters",),
+        "reads events from JetStream at the current payload version, as the relay's SQLite log does",
     ),
 }
 

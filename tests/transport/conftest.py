@@ -1,5 +1,6 @@
 """Fixtures of the transport tests that run a real relay: ``relay`` (a relay process on a free
-loopback port, closed after the test) and ``stack`` (an ``ExitStack`` for the sockets a test opens)."""
+loopback port, closed after the test), ``stack`` (an ``ExitStack`` for the sockets a test opens) and
+``nats_server`` (a real ``nats-server -js`` for the module's JetStream tests)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from natsserver import NatsServer
 from relayproc import RelayProcess
 
 
@@ -23,3 +25,14 @@ def relay(tmp_path: Path) -> Iterator[RelayProcess]:
     proc = RelayProcess(tmp_path / "relay-data").start()
     yield proc
     proc.close()
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """One ``nats-server -js`` for a test module (each test uses a stream of its own); skipped
+    saying why where nats-server is missing, failed under CI."""
+    server = NatsServer(tmp_path_factory.mktemp("nats") / "js")
+    try:
+        yield server.start()
+    finally:
+        server.close()

@@ -68,7 +68,7 @@ def test_three_installations_exchange_messages_and_tasks_through_a_relay_process
     # a second run moves nothing
     again = sync(tex)
     assert again["sent"] == 0 and again["received"] == 0
-    assert relay.status() == {"status": "ok", "connected": 0}
+    assert relay.status() == {"status": "ok", "connected": 0, "store": {"reachable": True, "lag": 0}}
 
 
 def test_kill_9_of_the_relay_and_a_restart_lose_nothing(team: dict[str, Any], relay: RelayProcess) -> None:
@@ -109,7 +109,7 @@ def test_a_wrong_secret_is_refused_in_one_line_and_nothing_moves(
     assert relay_ids(relay) == set()
     # other peers are still served
     assert sync(team["laptop"])["sent"] >= 0
-    assert relay.status() == {"status": "ok", "connected": 0}
+    assert relay.status() == {"status": "ok", "connected": 0, "store": {"reachable": True, "lag": 0}}
 
 
 def test_sync_without_a_relay_configured_says_how(make_installation: Callable[..., Any]) -> None:
@@ -132,7 +132,7 @@ def test_status_and_metrics_never_name_anyone(team: dict[str, Any], relay: Relay
     sync(team["tex"])
     code, kind, body = relay.get("/status")
     assert code == 200 and kind == "application/json"
-    assert json.loads(body) == {"status": "ok", "connected": 0}
+    assert json.loads(body) == {"status": "ok", "connected": 0, "store": {"reachable": True, "lag": 0}}
     code, kind, text = relay.get("/metrics")
     assert code == 200 and kind.startswith("text/plain")
     assert "datacore_relay_events_in_total" in text and "datacore_relay_connections 0" in text

@@ -180,7 +180,7 @@ def test_online_and_status_between_two_installations(
     text = ok(gregor.cli("online")).out
     assert "tex" in text and "busy" in text and "(you)" in text
     # presence is never logged, and /status names nobody
-    assert relay.status() == {"status": "ok", "connected": 2}
+    assert relay.status() == {"status": "ok", "connected": 2, "store": {"reachable": True, "lag": 0}}
     with gregor.space() as space:
         assert all(event.type.startswith(("message.", "task.")) for event in space.store.iter_since(0))
     assert gw.stop() == 0

@@ -33,18 +33,41 @@ def relay() -> None:
     help="Folder of the relay's event log (created if missing).",
 )
 @click.option(
+    "--store",
+    "store_spec",
+    default=None,
+    metavar="sqlite:PATH|nats://HOST:PORT[,HOST:PORT...]",
+    help="Where the relay keeps events: its SQLite log in the folder PATH (default: --data's) or a NATS "
+    "JetStream stream on these servers.",
+)
+@click.option(
+    "--stream",
+    default="DATACORE",
+    show_default=True,
+    help="The JetStream stream (with --store nats://...; created with file storage if missing).",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 5),
+    default=1,
+    show_default=True,
+    help="Replicas of a JetStream stream the relay creates (3 in production: see docs/relay.md).",
+)
+@click.option(
     "--max-origins",
     type=click.IntRange(min=1),
     default=MAX_ORIGINS,
     show_default=True,
     help="Installations whose events the relay keeps, at most; events of a new one beyond are refused.",
 )
-def serve_cmd(host: str, port: int, data_dir: str, max_origins: int) -> None:
+def serve_cmd(
+    host: str, port: int, data_dir: str, store_spec: str | None, stream: str, replicas: int, max_origins: int
+) -> None:
     """Serve the sync endpoint ws://HOST:PORT/ws, GET /status and GET /metrics until SIGTERM."""
     import asyncio
 
     from datacore_msg.transport.relay_server import Limits, Relay, run_relay
-    from datacore_msg.transport.relay_store import open_relay_store
+    from datacore_msg.transport.relay_store import RelayStore, SqliteRelayStore, open_relay_store
 
     secret = os.environ.get("RELAY_SECRET", "")
     if not secret.strip():
@@ -55,11 +78,22 @@ def serve_cmd(host: str, port: int, data_dir: str, max_origins: int) -> None:
         raise ConfigError(
             f"RELAY_SECRET is shorter than {MIN_SECRET_CHARS} characters; make a strong one with {SECRET_HOW}"
         )
-    store = open_relay_store(Path(data_dir))
+    log = None
+    store: RelayStore
+    if store_spec is not None and store_spec.startswith("nats://"):
+        from datacore_msg.transport.relay_jetstream import JetStreamStore, parse_servers
+
+        store = JetStreamStore(parse_servers(store_spec), stream, replicas)
+    elif store_spec is None or store_spec.startswith("sqlite:"):
+        folder = Path(store_spec.removeprefix("sqlite:")) if store_spec else Path(data_dir)
+        log = open_relay_store(folder)
+        store = SqliteRelayStore(log)
+    else:
+        raise ConfigError(f"--store {store_spec!r}: give sqlite:PATH or nats://HOST:PORT[,HOST:PORT...]")
 
     def ready(addresses: list[object]) -> None:
         shown = ", ".join(f"ws://{a[0]}:{a[1]}/ws" for a in addresses if isinstance(a, tuple))
-        emit_note(f"relay listening on {shown} ({store.count()} events in {store.path})")
+        emit_note(f"relay listening on {shown} ({store.describe()})")
 
     server = Relay(store, secret, Limits(max_origins=max_origins))
     try:
@@ -68,7 +102,8 @@ def serve_cmd(host: str, port: int, data_dir: str, max_origins: int) -> None:
         raise ConfigError(f"relay cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:
         server.close()
-        store.close()
+        if log is not None:
+            log.close()
     emit_note("relay stopped")
 
 

@@ -175,6 +175,111 @@ class _Incoming:
         return self.event, self.data
 
 
+@attrs.frozen
+class CheckedBatch:
+    """What :func:`check_batch` found: the events to store (with their data text, in order), the
+    duplicates already held, and each refused item's line number and reason."""
+
+    pending: list[tuple[Event, str]]
+    duplicates: int
+    rejected: list[tuple[int, str]]
+
+
+def incoming_batch(items: Iterable[tuple[int, Event | IntegrityError]]) -> list[_Incoming]:
+    """An ingest batch with each event's id checked and its body encoded (what :func:`check_batch` takes)."""
+    return [_Incoming.of(lineno, item) for lineno, item in items]
+
+
+def check_batch(
+    batch: list[_Incoming],
+    held: dict[tuple[str, int], str],
+    now_ms: int,
+    decode: Callable[[Event], Payload | None],
+) -> CheckedBatch:
+    """Verify a batch against ``held`` (the stored ids of its ``(origin, seq)`` and predecessors, as
+    :meth:`_Incoming.lookups` names them): every check of :meth:`EventStore.ingest`, whatever the
+    store (the relay's JetStream store runs the same function). ``held`` gains the accepted events."""
+    rejected: list[tuple[int, str]] = []
+    duplicates = 0
+    pending: list[tuple[Event, str]] = []
+    to_check = [n for n, incoming in enumerate(batch) if incoming.unheld(held)]
+    signatures = Signatures([batch[n].signed() for n in to_check])
+    slot = {n: k for k, n in enumerate(to_check)}
+    failed_origins: dict[str, int] = {}
+    try:
+        for n, incoming in enumerate(batch):
+            try:
+                event, data = incoming.valid()
+                stored = held.get((event.origin, event.seq))
+                if stored == event.id:
+                    duplicates += 1
+                    continue
+                _check_unheld(event, stored, failed_origins)
+                if not signatures.ok(slot[n]):
+                    raise IntegrityError(
+                        f"event {event.id[:12]}: bad signature for origin {event.origin[:12]}"
+                    )
+                _check_incoming(event, now_ms, held, decode)
+            except IntegrityError as exc:
+                if incoming.event is not None:
+                    failed_origins.setdefault(incoming.event.origin, incoming.event.seq)
+                rejected.append((incoming.lineno, str(exc)))
+                continue
+            held[(event.origin, event.seq)] = event.id
+            pending.append((event, data))
+    finally:
+        signatures.cancel()
+    return CheckedBatch(pending, duplicates, rejected)
+
+
+def _check_unheld(event: Event, stored: str | None, failed_origins: dict[str, int]) -> None:
+    if stored is not None:
+        raise ForkError(
+            f"fork: origin {event.origin[:12]} seq {event.seq} is already stored as event "
+            f"{stored[:12]}, not {event.id[:12]}"
+        )
+    if event.origin in failed_origins and event.seq > failed_origins[event.origin]:
+        raise IntegrityError(
+            f"origin {event.origin[:12]} seq {event.seq}: an earlier event of this "
+            "origin in this batch was rejected"
+        )
+
+
+def _check_incoming(
+    event: Event, now_ms: int, held: dict[tuple[str, int], str], decode: Callable[[Event], Payload | None]
+) -> None:
+    """The checks after the id and the signature: chain link, clock stamp, payload, actor."""
+    if event.seq > 1:
+        prev = held.get((event.origin, event.seq - 1))
+        if prev is None:
+            raise IntegrityError(
+                f"origin {event.origin[:12]} seq {event.seq}: its predecessor seq "
+                f"{event.seq - 1} is missing (out of order, or an earlier export was skipped)"
+            )
+        if prev != event.prev:
+            raise IntegrityError(
+                f"origin {event.origin[:12]} seq {event.seq}: prev does not match the stored "
+                f"event {prev[:12]} (broken chain)"
+            )
+    if physical_ms(event.hlc) > now_ms + MAX_CLOCK_SKEW_MS:
+        raise IntegrityError(f"event {event.id[:12]}: clock stamp is more than a day ahead")
+    if codec.known_type(event.type):
+        payload = decode(event)
+        assert payload is not None
+        _check_actor_consistency(event, payload)
+
+
+def decode_with(upcaster: Upcaster, event: Event) -> Payload | None:
+    """``event``'s payload upgraded by ``upcaster`` to the current version, or None for a type this
+    version does not know (:meth:`EventStore.decode`, for stores that are not an SQLite log)."""
+    if not codec.known_type(event.type):
+        return None
+    version, data = upcaster(event.type, event.v, event.data)
+    if version != codec.current_version(event.type):
+        raise IntegrityError(f"event {event.id[:12]}: {event.type} v{event.v} cannot be read by this version")
+    return codec.decode_payload(event.type, data)
+
+
 class EventStore:
     def __init__(self, conn: sqlite3.Connection, path: Path, upcaster: Upcaster | None = None) -> None:
         self.conn = conn
@@ -238,61 +343,20 @@ class EventStore:
         The ids held for the batch's ``(origin, seq)`` and predecessors are read in a few queries up
         front and kept in memory as the batch goes; the signatures of the events not held are
         checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the rest is checked."""
-        batch = [_Incoming.of(lineno, item) for lineno, item in items]
-        rejected: list[tuple[int, str]] = []
-        duplicates = 0
-        pending: list[tuple[Event, str]] = []
+        batch = incoming_batch(items)
         with write_transaction(self.conn, self.path):
             held = self._held(key for incoming in batch for key in incoming.lookups())
-            to_check = [n for n, incoming in enumerate(batch) if incoming.unheld(held)]
-            signatures = Signatures([batch[n].signed() for n in to_check])
-            slot = {n: k for k, n in enumerate(to_check)}
-            failed_origins: dict[str, int] = {}
-            try:
-                for n, incoming in enumerate(batch):
-                    try:
-                        event, data = incoming.valid()
-                        stored = held.get((event.origin, event.seq))
-                        if stored == event.id:
-                            duplicates += 1
-                            continue
-                        self._check_unheld(event, stored, failed_origins)
-                        if not signatures.ok(slot[n]):
-                            raise IntegrityError(
-                                f"event {event.id[:12]}: bad signature for origin {event.origin[:12]}"
-                            )
-                        self._check_incoming(event, now_ms, held)
-                    except IntegrityError as exc:
-                        if incoming.event is not None:
-                            failed_origins.setdefault(incoming.event.origin, incoming.event.seq)
-                        rejected.append((incoming.lineno, str(exc)))
-                        continue
-                    held[(event.origin, event.seq)] = event.id
-                    pending.append((event, data))
-            finally:
-                signatures.cancel()
-            positions = self._insert_rows([_stored_row(event, data) for event, data in pending])
+            checked = check_batch(batch, held, now_ms, self.decode)
+            positions = self._insert_rows([_stored_row(event, data) for event, data in checked.pending])
         accepted: list[Event] = []
-        for event, _ in pending:
+        duplicates = checked.duplicates
+        for event, _ in checked.pending:
             position = positions.get(event.id)
             if position is None:
                 duplicates += 1
             else:
                 accepted.append(event.at(position))
-        return IngestReport(accepted=accepted, duplicates=duplicates, rejected=rejected)
-
-    @staticmethod
-    def _check_unheld(event: Event, stored: str | None, failed_origins: dict[str, int]) -> None:
-        if stored is not None:
-            raise ForkError(
-                f"fork: origin {event.origin[:12]} seq {event.seq} is already stored as event "
-                f"{stored[:12]}, not {event.id[:12]}"
-            )
-        if event.origin in failed_origins and event.seq > failed_origins[event.origin]:
-            raise IntegrityError(
-                f"origin {event.origin[:12]} seq {event.seq}: an earlier event of this "
-                "origin in this batch was rejected"
-            )
+        return IngestReport(accepted=accepted, duplicates=duplicates, rejected=checked.rejected)
 
     def _held(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
         """The stored event ids of those ``(origin, seq)`` that are stored: one query per origin
@@ -327,39 +391,11 @@ class EventStore:
             )
         }
 
-    def _check_incoming(self, event: Event, now_ms: int, held: dict[tuple[str, int], str]) -> None:
-        """The checks after the id and the signature: chain link, clock stamp, payload, actor."""
-        if event.seq > 1:
-            prev = held.get((event.origin, event.seq - 1))
-            if prev is None:
-                raise IntegrityError(
-                    f"origin {event.origin[:12]} seq {event.seq}: its predecessor seq "
-                    f"{event.seq - 1} is missing (out of order, or an earlier export was skipped)"
-                )
-            if prev != event.prev:
-                raise IntegrityError(
-                    f"origin {event.origin[:12]} seq {event.seq}: prev does not match the stored "
-                    f"event {prev[:12]} (broken chain)"
-                )
-        if physical_ms(event.hlc) > now_ms + MAX_CLOCK_SKEW_MS:
-            raise IntegrityError(f"event {event.id[:12]}: clock stamp is more than a day ahead")
-        if codec.known_type(event.type):
-            payload = self.decode(event)
-            assert payload is not None
-            _check_actor_consistency(event, payload)
-
     # -- reading ---------------------------------------------------------------------------------
 
     def decode(self, event: Event) -> Payload | None:
         """The event's payload at the current version, or None for a type this version does not know."""
-        if not codec.known_type(event.type):
-            return None
-        version, data = self._upcast(event.type, event.v, event.data)
-        if version != codec.current_version(event.type):
-            raise IntegrityError(
-                f"event {event.id[:12]}: {event.type} v{event.v} cannot be read by this version"
-            )
-        return codec.decode_payload(event.type, data)
+        return decode_with(self._upcast, event)
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Event]:
         with translating(self.path):

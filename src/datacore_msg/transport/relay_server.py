@@ -7,10 +7,15 @@ Each connection gets a server :class:`~.protocol.Endpoint`, a bounded queue of f
 writer task. Its handler reads one frame at a time and carries the endpoint's outputs out; a batch
 to ingest is handed to the relay's one store thread (:class:`~.relay_store.StoreWorker`) and
 awaited, so the event loop keeps serving every other connection while signatures are checked and
-the transaction is made durable; the ack goes out after the commit. What a batch added is told to
-the :class:`~.relay_source.RelaySource` (heads and recent events in memory) and then offered to every
-other admitted connection (``events_appended``): that is the fan-out, served from memory and
-serialised once per batch (:func:`~.relay_source.encode_frame`), not read from the log per
+the transaction is made durable; the ack goes out after the commit. The store is a
+:class:`~.relay_store.RelayStore`: the relay's SQLite log by default, or NATS JetStream
+(:mod:`~.relay_jetstream`), whose events stored by another relay instance arrive through
+:meth:`Relay.remote_stored` and are fanned out like a local batch. A store that cannot take a batch
+(JetStream unreachable) makes the relay answer ``error store_unavailable`` and close: nothing of
+the batch is acknowledged, the peer keeps it and sends it again when it reconnects. What a batch
+added is told to the :class:`~.relay_source.RelaySource` (heads and recent events in memory) and
+then offered to every other admitted connection (``events_appended``): that is the fan-out, served
+from memory and serialised once per batch (:func:`~.relay_source.encode_frame`), not read from the log per
 connection. A peer further behind is served from the log through the loop's read connection.
 
 A slow peer: the protocol's window (4 unacknowledged batches) stops it being given batches, so it
@@ -83,7 +88,7 @@ from datacore_msg.transport.protocol import (
 )
 from datacore_msg.transport.protocol_limits import MAX_ORIGINS, AuthPenalty, TokenBucket
 from datacore_msg.transport.relay_source import RelaySource, encode_frame
-from datacore_msg.transport.relay_store import StoreWorker
+from datacore_msg.transport.relay_store import RelayStore, SqliteRelayStore, StoreHealth
 
 
 @attrs.frozen
@@ -149,8 +154,24 @@ class Metrics:
     cut_off: int = 0
     throttled: int = 0
 
-    def render(self, sockets: int, connected: int, in_flight: int, lacking: int, store_reads: int) -> str:
+    def render(
+        self,
+        sockets: int,
+        connected: int,
+        in_flight: int,
+        lacking: int,
+        store_reads: int,
+        health: StoreHealth | None = None,
+    ) -> str:
+        health = health or StoreHealth(reachable=True)
         rows = [
+            ("datacore_relay_store_up", "gauge", "1 when the store takes events now.", int(health.reachable)),
+            (
+                "datacore_relay_store_lag_events",
+                "gauge",
+                "Events in the store this relay instance has not seen yet (JetStream).",
+                health.lag,
+            ),
             ("datacore_relay_connections", "gauge", "Admitted connections.", connected),
             ("datacore_relay_sockets", "gauge", "Open WebSocket connections, admitted or not.", sockets),
             ("datacore_relay_events_in_total", "counter", "Events received and stored.", self.events_in),
@@ -235,12 +256,14 @@ class _Connection:
 
 
 class Relay:
-    """The relay's state: its store (``store`` is read on the event loop's thread; a
-    :class:`~.relay_store.StoreWorker` on the same file writes), the secret, the connections, the
-    counters. :meth:`close` stops the store's thread."""
+    """The relay's state: its store (a :class:`~.relay_store.RelayStore`; an
+    :class:`~datacore_msg.eventlog.store.EventStore` is served as a
+    :class:`~.relay_store.SqliteRelayStore`: read on the event loop's thread, written by a store
+    thread on the same file), the secret, the connections, the counters. :meth:`close` stops the
+    store's thread."""
 
-    def __init__(self, store: EventStore, secret: str, limits: Limits | None = None) -> None:
-        self.store = store
+    def __init__(self, store: EventStore | RelayStore, secret: str, limits: Limits | None = None) -> None:
+        self.store: RelayStore = SqliteRelayStore(store) if isinstance(store, EventStore) else store
         self._secret = secret.encode("utf-8")
         self.limits = limits or Limits()
         self._waiting_allowed = self.limits.waiting_bytes_allowed()
@@ -248,8 +271,7 @@ class Relay:
         self.nonces = NonceBook()
         self.connections: set[_Connection] = set()
         self.metrics = Metrics()
-        self.source = RelaySource(store)
-        self.worker = StoreWorker(store.path)
+        self.source = RelaySource(self.store)
         self.penalty = AuthPenalty(
             self.limits.auth_failure_delay_s,
             self.limits.auth_failure_delay_max_s,
@@ -257,7 +279,7 @@ class Relay:
         )
 
     def close(self) -> None:
-        self.worker.close()
+        self.store.close()
 
     def connected(self) -> int:
         return sum(1 for c in self.connections if c.endpoint.admitted)
@@ -270,6 +292,7 @@ class Relay:
             sum(c.endpoint.in_flight for c in admitted),
             sum(c.endpoint.lacking for c in admitted),
             self.source.reads,
+            self.store.health(),
         )
 
     # -- HTTP --------------------------------------------------------------------------------------
@@ -277,7 +300,14 @@ class Relay:
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == "/status":
-            body = json.dumps({"status": "ok", "connected": self.connected()})
+            health = self.store.health()
+            body = json.dumps(
+                {
+                    "status": "ok" if health.reachable else "degraded",
+                    "connected": self.connected(),
+                    "store": {"reachable": health.reachable, "lag": health.lag},
+                }
+            )
             return _respond(connection, HTTPStatus.OK, body + "\n", "application/json")
         if path == "/metrics":
             return _respond(
@@ -473,10 +503,13 @@ class Relay:
             elif isinstance(out, Ingest):
                 await self._throttle(conn, len(out.items))
                 try:
-                    report = await self.worker.ingest(self._within_origin_limit(out.items), wall_ms())
+                    report = await self.store.ingest(self._within_origin_limit(out.items), wall_ms())
                 except DatacoreError as exc:
                     conn.endpoint.close("store failed")
-                    error = frames.Error("unexpected", f"the relay cannot store: {exc}")
+                    reason = (
+                        f"the relay cannot store events now ({exc}); nothing of this batch was acknowledged"
+                    )
+                    error = frames.Error("store_unavailable", reason)
                     self._enqueue(conn, frames.encode(error).encode("utf-8"))
                     self._finish(conn, 1011, "store failed")
                     return
@@ -500,7 +533,16 @@ class Relay:
                     self.metrics.protocol_errors += 1
                 self._finish(conn, 1000 if out.code == "done" or out.by_peer else 1008, out.code)
 
-    def _fan_out(self, origin: _Connection, report: IngestReport) -> None:
+    def remote_stored(self, events: list[Event]) -> None:
+        """Events another relay instance stored (the store's consumer): those this instance has not
+        seen go to the source and out to every admitted connection."""
+        fresh = [event for event in events if event.seq > self.source.head(event.origin)]
+        if not fresh:
+            return
+        self.source.stored(fresh)
+        self._fan_out(None, IngestReport(accepted=fresh, duplicates=0, rejected=[]))
+
+    def _fan_out(self, origin: _Connection | None, report: IngestReport) -> None:
         for other in list(self.connections):
             if other is origin or other.closing or not other.endpoint.admitted:
                 continue
@@ -563,6 +605,7 @@ async def run_relay(
     """Serve until SIGTERM or SIGINT, then close every connection and return."""
     raise_fd_limit(relay.limits.max_connections + 64)
     loop = asyncio.get_running_loop()
+    relay.store.listen(relay.remote_stored)
     stop: asyncio.Future[None] = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stopper(stop))

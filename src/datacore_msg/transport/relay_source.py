@@ -27,8 +27,8 @@ import json
 from collections import OrderedDict
 
 from datacore_msg.eventlog.envelope import Event
-from datacore_msg.eventlog.store import EventStore
 from datacore_msg.transport import frames
+from datacore_msg.transport.protocol import EventSource
 
 #: Bytes of recent events the relay keeps in memory for the fan-out.
 RECENT_BYTES = 32 * 1024 * 1024
@@ -117,7 +117,7 @@ class RelaySource:
     """The relay's :class:`~.protocol.EventSource`: heads and recent events from memory, older events
     from ``store`` (a read connection, used on the event loop's thread only)."""
 
-    def __init__(self, store: EventStore, recent: RecentEvents | None = None) -> None:
+    def __init__(self, store: EventSource, recent: RecentEvents | None = None) -> None:
         self.store = store
         self.recent = recent if recent is not None else RecentEvents()
         self._heads = store.heads()

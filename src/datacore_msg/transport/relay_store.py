@@ -1,4 +1,7 @@
-"""The relay's store: its own event log, the same schema and the same ``ingest`` as a space's.
+"""The relay's store: the :class:`RelayStore` interface, and its default, the relay's own event log
+(the same schema and the same ``ingest`` as a space's). The other one, NATS JetStream, is in
+:mod:`~.relay_jetstream`; both pass the same contract tests
+(``tests/transport/test_relay_store_contract.py``).
 
 The relay keeps every event it is sent and verifies each one exactly as ``import`` does (id,
 signature, chain, forks, clock skew, payload), one transaction per batch, durable (``synchronous =
@@ -11,8 +14,12 @@ connection (WAL: readers never wait for the writer).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
+
+import attrs
 
 from datacore_msg.errors import IntegrityError, StorageError
 from datacore_msg.eventlog.envelope import Event
@@ -20,6 +27,41 @@ from datacore_msg.eventlog.store import EventStore, IngestReport
 from datacore_msg.migrations.runner import open_store
 
 DB_NAME = "relay-events.sqlite"
+
+#: What a store calls, on the relay's event loop, with events another relay instance stored.
+OnStored = Callable[[list[Event]], None]
+
+
+@attrs.frozen
+class StoreHealth:
+    """For ``/status`` and ``/metrics``: can the store take events now, and how many stored events
+    this relay instance has not seen yet (0 for a store it is the only writer of)."""
+
+    reachable: bool
+    lag: int = 0
+    detail: str = ""
+
+
+class RelayStore(Protocol):
+    """What the relay needs of a store. ``heads`` and ``events_after`` are read on the event loop's
+    thread (catch-up); ``ingest`` verifies a batch as :meth:`EventStore.ingest` does and returns once
+    the accepted events are durable (only then is the batch acknowledged), or raises
+    :class:`~datacore_msg.errors.StorageError` having stored nothing it reports as accepted;
+    ``listen`` registers the callback for events other writers stored (the relay's fan-out)."""
+
+    def heads(self) -> dict[str, int]: ...
+
+    def events_after(self, origin: str, seq: int, limit: int) -> list[Event]: ...
+
+    async def ingest(self, items: list[tuple[int, Event | IntegrityError]], now_ms: int) -> IngestReport: ...
+
+    def listen(self, on_stored: OnStored) -> None: ...
+
+    def health(self) -> StoreHealth: ...
+
+    def describe(self) -> str: ...
+
+    def close(self) -> None: ...
 
 
 def open_relay_store(data_dir: Path) -> EventStore:
@@ -50,3 +92,37 @@ class StoreWorker:
     def close(self) -> None:
         self._pool.submit(self._store.close).result()
         self._pool.shutdown(wait=True)
+
+
+class SqliteRelayStore:
+    """The default :class:`RelayStore`: the relay's own event log, read on the loop's thread through
+    ``store``, written by a :class:`StoreWorker`. It is the only writer, so ``listen`` has nothing to
+    report."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.worker = StoreWorker(store.path)
+        self._closed = False
+
+    def heads(self) -> dict[str, int]:
+        return self.store.heads()
+
+    def events_after(self, origin: str, seq: int, limit: int) -> list[Event]:
+        return self.store.events_after(origin, seq, limit)
+
+    async def ingest(self, items: list[tuple[int, Event | IntegrityError]], now_ms: int) -> IngestReport:
+        return await self.worker.ingest(items, now_ms)
+
+    def listen(self, on_stored: OnStored) -> None:
+        return None
+
+    def health(self) -> StoreHealth:
+        return StoreHealth(reachable=True)
+
+    def describe(self) -> str:
+        return f"{self.store.count()} events in {self.store.path}"
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.worker.close()

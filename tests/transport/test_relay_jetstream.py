@@ -1,0 +1,182 @@
+"""The JetStream store beyond the contract: two instances on one stream (events one stores reach
+the other's listener; racing on one origin never stores a fork or a gap), and a JetStream that
+cannot be reached (nothing is reported stored, health says so, and it recovers)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from datacore_msg.errors import IntegrityError, StorageError
+from datacore_msg.eventlog.envelope import Event
+from datacore_msg.eventlog.signing import SigningKey
+from datacore_msg.transport.relay_jetstream import JetStreamStore, parse_servers
+from natsserver import NatsServer
+from relayclient import NOW_MS, chain
+from syncnet import nonce
+
+
+def items(events: list[Event]) -> list[tuple[int, Event | IntegrityError]]:
+    return list(enumerate(events))
+
+
+def chained(store: JetStreamStore, origin: str) -> list[Event]:
+    """Every stored event of ``origin``, checked to be one chain from seq 1 with no gap."""
+    out: list[Event] = []
+    while found := store.events_after(origin, out[-1].seq if out else 0, 100):
+        out += found
+    for n, event in enumerate(out):
+        assert event.seq == n + 1
+        assert event.prev == (out[n - 1].id if n else None)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("nats://a:4222", ["nats://a:4222"]),
+        ("nats://a:1,b:2,nats://c:3", ["nats://a:1", "nats://b:2", "nats://c:3"]),
+    ],
+)
+def test_the_store_option_names_every_server(spec: str, expected: list[str]) -> None:
+    assert parse_servers(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["nats://", "nats://a", "nats://a:x", "nats://a:1,"])
+def test_a_bad_store_option_is_refused_saying_what_is_expected(spec: str) -> None:
+    with pytest.raises(StorageError, match="HOST:PORT"):
+        parse_servers(spec)
+
+
+def test_events_one_instance_stores_reach_the_others_listener(nats_server: NatsServer) -> None:
+    stream = f"T{nonce()[:12]}"
+    first, second = JetStreamStore([nats_server.url], stream), JetStreamStore([nats_server.url], stream)
+    try:
+        key = SigningKey.generate()
+        events = chain(key, 30)
+
+        async def run() -> list[Event]:
+            heard: list[Event] = []
+            second.listen(heard.extend)
+            await asyncio.sleep(0.1)
+            report = await first.ingest(items(events), NOW_MS)
+            assert len(report.accepted) == 30
+            deadline = time.monotonic() + 30
+            while len(heard) < 30 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            return heard
+
+        heard = asyncio.run(run())
+        assert [e.id for e in heard] == [e.id for e in events]
+        assert second.heads() == {key.public_hex: 30}
+        assert second.health().reachable and second.health().lag == 0
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize("stored", [0, 5])
+def test_two_instances_racing_on_one_origin_store_one_chain(nats_server: NatsServer, stored: int) -> None:
+    stream = f"T{nonce()[:12]}"
+    stores = [JetStreamStore([nats_server.url], stream) for _ in range(2)]
+    try:
+        key = SigningKey.generate()
+        base = chain(key, stored)
+        if base:
+            asyncio.run(stores[0].ingest(items(base), NOW_MS))
+        # each instance gets a different continuation of the stored chain (a fork made by the
+        # origin's key: from seq 1 when nothing is stored), in several rounds at once
+        prev = base[-1].id if base else None
+        forks = [chain(key, 20, first=stored + 1, prev=prev, pad=f"fork{n}") for n in range(2)]
+        reports: list[list[object]] = [[], []]
+
+        def run(n: int) -> None:
+            for start in range(0, 20, 4):
+                try:
+                    batch = items(forks[n][start : start + 4])
+                    reports[n].append(asyncio.run(stores[n].ingest(batch, NOW_MS)))
+                except StorageError as exc:  # gave up racing: nothing reported stored
+                    reports[n].append(exc)
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        reader = JetStreamStore([nats_server.url], stream)
+        try:
+            held = chained(reader, key.public_hex)
+        finally:
+            reader.close()
+        assert held[:stored] == base
+        winners = {e.data["pad"] for e in held[stored:]}
+        assert len(winners) == 1, "a fork was stored, or nothing"
+        accepted = [e.id for rs in reports for r in rs if not isinstance(r, Exception) for e in r.accepted]  # type: ignore[attr-defined]
+        assert sorted(accepted) == sorted(e.id for e in held[stored:])
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_an_unreachable_jetstream_stores_nothing_says_so_and_recovers(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path / "js").start()
+    store = None
+    try:
+        store = JetStreamStore([server.url], "DOWN")
+        key = SigningKey.generate()
+        events = chain(key, 10)
+        assert len(asyncio.run(store.ingest(items(events[:4]), NOW_MS)).accepted) == 4
+        server.kill()
+        with pytest.raises(StorageError, match="JetStream"):
+            asyncio.run(store.ingest(items(events[4:]), NOW_MS))
+        deadline = time.monotonic() + 30
+        while store.health().reachable and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not store.health().reachable
+        server.start()
+        deadline = time.monotonic() + 60
+        while not store.health().reachable and time.monotonic() < deadline:
+            time.sleep(0.1)
+        report = asyncio.run(store.ingest(items(events[4:]), NOW_MS))
+        assert [e.seq for e in report.accepted] == [5, 6, 7, 8, 9, 10]
+        assert store.heads() == {key.public_hex: 10}
+        assert [e.id for e in chained(store, key.public_hex)] == [e.id for e in events]
+    finally:
+        if store is not None:
+            store.close()
+        server.close()
+
+
+def test_a_store_that_cannot_reach_jetstream_at_start_says_where_it_looked(tmp_path: Path) -> None:
+    from relayproc import free_port
+
+    with pytest.raises(StorageError, match=r"JetStream at nats://127\.0\.0\.1:\d+ cannot be reached"):
+        JetStreamStore([f"nats://127.0.0.1:{free_port()}"], "NONE", connect_timeout=1)
+
+
+def test_an_instance_whose_cached_tip_is_behind_reads_it_again_rather_than_refuse(
+    nats_server: NatsServer,
+) -> None:
+    stream = f"T{nonce()[:12]}"
+    first, second = JetStreamStore([nats_server.url], stream), JetStreamStore([nats_server.url], stream)
+    try:
+        key = SigningKey.generate()
+        events = chain(key, 10)
+        assert len(asyncio.run(first.ingest(items(events[:5]), NOW_MS)).accepted) == 5
+        tip = first._log.tips[key.public_hex]
+        assert len(asyncio.run(second.ingest(items(events[5:8]), NOW_MS)).accepted) == 3
+        deadline = time.monotonic() + 30
+        while first.heads().get(key.public_hex) != 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # a consumer lagging behind: the first instance's cached tip still says seq 5
+        first._log.tips[key.public_hex] = tip
+        report = asyncio.run(first.ingest(items(events[8:]), NOW_MS))
+        assert [e.seq for e in report.accepted] == [9, 10] and report.rejected == []
+        assert [e.id for e in chained(first, key.public_hex)] == [e.id for e in events]
+    finally:
+        first.close()
+        second.close()

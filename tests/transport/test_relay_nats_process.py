@@ -1,0 +1,215 @@
+"""Relay processes on NATS JetStream (``relay serve --store nats://...``), with real ``nats-server``
+processes and real installations on loopback.
+
+Two relay instances on one JetStream, three installations spread over them: messages and tasks
+converge, live (a watcher on one instance sees what was pushed to the other), with byte-identical
+views; ``kill -9`` of one instance mid-stream, its peer pointed at the other loses nothing; a relay
+whose JetStream is down refuses a batch with ``error store_unavailable`` and acknowledges nothing,
+then stores it once JetStream is back; a three-node cluster (stream replicas 3) loses a node
+mid-stream and every acknowledged event is still there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datacore_msg.eventlog.signing import SigningKey
+from datacore_msg.transport import frames
+from datacore_msg.transport.peer_client import sync_once
+from datacore_msg.transport.relay_store import open_relay_store
+from natsserver import NatsServer, cluster, servers, start_cluster, stream_ids
+from peers import data, ok
+from relayclient import NOW_MS, admitted, chain, error_then_close
+from relayproc import RelayProcess, configure, ids, sync
+from watchproc import Watcher, until
+
+pytestmark = pytest.mark.slow
+
+STREAM = "TEAM"
+
+
+def views(inst: Any) -> dict[str, bytes]:
+    return {
+        p.relative_to(inst.views).as_posix(): p.read_bytes()
+        for p in sorted(inst.views.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[Any], Any]]:
+    """Register a relay, nats-server or watcher to be closed after the test (killed if running)."""
+    opened: list[Any] = []
+
+    def add(thing: Any) -> Any:
+        opened.append(thing)
+        return thing
+
+    yield add
+    for thing in reversed(opened):
+        thing.close()
+
+
+def nats_relay(tmp_path: Path, store: str, closing: Callable[[Any], Any], name: str) -> RelayProcess:
+    relay = RelayProcess(tmp_path / f"unused-{name}", args=("--store", store, "--stream", STREAM))
+    return closing(relay.start())  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def team(make_installation: Callable[..., Any], introduce: Callable[..., None]) -> dict[str, Any]:
+    insts = {
+        "laptop": make_installation("gregor", tz="Europe/Ljubljana", label="laptop"),
+        "desktop": make_installation("gregor", tz="Europe/Ljubljana", label="desktop"),
+        "tex": make_installation("tex", tz="UTC", label="tex"),
+    }
+    introduce(*insts.values())
+    return insts
+
+
+def sync_until_stored(inst: Any, timeout: float = 120) -> None:
+    """``sync`` until the relay stores what it is sent: while the cluster elects a new stream
+    leader, the relay refuses batches (``store_unavailable``) and the peer keeps them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = inst.run("sync", "--json", "--root", str(inst.root))
+        if result.code == 0:
+            return
+        assert "store_unavailable" in result.out, result
+        assert time.monotonic() < deadline, result
+        time.sleep(1)
+
+
+def watcher(inst: Any, tmp_path: Path, closing: Callable[[Any], Any]) -> Watcher:
+    log = tmp_path / f"watch-{inst.name}-{len(list(tmp_path.glob('watch-*')))}.log"
+    return closing(Watcher(inst, log).start())  # type: ignore[no-any-return]
+
+
+def test_two_relay_instances_on_one_jetstream_converge_live_with_identical_views(
+    tmp_path: Path, team: dict[str, Any], closing: Callable[[Any], Any]
+) -> None:
+    server = closing(NatsServer(tmp_path / "js").start())
+    one = nats_relay(tmp_path, server.url, closing, "one")
+    two = nats_relay(tmp_path, server.url, closing, "two")
+    laptop, desktop, tex = team["laptop"], team["desktop"], team["tex"]
+    configure(laptop, one)
+    configure(desktop, one)
+    configure(tex, two)
+    laptop_watch = watcher(laptop, tmp_path, closing)
+    watcher(tex, tmp_path, closing)
+    # tex on instance two; gregor's laptop, watching instance one, sees it live
+    sent = data(tex, "send", "@gregor", "hello gregor, across two relays")["id"]
+    task = data(tex, "send", "@gregor-claude", "summarise the notes")["id"]
+    until(lambda: "hello gregor, across two relays" in laptop.read("inbox.org"), 60, "the live message")
+    until(lambda: task in laptop.read("agents/gregor-claude.org"), 60, "the task on the laptop")
+    assert "views updated" in laptop_watch.output()
+    # the other way: the laptop replies (instance one), tex's watcher on instance two gets it
+    ok(laptop.cli("reply", sent, "thanks tex"))
+    until(lambda: "thanks tex" in tex.read("inbox.org"), 60, "the reply at tex")
+    until(lambda: ids(tex) == ids(laptop), 60, "tex and the laptop converged (the governor's decision too)")
+    sync(desktop)
+    assert ids(desktop) == ids(laptop) == ids(tex) == stream_ids(server.url, STREAM)
+    assert views(desktop) == views(laptop)
+    caught_up = {"reachable": True, "lag": 0}
+    for relay in (one, two):
+        until(lambda r=relay: r.status()["store"] == caught_up, 30, "the instance's consumer caught up")
+        code, _, metrics = relay.get("/metrics")
+        assert code == 200 and "datacore_relay_store_up 1" in metrics
+
+
+def test_kill_9_of_one_instance_mid_stream_its_peer_moves_to_the_other_and_nothing_is_lost(
+    tmp_path: Path, team: dict[str, Any], closing: Callable[[Any], Any]
+) -> None:
+    server = closing(NatsServer(tmp_path / "js").start())
+    one = nats_relay(tmp_path, server.url, closing, "one")
+    two = nats_relay(tmp_path, server.url, closing, "two")
+    laptop, tex = team["laptop"], team["tex"]
+    configure(laptop, two)
+    configure(tex, one)
+    watcher(laptop, tmp_path, closing)
+    tex_watch = watcher(tex, tmp_path, closing)
+    for n in range(6):
+        ok(tex.cli("send", "@gregor", f"message {n}"))
+        if n == 2:
+            one.kill()
+    tex_watch.wait_for("not connected")
+    tex_watch.stop()
+    configure(tex, two)  # its relay is gone: pointed at the other instance
+    watcher(tex, tmp_path, closing)
+    until(lambda: ids(laptop) == ids(tex), 90, "convergence through the other instance")
+    inbox = laptop.read("inbox.org")
+    assert all(f"message {n}" in inbox for n in range(6))
+    assert ids(tex) <= stream_ids(server.url, STREAM)
+
+
+def test_a_relay_whose_jetstream_is_down_refuses_batches_and_acknowledges_nothing(
+    tmp_path: Path, closing: Callable[[Any], Any]
+) -> None:
+    server = closing(NatsServer(tmp_path / "js").start())
+    relay = nats_relay(tmp_path, server.url, closing, "one")
+    key = SigningKey.generate()
+    [event] = chain(key, 1)
+    with ExitStack() as stack:
+        ws = admitted(relay, tmp_path, stack)
+        server.kill()
+        until(lambda: relay.status()["store"]["reachable"] is False, 60, "/status saying JetStream is down")
+        assert relay.status()["status"] == "degraded"
+        ws.send(frames.encode(frames.Events(1, [event])))
+        error = error_then_close(ws.ws)
+    assert error.code == "store_unavailable"
+    assert "cannot store events now" in error.reason
+    assert "nothing of this batch was acknowledged" in error.reason
+    _, _, metrics = relay.get("/metrics")
+    assert "datacore_relay_store_up 0" in metrics
+    server.start()
+    until(lambda: relay.status()["store"]["reachable"] is True, 60, "/status saying JetStream is back")
+    # the peer still holds its event and sends it again: now it is stored and acknowledged
+    log = open_relay_store(tmp_path / "peer")
+    try:
+        log.ingest([(0, event)], NOW_MS)
+        secret = relay.secret or ""
+        stats = sync_once(relay.url, secret, key, log, lambda items: log.ingest(items, NOW_MS), 60)
+        assert stats.sent == 1 and not stats.rejected_there
+    finally:
+        log.close()
+    assert stream_ids(server.url, STREAM) == {event.id}
+
+
+def test_a_three_node_cluster_loses_a_node_mid_stream_and_nothing_acknowledged_is_lost(
+    tmp_path: Path, team: dict[str, Any], closing: Callable[[Any], Any]
+) -> None:
+    nodes = cluster(tmp_path / "cluster")
+    for node in nodes:
+        closing(node)
+    start_cluster(nodes)
+    every = servers(nodes)
+    relays = [
+        closing(
+            RelayProcess(
+                tmp_path / f"unused-{n}", args=("--store", every, "--stream", STREAM, "--replicas", "3")
+            ).start(timeout=120)
+        )
+        for n in range(2)
+    ]
+    laptop, desktop, tex = team["laptop"], team["desktop"], team["tex"]
+    configure(laptop, relays[0])
+    configure(desktop, relays[1])
+    configure(tex, relays[1])
+    watcher(laptop, tmp_path, closing)
+    for n in range(8):
+        ok(tex.cli("send", "@gregor", f"clustered {n}"))  # pushed on append, acknowledged or kept
+        if n == 3:
+            nodes[0].kill()
+    sync_until_stored(tex)  # whatever a push could not place goes now
+    until(lambda: ids(laptop) == ids(tex), 120, "the laptop converged")
+    sync_until_stored(desktop)
+    assert ids(desktop) == ids(tex)
+    assert views(desktop) == views(laptop)
+    assert all(f"clustered {n}" in laptop.read("inbox.org") for n in range(8))
+    survivor = nodes[1].url
+    assert ids(tex) <= stream_ids(survivor, STREAM)
