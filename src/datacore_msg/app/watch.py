@@ -76,6 +76,7 @@ class RelayWatcher:
         poll_s: float = POLL_S,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         jitter: Callable[[], float] = random.random,
+        on_state: Notify | None = None,
     ) -> None:
         self.space = space
         self.stop = stop
@@ -83,6 +84,10 @@ class RelayWatcher:
         self.poll_s = poll_s
         self.connect_timeout_s = connect_timeout_s
         self.jitter = jitter
+        #: Told each change of the connection's state: ``live``, ``down`` or ``refused`` (the
+        #: relay refused this installation's secret or key), for the chat window's header.
+        self.on_state = on_state
+        self._refused = False
         self.url, self.secret = relay_target(space)
         self._receiver = _Receiver(space)
         self._state = ""
@@ -104,6 +109,8 @@ class RelayWatcher:
     # -- the connection loop -----------------------------------------------------------------------
 
     def _say(self, state: str, line: str) -> None:
+        if self.on_state is not None:
+            self.on_state("refused" if state == "down" and self._refused else state)
         if state != self._state:
             self._state = state
             self.notify(line)
@@ -113,7 +120,7 @@ class RelayWatcher:
         failures = 0
         while not self.stop.is_set():
             live_since: list[float] = []
-            replaced = False
+            replaced = self._refused = False
             try:
                 await self._connection(live_since)
                 reason = "the relay closed the connection"
@@ -122,7 +129,7 @@ class RelayWatcher:
             except ProtocolError as exc:
                 reason, replaced = str(exc), exc.reason == "replaced"
             except (Unreachable, AuthRefused) as exc:
-                reason = str(exc)
+                reason, self._refused = str(exc), isinstance(exc, AuthRefused)
             if self.stop.is_set():
                 break
             with contextlib.suppress(DatacoreError, OSError):
