@@ -610,17 +610,21 @@ class ChatApp(App[None]):
         await self._show_rows(list(self.rows), keep_offset=len(older) - 1 if len(older) > 0 else 0)
 
     def action_escape(self) -> None:
+        """Esc: close the panel; else from the input to the list; else from the list back to the
+        input (and from a listing back to all messages)."""
         view = self.query_one("#list", MessageList)
         box = self.query_one("#input", ChatInput)
         info = self.query_one("#info", Static)
         if info.has_class("shown"):
             self._hide_info()
             return
-        if self.mode != "all" and self.focused is not view:
+        if self.focused is not view:
+            view.focus()
+            return
+        box.focus()
+        if self.mode != "all":
             self.mode = "all"
             self.run_worker(self._reload(), exclusive=True)
-            return
-        (box if self.focused is view else view).focus()
 
     # -- panels ----------------------------------------------------------------------------------
 
