@@ -882,7 +882,7 @@ def test_the_chat_parser_is_pure() -> None:
     """``chat/commands.py``: text in, a command out; nothing from the package, no I/O."""
     parser = next(m for m in modules() if m.rel == "chat/commands.py")
     found = sorted({name.split(".")[0] for _, name in imports_of(parser)})
-    assert found == ["__future__", "attrs", "collections", "os"], found
+    assert found == ["__future__", "attrs", "collections"], found
 
 
 def test_only_the_cli_opens_the_chat_window() -> None:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chatpilot import command, screen_text, shown_ids, type_line, until, window
-from peers import carry, data, ok
-
+from chatpilot import command, screen_text, shown_ids, until, window
 from datacore_msg.app.presence import current_status
 from datacore_msg.chat.app import short_id
 from datacore_msg.eventlog.names import MAX_TEXT_BYTES
+from peers import carry, data, ok
 
 SIZE = (110, 32)
 
@@ -174,7 +173,9 @@ async def test_tasks_approve_reject_cancel_from_the_keyboard(gregor: Any, tex: A
     """gregor has not pinned tex's key: tex's requests wait for gregor's approval (no cooldown
     between them, so the governor decides both at once)."""
     settings = gregor.root / ".datacore" / "settings.local.yaml"
-    settings.write_text(settings.read_text() + "  compute:\n    cooldown_between_tasks: 0\n", encoding="utf-8")
+    settings.write_text(
+        settings.read_text() + "  compute:\n    cooldown_between_tasks: 0\n", encoding="utf-8"
+    )
     ids = []
     for text in ("first job", "second job"):
         ids.append(json.loads(ok(tex.cli("send", "@gregor-claude", text, "--json")).out)["data"]["id"])
@@ -260,9 +261,7 @@ async def test_ctrl_c_quits(tex: Any) -> None:
         await until(pilot, lambda: not app.is_running, 10, "the window to close")
 
 
-async def test_a_message_appended_by_another_process_appears(
-    gregor: Any, tex: Any, introduce: Any
-) -> None:
+async def test_a_message_appended_by_another_process_appears(gregor: Any, tex: Any, introduce: Any) -> None:
     """No relay: another terminal's ``send`` (its own process) shows without a keypress."""
     introduce(gregor, tex)
     app = window(tex)

@@ -62,4 +62,3 @@ def page(space: Space, before: Sort | None = None, limit: int = PAGE) -> list[Ro
         if message is not None:
             rows.append(Row(sort, item_of(space, message)))
     return rows
-

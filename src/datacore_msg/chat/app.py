@@ -246,7 +246,7 @@ class ChatApp(App[None]):
                 watcher.run()
         except DatacoreError as exc:
             self._states.put(("failed", str(exc)))
-        except Exception as exc:  # the window outlives its watcher  # noqa: BLE001
+        except Exception as exc:  # the window outlives its watcher
             self._states.put(("failed", f"the relay watcher stopped: {exc!r}"))
 
     def _drain(self) -> None:
@@ -365,7 +365,11 @@ class ChatApp(App[None]):
         user = self.space.user
         for row in arrived:
             item = row.item
-            if isinstance(item, MessageItem) and item.state.sent.to == user and item.state.sent.sender != user:
+            if (
+                isinstance(item, MessageItem)
+                and item.state.sent.to == user
+                and item.state.sent.sender != user
+            ):
                 return True
         return False
 

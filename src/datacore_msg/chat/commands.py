@@ -15,7 +15,6 @@ saying what was wrong. Names and ids are checked by the service when the command
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import attrs
@@ -101,7 +100,18 @@ SLASH_HELP: tuple[tuple[str, str], ...] = (
     ("/help, /?", "this help"),
     ("/quit", "leave (Ctrl-C too)"),
 )
-SLASH_WORDS = ("/mine", "/todos", "/tasks", "/context", "/online", "/status", "/relay", "/clear", "/help", "/quit")
+SLASH_WORDS = (
+    "/mine",
+    "/todos",
+    "/tasks",
+    "/context",
+    "/online",
+    "/status",
+    "/relay",
+    "/clear",
+    "/help",
+    "/quit",
+)
 
 
 def is_agent_name(name: str) -> bool:
@@ -190,5 +200,15 @@ def complete(word: str, names: Sequence[str], ids: Sequence[str]) -> str | None:
     matches = sorted({candidate for candidate in pool if candidate.startswith(word)})
     if len(matches) == 1:
         return matches[0] + " "
-    common = os.path.commonprefix(matches) if matches else ""
+    common = _common_prefix(matches)
     return common if len(common) > len(word) else None
+
+
+def _common_prefix(words: Sequence[str]) -> str:
+    if not words:
+        return ""
+    first, last = min(words), max(words)
+    size = 0
+    while size < min(len(first), len(last)) and first[size] == last[size]:
+        size += 1
+    return first[:size]

@@ -273,7 +273,10 @@ class ViewCache:
         per file whatever the log holds."""
         wanted = tuple(roles)
         marks = ", ".join("?" for _ in wanted)
-        sql = f"SELECT subject, role, status, s_hlc, s_origin, s_seq FROM view_entries WHERE file = ? AND role IN ({marks})"
+        sql = (
+            "SELECT subject, role, status, s_hlc, s_origin, s_seq FROM view_entries "
+            f"WHERE file = ? AND role IN ({marks})"
+        )
         if before is not None:
             sql += " AND (s_hlc, s_origin, s_seq) < (?, ?, ?)"
         sql += " ORDER BY s_hlc DESC, s_origin DESC, s_seq DESC LIMIT ?"
