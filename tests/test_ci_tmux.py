@@ -23,7 +23,8 @@ def test_an_unreachable_package_index_does_not_fail_ci(tmp_path: Path) -> None:
     bin_dir.mkdir()
     (bin_dir / "bash").symlink_to("/bin/bash" if Path("/bin/bash").exists() else "/usr/bin/bash")
     stub = bin_dir / "apt-get"
-    stub.write_text("#!/bin/bash\necho 'E: Could not resolve deb.debian.org' >&2\nexit 100\n", encoding="utf-8")
+    failing = "#!/bin/bash\necho 'E: Could not resolve deb.debian.org' >&2\nexit 100\n"
+    stub.write_text(failing, encoding="utf-8")
     stub.chmod(0o755)
     done = subprocess.run(
         ["/bin/bash", str(INSTALL)],
