@@ -50,9 +50,10 @@ def shown_ids(app: ChatApp) -> list[str]:
 
 
 def screen_text(app: ChatApp) -> str:
-    """The text of the window's widgets (header, title, list rows, info, notice)."""
-    from textual.widgets import Label, Static
+    """The text of the window's panels (header, title, info, notice) and of the list's rows."""
+    from textual.widgets import OptionList, Static
 
-    parts = [str(widget.render()) for widget in app.query(Static) if not isinstance(widget, Label)]
-    parts += [str(label.render()) for label in app.query(Label)]
+    parts = [str(widget.render()) for widget in app.query(Static)]
+    view = app.query_one("#list", OptionList)
+    parts += [str(view.get_option_at_index(i).prompt) for i in range(view.option_count)]
     return "\n".join(parts)

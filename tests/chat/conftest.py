@@ -1,20 +1,19 @@
-"""The chat window's tests are coroutines (Textual's pilot is async): run by anyio's pytest plugin
-on asyncio."""
+"""The chat window's tests are coroutines (Textual's pilot is async): each runs in its own asyncio
+loop (``asyncio.run``), with its fixtures resolved as usual."""
 
 from __future__ import annotations
+
+import asyncio
+import inspect
 
 import pytest
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("anyio") is None and getattr(item, "obj", None) is not None:
-            import inspect
-
-            if inspect.iscoroutinefunction(item.obj):
-                item.add_marker(pytest.mark.anyio)
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+    asyncio.run(pyfuncitem.obj(**kwargs))
+    return True

@@ -120,7 +120,7 @@ async def test_reply_by_id_prefix_and_context(gregor: Any, tex: Any, introduce: 
         assert app.focused is app.query_one("#input")
         # Enter on a selected message starts a reply to it
         await pilot.press("escape")
-        app.query_one("#list").index = shown_ids(app).index(asked)
+        app.query_one("#list").highlighted = shown_ids(app).index(asked)
         await pilot.press("enter")
         assert app.query_one("#input").text == f"@gregor >{short_id(asked)} "
         assert app.focused is app.query_one("#input")
@@ -139,12 +139,12 @@ async def test_marking_from_the_keyboard_and_mine_todos(gregor: Any, tex: Any, i
         await until(pilot, lambda: app.mode == "all", what="back to all")
         await pilot.press("escape")  # to the list
         assert app.focused is app.query_one("#list")
-        app.query_one("#list").index = shown_ids(app).index(first)
+        app.query_one("#list").highlighted = shown_ids(app).index(first)
         await pilot.press("t")
         await pilot.pause()
         assert message(tex, first)["status"] == "todo"
         assert app.notice_text == f"Marked {first} todo"
-        app.query_one("#list").index = shown_ids(app).index(second)
+        app.query_one("#list").highlighted = shown_ids(app).index(second)
         await pilot.press("r")
         await pilot.pause()
         assert message(tex, second)["status"] == "read"
@@ -155,12 +155,12 @@ async def test_marking_from_the_keyboard_and_mine_todos(gregor: Any, tex: Any, i
         assert shown_ids(app) == [first]
         await pilot.press("escape")
         assert app.focused is app.query_one("#list")
-        app.query_one("#list").index = shown_ids(app).index(first)
+        app.query_one("#list").highlighted = shown_ids(app).index(first)
         await pilot.press("d")
         await pilot.pause()
         assert message(tex, first)["status"] == "done"
         await pilot.press("escape", "escape")  # the done one left /todos: back to all, to the list
-        app.query_one("#list").index = shown_ids(app).index(first)
+        app.query_one("#list").highlighted = shown_ids(app).index(first)
         await pilot.press("a")
         await pilot.pause()
         assert message(tex, first)["status"] == "archived"
@@ -191,7 +191,7 @@ async def test_tasks_approve_reject_cancel_from_the_keyboard(gregor: Any, tex: A
         view = app.query_one("#list")
 
         async def press_on(task: str, key: str) -> None:
-            view.index = shown_ids(app).index(task)
+            view.highlighted = shown_ids(app).index(task)
             await pilot.press(key)
             await pilot.pause()
 
@@ -283,11 +283,11 @@ async def test_older_pages_load_on_scrolling_up(gregor: Any, tex: Any, introduce
     async with app.run_test(size=SIZE) as pilot:
         assert len(shown_ids(app)) == PAGE  # one page, not the whole history
         await pilot.press("escape")
-        app.query_one("#list").index = 0
+        app.query_one("#list").highlighted = 0
         await pilot.press("up")
         await pilot.pause()
         assert len(shown_ids(app)) == PAGE + 7
-        assert app.query_one("#list").index == 6
+        assert app.query_one("#list").highlighted == 6
         await pilot.press("up")
         assert len(shown_ids(app)) == PAGE + 7
         first = app.shown[0]

@@ -33,7 +33,8 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import Label, ListItem, ListView, Static, TextArea
+from textual.widgets import OptionList, Static, TextArea
+from textual.widgets.option_list import Option
 
 from datacore_msg.app import messages, presence, tasks, timeline
 from datacore_msg.app.messages import MessageItem
@@ -119,14 +120,15 @@ class ChatInput(TextArea):
         return True
 
 
-class MessageList(ListView):
-    """The list; Up on its first row asks for the page before."""
+class MessageList(OptionList):
+    """The list (one option a row: no widget per row, so a page draws at once); Up on its first
+    row asks for the page before."""
 
     class Older(Message):
         pass
 
     def action_cursor_up(self) -> None:
-        if self.index in (None, 0):
+        if self.highlighted in (None, 0):
             self.post_message(self.Older())
             return
         super().action_cursor_up()
@@ -139,7 +141,6 @@ class ChatApp(App[None]):
     #header { height: 1; background: $primary; color: $text; padding: 0 1; }
     #title { height: 1; color: $text-muted; padding: 0 1; }
     #list { height: 1fr; border: none; }
-    #list > ListItem { padding: 0 1; }
     #info { height: auto; max-height: 60%; border: round $secondary; padding: 0 1; display: none; }
     #info.shown { display: block; }
     #notice { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
@@ -376,20 +377,20 @@ class ChatApp(App[None]):
     async def _show_rows(self, shown: list[Any], follow: bool = False, keep_offset: int = 0) -> None:
         view = self.query_one("#list", MessageList)
         selected = self._selected_id()
-        at_end = follow or view.index is None or view.index >= len(self.shown) - 1
+        at_end = follow or view.highlighted is None or view.highlighted >= len(self.shown) - 1
         self.shown = shown
-        await view.clear()
-        await view.extend([ListItem(Label(self._line(entry))) for entry in shown])
+        view.clear_options()
+        view.add_options([Option(self._line(entry)) for entry in shown])
         if not shown:
             return
         ids = [self._id_of(entry) for entry in shown]
         if keep_offset:
-            view.index = keep_offset
+            view.highlighted = keep_offset
         elif selected in ids and not at_end:
-            view.index = ids.index(selected)
+            view.highlighted = ids.index(selected)
         else:
-            view.index = len(shown) - 1
-        view.scroll_to_widget(view.children[view.index], animate=False) if view.index is not None else None
+            view.highlighted = len(shown) - 1
+        view.scroll_to_highlight()
 
     @staticmethod
     def _id_of(entry: Any) -> str:
@@ -398,15 +399,15 @@ class ChatApp(App[None]):
 
     def _selected_id(self) -> str | None:
         view = self.query_one("#list", MessageList)
-        if view.index is None or not 0 <= view.index < len(self.shown):
+        if view.highlighted is None or not 0 <= view.highlighted < len(self.shown):
             return None
-        return self._id_of(self.shown[view.index])
+        return self._id_of(self.shown[view.highlighted])
 
     def _selected(self) -> MessageItem | TaskItem | None:
         view = self.query_one("#list", MessageList)
-        if view.index is None or not 0 <= view.index < len(self.shown):
+        if view.highlighted is None or not 0 <= view.highlighted < len(self.shown):
             return None
-        entry = self.shown[view.index]
+        entry = self.shown[view.highlighted]
         item = entry.item if isinstance(entry, Row) else entry
         return item if isinstance(item, MessageItem | TaskItem) else None
 
@@ -557,7 +558,7 @@ class ChatApp(App[None]):
 
     async def on_key(self, event: events.Key) -> None:
         view = self.query_one("#list", MessageList)
-        if self.focused is not view or event.key not in ("r", "t", "d", "a", "x", "c", "enter"):
+        if self.focused is not view or event.key not in ("r", "t", "d", "a", "x", "c"):
             return
         event.stop()
         item = self._selected()
@@ -571,14 +572,22 @@ class ChatApp(App[None]):
         except DatacoreError as exc:
             self._notice(str(exc), error=True)
 
-    async def _message_key(self, item: MessageItem, key: str) -> None:
-        if key == "enter":
-            other = messages.other_party(self.space, item.state.sent)
-            box = self.query_one("#input", ChatInput)
-            box.load_text(f"@{other} >{short_id(item.id)} ")
-            box.move_cursor(box.document.end)
-            box.focus()
+    def on_option_list_option_selected(self, _: OptionList.OptionSelected) -> None:
+        """Enter on a message: a reply to it, started in the input."""
+        item = self._selected()
+        if not isinstance(item, MessageItem):
             return
+        try:
+            other = messages.other_party(self.space, item.state.sent)
+        except DatacoreError as exc:
+            self._notice(str(exc), error=True)
+            return
+        box = self.query_one("#input", ChatInput)
+        box.load_text(f"@{other} >{short_id(item.id)} ")
+        box.move_cursor(box.document.end)
+        box.focus()
+
+    async def _message_key(self, item: MessageItem, key: str) -> None:
         how = {"r": "read", "t": "todo", "d": "done", "a": "archive"}.get(key)
         if how is None:
             return
