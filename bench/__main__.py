@@ -61,7 +61,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
-        "--only", default="1,2,3,4,5,6,7,8,9,10,11,12,13", help="comma-separated figures to run (default: all)"
+        "--only",
+        default="1,2,3,4,5,6,7,8,9,10,11,12,13",
+        help="comma-separated figures to run (default: all)",
     )
     parser.add_argument(
         "--no-profile",

@@ -44,7 +44,7 @@ def _live(inst: Installation, env: dict[str, str], count: int) -> list[float]:
     argv = [sys.executable, "-m", "bench.chat_probe", "live", "--root", str(inst.root), "--count", str(count)]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         line = proc.stdout.readline().decode().strip()
         if line != "ready":
             raise RuntimeError(f"the chat probe did not start: {line!r} {proc.stderr.read()[:2000]!r}")
