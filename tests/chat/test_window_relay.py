@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chatpilot import command, shown_ids, until, window
-from peers import ok
+from peers import data, ok
 from relayproc import RelayProcess, configure, sync
 
 pytestmark = pytest.mark.slow
@@ -53,6 +53,10 @@ async def test_live_through_a_relay_that_goes_away_and_comes_back(team: Any, rel
     app = window(gregor)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "relay: connected" in header(app), 60, "connected")
+        await until(pilot, lambda: "0 online" in header(app), 60, "the roster in the header")
+        await command(pilot, "/online")
+        assert "gregor" in str(app.query_one("#info").render())
+        assert "online (you)" in str(app.query_one("#info").render())
         first = send(tex, "@gregor", "live hello from tex")
         await until(pilot, lambda: first in shown_ids(app), 60, "tex's message in the window")
         assert app.bells == 1
@@ -90,6 +94,4 @@ async def test_a_refused_secret_shows_in_the_header(team: Any, relay: RelayProce
 def _log(inst: Any, do_sync: Callable[[Any], Any]) -> list[dict[str, Any]]:
     """``inst``'s messages after one sync with the relay."""
     do_sync(inst)
-    from peers import data
-
-    return [item for item in data(inst, "inbox", "--all")]
+    return list(data(inst, "inbox", "--all"))

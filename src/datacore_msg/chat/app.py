@@ -278,7 +278,7 @@ class ChatApp(App[None]):
         self._online()
         try:
             version = self.space.store.data_version()
-        except DatacoreError as exc:
+        except (DatacoreError, OSError) as exc:
             self._notice(str(exc), error=True)
             return
         if version != self.version:
@@ -296,7 +296,7 @@ class ChatApp(App[None]):
             online = presence.who_is_online(self.space) if seen is not None else None
             if online is not None:
                 count = sum(1 for peer in online.peers if not peer.you)
-        except DatacoreError:
+        except (DatacoreError, OSError):
             count = None
         if self.relay_state == "watcher":
             self.relay_note = "another watcher of this space holds the relay"
@@ -352,7 +352,7 @@ class ChatApp(App[None]):
                 thread = messages.thread(sp, self.context_ref)
                 shown = list(thread.items)
                 title = f"/context {short_id(thread.root)}: {len(shown)} in the thread (Esc: back)"
-        except DatacoreError as exc:
+        except (DatacoreError, OSError) as exc:
             self._notice(str(exc), error=True)
             if self.mode != "all":
                 self.mode = "all"
@@ -475,7 +475,7 @@ class ChatApp(App[None]):
         """Run one command; whether the input keeps its text (a refused send, to fix it)."""
         try:
             return await self._dispatch(parsed, line)
-        except DatacoreError as exc:
+        except (DatacoreError, OSError) as exc:
             self._notice(str(exc), error=True)
             return True
 
@@ -569,7 +569,7 @@ class ChatApp(App[None]):
                 await self._task_key(item, event.key)
             else:
                 await self._message_key(item, event.key)
-        except DatacoreError as exc:
+        except (DatacoreError, OSError) as exc:
             self._notice(str(exc), error=True)
 
     def on_option_list_option_selected(self, _: OptionList.OptionSelected) -> None:
@@ -579,7 +579,7 @@ class ChatApp(App[None]):
             return
         try:
             other = messages.other_party(self.space, item.state.sent)
-        except DatacoreError as exc:
+        except (DatacoreError, OSError) as exc:
             self._notice(str(exc), error=True)
             return
         box = self.query_one("#input", ChatInput)
@@ -605,14 +605,13 @@ class ChatApp(App[None]):
         await self._reload()
 
     async def on_message_list_older(self, _: MessageList.Older) -> None:
+        """Up on the first row: the page before it (after /clear with nothing new: the newest)."""
         if self.mode != "all":
             return
-        before = self.rows[0].sort if self.rows else self.floor
-        if before is None and self.rows:
-            return
+        before = self.rows[0].sort if self.rows else None
         try:
-            older = timeline.page(self.space, before if self.rows else self.floor, timeline.PAGE)
-        except DatacoreError as exc:
+            older = timeline.page(self.space, before, timeline.PAGE)
+        except (DatacoreError, OSError) as exc:
             self._notice(str(exc), error=True)
             return
         if not older:
@@ -620,7 +619,7 @@ class ChatApp(App[None]):
             return
         self.floor = None
         self.rows = older + self.rows
-        await self._show_rows(list(self.rows), keep_offset=len(older) - 1 if len(older) > 0 else 0)
+        await self._show_rows(list(self.rows), keep_offset=len(older) - 1)
 
     def action_escape(self) -> None:
         """Esc: close the panel; else from the input to the list; else from the list back to the
@@ -684,7 +683,7 @@ class ChatApp(App[None]):
             return
         try:
             online = presence.who_is_online(self.space)
-        except DatacoreError as exc:
+        except (DatacoreError, OSError) as exc:
             self._notice(str(exc), error=True)
             return
         text = Text()
