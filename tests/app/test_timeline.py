@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from peers import carry, ok
-
 from datacore_msg.app import messages, timeline
+from peers import carry, ok
 
 
 def test_pages_cover_every_file_once_in_order(gregor: Any, tex: Any, introduce: Any) -> None:
