@@ -314,3 +314,15 @@ async def test_bell_rings_for_a_message_to_the_user_unless_turned_off(
         carry(gregor, tex)
         await until(pilot, lambda: any("quiet" in screen_text(app) for _ in [0]), 30, "the message")
         assert app.bells == 0
+
+
+def test_chat_on_an_installation_not_set_up_is_one_line(tmp_path: Any, capsys: Any) -> None:
+    """No window on a root without settings: the error line and exit status of every command."""
+    from datacore_msg.cli.exit_codes import Exit
+    from datacore_msg.cli.main import main
+
+    for name in ("chat", "gui"):
+        code = main([name, "--root", str(tmp_path / "nowhere")])
+        err = capsys.readouterr().err
+        assert code == Exit.CONFIG
+        assert err.count("\n") == 1 and "run 'datacore-msg init --name NAME' first" in err
