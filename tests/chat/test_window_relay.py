@@ -95,3 +95,35 @@ def _log(inst: Any, do_sync: Callable[[Any], Any]) -> list[dict[str, Any]]:
     """``inst``'s messages after one sync with the relay."""
     do_sync(inst)
     return list(data(inst, "inbox", "--all"))
+
+
+async def test_with_a_watcher_already_running_the_window_leaves_it_the_relay(
+    team: Any, relay: RelayProcess, tmp_path: Path
+) -> None:
+    from watchproc import Watcher
+
+    gregor, tex = team
+    watcher = Watcher(gregor, tmp_path / "watch.log").start()
+    try:
+        app = window(gregor)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(
+                pilot, lambda: "relay: connected (sync --watch)" in header(app), 60, "the watcher's state"
+            )
+            sent = send(tex, "@gregor", "landed by the other watcher")
+            await until(pilot, lambda: sent in shown_ids(app), 60, "the message in the window")
+            mine = (await command(pilot, "@tex pushed by the other watcher")).split()[1]
+            await until(pilot, lambda: mine in {e["id"] for e in _log(tex, sync)}, 60, "the reply at tex")
+        assert watcher.stop() == 0
+    finally:
+        watcher.close()
+
+
+async def test_no_relay_flag_stays_offline(team: Any) -> None:
+    gregor, _ = team
+    app = window(gregor, watch=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.5)
+        assert "relay: offline" in header(app)
+        await command(pilot, "/relay")
+        assert "--no-relay" in str(app.query_one("#info").render())

@@ -51,6 +51,8 @@ MAX_LINES = 6
 HISTORY = 200
 MARKS = {"unread": "●", "todo": "◆", "read": " ", "done": "✓", "archived": "▪"}
 RELAY_STATES = {"live": "connected", "down": "reconnecting", "refused": "auth refused"}
+#: The relay's state when another process (``sync --watch``) holds the space's connection.
+WATCHER_ELSEWHERE = "(sync --watch)"
 
 Opener = Callable[[], Space]
 
@@ -217,7 +219,10 @@ class ChatApp(App[None]):
     # -- the relay watcher -----------------------------------------------------------------------
 
     def _start_watcher(self) -> None:
-        if not self.want_watch or self.space.settings.relay.url is None:
+        if self.space.settings.relay.url is None:
+            return
+        if not self.want_watch:
+            self.relay_state, self.relay_note = "offline", "not connecting (--no-relay)"
             return
         if self.space.settings.relay.secret is None:
             self.relay_state, self.relay_note = "offline", "no relay secret is set"
@@ -226,7 +231,8 @@ class ChatApp(App[None]):
 
         self._lock = acquire(self.space.paths.space_state_dir)
         if self._lock is None:
-            self.relay_state, self.relay_note = "watcher", "another watcher of this space holds the relay"
+            self.relay_state = f"connecting {WATCHER_ELSEWHERE}"
+            self.relay_note = "a sync --watch of this space holds the relay connection"
             return
         self._thread = threading.Thread(target=self._watch, name="chat-relay-watcher", daemon=True)
         self._thread.start()
@@ -285,7 +291,9 @@ class ChatApp(App[None]):
             await self._reload()
 
     def _online(self) -> None:
-        if self.space.settings.relay.url is None:
+        """The roster the watcher keeps (``online.json``), read again when it changed: the count in
+        the header; with another process's watcher, its connection's state too."""
+        if self.space.settings.relay.url is None or not self.want_watch:
             return
         seen = _stat(presence.roster_path(self.space.paths))
         if seen == self._roster_seen:
@@ -298,10 +306,11 @@ class ChatApp(App[None]):
                 count = sum(1 for peer in online.peers if not peer.you)
         except (DatacoreError, OSError):
             count = None
-        if self.relay_state == "watcher":
-            self.relay_note = "another watcher of this space holds the relay"
-        if count != self.online_count:
-            self.online_count = count
+        state = self.relay_state
+        if self.relay_state.endswith(WATCHER_ELSEWHERE):
+            state = ("connected" if count is not None else "reconnecting") + f" {WATCHER_ELSEWHERE}"
+        if count != self.online_count or state != self.relay_state:
+            self.online_count, self.relay_state = count, state
             self._header()
 
     def _header(self) -> None:
