@@ -85,6 +85,8 @@ async def test_a_refused_secret_shows_in_the_header(team: Any, relay: RelayProce
     app = window(gregor)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "relay: auth refused" in header(app), 60, "auth refused")
+        await until(pilot, lambda: "secret" in app.notice_text, 30, "the reason under the list")
+        assert "refused" in app.notice_text and "not-the-secret" not in app.notice_text
         await command(pilot, "/relay")
         info = str(app.query_one("#info").render())
         assert "auth refused" in info and "not-the-secret" not in info

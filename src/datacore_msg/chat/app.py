@@ -276,6 +276,8 @@ class ChatApp(App[None]):
                 self._notice(value)
         if changed:
             self._header()
+            if self.relay_state == "auth refused":
+                self._notice(self.relay_note or "the relay refused this installation", error=True)
 
     # -- the periodic look -----------------------------------------------------------------------
 
