@@ -97,6 +97,10 @@ async def test_unknown_name_is_confirmed_and_bad_input_is_one_line(tex: Any) -> 
         assert "the message id is missing" in await command(pilot, "@gregor > x")
         notice = await command(pilot, "@nobody >ffffffff reply")
         assert "no message of yours matches" in notice
+        await command(pilot, "/mine")
+        notice = await command(pilot, "/context ffffffff")
+        assert "no message of yours matches" in notice
+        assert app.mode == "all" and "All messages" in screen_text(app)
         assert app.is_running
 
 

@@ -169,7 +169,6 @@ class ChatApp(App[None]):
         self.mode = "all"
         self.context_ref = ""
         self.floor: timeline.Sort | None = None
-        self.older_done = False
         self.version = -1
         self.relay_state = "offline" if self.space.settings.relay.url is None else "connecting"
         self.relay_note = ""
@@ -229,7 +228,7 @@ class ChatApp(App[None]):
             return
         from datacore_msg.app.watch_lock import acquire
 
-        self._lock = acquire(self.space.paths.space_state_dir)
+        self._lock = acquire(self.space.paths.space_state_dir, wait_s=0.3)
         if self._lock is None:
             self.relay_state = f"connecting {WATCHER_ELSEWHERE}"
             self.relay_note = "a sync --watch of this space holds the relay connection"
@@ -365,8 +364,10 @@ class ChatApp(App[None]):
                 title = f"/context {short_id(thread.root)}: {len(shown)} in the thread (Esc: back)"
         except (DatacoreError, OSError) as exc:
             self._notice(str(exc), error=True)
-            if self.mode != "all":
+            if self.mode != "all":  # a listing that failed (an unknown id): back to all messages
                 self.mode = "all"
+                await self._reload()
+                self._notice(str(exc), error=True)
             return
         self.query_one("#title", Static).update(Text(title))
         await self._show_rows(shown, follow=first)
