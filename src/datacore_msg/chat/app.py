@@ -333,17 +333,16 @@ class ChatApp(App[None]):
             report = refresh(sp)
             for warning in report.warnings:
                 self._notice(warning)
+            before = {row.id for row in self.rows}
+            rows = timeline.page(sp, None, max(timeline.PAGE, len(self.rows)))
+            if self.floor is not None:
+                rows = [row for row in rows if row.sort > self.floor]
+            arrived = [row for row in rows if row.id not in before]
+            self.rows = rows
+            if not first and self._ring_for(arrived):  # whatever the list shows now
+                self.bells += 1
+                self.bell()
             if self.mode == "all":
-                before = {row.id for row in self.rows}
-                limit = max(timeline.PAGE, len(self.rows))
-                rows = timeline.page(sp, None, limit)
-                if self.floor is not None:
-                    rows = [row for row in rows if row.sort > self.floor]
-                arrived = [row for row in rows if row.id not in before]
-                self.rows = rows
-                if not first and self._ring_for(arrived):
-                    self.bells += 1
-                    self.bell()
                 shown: list[Any] = list(rows)
                 title = "All messages (newest last; Up on the first row loads older)"
             elif self.mode == "mine":
