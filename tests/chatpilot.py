@@ -11,11 +11,9 @@ from datacore_msg.app.space import open_space
 from datacore_msg.chat.app import ChatApp
 
 
-def window(inst: Any, watch: bool = True, clock: Callable[[], int] | None = None) -> ChatApp:
+def window(inst: Any, watch: bool = True) -> ChatApp:
     root = str(inst.root)
-    if clock is None:
-        return ChatApp(lambda: open_space(root), watch=watch)
-    return ChatApp(lambda: open_space(root, clock=clock), watch=watch)
+    return ChatApp(lambda: open_space(root), watch=watch)
 
 
 async def type_line(pilot: Any, line: str) -> None:
@@ -30,9 +28,19 @@ async def type_line(pilot: Any, line: str) -> None:
     await pilot.pause()
 
 
-async def command(pilot: Any, line: str) -> str:
-    """Type ``line``, send it and return the notice line after it."""
-    await type_line(pilot, line)
+async def command(pilot: Any, line: str, keys: bool = False) -> str:
+    """Put ``line`` in the (emptied, focused) input (``keys``: type it key by key), press Enter and
+    return the line under the list after it."""
+    if keys:
+        await type_line(pilot, line)
+    else:
+        box = pilot.app.query_one("#input")
+        box.load_text(line)
+        box.move_cursor(box.document.end)
+        box.focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
     app: ChatApp = pilot.app
     return app.notice_text
 

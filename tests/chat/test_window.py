@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from chatpilot import command, screen_text, shown_ids, until, window
 from datacore_msg.app.presence import current_status
 from datacore_msg.chat.app import short_id
@@ -34,7 +36,7 @@ async def test_sending_lands_in_the_log_and_the_list(gregor: Any, tex: Any, intr
     introduce(gregor, tex)
     app = window(tex)
     async with app.run_test(size=SIZE) as pilot:
-        notice = await command(pilot, "@gregor hello from the window")
+        notice = await command(pilot, "@gregor hello from the window", keys=True)
         sent = new_id(notice)
         assert message(tex, sent)["text"] == "hello from the window"
         assert message(tex, sent)["to"] == "gregor"
@@ -47,7 +49,7 @@ async def test_multi_line_and_history(gregor: Any, tex: Any, introduce: Any) -> 
     introduce(gregor, tex)
     app = window(tex)
     async with app.run_test(size=SIZE) as pilot:
-        sent = new_id(await command(pilot, "@gregor first line\nsecond line"))
+        sent = new_id(await command(pilot, "@gregor first line\nsecond line", keys=True))
         assert message(tex, sent)["text"] == "first line\nsecond line"
         await pilot.press("up")
         assert app.query_one("#input").text == "@gregor first line\nsecond line"
@@ -265,6 +267,7 @@ async def test_ctrl_c_quits(tex: Any) -> None:
         await until(pilot, lambda: not app.is_running, 10, "the window to close")
 
 
+@pytest.mark.slow
 async def test_a_message_appended_by_another_process_appears(gregor: Any, tex: Any, introduce: Any) -> None:
     """No relay: another terminal's ``send`` (its own process) shows without a keypress."""
     introduce(gregor, tex)
