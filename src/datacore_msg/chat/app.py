@@ -138,6 +138,7 @@ class MessageList(OptionList):
 
 class ChatApp(App[None]):
     TITLE = "datacore-msg chat"
+    ENABLE_COMMAND_PALETTE = False
     CSS = """
     Screen { layout: vertical; }
     #header { height: 1; background: $primary; color: $text; padding: 0 1; }
