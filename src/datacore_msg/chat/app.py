@@ -553,7 +553,6 @@ class ChatApp(App[None]):
             sent = messages.send(sp, parsed.to, parsed.text, reply_to=reply_to)
             note, views = f"Sent: {sent.message_id}", sent.views
         self._after_append(note, views.warnings)
-        self.floor = None if self.mode != "all" else self.floor
         await self._reload()
         return False
 
