@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench import (
     fig_append,
+    fig_chat,
     fig_commands,
     fig_governor,
     fig_hook,
@@ -62,7 +63,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"), help="markdown file to write")
     parser.add_argument(
         "--only",
-        default="1,2,3,4,5,6,7,8,9,10,11,12,14",
+        default="1,2,3,4,5,6,7,8,9,10,11,12,13,14",
         help="comma-separated figures to run (default: all)",
     )
     parser.add_argument(
@@ -183,7 +184,8 @@ def _figures(
 def _service_figures(
     wanted: set[int], sizes: Sizes, tmp: Path, end_ms: int, started: float, quick: bool
 ) -> list[Figure]:
-    """Figures 8-11: search, the MCP server, the relay, and everyday commands as processes."""
+    """Figures 8-11 and 13: search, the MCP server, the relay, everyday commands as processes, and
+    the chat window."""
     figures: list[Figure] = []
     if 8 in wanted:
         _log(started, f"figure 8: search at {sizes.large_messages:,} messages")
@@ -196,6 +198,8 @@ def _service_figures(
         figures.append(fig_relay.run(tmp, quick, sizes.hook_runs))
     if 11 in wanted:
         figures.append(_figure_commands(sizes, tmp, end_ms, started))
+    if 13 in wanted:
+        figures.append(_figure_chat(sizes, tmp, end_ms, started))
     if 14 in wanted:
         _log(started, "figure 14: the relay on NATS JetStream")
         figures.append(fig_nats.run(tmp, quick))
@@ -212,6 +216,18 @@ def _figure_commands(sizes: Sizes, tmp: Path, end_ms: int, started: float) -> Fi
         live.append((inst, stats))
     _log(started, f"figure 11: {sizes.process_runs} process runs of each command")
     return fig_commands.run(live[0], live[1], sizes.process_runs, tmp)
+
+
+def _figure_chat(sizes: Sizes, tmp: Path, end_ms: int, started: float) -> Figure:
+    chat = []
+    plan = (("chat-small", sizes.small_messages, 10), ("chat-large", sizes.large_messages, 11))
+    for name, count, seed in plan:
+        inst, stats, _ = _installation(tmp / name, count, end_ms, seed, fig_commands.LIVE_UNREAD)
+        with inst.open() as space:
+            refresh(space)
+        chat.append((inst, stats))
+    _log(started, f"figure 13: the chat window, {sizes.process_runs} runs; {sizes.sends} live appends")
+    return fig_chat.run(chat[0], chat[1], sizes.process_runs, sizes.sends, tmp)
 
 
 def _load() -> str:

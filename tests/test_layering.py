@@ -26,7 +26,10 @@ Rules:
   no clock: the time is passed in; ``legacy/`` imports only eventlog names and payloads, no file module;
 * ``mcp/`` (the MCP server, beside the CLI) reaches the library only through ``app`` (plus result
   types and the hooks' JSON-config file handling), and only ``mcp/server.py`` and ``mcp/probe.py``
-  import the SDK.
+  import the SDK;
+* ``chat/`` (the chat window, a UI beside the CLI: it may draw to the terminal) reaches the library
+  only through ``app`` (plus its settings and the safe-text helpers), only ``chat/app.py`` imports
+  Textual, its input parser is pure, and only the CLI opens it.
 
 Calls and names are resolved through each module's imports (``from click import echo``,
 ``import sys as s``, ``from datetime import datetime as D``), so an alias does not hide a use.
@@ -844,3 +847,55 @@ def test_the_clock_rule_sees_clock_reads() -> None:
     )
     fake = Module("projections/x.py", "datacore_msg.projections.x", ast.parse(source))
     assert [line for line, _, _ in clock_reads(fake)] == [3, 4, 5, 6, 7, 8, 14, 15]
+
+
+# -- the chat window is a UI beside the CLI --------------------------------------------------------
+
+#: What ``chat/`` may import: the service (every action is the ``app`` call the CLI makes), the chat
+#: window's settings, and the helpers that make event text safe to show. No store, no read model, no
+#: writer: reading and writing go through ``app`` (which pages the read models for it).
+CHAT_IMPORTS = (
+    "datacore_msg.chat",
+    "datacore_msg.app",
+    "datacore_msg.config.chat",
+    "datacore_msg.config.contacts",
+    "datacore_msg.errors",
+    "datacore_msg.terminal",
+    "datacore_msg.eventlog.hlc",
+)
+#: The only chat module that imports the UI framework: the parser and the rest stay testable alone.
+CHAT_UI = frozenset({"chat/app.py"})
+
+
+def test_chat_calls_the_service_like_the_cli() -> None:
+    offences = _disallowed("chat", CHAT_IMPORTS)
+    assert not offences, report(offences, "chat/ imports app, config.chat, errors and terminal only")
+
+
+def test_only_the_chat_window_imports_textual() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.rel not in CHAT_UI
+        for line, name in imports_of(m)
+        if is_module(name, "textual", "rich")
+    ]
+    assert not offences, report(offences, "only chat/app.py imports textual (and rich)")
+
+
+def test_the_chat_parser_is_pure() -> None:
+    """``chat/commands.py``: text in, a command out; nothing from the package, no I/O."""
+    parser = next(m for m in modules() if m.rel == "chat/commands.py")
+    found = sorted({name.split(".")[0] for _, name in imports_of(parser)})
+    assert found == ["__future__", "attrs", "collections"], found
+
+
+def test_only_the_cli_opens_the_chat_window() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if not m.in_part("cli", "chat")
+        for line, name in package_imports(m)
+        if is_module(name, "datacore_msg.chat")
+    ]
+    assert not offences, report(offences, "the chat window sits beside the CLI; nothing below imports it")

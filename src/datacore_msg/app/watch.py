@@ -79,6 +79,7 @@ class RelayWatcher:
         poll_s: float = POLL_S,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         jitter: Callable[[], float] = random.random,
+        on_state: Notify | None = None,
     ) -> None:
         self.space = space
         self.stop = stop
@@ -88,6 +89,10 @@ class RelayWatcher:
         self.jitter = jitter
         self.urls, self.secret = relay_target(space)
         self.failover = start(self.urls)
+        #: Told each change of the connection's state: ``live``, ``down`` or ``refused`` (the
+        #: relay refused this installation's secret or key), for the chat window's header.
+        self.on_state = on_state
+        self._refused = False
         self._receiver = _Receiver(space)
         self._state = ""
         self._arrived = 0
@@ -113,6 +118,8 @@ class RelayWatcher:
     # -- the connection loop -----------------------------------------------------------------------
 
     def _say(self, state: str, line: str) -> None:
+        if self.on_state is not None:
+            self.on_state("refused" if state == "down" and self._refused else state)
         if state != self._state:
             self._state = state
             self.notify(line)
@@ -121,7 +128,7 @@ class RelayWatcher:
         self._wake = asyncio.Event()
         while not self.stop.is_set():
             live_since: list[float] = []
-            replaced = False
+            replaced = self._refused = False
             try:
                 await self._connection(live_since)
                 reason = "the relay closed the connection"
@@ -130,7 +137,7 @@ class RelayWatcher:
             except ProtocolError as exc:
                 reason, replaced = str(exc), exc.reason == "replaced"
             except (Unreachable, AuthRefused) as exc:
-                reason = str(exc)
+                reason, self._refused = str(exc), isinstance(exc, AuthRefused)
             if self.stop.is_set():
                 break
             with contextlib.suppress(DatacoreError, OSError):

@@ -28,6 +28,7 @@ def cli(traceback: bool) -> None:
 def _register_commands() -> None:
     from datacore_msg.cli import (
         budget_command,
+        chat_commands,
         compat,
         contact_commands,
         exchange_commands,
@@ -60,6 +61,7 @@ def _register_commands() -> None:
         presence_commands,
         relay_commands,
         mcp_commands,
+        chat_commands,
         compat,
     ):
         for command in module.COMMANDS:

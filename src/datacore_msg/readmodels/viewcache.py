@@ -264,6 +264,32 @@ class ViewCache:
             rows = self.conn.execute(sql + " ORDER BY s_hlc, s_origin, s_seq", params)
             return [(row[0], row[1]) for row in rows]
 
+    def latest(
+        self, roles: Iterable[str], before: tuple[int, str, int] | None, limit: int
+    ) -> list[tuple[str, str, str | None, tuple[int, str, int]]]:
+        """(subject, role, status, sort) of the ``limit`` newest entries of ``roles`` sorted before
+        ``before`` (all when None), newest first: a page of the chat window's list. Each file is
+        read newest first along its primary key and the files merged, so a page costs ``limit`` rows
+        per file whatever the log holds."""
+        wanted = tuple(roles)
+        marks = ", ".join("?" for _ in wanted)
+        sql = (
+            "SELECT subject, role, status, s_hlc, s_origin, s_seq FROM view_entries "
+            f"WHERE file = ? AND role IN ({marks})"
+        )
+        if before is not None:
+            sql += " AND (s_hlc, s_origin, s_seq) < (?, ?, ?)"
+        sql += " ORDER BY s_hlc DESC, s_origin DESC, s_seq DESC LIMIT ?"
+        rows: list[tuple[str, str, str | None, tuple[int, str, int]]] = []
+        with translating(self.path):
+            files = [row[0] for row in self.conn.execute("SELECT file FROM view_files")]
+            for file in files:
+                params = (file, *wanted, *(before or ()), limit)
+                for row in self.conn.execute(sql, params):
+                    rows.append((row[0], row[1], row[2], (int(row[3]), str(row[4]), int(row[5]))))
+        rows.sort(key=lambda row: row[3], reverse=True)
+        return rows[:limit]
+
     def files(self) -> list[FileRecord]:
         with translating(self.path):
             rows = self.conn.execute(
