@@ -1,19 +1,33 @@
-"""Payload codec: typed payload objects <-> plain dicts, via one cattrs converter.
+"""Payload codec: typed payload objects <-> plain dicts.
 
 Decoding is total: it returns a payload object or raises :class:`~datacore_msg.errors.IntegrityError`
 naming the type and the field; an unknown type name is reported, never a bare ``KeyError``.
+
+Theory of operation
+-------------------
+The rules are those of one cattrs converter (strict ``str``, ``int`` and ``bool``, no extra keys,
+``from`` for the sender, ``request`` left out while it is None). Importing cattrs and generating its
+hooks costs more than the rest of a command, so every payload first takes a plain path
+(:func:`_plain_decode`, :func:`_plain_encode`) built from the payload classes' own field list: it
+accepts only what it can check exactly -- each field present or defaulted, of exactly its declared
+type, no other key -- and builds the object through its validators. Anything else (an extra or
+missing key, a value of another type, a validator's refusal) goes to the cattrs converter, which
+gives the very result or error it always gave. ``tests/eventlog/test_eventlog_codec.py`` checks that
+both paths agree on valid and on hostile payloads.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.payloads import OMITTED_WHEN_DEFAULT, PAYLOAD_TYPES, RENAMED_FIELDS, Payload
+
+if TYPE_CHECKING:
+    import cattrs
 
 
 def _strict_str(value: Any, _: type) -> str:
@@ -35,6 +49,8 @@ def _strict_bool(value: Any, _: type) -> bool:
 
 
 def _build_converter() -> cattrs.Converter:
+    import cattrs
+
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(int, _strict_int)
@@ -42,13 +58,24 @@ def _build_converter() -> cattrs.Converter:
     return converter
 
 
-CONVERTER = _build_converter()
+_converter: cattrs.Converter | None = None
 _READY: set[type[Any]] = set()
 
 
+def converter() -> cattrs.Converter:
+    """The cattrs converter (built on first use: only a payload the plain path declines needs it)."""
+    global _converter
+    if _converter is None:
+        _converter = _build_converter()
+    return _converter
+
+
 def _prepared(cls: type[Any]) -> type[Any]:
-    """Generate a payload class's hooks on first use (a command touches two or three of them)."""
+    """Generate a payload class's cattrs hooks on first use."""
     if cls not in _READY:
+        from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+        conv = converter()
         renamed = RENAMED_FIELDS.get(cls, {})
         renames: dict[str, Any] = {name: override(rename=key) for name, key in renamed.items()}
         omitted: dict[str, Any] = {
@@ -56,14 +83,150 @@ def _prepared(cls: type[Any]) -> type[Any]:
             for a in attrs.fields(cls)
             if a.name in OMITTED_WHEN_DEFAULT
         }
-        CONVERTER.register_structure_hook(
-            cls, make_dict_structure_fn(cls, CONVERTER, _cattrs_forbid_extra_keys=True, **renames)
+        conv.register_structure_hook(
+            cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **renames)
         )
-        CONVERTER.register_unstructure_hook(
-            cls, make_dict_unstructure_fn(cls, CONVERTER, **renames, **omitted)
-        )
+        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **renames, **omitted))
         _READY.add(cls)
     return cls
+
+
+# -- the plain path ----------------------------------------------------------------------------------
+
+
+def _is_str(value: object) -> bool:
+    return type(value) is str
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _is_bool(value: object) -> bool:
+    return type(value) is bool
+
+
+def _is_optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _is_str_list(value: object) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)
+
+
+def _is_str_tuple(value: object) -> bool:
+    return type(value) is tuple and all(type(item) is str for item in value)
+
+
+def _is_mapping_of(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda value: (
+        type(value) is dict and all(type(key) is str and check(item) for key, item in value.items())
+    )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    return list(value)
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(value)
+
+
+def _as_dict(value: Any) -> Any:
+    return dict(value)
+
+
+#: Declared type -> (accepted when decoding, made from it, accepted when encoding, written as).
+_KINDS: dict[
+    str, tuple[Callable[[object], bool], Callable[[Any], Any], Callable[[object], bool], Callable[[Any], Any]]
+] = {
+    "str": (_is_str, _same, _is_str, _same),
+    "int": (_is_int, _same, _is_int, _same),
+    "bool": (_is_bool, _same, _is_bool, _same),
+    "str | None": (_is_optional(_is_str), _same, _is_optional(_is_str), _same),
+    "int | None": (_is_optional(_is_int), _same, _is_optional(_is_int), _same),
+    "tuple[str, ...]": (_is_str_list, _as_tuple, _is_str_tuple, _as_list),
+    "dict[str, int]": (_is_mapping_of(_is_int), _as_dict, _is_mapping_of(_is_int), _as_dict),
+    "dict[str, str]": (_is_mapping_of(_is_str), _as_dict, _is_mapping_of(_is_str), _as_dict),
+}
+
+
+class _Field:
+    __slots__ = ("name", "key", "required", "omit_if_none", "decodes", "decoded", "encodes", "encoded")
+
+    def __init__(self, attribute: attrs.Attribute[Any], key: str) -> None:
+        self.name = attribute.name
+        self.key = key
+        self.required = attribute.default is attrs.NOTHING
+        self.omit_if_none = attribute.name in OMITTED_WHEN_DEFAULT and attribute.default is None
+        self.decodes, self.decoded, self.encodes, self.encoded = _KINDS[str(attribute.type)]
+
+
+#: A payload class's fields in attribute order, the same in encoding order (cattrs writes the fields
+#: it may leave out after the others), and their keys.
+_Spec = tuple[tuple[_Field, ...], tuple[_Field, ...], frozenset[str]]
+#: Per payload class: its spec, or None when a field's type has no plain rule.
+_FIELDS: dict[type[Any], _Spec | None] = {}
+
+
+def _fields(cls: type[Any]) -> _Spec | None:
+    if cls in _FIELDS:
+        return _FIELDS[cls]
+    renamed = RENAMED_FIELDS.get(cls, {})
+    attributes = attrs.fields(cls)
+    spec: _Spec | None = None
+    if all(str(a.type) in _KINDS and a.init and a.alias == a.name for a in attributes):
+        fields = tuple(_Field(a, renamed.get(a.name, a.name)) for a in attributes)
+        written = tuple(f for f in fields if not f.omit_if_none) + tuple(f for f in fields if f.omit_if_none)
+        spec = (fields, written, frozenset(f.key for f in fields))
+    _FIELDS[cls] = spec
+    return spec
+
+
+def _plain_decode(cls: type[Any], data: dict[Any, Any]) -> Payload | None:
+    """The payload, when every field checks exactly; None sends ``data`` to the cattrs path."""
+    spec = _fields(cls)
+    if spec is None:
+        return None
+    fields, _, keys = spec
+    if not keys.issuperset(data):
+        return None
+    values: dict[str, Any] = {}
+    for field in fields:
+        if field.key in data:
+            value = data[field.key]
+            if not field.decodes(value):
+                return None
+            values[field.name] = field.decoded(value)
+        elif field.required:
+            return None
+    try:
+        payload: Payload = cls(**values)
+    except (ValueError, TypeError):
+        return None
+    return payload
+
+
+def _plain_encode(payload: Payload) -> dict[str, Any] | None:
+    spec = _fields(type(payload))
+    if spec is None:
+        return None
+    out: dict[str, Any] = {}
+    for field in spec[1]:
+        value = getattr(payload, field.name)
+        if field.omit_if_none and value is None:
+            continue
+        if not field.encodes(value):
+            return None
+        out[field.key] = field.encoded(value)
+    return out
+
+
+# -- the codec -----------------------------------------------------------------------------------------
 
 
 def known_type(type_name: str) -> bool:
@@ -75,7 +238,15 @@ def current_version(type_name: str) -> int:
 
 
 def encode_payload(payload: Payload) -> dict[str, Any]:
-    data: dict[str, Any] = CONVERTER.unstructure(payload, unstructure_as=_prepared(type(payload)))
+    plain = _plain_encode(payload)
+    if plain is not None:
+        return plain
+    return encode_with_cattrs(payload)
+
+
+def encode_with_cattrs(payload: Payload) -> dict[str, Any]:
+    """:func:`encode_payload` by the cattrs converter alone (what the plain path must equal)."""
+    data: dict[str, Any] = converter().unstructure(payload, unstructure_as=_prepared(type(payload)))
     return data
 
 
@@ -85,8 +256,23 @@ def decode_payload(type_name: str, data: Any) -> Payload:
         raise IntegrityError(f"unknown event type {type_name!r}")
     if not isinstance(data, dict):
         raise IntegrityError(f"{type_name}: payload is not an object")
+    plain = _plain_decode(cls, data)
+    if plain is not None:
+        return plain
+    return decode_with_cattrs(type_name, data)
+
+
+def decode_with_cattrs(type_name: str, data: Any) -> Payload:
+    """:func:`decode_payload` by the cattrs converter alone (what the plain path must equal)."""
+    import cattrs
+
+    cls = PAYLOAD_TYPES.get(type_name)
+    if cls is None:
+        raise IntegrityError(f"unknown event type {type_name!r}")
+    if not isinstance(data, dict):
+        raise IntegrityError(f"{type_name}: payload is not an object")
     try:
-        payload: Payload = CONVERTER.structure(data, _prepared(cls))
+        payload: Payload = converter().structure(data, _prepared(cls))
         return payload
     except cattrs.ClassValidationError as exc:
         reasons = "; ".join(_flatten(exc))
