@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datacore_msg.errors import IntegrityError
-from datacore_msg.eventlog.canonical import canonical_bytes, canonical_text
 from datacore_msg.eventlog import payloads
+from datacore_msg.eventlog.canonical import canonical_bytes, canonical_text
 from datacore_msg.eventlog.codec import (
     decode_payload,
     decode_with_cattrs,

@@ -19,6 +19,7 @@ both paths agree on valid and on hostile payloads.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -58,16 +59,13 @@ def _build_converter() -> cattrs.Converter:
     return converter
 
 
-_converter: cattrs.Converter | None = None
 _READY: set[type[Any]] = set()
 
 
+@cache
 def converter() -> cattrs.Converter:
     """The cattrs converter (built on first use: only a payload the plain path declines needs it)."""
-    global _converter
-    if _converter is None:
-        _converter = _build_converter()
-    return _converter
+    return _build_converter()
 
 
 def _prepared(cls: type[Any]) -> type[Any]:
@@ -156,7 +154,7 @@ _KINDS: dict[
 
 
 class _Field:
-    __slots__ = ("name", "key", "required", "omit_if_none", "decodes", "decoded", "encodes", "encoded")
+    __slots__ = ("decoded", "decodes", "encoded", "encodes", "key", "name", "omit_if_none", "required")
 
     def __init__(self, attribute: attrs.Attribute[Any], key: str) -> None:
         self.name = attribute.name
