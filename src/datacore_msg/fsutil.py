@@ -18,9 +18,9 @@ import contextlib
 import errno
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from datacore_msg.errors import StorageError
+from datacore_msg.records import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: the hook's fast path does without pathlib
     from pathlib import Path

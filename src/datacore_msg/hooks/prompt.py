@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
 
 from datacore_msg.errors import DatacoreError, InvalidInput
 from datacore_msg.governor.queue import next_task
 from datacore_msg.hooks import config as hook_config
 from datacore_msg.hooks import state
 from datacore_msg.readmodels import hookread
+from datacore_msg.records import TYPE_CHECKING, NamedTuple
 from datacore_msg.task_states import QUEUED, WAITING, WORKING
 
 if TYPE_CHECKING:  # imported when there is something to say: a prompt with nothing new needs neither

@@ -19,10 +19,10 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from datacore_msg.errors import StorageError
 from datacore_msg.fsutil import atomic_write
+from datacore_msg.records import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where a path is written: a prompt with nothing new only reads
     from pathlib import Path
