@@ -72,11 +72,22 @@ def test_a_field_without_a_default_after_one_with_a_default_is_refused() -> None
             second: int
 
 
-def test_the_prompt_hook_and_its_readers_do_not_import_typing() -> None:
-    code = (
-        "import sys\n"
-        "import datacore_msg.cli.hookrun, datacore_msg.hooks.prompt, datacore_msg.readmodels.hookread\n"
-        "print(sorted(m for m in ('typing', 'pathlib', 'datacore_msg.hooks.compose') if m in sys.modules))\n"
-    )
+@pytest.mark.parametrize(
+    ("modules", "absent"),
+    [
+        (
+            "datacore_msg.cli.hookrun, datacore_msg.hooks.prompt, datacore_msg.readmodels.hookread",
+            ("typing", "pathlib", "datacore_msg.hooks.compose"),
+        ),
+        (
+            "datacore_msg.cli.searchrun, datacore_msg.cli.search_format, datacore_msg.cli.output, "
+            "datacore_msg.readmodels.searchindex, datacore_msg.eventlog.lookalike",
+            ("typing", "pathlib"),
+        ),
+    ],
+    ids=["prompt hook", "search"],
+)
+def test_the_fast_paths_do_not_import_typing(modules: str, absent: tuple[str, ...]) -> None:
+    code = f"import sys\nimport {modules}\nprint(sorted(m for m in {absent!r} if m in sys.modules))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
