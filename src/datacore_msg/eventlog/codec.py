@@ -92,83 +92,58 @@ def _prepared(cls: type[Any]) -> type[Any]:
 # -- the plain path ----------------------------------------------------------------------------------
 
 
-def _is_str(value: object) -> bool:
-    return type(value) is str
+#: A composite field's value refused by its converter (the payload goes to the cattrs path).
+_REFUSED: Any = object()
 
 
-def _is_int(value: object) -> bool:
-    return type(value) is int
+def _str_list_in(value: Any) -> Any:
+    return tuple(value) if type(value) is list and all(type(i) is str for i in value) else _REFUSED
 
 
-def _is_bool(value: object) -> bool:
-    return type(value) is bool
+def _str_tuple_out(value: Any) -> Any:
+    return list(value) if type(value) is tuple and all(type(i) is str for i in value) else _REFUSED
 
 
-def _is_optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
-    return lambda value: value is None or check(value)
+def _mapping_of(item: type) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if type(value) is dict and all(type(k) is str and type(v) is item for k, v in value.items()):
+            return dict(value)
+        return _REFUSED
+
+    return convert
 
 
-def _is_str_list(value: object) -> bool:
-    return type(value) is list and all(type(item) is str for item in value)
-
-
-def _is_str_tuple(value: object) -> bool:
-    return type(value) is tuple and all(type(item) is str for item in value)
-
-
-def _is_mapping_of(check: Callable[[object], bool]) -> Callable[[object], bool]:
-    return lambda value: (
-        type(value) is dict and all(type(key) is str and check(item) for key, item in value.items())
-    )
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _as_list(value: Any) -> Any:
-    return list(value)
-
-
-def _as_tuple(value: Any) -> Any:
-    return tuple(value)
-
-
-def _as_dict(value: Any) -> Any:
-    return dict(value)
-
-
-#: Declared type -> (accepted when decoding, made from it, accepted when encoding, written as).
-_KINDS: dict[
-    str, tuple[Callable[[object], bool], Callable[[Any], Any], Callable[[object], bool], Callable[[Any], Any]]
-] = {
-    "str": (_is_str, _same, _is_str, _same),
-    "int": (_is_int, _same, _is_int, _same),
-    "bool": (_is_bool, _same, _is_bool, _same),
-    "str | None": (_is_optional(_is_str), _same, _is_optional(_is_str), _same),
-    "int | None": (_is_optional(_is_int), _same, _is_optional(_is_int), _same),
-    "tuple[str, ...]": (_is_str_list, _as_tuple, _is_str_tuple, _as_list),
-    "dict[str, int]": (_is_mapping_of(_is_int), _as_dict, _is_mapping_of(_is_int), _as_dict),
-    "dict[str, str]": (_is_mapping_of(_is_str), _as_dict, _is_mapping_of(_is_str), _as_dict),
+#: Declared type -> (its exact type, None allowed) for a plain value, or (decode, encode) converters
+#: for a composite one (each returns the converted value or _REFUSED).
+_PLAIN: dict[str, tuple[type, bool]] = {
+    "str": (str, False),
+    "int": (int, False),
+    "bool": (bool, False),
+    "str | None": (str, True),
+    "int | None": (int, True),
+}
+_COMPOSITE: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "tuple[str, ...]": (_str_list_in, _str_tuple_out),
+    "dict[str, int]": (_mapping_of(int), _mapping_of(int)),
+    "dict[str, str]": (_mapping_of(str), _mapping_of(str)),
 }
 
-
-class _Field:
-    __slots__ = ("decoded", "decodes", "encoded", "encodes", "key", "name", "omit_if_none", "required")
-
-    def __init__(self, attribute: attrs.Attribute[Any], key: str) -> None:
-        self.name = attribute.name
-        self.key = key
-        self.required = attribute.default is attrs.NOTHING
-        self.omit_if_none = attribute.name in OMITTED_WHEN_DEFAULT and attribute.default is None
-        self.decodes, self.decoded, self.encodes, self.encoded = _KINDS[str(attribute.type)]
-
-
+#: One field: attribute name, key, required, left out while None, exact type, None allowed, and the
+#: composite converters (None for a plain value).
+_Field = tuple[str, str, bool, bool, type, bool, "tuple[Callable[[Any], Any], Callable[[Any], Any]] | None"]
 #: A payload class's fields in attribute order, the same in encoding order (cattrs writes the fields
 #: it may leave out after the others), and their keys.
 _Spec = tuple[tuple[_Field, ...], tuple[_Field, ...], frozenset[str]]
 #: Per payload class: its spec, or None when a field's type has no plain rule.
 _FIELDS: dict[type[Any], _Spec | None] = {}
+
+
+def _field(attribute: attrs.Attribute[Any], key: str) -> _Field:
+    declared = str(attribute.type)
+    exact, optional = _PLAIN.get(declared, (object, False))
+    omit = attribute.name in OMITTED_WHEN_DEFAULT and attribute.default is None
+    required = attribute.default is attrs.NOTHING
+    return (attribute.name, key, required, omit, exact, optional, _COMPOSITE.get(declared))
 
 
 def _fields(cls: type[Any]) -> _Spec | None:
@@ -177,31 +152,37 @@ def _fields(cls: type[Any]) -> _Spec | None:
     renamed = RENAMED_FIELDS.get(cls, {})
     attributes = attrs.fields(cls)
     spec: _Spec | None = None
-    if all(str(a.type) in _KINDS and a.init and a.alias == a.name for a in attributes):
-        fields = tuple(_Field(a, renamed.get(a.name, a.name)) for a in attributes)
-        written = tuple(f for f in fields if not f.omit_if_none) + tuple(f for f in fields if f.omit_if_none)
-        spec = (fields, written, frozenset(f.key for f in fields))
+    known = _PLAIN.keys() | _COMPOSITE.keys()
+    if all(str(a.type) in known and a.init and a.alias == a.name for a in attributes):
+        fields = tuple(_field(a, renamed.get(a.name, a.name)) for a in attributes)
+        written = tuple(f for f in fields if not f[3]) + tuple(f for f in fields if f[3])
+        spec = (fields, written, frozenset(f[1] for f in fields))
     _FIELDS[cls] = spec
     return spec
 
 
 def _plain_decode(cls: type[Any], data: dict[Any, Any]) -> Payload | None:
     """The payload, when every field checks exactly; None sends ``data`` to the cattrs path."""
-    spec = _fields(cls)
+    spec = _FIELDS[cls] if cls in _FIELDS else _fields(cls)
     if spec is None:
         return None
     fields, _, keys = spec
     if not keys.issuperset(data):
         return None
     values: dict[str, Any] = {}
-    for field in fields:
-        if field.key in data:
-            value = data[field.key]
-            if not field.decodes(value):
+    for name, key, required, _, exact, optional, composite in fields:
+        if key not in data:
+            if required:
                 return None
-            values[field.name] = field.decoded(value)
-        elif field.required:
+            continue
+        value = data[key]
+        if composite is not None:
+            value = composite[0](value)
+            if value is _REFUSED:
+                return None
+        elif type(value) is not exact and not (optional and value is None):
             return None
+        values[name] = value
     try:
         payload: Payload = cls(**values)
     except (ValueError, TypeError):
@@ -210,17 +191,25 @@ def _plain_decode(cls: type[Any], data: dict[Any, Any]) -> Payload | None:
 
 
 def _plain_encode(payload: Payload) -> dict[str, Any] | None:
-    spec = _fields(type(payload))
+    cls = type(payload)
+    spec = _FIELDS[cls] if cls in _FIELDS else _fields(cls)
     if spec is None:
         return None
     out: dict[str, Any] = {}
-    for field in spec[1]:
-        value = getattr(payload, field.name)
-        if field.omit_if_none and value is None:
-            continue
-        if not field.encodes(value):
+    for name, key, _, omit, exact, optional, composite in spec[1]:
+        value = getattr(payload, name)
+        if value is None:
+            if omit:
+                continue
+            if not optional:
+                return None
+        elif composite is not None:
+            value = composite[1](value)
+            if value is _REFUSED:
+                return None
+        elif type(value) is not exact:
             return None
-        out[field.key] = field.encoded(value)
+        out[key] = value
     return out
 
 
