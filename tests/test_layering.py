@@ -17,8 +17,9 @@ Rules:
 * ``eventlog/``, ``readmodels/``, ``projections/`` (pure modules and ``drivers/`` apart),
   ``governor/``, ``migrations/``, ``hooks/`` and ``transport/`` import only the parts of the package
   they may; ``config/`` imports nothing above it (``app``, ``hooks``, ``cli``), ``app/`` neither the
-  hooks nor the CLI, and nothing but the CLI imports the CLI; ``task_states.py`` imports nothing but
-  the standard library;
+  hooks nor the CLI, and nothing but the CLI imports the CLI; ``task_states.py`` and ``records.py``
+  (named tuples without importing ``typing``; any part may use it) import nothing but the standard
+  library;
 * the pure projections read and write no files (they import no file-system module);
 * the hooks' fast path bypasses the app layer on purpose (for speed): the modules it may reach
   directly are listed in :data:`HOOK_BYPASSES`, each with its reason;
@@ -419,12 +420,27 @@ def _disallowed(part: str, allowed: tuple[str, ...]) -> list[str]:
     ]
 
 
+#: Named tuples declared as with ``typing.NamedTuple``, without importing ``typing`` (stdlib only).
+RECORDS = "datacore_msg.records"
+
+
 def test_eventlog_imports_only_itself_and_errors() -> None:
-    offences = _disallowed("eventlog", ("datacore_msg.eventlog", "datacore_msg.errors"))
+    offences = _disallowed("eventlog", ("datacore_msg.eventlog", "datacore_msg.errors", RECORDS))
     assert not offences, report(offences, "eventlog/ may import only eventlog and errors")
 
 
 TASK_STATES = "datacore_msg.task_states"
+
+
+def test_records_import_only_the_standard_library() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.rel == "records.py"
+        for line, name in imports_of(m)
+        if name.split(".")[0] not in ("__future__", "collections", "typing")
+    ]
+    assert not offences, report(offences, "records.py is standard library only (the hook reads it)")
 
 
 def test_task_states_import_only_the_standard_library() -> None:
@@ -441,7 +457,7 @@ def test_task_states_import_only_the_standard_library() -> None:
 def test_read_models_import_only_the_eventlog_errors_states_and_themselves() -> None:
     offences = _disallowed(
         "readmodels",
-        ("datacore_msg.eventlog", "datacore_msg.errors", TASK_STATES, "datacore_msg.readmodels"),
+        ("datacore_msg.eventlog", "datacore_msg.errors", TASK_STATES, RECORDS, "datacore_msg.readmodels"),
     )
     assert not offences, report(offences, "readmodels/ may import only eventlog, errors and task_states")
 
@@ -552,6 +568,7 @@ HOOK_IMPORTS = (
     "datacore_msg.errors",
     "datacore_msg.fsutil",
     TASK_STATES,
+    RECORDS,
 )
 
 
@@ -592,7 +609,7 @@ EVENTLOG_TYPES = (
 
 def test_governor_imports_only_eventlog_types() -> None:
     offences = _disallowed(
-        "governor", (*EVENTLOG_TYPES, "datacore_msg.errors", "datacore_msg.governor", TASK_STATES)
+        "governor", (*EVENTLOG_TYPES, "datacore_msg.errors", "datacore_msg.governor", TASK_STATES, RECORDS)
     )
     assert not offences, report(
         offences, "governor/ may import only eventlog types (" + ", ".join(EVENTLOG_TYPES) + ")"

@@ -18,10 +18,13 @@ import contextlib
 import errno
 import os
 import stat
-from pathlib import Path
-from typing import IO
 
 from datacore_msg.errors import StorageError
+from datacore_msg.records import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the hook's fast path does without pathlib
+    from pathlib import Path
+    from typing import IO
 
 
 def fsync_dir(folder: Path) -> None:

@@ -18,12 +18,14 @@ from __future__ import annotations
 import re
 
 #: C0 controls but TAB and LF, DEL, C1 controls, the bidi marks, embeddings, overrides and isolates
-#: (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), U+2028, U+2029 and lone surrogates.
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+#: (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), U+2028, U+2029 ...
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+#: ... and lone surrogates, a class of their own: in one class with the rest they make the
+#: compiled set span U+0000-U+DFFF, which costs a command several milliseconds to compile.
+_SURROGATES = "[\ud800-\udfff]"
+_UNSAFE = re.compile(f"[{_CONTROLS}]|{_SURROGATES}")
 #: The same, and TAB and LF: for a value shown on one line.
-_UNSAFE_FIELD = re.compile(f"[\t\n{_UNSAFE.pattern[1:-1]}]")
+_UNSAFE_FIELD = re.compile(f"[\t\n{_CONTROLS}]|{_SURROGATES}")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -11,8 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datacore_msg.errors import IntegrityError
+from datacore_msg.eventlog import payloads
 from datacore_msg.eventlog.canonical import canonical_bytes, canonical_text
-from datacore_msg.eventlog.codec import decode_payload, encode_payload, known_type
+from datacore_msg.eventlog.codec import (
+    decode_payload,
+    decode_with_cattrs,
+    encode_payload,
+    encode_with_cattrs,
+    known_type,
+)
 from datacore_msg.eventlog.envelope import ENVELOPE_FIELDS, Event, from_json, parse_line, seal
 from datacore_msg.eventlog.names import ACTOR_RE, MESSAGE_ID_RE
 from datacore_msg.eventlog.payloads import MARKS, MessageMarked, MessageSent
@@ -181,6 +188,78 @@ def test_payload_field_of_the_wrong_json_type_is_rejected_not_coerced(field: str
 def test_mark_of_the_wrong_json_type_is_rejected() -> None:
     with pytest.raises(IntegrityError):
         decode_payload("message.marked", {"message": "msg-20250615-120000-0000abcd", "mark": 1})
+
+
+# -- the plain path and the cattrs path agree ---------------------------------------------------
+
+TASK = "task-20261207-044000-abcdef12"
+MSG = "msg-20250615-120000-0000abcd"
+REQUEST = "ab" * 32
+#: One valid payload of every type, each with its optional fields set (and a second with them unset).
+EXAMPLES: list[Any] = [
+    payloads.MessageSent(MSG, "gregor", "tex", "hi", reply_to=TASK, thread=MSG, priority="A"),
+    payloads.MessageSent(MSG, "gregor", "tex", "hi"),
+    payloads.MessageMarked(MSG, "todo"),
+    payloads.TaskRequested(TASK, "tex", "gregor-claude", "do it", ("a", "b_1"), 3, 2000, "B"),
+    payloads.TaskRequested(TASK, "tex", "gregor-claude", "do it"),
+    payloads.TaskDecided(
+        TASK, "accepted", "auto_accept", "fine", "owner", {"queue": 2}, 5, 7, request=REQUEST
+    ),
+    payloads.TaskDecided(TASK, "held", "hold", "wait", "team"),
+    payloads.TaskApproved(TASK, "ok", request=REQUEST),
+    payloads.TaskRejected(TASK),
+    payloads.TaskCancelled(TASK, "no"),
+    payloads.TaskClaimed(TASK, 12, request=REQUEST),
+    payloads.TaskCompleted(TASK, 10, "1.25", "/tmp/out.md", "0.50"),
+    payloads.TaskCompleted(TASK, 0),
+    payloads.TaskRetried(TASK, "slow", True),
+    payloads.TaskRetried(TASK),
+    payloads.TaskRevised(TASK, "again"),
+    payloads.TaskArchived(TASK, request=REQUEST),
+    payloads.MessageImported(MSG, "msg-20251212-143000-gregor", "gregor", "tex", "old", at=5),
+    payloads.TaskImported(
+        TASK, "org-1", "tex", "gregor-claude", "old task", "WAITING", ("x",), 2, 9, "C", {"OWNER": "g"}, 1, 2
+    ),
+]
+assert {type(p) for p in EXAMPLES} == set(payloads.PAYLOAD_TYPES.values())
+
+
+def _outcome(decode: Any, type_name: str, data: Any) -> tuple[str, Any]:
+    try:
+        return "payload", decode(type_name, data)
+    except IntegrityError as exc:
+        return "error", str(exc)
+
+
+@pytest.mark.parametrize("payload", EXAMPLES, ids=lambda p: p.TYPE)
+def test_plain_encoding_equals_the_cattrs_encoding_key_for_key(payload: Any) -> None:
+    plain, by_cattrs = encode_payload(payload), encode_with_cattrs(payload)
+    assert list(plain.items()) == list(by_cattrs.items())
+    assert [type(v) for v in plain.values()] == [type(v) for v in by_cattrs.values()]
+    assert decode_payload(payload.TYPE, plain) == payload
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    payload=st.sampled_from(EXAMPLES),
+    changes=st.dictionaries(
+        st.sampled_from([*FIELD_NAMES, "task", "tags", "figures", "request", "x"]) | st.text(max_size=4),
+        json_values | st.sampled_from([TASK, MSG, REQUEST, "A", "read", ["a"], {"a": 1}]),
+        max_size=3,
+    ),
+    dropped=st.sets(
+        st.sampled_from(["id", "from", "to", "text", "task", "mark", "tags", "request", "outcome"]),
+        max_size=2,
+    ),
+)
+def test_plain_decoding_gives_what_cattrs_gives_for_any_payload(
+    payload: Any, changes: dict[str, Any], dropped: set[str]
+) -> None:
+    """Valid or hostile, the same payload object or the same error message, word for word."""
+    data = {**encode_with_cattrs(payload), **changes}
+    for key in dropped:
+        data.pop(key, None)
+    assert _outcome(decode_payload, payload.TYPE, data) == _outcome(decode_with_cattrs, payload.TYPE, data)
 
 
 # -- envelope parser -------------------------------------------------------------------------------

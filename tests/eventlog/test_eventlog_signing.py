@@ -6,6 +6,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datacore_msg.errors import KeyFileError
 from datacore_msg.eventlog.signing import (
@@ -124,3 +126,31 @@ def test_an_origin_is_lowercase_hex_only_so_one_key_is_one_origin() -> None:
 
 def test_two_generated_keys_differ() -> None:
     assert SigningKey.generate().public_hex != SigningKey.generate().public_hex
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.binary(min_size=32, max_size=32), message=st.binary(max_size=300))
+def test_signatures_and_verdicts_are_pynacls(seed: bytes, message: bytes) -> None:
+    """The calls into libsodium give what PyNaCl's public API gives: the same key, the same
+    deterministic signature, and the same verdict on it and on a tampered copy."""
+    import nacl.signing
+    from nacl.exceptions import BadSignatureError
+
+    ours = SigningKey.from_private_hex(seed.hex())
+    theirs = nacl.signing.SigningKey(seed)
+    assert ours.public_hex == theirs.verify_key.encode().hex()
+    signature = ours.sign(message)
+    assert signature == theirs.sign(message).signature.hex()
+    assert signature_ok(ours.public_hex, message, signature)
+    tampered = message + b"!"
+    assert not signature_ok(ours.public_hex, tampered, signature)
+    with pytest.raises(BadSignatureError):
+        theirs.verify_key.verify(tampered, bytes.fromhex(signature))
+
+
+def test_a_generated_key_signs_what_pynacl_verifies() -> None:
+    import nacl.signing
+
+    key = SigningKey.generate()
+    signature = bytes.fromhex(key.sign(b"hello"))
+    nacl.signing.VerifyKey(bytes.fromhex(key.public_hex)).verify(b"hello", signature)

@@ -170,3 +170,20 @@ def test_an_export_of_hostile_events_never_drives_the_terminal_and_imports_uncha
     assert imported.code == 0, imported
     shown = json.loads(tex.run("log", "--json").out)["data"]
     assert [e["data"]["text"] for e in shown if e["type"] == "message.sent"] == [f"hi {HOSTILE}"]
+
+
+def test_exactly_the_documented_characters_are_escaped_over_every_code_point() -> None:
+    from datacore_msg.projections import orgtext
+    from datacore_msg.terminal import field, printable
+
+    unsafe = {*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F}
+    unsafe |= {0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A), *range(0xD800, 0xE000)}
+    for code in range(0x110000):
+        char = chr(code)
+        assert (printable(char) != char) == (code in unsafe), hex(code)
+        assert (field(char) != char) == (code in unsafe or code in (0x09, 0x0A)), hex(code)
+        special = char in orgtext.SPECIAL
+        assert bool(orgtext._SPECIAL_RE.fullmatch(char)) == special, hex(code)
+        assert bool(orgtext._ESC_RE.fullmatch(char)) == (special or char in ("\\", orgtext.BREAK_MARK)), hex(
+            code
+        )

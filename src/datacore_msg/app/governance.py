@@ -16,6 +16,7 @@ calls the governor again: its decisions are in the log.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -25,10 +26,12 @@ from datacore_msg.app.space import Space
 from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.eventlog.payloads import MessageSent, Payload, TaskCancelled, TaskDecided, TaskRetried
 from datacore_msg.eventlog.store import EventStore
-from datacore_msg.governor.decide import Decision, Request, Usage, decide
 from datacore_msg.projections.drivers.catchup import Step
 from datacore_msg.projections.tasks import TaskState, fold_task
 from datacore_msg.task_states import REQUESTED, WORKING
+
+if TYPE_CHECKING:  # imported when a request is decided: a refresh with none to decide does without
+    from datacore_msg.governor.decide import Decision, Usage
 
 #: Automatic refusal replies a day to the requests of one origin key that no pinned key backs
 #: (every name it invents is an account of its own): a flood of refused requests must not make
@@ -60,6 +63,8 @@ def usage_for(
 ) -> tuple[Usage, DayBounds]:
     """The figures of account ``sender`` and of the whole agent; with ``unpinned_key`` (the origin
     of a request no key pinned for its sender signed), also that key's unpinned queue."""
+    from datacore_msg.governor.decide import Usage
+
     bounds = day_bounds(now_ms, space.tz)
     default = space.policy().compute.default_task_tokens
     cache = space.tasks()
@@ -129,6 +134,8 @@ def decision_event(task_id: str, decision: Decision, at_ms: int, request: str | 
 
 def decide_request(space: Space, state: TaskState) -> Decision | None:
     """Decide one undecided request to this user's agent and append the outcome."""
+    from datacore_msg.governor.decide import Request, decide
+
     now = space.clock()
     book = space.trust()
     policy = space.policy()

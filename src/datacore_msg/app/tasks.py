@@ -11,7 +11,6 @@ is atomic: of two processes claiming one task, exactly one appends.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import attrs
 
@@ -118,6 +117,8 @@ def resolve(space: Space, ref: str, agent_only: bool = False) -> TaskState:
 def decimal_option(value: str | None, option: str) -> str | None:
     if value is None:
         return None
+    from decimal import ROUND_HALF_UP, Decimal, InvalidOperation  # only `task complete --cost/--quality`
+
     try:
         number = Decimal(value.strip())
     except InvalidOperation:

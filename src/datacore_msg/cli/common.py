@@ -57,6 +57,8 @@ def open_space_to_append(root: str | None, space: str | None) -> Iterator[Any]:
 def push_appended(sp: Any) -> None:
     """Push-on-append (:func:`datacore_msg.app.push.push_after_append`): nothing without a relay or
     with a watcher running; a relay that cannot be reached is one warning line (exit status 0)."""
+    if sp.settings.relay.url is None:  # what push_after_append checks first, without importing it
+        return
     from datacore_msg.app.push import push_after_append
     from datacore_msg.cli.output import emit_warning
 

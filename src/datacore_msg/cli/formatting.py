@@ -15,20 +15,20 @@ from __future__ import annotations
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from datacore_msg.app.exchange import ImportResult
-from datacore_msg.app.messages import MessageItem
-from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.eventlog.lookalike import Sender
-from datacore_msg.eventlog.payloads import TaskDecided
 from datacore_msg.projections.agent_view import cost_of
-from datacore_msg.projections.tasks import TaskState
 from datacore_msg.projections.timefmt import iso_local, org_inactive, org_inactive_ms
 from datacore_msg.task_states import CANCELLED
 from datacore_msg.terminal import field, printable
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: ``inbox`` need not import the exchange
+    from datacore_msg.app.exchange import ImportResult
+    from datacore_msg.app.messages import MessageItem
     from datacore_msg.app.replies import AgentSent
+    from datacore_msg.eventlog.envelope import Event
+    from datacore_msg.eventlog.payloads import TaskDecided
+    from datacore_msg.projections.tasks import TaskState
 
 
 def sender_keys(sender: Sender | None) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Sequence
 
-from datacore_msg.hooks import compose
 from datacore_msg.hooks.prompt import MAX_INPUT_BYTES, Outcome, parse_args, prompt, session_start
 
 
@@ -50,6 +49,8 @@ def read_stdin() -> bytes:
 def run(hook: str, argv: Sequence[str]) -> int:
     args = parse_args(argv)
     if isinstance(args, str):
+        from datacore_msg.hooks import compose
+
         problem = f"datacore-msg hook {hook}: unknown option {args[:80]!r}; nothing was checked"
         outcome = Outcome(compose.notice(problem))
     else:

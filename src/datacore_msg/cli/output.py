@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
+from datacore_msg.records import TYPE_CHECKING
 from datacore_msg.terminal import json_text, printable
+
+if TYPE_CHECKING:
+    from typing import Any
 
 JSON_VERSION = 1
 

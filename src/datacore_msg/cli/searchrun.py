@@ -24,7 +24,8 @@ import os
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, NamedTuple
+
+from datacore_msg.records import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence

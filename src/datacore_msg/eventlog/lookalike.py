@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
-from typing import NamedTuple
+
+from datacore_msg.records import NamedTuple
 
 #: Letters of other scripts drawn like Latin ones (lower case: applied after case folding).
 _SCRIPTS = str.maketrans(

@@ -7,6 +7,10 @@ Signatures are standard RFC 8032 ed25519, made and checked with libsodium (PyNaC
 are twice as fast as OpenSSL's here and run without the interpreter's lock, so
 :mod:`datacore_msg.eventlog.sigbatch` checks a batch on every core with plain threads. ed25519
 signing is deterministic: the same key and bytes give the same signature in any library.
+
+The four libsodium calls are made through PyNaCl's compiled module (``nacl._sodium``), as its
+``nacl.bindings.crypto_sign`` functions make them: importing ``nacl.bindings`` loads every binding
+(AEAD, password hashing, …) and costs a command more than all its signing.
 """
 
 from __future__ import annotations
@@ -15,12 +19,56 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from nacl.bindings import crypto_sign, crypto_sign_keypair, crypto_sign_open, crypto_sign_seed_keypair
-from nacl.exceptions import BadSignatureError
+from nacl._sodium import ffi, lib  # type: ignore[import-not-found]
 
 from datacore_msg.errors import KeyFileError
 
 _KEY_HEADER = "datacore-msg ed25519 private key v1\n"
+_SIGNATURE_BYTES = 64
+_PUBLIC_BYTES = 32
+_SECRET_BYTES = 64
+
+
+def _sodium_init() -> None:
+    if lib.sodium_init() == -1:
+        raise RuntimeError("could not initialise libsodium")
+
+
+ffi.init_once(_sodium_init, "libsodium")  # the tag PyNaCl uses: libsodium is set up once
+
+
+def crypto_sign_keypair() -> tuple[bytes, bytes]:
+    public = ffi.new("unsigned char[]", _PUBLIC_BYTES)
+    secret = ffi.new("unsigned char[]", _SECRET_BYTES)
+    if lib.crypto_sign_keypair(public, secret) != 0:
+        raise RuntimeError("libsodium could not make a key pair")
+    return bytes(ffi.buffer(public, _PUBLIC_BYTES)), bytes(ffi.buffer(secret, _SECRET_BYTES))
+
+
+def crypto_sign_seed_keypair(seed: bytes) -> tuple[bytes, bytes]:
+    if len(seed) != 32:
+        raise ValueError("an ed25519 private key is 32 bytes")
+    public = ffi.new("unsigned char[]", _PUBLIC_BYTES)
+    secret = ffi.new("unsigned char[]", _SECRET_BYTES)
+    if lib.crypto_sign_seed_keypair(public, secret, seed) != 0:
+        raise RuntimeError("libsodium could not make a key pair")
+    return bytes(ffi.buffer(public, _PUBLIC_BYTES)), bytes(ffi.buffer(secret, _SECRET_BYTES))
+
+
+def crypto_sign(message: bytes, secret: bytes) -> bytes:
+    """The signed message: the 64-byte signature, then ``message``."""
+    signed = ffi.new("unsigned char[]", len(message) + _SIGNATURE_BYTES)
+    signed_len = ffi.new("unsigned long long *")
+    if lib.crypto_sign(signed, signed_len, message, len(message), secret) != 0:
+        raise RuntimeError("libsodium could not sign")
+    return bytes(ffi.buffer(signed, signed_len[0]))
+
+
+def crypto_sign_open(signed: bytes, public: bytes) -> bool:
+    """Whether ``signed`` (signature, then message) is signed by ``public``."""
+    message = ffi.new("unsigned char[]", len(signed))
+    message_len = ffi.new("unsigned long long *")
+    return bool(lib.crypto_sign_open(message, message_len, signed, len(signed), public) == 0)
 
 
 class SigningKey:
@@ -120,8 +168,4 @@ def signature_ok(public_hex: str, message: bytes, signature_hex: str) -> bool:
         return False
     if len(signature) != 64:
         return False
-    try:
-        crypto_sign_open(signature + message, key)
-    except BadSignatureError:
-        return False
-    return True
+    return crypto_sign_open(signature + message, key)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from datacore_msg.errors import Busy, DatacoreError, IntegrityError, StorageError
+from datacore_msg.records import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pathlib is not imported at run time: the fast paths do without it
     from pathlib import Path

@@ -10,9 +10,24 @@ the Claude Code hook orders its queue with it on every prompt.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol, TypeVar
 
+from datacore_msg.records import TYPE_CHECKING
 from datacore_msg.task_states import QUEUED, WORKING
+
+if TYPE_CHECKING:  # the types only: the hook orders its queue with this module on every prompt
+    from typing import Protocol, TypeVar
+
+    class Queued(Protocol):
+        @property
+        def state(self) -> str: ...
+        @property
+        def priority(self) -> str | None: ...
+        @property
+        def tier(self) -> str | None: ...
+        @property
+        def sort(self) -> tuple[int, str, int]: ...
+
+    T = TypeVar("T", bound=Queued)
 
 PRIORITY_WEIGHT = {"A": 3.0, "B": 2.0, "C": 1.0}
 DEFAULT_WEIGHT = PRIORITY_WEIGHT["B"]
@@ -29,20 +44,6 @@ def claim_key(
 ) -> tuple[float, tuple[int, str, int]]:
     """Sort key: the task to take next sorts first."""
     return (-score(priority, tier, boosts), request_sort)
-
-
-class Queued(Protocol):
-    @property
-    def state(self) -> str: ...
-    @property
-    def priority(self) -> str | None: ...
-    @property
-    def tier(self) -> str | None: ...
-    @property
-    def sort(self) -> tuple[int, str, int]: ...
-
-
-T = TypeVar("T", bound=Queued)
 
 
 def next_task(tasks: Iterable[T], boosts: Mapping[str, float]) -> T | None:

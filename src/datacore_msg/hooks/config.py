@@ -17,7 +17,11 @@ import json
 import os
 import zlib
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+
+from datacore_msg.records import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 VERSION = 2
 ENV_KEYS = ("USER", "DATACORE_MSG_STATE", "XDG_STATE_HOME")

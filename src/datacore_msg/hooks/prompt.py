@@ -31,15 +31,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import NamedTuple
 
 from datacore_msg.errors import DatacoreError, InvalidInput
 from datacore_msg.governor.queue import next_task
-from datacore_msg.hooks import compose, state
 from datacore_msg.hooks import config as hook_config
+from datacore_msg.hooks import state
 from datacore_msg.readmodels import hookread
+from datacore_msg.records import TYPE_CHECKING, NamedTuple
 from datacore_msg.task_states import QUEUED, WAITING, WORKING
+
+if TYPE_CHECKING:  # imported when there is something to say: a prompt with nothing new needs neither
+    from pathlib import Path
+
+    from datacore_msg.hooks import compose
 
 PROMPT_EVENT = "UserPromptSubmit"
 SESSION_EVENT = "SessionStart"
@@ -107,7 +111,7 @@ def parse_input(raw: bytes) -> dict[str, object]:
 
 def _read(config: hook_config.HookConfig) -> Snapshot:
     try:
-        with hookread.reading(Path(config.db)) as conn:
+        with hookread.reading(config.db) as conn:
             fresh = hookread.freshness(conn).current
             tasks = hookread.open_tasks(conn, config.agent)
             unread = hookread.unread_messages(conn)
@@ -117,7 +121,7 @@ def _read(config: hook_config.HookConfig) -> Snapshot:
 
 
 def _text(config: hook_config.HookConfig, task: str) -> str:
-    with hookread.reading(Path(config.db)) as conn:
+    with hookread.reading(config.db) as conn:
         return hookread.task_text(conn, task) or ""
 
 
@@ -146,17 +150,23 @@ def _news(
     claimed: str | None,
     prog: str,
     check: bool = False,
-) -> tuple[compose.News, set[str]]:
+) -> tuple[compose.News | None, set[str]]:
+    """What to show this session and the cursor items it adds; None when nothing is new (then
+    :mod:`.compose` is not even imported)."""
     shown: set[str] = set()
     card = None
     by_id = {task.task: task for task in snapshot.tasks}
     if claimed is not None and claimed in by_id:
+        from datacore_msg.hooks import compose
+
         task = by_id[claimed]
         card = compose.Card(task, _text(config, claimed), compose.CLAIMED)
         shown |= {f"task:{task.task}:{task.state_ms}", f"work:{task.task}:{task.state_ms}"}
     else:
         candidate = next_task(snapshot.tasks, config.boosts)
         if candidate is not None and f"task:{candidate.task}:{candidate.state_ms}" not in seen:
+            from datacore_msg.hooks import compose
+
             mode = compose.PREVIEW if check and config.auto_claim else compose.ANNOUNCED
             card = compose.Card(candidate, _text(config, candidate.task), mode)
             shown.add(f"task:{candidate.task}:{candidate.state_ms}")
@@ -172,6 +182,10 @@ def _news(
     shown |= {f"wait:{t.task}" for t in waiting}
     messages = [m for m in snapshot.unread if f"msg:{m.message}" not in seen and m.sender != config.agent]
     shown |= {f"msg:{m.message}" for m in messages}
+    if not (card or reminders or waiting or messages):
+        return None, shown
+    from datacore_msg.hooks import compose
+
     news = compose.News(
         user=config.user,
         agent=config.agent,
@@ -201,8 +215,10 @@ def _prompt(args: Args, data: Mapping[str, object], env: Mapping[str, str], now_
         snapshot = _read(config)
     seen = set() if args.check else state.load_cursor(config.state_dir, session)
     news, shown = _news(config, snapshot, seen, claimed, prog, args.check)
-    if news.empty:
+    if news is None or news.empty:
         return ""
+    from datacore_msg.hooks import compose
+
     output = compose.render(news, PROMPT_EVENT, now_ms)
     if not args.check:
         _save(config, session, _still_open(seen, snapshot) | shown, env)
@@ -245,6 +261,8 @@ def _session_start(
     if not args.check and (cached is None or not snapshot.fresh):
         _full(config, claim=False)
         snapshot = _read(config)
+    from datacore_msg.hooks import compose
+
     text = compose.digest(config.user, config.agent, prog, snapshot.tasks, snapshot.unread)
     if not args.check:
         state.prune_cursors(config.state_dir, now_ms / 1000)
@@ -261,6 +279,7 @@ def _ensure_watcher(config: hook_config.HookConfig, env: Mapping[str, str]) -> N
     ``watcher.log`` in the space's state folder, unless one holds the lock; a failure to start it
     goes to the hook's log and does not stop the digest."""
     import sys
+    from pathlib import Path
 
     from datacore_msg.app.watch_lock import start_watcher
 
@@ -285,13 +304,15 @@ def _log(log_file: Path, summary: str) -> bool:
 
 
 def _guarded(raw: bytes, env: Mapping[str, str], body: Callable[[dict[str, object]], str]) -> Outcome:
-    log_file = state.default_log_file(env)
     session = None
     try:
         data = parse_input(raw)
         session = str(data["session_id"])
         return Outcome(body(data))
     except Exception as exc:
+        from datacore_msg.hooks import compose
+
+        log_file = state.default_log_file(env)
         code = exc.code if isinstance(exc, DatacoreError) else "internal"
         summary = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         if not isinstance(exc, DatacoreError):

@@ -19,10 +19,13 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from datacore_msg.errors import StorageError
 from datacore_msg.fsutil import atomic_write
+from datacore_msg.records import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where a path is written: a prompt with nothing new only reads
+    from pathlib import Path
 
 KEEP_DAYS = 30
 LOG_MAX_BYTES = 1_000_000
@@ -40,13 +43,19 @@ def session_key(session_id: str) -> str:
     return "h-" + hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _cursor_file(state_dir: str, session_id: str) -> str:
+    return os.path.join(state_dir, CURSORS, f"{session_key(session_id)}.json")
+
+
 def cursor_path(state_dir: str, session_id: str) -> Path:
-    return Path(state_dir) / CURSORS / f"{session_key(session_id)}.json"
+    from pathlib import Path
+
+    return Path(_cursor_file(state_dir, session_id))
 
 
 def load_cursor(state_dir: str, session_id: str) -> set[str]:
     try:
-        with open(cursor_path(state_dir, session_id), encoding="utf-8") as handle:
+        with open(_cursor_file(state_dir, session_id), encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError):
         return set()
@@ -61,7 +70,7 @@ def save_cursor(state_dir: str, session_id: str, seen: Iterable[str]) -> None:
 
 def prune_cursors(state_dir: str, now_s: float) -> int:
     """Remove cursors of sessions untouched for KEEP_DAYS; returns how many were removed."""
-    folder = Path(state_dir) / CURSORS
+    folder = os.path.join(state_dir, CURSORS)
     removed = 0
     try:
         entries = list(os.scandir(folder))
@@ -76,6 +85,8 @@ def prune_cursors(state_dir: str, now_s: float) -> int:
 
 
 def default_log_file(env: Mapping[str, str]) -> Path:
+    from pathlib import Path
+
     base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(base) / "datacore-msg" / "hook.log"
 

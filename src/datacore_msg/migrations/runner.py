@@ -50,7 +50,8 @@ def status(conn: sqlite3.Connection, path: Path) -> list[MigrationStatus]:
 def apply_pending(conn: sqlite3.Connection, path: Path) -> list[str]:
     """Apply every pending step; return the names applied (empty on the fast path)."""
     with translating(path):
-        if all(name in _applied(conn) for name, _ in STEPS):
+        applied = _applied(conn)
+        if all(name in applied for name, _ in STEPS):
             return []
     import sqlite_utils
 

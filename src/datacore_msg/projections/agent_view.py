@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import tzinfo
-from decimal import ROUND_HALF_UP, Decimal
 
 from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.projections.orgtext import encode_body, safe_line, safe_title
@@ -37,9 +36,11 @@ from datacore_msg.readmodels.entry import Entry
 from datacore_msg.task_states import FINAL, REQUESTED, WAITING
 
 ROLE = "agent"
-COST_PER_1K_TOKENS = Decimal("0.015")
+#: Dollars per 1,000 tokens, as a string: :func:`cost_of` counts in whole 10**-8 dollars, so
+#: rendering a view needs no :mod:`decimal` (importing it costs more than rendering the tasks).
+COST_PER_1K_TOKENS = "0.015"
+_COST_PER_TOKEN_IN_1E8_DOLLARS = 1_500
 _KEYWORDS = {REQUESTED: WAITING}
-_CENT = Decimal("0.01")
 
 
 def keyword_of(state: str) -> str:
@@ -52,7 +53,11 @@ def agent_file(agent: str) -> str:
 
 
 def cost_of(tokens: int) -> str:
-    return str((Decimal(tokens) * COST_PER_1K_TOKENS / 1000).quantize(_CENT, ROUND_HALF_UP))
+    """The estimated cost of ``tokens`` in dollars, rounded half up to the cent ("0.02")."""
+    scaled = abs(tokens) * _COST_PER_TOKEN_IN_1E8_DOLLARS  # dollars * 10**8
+    cents = (scaled + 500_000) // 1_000_000  # half up (away from zero), as decimal.ROUND_HALF_UP
+    sign = "-" if tokens < 0 else ""
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
 
 
 def file_for(state: TaskState, tz: tzinfo) -> str:

@@ -20,11 +20,11 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NamedTuple
 
 from datacore_msg.errors import StorageError
 from datacore_msg.eventlog.sqlite_errors import translating
 from datacore_msg.readmodels.meta import DERIVED_FORMAT, PROJECTION
+from datacore_msg.records import TYPE_CHECKING, NamedTuple
 from datacore_msg.task_states import OUTSTANDING, sql_list
 
 if TYPE_CHECKING:  # pathlib is not imported at run time: the fast paths do without it

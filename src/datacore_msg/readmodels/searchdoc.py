@@ -4,7 +4,7 @@ search command's fast path reads it)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from datacore_msg.records import NamedTuple
 
 
 class SearchDoc(NamedTuple):

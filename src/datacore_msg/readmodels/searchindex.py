@@ -41,11 +41,11 @@ import sqlite3
 import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
 
 from datacore_msg.errors import BadQuery
 from datacore_msg.eventlog.sqlite_errors import translating
 from datacore_msg.readmodels.searchdoc import SearchDoc
+from datacore_msg.records import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # not imported at run time: the search command's fast path does without pathlib
     from pathlib import Path
