@@ -76,6 +76,9 @@ REQUEST_TIMEOUT_S = 5.0
 #: Seconds the relay's event loop waits for one catch-up read (it serves no one meanwhile, as
 #: during a read of the SQLite log); past it the endpoint is told the store holds less, for now.
 READ_WAIT_S = 10.0
+#: Seconds a new connection waits for this instance's tail to reach the stream's last message
+#: (within the relay's admission timeout); past it the peer is told the store is unavailable.
+SETTLE_WAIT_S = 6.0
 #: Seconds the relay keeps trying to reach NATS when it starts.
 CONNECT_TIMEOUT_S = 15.0
 #: JetStream's de-duplication window (seconds): a message id seen within it is dropped.
@@ -333,6 +336,26 @@ class _Log:
             except _UNREACHABLE as exc:
                 self.problem = _why(exc)
 
+    async def settle(self, timeout: float) -> None:
+        """Return once the tail passed every message the stream held when this was called (heads
+        and the listener know every event JetStream acknowledged before), or raise
+        :class:`~datacore_msg.errors.StorageError`."""
+        deadline = time.monotonic() + timeout
+        try:
+            info = await self._api(f"STREAM.INFO.{self.stream}", {})
+        except _UNREACHABLE as exc:
+            raise StorageError(f"JetStream did not say how far its stream goes: {_why(exc)}") from None
+        target = int(info.get("state", {}).get("last_seq", 0))
+        self.last_seq = max(self.last_seq, target)
+        while self.delivered < target:
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"this relay instance has read the stream up to {self.delivered} of {target} "
+                    "(its consumer is behind)"
+                )
+            await asyncio.sleep(0.01)
+        self._flush()
+
     def health(self) -> StoreHealth:
         reachable = self.connected and self.nc is not None and self.nc.is_connected and not self.problem
         return StoreHealth(reachable, max(0, self.last_seq - self.delivered), self.problem)
@@ -362,13 +385,18 @@ class _Log:
             self.seqs[origin] = event.seq
         return tip
 
+    def _bound(self, tip: _Tip) -> int:
+        """A stream sequence at or past every message this instance knows of (a tip read from a
+        replica that is behind may be older than what the tail or a publish saw)."""
+        return max(tip.stream_seq, self.delivered, self.last_seq)
+
     async def _locate(self, origin: str, seq: int, tip: _Tip) -> int | None:
-        """The stream sequence of ``origin``'s event ``seq`` (1 <= seq <= tip.seq): a binary search
-        of the stream with direct gets of the subject's next message."""
+        """The stream sequence of ``origin``'s event ``seq``: a binary search of the stream with
+        direct gets of the subject's next message."""
         if seq == tip.seq:
             return tip.stream_seq
         subject = self.subject(origin)
-        low, high = 1, tip.stream_seq
+        low, high = 1, self._bound(tip)
         while low <= high:
             middle = (low + high) // 2
             msg = await self._get(subject, middle)
@@ -386,9 +414,13 @@ class _Log:
 
     async def events_after(self, origin: str, seq: int, limit: int) -> list[Event]:
         tip = await self.tip(origin)
-        if tip is None or limit <= 0 or seq >= tip.seq:
+        if tip is not None and tip.seq < self.seqs.get(origin, 0):
+            self.tips.pop(origin, None)  # read from a replica that is behind: read again
+            tip = await self.tip(origin)
+        head = max(tip.seq if tip is not None else 0, self.seqs.get(origin, 0))
+        if tip is None or limit <= 0 or seq >= head:
             return []
-        wanted = min(limit, tip.seq - seq)
+        wanted = min(limit, head - seq)
         reader = self._readers.pop((origin, seq), None)
         events: list[Event] = []
         try:
@@ -406,7 +438,7 @@ class _Log:
             if events:
                 return events
             return await self._read_direct(origin, seq, tip, min(wanted, DIRECT_READS))
-        if events and events[-1].seq < tip.seq:
+        if events and events[-1].seq < head:
             self._readers[(origin, events[-1].seq)] = reader
             while len(self._readers) > READERS_KEPT:
                 self._readers.popitem(last=False)  # the server drops it when idle
@@ -625,12 +657,28 @@ class JetStreamStore:
         return dict(self._log.seqs)
 
     def events_after(self, origin: str, seq: int, limit: int) -> list[Event]:
-        if limit <= 0 or self._log.seqs.get(origin, 0) <= seq or not self._log.health().reachable:
+        """``origin``'s events after ``seq``: at least one when the stream holds more than
+        ``seq`` of it, else :class:`~datacore_msg.errors.StorageError` (never fewer in silence: the
+        endpoint would take it for all there is, and a ``sync`` would end without them)."""
+        held = self._log.seqs.get(origin, 0)
+        if limit <= 0 or held <= seq:
             return []
+        if not self._log.health().reachable:
+            raise StorageError(f"JetStream is not reachable ({self._log.problem or 'not connected'})")
         try:
-            return self._call(self._log.events_after(origin, seq, limit), READ_WAIT_S)
-        except (*_UNREACHABLE, TimeoutError):
-            return []  # the endpoint believes the store holds less, and asks again later
+            found = self._call(self._log.events_after(origin, seq, limit), READ_WAIT_S)
+        except (*_UNREACHABLE, TimeoutError) as exc:
+            raise StorageError(f"JetStream did not answer a catch-up read: {_why(exc)}") from None
+        if not found:
+            raise StorageError(
+                f"JetStream holds events of {origin[:12]} up to seq {held} but answered none after {seq}"
+            )
+        return found
+
+    async def settle(self, timeout: float = SETTLE_WAIT_S) -> None:
+        """Return once this instance's heads and listener know every event JetStream had
+        acknowledged when called, or raise :class:`~datacore_msg.errors.StorageError`."""
+        await asyncio.wrap_future(self._submit(self._log.settle(timeout)))
 
     def read(self, origin: str, seq: int, limit: int) -> list[Event]:
         """:meth:`events_after`, raising what keeps it from JetStream instead of reading nothing."""
