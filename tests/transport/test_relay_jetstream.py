@@ -227,3 +227,48 @@ def test_settle_returns_only_once_the_heads_hold_what_another_instance_stored(
     finally:
         first.close()
         second.close()
+
+
+def test_pipelined_runs_interleaved_with_other_writers_still_store_one_chain_per_origin(
+    nats_server: NatsServer,
+) -> None:
+    """A run of one origin is published pipelined (only its first message checked against the
+    subject's tip, each next one against the stream's last message id): other origins' messages
+    and another instance's fork of the same origin landing in between must make the rest be
+    checked again, never let a fork or a gap into the stream."""
+    stream = f"T{nonce()[:12]}"
+    stores = [JetStreamStore([nats_server.url], stream) for _ in range(3)]
+    try:
+        long, busy = SigningKey.generate(), SigningKey.generate()
+        runs = {"mine": chain(long, 90, pad="mine"), "fork": chain(long, 90, pad="fork")}
+        others = chain(busy, 90)
+        reports: list[object] = []
+
+        def ingest_in(store: JetStreamStore, events: list[Event], size: int) -> None:
+            for start in range(0, len(events), size):
+                try:
+                    reports.append(asyncio.run(store.ingest(items(events[start : start + size]), NOW_MS)))
+                except StorageError as exc:
+                    reports.append(exc)
+
+        threads = [
+            threading.Thread(target=ingest_in, args=(stores[0], runs["mine"], 30)),
+            threading.Thread(target=ingest_in, args=(stores[1], runs["fork"], 45)),
+            threading.Thread(target=ingest_in, args=(stores[2], others, 2)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        reader = JetStreamStore([nats_server.url], stream)
+        try:
+            held = chained(reader, long.public_hex)
+            assert [e.id for e in chained(reader, busy.public_hex)] == [e.id for e in others]
+        finally:
+            reader.close()
+        assert held and len({e.data["pad"] for e in held}) == 1, "a fork was stored"
+        accepted = [e.id for r in reports if not isinstance(r, Exception) for e in r.accepted]  # type: ignore[attr-defined]
+        assert sorted(accepted) == sorted([e.id for e in held] + [e.id for e in others])
+    finally:
+        for store in stores:
+            store.close()

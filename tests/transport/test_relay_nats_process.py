@@ -6,8 +6,8 @@ converge, live (a watcher on one instance sees what was pushed to the other), wi
 views; ``kill -9`` of one instance mid-stream, its peers (configured with both instances' URLs) fail
 over to the other by themselves and nothing is lost; a sync the store cannot serve in full fails
 rather than end short; a relay whose JetStream is down refuses a batch with ``error
-store_unavailable`` and acknowledges nothing, then stores it once JetStream is back; a three-node cluster (stream replicas 3) loses a node
-mid-stream and every acknowledged event is still there.
+store_unavailable`` and acknowledges nothing, then stores it once JetStream is back; a three-node
+cluster (stream replicas 3) loses a node mid-stream and every acknowledged event is still there.
 """
 
 from __future__ import annotations

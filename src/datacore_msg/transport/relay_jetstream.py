@@ -87,7 +87,11 @@ DUPLICATE_WINDOW_S = 120.0
 MAX_MSG_BYTES = 1024 * 1024
 #: JetStream's error code when ``Nats-Expected-Last-Subject-Sequence`` does not hold.
 WRONG_LAST_SEQUENCE = 10071
-#: Times an ingest re-checks a batch after another instance moved one of its origins.
+#: JetStream's error code when ``Nats-Expected-Last-Msg-Id`` does not hold.
+WRONG_LAST_MSG_ID = 10070
+CHECK_FAILED = (WRONG_LAST_SEQUENCE, WRONG_LAST_MSG_ID)
+#: Times in a row an ingest re-checks a batch, storing nothing, after another instance moved one
+#: of its origins (or another message came between two of a pipelined run).
 RACE_RETRIES = 20
 #: Catch-up readers (pull consumers) kept open for a next page.
 READERS_KEPT = 64
@@ -161,6 +165,11 @@ class _Log:
         #: again: the relay already fanned them out).
         self._mine: set[int] = set()
         self._watch: asyncio.Task[None] | None = None
+        #: PubAcks awaited, by the token ending their reply subject.
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._ack_prefix = ""
+        self._ack_count = 0
+        self._sending = asyncio.Lock()
         self._tail_moved = time.monotonic()
 
     def subject(self, origin: str) -> str:
@@ -537,7 +546,9 @@ class _Log:
             async with contextlib.AsyncExitStack() as stack:
                 for lock in locks:
                     await stack.enter_async_context(lock)
-                for _ in range(RACE_RETRIES):
+                stalled = 0
+                while stalled < RACE_RETRIES:
+                    before = len(accepted)
                     mine = {event.id for event in accepted}
                     held: dict[tuple[str, int], str] = {}
                     for origin in origins:
@@ -552,6 +563,7 @@ class _Log:
                         order = {inc.event.id: n for n, inc in enumerate(batch) if inc.event is not None}
                         accepted.sort(key=lambda event: order[event.id])
                         return IngestReport(accepted, max(0, duplicates), checked.rejected)
+                    stalled = 0 if len(accepted) > before else stalled + 1
                 raise StorageError("another relay instance keeps storing the same origins; try again")
         except _UNREACHABLE as exc:
             raise StorageError(f"JetStream did not store the batch: {_why(exc)}") from None
@@ -566,37 +578,95 @@ class _Log:
         return any(results)
 
     async def _publish_run(self, run: list[Event], accepted: list[Event]) -> bool:
+        """Publish one origin's events, pipelined: the first checked against the subject's last
+        stream sequence (its tip), each next one against the stream's last message id (its
+        predecessor's event id); then every PubAck is awaited. True when a check failed (another
+        instance or another origin came in between): the tip is dropped and the caller checks
+        again, the events stored so far being duplicates then."""
         assert self.js is not None
-        for event in run:
-            tip = self.tips.get(event.origin)
-            last = tip.stream_seq if tip is not None and tip.seq == event.seq - 1 else 0
-            if event.seq > 1 and last == 0:
-                self.tips.pop(event.origin, None)
-                return True
-            headers = {"Nats-Msg-Id": event.id, "Nats-Expected-Last-Subject-Sequence": str(last)}
-            text = json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False)
-            try:
-                ack = await self.js.publish(
-                    self.subject(event.origin),
-                    text.encode("utf-8"),
-                    timeout=REQUEST_TIMEOUT_S,
-                    headers=headers,
-                )
-            except nats.js.errors.APIError as exc:
-                if exc.err_code == WRONG_LAST_SEQUENCE:
-                    self.tips.pop(event.origin, None)
-                    return True
-                raise
-            if ack.duplicate:
-                self.tips.pop(event.origin, None)
-                return True
-            self.tips[event.origin] = _Tip(event.seq, event.id, ack.seq)
-            if ack.seq > self.delivered:
-                self._mine.add(ack.seq)
-            if event.seq > self.seqs.get(event.origin, 0):
-                self.seqs[event.origin] = event.seq
-            accepted.append(event)
-        return False
+        origin = run[0].origin
+        tip = self.tips.get(origin)
+        last = tip.stream_seq if tip is not None and tip.seq == run[0].seq - 1 else 0
+        if run[0].seq > 1 and last == 0:
+            self.tips.pop(origin, None)
+            return True
+        linked = [run[0]]
+        for event in run[1:]:
+            if event.seq != linked[-1].seq + 1 or event.prev != linked[-1].id:
+                break  # the rest after a check again
+            linked.append(event)
+        subject = self.subject(origin)
+        tokens: list[str] = []
+        try:
+            async with self._sending:  # one run's messages reach the stream side by side
+                for n, event in enumerate(linked):
+                    headers = {"Nats-Msg-Id": event.id}
+                    if n == 0:
+                        headers["Nats-Expected-Last-Subject-Sequence"] = str(last)
+                    else:
+                        headers["Nats-Expected-Last-Msg-Id"] = linked[n - 1].id
+                    text = json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False)
+                    tokens.append(await self._publish(subject, text.encode("utf-8"), headers))
+            futures = [self._acks[token] for token in tokens]
+            answers = await asyncio.wait_for(asyncio.gather(*futures), REQUEST_TIMEOUT_S)
+        finally:
+            for token in tokens:
+                self._acks.pop(token, None)
+        raced = False
+        failure = ""
+        for event, answer in zip(linked, answers, strict=True):
+            error = answer.get("error")
+            if isinstance(error, dict):
+                if error.get("err_code") in CHECK_FAILED:
+                    raced = True
+                else:
+                    failure = failure or str(error.get("description", error))
+            elif answer.get("duplicate"):
+                raced = True
+            else:
+                self._stored(event, int(answer["seq"]), accepted)
+        if failure:
+            raise nats.errors.Error(failure)
+        if raced:
+            self.tips.pop(origin, None)
+        return raced or len(linked) < len(run)
+
+    async def _publish(self, subject: str, data: bytes, headers: dict[str, str]) -> str:
+        """Publish one message to the stream, its PubAck to come to :attr:`_acks` under the token
+        returned (nats-py's own ``publish_async`` never resolves a refused publish)."""
+        assert self.nc is not None
+        if not self._ack_prefix:
+            prefix = self.nc.new_inbox()
+            await self.nc.subscribe(f"{prefix}.*", cb=self._on_ack)
+            self._ack_prefix = prefix
+        self._ack_count += 1
+        token = str(self._ack_count)
+        self._acks[token] = asyncio.get_running_loop().create_future()
+        await self.nc.publish(subject, data, reply=f"{self._ack_prefix}.{token}", headers=headers)
+        return token
+
+    async def _on_ack(self, msg: Msg) -> None:
+        future = self._acks.get(msg.subject.rsplit(".", 1)[-1])
+        if future is None or future.done():
+            return
+        try:
+            answer = json.loads(msg.data) if msg.data else {}
+        except ValueError:
+            answer = {}
+        if not isinstance(answer, dict) or not ("seq" in answer or "error" in answer):
+            status = msg.headers.get("Status", "") if msg.headers else ""
+            answer = {"error": {"description": f"no PubAck ({status or 'unreadable answer'})"}}
+        future.set_result(answer)
+
+    def _stored(self, event: Event, stream_seq: int, accepted: list[Event]) -> None:
+        tip = self.tips.get(event.origin)
+        if tip is None or event.seq > tip.seq:
+            self.tips[event.origin] = _Tip(event.seq, event.id, stream_seq)
+        if stream_seq > self.delivered:
+            self._mine.add(stream_seq)
+        if event.seq > self.seqs.get(event.origin, 0):
+            self.seqs[event.origin] = event.seq
+        accepted.append(event)
 
     async def close(self) -> None:
         if self._watch is not None:
