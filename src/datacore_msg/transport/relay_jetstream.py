@@ -11,13 +11,20 @@ origin's chain, seq 1, 2, 3… in stream order, and the subject's message count 
   relay's ``ingest`` (id, signature, fork, chain link, gap, clock skew, payload), against the ids
   held for the batch's ``(origin, seq)`` and predecessors: the origin's last message (its *tip*:
   seq, id and stream sequence, cached, else a direct get of the subject's last message) and, when
-  the batch repeats older seqs, those events read from the stream. Each accepted event is then
-  published in order, with ``Nats-Msg-Id`` = the event id (JetStream drops a second copy within the
-  duplicate window) and ``Nats-Expected-Last-Subject-Sequence`` = the stream sequence of the tip it
-  was checked against. Two relay instances racing on one origin: the second publish finds the
-  subject moved and is refused by JetStream; its instance re-reads the tip and checks again (the
-  event is now a duplicate, a fork or a next link), so the stream never holds a fork or a gap. The
-  batch is acknowledged to the peer only after JetStream's PubAck for every accepted event; any
+  the batch repeats older seqs, those events read from the stream. Each origin's accepted events
+  (a *run*, each linked to the one before) are then published pipelined — sent side by side (no
+  other publish of this instance between them), their PubAcks awaited together — each with
+  ``Nats-Msg-Id`` = the event id (JetStream drops a second copy within the duplicate window); the
+  first with ``Nats-Expected-Last-Subject-Sequence`` = the stream sequence of the tip it was
+  checked against, each next one with ``Nats-Expected-Last-Msg-Id`` = its predecessor's event id.
+  JetStream checks these as it stores each message, in stream order: the first is stored only
+  right after the tip on its subject, each next one only when its predecessor is the stream's very
+  last message — so only right after it on the subject too. Another instance racing on the origin,
+  or any message landing inside the run, makes JetStream refuse that publish and every later one
+  of the run (their predecessor is then not last); the instance keeps what was stored, re-reads the
+  tip and checks the rest again (each event is now a duplicate, a fork or a next link), so the
+  stream never holds a fork or a gap. The batch is acknowledged to the peer only after JetStream's
+  PubAck for every accepted event; any
   failure to reach JetStream raises :class:`~datacore_msg.errors.StorageError` (the relay answers
   ``error store_unavailable``; the peer keeps its events and sends them again).
 * **Heads**: at start, the stream's per-subject message counts (stream info with a subjects filter,
@@ -28,11 +35,19 @@ origin's chain, seq 1, 2, 3… in stream order, and the subject's message count 
   on the relay's event loop, which fans it out like a local batch: two peers on two instances see
   each other live. Its last stream sequence against the stream's (checked every second) is the
   lag ``/status`` and ``/metrics`` report.
+* **Settle**: before the relay answers a connection's ``auth`` with its heads, it awaits
+  :meth:`JetStreamStore.settle`: the stream's last sequence, asked of JetStream then, and the tail
+  past it (its events handed to the listener), so the heads hold everything JetStream had
+  acknowledged, whichever instance stored it; a tail still behind after ``SETTLE_WAIT_S`` is an
+  error (``store_unavailable``: the peer tries again).
 * **Catch-up** (``events_after``) reads a subject from a stream sequence with a pull consumer
   (no acks; one request per page, kept for the reader's next page). The stream sequence of an
   origin's seq is its tip's, or the next page's, else found by a binary search with direct gets
   (``next_by_subj``). While a consumer cannot be made (a cluster electing a stream leader), the
-  page is read with direct gets, which any replica answers.
+  page is read with direct gets, which any replica answers. A read that cannot be answered, or
+  answers nothing while the heads say the origin has more, raises
+  :class:`~datacore_msg.errors.StorageError`: the endpoint would take an empty page for "nothing
+  more", and a ``sync`` would end OK without events JetStream acknowledged.
 
 The NATS client is asyncio and runs on a thread of its own with its own event loop: the sans-I/O
 protocol reads ``events_after`` synchronously, as it reads the SQLite log on the relay's loop, so a
