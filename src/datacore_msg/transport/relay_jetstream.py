@@ -91,8 +91,8 @@ REQUEST_TIMEOUT_S = 5.0
 #: Seconds the relay's event loop waits for one catch-up read (it serves no one meanwhile, as
 #: during a read of the SQLite log); past it the endpoint is told the store holds less, for now.
 READ_WAIT_S = 10.0
-#: Seconds a new connection waits for this instance's tail to reach the stream's last message
-#: (within the relay's admission timeout); past it the peer is told the store is unavailable.
+#: Seconds a new connection waits for JetStream's last sequence and this instance's tail to reach
+#: it (less than the relay's admission timeout); past it the peer is told the store is unavailable.
 SETTLE_WAIT_S = 6.0
 #: Seconds the relay keeps trying to reach NATS when it starts.
 CONNECT_TIMEOUT_S = 15.0
@@ -366,7 +366,7 @@ class _Log:
         :class:`~datacore_msg.errors.StorageError`."""
         deadline = time.monotonic() + timeout
         try:
-            info = await self._api(f"STREAM.INFO.{self.stream}", {})
+            info = await asyncio.wait_for(self._api(f"STREAM.INFO.{self.stream}", {}), timeout)
         except _UNREACHABLE as exc:
             raise StorageError(f"JetStream did not say how far its stream goes: {_why(exc)}") from None
         target = int(info.get("state", {}).get("last_seq", 0))
