@@ -312,10 +312,12 @@ def run(tmp: Path, quick: bool, sizes: tuple[int, int, int, int, int] | None = N
         "Catch-up is one `sync` of a peer with an empty log: the peer verifies and stores every "
         "batch (signatures, one durable transaction each), which bounds both relays alike; the "
         "SQLite relay's figure in the same run is the ceiling this peer allows.",
-        "Each event is one JetStream message published with the expected last sequence of its "
-        "origin's subject (what keeps two instances from storing a fork): an origin's events are "
-        "published one after another, each waiting for its PubAck, so one origin's throughput is "
-        "bounded by that round trip; different origins' publish side by side.",
+        "Each event is one JetStream message. A batch's events of one origin are published "
+        "pipelined: the first with the expected last sequence of the origin's subject (what keeps "
+        "two instances from storing a fork), each next one with the expected last message id of "
+        "the stream = its predecessor's event id, so a message is stored only right after its "
+        "predecessor and anything landing inside the run (another instance) makes the rest be "
+        "checked again; the PubAcks are awaited together, one round trip per run, not per event.",
         "Fan-out with two instances: every instance reads the stream once through its consumer and "
         "serves its own peers from memory, so the work per event grows with the instances (one "
         "consumer delivery each) while the peers per instance halve; on this 2-core machine the "

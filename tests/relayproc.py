@@ -128,6 +128,18 @@ def configure(inst: Any, relay: RelayProcess, secret: str | None = None) -> None
     path.write_text(text, encoding="utf-8")
 
 
+def configure_urls(inst: Any, urls: list[str], secret: str = SECRET) -> None:
+    """``inst``'s ``messaging.relay.url`` as a YAML list of ``urls`` (relay instances to fail over
+    between, in order)."""
+    holder = RelayProcess(Path("unused"), secret)
+    configure(inst, holder)
+    path = inst.root / ".datacore" / "settings.local.yaml"
+    listed = "    url:\n" + "".join(f"      - {url}\n" for url in urls)
+    text = path.read_text(encoding="utf-8").replace(f"    url: {holder.url}\n", listed)
+    assert listed in text
+    path.write_text(text, encoding="utf-8")
+
+
 def sync(inst: Any) -> dict[str, Any]:
     """One ``sync --json`` of ``inst`` in its own process, which must succeed; its JSON data."""
     out: dict[str, Any] = json.loads(ok(inst.run("sync", "--json", "--root", str(inst.root))).out)["data"]

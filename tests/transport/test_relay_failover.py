@@ -24,21 +24,10 @@ import pytest
 
 from datacore_msg.cli.exit_codes import Exit
 from peers import data, ok
-from relayproc import SECRET, RelayProcess, configure, free_port, ids, relay_ids
+from relayproc import SECRET, RelayProcess, configure_urls, free_port, ids, relay_ids
 from watchproc import Watcher, until
 
 pytestmark = pytest.mark.slow
-
-
-def configure_urls(inst: Any, urls: list[str], secret: str = SECRET) -> None:
-    """``inst``'s ``messaging.relay.url`` as a YAML list of ``urls``."""
-    holder = RelayProcess(Path("unused"), secret)
-    configure(inst, holder)
-    path = inst.root / ".datacore" / "settings.local.yaml"
-    listed = "    url:\n" + "".join(f"      - {url}\n" for url in urls)
-    text = path.read_text(encoding="utf-8").replace(f"    url: {holder.url}\n", listed)
-    assert listed in text
-    path.write_text(text, encoding="utf-8")
 
 
 def dead_url() -> str:

@@ -180,3 +180,95 @@ def test_an_instance_whose_cached_tip_is_behind_reads_it_again_rather_than_refus
     finally:
         first.close()
         second.close()
+
+
+def test_a_catch_up_read_jetstream_cannot_answer_raises_rather_than_read_short(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path / "js").start()
+    store = None
+    try:
+        store = JetStreamStore([server.url], "SHORT")
+        key = SigningKey.generate()
+        assert len(asyncio.run(store.ingest(items(chain(key, 6)), NOW_MS)).accepted) == 6
+        assert [e.seq for e in store.events_after(key.public_hex, 2, 10)] == [3, 4, 5, 6]
+        server.kill()
+        # the heads still say 6: an empty answer would be taken for "nothing more", and a sync
+        # would end OK without events JetStream acknowledged
+        with pytest.raises(StorageError, match="JetStream"):
+            store.events_after(key.public_hex, 2, 10)
+        assert store.events_after(key.public_hex, 6, 10) == []  # nothing held after the head
+    finally:
+        if store is not None:
+            store.close()
+        server.close()
+
+
+def test_settle_returns_only_once_the_heads_hold_what_another_instance_stored(
+    nats_server: NatsServer,
+) -> None:
+    stream = f"T{nonce()[:12]}"
+    first, second = JetStreamStore([nats_server.url], stream), JetStreamStore([nats_server.url], stream)
+    try:
+        key = SigningKey.generate()
+        events = chain(key, 8)
+        assert len(asyncio.run(first.ingest(items(events[:3]), NOW_MS)).accepted) == 3
+        # the first instance's tail stalls (as during a stream leader election)...
+        first._call(first._log._tail.unsubscribe())
+        assert len(asyncio.run(second.ingest(items(events[3:]), NOW_MS)).accepted) == 5
+        assert first.heads() == {key.public_hex: 3}
+        # ...so a connection would be sent stale heads: settle waits for the tail (started again by
+        # the watch) to pass everything JetStream acknowledged, and only then returns
+        first._call(first._log.settle(60), 70)
+        assert first.heads() == {key.public_hex: 8}
+        assert [e.id for e in chained(first, key.public_hex)] == [e.id for e in events]
+        with pytest.raises(StorageError, match="consumer is behind"):
+            first._call(first._log._tail.unsubscribe())
+            asyncio.run(second.ingest(items(chain(SigningKey.generate(), 1)), NOW_MS))
+            first._call(first._log.settle(0.2))
+    finally:
+        first.close()
+        second.close()
+
+
+def test_pipelined_runs_interleaved_with_other_writers_still_store_one_chain_per_origin(
+    nats_server: NatsServer,
+) -> None:
+    """A run of one origin is published pipelined (only its first message checked against the
+    subject's tip, each next one against the stream's last message id): other origins' messages
+    and another instance's fork of the same origin landing in between must make the rest be
+    checked again, never let a fork or a gap into the stream."""
+    stream = f"T{nonce()[:12]}"
+    stores = [JetStreamStore([nats_server.url], stream) for _ in range(3)]
+    try:
+        long, busy = SigningKey.generate(), SigningKey.generate()
+        runs = {"mine": chain(long, 90, pad="mine"), "fork": chain(long, 90, pad="fork")}
+        others = chain(busy, 90)
+        reports: list[object] = []
+
+        def ingest_in(store: JetStreamStore, events: list[Event], size: int) -> None:
+            for start in range(0, len(events), size):
+                try:
+                    reports.append(asyncio.run(store.ingest(items(events[start : start + size]), NOW_MS)))
+                except StorageError as exc:
+                    reports.append(exc)
+
+        threads = [
+            threading.Thread(target=ingest_in, args=(stores[0], runs["mine"], 30)),
+            threading.Thread(target=ingest_in, args=(stores[1], runs["fork"], 45)),
+            threading.Thread(target=ingest_in, args=(stores[2], others, 2)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        reader = JetStreamStore([nats_server.url], stream)
+        try:
+            held = chained(reader, long.public_hex)
+            assert [e.id for e in chained(reader, busy.public_hex)] == [e.id for e in others]
+        finally:
+            reader.close()
+        assert held and len({e.data["pad"] for e in held}) == 1, "a fork was stored"
+        accepted = [e.id for r in reports if not isinstance(r, Exception) for e in r.accepted]  # type: ignore[attr-defined]
+        assert sorted(accepted) == sorted([e.id for e in held] + [e.id for e in others])
+    finally:
+        for store in stores:
+            store.close()

@@ -3,10 +3,11 @@ processes and real installations on loopback.
 
 Two relay instances on one JetStream, three installations spread over them: messages and tasks
 converge, live (a watcher on one instance sees what was pushed to the other), with byte-identical
-views; ``kill -9`` of one instance mid-stream, its peer pointed at the other loses nothing; a relay
-whose JetStream is down refuses a batch with ``error store_unavailable`` and acknowledges nothing,
-then stores it once JetStream is back; a three-node cluster (stream replicas 3) loses a node
-mid-stream and every acknowledged event is still there.
+views; ``kill -9`` of one instance mid-stream, its peers (configured with both instances' URLs) fail
+over to the other by themselves and nothing is lost; a sync the store cannot serve in full fails
+rather than end short; a relay whose JetStream is down refuses a batch with ``error
+store_unavailable`` and acknowledges nothing, then stores it once JetStream is back; a three-node
+cluster (stream replicas 3) loses a node mid-stream and every acknowledged event is still there.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from datacore_msg.transport.relay_store import open_relay_store
 from natsserver import NatsServer, cluster, servers, start_cluster, stream_ids
 from peers import data, ok
 from relayclient import NOW_MS, admitted, chain, error_then_close
-from relayproc import RelayProcess, configure, ids, sync
+from relayproc import RelayProcess, configure, configure_urls, ids, sync
 from watchproc import Watcher, until
 
 pytestmark = pytest.mark.slow
@@ -122,29 +123,67 @@ def test_two_relay_instances_on_one_jetstream_converge_live_with_identical_views
         assert code == 200 and "datacore_relay_store_up 1" in metrics
 
 
-def test_kill_9_of_one_instance_mid_stream_its_peer_moves_to_the_other_and_nothing_is_lost(
+def test_kill_9_of_one_instance_mid_stream_its_peers_fail_over_to_the_other_and_nothing_is_lost(
     tmp_path: Path, team: dict[str, Any], closing: Callable[[Any], Any]
 ) -> None:
     server = closing(NatsServer(tmp_path / "js").start())
     one = nats_relay(tmp_path, server.url, closing, "one")
     two = nats_relay(tmp_path, server.url, closing, "two")
-    laptop, tex = team["laptop"], team["tex"]
-    configure(laptop, two)
-    configure(tex, one)
+    laptop, desktop, tex = team["laptop"], team["desktop"], team["tex"]
+    # every peer knows both instances (messaging.relay.url is a list): the first it lists is its own
+    configure_urls(laptop, [two.url, one.url])
+    configure_urls(desktop, [one.url, two.url])
+    configure_urls(tex, [one.url, two.url])
     watcher(laptop, tmp_path, closing)
+    desktop_watch = watcher(desktop, tmp_path, closing)
     tex_watch = watcher(tex, tmp_path, closing)
+    for watch in (desktop_watch, tex_watch):
+        watch.wait_for(f"connected to {one.url}: live")
     for n in range(6):
         ok(tex.cli("send", "@gregor", f"message {n}"))
         if n == 2:
             one.kill()
-    tex_watch.wait_for("not connected")
-    tex_watch.stop()
-    configure(tex, two)  # its relay is gone: pointed at the other instance
-    watcher(tex, tmp_path, closing)
-    until(lambda: ids(laptop) == ids(tex), 90, "convergence through the other instance")
+    # nobody points them anywhere: each watcher moves to the other instance by itself
+    for watch in (desktop_watch, tex_watch):
+        watch.wait_for(f"connected to {two.url}: live", timeout=90)
+        assert f"trying the next relay, {two.url}" in watch.output()
+    ok(desktop.cli("send", "@tex", "after the kill"))
+    until(lambda: "after the kill" in tex.read("inbox.org"), 90, "a message sent after the kill")
+    until(lambda: ids(laptop) == ids(desktop) == ids(tex), 90, "convergence through the other instance")
     inbox = laptop.read("inbox.org")
     assert all(f"message {n}" in inbox for n in range(6))
-    assert ids(tex) <= stream_ids(server.url, STREAM)
+    until(lambda: ids(tex) == stream_ids(server.url, STREAM), 30, "the stream holding every event once")
+    for inst in (laptop, desktop, tex):
+        with inst.space() as space:
+            events = list(space.store.iter_since(0))
+            assert len(events) == len({event.id for event in events})  # nothing twice
+    until(lambda: views(desktop) == views(laptop), 60, "byte-identical views")
+
+
+def test_a_sync_the_store_cannot_serve_in_full_fails_rather_than_end_short(
+    tmp_path: Path, team: dict[str, Any], closing: Callable[[Any], Any]
+) -> None:
+    """The second instance's heads say more than JetStream answers now (it went down after one
+    stored tex's events, which the second holds nowhere in memory): the desktop's sync there fails
+    with ``store_unavailable`` (and is tried again) instead of ending OK without the events
+    JetStream acknowledged before it began."""
+    server = closing(NatsServer(tmp_path / "js").start())
+    one = nats_relay(tmp_path, server.url, closing, "one")
+    desktop, tex = team["desktop"], team["tex"]
+    configure(tex, one)
+    for n in range(3):
+        ok(tex.cli("send", "@gregor", f"stored {n}"))
+    sync(tex)
+    two = nats_relay(tmp_path, server.url, closing, "two")
+    until(lambda: two.status()["store"] == {"reachable": True, "lag": 0}, 30, "the second instance up")
+    configure(desktop, two)
+    server.kill()
+    result = desktop.run("sync", "--json", "--root", str(desktop.root))
+    assert result.code != 0 and "store_unavailable" in result.out, result
+    server.start()
+    sync_until_stored(desktop)
+    assert ids(desktop) >= ids(tex)
+    assert all(f"stored {n}" in desktop.read("inbox.org") for n in range(3))
 
 
 def test_a_relay_whose_jetstream_is_down_refuses_batches_and_acknowledges_nothing(

@@ -11,13 +11,20 @@ origin's chain, seq 1, 2, 3… in stream order, and the subject's message count 
   relay's ``ingest`` (id, signature, fork, chain link, gap, clock skew, payload), against the ids
   held for the batch's ``(origin, seq)`` and predecessors: the origin's last message (its *tip*:
   seq, id and stream sequence, cached, else a direct get of the subject's last message) and, when
-  the batch repeats older seqs, those events read from the stream. Each accepted event is then
-  published in order, with ``Nats-Msg-Id`` = the event id (JetStream drops a second copy within the
-  duplicate window) and ``Nats-Expected-Last-Subject-Sequence`` = the stream sequence of the tip it
-  was checked against. Two relay instances racing on one origin: the second publish finds the
-  subject moved and is refused by JetStream; its instance re-reads the tip and checks again (the
-  event is now a duplicate, a fork or a next link), so the stream never holds a fork or a gap. The
-  batch is acknowledged to the peer only after JetStream's PubAck for every accepted event; any
+  the batch repeats older seqs, those events read from the stream. Each origin's accepted events
+  (a *run*, each linked to the one before) are then published pipelined — sent side by side (no
+  other publish of this instance between them), their PubAcks awaited together — each with
+  ``Nats-Msg-Id`` = the event id (JetStream drops a second copy within the duplicate window); the
+  first with ``Nats-Expected-Last-Subject-Sequence`` = the stream sequence of the tip it was
+  checked against, each next one with ``Nats-Expected-Last-Msg-Id`` = its predecessor's event id.
+  JetStream checks these as it stores each message, in stream order: the first is stored only
+  right after the tip on its subject, each next one only when its predecessor is the stream's very
+  last message — so only right after it on the subject too. Another instance racing on the origin,
+  or any message landing inside the run, makes JetStream refuse that publish and every later one
+  of the run (their predecessor is then not last); the instance keeps what was stored, re-reads the
+  tip and checks the rest again (each event is now a duplicate, a fork or a next link), so the
+  stream never holds a fork or a gap. The batch is acknowledged to the peer only after JetStream's
+  PubAck for every accepted event; any
   failure to reach JetStream raises :class:`~datacore_msg.errors.StorageError` (the relay answers
   ``error store_unavailable``; the peer keeps its events and sends them again).
 * **Heads**: at start, the stream's per-subject message counts (stream info with a subjects filter,
@@ -28,11 +35,19 @@ origin's chain, seq 1, 2, 3… in stream order, and the subject's message count 
   on the relay's event loop, which fans it out like a local batch: two peers on two instances see
   each other live. Its last stream sequence against the stream's (checked every second) is the
   lag ``/status`` and ``/metrics`` report.
+* **Settle**: before the relay answers a connection's ``auth`` with its heads, it awaits
+  :meth:`JetStreamStore.settle`: the stream's last sequence, asked of JetStream then, and the tail
+  past it (its events handed to the listener), so the heads hold everything JetStream had
+  acknowledged, whichever instance stored it; a tail still behind after ``SETTLE_WAIT_S`` is an
+  error (``store_unavailable``: the peer tries again).
 * **Catch-up** (``events_after``) reads a subject from a stream sequence with a pull consumer
   (no acks; one request per page, kept for the reader's next page). The stream sequence of an
   origin's seq is its tip's, or the next page's, else found by a binary search with direct gets
   (``next_by_subj``). While a consumer cannot be made (a cluster electing a stream leader), the
-  page is read with direct gets, which any replica answers.
+  page is read with direct gets, which any replica answers. A read that cannot be answered, or
+  answers nothing while the heads say the origin has more, raises
+  :class:`~datacore_msg.errors.StorageError`: the endpoint would take an empty page for "nothing
+  more", and a ``sync`` would end OK without events JetStream acknowledged.
 
 The NATS client is asyncio and runs on a thread of its own with its own event loop: the sans-I/O
 protocol reads ``events_after`` synchronously, as it reads the SQLite log on the relay's loop, so a
@@ -76,6 +91,9 @@ REQUEST_TIMEOUT_S = 5.0
 #: Seconds the relay's event loop waits for one catch-up read (it serves no one meanwhile, as
 #: during a read of the SQLite log); past it the endpoint is told the store holds less, for now.
 READ_WAIT_S = 10.0
+#: Seconds a new connection waits for JetStream's last sequence and this instance's tail to reach
+#: it (less than the relay's admission timeout); past it the peer is told the store is unavailable.
+SETTLE_WAIT_S = 6.0
 #: Seconds the relay keeps trying to reach NATS when it starts.
 CONNECT_TIMEOUT_S = 15.0
 #: JetStream's de-duplication window (seconds): a message id seen within it is dropped.
@@ -84,7 +102,11 @@ DUPLICATE_WINDOW_S = 120.0
 MAX_MSG_BYTES = 1024 * 1024
 #: JetStream's error code when ``Nats-Expected-Last-Subject-Sequence`` does not hold.
 WRONG_LAST_SEQUENCE = 10071
-#: Times an ingest re-checks a batch after another instance moved one of its origins.
+#: JetStream's error code when ``Nats-Expected-Last-Msg-Id`` does not hold.
+WRONG_LAST_MSG_ID = 10070
+CHECK_FAILED = (WRONG_LAST_SEQUENCE, WRONG_LAST_MSG_ID)
+#: Times in a row an ingest re-checks a batch, storing nothing, after another instance moved one
+#: of its origins (or another message came between two of a pipelined run).
 RACE_RETRIES = 20
 #: Catch-up readers (pull consumers) kept open for a next page.
 READERS_KEPT = 64
@@ -158,6 +180,11 @@ class _Log:
         #: again: the relay already fanned them out).
         self._mine: set[int] = set()
         self._watch: asyncio.Task[None] | None = None
+        #: PubAcks awaited, by the token ending their reply subject.
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._ack_prefix = ""
+        self._ack_count = 0
+        self._sending = asyncio.Lock()
         self._tail_moved = time.monotonic()
 
     def subject(self, origin: str) -> str:
@@ -333,6 +360,26 @@ class _Log:
             except _UNREACHABLE as exc:
                 self.problem = _why(exc)
 
+    async def settle(self, timeout: float) -> None:
+        """Return once the tail passed every message the stream held when this was called (heads
+        and the listener know every event JetStream acknowledged before), or raise
+        :class:`~datacore_msg.errors.StorageError`."""
+        deadline = time.monotonic() + timeout
+        try:
+            info = await asyncio.wait_for(self._api(f"STREAM.INFO.{self.stream}", {}), timeout)
+        except _UNREACHABLE as exc:
+            raise StorageError(f"JetStream did not say how far its stream goes: {_why(exc)}") from None
+        target = int(info.get("state", {}).get("last_seq", 0))
+        self.last_seq = max(self.last_seq, target)
+        while self.delivered < target:
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"this relay instance has read the stream up to {self.delivered} of {target} "
+                    "(its consumer is behind)"
+                )
+            await asyncio.sleep(0.01)
+        self._flush()
+
     def health(self) -> StoreHealth:
         reachable = self.connected and self.nc is not None and self.nc.is_connected and not self.problem
         return StoreHealth(reachable, max(0, self.last_seq - self.delivered), self.problem)
@@ -362,13 +409,18 @@ class _Log:
             self.seqs[origin] = event.seq
         return tip
 
+    def _bound(self, tip: _Tip) -> int:
+        """A stream sequence at or past every message this instance knows of (a tip read from a
+        replica that is behind may be older than what the tail or a publish saw)."""
+        return max(tip.stream_seq, self.delivered, self.last_seq)
+
     async def _locate(self, origin: str, seq: int, tip: _Tip) -> int | None:
-        """The stream sequence of ``origin``'s event ``seq`` (1 <= seq <= tip.seq): a binary search
-        of the stream with direct gets of the subject's next message."""
+        """The stream sequence of ``origin``'s event ``seq``: a binary search of the stream with
+        direct gets of the subject's next message."""
         if seq == tip.seq:
             return tip.stream_seq
         subject = self.subject(origin)
-        low, high = 1, tip.stream_seq
+        low, high = 1, self._bound(tip)
         while low <= high:
             middle = (low + high) // 2
             msg = await self._get(subject, middle)
@@ -386,9 +438,13 @@ class _Log:
 
     async def events_after(self, origin: str, seq: int, limit: int) -> list[Event]:
         tip = await self.tip(origin)
-        if tip is None or limit <= 0 or seq >= tip.seq:
+        if tip is not None and tip.seq < self.seqs.get(origin, 0):
+            self.tips.pop(origin, None)  # read from a replica that is behind: read again
+            tip = await self.tip(origin)
+        head = max(tip.seq if tip is not None else 0, self.seqs.get(origin, 0))
+        if tip is None or limit <= 0 or seq >= head:
             return []
-        wanted = min(limit, tip.seq - seq)
+        wanted = min(limit, head - seq)
         reader = self._readers.pop((origin, seq), None)
         events: list[Event] = []
         try:
@@ -406,7 +462,7 @@ class _Log:
             if events:
                 return events
             return await self._read_direct(origin, seq, tip, min(wanted, DIRECT_READS))
-        if events and events[-1].seq < tip.seq:
+        if events and events[-1].seq < head:
             self._readers[(origin, events[-1].seq)] = reader
             while len(self._readers) > READERS_KEPT:
                 self._readers.popitem(last=False)  # the server drops it when idle
@@ -505,7 +561,9 @@ class _Log:
             async with contextlib.AsyncExitStack() as stack:
                 for lock in locks:
                     await stack.enter_async_context(lock)
-                for _ in range(RACE_RETRIES):
+                stalled = 0
+                while stalled < RACE_RETRIES:
+                    before = len(accepted)
                     mine = {event.id for event in accepted}
                     held: dict[tuple[str, int], str] = {}
                     for origin in origins:
@@ -520,6 +578,7 @@ class _Log:
                         order = {inc.event.id: n for n, inc in enumerate(batch) if inc.event is not None}
                         accepted.sort(key=lambda event: order[event.id])
                         return IngestReport(accepted, max(0, duplicates), checked.rejected)
+                    stalled = 0 if len(accepted) > before else stalled + 1
                 raise StorageError("another relay instance keeps storing the same origins; try again")
         except _UNREACHABLE as exc:
             raise StorageError(f"JetStream did not store the batch: {_why(exc)}") from None
@@ -534,37 +593,95 @@ class _Log:
         return any(results)
 
     async def _publish_run(self, run: list[Event], accepted: list[Event]) -> bool:
+        """Publish one origin's events, pipelined: the first checked against the subject's last
+        stream sequence (its tip), each next one against the stream's last message id (its
+        predecessor's event id); then every PubAck is awaited. True when a check failed (another
+        instance or another origin came in between): the tip is dropped and the caller checks
+        again, the events stored so far being duplicates then."""
         assert self.js is not None
-        for event in run:
-            tip = self.tips.get(event.origin)
-            last = tip.stream_seq if tip is not None and tip.seq == event.seq - 1 else 0
-            if event.seq > 1 and last == 0:
-                self.tips.pop(event.origin, None)
-                return True
-            headers = {"Nats-Msg-Id": event.id, "Nats-Expected-Last-Subject-Sequence": str(last)}
-            text = json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False)
-            try:
-                ack = await self.js.publish(
-                    self.subject(event.origin),
-                    text.encode("utf-8"),
-                    timeout=REQUEST_TIMEOUT_S,
-                    headers=headers,
-                )
-            except nats.js.errors.APIError as exc:
-                if exc.err_code == WRONG_LAST_SEQUENCE:
-                    self.tips.pop(event.origin, None)
-                    return True
-                raise
-            if ack.duplicate:
-                self.tips.pop(event.origin, None)
-                return True
-            self.tips[event.origin] = _Tip(event.seq, event.id, ack.seq)
-            if ack.seq > self.delivered:
-                self._mine.add(ack.seq)
-            if event.seq > self.seqs.get(event.origin, 0):
-                self.seqs[event.origin] = event.seq
-            accepted.append(event)
-        return False
+        origin = run[0].origin
+        tip = self.tips.get(origin)
+        last = tip.stream_seq if tip is not None and tip.seq == run[0].seq - 1 else 0
+        if run[0].seq > 1 and last == 0:
+            self.tips.pop(origin, None)
+            return True
+        linked = [run[0]]
+        for event in run[1:]:
+            if event.seq != linked[-1].seq + 1 or event.prev != linked[-1].id:
+                break  # the rest after a check again
+            linked.append(event)
+        subject = self.subject(origin)
+        tokens: list[str] = []
+        try:
+            async with self._sending:  # one run's messages reach the stream side by side
+                for n, event in enumerate(linked):
+                    headers = {"Nats-Msg-Id": event.id}
+                    if n == 0:
+                        headers["Nats-Expected-Last-Subject-Sequence"] = str(last)
+                    else:
+                        headers["Nats-Expected-Last-Msg-Id"] = linked[n - 1].id
+                    text = json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False)
+                    tokens.append(await self._publish(subject, text.encode("utf-8"), headers))
+            futures = [self._acks[token] for token in tokens]
+            answers = await asyncio.wait_for(asyncio.gather(*futures), REQUEST_TIMEOUT_S)
+        finally:
+            for token in tokens:
+                self._acks.pop(token, None)
+        raced = False
+        failure = ""
+        for event, answer in zip(linked, answers, strict=True):
+            error = answer.get("error")
+            if isinstance(error, dict):
+                if error.get("err_code") in CHECK_FAILED:
+                    raced = True
+                else:
+                    failure = failure or str(error.get("description", error))
+            elif answer.get("duplicate"):
+                raced = True
+            else:
+                self._stored(event, int(answer["seq"]), accepted)
+        if failure:
+            raise nats.errors.Error(failure)
+        if raced:
+            self.tips.pop(origin, None)
+        return raced or len(linked) < len(run)
+
+    async def _publish(self, subject: str, data: bytes, headers: dict[str, str]) -> str:
+        """Publish one message to the stream, its PubAck to come to :attr:`_acks` under the token
+        returned (nats-py's own ``publish_async`` never resolves a refused publish)."""
+        assert self.nc is not None
+        if not self._ack_prefix:
+            prefix = self.nc.new_inbox()
+            await self.nc.subscribe(f"{prefix}.*", cb=self._on_ack)
+            self._ack_prefix = prefix
+        self._ack_count += 1
+        token = str(self._ack_count)
+        self._acks[token] = asyncio.get_running_loop().create_future()
+        await self.nc.publish(subject, data, reply=f"{self._ack_prefix}.{token}", headers=headers)
+        return token
+
+    async def _on_ack(self, msg: Msg) -> None:
+        future = self._acks.get(msg.subject.rsplit(".", 1)[-1])
+        if future is None or future.done():
+            return
+        try:
+            answer = json.loads(msg.data) if msg.data else {}
+        except ValueError:
+            answer = {}
+        if not isinstance(answer, dict) or not ("seq" in answer or "error" in answer):
+            status = msg.headers.get("Status", "") if msg.headers else ""
+            answer = {"error": {"description": f"no PubAck ({status or 'unreadable answer'})"}}
+        future.set_result(answer)
+
+    def _stored(self, event: Event, stream_seq: int, accepted: list[Event]) -> None:
+        tip = self.tips.get(event.origin)
+        if tip is None or event.seq > tip.seq:
+            self.tips[event.origin] = _Tip(event.seq, event.id, stream_seq)
+        if stream_seq > self.delivered:
+            self._mine.add(stream_seq)
+        if event.seq > self.seqs.get(event.origin, 0):
+            self.seqs[event.origin] = event.seq
+        accepted.append(event)
 
     async def close(self) -> None:
         if self._watch is not None:
@@ -625,12 +742,28 @@ class JetStreamStore:
         return dict(self._log.seqs)
 
     def events_after(self, origin: str, seq: int, limit: int) -> list[Event]:
-        if limit <= 0 or self._log.seqs.get(origin, 0) <= seq or not self._log.health().reachable:
+        """``origin``'s events after ``seq``: at least one when the stream holds more than
+        ``seq`` of it, else :class:`~datacore_msg.errors.StorageError` (never fewer in silence: the
+        endpoint would take it for all there is, and a ``sync`` would end without them)."""
+        held = self._log.seqs.get(origin, 0)
+        if limit <= 0 or held <= seq:
             return []
+        if not self._log.health().reachable:
+            raise StorageError(f"JetStream is not reachable ({self._log.problem or 'not connected'})")
         try:
-            return self._call(self._log.events_after(origin, seq, limit), READ_WAIT_S)
-        except (*_UNREACHABLE, TimeoutError):
-            return []  # the endpoint believes the store holds less, and asks again later
+            found = self._call(self._log.events_after(origin, seq, limit), READ_WAIT_S)
+        except (*_UNREACHABLE, TimeoutError) as exc:
+            raise StorageError(f"JetStream did not answer a catch-up read: {_why(exc)}") from None
+        if not found:
+            raise StorageError(
+                f"JetStream holds events of {origin[:12]} up to seq {held} but answered none after {seq}"
+            )
+        return found
+
+    async def settle(self, timeout: float = SETTLE_WAIT_S) -> None:
+        """Return once this instance's heads and listener know every event JetStream had
+        acknowledged when called, or raise :class:`~datacore_msg.errors.StorageError`."""
+        await asyncio.wrap_future(self._submit(self._log.settle(timeout)))
 
     def read(self, origin: str, seq: int, limit: int) -> list[Event]:
         """:meth:`events_after`, raising what keeps it from JetStream instead of reading nothing."""

@@ -12,7 +12,12 @@ the transaction is made durable; the ack goes out after the commit. The store is
 (:mod:`~.relay_jetstream`), whose events stored by another relay instance arrive through
 :meth:`Relay.remote_stored` and are fanned out like a local batch. A store that cannot take a batch
 (JetStream unreachable) makes the relay answer ``error store_unavailable`` and close: nothing of
-the batch is acknowledged, the peer keeps it and sends it again when it reconnects. What a batch
+the batch is acknowledged, the peer keeps it and sends it again when it reconnects. Before a
+connection's ``auth`` is answered (with the relay's heads) the relay awaits the store's ``settle``:
+its heads then hold every event the store had acknowledged, whichever instance stored it; a store
+that cannot say so in time, or a catch-up read the store cannot answer in full, gets the same
+``error store_unavailable``, so a one-shot ``sync`` fails and is tried again rather than end OK
+short of what was acknowledged before it began. What a batch
 added is told to the :class:`~.relay_source.RelaySource` (heads and recent events in memory) and
 then offered to every other admitted connection (``events_appended``): that is the fan-out, served
 from memory and serialised once per batch (:func:`~.relay_source.encode_frame`), not read from the log per
@@ -68,7 +73,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State as WsState
 
-from datacore_msg.errors import DatacoreError, IntegrityError
+from datacore_msg.errors import DatacoreError, IntegrityError, StorageError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.store import EventStore, IngestReport
 from datacore_msg.transport import frames
@@ -341,7 +346,13 @@ class Relay:
             async for message in ws:
                 self.metrics.bytes_in += _size(message)
                 was_admitted = endpoint.admitted
-                await self._carry(conn, endpoint.receive(message))
+                try:
+                    if endpoint.state is State.AWAIT_AUTH:
+                        await self.store.settle()  # the heads sent on admission hold all acknowledged
+                    await self._carry(conn, endpoint.receive(message))
+                except StorageError as exc:
+                    self._store_failed(conn, f"the relay cannot read its store now ({exc})")
+                    break
                 if endpoint.admitted:
                     watchdog.cancel()
                     if not was_admitted:
@@ -505,13 +516,10 @@ class Relay:
                 try:
                     report = await self.store.ingest(self._within_origin_limit(out.items), wall_ms())
                 except DatacoreError as exc:
-                    conn.endpoint.close("store failed")
-                    reason = (
-                        f"the relay cannot store events now ({exc}); nothing of this batch was acknowledged"
+                    self._store_failed(
+                        conn,
+                        f"the relay cannot store events now ({exc}); nothing of this batch was acknowledged",
                     )
-                    error = frames.Error("store_unavailable", reason)
-                    self._enqueue(conn, frames.encode(error).encode("utf-8"))
-                    self._finish(conn, 1011, "store failed")
                     return
                 self.metrics.events_in += len(report.accepted)
                 self.metrics.rejects += len(report.rejected)
@@ -542,11 +550,25 @@ class Relay:
         self.source.stored(fresh)
         self._fan_out(None, IngestReport(accepted=fresh, duplicates=0, rejected=[]))
 
+    def _store_failed(self, conn: _Connection, reason: str) -> None:
+        """The store failed this connection (JetStream unreachable, or a read answered short): the
+        peer is told ``store_unavailable`` and the connection closes, so a ``sync`` fails (and is
+        tried again) rather than end believing it has everything."""
+        conn.endpoint.close("store failed")
+        error = frames.Error("store_unavailable", reason)
+        self._enqueue(conn, frames.encode(error).encode("utf-8"))
+        self._finish(conn, 1011, "store failed")
+
     def _fan_out(self, origin: _Connection | None, report: IngestReport) -> None:
         for other in list(self.connections):
             if other is origin or other.closing or not other.endpoint.admitted:
                 continue
-            for out in other.endpoint.events_appended(report.accepted):
+            try:
+                outputs = other.endpoint.events_appended(report.accepted)
+            except StorageError as exc:
+                self._store_failed(other, f"the relay cannot read its store now ({exc})")
+                continue
+            for out in outputs:
                 if isinstance(out, Send):
                     self._send(other, out)
 

@@ -47,9 +47,16 @@ class RelayStore(Protocol):
     thread (catch-up); ``ingest`` verifies a batch as :meth:`EventStore.ingest` does and returns once
     the accepted events are durable (only then is the batch acknowledged), or raises
     :class:`~datacore_msg.errors.StorageError` having stored nothing it reports as accepted;
-    ``listen`` registers the callback for events other writers stored (the relay's fan-out)."""
+    ``listen`` registers the callback for events other writers stored (the relay's fan-out);
+    ``settle``, awaited before a new connection is served, returns once ``heads`` and the listener
+    know every event the store had acknowledged when it was called (or raises
+    :class:`~datacore_msg.errors.StorageError`), so a sync never ends short of what was
+    acknowledged before it began. ``events_after`` returns at least one event when the store holds
+    more than ``seq`` of ``origin``, or raises :class:`~datacore_msg.errors.StorageError`."""
 
     def heads(self) -> dict[str, int]: ...
+
+    async def settle(self) -> None: ...
 
     def events_after(self, origin: str, seq: int, limit: int) -> list[Event]: ...
 
@@ -109,6 +116,9 @@ class SqliteRelayStore:
 
     def events_after(self, origin: str, seq: int, limit: int) -> list[Event]:
         return self.store.events_after(origin, seq, limit)
+
+    async def settle(self) -> None:
+        return None  # the only writer: what it acknowledged is in its heads already
 
     async def ingest(self, items: list[tuple[int, Event | IntegrityError]], now_ms: int) -> IngestReport:
         return await self.worker.ingest(items, now_ms)
