@@ -52,6 +52,16 @@ def test_a_bad_store_option_is_refused_saying_what_is_expected(spec: str) -> Non
         parse_servers(spec)
 
 
+def test_credentials_in_the_store_option_reach_nats_but_are_never_shown() -> None:
+    assert parse_servers("nats://u:pw@a:1,b:2") == ["nats://u:pw@a:1", "nats://b:2"]
+    with pytest.raises(StorageError) as bad:
+        parse_servers("nats://u:sekrit@a:x")
+    assert "sekrit" not in str(bad.value) and "***@a:x" in str(bad.value)
+    with pytest.raises(StorageError) as unreachable:
+        JetStreamStore(["nats://u:sekrit@127.0.0.1:1"], "T", connect_timeout=0.5)
+    assert "sekrit" not in str(unreachable.value) and "nats://***@127.0.0.1:1" in str(unreachable.value)
+
+
 def test_events_one_instance_stores_reach_the_others_listener(nats_server: NatsServer) -> None:
     stream = f"T{nonce()[:12]}"
     first, second = JetStreamStore([nats_server.url], stream), JetStreamStore([nats_server.url], stream)

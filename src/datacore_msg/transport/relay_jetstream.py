@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -96,16 +97,23 @@ DIRECT_READS = 100
 _UNREACHABLE = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
 
+def shown(text: str) -> str:
+    """``text`` with the credentials of any ``USER:PASSWORD@`` in it replaced by ``***@``, for an
+    error or a log line."""
+    return re.sub(r"[^\s,/@]+@", "***@", text)
+
+
 def parse_servers(spec: str) -> list[str]:
-    """``nats://HOST:PORT[,HOST:PORT...]`` as the list of server URLs it names."""
+    """``nats://HOST:PORT[,HOST:PORT...]`` as the list of server URLs it names (``USER:PASSWORD@``
+    before a host is passed to NATS, and never shown)."""
     rest = spec.removeprefix("nats://")
     servers = [part.strip().removeprefix("nats://") for part in rest.split(",")]
     if not rest or not all(servers):
-        raise StorageError(f"{spec!r}: a JetStream store is nats://HOST:PORT[,HOST:PORT...]")
+        raise StorageError(f"{shown(spec)!r}: a JetStream store is nats://HOST:PORT[,HOST:PORT...]")
     for server in servers:
-        host, _, port = server.rpartition(":")
+        host, _, port = server.rpartition("@")[2].rpartition(":")
         if not host or not port.isdigit():
-            raise StorageError(f"{spec!r}: {server!r} is not HOST:PORT")
+            raise StorageError(f"{shown(spec)!r}: {shown(server)!r} is not HOST:PORT")
     return [f"nats://{server}" for server in servers]
 
 
@@ -184,7 +192,7 @@ class _Log:
                             await self.nc.close()
                         self.nc = None
                     raise StorageError(
-                        f"JetStream at {', '.join(self.servers)} cannot be reached: {_why(exc)}"
+                        f"JetStream at {shown(', '.join(self.servers))} cannot be reached: {_why(exc)}"
                     ) from None
                 await asyncio.sleep(0.5)
         self.connected = True
@@ -583,7 +591,7 @@ class _Log:
 
 
 def _why(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = shown(str(exc).strip())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -654,7 +662,7 @@ class JetStreamStore:
         return sum(self._log.seqs.values())
 
     def describe(self) -> str:
-        return f"{self.count()} events in JetStream stream {self.stream} at {', '.join(self.servers)}"
+        return f"{self.count()} events in JetStream stream {self.stream} at {shown(', '.join(self.servers))}"
 
     def close(self) -> None:
         if self._loop.is_closed():
