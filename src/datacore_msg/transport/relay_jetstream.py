@@ -83,6 +83,8 @@ CONNECT_TIMEOUT_S = 15.0
 DUPLICATE_WINDOW_S = 120.0
 #: The largest message the stream takes (one event is at most ~400 KiB).
 MAX_MSG_BYTES = 1024 * 1024
+#: Bytes a published message's headers may take (``Nats-Msg-Id``, the expected last sequence).
+HEADERS_ROOM = 256
 #: JetStream's error code when ``Nats-Expected-Last-Subject-Sequence`` does not hold.
 WRONG_LAST_SEQUENCE = 10071
 #: Times an ingest re-checks a batch after another instance moved one of its origins.
@@ -520,17 +522,44 @@ class _Log:
                         seqs = {seq for inc in batch for o, seq in inc.lookups() if o == origin}
                         held.update(await self._held(origin, seqs))
                     checked = check_batch(batch, held, now_ms, _decode)
-                    raced = await self._publish_all(checked.pending, accepted)
+                    pending, too_big = self._fitting(checked.pending, batch)
+                    raced = await self._publish_all(pending, accepted)
                     if not raced:
                         duplicates = checked.duplicates - sum(
                             1 for inc in batch if inc.event is not None and inc.event.id in mine
                         )
                         order = {inc.event.id: n for n, inc in enumerate(batch) if inc.event is not None}
                         accepted.sort(key=lambda event: order[event.id])
-                        return IngestReport(accepted, max(0, duplicates), checked.rejected)
+                        rejected = sorted(checked.rejected + too_big)
+                        return IngestReport(accepted, max(0, duplicates), rejected)
                 raise StorageError("another relay instance keeps storing the same origins; try again")
         except _UNREACHABLE as exc:
             raise StorageError(f"JetStream did not store the batch: {_why(exc)}") from None
+
+    def _fitting(
+        self, pending: list[tuple[Event, str]], batch: list[Any]
+    ) -> tuple[list[tuple[Event, str]], list[tuple[int, str]]]:
+        """``pending`` without the events too big for one message of this NATS server and stream
+        (a peer's event can be up to a frame, JetStream's messages smaller), nor what follows them
+        of their origin; those as rejected, by their place in the batch."""
+        assert self.nc is not None
+        limit = min(self.nc.max_payload, MAX_MSG_BYTES) - HEADERS_ROOM
+        place = {inc.event.id: inc.lineno for inc in batch if inc.event is not None}
+        kept: list[tuple[Event, str]] = []
+        refused: list[tuple[int, str]] = []
+        cut: set[str] = set()
+        for event, data in pending:
+            size = len(json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False).encode())
+            if event.origin in cut:
+                why = "an earlier event of this origin in this batch was rejected"
+                refused.append((place[event.id], f"origin {event.origin[:12]} seq {event.seq}: {why}"))
+            elif size > limit:
+                cut.add(event.origin)
+                why = f"{size} bytes, over the {limit} bytes one JetStream message holds"
+                refused.append((place[event.id], f"event {event.id[:12]}: {why}"))
+            else:
+                kept.append((event, data))
+        return kept, refused
 
     async def _publish_all(self, pending: list[tuple[Event, str]], accepted: list[Event]) -> bool:
         """Publish each origin's events in order (origins side by side); True when another
