@@ -16,7 +16,7 @@ from datacore_msg.errors import IntegrityError, StorageError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.transport import frames
-from datacore_msg.transport.relay_jetstream import JetStreamStore, parse_servers
+from datacore_msg.transport.relay_jetstream import JetStreamStore, check_stream_name, parse_servers
 from natsserver import NatsServer
 from relayclient import NOW_MS, chain
 from syncnet import nonce
@@ -227,3 +227,34 @@ def test_an_event_that_fits_a_frame_but_not_a_jetstream_message_is_rejected_not_
         assert len(asyncio.run(store.ingest(items(other), NOW_MS)).accepted) == 3
     finally:
         store.close()
+
+
+def test_a_stream_jetstream_will_not_create_is_refused_at_once_saying_why(nats_server: NatsServer) -> None:
+    started = time.monotonic()
+    with pytest.raises(StorageError, match=r"refused to create the stream .*replicas > 1"):
+        JetStreamStore([nats_server.url], f"T{nonce()[:12]}", replicas=3)  # one server: no cluster
+    assert time.monotonic() - started < 10  # not retried until the connect timeout (15 s)
+
+
+def test_a_stream_found_with_other_replicas_than_asked_is_used_and_said(nats_server: NatsServer) -> None:
+    stream = f"T{nonce()[:12]}"
+    JetStreamStore([nats_server.url], stream).close()
+    again = JetStreamStore([nats_server.url], stream, replicas=3)
+    try:
+        assert again.notes == [
+            f"stream {stream} exists with 1 replica(s), not the 3 --replicas asks for; it is used as it "
+            "is (change it with the nats CLI)"
+        ]
+    finally:
+        again.close()
+    same = JetStreamStore([nats_server.url], stream)
+    try:
+        assert same.notes == []
+    finally:
+        same.close()
+
+
+@pytest.mark.parametrize("name", ["S" * 256, "Ünï", "a.b", "a>", ""])
+def test_a_stream_name_nats_would_refuse_is_refused_before_connecting(name: str) -> None:
+    with pytest.raises(StorageError, match="stream name"):
+        check_stream_name(name)

@@ -89,6 +89,8 @@ def serve_cmd(
         except StorageError as exc:
             raise ConfigError(str(exc)) from None
         store = JetStreamStore(servers, stream, replicas)
+        for note in store.notes:
+            emit_note(note)
     elif store_spec == "sqlite:":
         raise ConfigError("--store 'sqlite:': give the folder of the relay's log (sqlite:PATH)")
     elif store_spec is None or store_spec.startswith("sqlite:"):

@@ -72,6 +72,8 @@ from datacore_msg.transport.relay_store import OnStored, StoreHealth
 T = TypeVar("T")
 
 DEFAULT_STREAM = "DATACORE"
+#: The longest stream name NATS takes.
+MAX_STREAM_NAME = 255
 #: Seconds to wait for JetStream to answer one request (a publish, a read).
 REQUEST_TIMEOUT_S = 5.0
 #: Seconds the relay's event loop waits for one catch-up read (it serves no one meanwhile, as
@@ -85,6 +87,8 @@ DUPLICATE_WINDOW_S = 120.0
 MAX_MSG_BYTES = 1024 * 1024
 #: Bytes a published message's headers may take (``Nats-Msg-Id``, the expected last sequence).
 HEADERS_ROOM = 256
+#: JetStream's error code for a stream created meanwhile (by another instance) with another config.
+STREAM_NAME_IN_USE = 10058
 #: JetStream's error code when ``Nats-Expected-Last-Subject-Sequence`` does not hold.
 WRONG_LAST_SEQUENCE = 10071
 #: Times an ingest re-checks a batch after another instance moved one of its origins.
@@ -120,9 +124,15 @@ def parse_servers(spec: str) -> list[str]:
 
 
 def check_stream_name(name: str) -> str:
-    if not name or not all(c.isalnum() or c in "-_" for c in name):
-        raise StorageError(f"{name!r}: a stream name is letters, digits, - and _ only")
+    if not name or not all(c.isascii() and (c.isalnum() or c in "-_") for c in name):
+        raise StorageError(f"{name[:40]!r}: a stream name is letters, digits, - and _ only")
+    if len(name) > MAX_STREAM_NAME:
+        raise StorageError(f"{name[:40]}…: a stream name is at most {MAX_STREAM_NAME} characters")
     return name
+
+
+class _StreamRefused(Exception):
+    """JetStream answered, and will not create the stream as configured (not worth a retry)."""
 
 
 @attrs.define
@@ -160,6 +170,8 @@ class _Log:
         self.last_seq = 0
         self.connected = False
         self.problem = ""
+        #: What the operator should know about the stream found (said once, at start).
+        self.notes: list[str] = []
         self.on_stored: OnStored | None = None
         self._tail: Any = None
         self._readers: OrderedDict[tuple[str, int], str] = OrderedDict()
@@ -187,6 +199,11 @@ class _Log:
                 await self._snapshot()
                 await self._start_tail(self.last_seq + 1)
                 break
+            except _StreamRefused as exc:
+                with contextlib.suppress(Exception):
+                    await self.nc.close()  # type: ignore[union-attr]
+                self.nc = None
+                raise StorageError(f"{exc} (at {shown(', '.join(self.servers))})") from None
             except _UNREACHABLE as exc:
                 if time.monotonic() > deadline:
                     if self.nc is not None:
@@ -227,7 +244,13 @@ class _Log:
     async def _ensure_stream(self) -> None:
         assert self.js is not None
         try:
-            await self.js.stream_info(self.stream)
+            info = await self.js.stream_info(self.stream)
+            replicas = info.config.num_replicas or 1
+            if replicas != self.replicas:
+                self.notes.append(
+                    f"stream {self.stream} exists with {replicas} replica(s), not the {self.replicas} "
+                    "--replicas asks for; it is used as it is (change it with the nats CLI)"
+                )
         except nats.js.errors.NotFoundError:
             config = js_api.StreamConfig(
                 name=self.stream,
@@ -242,7 +265,14 @@ class _Log:
                 deny_delete=True,
                 deny_purge=True,
             )
-            await self.js.add_stream(config)
+            try:
+                await self.js.add_stream(config)
+            except nats.js.errors.APIError as exc:
+                if exc.code == 503 or exc.err_code == STREAM_NAME_IN_USE:
+                    raise  # not ready yet (a cluster electing its leader), or another instance made it first
+                raise _StreamRefused(
+                    f"JetStream refused to create the stream {self.stream}: {exc.description}"
+                ) from None
 
     async def _api(self, what: str, body: dict[str, Any]) -> dict[str, Any]:
         assert self.nc is not None
@@ -689,6 +719,10 @@ class JetStreamStore:
 
     def count(self) -> int:
         return sum(self._log.seqs.values())
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self._log.notes)
 
     def describe(self) -> str:
         return f"{self.count()} events in JetStream stream {self.stream} at {shown(', '.join(self.servers))}"
