@@ -48,7 +48,10 @@ def test_the_store_option_names_every_server(spec: str, expected: list[str]) -> 
     assert parse_servers(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["nats://", "nats://a", "nats://a:x", "nats://a:1,"])
+@pytest.mark.parametrize(
+    "spec",
+    ["nats://", "nats://a", "nats://a:x", "nats://a:1,", "nats://a:0", "nats://a:65536", "nats://a:99999"],
+)
 def test_a_bad_store_option_is_refused_saying_what_is_expected(spec: str) -> None:
     with pytest.raises(StorageError, match="HOST:PORT"):
         parse_servers(spec)

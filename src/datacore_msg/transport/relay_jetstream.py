@@ -118,7 +118,7 @@ def parse_servers(spec: str) -> list[str]:
         raise StorageError(f"{shown(spec)!r}: a JetStream store is nats://HOST:PORT[,HOST:PORT...]")
     for server in servers:
         host, _, port = server.rpartition("@")[2].rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise StorageError(f"{shown(spec)!r}: {shown(server)!r} is not HOST:PORT")
     return [f"nats://{server}" for server in servers]
 
