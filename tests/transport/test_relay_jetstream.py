@@ -16,7 +16,7 @@ from datacore_msg.errors import IntegrityError, StorageError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.transport import frames
-from datacore_msg.transport.relay_jetstream import JetStreamStore, check_stream_name, parse_servers
+from datacore_msg.transport.relay_jetstream import JetStreamStore, check_stream_name, parse_servers, shown
 from natsserver import NatsServer
 from relayclient import NOW_MS, chain
 from syncnet import nonce
@@ -65,6 +65,7 @@ def test_credentials_in_the_store_option_reach_nats_but_are_never_shown() -> Non
     with pytest.raises(StorageError) as unreachable:
         JetStreamStore(["nats://u:sekrit@127.0.0.1:1"], "T", connect_timeout=0.5)
     assert "sekrit" not in str(unreachable.value) and "nats://***@127.0.0.1:1" in str(unreachable.value)
+    assert shown("nats://u:se/cr@et@a:1, 'u:x@b:2'") == "nats://***@a:1, '***@b:2'"
 
 
 def test_events_one_instance_stores_reach_the_others_listener(nats_server: NatsServer) -> None:

@@ -106,7 +106,7 @@ _UNREACHABLE = (nats.errors.Error, asyncio.TimeoutError, OSError)
 def shown(text: str) -> str:
     """``text`` with the credentials of any ``USER:PASSWORD@`` in it replaced by ``***@``, for an
     error or a log line."""
-    return re.sub(r"[^\s,/@]+@", "***@", text)
+    return re.sub(r"(nats://)?[^\s,'\"]*@", lambda m: (m.group(1) or "") + "***@", text)
 
 
 def parse_servers(spec: str) -> list[str]:
