@@ -5,6 +5,7 @@ cannot be reached (nothing is reported stored, health says so, and it recovers).
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 from datacore_msg.errors import IntegrityError, StorageError
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.signing import SigningKey
-from datacore_msg.transport.relay_jetstream import JetStreamStore, parse_servers
+from datacore_msg.transport import frames
+from datacore_msg.transport.relay_jetstream import JetStreamStore, check_stream_name, parse_servers, shown
 from natsserver import NatsServer
 from relayclient import NOW_MS, chain
 from syncnet import nonce
@@ -46,10 +48,24 @@ def test_the_store_option_names_every_server(spec: str, expected: list[str]) -> 
     assert parse_servers(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["nats://", "nats://a", "nats://a:x", "nats://a:1,"])
+@pytest.mark.parametrize(
+    "spec",
+    ["nats://", "nats://a", "nats://a:x", "nats://a:1,", "nats://a:0", "nats://a:65536", "nats://a:99999"],
+)
 def test_a_bad_store_option_is_refused_saying_what_is_expected(spec: str) -> None:
     with pytest.raises(StorageError, match="HOST:PORT"):
         parse_servers(spec)
+
+
+def test_credentials_in_the_store_option_reach_nats_but_are_never_shown() -> None:
+    assert parse_servers("nats://u:pw@a:1,b:2") == ["nats://u:pw@a:1", "nats://b:2"]
+    with pytest.raises(StorageError) as bad:
+        parse_servers("nats://u:sekrit@a:x")
+    assert "sekrit" not in str(bad.value) and "***@a:x" in str(bad.value)
+    with pytest.raises(StorageError) as unreachable:
+        JetStreamStore(["nats://u:sekrit@127.0.0.1:1"], "T", connect_timeout=0.5)
+    assert "sekrit" not in str(unreachable.value) and "nats://***@127.0.0.1:1" in str(unreachable.value)
+    assert shown("nats://u:se/cr@et@a:1, 'u:x@b:2'") == "nats://***@a:1, '***@b:2'"
 
 
 def test_events_one_instance_stores_reach_the_others_listener(nats_server: NatsServer) -> None:
@@ -142,7 +158,11 @@ def test_an_unreachable_jetstream_stores_nothing_says_so_and_recovers(tmp_path: 
         while not store.health().reachable and time.monotonic() < deadline:
             time.sleep(0.1)
         report = asyncio.run(store.ingest(items(events[4:]), NOW_MS))
-        assert [e.seq for e in report.accepted] == [5, 6, 7, 8, 9, 10]
+        # the refused publish may sit in the NATS client's reconnect buffer and be stored once the
+        # server is back: the batch sent again then finds that event stored (a duplicate)
+        stored_before = report.duplicates
+        assert stored_before in (0, 1) and report.rejected == []
+        assert [e.seq for e in report.accepted] == list(range(5 + stored_before, 11))
         assert store.heads() == {key.public_hex: 10}
         assert [e.id for e in chained(store, key.public_hex)] == [e.id for e in events]
     finally:
@@ -272,3 +292,65 @@ def test_pipelined_runs_interleaved_with_other_writers_still_store_one_chain_per
     finally:
         for store in stores:
             store.close()
+
+
+def test_an_event_that_fits_a_frame_but_not_a_jetstream_message_is_rejected_not_a_store_failure(
+    nats_server: NatsServer,
+) -> None:
+    """A peer's event may be as big as a frame; with its headers it is over NATS's max payload.
+    It is rejected (with what follows it of its origin), not reported as a JetStream that cannot
+    store anything, which the peer would retry forever."""
+    stream = f"T{nonce()[:12]}"
+    store = JetStreamStore([nats_server.url], stream)
+    try:
+        key = SigningKey.generate()
+        first = chain(key, 1)[0]
+        probe = chain(key, 1, first=2, prev=first.id)[0]
+        pad = frames.MAX_FRAME_BYTES - 100 - len(json.dumps(probe.to_json(), separators=(",", ":")))
+        big = chain(key, 1, pad="x" * pad, first=2, prev=first.id)[0]
+        after = chain(key, 1, first=3, prev=big.id)[0]
+        assert (
+            frames.MAX_FRAME_BYTES - 200
+            < len(json.dumps(big.to_json(), separators=(",", ":")))
+            < (frames.MAX_FRAME_BYTES - 50)
+        )
+        report = asyncio.run(store.ingest(items([first, big, after]), NOW_MS))
+        assert [e.id for e in report.accepted] == [first.id]
+        assert [n for n, _ in report.rejected] == [1, 2]
+        assert "bytes one JetStream message holds" in report.rejected[0][1]
+        assert store.heads()[key.public_hex] == 1
+        other = chain(SigningKey.generate(), 3)
+        assert len(asyncio.run(store.ingest(items(other), NOW_MS)).accepted) == 3
+    finally:
+        store.close()
+
+
+def test_a_stream_jetstream_will_not_create_is_refused_at_once_saying_why(nats_server: NatsServer) -> None:
+    started = time.monotonic()
+    with pytest.raises(StorageError, match=r"refused to create the stream .*replicas > 1"):
+        JetStreamStore([nats_server.url], f"T{nonce()[:12]}", replicas=3)  # one server: no cluster
+    assert time.monotonic() - started < 10  # not retried until the connect timeout (15 s)
+
+
+def test_a_stream_found_with_other_replicas_than_asked_is_used_and_said(nats_server: NatsServer) -> None:
+    stream = f"T{nonce()[:12]}"
+    JetStreamStore([nats_server.url], stream).close()
+    again = JetStreamStore([nats_server.url], stream, replicas=3)
+    try:
+        assert again.notes == [
+            f"stream {stream} exists with 1 replica(s), not the 3 --replicas asks for; it is used as it "
+            "is (change it with the nats CLI)"
+        ]
+    finally:
+        again.close()
+    same = JetStreamStore([nats_server.url], stream)
+    try:
+        assert same.notes == []
+    finally:
+        same.close()
+
+
+@pytest.mark.parametrize("name", ["S" * 256, "Ünï", "a.b", "a>", ""])
+def test_a_stream_name_nats_would_refuse_is_refused_before_connecting(name: str) -> None:
+    with pytest.raises(StorageError, match="stream name"):
+        check_stream_name(name)

@@ -25,10 +25,25 @@ def test_a_sqlite_store_keeps_the_log_in_the_folder_it_names(tmp_path: Path) -> 
         relay.close()
 
 
-@pytest.mark.parametrize("store", ["postgres://x", "nats://", "nats://host"])
-def test_a_store_that_is_neither_sqlite_nor_nats_is_refused_in_one_line(tmp_path: Path, store: str) -> None:
-    proc = RelayProcess(tmp_path / "data", args=("--store", store))
-    done = subprocess.run(proc.command(), env=proc.env(), capture_output=True, timeout=60, check=False)
-    assert done.returncode in (Exit.CONFIG, Exit.STORAGE), done
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--store", "postgres://x"), "HOST:PORT"),
+        (("--store", "nats://"), "HOST:PORT"),
+        (("--store", "nats://host"), "HOST:PORT"),
+        (("--store", "nats://host:notaport"), "HOST:PORT"),
+        (("--store", "nats://127.0.0.1:1", "--stream", "a.b"), "stream name"),
+        (("--store", "sqlite:"), "sqlite:PATH"),
+    ],
+)
+def test_a_wrong_store_option_is_refused_in_one_line_as_a_settings_error(
+    tmp_path: Path, args: tuple[str, ...], named: str
+) -> None:
+    proc = RelayProcess(tmp_path / "data", args=args)
+    done = subprocess.run(
+        proc.command(), env=proc.env(), capture_output=True, timeout=60, check=False, cwd=tmp_path
+    )
+    assert done.returncode == Exit.CONFIG, done
     err = done.stderr.decode()
-    assert err.count("\n") == 1 and "HOST:PORT" in err
+    assert err.count("\n") == 1 and named in err
+    assert not (tmp_path / "relay-events.sqlite").exists()  # `sqlite:` made no log in the folder it runs in

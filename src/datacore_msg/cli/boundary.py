@@ -42,7 +42,9 @@ def guarded(command: click.Command, args: list[str], prog_name: str) -> int:
     def call() -> None:
         try:
             command.main(args=args, prog_name=prog_name, standalone_mode=False)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # click's word for Ctrl-C: 130 below
+                raise exc.__cause__ from None
             emit_error("aborted", "aborted", as_json)
             usage.append(int(Exit.USAGE))
         except click.ClickException as exc:

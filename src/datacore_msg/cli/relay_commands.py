@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from datacore_msg.cli.output import emit_note
-from datacore_msg.errors import ConfigError
+from datacore_msg.errors import ConfigError, StorageError
 from datacore_msg.transport.protocol_limits import MAX_ORIGINS
 
 SECRET_HOW = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
@@ -81,9 +81,18 @@ def serve_cmd(
     log = None
     store: RelayStore
     if store_spec is not None and store_spec.startswith("nats://"):
-        from datacore_msg.transport.relay_jetstream import JetStreamStore, parse_servers
+        from datacore_msg.transport.relay_jetstream import JetStreamStore, check_stream_name, parse_servers
 
-        store = JetStreamStore(parse_servers(store_spec), stream, replicas)
+        try:  # a wrong option is the settings' fault (exit 7); a JetStream that fails, the store's
+            servers = parse_servers(store_spec)
+            check_stream_name(stream)
+        except StorageError as exc:
+            raise ConfigError(str(exc)) from None
+        store = JetStreamStore(servers, stream, replicas)
+        for note in store.notes:
+            emit_note(note)
+    elif store_spec == "sqlite:":
+        raise ConfigError("--store 'sqlite:': give the folder of the relay's log (sqlite:PATH)")
     elif store_spec is None or store_spec.startswith("sqlite:"):
         folder = Path(store_spec.removeprefix("sqlite:")) if store_spec else Path(data_dir)
         log = open_relay_store(folder)

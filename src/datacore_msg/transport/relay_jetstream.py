@@ -60,6 +60,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -86,6 +87,8 @@ from datacore_msg.transport.relay_store import OnStored, StoreHealth
 T = TypeVar("T")
 
 DEFAULT_STREAM = "DATACORE"
+#: The longest stream name NATS takes.
+MAX_STREAM_NAME = 255
 #: Seconds to wait for JetStream to answer one request (a publish, a read).
 REQUEST_TIMEOUT_S = 5.0
 #: Seconds the relay's event loop waits for one catch-up read (it serves no one meanwhile, as
@@ -100,6 +103,10 @@ CONNECT_TIMEOUT_S = 15.0
 DUPLICATE_WINDOW_S = 120.0
 #: The largest message the stream takes (one event is at most ~400 KiB).
 MAX_MSG_BYTES = 1024 * 1024
+#: Bytes a published message's headers may take (``Nats-Msg-Id``, the expected last sequence).
+HEADERS_ROOM = 256
+#: JetStream's error code for a stream created meanwhile (by another instance) with another config.
+STREAM_NAME_IN_USE = 10058
 #: JetStream's error code when ``Nats-Expected-Last-Subject-Sequence`` does not hold.
 WRONG_LAST_SEQUENCE = 10071
 #: JetStream's error code when ``Nats-Expected-Last-Msg-Id`` does not hold.
@@ -118,23 +125,36 @@ DIRECT_READS = 100
 _UNREACHABLE = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
 
+def shown(text: str) -> str:
+    """``text`` with the credentials of any ``USER:PASSWORD@`` in it replaced by ``***@``, for an
+    error or a log line."""
+    return re.sub(r"(nats://)?[^\s,'\"]*@", lambda m: (m.group(1) or "") + "***@", text)
+
+
 def parse_servers(spec: str) -> list[str]:
-    """``nats://HOST:PORT[,HOST:PORT...]`` as the list of server URLs it names."""
+    """``nats://HOST:PORT[,HOST:PORT...]`` as the list of server URLs it names (``USER:PASSWORD@``
+    before a host is passed to NATS, and never shown)."""
     rest = spec.removeprefix("nats://")
     servers = [part.strip().removeprefix("nats://") for part in rest.split(",")]
     if not rest or not all(servers):
-        raise StorageError(f"{spec!r}: a JetStream store is nats://HOST:PORT[,HOST:PORT...]")
+        raise StorageError(f"{shown(spec)!r}: a JetStream store is nats://HOST:PORT[,HOST:PORT...]")
     for server in servers:
-        host, _, port = server.rpartition(":")
-        if not host or not port.isdigit():
-            raise StorageError(f"{spec!r}: {server!r} is not HOST:PORT")
+        host, _, port = server.rpartition("@")[2].rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise StorageError(f"{shown(spec)!r}: {shown(server)!r} is not HOST:PORT")
     return [f"nats://{server}" for server in servers]
 
 
 def check_stream_name(name: str) -> str:
-    if not name or not all(c.isalnum() or c in "-_" for c in name):
-        raise StorageError(f"{name!r}: a stream name is letters, digits, - and _ only")
+    if not name or not all(c.isascii() and (c.isalnum() or c in "-_") for c in name):
+        raise StorageError(f"{name[:40]!r}: a stream name is letters, digits, - and _ only")
+    if len(name) > MAX_STREAM_NAME:
+        raise StorageError(f"{name[:40]}…: a stream name is at most {MAX_STREAM_NAME} characters")
     return name
+
+
+class _StreamRefused(Exception):
+    """JetStream answered, and will not create the stream as configured (not worth a retry)."""
 
 
 @attrs.define
@@ -172,6 +192,8 @@ class _Log:
         self.last_seq = 0
         self.connected = False
         self.problem = ""
+        #: What the operator should know about the stream found (said once, at start).
+        self.notes: list[str] = []
         self.on_stored: OnStored | None = None
         self._tail: Any = None
         self._readers: OrderedDict[tuple[str, int], str] = OrderedDict()
@@ -204,6 +226,11 @@ class _Log:
                 await self._snapshot()
                 await self._start_tail(self.last_seq + 1)
                 break
+            except _StreamRefused as exc:
+                with contextlib.suppress(Exception):
+                    await self.nc.close()  # type: ignore[union-attr]
+                self.nc = None
+                raise StorageError(f"{exc} (at {shown(', '.join(self.servers))})") from None
             except _UNREACHABLE as exc:
                 if time.monotonic() > deadline:
                     if self.nc is not None:
@@ -211,7 +238,7 @@ class _Log:
                             await self.nc.close()
                         self.nc = None
                     raise StorageError(
-                        f"JetStream at {', '.join(self.servers)} cannot be reached: {_why(exc)}"
+                        f"JetStream at {shown(', '.join(self.servers))} cannot be reached: {_why(exc)}"
                     ) from None
                 await asyncio.sleep(0.5)
         self.connected = True
@@ -244,7 +271,13 @@ class _Log:
     async def _ensure_stream(self) -> None:
         assert self.js is not None
         try:
-            await self.js.stream_info(self.stream)
+            info = await self.js.stream_info(self.stream)
+            replicas = info.config.num_replicas or 1
+            if replicas != self.replicas:
+                self.notes.append(
+                    f"stream {self.stream} exists with {replicas} replica(s), not the {self.replicas} "
+                    "--replicas asks for; it is used as it is (change it with the nats CLI)"
+                )
         except nats.js.errors.NotFoundError:
             config = js_api.StreamConfig(
                 name=self.stream,
@@ -259,7 +292,14 @@ class _Log:
                 deny_delete=True,
                 deny_purge=True,
             )
-            await self.js.add_stream(config)
+            try:
+                await self.js.add_stream(config)
+            except nats.js.errors.APIError as exc:
+                if exc.code == 503 or exc.err_code == STREAM_NAME_IN_USE:
+                    raise  # not ready yet (a cluster electing its leader), or another instance made it first
+                raise _StreamRefused(
+                    f"JetStream refused to create the stream {self.stream}: {exc.description}"
+                ) from None
 
     async def _api(self, what: str, body: dict[str, Any]) -> dict[str, Any]:
         assert self.nc is not None
@@ -570,18 +610,45 @@ class _Log:
                         seqs = {seq for inc in batch for o, seq in inc.lookups() if o == origin}
                         held.update(await self._held(origin, seqs))
                     checked = check_batch(batch, held, now_ms, _decode)
-                    raced = await self._publish_all(checked.pending, accepted)
+                    pending, too_big = self._fitting(checked.pending, batch)
+                    raced = await self._publish_all(pending, accepted)
                     if not raced:
                         duplicates = checked.duplicates - sum(
                             1 for inc in batch if inc.event is not None and inc.event.id in mine
                         )
                         order = {inc.event.id: n for n, inc in enumerate(batch) if inc.event is not None}
                         accepted.sort(key=lambda event: order[event.id])
-                        return IngestReport(accepted, max(0, duplicates), checked.rejected)
+                        rejected = sorted(checked.rejected + too_big)
+                        return IngestReport(accepted, max(0, duplicates), rejected)
                     stalled = 0 if len(accepted) > before else stalled + 1
                 raise StorageError("another relay instance keeps storing the same origins; try again")
         except _UNREACHABLE as exc:
             raise StorageError(f"JetStream did not store the batch: {_why(exc)}") from None
+
+    def _fitting(
+        self, pending: list[tuple[Event, str]], batch: list[Any]
+    ) -> tuple[list[tuple[Event, str]], list[tuple[int, str]]]:
+        """``pending`` without the events too big for one message of this NATS server and stream
+        (a peer's event can be up to a frame, JetStream's messages smaller), nor what follows them
+        of their origin; those as rejected, by their place in the batch."""
+        assert self.nc is not None
+        limit = min(self.nc.max_payload, MAX_MSG_BYTES) - HEADERS_ROOM
+        place = {inc.event.id: inc.lineno for inc in batch if inc.event is not None}
+        kept: list[tuple[Event, str]] = []
+        refused: list[tuple[int, str]] = []
+        cut: set[str] = set()
+        for event, data in pending:
+            size = len(json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False).encode())
+            if event.origin in cut:
+                why = "an earlier event of this origin in this batch was rejected"
+                refused.append((place[event.id], f"origin {event.origin[:12]} seq {event.seq}: {why}"))
+            elif size > limit:
+                cut.add(event.origin)
+                why = f"{size} bytes, over the {limit} bytes one JetStream message holds"
+                refused.append((place[event.id], f"event {event.id[:12]}: {why}"))
+            else:
+                kept.append((event, data))
+        return kept, refused
 
     async def _publish_all(self, pending: list[tuple[Event, str]], accepted: list[Event]) -> bool:
         """Publish each origin's events in order (origins side by side); True when another
@@ -700,7 +767,7 @@ class _Log:
 
 
 def _why(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = shown(str(exc).strip())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -786,8 +853,12 @@ class JetStreamStore:
     def count(self) -> int:
         return sum(self._log.seqs.values())
 
+    @property
+    def notes(self) -> list[str]:
+        return list(self._log.notes)
+
     def describe(self) -> str:
-        return f"{self.count()} events in JetStream stream {self.stream} at {', '.join(self.servers)}"
+        return f"{self.count()} events in JetStream stream {self.stream} at {shown(', '.join(self.servers))}"
 
     def close(self) -> None:
         if self._loop.is_closed():
