@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import click
 
+from datacore_msg.cli.chat_run import run_chat
 from datacore_msg.cli.common import space_options
-
-
-def run_chat(root: str | None, space: str | None, watch: bool) -> None:
-    from datacore_msg.app.space import open_space
-
-    open_space(root, space).close()  # a space that is not set up is one line and exit 3, not a window
-    from datacore_msg.chat.app import ChatApp
-
-    ChatApp(lambda: open_space(root, space), watch=watch).run()
 
 
 @click.command(name="chat")
