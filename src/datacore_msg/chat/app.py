@@ -7,6 +7,8 @@ and listing) and, when a relay is configured and no other watcher runs for the s
 watcher's (:class:`~datacore_msg.app.watch.RelayWatcher`, the same code as ``sync --watch``, in a
 thread with its own space). The watcher lands teammates' events and pushes this window's appends
 (it sees them as another connection's commits); it reports its state through a queue the UI drains.
+The thread starts after the first frame and takes the watcher lock itself (when another watcher
+holds it, it says so through the queue and ends), so the first screen waits for neither.
 
 Every :data:`POLL_S` the UI asks SQLite whether another connection committed
 (``PRAGMA data_version``: the watcher's landing, a ``send`` in another terminal, a hook's claim) and
