@@ -52,6 +52,11 @@ class FirstScreen(ChatApp):
         self.painted_at = time.monotonic()
         self.exit()
 
+    def on_ready(self) -> None:
+        super().on_ready()
+        if not self.shown:  # nothing to show: no frame will ever hold a row
+            self.exit()
+
 
 class Live(ChatApp):
     def __init__(self, root: str, count: int) -> None:
