@@ -4,6 +4,7 @@ another process appearing without a keypress, errors as one line."""
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 
 from chatpilot import command, screen_text, shown_ids, until, window
 from datacore_msg.app.presence import current_status
-from datacore_msg.chat.app import short_id
+from datacore_msg.app.space import open_space
+from datacore_msg.chat.app import ChatApp, short_id
 from datacore_msg.eventlog.names import MAX_TEXT_BYTES
 from peers import carry, data, ok
 
@@ -337,3 +339,41 @@ def test_chat_on_an_installation_not_set_up_is_one_line(tmp_path: Any, capsys: A
         err = capsys.readouterr().err
         assert code == Exit.CONFIG
         assert err.count("\n") == 1 and "run 'datacore-msg init --name NAME' first" in err
+
+
+async def test_the_first_frame_shows_the_newest_row(gregor: Any, tex: Any, introduce: Any) -> None:
+    """The list is at its newest row in the window's first frame (not scrolled there a frame later:
+    the first screen is the one people read)."""
+    from datacore_msg.app import messages
+    from datacore_msg.app.timeline import PAGE
+
+    introduce(gregor, tex)
+    with tex.space() as sp:
+        sent = [messages.send(sp, "@gregor", f"note {n} " + "words " * 20).message_id for n in range(PAGE)]
+    frames: list[str] = []
+
+    class Recording(ChatApp):
+        def _display(self, screen: Any, renderable: Any) -> None:
+            super()._display(screen, renderable)  # headless: Textual renders no terminal output
+            if renderable is not None and hasattr(renderable, "render_segments"):
+                frames.append(renderable.render_segments(self.console))
+
+    root = str(tex.root)
+    app = Recording(lambda: open_space(root), watch=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: bool(frames), 30, "the first frame")
+        assert f"#{short_id(sent[-1])}" in frames[0]
+        assert f"#{short_id(sent[0])}" not in frames[0]
+
+
+async def test_the_collector_turned_off_for_the_start_is_back_after_the_first_frame(tex: Any) -> None:
+    """``run_chat`` starts the window with the garbage collector off; its first frame turns it on."""
+    gc.disable()
+    try:
+        app = window(tex, watch=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, gc.isenabled, 30, "the collector on")
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.enable()
+        gc.unfreeze()

@@ -1,5 +1,5 @@
-"""The click-free fast path of send, inbox and mark parses exactly as click does, or leaves it to
-click: for any argument list it accepts, click gives the same parameters."""
+"""The click-free fast path of send, inbox, mark and chat (gui) parses exactly as click does, or
+leaves it to click: for any argument list it accepts, click gives the same parameters."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ TOKENS = (
     "@tex", "hi", "-", "--", "-x", "--json", "--all", "--space", "--root", "--priority", "A", "B",
     "D", "a", "--reply-to", "msg-1", "--tag", "ci", "--effort", "1", "100", "101", "0", "007",
     "1_0", " 5", "+5", "--tokens", "100000000", "100000001", "read", "archive", "Read",
-    "--priority=A", "-h", "--help", "--unknown", "--traceback", "",
+    "--priority=A", "-h", "--help", "--unknown", "--traceback", "", "--no-relay",
 )  # fmt: skip
 ENV = {"DATACORE_ROOT": "/from/env"}
 
@@ -67,6 +67,12 @@ def agree(argv: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch)
         (["mark", "msg-1", "Read"], False),
         (["--traceback", "send", "@tex", "hi"], False),
         (["show", "msg-1"], False),
+        (["chat"], True),
+        (["chat", "--no-relay", "--space", "0-personal", "--root", "/r"], True),
+        (["gui", "--no-relay"], True),
+        (["chat", "extra"], False),
+        (["chat", "--no-relay=1"], False),
+        (["gui", "--help"], False),
     ],
 )
 def test_the_plain_spellings_are_taken_and_agree_with_click(

@@ -7,6 +7,8 @@ and listing) and, when a relay is configured and no other watcher runs for the s
 watcher's (:class:`~datacore_msg.app.watch.RelayWatcher`, the same code as ``sync --watch``, in a
 thread with its own space). The watcher lands teammates' events and pushes this window's appends
 (it sees them as another connection's commits); it reports its state through a queue the UI drains.
+The thread starts after the first frame and takes the watcher lock itself (when another watcher
+holds it, it says so through the queue and ends), so the first screen waits for neither.
 
 Every :data:`POLL_S` the UI asks SQLite whether another connection committed
 (``PRAGMA data_version``: the watcher's landing, a ``send`` in another terminal, a hook's claim) and
@@ -21,6 +23,7 @@ line under the list; nothing a user types or a relay does ends the window.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import queue
 import threading
@@ -32,7 +35,9 @@ from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -129,6 +134,20 @@ class MessageList(OptionList):
     class Older(Message):
         pass
 
+    #: Rows given before the list had a size (the first screen): scroll to the highlighted one as
+    #: the first frame is drawn, not in a frame after it.
+    scroll_pending = False
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        if self.scroll_pending and self.scrollable_content_region:
+            self.scroll_pending = False
+            width = self.scrollable_content_region.width
+            self.scroll_to_highlight()
+            if self.scrollable_content_region.width != width:  # the scrollbar came: wrap again
+                self._clear_caches()
+                self.scroll_to_highlight()
+        return super().render_lines(crop)
+
     def action_cursor_up(self) -> None:
         if self.highlighted in (None, 0):
             self.post_message(self.Older())
@@ -139,6 +158,8 @@ class MessageList(OptionList):
 class ChatApp(App[None]):
     TITLE = "datacore-msg chat"
     ENABLE_COMMAND_PALETTE = False
+    #: Focus goes to the input at once (not to the list first and then moved: a restyle and a redraw).
+    AUTO_FOCUS = "#input"
     CSS = """
     Screen { layout: vertical; }
     #header { height: 1; background: $primary; color: $text; padding: 0 1; }
@@ -180,6 +201,7 @@ class ChatApp(App[None]):
         self.notice_text = ""
         self._states: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self.want_thread = False
         self._thread: threading.Thread | None = None
         self._lock: Any = None
         self._roster_seen: tuple[int, int] | None = None
@@ -202,11 +224,22 @@ class ChatApp(App[None]):
                 "r t d a mark · /help · Ctrl-C quit"
             )
         )
-        self._start_watcher()
+        self._decide_watcher()
         await self._reload(first=True)
         self._header()
-        self.query_one("#input", ChatInput).focus()
         self.set_interval(self.poll_s, self._poll)
+
+    def on_ready(self) -> None:
+        """After the first frame: what the first screen does not need. The relay watcher's thread
+        (its imports and its connection would compete with the first frame for the interpreter);
+        the garbage collector, when :func:`~datacore_msg.cli.chat_run.run_chat` turned it off for the
+        start (what the start made is frozen: long-lived, never to be scanned again)."""
+        if self.want_thread:
+            self._thread = threading.Thread(target=self._watch, name="chat-relay-watcher", daemon=True)
+            self._thread.start()
+        if not gc.isenabled():
+            gc.freeze()
+            gc.enable()
 
     async def on_unmount(self) -> None:
         self._stop.set()
@@ -218,7 +251,8 @@ class ChatApp(App[None]):
 
     # -- the relay watcher -----------------------------------------------------------------------
 
-    def _start_watcher(self) -> None:
+    def _decide_watcher(self) -> None:
+        """Whether the window runs the relay watcher (in a thread started after the first frame)."""
         if self.space.settings.relay.url is None:
             return
         if not self.want_watch:
@@ -227,17 +261,21 @@ class ChatApp(App[None]):
         if self.space.settings.relay.secret is None:
             self.relay_state, self.relay_note = "offline", "no relay secret is set"
             return
-        from datacore_msg.app.watch_lock import acquire
-
-        self._lock = acquire(self.space.paths.space_state_dir, wait_s=0.3)
-        if self._lock is None:
-            self.relay_state = f"connecting {WATCHER_ELSEWHERE}"
-            self.relay_note = "a sync --watch of this space holds the relay connection"
-            return
-        self._thread = threading.Thread(target=self._watch, name="chat-relay-watcher", daemon=True)
-        self._thread.start()
+        self.want_thread = True
 
     def _watch(self) -> None:
+        """The watcher's thread: the space's watcher lock (another watcher holding it leaves the
+        relay to that one), then the watcher of ``sync --watch`` until the window closes."""
+        from datacore_msg.app.watch_lock import acquire
+
+        try:
+            self._lock = acquire(self.space.paths.space_state_dir, wait_s=0.3)
+        except OSError as exc:
+            self._states.put(("failed", f"the relay watcher's lock: {exc}"))
+            return
+        if self._lock is None:
+            self._states.put(("elsewhere", "a sync --watch of this space holds the relay connection"))
+            return
         from datacore_msg.app.watch import RelayWatcher
 
         try:
@@ -263,7 +301,11 @@ class ChatApp(App[None]):
                 kind, value = self._states.get_nowait()
             except queue.Empty:
                 break
-            if kind == "state":
+            if kind == "elsewhere":
+                self.relay_state, self.relay_note = f"connecting {WATCHER_ELSEWHERE}", value
+                self._roster_seen = None  # the other watcher's roster tells its state: read it again
+                changed = True
+            elif kind == "state":
                 changed = changed or RELAY_STATES.get(value, value) != self.relay_state
                 self.relay_state = RELAY_STATES.get(value, value)
             elif kind == "failed":
@@ -403,6 +445,7 @@ class ChatApp(App[None]):
         else:
             view.highlighted = len(shown) - 1
         view.scroll_to_highlight()
+        view.scroll_pending = not view.scrollable_content_region
 
     @staticmethod
     def _id_of(entry: Any) -> str:

@@ -2,16 +2,17 @@
 
 Theory of operation
 -------------------
-Importing click and every command module costs more than starting Python. ``send``, ``inbox`` and
-``mark`` therefore have a small parser here that accepts only the plain spelling of their
-arguments: the positional arguments, and each option as ``--name VALUE`` or a flag, with values
-click would accept unchanged (a choice in its list, a whole number of plain digits in range). For
-anything else -- ``--help``, ``--name=VALUE``, ``--``, an unknown option, a missing or extra
-argument, a value click would convert or refuse -- :func:`parse` returns None and the command goes
-to click, which gives the same result or the same error as always. Whenever :func:`parse` accepts an
-argument list, click parses it to the same values (``tests/cli/test_fastpath.py`` checks this
-against click itself), and the command runs the same body (:mod:`datacore_msg.cli.message_run`)
-inside the same error boundary.
+Importing click and every command module costs more than starting Python. ``send``, ``inbox``,
+``mark`` and ``chat`` (``gui``) therefore have a small parser here that accepts only the plain
+spelling of their arguments: the positional arguments, and each option as ``--name VALUE`` or a
+flag, with values click would accept unchanged (a choice in its list, a whole number of plain digits
+in range). For anything else -- ``--help``, ``--name=VALUE``, ``--``, an unknown option, a missing
+or extra argument, a value click would convert or refuse -- :func:`parse` returns None and the
+command goes to click, which gives the same result or the same error as always. Whenever
+:func:`parse` accepts an argument list, click parses it to the same values
+(``tests/cli/test_fastpath.py`` checks this against click itself), and the command runs the same
+body (:mod:`datacore_msg.cli.message_run`, :mod:`datacore_msg.cli.chat_run`) inside the same error
+boundary.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ SPECS: dict[str, Spec] = {
     ),
     "inbox": ((), _COMMON, {"--json": "as_json", "--all": "include_all"}),
     "mark": (("message_id", "how"), _COMMON, {"--json": "as_json"}),
+    "chat": ((), _COMMON, {"--no-relay": "no_relay"}),
+    "gui": ((), _COMMON, {"--no-relay": "no_relay"}),
 }
 _CHECKED = {"how": _choice(MARKS)}
 
@@ -133,8 +136,13 @@ def dispatch(argv: list[str], env: Mapping[str, str] | None = None) -> int | Non
     if parsed is None:
         return None
     command, params = parsed
-    from datacore_msg.cli import message_run
     from datacore_msg.cli.boundary import run_guarded
+
+    if command in ("chat", "gui"):
+        from datacore_msg.cli.chat_run import run_chat
+
+        return run_guarded(lambda: run_chat(params["root"], params["space"], not params["no_relay"]), argv)
+    from datacore_msg.cli import message_run
 
     bodies: dict[str, Callable[..., None]] = {
         "send": message_run.run_send,
