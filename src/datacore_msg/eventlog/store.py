@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from datacore_msg.eventlog.envelope import Event, body_encoding, sealed, subject
 from datacore_msg.eventlog.hlc import next_stamp, physical_ms
 from datacore_msg.eventlog.names import is_message_id, is_task_id
 from datacore_msg.eventlog.payloads import Payload
-from datacore_msg.eventlog.sigbatch import Signatures
+from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
 
@@ -128,16 +128,20 @@ class Problem:
     reason: str
 
 
-@attrs.frozen
 class _Incoming:
     """One item of an ingest batch: its line number, and the event with its body's canonical bytes
     and data text, or why it is refused before anything is looked up (parse error, bad id)."""
 
-    lineno: int
-    event: Event | None
-    error: IntegrityError | None
-    raw: bytes = b""
-    data: str = ""
+    __slots__ = ("data", "error", "event", "lineno", "raw")
+
+    def __init__(
+        self, lineno: int, event: Event | None, error: IntegrityError | None, raw: bytes = b"", data: str = ""
+    ) -> None:
+        self.lineno = lineno
+        self.event = event
+        self.error = error
+        self.raw = raw
+        self.data = data
 
     @classmethod
     def of(cls, lineno: int, item: Event | IntegrityError) -> _Incoming:
@@ -151,13 +155,7 @@ class _Incoming:
             return cls(lineno, item, IntegrityError(f"event {item.id[:12]}: id does not match its content"))
         return cls(lineno, item, None, raw, data)
 
-    def lookups(self) -> tuple[tuple[str, int], ...]:
-        """The ``(origin, seq)`` whose stored ids its checks need: its own and its predecessor's."""
-        if self.event is None or self.error is not None:
-            return ()
-        return ((self.event.origin, self.event.seq), (self.event.origin, self.event.seq - 1))
-
-    def unheld(self, held: dict[tuple[str, int], str]) -> bool:
+    def unheld(self, held: Mapping[tuple[str, int], str]) -> bool:
         """Its signature is to be checked: its id is right and its ``(origin, seq)`` is not held."""
         return (
             self.event is not None and self.error is None and (self.event.origin, self.event.seq) not in held
@@ -167,12 +165,148 @@ class _Incoming:
         assert self.event is not None
         return self.event.origin, self.raw, self.event.sig
 
-    def valid(self) -> tuple[Event, str]:
-        """The event and its data text, or raise why it was refused up front."""
-        if self.error is not None:
-            raise self.error
-        assert self.event is not None
-        return self.event, self.data
+
+@attrs.frozen
+class CheckedBatch:
+    """What :func:`check_batch` made of a batch: the events to store, in order, each with the
+    canonical text of its data (the stored ``data`` column); how many were already held; and the
+    line number and reason of each one refused."""
+
+    accepted: list[tuple[Event, str]]
+    duplicates: int
+    rejected: list[tuple[int, str]]
+
+
+#: Events whose signatures are handed to the threads at once, while the rest of a batch is hashed.
+SIGNATURE_GROUP = 512
+
+
+def lookup_keys(items: Iterable[tuple[int, Event | IntegrityError]]) -> set[tuple[str, int]]:
+    """The ``(origin, seq)`` whose stored ids :func:`check_batch` needs for ``items``: each event's
+    own and its predecessor's."""
+    keys: set[tuple[str, int]] = set()
+    for _, item in items:
+        if isinstance(item, Event):
+            keys.add((item.origin, item.seq))
+            keys.add((item.origin, item.seq - 1))
+    return keys
+
+
+def _groups(total: int) -> Iterator[tuple[int, int]]:
+    """``[start, stop)`` ranges of :data:`SIGNATURE_GROUP` items covering ``total``, the last one
+    taking a short tail (so that every group of a large batch is large enough for threads)."""
+    start = 0
+    while start < total:
+        stop = total if total - start < 2 * SIGNATURE_GROUP else start + SIGNATURE_GROUP
+        yield start, stop
+        start = stop
+
+
+def check_batch(
+    items: Sequence[tuple[int, Event | IntegrityError]],
+    held: dict[tuple[str, int], str],
+    now_ms: int,
+    decode: Callable[[Event], Payload | None],
+) -> CheckedBatch:
+    """Verify a batch of events from elsewhere against what a store holds, storing nothing: the
+    checks of :meth:`EventStore.ingest`, for any store (SQLite here, a relay's store elsewhere).
+
+    ``items`` pairs a line number with a parsed event or the error parsing it raised. ``held`` maps
+    those of the :func:`lookup_keys` of ``items`` that the store holds to their stored event ids;
+    each accepted event is added to it as the batch goes (a later event's predecessor may be an
+    earlier one of the batch). ``decode`` gives an event's payload at the current version (raising
+    :class:`IntegrityError`), or None for a type this version does not know.
+
+    Each event is checked in order, as if alone: its id, whether its ``(origin, seq)`` is held
+    (the same id: a duplicate; another: a fork), whether an earlier event of its origin in this
+    batch was rejected, its signature, its chain link, its clock stamp, its payload and actor. The
+    signatures of the events not held are checked on every core
+    (:mod:`~datacore_msg.eventlog.sigbatch`), a group at a time as soon as the group is hashed,
+    while the rest is checked."""
+    batch: list[_Incoming] = []
+    groups: list[Signatures] = []
+    slot: dict[int, tuple[Signatures, int]] = {}
+    rejected: list[tuple[int, str]] = []
+    duplicates = 0
+    accepted: list[tuple[Event, str]] = []
+    with prompt_handover():
+        try:
+            for start, stop in _groups(len(items)):
+                batch.extend(_Incoming.of(lineno, item) for lineno, item in items[start:stop])
+                to_check = [n for n in range(start, stop) if batch[n].unheld(held)]
+                signatures = Signatures([batch[n].signed() for n in to_check])
+                groups.append(signatures)
+                for k, n in enumerate(to_check):
+                    slot[n] = (signatures, k)
+            failed_origins: dict[str, int] = {}
+            for n, incoming in enumerate(batch):
+                event = incoming.event
+                try:
+                    if incoming.error is not None:
+                        raise incoming.error
+                    assert event is not None
+                    stored = held.get((event.origin, event.seq))
+                    if stored == event.id:
+                        duplicates += 1
+                        continue
+                    _check_unheld(event, stored, failed_origins)
+                    signatures, k = slot[n]
+                    if not signatures.ok(k):
+                        raise IntegrityError(
+                            f"event {event.id[:12]}: bad signature for origin {event.origin[:12]}"
+                        )
+                    _check_incoming(event, now_ms, held, decode)
+                except IntegrityError as exc:
+                    if event is not None:
+                        failed_origins.setdefault(event.origin, event.seq)
+                    rejected.append((incoming.lineno, str(exc)))
+                    continue
+                held[(event.origin, event.seq)] = event.id
+                accepted.append((event, incoming.data))
+        finally:
+            for signatures in groups:
+                signatures.cancel()
+    return CheckedBatch(accepted, duplicates, rejected)
+
+
+def _check_unheld(event: Event, stored: str | None, failed_origins: dict[str, int]) -> None:
+    if stored is not None:
+        raise ForkError(
+            f"fork: origin {event.origin[:12]} seq {event.seq} is already stored as event "
+            f"{stored[:12]}, not {event.id[:12]}"
+        )
+    if event.origin in failed_origins and event.seq > failed_origins[event.origin]:
+        raise IntegrityError(
+            f"origin {event.origin[:12]} seq {event.seq}: an earlier event of this "
+            "origin in this batch was rejected"
+        )
+
+
+def _check_incoming(
+    event: Event,
+    now_ms: int,
+    held: Mapping[tuple[str, int], str],
+    decode: Callable[[Event], Payload | None],
+) -> None:
+    """The checks after the id and the signature: chain link, clock stamp, payload, actor."""
+    if event.seq > 1:
+        prev = held.get((event.origin, event.seq - 1))
+        if prev is None:
+            raise IntegrityError(
+                f"origin {event.origin[:12]} seq {event.seq}: its predecessor seq "
+                f"{event.seq - 1} is missing (out of order, or an earlier export was skipped)"
+            )
+        if prev != event.prev:
+            raise IntegrityError(
+                f"origin {event.origin[:12]} seq {event.seq}: prev does not match the stored "
+                f"event {prev[:12]} (broken chain)"
+            )
+    if physical_ms(event.hlc) > now_ms + MAX_CLOCK_SKEW_MS:
+        raise IntegrityError(f"event {event.id[:12]}: clock stamp is more than a day ahead")
+    if codec.known_type(event.type):
+        payload = decode(event)
+        assert payload is not None
+        _check_actor_consistency(event, payload)
 
 
 class EventStore:
@@ -232,67 +366,23 @@ class EventStore:
         """Verify and store events from elsewhere. ``items`` pairs a line number with a parsed event,
         or with the error that parsing it raised (so the report keeps every line's reason).
 
-        Each event is checked in order, as if alone: its id, whether its ``(origin, seq)`` is held
-        (the same id: a duplicate; another: a fork), whether an earlier event of its origin in this
-        batch was rejected, its signature, its chain link, its clock stamp, its payload and actor.
-        The ids held for the batch's ``(origin, seq)`` and predecessors are read in a few queries up
-        front and kept in memory as the batch goes; the signatures of the events not held are
-        checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the rest is checked."""
-        batch = [_Incoming.of(lineno, item) for lineno, item in items]
-        rejected: list[tuple[int, str]] = []
-        duplicates = 0
-        pending: list[tuple[Event, str]] = []
+        The checks are :func:`check_batch`'s, in one transaction: the ids held for the batch's
+        ``(origin, seq)`` and predecessors are read in a few queries up front, and the accepted
+        events inserted with one statement; a crash stores the whole batch or nothing of it."""
+        listed = list(items)
         with write_transaction(self.conn, self.path):
-            held = self._held(key for incoming in batch for key in incoming.lookups())
-            to_check = [n for n, incoming in enumerate(batch) if incoming.unheld(held)]
-            signatures = Signatures([batch[n].signed() for n in to_check])
-            slot = {n: k for k, n in enumerate(to_check)}
-            failed_origins: dict[str, int] = {}
-            try:
-                for n, incoming in enumerate(batch):
-                    try:
-                        event, data = incoming.valid()
-                        stored = held.get((event.origin, event.seq))
-                        if stored == event.id:
-                            duplicates += 1
-                            continue
-                        self._check_unheld(event, stored, failed_origins)
-                        if not signatures.ok(slot[n]):
-                            raise IntegrityError(
-                                f"event {event.id[:12]}: bad signature for origin {event.origin[:12]}"
-                            )
-                        self._check_incoming(event, now_ms, held)
-                    except IntegrityError as exc:
-                        if incoming.event is not None:
-                            failed_origins.setdefault(incoming.event.origin, incoming.event.seq)
-                        rejected.append((incoming.lineno, str(exc)))
-                        continue
-                    held[(event.origin, event.seq)] = event.id
-                    pending.append((event, data))
-            finally:
-                signatures.cancel()
-            positions = self._insert_rows([_stored_row(event, data) for event, data in pending])
+            held = self._held(lookup_keys(listed))
+            checked = check_batch(listed, held, now_ms, self.decode)
+            positions = self._insert_rows([_stored_row(event, data) for event, data in checked.accepted])
+        duplicates = checked.duplicates
         accepted: list[Event] = []
-        for event, _ in pending:
+        for event, _ in checked.accepted:
             position = positions.get(event.id)
             if position is None:
                 duplicates += 1
             else:
                 accepted.append(event.at(position))
-        return IngestReport(accepted=accepted, duplicates=duplicates, rejected=rejected)
-
-    @staticmethod
-    def _check_unheld(event: Event, stored: str | None, failed_origins: dict[str, int]) -> None:
-        if stored is not None:
-            raise ForkError(
-                f"fork: origin {event.origin[:12]} seq {event.seq} is already stored as event "
-                f"{stored[:12]}, not {event.id[:12]}"
-            )
-        if event.origin in failed_origins and event.seq > failed_origins[event.origin]:
-            raise IntegrityError(
-                f"origin {event.origin[:12]} seq {event.seq}: an earlier event of this "
-                "origin in this batch was rejected"
-            )
+        return IngestReport(accepted=accepted, duplicates=duplicates, rejected=checked.rejected)
 
     def _held(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
         """The stored event ids of those ``(origin, seq)`` that are stored: one query per origin
@@ -326,27 +416,6 @@ class EventStore:
                 "SELECT position, id FROM events WHERE position > ? ORDER BY position", (before,)
             )
         }
-
-    def _check_incoming(self, event: Event, now_ms: int, held: dict[tuple[str, int], str]) -> None:
-        """The checks after the id and the signature: chain link, clock stamp, payload, actor."""
-        if event.seq > 1:
-            prev = held.get((event.origin, event.seq - 1))
-            if prev is None:
-                raise IntegrityError(
-                    f"origin {event.origin[:12]} seq {event.seq}: its predecessor seq "
-                    f"{event.seq - 1} is missing (out of order, or an earlier export was skipped)"
-                )
-            if prev != event.prev:
-                raise IntegrityError(
-                    f"origin {event.origin[:12]} seq {event.seq}: prev does not match the stored "
-                    f"event {prev[:12]} (broken chain)"
-                )
-        if physical_ms(event.hlc) > now_ms + MAX_CLOCK_SKEW_MS:
-            raise IntegrityError(f"event {event.id[:12]}: clock stamp is more than a day ahead")
-        if codec.known_type(event.type):
-            payload = self.decode(event)
-            assert payload is not None
-            _check_actor_consistency(event, payload)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -589,7 +658,7 @@ class EventStore:
         signatures are checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the
         previous batch's other checks run."""
         problems: list[Problem] = []
-        with translating(self.path):
+        with translating(self.path), prompt_handover():
             cursor = self.conn.execute(f"SELECT {_COLUMNS}, subject FROM events ORDER BY origin, seq")
             chain: tuple[str | None, int, str | None] = (None, 1, None)
             ahead = self._verify_batch(cursor.fetchmany(batch))

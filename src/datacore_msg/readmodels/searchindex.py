@@ -190,23 +190,23 @@ def apply_docs(
     conn: sqlite3.Connection, upserts: Iterable[SearchDoc], deletes: Iterable[tuple[str, str]]
 ) -> None:
     """Store changed documents and drop those of (kind, subject) pairs no longer in the views."""
+    upserts = list(upserts)
+    deletes = list(deletes)
+    held = _held_docs(conn, [*deletes, *((doc.kind, doc.subject) for doc in upserts)])
     for kind, subject in deletes:
-        old = conn.execute(
-            "SELECT doc, text FROM search_docs WHERE kind = ? AND subject = ?", (kind, subject)
-        ).fetchone()
+        old = held.pop((kind, subject), None)
         if old is not None:
             conn.execute("INSERT INTO search_text (search_text, rowid, text) VALUES ('delete', ?, ?)", old)
             conn.execute("DELETE FROM search_docs WHERE doc = ?", (old[0],))
     for doc in upserts:
-        old = conn.execute(
-            "SELECT doc, text FROM search_docs WHERE kind = ? AND subject = ?", (doc.kind, doc.subject)
-        ).fetchone()
+        old = held.get((doc.kind, doc.subject))
         if old is None:
             number = _free_number(conn, doc)
             conn.execute(
                 f"INSERT INTO search_docs (doc, {_COLUMNS}) VALUES (?, {_PLACES})", (number, *_row(doc))
             )
             conn.execute("INSERT INTO search_text (rowid, text) VALUES (?, ?)", (number, doc.text))
+            held[(doc.kind, doc.subject)] = (number, doc.text)
             continue
         conn.execute(
             "UPDATE search_docs SET sender = ?, recipient = ?, thread = ?, time_ms = ?, status = ?, "
@@ -216,6 +216,29 @@ def apply_docs(
         if old[1] != doc.text:
             conn.execute("INSERT INTO search_text (search_text, rowid, text) VALUES ('delete', ?, ?)", old)
             conn.execute("INSERT INTO search_text (rowid, text) VALUES (?, ?)", (old[0], doc.text))
+            held[(doc.kind, doc.subject)] = (old[0], doc.text)
+
+
+def _held_docs(
+    conn: sqlite3.Connection, keys: Iterable[tuple[str, str]], chunk: int = 500
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """The number and text of each stored document among ``keys`` (kind, subject): one query per
+    kind and ``chunk`` subjects, on the (kind, subject) index."""
+    by_kind: dict[str, set[str]] = {}
+    for kind, subject in keys:
+        by_kind.setdefault(kind, set()).add(subject)
+    held: dict[tuple[str, str], tuple[int, str]] = {}
+    for kind, subjects in sorted(by_kind.items()):
+        ordered = sorted(subjects)
+        for start in range(0, len(ordered), chunk):
+            part = ordered[start : start + chunk]
+            marks = ", ".join("?" * len(part))
+            for subject, number, text in conn.execute(
+                f"SELECT subject, doc, text FROM search_docs WHERE kind = ? AND subject IN ({marks})",
+                (kind, *part),
+            ):
+                held[(kind, subject)] = (int(number), str(text))
+    return held
 
 
 # -- queries ---------------------------------------------------------------------------------------

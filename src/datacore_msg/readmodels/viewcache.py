@@ -107,19 +107,25 @@ class ViewCache:
         return out
 
     def entry_rows(
-        self, keys: Iterable[tuple[str, str]]
+        self, keys: Iterable[tuple[str, str]], chunk: int = 500
     ) -> dict[tuple[str, str], tuple[str, tuple[int, str, int], str]]:
-        """Per (subject, role) cached: its file, sort key and text."""
+        """Per (subject, role) cached: its file, sort key and text (one query per ``chunk``
+        subjects, on the (subject, role) index)."""
+        wanted = set(keys)
+        subjects = sorted({subject for subject, _ in wanted})
         out: dict[tuple[str, str], tuple[str, tuple[int, str, int], str]] = {}
         with translating(self.path):
-            for subject, role in keys:
-                row = self.conn.execute(
-                    "SELECT file, s_hlc, s_origin, s_seq, text FROM view_entries "
-                    "WHERE subject = ? AND role = ?",
-                    (subject, role),
-                ).fetchone()
-                if row is not None:
-                    out[(subject, role)] = (row[0], (int(row[1]), str(row[2]), int(row[3])), row[4])
+            for start in range(0, len(subjects), chunk):
+                part = subjects[start : start + chunk]
+                marks = ", ".join("?" * len(part))
+                for row in self.conn.execute(
+                    "SELECT subject, role, file, s_hlc, s_origin, s_seq, text FROM view_entries "
+                    f"WHERE subject IN ({marks})",
+                    part,
+                ):
+                    key = (row[0], row[1])
+                    if key in wanted:
+                        out[key] = (row[2], (int(row[3]), str(row[4]), int(row[5])), row[6])
         return out
 
     def apply(
