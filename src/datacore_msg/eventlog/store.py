@@ -36,7 +36,7 @@ from datacore_msg.errors import ForkError, IntegrityError
 from datacore_msg.eventlog import codec
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.connection import write_transaction
-from datacore_msg.eventlog.envelope import Event, body_encoding, sealed, subject_of
+from datacore_msg.eventlog.envelope import Event, body_encoding, seal_parts, subject_of
 from datacore_msg.eventlog.hlc import next_stamp, physical_ms
 from datacore_msg.eventlog.names import is_message_id, is_task_id
 from datacore_msg.eventlog.payloads import Payload
@@ -345,21 +345,42 @@ class EventStore:
                 check(self)
             seq, prev, latest = self.conn.execute(_HEAD, (key.public_hex, key.public_hex)).fetchone()
             seq = seq or 0
+            origin = key.public_hex
             for actor, payload, data in encoded:
                 seq += 1
-                event, text = sealed(
+                hlc = next_stamp(wall_ms, latest)
+                type_name, version = payload.TYPE, payload.VERSION
+                event_id, sig, text = seal_parts(
                     key,
                     seq=seq,
                     prev=prev,
-                    hlc=next_stamp(wall_ms, latest),
+                    hlc=hlc,
                     actor=actor,
-                    type_name=payload.TYPE,
-                    version=payload.VERSION,
+                    type_name=type_name,
+                    version=version,
                     data=data,
                 )
-                row = self.conn.execute(_INSERT, _stored_row(event, text)).fetchone()
-                appended.append(event if row is None else event.at(int(row[0])))
-                prev, latest = event.id, event.hlc
+                row = self.conn.execute(
+                    _INSERT,
+                    (
+                        event_id,
+                        origin,
+                        seq,
+                        prev,
+                        hlc,
+                        actor,
+                        type_name,
+                        version,
+                        text,
+                        sig,
+                        subject_of(type_name, data),
+                    ),
+                ).fetchone()
+                position = None if row is None else int(row[0])
+                appended.append(
+                    Event(event_id, origin, seq, prev, hlc, actor, type_name, version, data, sig, position)
+                )
+                prev, latest = event_id, hlc
         return appended
 
     def ingest(self, items: Iterable[tuple[int, Event | IntegrityError]], now_ms: int) -> IngestReport:
