@@ -92,11 +92,11 @@ def _check(items: Sequence[Item]) -> list[bool]:
 class Signatures:
     """The verdicts on ``items``' signatures, in order (see the module docstring)."""
 
-    def __init__(self, items: Sequence[Item], parallel_min: int = PARALLEL_MIN) -> None:
+    def __init__(self, items: Sequence[Item], parallel_min: int | None = None) -> None:
         self._items = items
         self._chunks: list[Future[list[bool]]] | None = None
         self._done: dict[int, list[bool]] = {}
-        if len(items) >= parallel_min and workers() > 1:
+        if len(items) >= (PARALLEL_MIN if parallel_min is None else parallel_min) and workers() > 1:
             pool = _shared_pool()
             self._chunks = [
                 pool.submit(_check, items[start : start + CHUNK]) for start in range(0, len(items), CHUNK)
