@@ -11,7 +11,9 @@ Theory of operation
   shape, id, signature, chain (the predecessor must already be stored, or earlier in the same batch),
   payload, clock skew — inside one transaction. A known id is a no-op; a known ``(origin, seq)`` with
   another id is a fork, refused and reported. Every rejected event is reported with its reason; every
-  valid one is kept; a crash stores the whole batch or nothing of it.
+  valid one is kept; a crash stores the whole batch or nothing of it. The checks themselves are
+  :func:`check_batch`, which touches no storage, so that another store (a relay's) decides exactly
+  as this one does.
 * **Reading**: ``position`` is this peer's arrival order (checkpoints use it); meaning comes from the
   ``(hlc, origin, seq)`` order, which :meth:`events_for_subject` and :meth:`iter_sorted` return.
   :meth:`heads` (per origin, the highest seq held with none missing below it) and
@@ -188,7 +190,8 @@ def lookup_keys(items: Iterable[tuple[int, Event | IntegrityError]]) -> set[tupl
     for _, item in items:
         if isinstance(item, Event):
             keys.add((item.origin, item.seq))
-            keys.add((item.origin, item.seq - 1))
+            if item.seq > 1:
+                keys.add((item.origin, item.seq - 1))
     return keys
 
 
