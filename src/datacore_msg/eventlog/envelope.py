@@ -21,6 +21,7 @@ from datacore_msg.eventlog.names import is_actor
 from datacore_msg.eventlog.signing import SigningKey, is_public_key, signature_ok
 
 ENVELOPE_FIELDS = ("id", "origin", "seq", "prev", "hlc", "actor", "type", "v", "data", "sig")
+_FIELD_SET = frozenset(ENVELOPE_FIELDS)
 _HEX64 = frozenset("0123456789abcdef")
 _MAX_INT = 2**63 - 1
 _ENCODE = canonical_text
@@ -138,21 +139,27 @@ def sealed(
 ) -> tuple[Event, str]:
     """A new event of ``key``'s origin: its id and signature over the body's canonical bytes; and
     the canonical text of its data (what the store keeps), encoded once for both."""
-    draft = Event("", key.public_hex, seq, prev, hlc, actor, type_name, version, data, "")
-    raw, text = _encode_body(draft)
-    event = Event(
-        id=hashlib.sha256(raw).hexdigest(),
-        origin=key.public_hex,
-        seq=seq,
-        prev=prev,
-        hlc=hlc,
-        actor=actor,
-        type=type_name,
-        v=version,
-        data=data,
-        sig=key.sign(raw),
+    event_id, sig, text = seal_parts(
+        key, seq=seq, prev=prev, hlc=hlc, actor=actor, type_name=type_name, version=version, data=data
     )
-    return event, text
+    return Event(event_id, key.public_hex, seq, prev, hlc, actor, type_name, version, data, sig), text
+
+
+def seal_parts(
+    key: SigningKey,
+    *,
+    seq: int,
+    prev: str | None,
+    hlc: int,
+    actor: str,
+    type_name: str,
+    version: int,
+    data: dict[str, Any],
+) -> tuple[str, str, str]:
+    """:func:`sealed`'s id, signature and data text, without building the event (a store that
+    learns the event's position only when it inserts the row builds it once, with the position)."""
+    raw, text = _encode_fields(key.public_hex, seq, prev, hlc, actor, type_name, version, data)
+    return hashlib.sha256(raw).hexdigest(), key.sign(raw), text
 
 
 def _is_hex64(value: object) -> bool:
@@ -163,12 +170,13 @@ def from_json(obj: Any) -> Event:
     """Build an event from its JSON form, checking shape only (see :func:`check_seal`)."""
     if not isinstance(obj, dict):
         raise IntegrityError("not a JSON object")
-    missing = [name for name in ENVELOPE_FIELDS if name not in obj]
-    if missing:
-        raise IntegrityError(f"missing field(s): {', '.join(missing)}")
-    extra = sorted(set(obj) - set(ENVELOPE_FIELDS))
-    if extra:
-        raise IntegrityError(f"unknown field(s): {', '.join(extra)}")
+    if obj.keys() != _FIELD_SET:
+        missing = [name for name in ENVELOPE_FIELDS if name not in obj]
+        if missing:
+            raise IntegrityError(f"missing field(s): {', '.join(missing)}")
+        extra = sorted(set(obj) - set(ENVELOPE_FIELDS))
+        if extra:
+            raise IntegrityError(f"unknown field(s): {', '.join(extra)}")
     seq, hlc, v = obj["seq"], obj["hlc"], obj["v"]
     for name, value in (("seq", seq), ("hlc", hlc), ("v", v)):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_INT:
@@ -206,9 +214,23 @@ def from_json(obj: Any) -> Event:
     )
 
 
+#: ``json.loads(line, parse_constant=_no_constants)`` builds one of these per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def _loads(line: str | bytes) -> Any:
+    """``json.loads(line, parse_constant=_no_constants)``, with one decoder for every line."""
+    if isinstance(line, str):
+        if line.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", line, 0)
+    else:
+        line = line.decode(json.detect_encoding(line), "surrogatepass")
+    return _DECODER.decode(line)
+
+
 def parse_line(line: str | bytes) -> Event:
     try:
-        obj = json.loads(line, parse_constant=_no_constants)
+        obj = _loads(line)
     except json.JSONDecodeError as exc:
         raise IntegrityError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     except (UnicodeDecodeError, ValueError) as exc:
@@ -228,27 +250,52 @@ def body_encoding(event: Event) -> tuple[bytes, str]:
 
 
 def _encode_body(event: Event) -> tuple[bytes, str]:
-    """:func:`body_encoding`, raising the encoder's own errors: the body's keys in sorted order
-    around the data's text, exactly as :func:`canonical_bytes` writes them (a field of an
-    unexpected type takes the general path)."""
-    data = canonical_text(event.data)
-    prev = event.prev
+    """:func:`body_encoding`, raising the encoder's own errors."""
+    return _encode_fields(
+        event.origin, event.seq, event.prev, event.hlc, event.actor, event.type, event.v, event.data
+    )
+
+
+def _encode_fields(
+    origin: Any, seq: Any, prev: Any, hlc: Any, actor: Any, type_name: Any, v: Any, data: Any
+) -> tuple[bytes, str]:
+    """The body's keys in sorted order around the data's text, exactly as :func:`canonical_bytes`
+    writes them (a field of an unexpected type takes the general path)."""
+    text_data = canonical_text(data)
     if (
-        type(event.seq) is int
-        and type(event.hlc) is int
-        and type(event.v) is int
-        and type(event.actor) is str
-        and type(event.origin) is str
-        and type(event.type) is str
+        type(seq) is int
+        and type(hlc) is int
+        and type(v) is int
+        and type(actor) is str
+        and type(origin) is str
+        and type(type_name) is str
         and (prev is None or type(prev) is str)
     ):
         text = (
-            f'{{"actor":{_ENCODE(event.actor)},"data":{data},"hlc":{event.hlc},'
-            f'"origin":{_ENCODE(event.origin)},"prev":{"null" if prev is None else _ENCODE(prev)},'
-            f'"seq":{event.seq},"type":{_ENCODE(event.type)},"v":{event.v}}}'
+            f'{{"actor":{_string(actor)},"data":{text_data},"hlc":{hlc},'
+            f'"origin":{_string(origin)},"prev":{"null" if prev is None else _string(prev)},'
+            f'"seq":{seq},"type":{_string(type_name)},"v":{v}}}'
         )
-        return text.encode("utf-8"), data
-    return canonical_bytes(event.body()), data
+        return text.encode("utf-8"), text_data
+    body = {
+        "origin": origin,
+        "seq": seq,
+        "prev": prev,
+        "hlc": hlc,
+        "actor": actor,
+        "type": type_name,
+        "v": v,
+        "data": data,
+    }
+    return canonical_bytes(body), text_data
+
+
+def _string(value: str) -> str:
+    """``value`` as canonical JSON: quoted as is when nothing in it needs escaping (printable
+    ASCII without quote or backslash, as ids, keys, names and types are), else by the encoder."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return _ENCODE(value)
 
 
 def _body_bytes(event: Event) -> bytes:

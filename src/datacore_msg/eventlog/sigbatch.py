@@ -11,13 +11,21 @@ to pay for it (:data:`PARALLEL_MIN`); a small batch is checked in the calling th
 asked. The caller reads the answers in order with :meth:`Signatures.ok`, which waits only for the
 chunk holding that answer, so the caller's own per-event work (chain, payload, insert) overlaps the
 verification of the chunks after it.
+
+A checking thread back from libsodium needs the interpreter's lock again for a few microseconds
+before its next check; by default it waits up to 5 ms (``sys.getswitchinterval()``) for the thread
+doing the per-event checks to hand it over, and meanwhile its core idles. :func:`prompt_handover`
+shortens that interval while a batch is checked (best of six runs of a 50,000-event ``verify`` on a
+loaded 2-core machine: 9.8 s at 5 ms, 6.2 s at 0.2 ms; the same CPU time).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from datacore_msg.eventlog.signing import signature_ok
@@ -29,6 +37,8 @@ if TYPE_CHECKING:  # imported when a pool is first needed: a command checking a 
 PARALLEL_MIN = 256
 #: Signatures per task handed to the pool.
 CHUNK = 128
+#: The interpreter's switch interval while signatures are checked on threads (seconds).
+HANDOVER_S = 0.0002
 
 #: (origin public key hex, signed bytes, signature hex)
 Item = tuple[str, bytes, str]
@@ -58,6 +68,28 @@ def _shared_pool() -> ThreadPoolExecutor:
         return pool
 
 
+#: How many :func:`prompt_handover` blocks are running, and the interval before the first.
+_handover: dict[str, float] = {"depth": 0, "saved": 0.0}
+
+
+@contextmanager
+def prompt_handover() -> Iterator[None]:
+    """Run the block with the interpreter's switch interval at :data:`HANDOVER_S` (see the module
+    docstring); the previous interval is restored when the last such block in the process ends."""
+    with _pool_lock:
+        if _handover["depth"] == 0:
+            _handover["saved"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(HANDOVER_S, _handover["saved"]))
+        _handover["depth"] += 1
+    try:
+        yield
+    finally:
+        with _pool_lock:
+            _handover["depth"] -= 1
+            if _handover["depth"] == 0:
+                sys.setswitchinterval(_handover["saved"])
+
+
 def _check(items: Sequence[Item]) -> list[bool]:
     return [signature_ok(origin, raw, sig) for origin, raw, sig in items]
 
@@ -65,11 +97,11 @@ def _check(items: Sequence[Item]) -> list[bool]:
 class Signatures:
     """The verdicts on ``items``' signatures, in order (see the module docstring)."""
 
-    def __init__(self, items: Sequence[Item], parallel_min: int = PARALLEL_MIN) -> None:
+    def __init__(self, items: Sequence[Item], parallel_min: int | None = None) -> None:
         self._items = items
         self._chunks: list[Future[list[bool]]] | None = None
         self._done: dict[int, list[bool]] = {}
-        if len(items) >= parallel_min and workers() > 1:
+        if len(items) >= (PARALLEL_MIN if parallel_min is None else parallel_min) and workers() > 1:
             pool = _shared_pool()
             self._chunks = [
                 pool.submit(_check, items[start : start + CHUNK]) for start in range(0, len(items), CHUNK)

@@ -11,7 +11,9 @@ Theory of operation
   shape, id, signature, chain (the predecessor must already be stored, or earlier in the same batch),
   payload, clock skew — inside one transaction. A known id is a no-op; a known ``(origin, seq)`` with
   another id is a fork, refused and reported. Every rejected event is reported with its reason; every
-  valid one is kept; a crash stores the whole batch or nothing of it.
+  valid one is kept; a crash stores the whole batch or nothing of it. The checks themselves are
+  :func:`check_batch`, which touches no storage, so that another store (a relay's) decides exactly
+  as this one does.
 * **Reading**: ``position`` is this peer's arrival order (checkpoints use it); meaning comes from the
   ``(hlc, origin, seq)`` order, which :meth:`events_for_subject` and :meth:`iter_sorted` return.
   :meth:`heads` (per origin, the highest seq held with none missing below it) and
@@ -26,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +38,11 @@ from datacore_msg.errors import ForkError, IntegrityError
 from datacore_msg.eventlog import codec
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.connection import write_transaction
-from datacore_msg.eventlog.envelope import Event, body_encoding, sealed, subject_of
+from datacore_msg.eventlog.envelope import Event, body_encoding, seal_parts, subject_of
 from datacore_msg.eventlog.hlc import next_stamp, physical_ms
 from datacore_msg.eventlog.names import is_message_id, is_task_id
 from datacore_msg.eventlog.payloads import Payload
-from datacore_msg.eventlog.sigbatch import Signatures
+from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
 
@@ -128,16 +130,20 @@ class Problem:
     reason: str
 
 
-@attrs.frozen
 class _Incoming:
     """One item of an ingest batch: its line number, and the event with its body's canonical bytes
     and data text, or why it is refused before anything is looked up (parse error, bad id)."""
 
-    lineno: int
-    event: Event | None
-    error: IntegrityError | None
-    raw: bytes = b""
-    data: str = ""
+    __slots__ = ("data", "error", "event", "lineno", "raw")
+
+    def __init__(
+        self, lineno: int, event: Event | None, error: IntegrityError | None, raw: bytes = b"", data: str = ""
+    ) -> None:
+        self.lineno = lineno
+        self.event = event
+        self.error = error
+        self.raw = raw
+        self.data = data
 
     @classmethod
     def of(cls, lineno: int, item: Event | IntegrityError) -> _Incoming:
@@ -151,13 +157,7 @@ class _Incoming:
             return cls(lineno, item, IntegrityError(f"event {item.id[:12]}: id does not match its content"))
         return cls(lineno, item, None, raw, data)
 
-    def lookups(self) -> tuple[tuple[str, int], ...]:
-        """The ``(origin, seq)`` whose stored ids its checks need: its own and its predecessor's."""
-        if self.event is None or self.error is not None:
-            return ()
-        return ((self.event.origin, self.event.seq), (self.event.origin, self.event.seq - 1))
-
-    def unheld(self, held: dict[tuple[str, int], str]) -> bool:
+    def unheld(self, held: Mapping[tuple[str, int], str]) -> bool:
         """Its signature is to be checked: its id is right and its ``(origin, seq)`` is not held."""
         return (
             self.event is not None and self.error is None and (self.event.origin, self.event.seq) not in held
@@ -167,69 +167,109 @@ class _Incoming:
         assert self.event is not None
         return self.event.origin, self.raw, self.event.sig
 
-    def valid(self) -> tuple[Event, str]:
-        """The event and its data text, or raise why it was refused up front."""
-        if self.error is not None:
-            raise self.error
-        assert self.event is not None
-        return self.event, self.data
-
 
 @attrs.frozen
 class CheckedBatch:
-    """What :func:`check_batch` found: the events to store (with their data text, in order), the
-    duplicates already held, and each refused item's line number and reason."""
+    """What :func:`check_batch` made of a batch: the events to store, in order, each with the
+    canonical text of its data (the stored ``data`` column); how many were already held; and the
+    line number and reason of each one refused."""
 
-    pending: list[tuple[Event, str]]
+    accepted: list[tuple[Event, str]]
     duplicates: int
     rejected: list[tuple[int, str]]
 
 
-def incoming_batch(items: Iterable[tuple[int, Event | IntegrityError]]) -> list[_Incoming]:
-    """An ingest batch with each event's id checked and its body encoded (what :func:`check_batch` takes)."""
-    return [_Incoming.of(lineno, item) for lineno, item in items]
+#: Events whose signatures are handed to the threads at once, while the rest of a batch is hashed.
+SIGNATURE_GROUP = 512
+
+
+def lookup_keys(items: Iterable[tuple[int, Event | IntegrityError]]) -> set[tuple[str, int]]:
+    """The ``(origin, seq)`` whose stored ids :func:`check_batch` needs for ``items``: each event's
+    own and its predecessor's."""
+    keys: set[tuple[str, int]] = set()
+    for _, item in items:
+        if isinstance(item, Event):
+            keys.add((item.origin, item.seq))
+            if item.seq > 1:
+                keys.add((item.origin, item.seq - 1))
+    return keys
+
+
+def _groups(total: int) -> Iterator[tuple[int, int]]:
+    """``[start, stop)`` ranges of :data:`SIGNATURE_GROUP` items covering ``total``, the last one
+    taking a short tail (so that every group of a large batch is large enough for threads)."""
+    start = 0
+    while start < total:
+        stop = total if total - start < 2 * SIGNATURE_GROUP else start + SIGNATURE_GROUP
+        yield start, stop
+        start = stop
 
 
 def check_batch(
-    batch: list[_Incoming],
+    items: Sequence[tuple[int, Event | IntegrityError]],
     held: dict[tuple[str, int], str],
     now_ms: int,
     decode: Callable[[Event], Payload | None],
 ) -> CheckedBatch:
-    """Verify a batch against ``held`` (the stored ids of its ``(origin, seq)`` and predecessors, as
-    :meth:`_Incoming.lookups` names them): every check of :meth:`EventStore.ingest`, whatever the
-    store (the relay's JetStream store runs the same function). ``held`` gains the accepted events."""
+    """Verify a batch of events from elsewhere against what a store holds, storing nothing: the
+    checks of :meth:`EventStore.ingest`, for any store (SQLite here, a relay's store elsewhere).
+
+    ``items`` pairs a line number with a parsed event or the error parsing it raised. ``held`` maps
+    those of the :func:`lookup_keys` of ``items`` that the store holds to their stored event ids;
+    each accepted event is added to it as the batch goes (a later event's predecessor may be an
+    earlier one of the batch). ``decode`` gives an event's payload at the current version (raising
+    :class:`IntegrityError`), or None for a type this version does not know.
+
+    Each event is checked in order, as if alone: its id, whether its ``(origin, seq)`` is held
+    (the same id: a duplicate; another: a fork), whether an earlier event of its origin in this
+    batch was rejected, its signature, its chain link, its clock stamp, its payload and actor. The
+    signatures of the events not held are checked on every core
+    (:mod:`~datacore_msg.eventlog.sigbatch`), a group at a time as soon as the group is hashed,
+    while the rest is checked."""
+    batch: list[_Incoming] = []
+    groups: list[Signatures] = []
+    slot: dict[int, tuple[Signatures, int]] = {}
     rejected: list[tuple[int, str]] = []
     duplicates = 0
-    pending: list[tuple[Event, str]] = []
-    to_check = [n for n, incoming in enumerate(batch) if incoming.unheld(held)]
-    signatures = Signatures([batch[n].signed() for n in to_check])
-    slot = {n: k for k, n in enumerate(to_check)}
-    failed_origins: dict[str, int] = {}
-    try:
-        for n, incoming in enumerate(batch):
-            try:
-                event, data = incoming.valid()
-                stored = held.get((event.origin, event.seq))
-                if stored == event.id:
-                    duplicates += 1
+    accepted: list[tuple[Event, str]] = []
+    with prompt_handover():
+        try:
+            for start, stop in _groups(len(items)):
+                batch.extend(_Incoming.of(lineno, item) for lineno, item in items[start:stop])
+                to_check = [n for n in range(start, stop) if batch[n].unheld(held)]
+                signatures = Signatures([batch[n].signed() for n in to_check])
+                groups.append(signatures)
+                for k, n in enumerate(to_check):
+                    slot[n] = (signatures, k)
+            failed_origins: dict[str, int] = {}
+            for n, incoming in enumerate(batch):
+                event = incoming.event
+                try:
+                    if incoming.error is not None:
+                        raise incoming.error
+                    assert event is not None
+                    stored = held.get((event.origin, event.seq))
+                    if stored == event.id:
+                        duplicates += 1
+                        continue
+                    _check_unheld(event, stored, failed_origins)
+                    signatures, k = slot[n]
+                    if not signatures.ok(k):
+                        raise IntegrityError(
+                            f"event {event.id[:12]}: bad signature for origin {event.origin[:12]}"
+                        )
+                    _check_incoming(event, now_ms, held, decode)
+                except IntegrityError as exc:
+                    if event is not None:
+                        failed_origins.setdefault(event.origin, event.seq)
+                    rejected.append((incoming.lineno, str(exc)))
                     continue
-                _check_unheld(event, stored, failed_origins)
-                if not signatures.ok(slot[n]):
-                    raise IntegrityError(
-                        f"event {event.id[:12]}: bad signature for origin {event.origin[:12]}"
-                    )
-                _check_incoming(event, now_ms, held, decode)
-            except IntegrityError as exc:
-                if incoming.event is not None:
-                    failed_origins.setdefault(incoming.event.origin, incoming.event.seq)
-                rejected.append((incoming.lineno, str(exc)))
-                continue
-            held[(event.origin, event.seq)] = event.id
-            pending.append((event, data))
-    finally:
-        signatures.cancel()
-    return CheckedBatch(pending, duplicates, rejected)
+                held[(event.origin, event.seq)] = event.id
+                accepted.append((event, incoming.data))
+        finally:
+            for signatures in groups:
+                signatures.cancel()
+    return CheckedBatch(accepted, duplicates, rejected)
 
 
 def _check_unheld(event: Event, stored: str | None, failed_origins: dict[str, int]) -> None:
@@ -246,7 +286,10 @@ def _check_unheld(event: Event, stored: str | None, failed_origins: dict[str, in
 
 
 def _check_incoming(
-    event: Event, now_ms: int, held: dict[tuple[str, int], str], decode: Callable[[Event], Payload | None]
+    event: Event,
+    now_ms: int,
+    held: Mapping[tuple[str, int], str],
+    decode: Callable[[Event], Payload | None],
 ) -> None:
     """The checks after the id and the signature: chain link, clock stamp, payload, actor."""
     if event.seq > 1:
@@ -316,41 +359,59 @@ class EventStore:
                 check(self)
             seq, prev, latest = self.conn.execute(_HEAD, (key.public_hex, key.public_hex)).fetchone()
             seq = seq or 0
+            origin = key.public_hex
             for actor, payload, data in encoded:
                 seq += 1
-                event, text = sealed(
+                hlc = next_stamp(wall_ms, latest)
+                type_name, version = payload.TYPE, payload.VERSION
+                event_id, sig, text = seal_parts(
                     key,
                     seq=seq,
                     prev=prev,
-                    hlc=next_stamp(wall_ms, latest),
+                    hlc=hlc,
                     actor=actor,
-                    type_name=payload.TYPE,
-                    version=payload.VERSION,
+                    type_name=type_name,
+                    version=version,
                     data=data,
                 )
-                row = self.conn.execute(_INSERT, _stored_row(event, text)).fetchone()
-                appended.append(event if row is None else event.at(int(row[0])))
-                prev, latest = event.id, event.hlc
+                row = self.conn.execute(
+                    _INSERT,
+                    (
+                        event_id,
+                        origin,
+                        seq,
+                        prev,
+                        hlc,
+                        actor,
+                        type_name,
+                        version,
+                        text,
+                        sig,
+                        subject_of(type_name, data),
+                    ),
+                ).fetchone()
+                position = None if row is None else int(row[0])
+                appended.append(
+                    Event(event_id, origin, seq, prev, hlc, actor, type_name, version, data, sig, position)
+                )
+                prev, latest = event_id, hlc
         return appended
 
     def ingest(self, items: Iterable[tuple[int, Event | IntegrityError]], now_ms: int) -> IngestReport:
         """Verify and store events from elsewhere. ``items`` pairs a line number with a parsed event,
         or with the error that parsing it raised (so the report keeps every line's reason).
 
-        Each event is checked in order, as if alone: its id, whether its ``(origin, seq)`` is held
-        (the same id: a duplicate; another: a fork), whether an earlier event of its origin in this
-        batch was rejected, its signature, its chain link, its clock stamp, its payload and actor.
-        The ids held for the batch's ``(origin, seq)`` and predecessors are read in a few queries up
-        front and kept in memory as the batch goes; the signatures of the events not held are
-        checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the rest is checked."""
-        batch = incoming_batch(items)
+        The checks are :func:`check_batch`'s, in one transaction: the ids held for the batch's
+        ``(origin, seq)`` and predecessors are read in a few queries up front, and the accepted
+        events inserted with one statement; a crash stores the whole batch or nothing of it."""
+        listed = list(items)
         with write_transaction(self.conn, self.path):
-            held = self._held(key for incoming in batch for key in incoming.lookups())
-            checked = check_batch(batch, held, now_ms, self.decode)
-            positions = self._insert_rows([_stored_row(event, data) for event, data in checked.pending])
-        accepted: list[Event] = []
+            held = self._held(lookup_keys(listed))
+            checked = check_batch(listed, held, now_ms, self.decode)
+            positions = self._insert_rows([_stored_row(event, data) for event, data in checked.accepted])
         duplicates = checked.duplicates
-        for event, _ in checked.pending:
+        accepted: list[Event] = []
+        for event, _ in checked.accepted:
             position = positions.get(event.id)
             if position is None:
                 duplicates += 1
@@ -625,7 +686,7 @@ class EventStore:
         signatures are checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the
         previous batch's other checks run."""
         problems: list[Problem] = []
-        with translating(self.path):
+        with translating(self.path), prompt_handover():
             cursor = self.conn.execute(f"SELECT {_COLUMNS}, subject FROM events ORDER BY origin, seq")
             chain: tuple[str | None, int, str | None] = (None, 1, None)
             ahead = self._verify_batch(cursor.fetchmany(batch))

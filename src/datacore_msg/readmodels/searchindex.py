@@ -112,14 +112,23 @@ def doc_number(doc: SearchDoc) -> int:
     """A document's number (the FTS5 rowid): its time in ms, then 20 bits of a hash of its kind and
     id. A function of the document alone, so an index kept up incrementally and one rebuilt number
     (and so order equal scores) alike; newer documents have larger numbers."""
-    digest = zlib.crc32(f"{doc.kind}:{doc.subject}".encode("utf-8", "surrogatepass"))
-    return (min(doc.time_ms, MAX_TIME_MS) << HASH_BITS) | (digest & ((1 << HASH_BITS) - 1))
+    return _number(doc.kind, doc.subject, doc.time_ms)
 
 
-def _free_number(conn: sqlite3.Connection, doc: SearchDoc, taken: set[int] | None = None) -> int:
+def _number(kind: str, subject: str, time_ms: int) -> int:
+    digest = zlib.crc32(f"{kind}:{subject}".encode("utf-8", "surrogatepass"))
+    return (min(time_ms, MAX_TIME_MS) << HASH_BITS) | (digest & ((1 << HASH_BITS) - 1))
+
+
+def _row_number(row: Sequence[object]) -> int:
+    """:func:`doc_number` of a row in ``_COLUMNS`` order."""
+    return _number(str(row[0]), str(row[1]), int(row[5]))  # type: ignore[call-overload]
+
+
+def _free_number(conn: sqlite3.Connection, doc: SearchDoc) -> int:
     """:func:`doc_number`, or the next free one after it in the (unlikely) case of a clash."""
     number = doc_number(doc)
-    while (number in taken) if taken is not None else _exists(conn, number):
+    while _exists(conn, number):
         number += 1
     return number
 
@@ -130,15 +139,50 @@ def _exists(conn: sqlite3.Connection, number: int) -> bool:
 
 def replace_docs(conn: sqlite3.Connection, docs: Iterable[SearchDoc]) -> None:
     """Drop every document and load these, then build the full-text index in one pass."""
+    _load_sorted(conn, [[_row(doc) for doc in sorted(docs, key=lambda d: (d.time_ms, d.kind, d.subject))]])
+
+
+def start_staging(conn: sqlite3.Connection) -> None:
+    """An empty temporary table of this connection for :func:`stage_docs` (it takes no lock on the
+    log and spills to disk, so a rebuild never holds every document in memory)."""
+    conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS staged_docs AS SELECT {_COLUMNS} FROM search_docs WHERE false"
+    )
+    conn.execute("DELETE FROM temp.staged_docs")
+
+
+def stage_docs(conn: sqlite3.Connection, docs: Iterable[SearchDoc]) -> None:
+    conn.executemany(
+        f"INSERT INTO temp.staged_docs ({_COLUMNS}) VALUES ({_PLACES})", [_row(doc) for doc in docs]
+    )
+
+
+def replace_docs_from_stage(conn: sqlite3.Connection, batch: int = 2000) -> None:
+    """:func:`replace_docs` of the documents staged by :func:`stage_docs`, read back in batches in
+    the same order (SQLite's binary order of the UTF-8 text is the code point order Python sorts by)."""
+    cursor = conn.execute(f"SELECT {_COLUMNS} FROM temp.staged_docs ORDER BY time_ms, kind, subject")
+    _load_sorted(conn, iter(lambda: cursor.fetchmany(batch), []))
+
+
+def end_staging(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE IF EXISTS temp.staged_docs")
+
+
+def _load_sorted(conn: sqlite3.Connection, batches: Iterable[Sequence[Sequence[object]]]) -> None:
+    """Replace every document with ``batches`` of rows (in ``_COLUMNS`` order), which come in
+    (time, kind, subject) order: each takes its number, or the next free one after it."""
     conn.execute("INSERT INTO search_text (search_text) VALUES ('delete-all')")
     conn.execute("DELETE FROM search_docs")
     taken: set[int] = set()
-    rows = []
-    for doc in sorted(docs, key=lambda d: (d.time_ms, d.kind, d.subject)):
-        number = _free_number(conn, doc, taken)
-        taken.add(number)
-        rows.append((number, *_row(doc)))
-    conn.executemany(f"INSERT INTO search_docs (doc, {_COLUMNS}) VALUES (?, {_PLACES})", rows)
+    for batch in batches:
+        rows = []
+        for row in batch:
+            number = _row_number(row)
+            while number in taken:
+                number += 1
+            taken.add(number)
+            rows.append((number, *row))
+        conn.executemany(f"INSERT INTO search_docs (doc, {_COLUMNS}) VALUES (?, {_PLACES})", rows)
     conn.execute("INSERT INTO search_text (search_text) VALUES ('rebuild')")
 
 
@@ -146,23 +190,23 @@ def apply_docs(
     conn: sqlite3.Connection, upserts: Iterable[SearchDoc], deletes: Iterable[tuple[str, str]]
 ) -> None:
     """Store changed documents and drop those of (kind, subject) pairs no longer in the views."""
+    upserts = list(upserts)
+    deletes = list(deletes)
+    held = _held_docs(conn, [*deletes, *((doc.kind, doc.subject) for doc in upserts)])
     for kind, subject in deletes:
-        old = conn.execute(
-            "SELECT doc, text FROM search_docs WHERE kind = ? AND subject = ?", (kind, subject)
-        ).fetchone()
+        old = held.pop((kind, subject), None)
         if old is not None:
             conn.execute("INSERT INTO search_text (search_text, rowid, text) VALUES ('delete', ?, ?)", old)
             conn.execute("DELETE FROM search_docs WHERE doc = ?", (old[0],))
     for doc in upserts:
-        old = conn.execute(
-            "SELECT doc, text FROM search_docs WHERE kind = ? AND subject = ?", (doc.kind, doc.subject)
-        ).fetchone()
+        old = held.get((doc.kind, doc.subject))
         if old is None:
             number = _free_number(conn, doc)
             conn.execute(
                 f"INSERT INTO search_docs (doc, {_COLUMNS}) VALUES (?, {_PLACES})", (number, *_row(doc))
             )
             conn.execute("INSERT INTO search_text (rowid, text) VALUES (?, ?)", (number, doc.text))
+            held[(doc.kind, doc.subject)] = (number, doc.text)
             continue
         conn.execute(
             "UPDATE search_docs SET sender = ?, recipient = ?, thread = ?, time_ms = ?, status = ?, "
@@ -172,6 +216,29 @@ def apply_docs(
         if old[1] != doc.text:
             conn.execute("INSERT INTO search_text (search_text, rowid, text) VALUES ('delete', ?, ?)", old)
             conn.execute("INSERT INTO search_text (rowid, text) VALUES (?, ?)", (old[0], doc.text))
+            held[(doc.kind, doc.subject)] = (old[0], doc.text)
+
+
+def _held_docs(
+    conn: sqlite3.Connection, keys: Iterable[tuple[str, str]], chunk: int = 500
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """The number and text of each stored document among ``keys`` (kind, subject): one query per
+    kind and ``chunk`` subjects, on the (kind, subject) index."""
+    by_kind: dict[str, set[str]] = {}
+    for kind, subject in keys:
+        by_kind.setdefault(kind, set()).add(subject)
+    held: dict[tuple[str, str], tuple[int, str]] = {}
+    for kind, subjects in sorted(by_kind.items()):
+        ordered = sorted(subjects)
+        for start in range(0, len(ordered), chunk):
+            part = ordered[start : start + chunk]
+            marks = ", ".join("?" * len(part))
+            for subject, number, text in conn.execute(
+                f"SELECT subject, doc, text FROM search_docs WHERE kind = ? AND subject IN ({marks})",
+                (kind, *part),
+            ):
+                held[(kind, subject)] = (int(number), str(text))
+    return held
 
 
 # -- queries ---------------------------------------------------------------------------------------

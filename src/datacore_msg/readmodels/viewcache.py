@@ -28,7 +28,13 @@ from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.sqlite_errors import translating
 from datacore_msg.readmodels.entry import Entry
 from datacore_msg.readmodels.searchdoc import SearchDoc
-from datacore_msg.readmodels.searchindex import apply_docs, replace_docs
+from datacore_msg.readmodels.searchindex import (
+    apply_docs,
+    end_staging,
+    replace_docs_from_stage,
+    stage_docs,
+    start_staging,
+)
 from datacore_msg.readmodels.taskcache import TaskRow, clear, write_rows
 
 
@@ -101,19 +107,25 @@ class ViewCache:
         return out
 
     def entry_rows(
-        self, keys: Iterable[tuple[str, str]]
+        self, keys: Iterable[tuple[str, str]], chunk: int = 500
     ) -> dict[tuple[str, str], tuple[str, tuple[int, str, int], str]]:
-        """Per (subject, role) cached: its file, sort key and text."""
+        """Per (subject, role) cached: its file, sort key and text (one query per ``chunk``
+        subjects, on the (subject, role) index)."""
+        wanted = set(keys)
+        subjects = sorted({subject for subject, _ in wanted})
         out: dict[tuple[str, str], tuple[str, tuple[int, str, int], str]] = {}
         with translating(self.path):
-            for subject, role in keys:
-                row = self.conn.execute(
-                    "SELECT file, s_hlc, s_origin, s_seq, text FROM view_entries "
-                    "WHERE subject = ? AND role = ?",
-                    (subject, role),
-                ).fetchone()
-                if row is not None:
-                    out[(subject, role)] = (row[0], (int(row[1]), str(row[2]), int(row[3])), row[4])
+            for start in range(0, len(subjects), chunk):
+                part = subjects[start : start + chunk]
+                marks = ", ".join("?" * len(part))
+                for row in self.conn.execute(
+                    "SELECT subject, role, file, s_hlc, s_origin, s_seq, text FROM view_entries "
+                    f"WHERE subject IN ({marks})",
+                    part,
+                ):
+                    key = (row[0], row[1])
+                    if key in wanted:
+                        out[key] = (row[2], (int(row[3]), str(row[4]), int(row[5])), row[6])
         return out
 
     def apply(
@@ -166,19 +178,23 @@ class ViewCache:
 
         ``entries`` may be lazy: they are first staged, :data:`STAGE_BATCH` at a time, in a
         temporary table of this connection (which takes no lock on the log and spills to disk),
-        and only then, with ``task_rows`` (read after every entry), moved in one transaction."""
+        and only then, with ``task_rows`` (read after every entry), moved in one transaction.
+        ``docs`` are staged the same way; when it is a list that the producer of ``entries``
+        fills as it goes, it is emptied into the staging table after each batch of entries, so
+        neither entries nor documents are held whole."""
         with translating(self.path):
             self.conn.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS staged_entries AS SELECT {_COLUMNS} FROM view_entries "
                 "WHERE false"
             )
             self.conn.execute("DELETE FROM temp.staged_entries")
+            start_staging(self.conn)
         try:
-            self._stage(entries)
+            self._stage(entries, docs)
             with self._write():
                 clear(self.conn)
                 write_rows(self.conn, list(task_rows))
-                replace_docs(self.conn, docs)
+                replace_docs_from_stage(self.conn)
                 self.conn.executemany(
                     "INSERT INTO derived_meta (key, value) VALUES (?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -201,8 +217,9 @@ class ViewCache:
         finally:
             with translating(self.path):
                 self.conn.execute("DROP TABLE IF EXISTS temp.staged_entries")
+                end_staging(self.conn)
 
-    def _stage(self, entries: Iterable[Entry]) -> None:
+    def _stage(self, entries: Iterable[Entry], docs: Iterable[SearchDoc]) -> None:
         with translating(self.path):
             self.conn.execute("BEGIN")
             try:
@@ -211,6 +228,10 @@ class ViewCache:
                     self.conn.executemany(
                         f"INSERT INTO temp.staged_entries ({_COLUMNS}) VALUES ({_PLACES})", batch
                     )
+                    if isinstance(docs, list):
+                        stage_docs(self.conn, docs)
+                        docs.clear()
+                stage_docs(self.conn, docs)
             except BaseException:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")

@@ -80,7 +80,7 @@ from nats.js import api as js_api
 from datacore_msg.errors import IntegrityError, StorageError
 from datacore_msg.eventlog.envelope import Event, from_json
 from datacore_msg.eventlog.payloads import Payload
-from datacore_msg.eventlog.store import IngestReport, check_batch, decode_with, incoming_batch
+from datacore_msg.eventlog.store import IngestReport, check_batch, decode_with, lookup_keys
 from datacore_msg.migrations.upcasters import upcast
 from datacore_msg.transport.relay_store import OnStored, StoreHealth
 
@@ -593,8 +593,9 @@ class _Log:
     async def ingest(self, items: list[tuple[int, Event | IntegrityError]], now_ms: int) -> IngestReport:
         if self.js is None or self.nc is None or not self.nc.is_connected:
             raise StorageError(f"JetStream is not reachable ({self.problem or 'not connected'})")
-        batch = incoming_batch(items)
-        origins = sorted({key[0] for incoming in batch for key in incoming.lookups()})
+        batch = list(items)
+        keys = lookup_keys(batch)
+        origins = sorted({origin for origin, _ in keys})
         locks = [self.locks.setdefault(origin, asyncio.Lock()) for origin in origins]
         accepted: list[Event] = []
         try:
@@ -607,16 +608,16 @@ class _Log:
                     mine = {event.id for event in accepted}
                     held: dict[tuple[str, int], str] = {}
                     for origin in origins:
-                        seqs = {seq for inc in batch for o, seq in inc.lookups() if o == origin}
+                        seqs = {seq for o, seq in keys if o == origin}
                         held.update(await self._held(origin, seqs))
                     checked = check_batch(batch, held, now_ms, _decode)
-                    pending, too_big = self._fitting(checked.pending, batch)
+                    pending, too_big = self._fitting(checked.accepted, batch)
                     raced = await self._publish_all(pending, accepted)
                     if not raced:
                         duplicates = checked.duplicates - sum(
-                            1 for inc in batch if inc.event is not None and inc.event.id in mine
+                            1 for _, item in batch if isinstance(item, Event) and item.id in mine
                         )
-                        order = {inc.event.id: n for n, inc in enumerate(batch) if inc.event is not None}
+                        order = {item.id: n for n, (_, item) in enumerate(batch) if isinstance(item, Event)}
                         accepted.sort(key=lambda event: order[event.id])
                         rejected = sorted(checked.rejected + too_big)
                         return IngestReport(accepted, max(0, duplicates), rejected)
@@ -633,7 +634,7 @@ class _Log:
         of their origin; those as rejected, by their place in the batch."""
         assert self.nc is not None
         limit = min(self.nc.max_payload, MAX_MSG_BYTES) - HEADERS_ROOM
-        place = {inc.event.id: inc.lineno for inc in batch if inc.event is not None}
+        place = {item.id: lineno for lineno, item in batch if isinstance(item, Event)}
         kept: list[tuple[Event, str]] = []
         refused: list[tuple[int, str]] = []
         cut: set[str] = set()

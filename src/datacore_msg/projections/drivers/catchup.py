@@ -333,6 +333,10 @@ def _new_subjects(ctx: ViewContext, checkpoint: int) -> tuple[dict[str, bool], i
     return subjects, last
 
 
+def _roles(is_task: bool) -> tuple[str, ...]:
+    return (AGENT_ROLE,) if is_task else MESSAGE_ROLES
+
+
 def _apply_new(ctx: ViewContext) -> dict[str, Edit]:
     """Apply the new events to the cache; return, per file whose change is entries changed in
     place, removed, or added after all of its existing ones, that edit (see :func:`write_views`)."""
@@ -356,6 +360,9 @@ def _apply_new(ctx: ViewContext) -> dict[str, Edit]:
     docs: list[SearchDoc] = []
     doc_deletes: list[tuple[str, str]] = []
     loaded = ctx.store.events_for_subjects(list(subjects))
+    cached = ctx.cache.entry_rows(
+        [(subject, role) for subject, is_task in subjects.items() for role in _roles(is_task)]
+    )
     for subject in sorted(subjects):
         is_task = subjects[subject]
         new_entries, row, doc = _refold(ctx, loaded.get(subject, []), is_task)
@@ -365,8 +372,9 @@ def _apply_new(ctx: ViewContext) -> dict[str, Edit]:
             docs.append(doc)
         else:
             doc_deletes.append((TASK if is_task else MESSAGE, subject))
-        roles = (AGENT_ROLE,) if is_task else MESSAGE_ROLES
-        old_rows = ctx.cache.entry_rows([(subject, role) for role in roles])
+        old_rows = {
+            (subject, role): cached[(subject, role)] for role in _roles(is_task) if (subject, role) in cached
+        }
         new_by_key = {(entry.subject, entry.role): entry for entry in new_entries}
         deletes.extend(key for key in old_rows if key not in new_by_key)
         for key, (file, sort, text) in old_rows.items():
