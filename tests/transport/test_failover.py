@@ -261,7 +261,9 @@ ALLOWANCES: list[tuple[str, float, float, bool, tuple[float, float] | None]] = [
     ("deadline", "now", "more_after", "expected"),
     [pytest.param(*row[1:], id=row[0]) for row in ALLOWANCES],
 )
-def test_allowance(deadline: float, now: float, more_after: bool, expected: tuple[float, float] | None) -> None:
+def test_allowance(
+    deadline: float, now: float, more_after: bool, expected: tuple[float, float] | None
+) -> None:
     given_ = allowance(deadline, now, more_after)
     if expected is None:
         assert given_ is None
