@@ -88,8 +88,15 @@ class RelayProcess:
         raise AssertionError("the relay did not answer /status in time")
 
     def get(self, path: str) -> tuple[int, str, str]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
-            return response.status, response.headers.get("Content-Type", ""), response.read().decode("utf-8")
+        """The status code, content type and body of ``GET path`` (an HTTP error status, such as
+        ``/status``'s 503 while the store is down, is returned, not raised)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+                kind = response.headers.get("Content-Type", "")
+                return response.status, kind, response.read().decode("utf-8")
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode("utf-8")
 
     def status(self) -> Any:
         return json.loads(self.get("/status")[2])

@@ -43,7 +43,7 @@ def test_no_relay_section_means_no_url_and_no_secret() -> None:
         "ws://localhost:8080/ws",
         "WSS://Relay.Example.com",
         "ws://127.0.0.1:8080",
-        "ws://[::1]:8080/ws?room=team",
+        "ws://[::1]:8080/ws",
         "wss://relay.example.com:443/datacore/ws",
     ],
 )
@@ -103,6 +103,9 @@ def test_the_secret_is_not_in_a_repr() -> None:
         pytest.param("ws://relay.example.com:http", "is not a valid URL", id="port-name"),
         pytest.param("wss://tex:pw@relay.example.com", "must not hold a user or password", id="userinfo"),
         pytest.param("wss://relay.example.com/ws#x", "must not have a #fragment", id="fragment"),
+        pytest.param("wss://relay.example.com/ws?token=s3cr3t", "must not have a ?query", id="query"),
+        pytest.param("wss://relay.example.com/ws?", "must not have a ?query", id="empty-query"),
+        pytest.param("wss://relay.example.com?token=s3cr3t#x", "must not have a ?query", id="query-fragment"),
         pytest.param("wss://relay.example.com/a b", "without spaces or control characters", id="space"),
         pytest.param("wss://relay.example.com/\nx", "without spaces or control characters", id="newline"),
         pytest.param("wss://relay.example.com/\x1b[2J", "without spaces or control characters", id="escape"),
@@ -118,6 +121,7 @@ def test_a_bad_url_is_one_line_naming_the_file_and_key(url: Any, why: str) -> No
     assert message.startswith(f"{PATH}: messaging.relay.url ")
     assert why in message
     assert "\n" not in message
+    assert "s3cr3t" not in message
     assert len(message) < 200
 
 

@@ -10,7 +10,18 @@ from hypothesis import strategies as st
 
 from datacore_msg.errors import AuthRefused, ProtocolError, StorageError, Unreachable
 from datacore_msg.transport.backoff import FIRST_S, REPLACED_S, STABLE_S, next_retry
-from datacore_msg.transport.failover import Failover, after_failure, all_failed, start, try_in_order
+from datacore_msg.transport.failover import (
+    CONNECT_CAP_S,
+    MIN_ATTEMPT_S,
+    Allowance,
+    Failover,
+    after_failure,
+    all_failed,
+    allowance,
+    start,
+    try_in_order,
+    try_within,
+)
 
 AB = ("ws://a/ws", "ws://b/ws")
 ABC = ("ws://a/ws", "ws://b/ws", "ws://c/ws")
@@ -232,3 +243,61 @@ def test_all_failed_names_each_relay_with_the_weightiest_kind(
     assert "; relay b: " in str(combined) and "\n" not in str(combined)
     if reason is not None:
         assert isinstance(combined, ProtocolError) and combined.reason == reason
+
+
+# (why, deadline_s, now_s, more_after, expected (total_s, connect_s) or None)
+ALLOWANCES: list[tuple[str, float, float, bool, tuple[float, float] | None]] = [
+    ("first of several, all the time left: connecting is capped", NOW + 30, NOW, True, (30.0, CONNECT_CAP_S)),
+    ("the last URL may use all that is left to connect", NOW + 30, NOW, False, (30.0, 30.0)),
+    ("less left than the cap: connecting gets what is left", NOW + 2, NOW, True, (2.0, 2.0)),
+    ("a black-holed first URL used its cap: the next gets the rest", NOW + 30, NOW + 5, True, (25.0, 5.0)),
+    ("a little left, over the minimum", NOW + 0.5, NOW, True, (0.5, 0.5)),
+    ("too little left: not tried", NOW + MIN_ATTEMPT_S / 2, NOW, False, None),
+    ("the deadline passed: not tried", NOW + 30, NOW + 31, True, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("deadline", "now", "more_after", "expected"),
+    [pytest.param(*row[1:], id=row[0]) for row in ALLOWANCES],
+)
+def test_allowance(
+    deadline: float, now: float, more_after: bool, expected: tuple[float, float] | None
+) -> None:
+    given_ = allowance(deadline, now, more_after)
+    if expected is None:
+        assert given_ is None
+    else:
+        assert given_ is not None
+        assert (given_.total_s, given_.connect_s) == pytest.approx(expected)
+
+
+def test_try_within_shares_one_deadline_between_the_urls() -> None:
+    """Each URL is given what the ones before it left; one reached after the deadline is not tried."""
+    clock = [NOW]
+    given_to: list[tuple[str, Allowance]] = []
+
+    def attempt(url: str, given_: Allowance) -> str:
+        given_to.append((url, given_))
+        clock[0] += given_.connect_s  # a black hole: the whole connect allowance is spent
+        raise Unreachable(f"relay {url}: no answer within {given_.connect_s:g} s")
+
+    with pytest.raises(Unreachable) as caught:
+        try_within(ABC, NOW + 8, lambda: clock[0], attempt, 8)
+    assert given_to == [("ws://a/ws", Allowance(8.0, 5.0)), ("ws://b/ws", Allowance(3.0, 3.0))]
+    assert "relay ws://c/ws: not tried, the 8 s of the command had passed" in str(caught.value)
+    assert clock[0] == NOW + 8
+
+
+def test_try_within_returns_the_first_that_works_in_time() -> None:
+    clock = [NOW]
+
+    def attempt(url: str, given_: Allowance) -> float:
+        if url == "ws://a/ws":
+            clock[0] += given_.connect_s
+            raise Unreachable(f"relay {url}: no answer")
+        return given_.total_s
+
+    url, left, failures = try_within(AB, NOW + 30, lambda: clock[0], attempt, 30)
+    assert (url, left) == ("ws://b/ws", 25.0)
+    assert [str(exc) for exc in failures] == ["relay ws://a/ws: no answer"]

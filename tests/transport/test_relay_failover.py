@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -95,6 +96,54 @@ def test_a_dead_url_first_push_sync_and_online_go_through_the_live_relay(
     assert online["source"] == "relay" and online["relay"] == live.url
     ok(tex.run("sync", "--root", str(tex.root)))
     assert ids(gregor) == ids(tex) == relay_ids(live)
+
+
+@pytest.fixture
+def black_holes() -> Iterator[Callable[[], str]]:
+    """URLs of loopback sockets that listen but never accept: the kernel completes the TCP
+    handshake, and the WebSocket upgrade is never answered (a relay behind a black-holing
+    firewall or a hung proxy)."""
+    made: list[socket.socket] = []
+
+    def make() -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        made.append(sock)
+        return f"ws://127.0.0.1:{sock.getsockname()[1]}/ws"
+
+    yield make
+    for sock in made:
+        sock.close()
+
+
+def test_black_holed_relays_first_in_the_list_leave_time_for_the_live_one(
+    team: Any, relays: Callable[..., RelayProcess], black_holes: Callable[[], str]
+) -> None:
+    """The command's --timeout is for the whole list: each black hole costs the connect cap
+    (5 s), not the whole timeout, and the live relay third in the list is reached in time."""
+    gregor, tex = team
+    live = relays("b")
+    holes = [black_holes(), black_holes()]
+    configure_urls(tex, [live.url])
+    configure_urls(gregor, [*holes, live.url])
+    ok(tex.run("send", "@gregor", "past two black holes", "--root", str(tex.root)))
+    assert len(relay_ids(live)) > 0  # pushed before send returned
+    began = time.monotonic()
+    synced = gregor.run("sync", "--json", "--timeout", "30", "--root", str(gregor.root))
+    took = time.monotonic() - began
+    ok(synced)
+    result = json.loads(synced.out)["data"]
+    assert result["relay"] == live.url
+    assert result["passed_over"] == [f"relay {hole}: no answer within 5 s" for hole in holes]
+    assert took < 27, took  # before: 30 s for each black hole, then the live relay
+    assert "past two black holes" in gregor.read("inbox.org")
+    began = time.monotonic()
+    online = gregor.run("online", "--json", "--timeout", "30", "--root", str(gregor.root))
+    took = time.monotonic() - began
+    ok(online)
+    assert json.loads(online.out)["data"]["relay"] == live.url
+    assert took < 27, took
 
 
 def test_a_relay_refusing_the_secret_is_passed_over_and_named(

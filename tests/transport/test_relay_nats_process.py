@@ -12,6 +12,7 @@ cluster (stream replicas 3) loses a node mid-stream and every acknowledged event
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -197,12 +198,17 @@ def test_a_relay_whose_jetstream_is_down_refuses_batches_and_acknowledges_nothin
         ws = admitted(relay, tmp_path, stack)
         server.kill()
         until(lambda: relay.status()["store"]["reachable"] is False, 60, "/status saying JetStream is down")
-        assert relay.status()["status"] == "degraded"
+        code, _, body = relay.get("/status")
+        assert code == 503 and json.loads(body)["status"] == "degraded"  # a health check fails
         ws.send(frames.encode(frames.Events(1, [event])))
         error = error_then_close(ws.ws)
     assert error.code == "store_unavailable"
     assert "cannot store events now" in error.reason
     assert "nothing of this batch was acknowledged" in error.reason
+    # the peer is not told where the relay's JetStream is; the relay's own log is
+    nats_port = server.url.rpartition(":")[2]
+    assert nats_port not in error.reason and "127.0.0.1" not in error.reason, error.reason
+    assert "nats" not in error.reason.lower(), error.reason
     _, _, metrics = relay.get("/metrics")
     assert "datacore_relay_store_up 0" in metrics
     server.start()
@@ -217,6 +223,9 @@ def test_a_relay_whose_jetstream_is_down_refuses_batches_and_acknowledges_nothin
     finally:
         log.close()
     assert stream_ids(server.url, STREAM) == {event.id}
+    relay.stop()
+    assert relay.proc is not None and relay.proc.stderr is not None
+    assert "the relay cannot store events now (" in relay.proc.stderr.read().decode("utf-8")
 
 
 def test_a_three_node_cluster_loses_a_node_mid_stream_and_nothing_acknowledged_is_lost(

@@ -12,8 +12,9 @@ order), and says which relay the roster came from (the watcher writes the URL it
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -24,6 +25,9 @@ from datacore_msg.errors import InvalidInput, Unreachable
 from datacore_msg.eventlog.names import is_agent
 from datacore_msg.fsutil import atomic_write
 from datacore_msg.transport.frames import STATUSES
+
+if TYPE_CHECKING:
+    from datacore_msg.transport.protocol import Stats
 
 DEFAULT_STATUS = "online"
 STATUS_NAME = "status"
@@ -127,13 +131,17 @@ def who_is_online(space: Space, timeout_s: float = WHO_TIMEOUT_S) -> Online:
         peers = {str(k): str(v) for k, v in data["peers"].items()}
         return Online(_named(space, peers), "watcher", relay=relay if isinstance(relay, str) else None)
     from datacore_msg.app.views import refresh_after_commit
-    from datacore_msg.transport.failover import try_in_order
+    from datacore_msg.transport.failover import Allowance, try_within
     from datacore_msg.transport.peer_client import who_once
 
     space.preflight()
     receiver = _Receiver(space)
-    url, (roster, stats), _ = try_in_order(
-        urls, lambda url: who_once(url, secret, space.signing_key(), space.store, receiver, timeout_s)
-    )
+
+    def attempt(url: str, given: Allowance) -> tuple[dict[str, str], Stats]:
+        key = space.signing_key()
+        return who_once(url, secret, key, space.store, receiver, given.total_s, given.connect_s)
+
+    deadline = time.monotonic() + timeout_s
+    url, (roster, stats), _ = try_within(urls, deadline, time.monotonic, attempt, timeout_s)
     views = refresh_after_commit(space, "what was received") if stats.received else None
     return Online(_named(space, roster), "relay", views, url)

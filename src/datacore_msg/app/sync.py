@@ -11,10 +11,15 @@ What is sent is read straight from the log by the protocol
 With several relay URLs (instances of one relay), the first that works is used, in the order written
 (:func:`~datacore_msg.transport.failover.try_in_order`); the result names it and the errors of those
 passed over. An exchange that breaks off half-way moves on to the next URL and resumes from what is
-stored (the heads), so nothing is received or sent twice.
+stored (the heads), so nothing is received or sent twice. The timeout is for the whole sync: the URLs
+share one deadline (:func:`~datacore_msg.transport.failover.try_within`), connecting to one that has
+another after it is capped, so a black-holed relay first in the list leaves time for the next.
 """
 
 from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -26,7 +31,11 @@ from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.store import IngestReport
 from datacore_msg.projections.drivers.writer import WriteReport
 
-#: Seconds without a frame (or to connect) before a one-shot sync gives up.
+if TYPE_CHECKING:
+    from datacore_msg.transport.failover import Allowance
+    from datacore_msg.transport.protocol import Stats
+
+#: Seconds a one-shot sync may take, over every relay URL it tries (each is given what is left).
 SYNC_TIMEOUT_S = 30.0
 
 
@@ -83,7 +92,7 @@ class _Receiver:
 def sync_with_relay(space: Space, timeout_s: float = SYNC_TIMEOUT_S) -> SyncResult:
     """Connect to the relay, exchange until both sides hold the same events, catch the views up."""
     from datacore_msg.app.views import refresh_after_commit
-    from datacore_msg.transport.failover import try_in_order
+    from datacore_msg.transport.failover import try_within
     from datacore_msg.transport.peer_client import sync_once
 
     urls, secret = relay_target(space)
@@ -95,12 +104,16 @@ def sync_with_relay(space: Space, timeout_s: float = SYNC_TIMEOUT_S) -> SyncResu
     rejected_there: list[str] = []
     passed_over: list[str] = []
     order = list(urls)
+    deadline = time.monotonic() + timeout_s
+
+    def attempt(url: str, given: Allowance) -> Stats:
+        key = space.signing_key()
+        left = given.total_s
+        return sync_once(url, secret, key, space.store, receiver, left, given.connect_s, left)
+
     for _ in range(2):
         try:
-            url, stats, failures = try_in_order(
-                order,
-                lambda url: sync_once(url, secret, space.signing_key(), space.store, receiver, timeout_s),
-            )
+            url, stats, failures = try_within(order, deadline, time.monotonic, attempt, timeout_s)
         finally:
             held = space.store.heads().get(me, 0)
             views = refresh_after_commit(space, "what was received")

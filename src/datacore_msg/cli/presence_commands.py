@@ -17,7 +17,7 @@ STATUS_CHOICES = ("online", "busy", "away", "focusing")
     type=click.FloatRange(min=0.1),
     default=5.0,
     show_default=True,
-    help="Seconds to wait for the relay (when no watcher runs).",
+    help="Seconds to wait for the relays, all URLs together (when no watcher runs).",
 )
 @json_option
 @space_options

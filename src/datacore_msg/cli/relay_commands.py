@@ -104,7 +104,7 @@ def serve_cmd(
         shown = ", ".join(f"ws://{a[0]}:{a[1]}/ws" for a in addresses if isinstance(a, tuple))
         emit_note(f"relay listening on {shown} ({store.describe()})")
 
-    server = Relay(store, secret, Limits(max_origins=max_origins))
+    server = Relay(store, secret, Limits(max_origins=max_origins), note=emit_note)
     try:
         asyncio.run(run_relay(server, host, port, ready))
     except OSError as exc:

@@ -31,7 +31,7 @@ from datacore_msg.terminal import field
     type=click.FloatRange(min=0.1),
     default=30.0,
     show_default=True,
-    help="Seconds to wait for the relay (to connect, and for each frame); not with --folder.",
+    help="Seconds the whole sync may take over every relay URL (--watch: to connect); not with --folder.",
 )
 @json_option
 @space_options

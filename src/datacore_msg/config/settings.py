@@ -8,7 +8,8 @@ Keys used (REFERENCE.md): ``identity.name``, ``identity.timezone``, ``messaging.
 as they are (the file is shared with other Datacore modules).
 
 ``messaging.relay`` (read here, used by the relay transport): ``url`` is a ``ws://`` or ``wss://``
-URL with a host and nothing else (no user or password in it, no fragment), or a list of such URLs
+URL with a host and nothing else (no user or password, no ``?query``, no ``#fragment``: the protocol
+has no use for them, and a token in a query would be shown wherever the URL is), or a list of such URLs
 (instances of one relay, tried in order: :mod:`datacore_msg.transport.failover`), non-empty, at most
 :data:`MAX_RELAY_URLS`, none named twice (compared without case in scheme and host, and with the
 default port filled in); ``secret`` is the team's shared relay secret, a non-blank string, else the
@@ -127,12 +128,14 @@ def _relay_url(value: object, label: str) -> str:
         raise _Refused(f"{label} has no host (ws://HOST[:PORT][/PATH])")
     if parts.username is not None or parts.password is not None:
         raise _Refused(f"{label} must not hold a user or password (the secret has its own key)")
+    if parts.query or "?" in value:
+        raise _Refused(f"{label} must not have a ?query (the relay reads none; the secret has its own key)")
     if parts.fragment or value.endswith("#"):
         raise _Refused(f"{label} must not have a #fragment")
     return value
 
 
-def _same_relay(url: str) -> tuple[str, str, int, str, str]:
+def _same_relay(url: str) -> tuple[str, str, int, str]:
     """What makes two relay URLs the same relay: case-blind scheme and host, the default port
     filled in, an empty path as ``/``."""
     from urllib.parse import urlsplit
@@ -140,7 +143,7 @@ def _same_relay(url: str) -> tuple[str, str, int, str, str]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     port = parts.port if parts.port is not None else DEFAULT_PORTS[scheme]
-    return (scheme, (parts.hostname or "").lower(), port, parts.path or "/", parts.query)
+    return (scheme, (parts.hostname or "").lower(), port, parts.path or "/")
 
 
 def _relay_urls(value: object) -> tuple[tuple[str, ...], tuple[str | int, ...]]:
@@ -157,7 +160,7 @@ def _relay_urls(value: object) -> tuple[tuple[str, ...], tuple[str | int, ...]]:
         raise _Refused(f"{label} is an empty list (give one URL or more, or remove the key)", keys)
     if len(value) > MAX_RELAY_URLS:
         raise _Refused(f"{label} lists {len(value)} URLs; at most {MAX_RELAY_URLS}", keys)
-    seen: dict[tuple[str, str, int, str, str], int] = {}
+    seen: dict[tuple[str, str, int, str], int] = {}
     urls = []
     for index, item in enumerate(value):
         try:

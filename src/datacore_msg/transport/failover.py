@@ -14,6 +14,13 @@ wrong secret is refused by every instance and so ends up in that error anyway (w
 of a refused secret, which wins over the others), while during a secret rotation, or with one
 instance that cannot prove the secret (an impostor), the next instance is the right one to try.
 
+A one-shot command's timeout is for the whole command, not for each URL: the URLs share one deadline,
+each is given what is left of it (:func:`allowance`), and one that would get less than
+:data:`MIN_ATTEMPT_S` is not tried. Connecting (TCP, TLS and the WebSocket upgrade) to a URL that
+has another after it is capped at :data:`CONNECT_CAP_S`, so a black-holed first instance (one that
+takes the connection but never answers) leaves time for the next; the last URL may use all that is
+left.
+
 *The watcher* (``sync --watch``) keeps a :class:`Failover` state: on losing a connection, or failing
 to make one, it moves to the next URL (after the last, the first) at once; only when a full round of
 the URLs failed does it wait, with the exponential backoff of :mod:`.backoff` counting full rounds.
@@ -44,6 +51,30 @@ T = TypeVar("T")
 
 #: The errors that make a peer try the next relay (anything else, a local store's error, stops).
 FAIL_OVER_ON: tuple[type[DatacoreError], ...] = (Unreachable, AuthRefused, ProtocolError)
+#: Seconds a one-shot command waits for a connection to a URL that has another after it.
+CONNECT_CAP_S = 5.0
+#: Less than this left of a one-shot command's time: the next URL is not tried.
+MIN_ATTEMPT_S = 0.05
+
+
+@attrs.frozen
+class Allowance:
+    """The time one URL of a one-shot command is given (seconds)."""
+
+    #: For all of it: connecting and the exchange (what is left of the command's time).
+    total_s: float
+    #: For connecting (TCP, TLS and the WebSocket upgrade).
+    connect_s: float
+
+
+def allowance(deadline_s: float, now_s: float, more_after: bool) -> Allowance | None:
+    """What the next URL of a one-shot command is given when its time ends at ``deadline_s`` (on
+    the clock of ``now_s``): what is left, with connecting capped at :data:`CONNECT_CAP_S` when
+    ``more_after`` (another URL follows it); None when less than :data:`MIN_ATTEMPT_S` is left."""
+    left = deadline_s - now_s
+    if left < MIN_ATTEMPT_S:
+        return None
+    return Allowance(left, min(left, CONNECT_CAP_S) if more_after else left)
 
 
 @attrs.frozen
@@ -106,6 +137,27 @@ def try_in_order(urls: Sequence[str], attempt: Callable[[str], T]) -> tuple[str,
         except FAIL_OVER_ON as exc:
             failures.append(exc)
     raise all_failed(failures)
+
+
+def try_within(
+    urls: Sequence[str],
+    deadline_s: float,
+    clock: Callable[[], float],
+    attempt: Callable[[str, Allowance], T],
+    timeout_s: float,
+) -> tuple[str, T, list[DatacoreError]]:
+    """:func:`try_in_order` within one deadline (on ``clock``): ``attempt(url, allowance)``; a URL
+    reached with too little left is passed over, :class:`Unreachable` saying the command's
+    ``timeout_s`` had passed."""
+    order = list(urls)
+
+    def bounded(url: str) -> T:
+        given = allowance(deadline_s, clock(), order.index(url) < len(order) - 1)
+        if given is None:
+            raise Unreachable(f"relay {url}: not tried, the {timeout_s:g} s of the command had passed")
+        return attempt(url, given)
+
+    return try_in_order(order, bounded)
 
 
 def all_failed(failures: Sequence[DatacoreError]) -> DatacoreError:

@@ -60,9 +60,12 @@ class PeerSession:
         source: EventSource,
         ingest: IngestFn,
         timeout_s: float = 30,
+        connect_s: float | None = None,
     ) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        #: Seconds to connect (TCP, TLS, the WebSocket upgrade); ``timeout_s`` unless given.
+        self.connect_s = timeout_s if connect_s is None else connect_s
         self.endpoint = Endpoint.client(source, secret.encode("utf-8"), key, secrets.token_hex(32))
         self._ingest = ingest
         self._ws: ClientConnection | None = None
@@ -74,10 +77,10 @@ class PeerSession:
         try:
             self._ws = await asyncio.wait_for(
                 connect(self.url, max_size=frames.MAX_FRAME_BYTES, compression=None, open_timeout=None),
-                self.timeout_s,
+                self.connect_s,
             )
         except asyncio.TimeoutError:
-            raise Unreachable(f"relay {self.url}: no answer within {self.timeout_s:g} s") from None
+            raise Unreachable(f"relay {self.url}: no answer within {self.connect_s:g} s") from None
         except InvalidURI:
             raise Unreachable(f"relay {self.url}: not a WebSocket URL") from None
         except InvalidHandshake as exc:
@@ -216,10 +219,17 @@ async def _who_once(session: PeerSession) -> Stats:
 
 
 def who_once(
-    url: str, secret: str, key: SigningKey, source: EventSource, ingest: IngestFn, timeout_s: float
+    url: str,
+    secret: str,
+    key: SigningKey,
+    source: EventSource,
+    ingest: IngestFn,
+    timeout_s: float,
+    connect_s: float | None = None,
 ) -> tuple[dict[str, str], Stats]:
-    """Connect, ask who is connected, close: the roster (key → status) and what moved meanwhile."""
-    session = PeerSession(url, secret, key, source, ingest, timeout_s)
+    """Connect (within ``connect_s``, else ``timeout_s``), ask who is connected, close, all within
+    ``timeout_s``: the roster (key → status) and what moved meanwhile."""
+    session = PeerSession(url, secret, key, source, ingest, timeout_s, connect_s)
     stats = asyncio.run(_bounded(_who_once(session), session, timeout_s))
     return dict(session.endpoint.presence), stats
 
@@ -233,7 +243,19 @@ async def _sync_once(session: PeerSession) -> Stats:
 
 
 def sync_once(
-    url: str, secret: str, key: SigningKey, source: EventSource, ingest: IngestFn, timeout_s: float = 30
+    url: str,
+    secret: str,
+    key: SigningKey,
+    source: EventSource,
+    ingest: IngestFn,
+    timeout_s: float = 30,
+    connect_s: float | None = None,
+    total_s: float | None = None,
 ) -> Stats:
-    """Connect, exchange until both sides hold the same events, close: what moved."""
-    return asyncio.run(_sync_once(PeerSession(url, secret, key, source, ingest, timeout_s)))
+    """Connect (within ``connect_s``, else ``timeout_s``), exchange until both sides hold the same
+    events (waiting at most ``timeout_s`` for each frame), close, all within ``total_s`` when
+    given: what moved."""
+    session = PeerSession(url, secret, key, source, ingest, timeout_s, connect_s)
+    if total_s is None:
+        return asyncio.run(_sync_once(session))
+    return asyncio.run(_bounded(_sync_once(session), session, total_s))

@@ -42,7 +42,11 @@ be admitted (:attr:`Limits.admit_timeout_s`). A wrong secret or a replayed hello
 waits longer each time before its answer, and new connections from the address are refused with
 HTTP 429 for as long (:class:`~.protocol_limits.AuthPenalty`). HTTP requests that are not a
 WebSocket upgrade on ``/ws`` are answered in ``process_request``: ``GET /status`` with the number of
-admitted connections (never a name or key), ``GET /metrics`` in Prometheus text format. WebSocket
+admitted connections (never a name or key), HTTP 200 while the store can take events and 503
+(``"status": "degraded"``) while it cannot, so a health check takes a relay that cannot store out of
+rotation; ``GET /metrics`` in Prometheus text format. A store failure is told to the peer in generic
+words (:data:`STORE_WRITE_FAILED`, :data:`STORE_READ_FAILED`); the store's own error, which may name
+the NATS servers, goes only to the relay's log (:attr:`Relay.note`). WebSocket
 pings (every 20 s, 20 s to answer) and the protocol's heartbeat (:meth:`Relay.heartbeat`, every
 second: ``ping`` after 15 s of silence, ``error timeout`` after 45 s) close dead peers. Presence is
 kept per connection (the endpoint's ``peer_status``) and never stored: an announcement is offered to
@@ -260,6 +264,13 @@ class _Connection:
         self.close_reason = ""
 
 
+#: What a peer is told when the store fails it (the store's own error stays in the relay's log).
+STORE_WRITE_FAILED = "the relay cannot store events now; nothing of this batch was acknowledged; try again"
+STORE_READ_FAILED = "the relay cannot read its store now; try again"
+#: The same store failure is logged again after this long at most once.
+STORE_NOTE_EVERY_S = 60.0
+
+
 class Relay:
     """The relay's state: its store (a :class:`~.relay_store.RelayStore`; an
     :class:`~datacore_msg.eventlog.store.EventStore` is served as a
@@ -267,8 +278,17 @@ class Relay:
     thread on the same file), the secret, the connections, the counters. :meth:`close` stops the
     store's thread."""
 
-    def __init__(self, store: EventStore | RelayStore, secret: str, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore | RelayStore,
+        secret: str,
+        limits: Limits | None = None,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
         self.store: RelayStore = SqliteRelayStore(store) if isinstance(store, EventStore) else store
+        #: Where the relay's own log lines go (``relay serve``: standard error); never to a peer.
+        self.note: Callable[[str], None] = note or (lambda _text: None)
+        self._last_note = ("", -math.inf)
         self._secret = secret.encode("utf-8")
         self.limits = limits or Limits()
         self._waiting_allowed = self.limits.waiting_bytes_allowed()
@@ -313,7 +333,8 @@ class Relay:
                     "store": {"reachable": health.reachable, "lag": health.lag},
                 }
             )
-            return _respond(connection, HTTPStatus.OK, body + "\n", "application/json")
+            code = HTTPStatus.OK if health.reachable else HTTPStatus.SERVICE_UNAVAILABLE
+            return _respond(connection, code, body + "\n", "application/json")
         if path == "/metrics":
             return _respond(
                 connection, HTTPStatus.OK, self.metrics_text(), "text/plain; version=0.0.4; charset=utf-8"
@@ -351,7 +372,8 @@ class Relay:
                         await self.store.settle()  # the heads sent on admission hold all acknowledged
                     await self._carry(conn, endpoint.receive(message))
                 except StorageError as exc:
-                    self._store_failed(conn, f"the relay cannot read its store now ({exc})")
+                    detail = f"the relay cannot read its store now ({exc})"
+                    self._store_failed(conn, STORE_READ_FAILED, detail)
                     break
                 if endpoint.admitted:
                     watchdog.cancel()
@@ -516,10 +538,7 @@ class Relay:
                 try:
                     report = await self.store.ingest(self._within_origin_limit(out.items), wall_ms())
                 except DatacoreError as exc:
-                    self._store_failed(
-                        conn,
-                        f"the relay cannot store events now ({exc}); nothing of this batch was acknowledged",
-                    )
+                    self._store_failed(conn, STORE_WRITE_FAILED, f"the relay cannot store events now ({exc})")
                     return
                 self.metrics.events_in += len(report.accepted)
                 self.metrics.rejects += len(report.rejected)
@@ -550,10 +569,16 @@ class Relay:
         self.source.stored(fresh)
         self._fan_out(None, IngestReport(accepted=fresh, duplicates=0, rejected=[]))
 
-    def _store_failed(self, conn: _Connection, reason: str) -> None:
+    def _store_failed(self, conn: _Connection, reason: str, detail: str) -> None:
         """The store failed this connection (JetStream unreachable, or a read answered short): the
-        peer is told ``store_unavailable`` and the connection closes, so a ``sync`` fails (and is
-        tried again) rather than end believing it has everything."""
+        peer is told ``store_unavailable`` with the generic ``reason`` and the connection closes, so
+        a ``sync`` fails (and is tried again) rather than end believing it has everything. The
+        ``detail`` (the store's own error: it may name the NATS servers) goes to the relay's log
+        only, once per change or minute, not once per failed connection."""
+        now = time.monotonic()
+        if detail != self._last_note[0] or now - self._last_note[1] >= STORE_NOTE_EVERY_S:
+            self._last_note = (detail, now)
+            self.note(detail)
         conn.endpoint.close("store failed")
         error = frames.Error("store_unavailable", reason)
         self._enqueue(conn, frames.encode(error).encode("utf-8"))
@@ -566,7 +591,7 @@ class Relay:
             try:
                 outputs = other.endpoint.events_appended(report.accepted)
             except StorageError as exc:
-                self._store_failed(other, f"the relay cannot read its store now ({exc})")
+                self._store_failed(other, STORE_READ_FAILED, f"the relay cannot read its store now ({exc})")
                 continue
             for out in outputs:
                 if isinstance(out, Send):
