@@ -11,9 +11,11 @@ What is sent is read straight from the log by the protocol
 With several relay URLs (instances of one relay), the first that works is used, in the order written
 (:func:`~datacore_msg.transport.failover.try_in_order`); the result names it and the errors of those
 passed over. An exchange that breaks off half-way moves on to the next URL and resumes from what is
-stored (the heads), so nothing is received or sent twice. The timeout is for the whole sync: the URLs
-share one deadline (:func:`~datacore_msg.transport.failover.try_within`), connecting to one that has
-another after it is capped, so a black-holed relay first in the list leaves time for the next.
+stored (the heads), so nothing is received or sent twice. The URLs share one deadline for finding a
+relay (:func:`~datacore_msg.transport.failover.try_within`), connecting to one that has another after
+it is capped, so a black-holed relay first in the list leaves time for the next; once an exchange is
+under way it runs to the end as long as no wait for a frame passes the time that was left (a large
+first sync is not cut off half-way by the clock).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
     from datacore_msg.transport.failover import Allowance
     from datacore_msg.transport.protocol import Stats
 
-#: Seconds a one-shot sync may take, over every relay URL it tries (each is given what is left).
+#: Seconds a one-shot sync may spend finding a relay over every URL it tries (each is given what is
+#: left), and the longest wait for one frame of an exchange under way.
 SYNC_TIMEOUT_S = 30.0
 
 
@@ -109,7 +112,8 @@ def sync_with_relay(space: Space, timeout_s: float = SYNC_TIMEOUT_S) -> SyncResu
     def attempt(url: str, given: Allowance) -> Stats:
         key = space.signing_key()
         left = given.total_s
-        return sync_once(url, secret, key, space.store, receiver, left, given.connect_s, left)
+        # the deadline bounds finding a relay; an exchange under way runs while frames keep coming
+        return sync_once(url, secret, key, space.store, receiver, left, given.connect_s)
 
     for _ in range(2):
         try:

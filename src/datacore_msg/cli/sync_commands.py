@@ -31,7 +31,10 @@ from datacore_msg.terminal import field
     type=click.FloatRange(min=0.1),
     default=30.0,
     show_default=True,
-    help="Seconds the whole sync may take over every relay URL (--watch: to connect); not with --folder.",
+    help=(
+        "Seconds to find a relay over every URL, and the longest wait for a frame "
+        "(--watch: to connect); not with --folder."
+    ),
 )
 @json_option
 @space_options
