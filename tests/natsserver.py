@@ -45,8 +45,15 @@ def nats_server_path() -> str:
 
 
 class NatsServer:
-    def __init__(self, store_dir: Path, name: str = "n1", cluster_port: int | None = None) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        name: str = "n1",
+        cluster_port: int | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.store_dir = store_dir
+        self.login = login
         self.name = name
         self.port = free_port()
         self.monitor = free_port()
@@ -74,6 +81,8 @@ class NatsServer:
             "-n",
             self.name,
         ]
+        if self.login is not None:
+            cmd += ["--user", self.login[0], "--pass", self.login[1]]
         if self.cluster_port is not None:
             cmd += ["--cluster_name", "datacore-test", "--cluster", f"nats://127.0.0.1:{self.cluster_port}"]
             routes = ",".join(f"nats://127.0.0.1:{port}" for port in self.routes)

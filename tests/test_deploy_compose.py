@@ -51,3 +51,14 @@ def test_the_nats_nodes_form_one_jetstream_cluster_and_the_balancer_reaches_ever
     balancer = found["balancer"]["command"]
     targets = [balancer[i + 1].split(":")[0] for i, arg in enumerate(balancer) if arg == "--to"]
     assert sorted(targets) == ["relay1", "relay2"]
+
+
+def test_the_nats_nodes_require_the_login_the_relays_are_given() -> None:
+    found = services()
+    for svc in found.values():
+        if "nats" in str(svc.get("image", "")):
+            command = svc["command"]
+            assert command[command.index("--user") + 1] == "relay"
+            assert command[command.index("--pass") + 1] == "${NATS_PASSWORD:?}"
+        elif "datacore-msg" in svc.get("command", []):
+            assert {"NATS_PASSWORD", "NATS_USER=relay"} <= set(svc["environment"])

@@ -354,3 +354,44 @@ def test_a_stream_found_with_other_replicas_than_asked_is_used_and_said(nats_ser
 def test_a_stream_name_nats_would_refuse_is_refused_before_connecting(name: str) -> None:
     with pytest.raises(StorageError, match="stream name"):
         check_stream_name(name)
+
+
+def test_a_nats_login_from_the_environment_is_used_and_never_shown(tmp_path: Path) -> None:
+    """The relay's NATS login (``NATS_USER`` / ``NATS_PASSWORD`` for ``relay serve``) reaches a
+    server that requires one; without it the server refuses, in one line that shows no password."""
+    server = NatsServer(tmp_path / "js", login=("relay", "pw-0123456789")).start()
+    try:
+        with pytest.raises(StorageError) as refused:
+            JetStreamStore([server.url], "LOGIN", connect_timeout=3)
+        assert "cannot be reached" in str(refused.value) and "\n" not in str(refused.value)
+        with pytest.raises(StorageError) as wrong:
+            JetStreamStore([server.url], "LOGIN", connect_timeout=3, login=("relay", "not-it-42"))
+        assert "not-it-42" not in str(wrong.value)
+        store = JetStreamStore([server.url], "LOGIN", login=("relay", "pw-0123456789"))
+        try:
+            key = SigningKey.generate()
+            assert len(asyncio.run(store.ingest(items(chain(key, 2)), NOW_MS)).accepted) == 2
+            assert "pw-0123456789" not in store.describe()
+        finally:
+            store.close()
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "expected"),
+    [("", "", None), ("relay", "pw", ("relay", "pw")), ("relay", "", "both"), ("", "pw", "both")],
+)
+def test_the_nats_login_is_both_variables_or_neither(
+    monkeypatch: pytest.MonkeyPatch, user: str, password: str, expected: object
+) -> None:
+    from datacore_msg.cli.relay_commands import _nats_login
+    from datacore_msg.errors import ConfigError
+
+    monkeypatch.setenv("NATS_USER", user)
+    monkeypatch.setenv("NATS_PASSWORD", password)
+    if expected == "both":
+        with pytest.raises(ConfigError, match="both NATS_USER and NATS_PASSWORD"):
+            _nats_login()
+    else:
+        assert _nats_login() == expected

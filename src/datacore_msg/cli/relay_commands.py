@@ -15,6 +15,14 @@ SECRET_HOW = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 MIN_SECRET_CHARS = 16
 
 
+def _nats_login() -> tuple[str, str] | None:
+    """``NATS_USER`` and ``NATS_PASSWORD`` from the environment: both or neither."""
+    user, password = os.environ.get("NATS_USER", ""), os.environ.get("NATS_PASSWORD", "")
+    if bool(user) != bool(password):
+        raise ConfigError("set both NATS_USER and NATS_PASSWORD (the relay's NATS login), or neither")
+    return (user, password) if user else None
+
+
 @click.group(name="relay")
 def relay() -> None:
     """The team's relay: it stores every event and passes it on to every peer."""
@@ -88,7 +96,7 @@ def serve_cmd(
             check_stream_name(stream)
         except StorageError as exc:
             raise ConfigError(str(exc)) from None
-        store = JetStreamStore(servers, stream, replicas)
+        store = JetStreamStore(servers, stream, replicas, login=_nats_login())
         for note in store.notes:
             emit_note(note)
     elif store_spec == "sqlite:":

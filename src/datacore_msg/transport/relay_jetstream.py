@@ -178,8 +178,11 @@ def _event_of(msg: Msg | js_api.RawStreamMsg) -> Event:
 class _Log:
     """The asyncio side, on the store's own loop: the connection, the tips, the tail, the readers."""
 
-    def __init__(self, servers: list[str], stream: str, replicas: int) -> None:
+    def __init__(
+        self, servers: list[str], stream: str, replicas: int, login: tuple[str, str] | None = None
+    ) -> None:
         self.servers = servers
+        self.login = login
         self.stream = stream
         self.replicas = replicas
         self.prefix = f"{stream}."
@@ -245,8 +248,11 @@ class _Log:
         self._watch = asyncio.create_task(self._watch_loop())
 
     async def _connect(self) -> NatsClient:
+        user, password = self.login or (None, None)
         return await nats.connect(
             self.servers,
+            user=user,
+            password=password,
             connect_timeout=2,
             allow_reconnect=True,
             max_reconnect_attempts=-1,
@@ -783,13 +789,16 @@ class JetStreamStore:
         stream: str = DEFAULT_STREAM,
         replicas: int = 1,
         connect_timeout: float = CONNECT_TIMEOUT_S,
+        login: tuple[str, str] | None = None,
     ) -> None:
+        """``login``: a NATS user and password (``relay serve`` takes them from ``NATS_USER`` and
+        ``NATS_PASSWORD``, so they stay off command lines), else what the URLs carry, else none."""
         self.servers = servers
         self.stream = check_stream_name(stream)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="relay-jetstream", daemon=True)
         self._thread.start()
-        self._log = _Log(servers, self.stream, replicas)
+        self._log = _Log(servers, self.stream, replicas, login)
         try:
             self._call(self._log.open(connect_timeout), connect_timeout + 10)
         except BaseException:
