@@ -34,21 +34,17 @@ from bench.fig_relay import (
     _free_port,
     _helper,
     _history,
+    _latency_table,
     _live,
-    _messages,
+    _live_between,
     _Proc,
-    _Receiver,
     _relay,
-    _single,
-    _wait_for,
 )
 from bench.relay_helpers import raise_fd_limit
 from bench.report import Check, Figure, Table, at_least, at_most
 from bench.stats import Sample, fmt_rate, fmt_seconds, percentile
 from bench.workload import insert_rows
 from datacore_msg.eventlog.envelope import Event
-from datacore_msg.eventlog.signing import SigningKey
-from datacore_msg.transport.peer_client import PeerSession
 from datacore_msg.transport.relay_source import event_text
 from datacore_msg.transport.relay_store import open_relay_store
 
@@ -86,46 +82,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def _nats_relay(tmp: Path, store: str, stream: str) -> tuple[_Proc, str]:
     relay, url, _ = _relay(tmp, "--store", store, "--stream", stream)
     return relay, url
-
-
-async def _live_between(
-    url_a: str, url_b: str, tmp: Path, count: int, singles: int
-) -> tuple[float, Sample, list[int]]:
-    """A on ``url_a``, B on ``url_b``: :func:`bench.fig_relay._live` across two relay instances."""
-    store_a, store_b = open_relay_store(tmp / "peer-a"), open_relay_store(tmp / "peer-b")
-    key_a, key_b = SigningKey.generate(), SigningKey.generate()
-    receiver = _Receiver(store_b)
-    a = PeerSession(
-        url_a, SECRET, key_a, store_a, lambda items: store_a.ingest(items, time.time_ns() // 1_000_000)
-    )
-    b = PeerSession(url_b, SECRET, key_b, store_b, receiver)
-    try:
-        runs = []
-        for session in (b, a):
-            await session.open()
-            runs.append(asyncio.create_task(session.run(until_settled=False)))
-        while not (a.endpoint.settled and b.endpoint.settled):
-            await asyncio.sleep(0.01)
-        events = _messages(key_a, store_a, count, "a")
-        start = time.perf_counter()
-        await a.push(events)
-        await _wait_for(receiver, count)
-        bulk = time.perf_counter() - start
-        latency = Sample()
-        for n in range(singles):
-            [event] = store_a.append_all(key_a, [("tex", _single(n))], time.time_ns() // 1_000_000)
-            start = time.perf_counter()
-            await a.push([event])
-            await _wait_for(receiver, count + n + 1, 60)
-            latency.add(receiver.at[event.id] - start)
-        for session in (a, b):
-            await session.close()
-        for task in runs:
-            task.cancel()
-        return bulk, latency, [store_a.count(), store_b.count()]
-    finally:
-        store_a.close()
-        store_b.close()
 
 
 async def _seed(server: str, stream: str, events: list[Event]) -> None:
@@ -188,7 +144,7 @@ def _measure(tmp: Path, live_events: int, singles: int, catch_up_events: int, pe
         two, url_two = _nats_relay(base / "unused-two", nats_url, STREAM)
         try:
             (base / "nats-live").mkdir()
-            bulk, latency, counts = asyncio.run(
+            bulk, latency, counts, _ = asyncio.run(
                 _live_between(url_one, url_two, base / "nats-live", live_events, singles)
             )
             assert counts == [live_events + singles] * 2, counts
@@ -280,21 +236,14 @@ def run(tmp: Path, quick: bool, sizes: tuple[int, int, int, int, int] | None = N
             at_least(1),
         ),
     ]
-    table = Table(("measure", "median", "p90", "p99", "max"), title="Latencies")
-    for name, sample in (
-        ("single message, two instances on JetStream", nats_latency),
-        ("single message, one SQLite relay", sqlite_latency),
-        (f"fan-out to {peers:,} peers, one instance", fan_one),
-        (f"fan-out to {peers:,} peers, two instances", fan_two),
-    ):
-        table.add(
-            name,
-            fmt_seconds(sample.median),
-            fmt_seconds(sample.p90),
-            fmt_seconds(percentile(sample.times, 99)),
-            fmt_seconds(max(sample.times)),
+    fig.tables.append(
+        _latency_table(
+            ("single message, two instances on JetStream", nats_latency),
+            ("single message, one SQLite relay", sqlite_latency),
+            (f"fan-out to {peers:,} peers, one instance", fan_one),
+            (f"fan-out to {peers:,} peers, two instances", fan_two),
         )
-    fig.tables.append(table)
+    )
     other = Table(("measure", "value"), title="Throughput")
     other.add(
         "live delivery, two instances on JetStream", f"{fmt_rate(nats_rate)} ({fmt_seconds(nats_bulk)})"

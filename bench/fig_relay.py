@@ -194,13 +194,22 @@ async def _wait_for(receiver: _Receiver, count: int, timeout: float = 600) -> No
 async def _live(
     url: str, tmp: Path, count: int, singles: int
 ) -> tuple[float, Sample, list[int], list[Event]]:
+    """A and B both on ``url``: bulk time, single-message latency, both logs' counts, the events."""
+    return await _live_between(url, url, tmp, count, singles)
+
+
+async def _live_between(
+    url_a: str, url_b: str, tmp: Path, count: int, singles: int
+) -> tuple[float, Sample, list[int], list[Event]]:
+    """A on ``url_a`` pushes its log, then single messages, each timed to B's store (B on ``url_b``;
+    the same URL for one relay, two for two instances of one)."""
     store_a, store_b = open_relay_store(tmp / "peer-a"), open_relay_store(tmp / "peer-b")
     key_a, key_b = SigningKey.generate(), SigningKey.generate()
     receiver = _Receiver(store_b)
     a = PeerSession(
-        url, SECRET, key_a, store_a, lambda items: store_a.ingest(items, time.time_ns() // 1_000_000)
+        url_a, SECRET, key_a, store_a, lambda items: store_a.ingest(items, time.time_ns() // 1_000_000)
     )
-    b = PeerSession(url, SECRET, key_b, store_b, receiver)
+    b = PeerSession(url_b, SECRET, key_b, store_b, receiver)
     try:
         runs = []
         for session in (b, a):
@@ -605,21 +614,14 @@ def run(tmp: Path, quick: bool, hook_runs: int) -> Figure:
             at_most(1.5),
         ),
     ]
-    table = Table(("measure", "median", "p90", "p99", "max"), title="Latencies")
-    for name, sample in (
-        ("single message A → relay → B (durable)", latency),
-        ("raw echo round trip, one-event frame", echo_rtt),
-        (f"fan-out to {peers:,} admitted peers", idle["relay"][1]),
-        (f"raw broadcast to {peers:,} peers", idle["raw"][1]),
-    ):
-        table.add(
-            name,
-            fmt_seconds(sample.median),
-            fmt_seconds(sample.p90),
-            fmt_seconds(percentile(sample.times, 99)),
-            fmt_seconds(max(sample.times)),
+    fig.tables.append(
+        _latency_table(
+            ("single message A → relay → B (durable)", latency),
+            ("raw echo round trip, one-event frame", echo_rtt),
+            (f"fan-out to {peers:,} admitted peers", idle["relay"][1]),
+            (f"raw broadcast to {peers:,} peers", idle["raw"][1]),
         )
-    fig.tables.append(table)
+    )
     other = Table(("measure", "value"), title="Throughput and memory")
     other.add(
         "live delivery, A → relay → B", f"{fmt_rate(ours_rate)} ({fmt_seconds(bulk_s)} for {live_events:,})"
@@ -664,6 +666,20 @@ def run(tmp: Path, quick: bool, hook_runs: int) -> Figure:
         fig.notes.append("**The prompt hook connected to the relay: it must stay off the network.**")
     fig.seconds = time.perf_counter() - started
     return fig
+
+
+def _latency_table(*rows: tuple[str, Sample]) -> Table:
+    """The figures' "Latencies" table: median, p90, p99 and max of each named sample."""
+    table = Table(("measure", "median", "p90", "p99", "max"), title="Latencies")
+    for name, sample in rows:
+        table.add(
+            name,
+            fmt_seconds(sample.median),
+            fmt_seconds(sample.p90),
+            fmt_seconds(percentile(sample.times, 99)),
+            fmt_seconds(max(sample.times)),
+        )
+    return table
 
 
 def _count(folder: Path) -> int:

@@ -17,6 +17,8 @@ What makes the suite fast without changing what it checks:
   writable, executable tmpfs with room to spare and ``TMPDIR`` is not set; set ``TMPDIR`` to choose.
 * Every test gets its own ``XDG_CACHE_HOME`` / ``XDG_STATE_HOME`` and no ``DATACORE_ROOT``, so
   nothing is read from or written to the home folder, and parallel workers share nothing.
+* ``relay`` is a real relay process on a free loopback port (``tests/relayproc.py``), closed after
+  the test.
 * Tests marked ``emacs`` skip, saying why, when ``emacs`` is not on PATH.
 """
 
@@ -39,6 +41,7 @@ import pytest
 from datacore_msg.app.setup import init
 from datacore_msg.app.space import Space, open_space
 from datacore_msg.cli.main import main
+from relayproc import RelayProcess
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 #: Commands with subcommands: ``--root`` goes after the subcommand's name.
@@ -268,3 +271,10 @@ def gregor(make_installation: Callable[..., Installation]) -> Installation:
 @pytest.fixture
 def tex(make_installation: Callable[..., Installation]) -> Installation:
     return make_installation("tex", tz="UTC")
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[RelayProcess]:
+    proc = RelayProcess(tmp_path / "relay-data").start()
+    yield proc
+    proc.close()

@@ -2,7 +2,8 @@
 
 ``RelayProcess.start()`` waits until ``GET /status`` answers; ``kill()`` is ``kill -9``; ``stop()``
 is SIGTERM (and checks the exit status). ``configure(inst, relay)`` points an installation's
-settings at it; ``sync(inst)`` runs one ``sync --json`` of it; ``ids`` and ``relay_ids`` are the
+settings at it; ``gregor_and_tex(...)`` makes two introduced installations pointed at it;
+``sync(inst)`` runs one ``sync --json`` of it; ``ids`` and ``relay_ids`` are the
 event ids an installation's log and the relay's hold.
 """
 
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,20 @@ def configure_urls(inst: Any, urls: list[str], secret: str = SECRET) -> None:
     text = path.read_text(encoding="utf-8").replace(f"    url: {holder.url}\n", listed)
     assert listed in text
     path.write_text(text, encoding="utf-8")
+
+
+def gregor_and_tex(
+    make_installation: Callable[..., Any], introduce: Callable[..., None], relay: RelayProcess | None = None
+) -> tuple[Any, Any]:
+    """Two introduced installations, gregor (Europe/Ljubljana) and tex (UTC), each pointed at
+    ``relay`` when one is given."""
+    gregor = make_installation("gregor", tz="Europe/Ljubljana", label="gregor")
+    tex = make_installation("tex", tz="UTC", label="tex")
+    introduce(gregor, tex)
+    if relay is not None:
+        for inst in (gregor, tex):
+            configure(inst, relay)
+    return gregor, tex
 
 
 def sync(inst: Any) -> dict[str, Any]:

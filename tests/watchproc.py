@@ -1,8 +1,10 @@
 """A ``datacore-msg sync --watch`` process for tests: started with an installation's environment,
-its output in a file, stopped with SIGTERM (and its exit status checked)."""
+its output in a file, stopped with SIGTERM (and its exit status checked). ``session_start`` runs the
+SessionStart hook (which starts a watcher); ``watcher_pids`` finds an installation's watchers."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -59,3 +61,31 @@ class Watcher:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
+
+
+def session_start(inst: Any, session: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ``inst``'s SessionStart hook for ``session`` in its own process."""
+    payload = json.dumps({"session_id": session, "cwd": str(inst.root), "hook_event_name": "SessionStart"})
+    return subprocess.run(
+        [sys.executable, "-m", "datacore_msg", "hook", "session-start", "--root", str(inst.root)],
+        input=payload.encode(),
+        env=inst.env(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def watcher_pids(inst: Any) -> list[int]:
+    """The process ids of the ``sync --watch`` processes running for ``inst``'s root."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--watch" in argv and str(inst.root).encode() in argv:
+            found.append(int(entry.name))
+    return found

@@ -32,53 +32,53 @@ def office(make_installation: Callable[..., Any], introduce: Callable[..., None]
     tex = make_installation("tex", tz="UTC")
     gregor = make_installation("gregor", tz="Europe/Ljubljana")
     introduce(gregor, tex)
-    minute = 60_000
-    _append(
-        gregor,
-        "gregor",
-        MessageSent(id="msg-20260311-143000-a1b2c3d4", sender="gregor", to="tex", text="Lunch at noon?"),
-        T0,
-    )
-    _append(
-        gregor,
-        "gregor",
-        MessageSent(
-            id="msg-20260311-143500-5e6f7a8b",
-            sender="gregor",
-            to="tex",
-            text="The pricing draft is in the shared folder.\nComments welcome before Friday.",
-            priority="A",
+    # (who appends, what, minutes after T0); tex's own events before gregor's are carried over: the
+    # governor's decision on the task, made when it arrives, is stamped now, and tex's later
+    # appends would be stamped after it
+    conversation: list[tuple[Any, Payload, int]] = [
+        (
+            gregor,
+            MessageSent(id="msg-20260311-143000-a1b2c3d4", sender="gregor", to="tex", text="Lunch at noon?"),
+            0,
         ),
-        T0 + 5 * minute,
-    )
-    _append(
-        gregor,
-        "gregor",
-        TaskRequested(
-            id="task-20260311-144000-0c0ffee0",
-            sender="gregor",
-            to="tex-claude",
-            text="Summarise the competitor pricing notes",
+        (
+            gregor,
+            MessageSent(
+                id="msg-20260311-143500-5e6f7a8b",
+                sender="gregor",
+                to="tex",
+                text="The pricing draft is in the shared folder.\nComments welcome before Friday.",
+                priority="A",
+            ),
+            5,
         ),
-        T0 + 10 * minute,
-    )
-    # tex's own events first: the governor's decision on the task, made when it arrives, is
-    # stamped now, and tex's later appends would be stamped after it
-    _append(
-        tex,
-        "tex",
-        MessageSent(
-            id="msg-20260311-144500-9d8c7b6a",
-            sender="tex",
-            to="gregor",
-            text="Yes, see you there.",
-            reply_to="msg-20260311-143000-a1b2c3d4",
-            thread="msg-20260311-143000-a1b2c3d4",
+        (
+            gregor,
+            TaskRequested(
+                id="task-20260311-144000-0c0ffee0",
+                sender="gregor",
+                to="tex-claude",
+                text="Summarise the competitor pricing notes",
+            ),
+            10,
         ),
-        T0 + 15 * minute,
-    )
-    _append(tex, "tex", MessageMarked(message="msg-20260311-143000-a1b2c3d4", mark="read"), T0 + 16 * minute)
-    _append(tex, "tex", MessageMarked(message="msg-20260311-143500-5e6f7a8b", mark="todo"), T0 + 17 * minute)
+        (
+            tex,
+            MessageSent(
+                id="msg-20260311-144500-9d8c7b6a",
+                sender="tex",
+                to="gregor",
+                text="Yes, see you there.",
+                reply_to="msg-20260311-143000-a1b2c3d4",
+                thread="msg-20260311-143000-a1b2c3d4",
+            ),
+            15,
+        ),
+        (tex, MessageMarked(message="msg-20260311-143000-a1b2c3d4", mark="read"), 16),
+        (tex, MessageMarked(message="msg-20260311-143500-5e6f7a8b", mark="todo"), 17),
+    ]
+    for inst, payload, minutes in conversation:
+        _append(inst, inst.name, payload, T0 + minutes * 60_000)
     carry(gregor, tex)
     return tex
 

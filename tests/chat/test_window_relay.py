@@ -6,7 +6,7 @@ and messages flow again; a wrong secret shows as auth refused, and the window st
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 
 from chatpilot import command, shown_ids, until, window
 from peers import data, ok
-from relayproc import RelayProcess, configure, sync
+from relayproc import RelayProcess, configure, gregor_and_tex, sync
 
 pytestmark = pytest.mark.slow
 
@@ -22,20 +22,10 @@ SIZE = (110, 32)
 
 
 @pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    proc = RelayProcess(tmp_path / "relay-data").start()
-    yield proc
-    proc.close()
-
-
-@pytest.fixture
-def team(make_installation: Callable[..., Any], introduce: Callable[..., None], relay: RelayProcess) -> Any:
-    gregor = make_installation("gregor", tz="Europe/Ljubljana", label="gregor")
-    tex = make_installation("tex", tz="UTC", label="tex")
-    introduce(gregor, tex)
-    for inst in (gregor, tex):
-        configure(inst, relay)
-    return gregor, tex
+def team(
+    make_installation: Callable[..., Any], introduce: Callable[..., None], relay: RelayProcess
+) -> tuple[Any, Any]:
+    return gregor_and_tex(make_installation, introduce, relay)
 
 
 def header(app: Any) -> str:

@@ -21,39 +21,7 @@ from datacore_msg.eventlog.envelope import Event, body_encoding, seal
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.store import EventStore, IngestReport
 from datacore_msg.migrations.runner import open_store
-
-NOW = 1_750_000_000_000
-
-
-def chain(key: SigningKey, actor: str, count: int, first_n: int = 0) -> list[Event]:
-    events: list[Event] = []
-    prev: str | None = None
-    for seq in range(1, count + 1):
-        n = first_n + seq
-        event = seal(
-            key,
-            seq=seq,
-            prev=prev,
-            hlc=(NOW + n) << 16,
-            actor=actor,
-            type_name="message.sent",
-            version=2,
-            data={"id": f"msg-20250615-120000-{n:08x}", "from": actor, "to": "tex", "text": f"hi {n}"},
-        )
-        events.append(event)
-        prev = event.id
-    return events
-
-
-def line(event: Event | dict[str, Any]) -> bytes:
-    obj = event.to_json() if isinstance(event, Event) else event
-    return (canonical_text(obj) + "\n").encode("utf-8")
-
-
-def forged(event: Event) -> bytes:
-    obj = event.to_json()
-    obj["sig"] = ("0" if obj["sig"][0] != "0" else "1") + obj["sig"][1:]
-    return line(obj)
+from eventlines import NOW, chain, forged, line
 
 
 def outcome(report: IngestReport) -> tuple[list[tuple[str, int | None]], int, list[tuple[int, str]]]:

@@ -5,50 +5,16 @@ where the groups split, nor on whether signatures are checked on threads or one 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from datacore_msg.app.exchange import parse_lines
 from datacore_msg.eventlog import codec, sigbatch, store
-from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.envelope import Event, seal
 from datacore_msg.eventlog.payloads import Payload
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.migrations.runner import open_store
-
-NOW = 1_750_000_000_000
-
-
-def chain(key: SigningKey, actor: str, count: int, first_n: int = 0) -> list[Event]:
-    events: list[Event] = []
-    prev: str | None = None
-    for seq in range(1, count + 1):
-        n = first_n + seq
-        event = seal(
-            key,
-            seq=seq,
-            prev=prev,
-            hlc=(NOW + n) << 16,
-            actor=actor,
-            type_name="message.sent",
-            version=2,
-            data={"id": f"msg-20250615-120000-{n:08x}", "from": actor, "to": "tex", "text": f"hi {n}"},
-        )
-        events.append(event)
-        prev = event.id
-    return events
-
-
-def line(event: Event | dict[str, Any]) -> bytes:
-    obj = event.to_json() if isinstance(event, Event) else event
-    return (canonical_text(obj) + "\n").encode("utf-8")
-
-
-def forged(event: Event) -> bytes:
-    obj = event.to_json()
-    obj["sig"] = ("0" if obj["sig"][0] != "0" else "1") + obj["sig"][1:]
-    return line(obj)
+from eventlines import NOW, chain, forged, line
 
 
 def decode(event: Event) -> Payload | None:

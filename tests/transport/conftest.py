@@ -1,17 +1,18 @@
-"""Fixtures of the transport tests that run a real relay: ``relay`` (a relay process on a free
-loopback port, closed after the test), ``stack`` (an ``ExitStack`` for the sockets a test opens) and
+"""Fixtures of the transport tests that run real processes: ``watchers`` (``sync --watch``
+processes, killed after the test), ``stack`` (an ``ExitStack`` for the sockets a test opens) and
 ``nats_server`` (a real ``nats-server -js`` for the module's JetStream tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from natsserver import NatsServer
-from relayproc import RelayProcess
+from watchproc import Watcher
 
 
 @pytest.fixture
@@ -21,10 +22,19 @@ def stack() -> Iterator[ExitStack]:
 
 
 @pytest.fixture
-def relay(tmp_path: Path) -> Iterator[RelayProcess]:
-    proc = RelayProcess(tmp_path / "relay-data").start()
-    yield proc
-    proc.close()
+def watchers(tmp_path: Path) -> Iterator[Callable[[Any], Watcher]]:
+    """Start ``sync --watch`` processes (``watchers(inst)``), each killed after the test if still
+    running."""
+    made: list[Watcher] = []
+
+    def start(inst: Any, live: bool = True) -> Watcher:
+        watcher = Watcher(inst, tmp_path / f"watch-{inst.name}-{len(made)}.log").start(live)
+        made.append(watcher)
+        return watcher
+
+    yield start
+    for watcher in made:
+        watcher.close()
 
 
 @pytest.fixture(scope="module")

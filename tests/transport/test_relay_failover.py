@@ -14,8 +14,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,8 +23,8 @@ import pytest
 
 from datacore_msg.cli.exit_codes import Exit
 from peers import data, ok
-from relayproc import SECRET, RelayProcess, configure_urls, free_port, ids, relay_ids
-from watchproc import Watcher, until
+from relayproc import SECRET, RelayProcess, configure_urls, free_port, gregor_and_tex, ids, relay_ids
+from watchproc import Watcher, session_start, until, watcher_pids
 
 pytestmark = pytest.mark.slow
 
@@ -50,25 +48,8 @@ def relays(tmp_path: Path) -> Iterator[Callable[..., RelayProcess]]:
 
 
 @pytest.fixture
-def team(make_installation: Callable[..., Any], introduce: Callable[..., None]) -> Any:
-    gregor = make_installation("gregor", tz="Europe/Ljubljana", label="gregor")
-    tex = make_installation("tex", tz="UTC", label="tex")
-    introduce(gregor, tex)
-    return gregor, tex
-
-
-@pytest.fixture
-def watchers(tmp_path: Path) -> Iterator[Callable[[Any], Watcher]]:
-    made: list[Watcher] = []
-
-    def start(inst: Any, live: bool = True) -> Watcher:
-        watcher = Watcher(inst, tmp_path / f"watch-{inst.name}-{len(made)}.log").start(live)
-        made.append(watcher)
-        return watcher
-
-    yield start
-    for watcher in made:
-        watcher.close()
+def team(make_installation: Callable[..., Any], introduce: Callable[..., None]) -> tuple[Any, Any]:
+    return gregor_and_tex(make_installation, introduce)
 
 
 def test_a_dead_url_first_push_sync_and_online_go_through_the_live_relay(
@@ -227,32 +208,6 @@ def test_a_watcher_whose_relay_is_killed_moves_to_the_second_and_nothing_is_lost
     assert gw.stop() == 0 and tw.stop() == 0
 
 
-def _session_start(inst: Any, session: str) -> subprocess.CompletedProcess[bytes]:
-    payload = json.dumps({"session_id": session, "cwd": str(inst.root), "hook_event_name": "SessionStart"})
-    return subprocess.run(
-        [sys.executable, "-m", "datacore_msg", "hook", "session-start", "--root", str(inst.root)],
-        input=payload.encode(),
-        env=inst.env(),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def _watcher_pids(inst: Any) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"--watch" in argv and str(inst.root).encode() in argv:
-            found.append(int(entry.name))
-    return found
-
-
 def test_the_session_start_hook_starts_one_watcher_that_finds_the_live_relay(
     team: Any, relays: Callable[..., RelayProcess]
 ) -> None:
@@ -260,16 +215,16 @@ def test_the_session_start_hook_starts_one_watcher_that_finds_the_live_relay(
     live = relays("b")
     configure_urls(gregor, [dead_url(), live.url])
     try:
-        assert _session_start(gregor, "s1").returncode == 0
-        assert _session_start(gregor, "s2").returncode == 0
+        assert session_start(gregor, "s1").returncode == 0
+        assert session_start(gregor, "s2").returncode == 0
         log = gregor.state / "spaces" / gregor.space_name / "watcher.log"
         until(lambda: f"connected to {live.url}: live" in log.read_text(), 60, "the hook's watcher live")
-        assert _session_start(gregor, "s3").returncode == 0
-        assert len(_watcher_pids(gregor)) == 1
+        assert session_start(gregor, "s3").returncode == 0
+        assert len(watcher_pids(gregor)) == 1
         assert live.status()["connected"] == 1
         online = data(gregor, "online")  # read from the watcher's roster, which names the relay
         assert online["source"] == "watcher" and online["relay"] == live.url
     finally:
-        for pid in _watcher_pids(gregor):
+        for pid in watcher_pids(gregor):
             os.kill(pid, signal.SIGTERM)
-    until(lambda: not _watcher_pids(gregor), 60, "the watcher to stop")
+    until(lambda: not watcher_pids(gregor), 60, "the watcher to stop")

@@ -8,6 +8,8 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,46 @@ from syncnet import nonce
 
 def items(events: list[Event]) -> list[tuple[int, Event | IntegrityError]]:
     return list(enumerate(events))
+
+
+@contextmanager
+def instances(server_url: str, stream: str, count: int = 2) -> Iterator[list[JetStreamStore]]:
+    """``count`` store instances on ``stream`` of ``server_url``, closed after."""
+    stores = [JetStreamStore([server_url], stream) for _ in range(count)]
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            store.close()
+
+
+@contextmanager
+def store_on_own_server(folder: Path, stream: str) -> Iterator[tuple[NatsServer, JetStreamStore]]:
+    """A nats-server of the test's own (to kill and start again) and a store on it, both closed after."""
+    server = NatsServer(folder).start()
+    try:
+        store = JetStreamStore([server.url], stream)
+        try:
+            yield server, store
+        finally:
+            store.close()
+    finally:
+        server.close()
+
+
+def poll(condition: Callable[[], bool], timeout: float) -> None:
+    """Return once ``condition`` holds or ``timeout`` seconds passed (the test's asserts say which)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def run_together(threads: list[threading.Thread], timeout: float) -> None:
+    """Start ``threads`` at once, then wait for each (up to ``timeout`` seconds)."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
 
 
 def chained(store: JetStreamStore, origin: str) -> list[Event]:
@@ -69,9 +111,7 @@ def test_credentials_in_the_store_option_reach_nats_but_are_never_shown() -> Non
 
 
 def test_events_one_instance_stores_reach_the_others_listener(nats_server: NatsServer) -> None:
-    stream = f"T{nonce()[:12]}"
-    first, second = JetStreamStore([nats_server.url], stream), JetStreamStore([nats_server.url], stream)
-    try:
+    with instances(nats_server.url, f"T{nonce()[:12]}") as (first, second):
         key = SigningKey.generate()
         events = chain(key, 30)
 
@@ -90,16 +130,12 @@ def test_events_one_instance_stores_reach_the_others_listener(nats_server: NatsS
         assert [e.id for e in heard] == [e.id for e in events]
         assert second.heads() == {key.public_hex: 30}
         assert second.health().reachable and second.health().lag == 0
-    finally:
-        first.close()
-        second.close()
 
 
 @pytest.mark.parametrize("stored", [0, 5])
 def test_two_instances_racing_on_one_origin_store_one_chain(nats_server: NatsServer, stored: int) -> None:
     stream = f"T{nonce()[:12]}"
-    stores = [JetStreamStore([nats_server.url], stream) for _ in range(2)]
-    try:
+    with instances(nats_server.url, stream) as stores:
         key = SigningKey.generate()
         base = chain(key, stored)
         if base:
@@ -119,44 +155,28 @@ def test_two_instances_racing_on_one_origin_store_one_chain(nats_server: NatsSer
                     reports[n].append(exc)
 
         threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
-        reader = JetStreamStore([nats_server.url], stream)
-        try:
+        run_together(threads, 120)
+        with instances(nats_server.url, stream, 1) as [reader]:
             held = chained(reader, key.public_hex)
-        finally:
-            reader.close()
         assert held[:stored] == base
         winners = {e.data["pad"] for e in held[stored:]}
         assert len(winners) == 1, "a fork was stored, or nothing"
         accepted = [e.id for rs in reports for r in rs if not isinstance(r, Exception) for e in r.accepted]  # type: ignore[attr-defined]
         assert sorted(accepted) == sorted(e.id for e in held[stored:])
-    finally:
-        for store in stores:
-            store.close()
 
 
 def test_an_unreachable_jetstream_stores_nothing_says_so_and_recovers(tmp_path: Path) -> None:
-    server = NatsServer(tmp_path / "js").start()
-    store = None
-    try:
-        store = JetStreamStore([server.url], "DOWN")
+    with store_on_own_server(tmp_path / "js", "DOWN") as (server, store):
         key = SigningKey.generate()
         events = chain(key, 10)
         assert len(asyncio.run(store.ingest(items(events[:4]), NOW_MS)).accepted) == 4
         server.kill()
         with pytest.raises(StorageError, match="JetStream"):
             asyncio.run(store.ingest(items(events[4:]), NOW_MS))
-        deadline = time.monotonic() + 30
-        while store.health().reachable and time.monotonic() < deadline:
-            time.sleep(0.1)
+        poll(lambda: not store.health().reachable, 30)
         assert not store.health().reachable
         server.start()
-        deadline = time.monotonic() + 60
-        while not store.health().reachable and time.monotonic() < deadline:
-            time.sleep(0.1)
+        poll(lambda: store.health().reachable, 60)
         report = asyncio.run(store.ingest(items(events[4:]), NOW_MS))
         # the refused publish may sit in the NATS client's reconnect buffer and be stored once the
         # server is back: the batch sent again then finds that event stored (a duplicate)
@@ -165,10 +185,6 @@ def test_an_unreachable_jetstream_stores_nothing_says_so_and_recovers(tmp_path: 
         assert [e.seq for e in report.accepted] == list(range(5 + stored_before, 11))
         assert store.heads() == {key.public_hex: 10}
         assert [e.id for e in chained(store, key.public_hex)] == [e.id for e in events]
-    finally:
-        if store is not None:
-            store.close()
-        server.close()
 
 
 def test_a_store_that_cannot_reach_jetstream_at_start_says_where_it_looked(tmp_path: Path) -> None:
@@ -181,32 +197,22 @@ def test_a_store_that_cannot_reach_jetstream_at_start_says_where_it_looked(tmp_p
 def test_an_instance_whose_cached_tip_is_behind_reads_it_again_rather_than_refuse(
     nats_server: NatsServer,
 ) -> None:
-    stream = f"T{nonce()[:12]}"
-    first, second = JetStreamStore([nats_server.url], stream), JetStreamStore([nats_server.url], stream)
-    try:
+    with instances(nats_server.url, f"T{nonce()[:12]}") as (first, second):
         key = SigningKey.generate()
         events = chain(key, 10)
         assert len(asyncio.run(first.ingest(items(events[:5]), NOW_MS)).accepted) == 5
         tip = first._log.tips[key.public_hex]
         assert len(asyncio.run(second.ingest(items(events[5:8]), NOW_MS)).accepted) == 3
-        deadline = time.monotonic() + 30
-        while first.heads().get(key.public_hex) != 8 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        poll(lambda: first.heads().get(key.public_hex) == 8, 30)
         # a consumer lagging behind: the first instance's cached tip still says seq 5
         first._log.tips[key.public_hex] = tip
         report = asyncio.run(first.ingest(items(events[8:]), NOW_MS))
         assert [e.seq for e in report.accepted] == [9, 10] and report.rejected == []
         assert [e.id for e in chained(first, key.public_hex)] == [e.id for e in events]
-    finally:
-        first.close()
-        second.close()
 
 
 def test_a_catch_up_read_jetstream_cannot_answer_raises_rather_than_read_short(tmp_path: Path) -> None:
-    server = NatsServer(tmp_path / "js").start()
-    store = None
-    try:
-        store = JetStreamStore([server.url], "SHORT")
+    with store_on_own_server(tmp_path / "js", "SHORT") as (server, store):
         key = SigningKey.generate()
         assert len(asyncio.run(store.ingest(items(chain(key, 6)), NOW_MS)).accepted) == 6
         assert [e.seq for e in store.events_after(key.public_hex, 2, 10)] == [3, 4, 5, 6]
@@ -216,18 +222,12 @@ def test_a_catch_up_read_jetstream_cannot_answer_raises_rather_than_read_short(t
         with pytest.raises(StorageError, match="JetStream"):
             store.events_after(key.public_hex, 2, 10)
         assert store.events_after(key.public_hex, 6, 10) == []  # nothing held after the head
-    finally:
-        if store is not None:
-            store.close()
-        server.close()
 
 
 def test_settle_returns_only_once_the_heads_hold_what_another_instance_stored(
     nats_server: NatsServer,
 ) -> None:
-    stream = f"T{nonce()[:12]}"
-    first, second = JetStreamStore([nats_server.url], stream), JetStreamStore([nats_server.url], stream)
-    try:
+    with instances(nats_server.url, f"T{nonce()[:12]}") as (first, second):
         key = SigningKey.generate()
         events = chain(key, 8)
         assert len(asyncio.run(first.ingest(items(events[:3]), NOW_MS)).accepted) == 3
@@ -244,9 +244,6 @@ def test_settle_returns_only_once_the_heads_hold_what_another_instance_stored(
             first._call(first._log._tail.unsubscribe())
             asyncio.run(second.ingest(items(chain(SigningKey.generate(), 1)), NOW_MS))
             first._call(first._log.settle(0.2))
-    finally:
-        first.close()
-        second.close()
 
 
 def test_pipelined_runs_interleaved_with_other_writers_still_store_one_chain_per_origin(
@@ -257,8 +254,7 @@ def test_pipelined_runs_interleaved_with_other_writers_still_store_one_chain_per
     and another instance's fork of the same origin landing in between must make the rest be
     checked again, never let a fork or a gap into the stream."""
     stream = f"T{nonce()[:12]}"
-    stores = [JetStreamStore([nats_server.url], stream) for _ in range(3)]
-    try:
+    with instances(nats_server.url, stream, 3) as stores:
         long, busy = SigningKey.generate(), SigningKey.generate()
         runs = {"mine": chain(long, 90, pad="mine"), "fork": chain(long, 90, pad="fork")}
         others = chain(busy, 90)
@@ -276,22 +272,13 @@ def test_pipelined_runs_interleaved_with_other_writers_still_store_one_chain_per
             threading.Thread(target=ingest_in, args=(stores[1], runs["fork"], 45)),
             threading.Thread(target=ingest_in, args=(stores[2], others, 2)),
         ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(180)
-        reader = JetStreamStore([nats_server.url], stream)
-        try:
+        run_together(threads, 180)
+        with instances(nats_server.url, stream, 1) as [reader]:
             held = chained(reader, long.public_hex)
             assert [e.id for e in chained(reader, busy.public_hex)] == [e.id for e in others]
-        finally:
-            reader.close()
         assert held and len({e.data["pad"] for e in held}) == 1, "a fork was stored"
         accepted = [e.id for r in reports if not isinstance(r, Exception) for e in r.accepted]  # type: ignore[attr-defined]
         assert sorted(accepted) == sorted([e.id for e in held] + [e.id for e in others])
-    finally:
-        for store in stores:
-            store.close()
 
 
 def test_an_event_that_fits_a_frame_but_not_a_jetstream_message_is_rejected_not_a_store_failure(

@@ -63,6 +63,18 @@ def nats_relay(tmp_path: Path, store: str, closing: Callable[[Any], Any], name: 
     return closing(relay.start())  # type: ignore[no-any-return]
 
 
+def jetstream_and_two_relays(
+    tmp_path: Path, closing: Callable[[Any], Any]
+) -> tuple[NatsServer, RelayProcess, RelayProcess]:
+    """A nats-server of the test's own and two relay instances, "one" and "two", on one stream."""
+    server = closing(NatsServer(tmp_path / "js").start())
+    return (
+        server,
+        nats_relay(tmp_path, server.url, closing, "one"),
+        nats_relay(tmp_path, server.url, closing, "two"),
+    )
+
+
 @pytest.fixture
 def team(make_installation: Callable[..., Any], introduce: Callable[..., None]) -> dict[str, Any]:
     insts = {
@@ -95,9 +107,7 @@ def watcher(inst: Any, tmp_path: Path, closing: Callable[[Any], Any]) -> Watcher
 def test_two_relay_instances_on_one_jetstream_converge_live_with_identical_views(
     tmp_path: Path, team: dict[str, Any], closing: Callable[[Any], Any]
 ) -> None:
-    server = closing(NatsServer(tmp_path / "js").start())
-    one = nats_relay(tmp_path, server.url, closing, "one")
-    two = nats_relay(tmp_path, server.url, closing, "two")
+    server, one, two = jetstream_and_two_relays(tmp_path, closing)
     laptop, desktop, tex = team["laptop"], team["desktop"], team["tex"]
     configure(laptop, one)
     configure(desktop, one)
@@ -127,9 +137,7 @@ def test_two_relay_instances_on_one_jetstream_converge_live_with_identical_views
 def test_kill_9_of_one_instance_mid_stream_its_peers_fail_over_to_the_other_and_nothing_is_lost(
     tmp_path: Path, team: dict[str, Any], closing: Callable[[Any], Any]
 ) -> None:
-    server = closing(NatsServer(tmp_path / "js").start())
-    one = nats_relay(tmp_path, server.url, closing, "one")
-    two = nats_relay(tmp_path, server.url, closing, "two")
+    server, one, two = jetstream_and_two_relays(tmp_path, closing)
     laptop, desktop, tex = team["laptop"], team["desktop"], team["tex"]
     # every peer knows both instances (messaging.relay.url is a list): the first it lists is its own
     configure_urls(laptop, [two.url, one.url])

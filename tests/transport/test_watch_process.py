@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +23,17 @@ import pytest
 
 from datacore_msg.transport.relay_store import open_relay_store
 from peers import data, ok
-from relayproc import RelayProcess, configure, ids, relay_ids
-from watchproc import Watcher, until
+from relayproc import RelayProcess, gregor_and_tex, ids, relay_ids
+from watchproc import Watcher, session_start, until, watcher_pids
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def team(make_installation: Callable[..., Any], introduce: Callable[..., None], relay: RelayProcess) -> Any:
-    gregor = make_installation("gregor", tz="Europe/Ljubljana", label="gregor")
-    tex = make_installation("tex", tz="UTC", label="tex")
-    introduce(gregor, tex)
-    for inst in (gregor, tex):
-        configure(inst, relay)
-    return gregor, tex
-
-
-@pytest.fixture
-def watchers(tmp_path: Path) -> Iterator[Callable[[Any], Watcher]]:
-    made: list[Watcher] = []
-
-    def start(inst: Any, live: bool = True) -> Watcher:
-        watcher = Watcher(inst, tmp_path / f"watch-{inst.name}-{len(made)}.log").start(live)
-        made.append(watcher)
-        return watcher
-
-    yield start
-    for watcher in made:
-        watcher.close()
+def team(
+    make_installation: Callable[..., Any], introduce: Callable[..., None], relay: RelayProcess
+) -> tuple[Any, Any]:
+    return gregor_and_tex(make_installation, introduce, relay)
 
 
 def latencies(watcher: Watcher) -> list[int]:
@@ -200,41 +183,15 @@ def test_a_second_connection_of_one_key_replaces_the_first(
     assert "stopped watching" in first.output()
 
 
-def _session_start(inst: Any, session: str) -> subprocess.CompletedProcess[bytes]:
-    payload = json.dumps({"session_id": session, "cwd": str(inst.root), "hook_event_name": "SessionStart"})
-    return subprocess.run(
-        [sys.executable, "-m", "datacore_msg", "hook", "session-start", "--root", str(inst.root)],
-        input=payload.encode(),
-        env=inst.env(),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def _watcher_pids(inst: Any) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"--watch" in argv and str(inst.root).encode() in argv:
-            found.append(int(entry.name))
-    return found
-
-
 def test_the_session_start_hook_starts_one_watcher(team: Any, relay: RelayProcess) -> None:
     gregor, tex = team
     try:
-        assert _session_start(gregor, "s1").returncode == 0
-        assert _session_start(gregor, "s2").returncode == 0  # the watcher may still be starting
+        assert session_start(gregor, "s1").returncode == 0
+        assert session_start(gregor, "s2").returncode == 0  # the watcher may still be starting
         state = gregor.state / "spaces" / gregor.space_name
         until(lambda: "live" in (state / "watcher.log").read_text(), 60, "the hook's watcher live")
-        assert _session_start(gregor, "s3").returncode == 0
-        assert len(_watcher_pids(gregor)) == 1
+        assert session_start(gregor, "s3").returncode == 0
+        assert len(watcher_pids(gregor)) == 1
         assert relay.status()["connected"] == 1
         # the agent's installation gets new tasks without anyone running a command
         ok(tex.run("send", "@gregor-claude", "a task for the agent", "--root", str(tex.root)))
@@ -247,9 +204,9 @@ def test_the_session_start_hook_starts_one_watcher(team: Any, relay: RelayProces
         finally:
             store.close()
     finally:
-        for pid in _watcher_pids(gregor):
+        for pid in watcher_pids(gregor):
             os.kill(pid, signal.SIGTERM)
-    until(lambda: not _watcher_pids(gregor), 60, "the watcher to stop")
+    until(lambda: not watcher_pids(gregor), 60, "the watcher to stop")
 
 
 def _cpu_s(pid: int) -> float:
