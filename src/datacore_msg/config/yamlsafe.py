@@ -150,12 +150,12 @@ def load(path: Path) -> Any:
 
 
 def _cache_file(text: str) -> str | None:
-    import hashlib
+    from datacore_msg.digests import sha256
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):
         return None
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return os.path.join(base, "datacore-msg", f"yaml-{digest}.json")
 
 
