@@ -17,9 +17,9 @@ Rules:
 * ``eventlog/``, ``readmodels/``, ``projections/`` (pure modules and ``drivers/`` apart),
   ``governor/``, ``migrations/``, ``hooks/`` and ``transport/`` import only the parts of the package
   they may; ``config/`` imports nothing above it (``app``, ``hooks``, ``cli``), ``app/`` neither the
-  hooks nor the CLI, and nothing but the CLI imports the CLI; ``task_states.py`` and ``records.py``
-  (named tuples without importing ``typing``; any part may use it) import nothing but the standard
-  library;
+  hooks nor the CLI, and nothing but the CLI imports the CLI; ``task_states.py``, ``records.py``
+  (named tuples without importing ``typing``; any part may use it) and ``digests.py`` (SHA-256
+  without importing ``hashlib``; any part may use it) import nothing but the standard library;
 * the pure projections read and write no files (they import no file-system module);
 * the hooks' fast path bypasses the app layer on purpose (for speed): the modules it may reach
   directly are listed in :data:`HOOK_BYPASSES`, each with its reason;
@@ -422,10 +422,12 @@ def _disallowed(part: str, allowed: tuple[str, ...]) -> list[str]:
 
 #: Named tuples declared as with ``typing.NamedTuple``, without importing ``typing`` (stdlib only).
 RECORDS = "datacore_msg.records"
+#: SHA-256 without importing ``hashlib`` (stdlib only).
+DIGESTS = "datacore_msg.digests"
 
 
 def test_eventlog_imports_only_itself_and_errors() -> None:
-    offences = _disallowed("eventlog", ("datacore_msg.eventlog", "datacore_msg.errors", RECORDS))
+    offences = _disallowed("eventlog", ("datacore_msg.eventlog", "datacore_msg.errors", RECORDS, DIGESTS))
     assert not offences, report(offences, "eventlog/ may import only eventlog and errors")
 
 
@@ -441,6 +443,17 @@ def test_records_import_only_the_standard_library() -> None:
         if name.split(".")[0] not in ("__future__", "collections", "typing")
     ]
     assert not offences, report(offences, "records.py is standard library only (the hook reads it)")
+
+
+def test_digests_import_only_the_standard_library() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.rel == "digests.py"
+        for line, name in imports_of(m)
+        if name.split(".")[0] not in ("__future__", "hashlib", "_sha256", "_sha2")
+    ]
+    assert not offences, report(offences, "digests.py is standard library only (the hook reads it)")
 
 
 def test_task_states_import_only_the_standard_library() -> None:
@@ -519,10 +532,12 @@ def test_projection_drivers_import_only_the_log_read_models_and_projections() ->
             "datacore_msg.errors",
             "datacore_msg.fsutil",
             TASK_STATES,
+            DIGESTS,
         )
     ]
     assert not offences, report(
-        offences, "projections/drivers/ import only eventlog, readmodels, projections, errors and fsutil"
+        offences,
+        "projections/drivers/ import only eventlog, readmodels, projections, errors, fsutil and digests",
     )
 
 
@@ -569,6 +584,7 @@ HOOK_IMPORTS = (
     "datacore_msg.fsutil",
     TASK_STATES,
     RECORDS,
+    DIGESTS,
 )
 
 

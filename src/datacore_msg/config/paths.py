@@ -12,11 +12,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import attrs
+
+from datacore_msg.digests import sha256
 
 
 @attrs.frozen
@@ -74,5 +75,5 @@ def default_state_dir(root: Path, configured: str | None) -> Path:
     if override:
         return (root / Path(override).expanduser()).absolute()
     base = Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser()
-    tag = hashlib.sha256(str(root).encode("utf-8")).hexdigest()[:10]
+    tag = sha256(str(root).encode("utf-8")).hexdigest()[:10]
     return (base / "datacore-msg" / f"{root.name or 'root'}-{tag}").absolute()

@@ -29,6 +29,7 @@ column when the parser knows them).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import math
 import os
@@ -49,7 +50,10 @@ MAX_QUOTE = 80
 #: Parser messages (which may quote the file: an anchor's name, a tag) are cut at this length.
 MAX_DETAIL = 160
 #: The format of a cached entry (see :func:`load`).
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+#: How a cached entry spells a YAML date (``added: 2026-11-24``): ``{DATE_KEY: "2026-11-24"}``. A
+#: mapping of the file's own with this key is never cached, so the spelling cannot be ambiguous.
+DATE_KEY = "\u0000date"
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel = 3
@@ -117,10 +121,11 @@ def load(path: Path) -> Any:
 
     Settings and contacts are read by every command, and loading the YAML parser costs more than
     the rest of a small command: so a file whose data is plain JSON data (strings, numbers, true and
-    false, null, lists, mappings with string keys) is parsed once, and its data kept in the user's
-    cache folder (mode 0600, as the settings may hold a secret) under the SHA-256 of the text. The
-    key is the exact text read, so an edit is never missed; a missing, unreadable or damaged entry
-    is parsed again; the cache can always be deleted."""
+    false, null, lists, mappings with string keys) or dates (``added:`` in ``contacts.yaml``) is
+    parsed once, and its data kept in the user's cache folder (mode 0600, as the settings may hold
+    a secret) under the SHA-256 of the text. The key is the exact text read, so an edit is never
+    missed; a missing, unreadable or damaged entry is parsed again; the cache can always be
+    deleted."""
     text = read_text(path)
     if text is None:
         return None
@@ -128,44 +133,62 @@ def load(path: Path) -> Any:
     if cached is not None:
         try:
             with open(cached, encoding="utf-8") as handle:
-                entry = json.load(handle)
+                entry = json.load(handle, object_hook=_date_of)
             if isinstance(entry, dict) and entry.get("v") == CACHE_VERSION and "data" in entry:
                 return entry["data"]
-        except (OSError, ValueError):
+        except (OSError, ValueError, TypeError):
             pass
     data = parse(text, path)
     if cached is not None and _json_data(data):
         from datacore_msg.fsutil import atomic_write
 
         with contextlib.suppress(DatacoreError, OSError, ValueError):
-            entry_bytes = json.dumps({"v": CACHE_VERSION, "data": data}).encode("utf-8")
+            entry = {"v": CACHE_VERSION, "data": data}
+            entry_bytes = json.dumps(entry, default=_date_json).encode("utf-8")
             atomic_write(Path(cached), entry_bytes, mode=0o600)
     return data
 
 
 def _cache_file(text: str) -> str | None:
-    import hashlib
+    from datacore_msg.digests import sha256
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):
         return None
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return os.path.join(base, "datacore-msg", f"yaml-{digest}.json")
 
 
+def _date_json(value: object) -> dict[str, str]:
+    """A date in a cached entry (``json.dumps``' ``default``)."""
+    if type(value) is dt.date:
+        return {DATE_KEY: value.isoformat()}
+    raise TypeError(type(value).__name__)
+
+
+def _date_of(mapping: dict[str, Any]) -> Any:
+    """A cached entry's mapping, or the date it spells (``json.load``'s ``object_hook``)."""
+    if len(mapping) == 1 and DATE_KEY in mapping:
+        return dt.date.fromisoformat(mapping[DATE_KEY])
+    return mapping
+
+
 def _json_data(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` comes back from JSON as itself: no other types, no non-string keys, no
-    NaN or infinity, not nested deeper than the YAML bound."""
+    """Whether ``value`` comes back from a cached entry as itself: no other types than JSON's and
+    dates (not datetimes), no non-string keys nor :data:`DATE_KEY`, no NaN or infinity, not nested
+    deeper than the YAML bound."""
     if depth > MAX_DEPTH:
         return False
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool, int)) or type(value) is dt.date:
         return True
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list):
         return all(_json_data(item, depth + 1) for item in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _json_data(v, depth + 1) for k, v in value.items())
+        return DATE_KEY not in value and all(
+            isinstance(k, str) and _json_data(v, depth + 1) for k, v in value.items()
+        )
     return False
 
 

@@ -9,12 +9,12 @@ signature that matches.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import attrs
 
+from datacore_msg.digests import sha256
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_bytes, canonical_text
 from datacore_msg.eventlog.names import is_actor
@@ -107,7 +107,7 @@ def subject_of(type_name: str, data: dict[str, Any]) -> str | None:
 
 
 def event_id(body: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_bytes(body)).hexdigest()
+    return sha256(canonical_bytes(body)).hexdigest()
 
 
 def seal(
@@ -159,7 +159,7 @@ def seal_parts(
     """:func:`sealed`'s id, signature and data text, without building the event (a store that
     learns the event's position only when it inserts the row builds it once, with the position)."""
     raw, text = _encode_fields(key.public_hex, seq, prev, hlc, actor, type_name, version, data)
-    return hashlib.sha256(raw).hexdigest(), key.sign(raw), text
+    return sha256(raw).hexdigest(), key.sign(raw), text
 
 
 def _is_hex64(value: object) -> bool:
@@ -304,14 +304,14 @@ def _body_bytes(event: Event) -> bytes:
 
 def check_id(event: Event) -> None:
     """Raise :class:`IntegrityError` unless the id is the hash of the event's content."""
-    if hashlib.sha256(_body_bytes(event)).hexdigest() != event.id:
+    if sha256(_body_bytes(event)).hexdigest() != event.id:
         raise IntegrityError(f"event {event.id[:12]}: id does not match its content")
 
 
 def check_seal(event: Event) -> None:
     """Raise :class:`IntegrityError` unless the id matches the body and the signature is the origin's."""
     raw = _body_bytes(event)
-    if hashlib.sha256(raw).hexdigest() != event.id:
+    if sha256(raw).hexdigest() != event.id:
         raise IntegrityError(f"event {event.id[:12]}: id does not match its content")
     if not signature_ok(event.origin, raw, event.sig):
         raise IntegrityError(f"event {event.id[:12]}: bad signature for origin {event.origin[:12]}")

@@ -25,7 +25,6 @@ Theory of operation
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -149,6 +148,8 @@ class _Incoming:
     def of(cls, lineno: int, item: Event | IntegrityError) -> _Incoming:
         if isinstance(item, IntegrityError):
             return cls(lineno, None, item)
+        import hashlib  # bulk checks: OpenSSL's digest (see datacore_msg.digests)
+
         try:
             raw, data = body_encoding(item)
         except IntegrityError as exc:
@@ -703,6 +704,8 @@ class EventStore:
         before the signature (or None), and their signature checks, started."""
         if not rows:
             return None
+        import hashlib  # bulk checks: OpenSSL's digest (see datacore_msg.digests)
+
         events: list[tuple[Event, str | None, str | None]] = []
         items: list[tuple[str, bytes, str]] = []
         for row in rows:

@@ -18,11 +18,11 @@ installations, so the owner's keys also back the agent's name.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 import attrs
 
+from datacore_msg.digests import sha256
 from datacore_msg.eventlog.lookalike import Sender, skeletons
 from datacore_msg.eventlog.names import AGENT_SUFFIX, agent_of, is_agent, owner_of
 
@@ -114,7 +114,7 @@ class TrustBook:
 
     def fingerprint(self) -> str:
         """Changes whenever the pinned keys change (tiers do not affect what reducers fold)."""
-        digest = hashlib.sha256()
+        digest = sha256()
         for actor in sorted(self.keys):
             for key in sorted(self.keys[actor]):
                 digest.update(f"{actor}\0{key}\n".encode())

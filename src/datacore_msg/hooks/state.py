@@ -38,9 +38,9 @@ def session_key(session_id: str) -> str:
     """A file-name-safe key: Claude's session ids (UUIDs) as they are, anything else hashed."""
     if 0 < len(session_id) <= 100 and SAFE_CHARS.issuperset(session_id):
         return session_id
-    import hashlib
+    from datacore_msg.digests import sha256
 
-    return "h-" + hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return "h-" + sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _cursor_file(state_dir: str, session_id: str) -> str:
