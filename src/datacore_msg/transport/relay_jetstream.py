@@ -240,8 +240,11 @@ class _Log:
                         with contextlib.suppress(Exception):
                             await self.nc.close()
                         self.nc = None
+                    # A refused login only times the connect out; the server's reason came to _error.
+                    timed_out = isinstance(exc, asyncio.TimeoutError)
+                    why = self.problem if timed_out and self.problem else _why(exc)
                     raise StorageError(
-                        f"JetStream at {shown(', '.join(self.servers))} cannot be reached: {_why(exc)}"
+                        f"JetStream at {shown(', '.join(self.servers))} cannot be reached: {why}"
                     ) from None
                 await asyncio.sleep(0.5)
         self.connected = True
