@@ -443,3 +443,25 @@ def test_an_imported_task_under_a_pinned_name_is_named_plainly_in_the_hook_and_b
     assert "gregor~ " not in said and "gregor~imported" in said, said
     senders = [row["sender"] for row in data(tex, "budget")["senders"]]
     assert "gregor~" not in senders and "gregor~imported" in senders, senders
+
+
+def test_search_shows_imported_history_at_its_old_time_as_the_views_do(tex: Any, old: Path) -> None:
+    migrate(tex, old / "v02")
+    migrate(tex, old / "v01")
+    shown = {
+        item["id"]: item["created"]
+        for item in json.loads(ok(tex.cli("inbox", "--all", "--json")).out)["data"]
+    }
+    tasks = json.loads(ok(tex.cli("tasks", "--all", "--json")).out)["data"]
+    shown.update({task["id"]: task["requested"] for task in tasks})
+    hits = [
+        hit
+        for word in ("the", "relay", "memo", "review")
+        for hit in json.loads(ok(tex.cli("search", word, "--json")).out)["data"]
+    ]
+    checked = {hit["id"] for hit in hits if hit["id"] in shown}
+    assert len(checked) >= 3
+    for hit in hits:
+        if hit["id"] in shown:
+            assert hit["time"] == shown[hit["id"]], hit["id"]
+            assert hit["time"] < "2026-04", hit["id"]  # the old entry's time, not the import's

@@ -345,7 +345,8 @@ def test_a_stream_name_nats_would_refuse_is_refused_before_connecting(name: str)
 
 def test_a_nats_login_from_the_environment_is_used_and_never_shown(tmp_path: Path) -> None:
     """The relay's NATS login (``NATS_USER`` / ``NATS_PASSWORD`` for ``relay serve``) reaches a
-    server that requires one; without it the server refuses, in one line that shows no password."""
+    server that requires one; without it the server refuses, in one line that gives the server's reason
+    and shows no password."""
     server = NatsServer(tmp_path / "js", login=("relay", "pw-0123456789")).start()
     try:
         with pytest.raises(StorageError) as refused:
@@ -354,6 +355,8 @@ def test_a_nats_login_from_the_environment_is_used_and_never_shown(tmp_path: Pat
         with pytest.raises(StorageError) as wrong:
             JetStreamStore([server.url], "LOGIN", connect_timeout=3, login=("relay", "not-it-42"))
         assert "not-it-42" not in str(wrong.value)
+        for error in (refused.value, wrong.value):  # NATS's reason, not the connect's TimeoutError
+            assert "Authorization Violation" in str(error), error
         store = JetStreamStore([server.url], "LOGIN", login=("relay", "pw-0123456789"))
         try:
             key = SigningKey.generate()

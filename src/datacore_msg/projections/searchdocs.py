@@ -9,7 +9,8 @@ user's agent (the agent view). Messages between other people that reached this l
 relay) have no entry and so no document.
 
 A document carries the text as written (not the org encoding of the view's body), the ends, the
-thread, the time of the ``message.sent`` / ``task.requested`` event, what the user sees of it (their
+thread, the time the views show (the ``message.sent`` / ``task.requested`` event's, or an imported
+old entry's own), what the user sees of it (their
 status, whether it is archived) and what the trust book says of the sender's name. Archived messages
 and closed tasks stay searchable: the document says ``archived``.
 """
@@ -40,7 +41,7 @@ def message_doc(state: MessageState, user: str, sender: Sender | None = None) ->
         sender=sent.sender,
         recipient=sent.to,
         thread=sent.thread,
-        time_ms=physical_ms(state.sent_hlc),
+        time_ms=physical_ms(state.shown_hlc),
         status=status_of(state, roles[0], user),
         archived=state.archived_at(user) is not None,
         sender_verified=True if sender is None else sender.verified,
@@ -58,7 +59,7 @@ def task_doc(state: TaskState, sender: Sender | None = None) -> SearchDoc:
         sender=request.sender,
         recipient=state.agent,
         thread=None,
-        time_ms=physical_ms(state.requested_hlc),
+        time_ms=physical_ms(state.shown_requested_hlc),
         status=state.state,
         archived=state.state in FINAL and state.closed_hlc is not None,
         sender_verified=True if sender is None else sender.verified,

@@ -195,6 +195,8 @@ class _Log:
         self.last_seq = 0
         self.connected = False
         self.problem = ""
+        #: The last error the NATS server reported (a refused login shows only here).
+        self.nats_error = ""
         #: What the operator should know about the stream found (said once, at start).
         self.notes: list[str] = []
         self.on_stored: OnStored | None = None
@@ -240,8 +242,11 @@ class _Log:
                         with contextlib.suppress(Exception):
                             await self.nc.close()
                         self.nc = None
+                    why = _why(exc)
+                    if self.nats_error and self.nats_error != why:
+                        why += f" (NATS said: {self.nats_error})"
                     raise StorageError(
-                        f"JetStream at {shown(', '.join(self.servers))} cannot be reached: {_why(exc)}"
+                        f"JetStream at {shown(', '.join(self.servers))} cannot be reached: {why}"
                     ) from None
                 await asyncio.sleep(0.5)
         self.connected = True
@@ -273,6 +278,8 @@ class _Log:
 
     async def _error(self, exc: Exception) -> None:
         self.problem = _why(exc)
+        if isinstance(exc, nats.errors.Error) and not isinstance(exc, asyncio.TimeoutError):
+            self.nats_error = self.problem  # the server's -ERR, kept over a reset that may follow
 
     async def _ensure_stream(self) -> None:
         assert self.js is not None
