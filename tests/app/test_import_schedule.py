@@ -1,6 +1,6 @@
 """When ``import`` catches the views up: after a batch that stored task events (the governor decides
-what it brought before the next batch), at the end, and when the import stops on an interrupt; not
-after a batch of messages alone.
+what it brought before the next batch), every ``CATCH_UP_BATCHES`` batches, at the end, and when the
+import stops on an interrupt; not after every batch of messages.
 
 The reference is the old schedule, a catch-up after every batch, reproduced by importing the same
 file one batch at a time (each ``import_events`` call ends with a catch-up). Both installations
@@ -97,10 +97,15 @@ def test_decisions_and_views_equal_a_catch_up_after_every_batch(
         assert freshness(space.store.conn).current
 
 
-def test_a_file_of_messages_alone_is_caught_up_once(
-    owners: tuple[Any, Any, list[bytes]], make_installation: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("every", [exchange.CATCH_UP_BATCHES, 2])
+def test_a_file_of_messages_alone_is_caught_up_at_the_end_and_every_few_batches(
+    owners: tuple[Any, Any, list[bytes]],
+    make_installation: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    every: int,
 ) -> None:
     at_once, per_batch, _ = owners
+    monkeypatch.setattr(exchange, "CATCH_UP_BATCHES", every)
     ana = make_installation("ana")
     with ana.space(clock=lambda: T0) as space:
         for n in range(3 * BATCH + 2):
@@ -119,10 +124,12 @@ def test_a_file_of_messages_alone_is_caught_up_once(
     monkeypatch.setattr(views, "refresh", counted)
     with at_once.space(clock=lambda: T0 + MINUTE) as space:
         assert freshness(space.store.conn).current  # nothing waits for the governor
+        before = space.store.max_position()
         result = exchange.import_events(space, only_messages)
         head = space.store.max_position()
     assert result.accepted == len(only_messages)
-    assert calls == [head]
+    # 3 full batches and a short one: caught up after the second (when every 2), and at the end
+    assert calls == ([before + 2 * BATCH] if every == 2 else []) + [head]
     assert _snapshot(at_once) == _snapshot(per_batch)
 
 

@@ -16,16 +16,19 @@ Import of a hostile or broken file is bounded:
   the write lock is released between batches, so other commands (a ``send``) wait for one batch at
   most, never for the whole import. A crash keeps the batches already committed; events are
   idempotent by id, so importing the file again resumes where it stopped.
-* The views are caught up once at the end (and when the import stops on an error or an interrupt,
-  for what was stored), not after every batch: catching up per batch re-folds every subject each
-  batch touches (a message whose events straddle batches, once per batch) and cost about as much
-  as the import itself. Views are derived, so views behind the log are the state any crash can
-  leave and the next command repairs. The one thing a catch-up between batches decides is what the
-  governor sees: it decides the requests that arrived with the figures of the log as it stands. So
-  a batch that stored task events is still followed by a catch-up (the governor step with it)
-  before the next batch is read, as is the first batch when the views were behind the log when the
-  import began: the governor decides exactly what it decided with a catch-up after every batch, on
-  the same task rows (a batch of messages alone changes no task row), in the same order.
+* The views are caught up at the end (and when the import stops on an error or an interrupt, for
+  what was stored) and every :data:`CATCH_UP_BATCHES` batches, not after every batch: catching up
+  per batch re-folds every subject each batch touches (a message whose events straddle batches,
+  once per batch) and cost about as much as the import itself, while every tenth batch keeps the
+  catch-up of a command run meanwhile (a ``send``) bounded. Views are derived, so views behind the
+  log are the state any crash can leave and the next command repairs.
+* What a catch-up between batches does decide is what the governor sees: it decides the requests
+  that arrived with the figures of the log as it stands. So a batch that stored task events is
+  still followed by a catch-up (the governor step with it) before the next batch is read, as is
+  the first batch when the views were behind the log when the import began: the governor decides
+  what it decided with a catch-up after every batch, on the same task rows (a batch of messages
+  alone changes no task row), in the same order. Only the clock differs, as between any two runs:
+  a deferral that runs out during the import is taken by the next catch-up, not the next batch.
 * Only the first :data:`REJECTS_KEPT` rejected lines are kept for the summary, with a count of all;
   every one goes to ``report`` (JSON lines ``{"line": N, "reason": "..."}``) when one is given.
 """
@@ -57,6 +60,9 @@ MAX_LINE_BYTES = 512 * 1024
 MAX_IMPORT_LINES = 1_000_000
 #: Events verified and stored per transaction (the write lock is released between batches).
 BATCH_EVENTS = 1000
+#: At most this many batches are stored between two catch-ups of the views, so a command run
+#: during a long import catches up at most that many events itself.
+CATCH_UP_BATCHES = 10
 #: Rejected lines kept for the summary (all of them go to the report file).
 REJECTS_KEPT = 5
 
@@ -224,6 +230,7 @@ def import_events(
     clashes: list[Clash] = []
     # Something may wait for the governor before the first batch: what a command that crashed left.
     governor_due = not views_current(space)
+    behind = 0  # batches stored since the views were last caught up
     try:
         while True:
             batch = list(itertools.islice(items, BATCH_EVENTS))
@@ -239,13 +246,14 @@ def import_events(
                 for number, reason in ingested.rejected:
                     report.write(json.dumps({"line": number, "reason": reason}) + "\n")
             governor_due = governor_due or governs(ingested.accepted)
-            if governor_due and len(batch) == BATCH_EVENTS:
+            behind += 1
+            if (governor_due or behind >= CATCH_UP_BATCHES) and len(batch) == BATCH_EVENTS:
                 # The governor decides what this batch brought before the next batch is stored (see
                 # the module docstring). The batch is committed: when the views cannot be caught up
                 # now (another command holds them, the disk is full), the final refresh does it.
                 with contextlib.suppress(*VIEW_FAILURES):
                     views.append(refresh(space))
-                    governor_due = False
+                    governor_due, behind = False, 0
     except BaseException:
         # Stopped by an error or an interrupt: the stored batches stay; catch the views up with them.
         with contextlib.suppress(*VIEW_FAILURES):
