@@ -5,7 +5,8 @@
 * **ingest**: the first N events of that log's export, parsed and handed to ``EventStore.ingest``
   1,000 at a time (what an import's batches and a relay's catch-up do) in a fresh installation.
 * **import**: the same lines through ``app.exchange.import_events`` in another fresh installation,
-  the views caught up between batches as the ``import`` command does.
+  the views caught up as the ``import`` command does (every 10 batches, after batches with task
+  events, and at the end).
 
 The goal is absolute (events/s on this machine); as a measure of how fast the machine is during the
 run, a reference is timed in the same run: one core checking the same events' signatures with
@@ -96,7 +97,8 @@ def run(inst: Installation, import_events: int, tmp: Path) -> Figure:
             f"ingest: the first {ingested:,} events of its export, `EventStore.ingest` "
             f"{exchange.BATCH_EVENTS:,} at a time in a fresh installation (an import's batches, a "
             "relay's catch-up). import: the same lines through `app.exchange.import_events` in "
-            "another fresh installation, views caught up between batches as the command does.",
+            "another fresh installation, views caught up as the command does (every "
+            f"{exchange.CATCH_UP_BATCHES} batches, after batches with task events, at the end).",
             f"Goal: {GOAL_PER_S:,} events/s each (the ratio is ours / {GOAL_PER_S:,}). Signatures are "
             f"checked on {sigbatch.workers()} threads (libsodium releases the GIL).",
         ],

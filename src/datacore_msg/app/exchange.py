@@ -12,11 +12,23 @@ Import of a hostile or broken file is bounded:
   telling where such a "line" ends: ``/dev/zero`` has no end), after storing what came before it.
 * At most ``max_lines`` lines (one event each; default :data:`MAX_IMPORT_LINES`) are read; a longer
   input stops there, after storing what came before.
-* Events are verified and stored :data:`BATCH_EVENTS` at a time, each batch in one transaction, and
-  the views caught up after each: the write lock is released between batches, so other commands
-  (a ``send``) wait for one batch at most, never for the whole import, and their own catch-up stays
-  small. A crash keeps the batches already committed; events are idempotent by id, so importing
-  the file again resumes where it stopped.
+* Events are verified and stored :data:`BATCH_EVENTS` at a time, each batch in one transaction:
+  the write lock is released between batches, so other commands (a ``send``) wait for one batch at
+  most, never for the whole import. A crash keeps the batches already committed; events are
+  idempotent by id, so importing the file again resumes where it stopped.
+* The views are caught up at the end (and when the import stops on an error or an interrupt, for
+  what was stored) and every :data:`CATCH_UP_BATCHES` batches, not after every batch: catching up
+  per batch re-folds every subject each batch touches (a message whose events straddle batches,
+  once per batch) and cost about as much as the import itself, while every tenth batch keeps the
+  catch-up of a command run meanwhile (a ``send``) bounded. Views are derived, so views behind the
+  log are the state any crash can leave and the next command repairs.
+* What a catch-up between batches does decide is what the governor sees: it decides the requests
+  that arrived with the figures of the log as it stands. So a batch that stored task events is
+  still followed by a catch-up (the governor step with it) before the next batch is read, as is
+  the first batch when the views were behind the log when the import began: the governor decides
+  what it decided with a catch-up after every batch, on the same task rows (a batch of messages
+  alone changes no task row), in the same order. Only the clock differs, as between any two runs:
+  a deferral that runs out during the import is taken by the next catch-up, not the next batch.
 * Only the first :data:`REJECTS_KEPT` rejected lines are kept for the summary, with a count of all;
   every one goes to ``report`` (JSON lines ``{"line": N, "reason": "..."}``) when one is given.
 """
@@ -36,7 +48,7 @@ from datacore_msg.app.space import Space
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.envelope import Event, parse_line
-from datacore_msg.eventlog.payloads import TaskDecided
+from datacore_msg.eventlog.payloads import TASK_TYPES, TaskDecided
 from datacore_msg.eventlog.store import IngestReport
 from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.terminal import json_text
@@ -48,6 +60,9 @@ MAX_LINE_BYTES = 512 * 1024
 MAX_IMPORT_LINES = 1_000_000
 #: Events verified and stored per transaction (the write lock is released between batches).
 BATCH_EVENTS = 1000
+#: At most this many batches are stored between two catch-ups of the views, so a command run
+#: during a long import catches up at most that many events itself.
+CATCH_UP_BATCHES = 10
 #: Rejected lines kept for the summary (all of them go to the report file).
 REJECTS_KEPT = 5
 
@@ -180,6 +195,20 @@ def ingest_batch(
     return ingested, clashes_among(space, ingested.accepted)
 
 
+def views_current(space: Space) -> bool:
+    """The derived rows hold every stored event, in the current format, with today's pinned keys."""
+    from datacore_msg.readmodels.hookread import freshness
+
+    fresh = freshness(space.store.conn)
+    return fresh.current and fresh.trust == space.trust().fingerprint()
+
+
+def governs(events: Iterable[Event]) -> bool:
+    """Whether stored ``events`` may give the governor something to decide or sweep: task events
+    (messages change no task row, so no figure the governor reads)."""
+    return any(event.type in TASK_TYPES for event in events)
+
+
 def import_events(
     space: Space,
     lines: Iterable[bytes],
@@ -199,25 +228,37 @@ def import_events(
     kept: list[tuple[int, str]] = []
     views: list[WriteReport] = []
     clashes: list[Clash] = []
-    while True:
-        batch = list(itertools.islice(items, BATCH_EVENTS))
-        if not batch:
-            break
-        ingested, found = ingest_batch(space, batch)
-        accepted += len(ingested.accepted)
-        duplicates += ingested.duplicates
-        rejected_count += len(ingested.rejected)
-        kept.extend(ingested.rejected[: REJECTS_KEPT - len(kept)])
-        clashes.extend(found)
-        if report is not None:
-            for number, reason in ingested.rejected:
-                report.write(json.dumps({"line": number, "reason": reason}) + "\n")
-        if len(batch) == BATCH_EVENTS:
-            # Between batches, keep the views close to the log, so other commands' catch-up stays
-            # small. The batch is committed: when the views cannot be caught up now (another command
-            # holds them, the disk is full), the final refresh (or the next command) does it.
-            with contextlib.suppress(*VIEW_FAILURES):
-                views.append(refresh(space))
+    # Something may wait for the governor before the first batch: what a command that crashed left.
+    governor_due = not views_current(space)
+    behind = 0  # batches stored since the views were last caught up
+    try:
+        while True:
+            batch = list(itertools.islice(items, BATCH_EVENTS))
+            if not batch:
+                break
+            ingested, found = ingest_batch(space, batch)
+            accepted += len(ingested.accepted)
+            duplicates += ingested.duplicates
+            rejected_count += len(ingested.rejected)
+            kept.extend(ingested.rejected[: REJECTS_KEPT - len(kept)])
+            clashes.extend(found)
+            if report is not None:
+                for number, reason in ingested.rejected:
+                    report.write(json.dumps({"line": number, "reason": reason}) + "\n")
+            governor_due = governor_due or governs(ingested.accepted)
+            behind += 1
+            if (governor_due or behind >= CATCH_UP_BATCHES) and len(batch) == BATCH_EVENTS:
+                # The governor decides what this batch brought before the next batch is stored (see
+                # the module docstring). The batch is committed: when the views cannot be caught up
+                # now (another command holds them, the disk is full), the final refresh does it.
+                with contextlib.suppress(*VIEW_FAILURES):
+                    views.append(refresh(space))
+                    governor_due, behind = False, 0
+    except BaseException:
+        # Stopped by an error or an interrupt: the stored batches stay; catch the views up with them.
+        with contextlib.suppress(*VIEW_FAILURES):
+            refresh(space)
+        raise
     views.append(refresh_after_commit(space, "what was imported"))
     decided = decisions_since(space, start) if accepted else []
     return ImportResult(
