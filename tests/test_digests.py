@@ -8,11 +8,12 @@ import json
 import subprocess
 import sys
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.conftest import Installation
 
-from datacore_msg.digests import sha256
+from datacore_msg.digests import BULK_BYTES, sha256, sha256_sized
 
 
 @given(st.binary(max_size=5000), st.integers(min_value=0, max_value=5000))
@@ -57,3 +58,15 @@ def test_send_send_to_the_agent_and_the_hook_do_not_import_hashlib(gregor: Insta
     assert "Sent: msg-" in result["out"] and "(QUEUED)" in result["out"], result["out"]
     assert "has claimed task" in result["out"], result["out"]
     assert result["hashlib"] is False
+
+
+@pytest.mark.parametrize("size", [0, 1, BULK_BYTES - 1, BULK_BYTES, 3 * BULK_BYTES])
+def test_sized_digests_are_hashlibs_on_either_side_of_the_bulk_line(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    cut = size // 3
+    running = sha256_sized(size, memoryview(data)[:cut])
+    assert running.hexdigest() == hashlib.sha256(data[:cut]).hexdigest()
+    running.update(memoryview(data)[cut:])
+    assert running.hexdigest() == hashlib.sha256(data).hexdigest()
+    built_in = size < BULK_BYTES
+    assert (type(running) is type(sha256())) is built_in  # large inputs get hashlib's faster digest

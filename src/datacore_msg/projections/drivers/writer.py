@@ -25,7 +25,7 @@ from pathlib import Path
 
 import attrs
 
-from datacore_msg.digests import sha256
+from datacore_msg.digests import sha256_sized
 from datacore_msg.errors import StorageError
 from datacore_msg.fsutil import atomic_write, fsync_dir, replace_tail
 from datacore_msg.readmodels.viewcache import FileRecord, ViewCache
@@ -62,7 +62,7 @@ class Edit:
 
 
 def digest(data: bytes) -> str:
-    return sha256(data).hexdigest()
+    return sha256_sized(len(data), data).hexdigest()
 
 
 def _stat_token(path: Path) -> str | None:
@@ -316,7 +316,7 @@ def _digests(content: bytes | None, offset: int | None) -> tuple[str | None, str
         return None, None
     if offset is None:
         return digest(content), None
-    running = sha256(memoryview(content)[:offset])
+    running = sha256_sized(len(content), memoryview(content)[:offset])
     prefix = running.hexdigest()
     running.update(memoryview(content)[offset:])
     return running.hexdigest(), prefix
