@@ -153,7 +153,7 @@ def search(
     thread: str | None = None,
     since_ms: int | None = None,
     tasks: bool = False,
-    limit: int = 20,
+    limit: int = DEFAULT_LIMIT,
 ) -> list[SearchHit]:
     """The ``limit`` best matches of ``query`` among the texts in the user's views, best first.
     ``sender`` / ``recipient``: only from / to that name (``claude``: the user's agent); ``thread``:
