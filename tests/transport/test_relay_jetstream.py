@@ -178,10 +178,12 @@ def test_an_unreachable_jetstream_stores_nothing_says_so_and_recovers(tmp_path: 
         server.start()
         poll(lambda: store.health().reachable, 60)
         report = asyncio.run(store.ingest(items(events[4:]), NOW_MS))
-        # the refused publish may sit in the NATS client's reconnect buffer and be stored once the
-        # server is back: the batch sent again then finds that event stored (a duplicate)
+        # the refused run is published pipelined, so any of its publishes may sit in the NATS client's
+        # reconnect buffer and be stored once the server is back (each still carrying its expected
+        # predecessor, so never as a fork or a gap): the batch sent again finds those stored
+        # (duplicates) and stores the rest, in order, exactly once
         stored_before = report.duplicates
-        assert stored_before in (0, 1) and report.rejected == []
+        assert 0 <= stored_before <= 6 and report.rejected == []
         assert [e.seq for e in report.accepted] == list(range(5 + stored_before, 11))
         assert store.heads() == {key.public_hex: 10}
         assert [e.id for e in chained(store, key.public_hex)] == [e.id for e in events]
