@@ -18,7 +18,6 @@ LIBRARIES = (
     "datacore-messaging",
     "pynacl",
     "attrs",
-    "cattrs",
     "click",
     "filelock",
     "sqlite-utils",

@@ -226,7 +226,7 @@ def test_fork_inside_one_batch_is_rejected_and_the_first_wins(peers: Peers) -> N
 
 def _tamper_sig(peers: Peers, event: Event) -> bytes:
     forger = SigningKey.generate()
-    forged = attrs.evolve(event, sig=forger.sign(canonical_bytes(event.body())))
+    forged = event.evolve(sig=forger.sign(canonical_bytes(event.body())))
     return line(forged)
 
 

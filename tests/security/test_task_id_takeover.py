@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -233,7 +232,7 @@ def _event(key: str, seq: int, hlc: int, actor: str, payload: Payload, position:
         version=payload.VERSION,
         data=encode_payload(payload),
     )
-    return attrs.evolve(event, position=position)
+    return event.at(position)
 
 
 ACTORS = st.sampled_from(["gregor", "gregor-claude", "tex", "mallory", "tex-claude"])

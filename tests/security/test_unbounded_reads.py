@@ -217,5 +217,7 @@ def test_send_during_a_big_import_goes_through_within_seconds(
     assert importer.returncode == 0, err.decode()[-2000:]
     assert f"Imported {count} new event(s)".encode() in out
     assert stored() == count + 1
-    inbox = json.loads(gregor.run("inbox", "--json").out)["data"]
+    listed = gregor.run("inbox", "--json")
+    assert listed.code == 0, listed.err
+    inbox = json.loads(listed.out)["data"]
     assert json.loads(sent.out)["data"]["id"] in {item["id"] for item in inbox}

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -191,7 +190,7 @@ def test_a_forged_event_is_rejected_with_its_reason_and_the_valid_ones_are_store
     tex = net.peers["tex"]
     messages.send(tex, "@gregor", "genuine")
     genuine = tex.store.events_after(tex.signing_key().public_hex, 0, 10)
-    forged = attrs.evolve(genuine[-1], data={**genuine[-1].data, "text": "forged"})
+    forged = genuine[-1].evolve(data={**genuine[-1].data, "text": "forged"})
     other = SigningKey.generate()
     ok_event = tex.store.append(
         other,

@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import attrs
 import pytest
 
 from datacore_msg.errors import IntegrityError
@@ -168,9 +167,9 @@ def _attacks(victim: SigningKey, attacker: SigningKey) -> list[tuple[str, Event 
         data={"n": 4},
     )
     return [
-        ("bad signature", attrs.evolve(chain(victim, 4)[3], sig=good[0].sig)),
-        ("id does not match its content", attrs.evolve(chain(victim, 4)[3], data={"n": 99})),
-        ("another key's signature", attrs.evolve(forged, origin=victim.public_hex)),
+        ("bad signature", chain(victim, 4)[3].evolve(sig=good[0].sig)),
+        ("id does not match its content", chain(victim, 4)[3].evolve(data={"n": 99})),
+        ("another key's signature", forged.evolve(origin=victim.public_hex)),
         ("broken chain", chain(victim, 1, first=4, prev=good[0].id)[0]),
         ("clock stamp is more than a day ahead", far_ahead),
         ("unparsable", IntegrityError("line 1: not JSON")),

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import attrs
-
 from datacore_msg.app.space import Space
 from datacore_msg.errors import InvalidInput, TransitionError
 from datacore_msg.eventlog.envelope import Event
@@ -112,7 +110,7 @@ def append_move(
     refused."""
     actor = actor_for(space, action)
     if isinstance(payload, TaskClaimed):
-        payload = attrs.evolve(payload, at=space.clock())
+        payload = payload.evolve(at=space.clock())
     space.preflight()
     book = space.trust()
     origin = space.signing_key().public_hex
@@ -121,7 +119,7 @@ def append_move(
         current = fold_task(space.store.events_for_subject(task_id), space.store.decode, book)
         bound = None if current is None else current.request_event
     if bound is not None and isinstance(payload, TRANSITION_TYPES):
-        payload = attrs.evolve(payload, request=bound)
+        payload = payload.evolve(request=bound)
 
     def allowed(store: EventStore) -> None:
         if check is not None:

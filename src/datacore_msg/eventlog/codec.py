@@ -1,106 +1,59 @@
 """Payload codec: typed payload objects <-> plain dicts.
 
 Decoding is total: it returns a payload object or raises :class:`~datacore_msg.errors.IntegrityError`
-naming the type and the field; an unknown type name is reported, never a bare ``KeyError``.
+naming the type and every field refused; an unknown type name is reported, never a bare ``KeyError``.
 
 Theory of operation
 -------------------
-The rules are those of one cattrs converter (strict ``str``, ``int`` and ``bool``, no extra keys,
-``from`` for the sender, ``request`` left out while it is None). Importing cattrs and generating its
-hooks costs more than the rest of a command, so every payload first takes a plain path
-(:func:`_plain_decode`, :func:`_plain_encode`) built from the payload classes' own field list: it
-accepts only what it can check exactly -- each field present or defaulted, of exactly its declared
-type, no other key -- and builds the object through its validators. Anything else (an extra or
-missing key, a value of another type, a validator's refusal) goes to the cattrs converter, which
-gives the very result or error it always gave. ``tests/eventlog/test_eventlog_codec.py`` checks that
-both paths agree on valid and on hostile payloads.
+Each payload class (:mod:`datacore_msg.eventlog.payloads`) lists its fields in ``__slots__`` and
+annotates each with its type; its ``__init__`` says which fields have defaults. From these the codec
+builds, once per class, a field table: the attribute, its JSON key (``from`` for the sender), whether
+it is required, whether it is left out of the encoding while None (``request`` on task moves), and the
+rule for its value. The rules are strict: ``str``, ``int`` and ``bool`` take exactly that JSON type
+(``true`` is not a number, ``5`` is not text), ``X | None`` also ``null``; ``tuple[str, ...]`` takes a
+list of strings; ``dict[str, int]`` and ``dict[str, str]`` an object of such values. Nothing is
+coerced, so an accepted payload encodes back to exactly the data it came from.
+
+Decoding checks the keys and every value first and reports, in one line, each extra key, each
+missing one and each value of the wrong type; only data that passes builds the object, whose
+validators may still refuse it (the first refused field is named). Decoding a hostile payload
+therefore costs no more than a valid one, and nothing but :class:`IntegrityError` leaves here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
-from typing import TYPE_CHECKING, Any
-
-import attrs
-
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.payloads import OMITTED_WHEN_DEFAULT, PAYLOAD_TYPES, RENAMED_FIELDS, Payload
+from datacore_msg.records import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import cattrs
+    from collections.abc import Callable
+    from typing import Any
 
+    #: One field: attribute name, JSON key, required, left out while None, decode, encode, expected.
+    _Field = tuple[str, str, bool, bool, Callable[[Any], Any], Callable[[Any], Any], str]
+    #: A payload class's fields in attribute order, the same in encoding order (the fields that may
+    #: be left out come last), and their keys.
+    _Spec = tuple[tuple[_Field, ...], tuple[_Field, ...], frozenset[str]]
 
-def _strict_str(value: Any, _: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _strict_int(value: Any, _: type) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected a whole number, got {type(value).__name__}")
-    return int(value)
-
-
-def _strict_bool(value: Any, _: type) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {type(value).__name__}")
-    return value
-
-
-def _build_converter() -> cattrs.Converter:
-    import cattrs
-
-    converter = cattrs.Converter(forbid_extra_keys=True)
-    converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(bool, _strict_bool)
-    return converter
-
-
-_READY: set[type[Any]] = set()
-
-
-@cache
-def converter() -> cattrs.Converter:
-    """The cattrs converter (built on first use: only a payload the plain path declines needs it)."""
-    return _build_converter()
-
-
-def _prepared(cls: type[Any]) -> type[Any]:
-    """Generate a payload class's cattrs hooks on first use."""
-    if cls not in _READY:
-        from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
-
-        conv = converter()
-        renamed = RENAMED_FIELDS.get(cls, {})
-        renames: dict[str, Any] = {name: override(rename=key) for name, key in renamed.items()}
-        omitted: dict[str, Any] = {
-            a.name: override(omit_if_default=True)
-            for a in attrs.fields(cls)
-            if a.name in OMITTED_WHEN_DEFAULT
-        }
-        conv.register_structure_hook(
-            cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **renames)
-        )
-        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **renames, **omitted))
-        _READY.add(cls)
-    return cls
-
-
-# -- the plain path ----------------------------------------------------------------------------------
-
-
-#: A composite field's value refused by its converter (the payload goes to the cattrs path).
+#: A value refused by a rule.
 _REFUSED: Any = object()
 
+_NAMES = {str: "a string", int: "a whole number", bool: "true or false"}
 
-def _str_list_in(value: Any) -> Any:
+
+def _exact(kind: type, optional: bool) -> tuple[Callable[[Any], Any], str]:
+    def check(value: Any) -> Any:
+        return value if type(value) is kind or (optional and value is None) else _REFUSED
+
+    return check, _NAMES[kind] + (" or null" if optional else "")
+
+
+def _str_list(value: Any) -> Any:
     return tuple(value) if type(value) is list and all(type(i) is str for i in value) else _REFUSED
 
 
-def _str_tuple_out(value: Any) -> Any:
+def _str_tuple(value: Any) -> Any:
     return list(value) if type(value) is tuple and all(type(i) is str for i in value) else _REFUSED
 
 
@@ -113,107 +66,61 @@ def _mapping_of(item: type) -> Callable[[Any], Any]:
     return convert
 
 
-#: Declared type -> (its exact type, None allowed) for a plain value, or (decode, encode) converters
-#: for a composite one (each returns the converted value or _REFUSED).
-_PLAIN: dict[str, tuple[type, bool]] = {
-    "str": (str, False),
-    "int": (int, False),
-    "bool": (bool, False),
-    "str | None": (str, True),
-    "int | None": (int, True),
-}
-_COMPOSITE: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
-    "tuple[str, ...]": (_str_list_in, _str_tuple_out),
-    "dict[str, int]": (_mapping_of(int), _mapping_of(int)),
-    "dict[str, str]": (_mapping_of(str), _mapping_of(str)),
-}
+#: Declared type -> (decode, encode, what a JSON value must be).
+_RULES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any], str]] = {}
+for _declared, _kind, _optional in (
+    ("str", str, False),
+    ("int", int, False),
+    ("bool", bool, False),
+    ("str | None", str, True),
+    ("int | None", int, True),
+):
+    _check, _what = _exact(_kind, _optional)
+    _RULES[_declared] = (_check, _check, _what)
+_RULES["tuple[str, ...]"] = (_str_list, _str_tuple, "a list of strings")
+_RULES["dict[str, int]"] = (_mapping_of(int), _mapping_of(int), "an object of whole numbers")
+_RULES["dict[str, str]"] = (_mapping_of(str), _mapping_of(str), "an object of strings")
 
-#: One field: attribute name, key, required, left out while None, exact type, None allowed, and the
-#: composite converters (None for a plain value).
-_Field = tuple[str, str, bool, bool, type, bool, "tuple[Callable[[Any], Any], Callable[[Any], Any]] | None"]
-#: A payload class's fields in attribute order, the same in encoding order (cattrs writes the fields
-#: it may leave out after the others), and their keys.
-_Spec = tuple[tuple[_Field, ...], tuple[_Field, ...], frozenset[str]]
-#: Per payload class: its spec, or None when a field's type has no plain rule.
-_FIELDS: dict[type[Any], _Spec | None] = {}
+_SPECS: dict[type[Any], _Spec] = {}
+#: An error names at most this many extra keys, each cut to this many characters.
+_MAX_EXTRA_SHOWN = 5
+_MAX_KEY_CHARS = 40
 
 
-def _field(attribute: attrs.Attribute[Any], key: str) -> _Field:
-    declared = str(attribute.type)
-    exact, optional = _PLAIN.get(declared, (object, False))
-    omit = attribute.name in OMITTED_WHEN_DEFAULT and attribute.default is None
-    required = attribute.default is attrs.NOTHING
-    return (attribute.name, key, required, omit, exact, optional, _COMPOSITE.get(declared))
+def _defaulted(cls: type[Any]) -> set[str]:
+    """The parameters of ``cls.__init__`` that have a default (positional or keyword-only)."""
+    init = cls.__init__
+    code = init.__code__
+    positional = code.co_varnames[1 : code.co_argcount]
+    defaults = init.__defaults__ or ()
+    names = set(positional[len(positional) - len(defaults) :])
+    return names | set(init.__kwdefaults__ or {})
 
 
-def _fields(cls: type[Any]) -> _Spec | None:
-    if cls in _FIELDS:
-        return _FIELDS[cls]
+def _annotations(cls: type[Any]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        merged.update(base.__dict__.get("__annotations__", {}))  # noqa: RUF063 (plain strings here)
+    return merged
+
+
+def spec(cls: type[Any]) -> _Spec:
+    """The field table of payload class ``cls`` (built on first use; see the module docstring)."""
+    found = _SPECS.get(cls)
+    if found is not None:
+        return found
     renamed = RENAMED_FIELDS.get(cls, {})
-    attributes = attrs.fields(cls)
-    spec: _Spec | None = None
-    known = _PLAIN.keys() | _COMPOSITE.keys()
-    if all(str(a.type) in known and a.init and a.alias == a.name for a in attributes):
-        fields = tuple(_field(a, renamed.get(a.name, a.name)) for a in attributes)
-        written = tuple(f for f in fields if not f[3]) + tuple(f for f in fields if f[3])
-        spec = (fields, written, frozenset(f[1] for f in fields))
-    _FIELDS[cls] = spec
-    return spec
-
-
-def _plain_decode(cls: type[Any], data: dict[Any, Any]) -> Payload | None:
-    """The payload, when every field checks exactly; None sends ``data`` to the cattrs path."""
-    spec = _FIELDS[cls] if cls in _FIELDS else _fields(cls)
-    if spec is None:
-        return None
-    fields, _, keys = spec
-    if not keys.issuperset(data):
-        return None
-    values: dict[str, Any] = {}
-    for name, key, required, _, exact, optional, composite in fields:
-        if key not in data:
-            if required:
-                return None
-            continue
-        value = data[key]
-        if composite is not None:
-            value = composite[0](value)
-            if value is _REFUSED:
-                return None
-        elif type(value) is not exact and not (optional and value is None):
-            return None
-        values[name] = value
-    try:
-        payload: Payload = cls(**values)
-    except (ValueError, TypeError):
-        return None
-    return payload
-
-
-def _plain_encode(payload: Payload) -> dict[str, Any] | None:
-    cls = type(payload)
-    spec = _FIELDS[cls] if cls in _FIELDS else _fields(cls)
-    if spec is None:
-        return None
-    out: dict[str, Any] = {}
-    for name, key, _, omit, exact, optional, composite in spec[1]:
-        value = getattr(payload, name)
-        if value is None:
-            if omit:
-                continue
-            if not optional:
-                return None
-        elif composite is not None:
-            value = composite[1](value)
-            if value is _REFUSED:
-                return None
-        elif type(value) is not exact:
-            return None
-        out[key] = value
-    return out
-
-
-# -- the codec -----------------------------------------------------------------------------------------
+    declared = _annotations(cls)
+    defaulted = _defaulted(cls)
+    fields: list[_Field] = []
+    for name in cls._FIELDS:
+        decode, encode, expected = _RULES[declared[name]]
+        omit = name in OMITTED_WHEN_DEFAULT
+        fields.append((name, renamed.get(name, name), name not in defaulted, omit, decode, encode, expected))
+    written = tuple(f for f in fields if not f[3]) + tuple(f for f in fields if f[3])
+    built: _Spec = (tuple(fields), written, frozenset(f[1] for f in fields))
+    _SPECS[cls] = built
+    return built
 
 
 def known_type(type_name: str) -> bool:
@@ -225,16 +132,18 @@ def current_version(type_name: str) -> int:
 
 
 def encode_payload(payload: Payload) -> dict[str, Any]:
-    plain = _plain_encode(payload)
-    if plain is not None:
-        return plain
-    return encode_with_cattrs(payload)
-
-
-def encode_with_cattrs(payload: Payload) -> dict[str, Any]:
-    """:func:`encode_payload` by the cattrs converter alone (what the plain path must equal)."""
-    data: dict[str, Any] = converter().unstructure(payload, unstructure_as=_prepared(type(payload)))
-    return data
+    cls = type(payload)
+    fields = (_SPECS.get(cls) or spec(cls))[1]
+    out: dict[str, Any] = {}
+    for name, key, _, omit, _, encode, expected in fields:
+        value = getattr(payload, name)
+        if value is None and omit:
+            continue
+        encoded = encode(value)
+        if encoded is _REFUSED:
+            raise IntegrityError(f"{payload.TYPE}: {key} is not {expected}: {value!r}")
+        out[key] = encoded
+    return out
 
 
 def decode_payload(type_name: str, data: Any) -> Payload:
@@ -243,38 +152,37 @@ def decode_payload(type_name: str, data: Any) -> Payload:
         raise IntegrityError(f"unknown event type {type_name!r}")
     if not isinstance(data, dict):
         raise IntegrityError(f"{type_name}: payload is not an object")
-    plain = _plain_decode(cls, data)
-    if plain is not None:
-        return plain
-    return decode_with_cattrs(type_name, data)
-
-
-def decode_with_cattrs(type_name: str, data: Any) -> Payload:
-    """:func:`decode_payload` by the cattrs converter alone (what the plain path must equal)."""
-    import cattrs
-
-    cls = PAYLOAD_TYPES.get(type_name)
-    if cls is None:
-        raise IntegrityError(f"unknown event type {type_name!r}")
-    if not isinstance(data, dict):
-        raise IntegrityError(f"{type_name}: payload is not an object")
+    fields, _, keys = _SPECS.get(cls) or spec(cls)
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, key, required, _, decode, _, expected in fields:
+        if key not in data:
+            if required:
+                problems.append(f"missing field {key!r}")
+            continue
+        value = decode(data[key])
+        if value is _REFUSED:
+            problems.append(f"{key}: expected {expected}, got {_json_type(data[key])}")
+        else:
+            values[name] = value
+    if not keys.issuperset(data):
+        extra = sorted(str(key)[:_MAX_KEY_CHARS] for key in data if key not in keys)
+        shown = ", ".join(extra[:_MAX_EXTRA_SHOWN]) + (", …" if len(extra) > _MAX_EXTRA_SHOWN else "")
+        problems.append(f"extra field(s): {shown}")
+    if problems:
+        raise IntegrityError(f"{type_name}: invalid payload: {'; '.join(problems)}")
     try:
-        payload: Payload = converter().structure(data, _prepared(cls))
-        return payload
-    except cattrs.ClassValidationError as exc:
-        reasons = "; ".join(_flatten(exc))
-        raise IntegrityError(f"{type_name}: invalid payload: {reasons}") from None
-    except (ValueError, TypeError, KeyError) as exc:
+        payload: Payload = cls(**values)
+    except (ValueError, TypeError) as exc:
         raise IntegrityError(f"{type_name}: invalid payload: {exc}") from None
+    return payload
 
 
-def _flatten(exc: BaseException) -> list[str]:
-    inners = getattr(exc, "exceptions", None)
-    if inners is not None:
-        out: list[str] = []
-        for inner in inners:
-            out.extend(_flatten(inner))
-        return out
-    if isinstance(exc, KeyError):
-        return [f"missing field {exc.args[0]!r}"]
-    return [str(exc)]
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return {int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__
+    )

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import attrs
-
 from datacore_msg.digests import sha256
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_bytes, canonical_text
 from datacore_msg.eventlog.names import is_actor
 from datacore_msg.eventlog.signing import SigningKey, is_public_key, signature_ok
+from datacore_msg.records import Record, set_field
 
 ENVELOPE_FIELDS = ("id", "origin", "seq", "prev", "hlc", "actor", "type", "v", "data", "sig")
 _FIELD_SET = frozenset(ENVELOPE_FIELDS)
@@ -31,8 +30,13 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in events")
 
 
-@attrs.frozen
-class Event:
+class Event(Record):
+    """One event as it travels and is stored: the envelope's fields, and where this log holds it
+    (``position``, not part of the event: left out of equality)."""
+
+    __slots__ = ("actor", "data", "hlc", "id", "origin", "position", "prev", "seq", "sig", "type", "v")
+    _UNCOMPARED = ("position",)
+
     id: str
     origin: str
     seq: int
@@ -43,7 +47,33 @@ class Event:
     v: int
     data: dict[str, Any]
     sig: str
-    position: int | None = attrs.field(default=None, eq=False)
+    position: int | None
+
+    def __init__(
+        self,
+        id: str,
+        origin: str,
+        seq: int,
+        prev: str | None,
+        hlc: int,
+        actor: str,
+        type: str,
+        v: int,
+        data: dict[str, Any],
+        sig: str,
+        position: int | None = None,
+    ) -> None:
+        set_field(self, "id", id)
+        set_field(self, "origin", origin)
+        set_field(self, "seq", seq)
+        set_field(self, "prev", prev)
+        set_field(self, "hlc", hlc)
+        set_field(self, "actor", actor)
+        set_field(self, "type", type)
+        set_field(self, "v", v)
+        set_field(self, "data", data)
+        set_field(self, "sig", sig)
+        set_field(self, "position", position)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -58,7 +88,7 @@ class Event:
         }
 
     def at(self, position: int) -> Event:
-        """This event as stored at ``position`` (``attrs.evolve``, without its introspection)."""
+        """This event as stored at ``position``."""
         return Event(
             self.id,
             self.origin,

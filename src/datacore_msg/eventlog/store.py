@@ -31,8 +31,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from datacore_msg.errors import ForkError, IntegrityError
 from datacore_msg.eventlog import codec
 from datacore_msg.eventlog.canonical import canonical_text
@@ -44,6 +42,7 @@ from datacore_msg.eventlog.payloads import Payload
 from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
+from datacore_msg.records import Record, set_field
 
 #: Upgrades a stored payload to the current version: (type, version, data) -> (version, data).
 Upcaster = Callable[[str, int, dict[str, Any]], tuple[int, dict[str, Any]]]
@@ -115,18 +114,34 @@ def _row_event(row: tuple[Any, ...]) -> Event:
     )
 
 
-@attrs.frozen
-class IngestReport:
+class IngestReport(Record):
+    """What an ingest stored (in order), how many it already held, and each line it refused, why."""
+
+    __slots__ = ("accepted", "duplicates", "rejected")
+
     accepted: list[Event]
     duplicates: int
     rejected: list[tuple[int, str]]
 
+    def __init__(self, accepted: list[Event], duplicates: int, rejected: list[tuple[int, str]]) -> None:
+        set_field(self, "accepted", accepted)
+        set_field(self, "duplicates", duplicates)
+        set_field(self, "rejected", rejected)
 
-@attrs.frozen
-class Problem:
+
+class Problem(Record):
+    """One event ``verify`` found wrong: where the log holds it, its id, and what is wrong."""
+
+    __slots__ = ("event_id", "position", "reason")
+
     position: int
     event_id: str
     reason: str
+
+    def __init__(self, position: int, event_id: str, reason: str) -> None:
+        set_field(self, "position", position)
+        set_field(self, "event_id", event_id)
+        set_field(self, "reason", reason)
 
 
 class _Incoming:
@@ -169,15 +184,23 @@ class _Incoming:
         return self.event.origin, self.raw, self.event.sig
 
 
-@attrs.frozen
-class CheckedBatch:
+class CheckedBatch(Record):
     """What :func:`check_batch` made of a batch: the events to store, in order, each with the
     canonical text of its data (the stored ``data`` column); how many were already held; and the
     line number and reason of each one refused."""
 
+    __slots__ = ("accepted", "duplicates", "rejected")
+
     accepted: list[tuple[Event, str]]
     duplicates: int
     rejected: list[tuple[int, str]]
+
+    def __init__(
+        self, accepted: list[tuple[Event, str]], duplicates: int, rejected: list[tuple[int, str]]
+    ) -> None:
+        set_field(self, "accepted", accepted)
+        set_field(self, "duplicates", duplicates)
+        set_field(self, "rejected", rejected)
 
 
 #: Events whose signatures are handed to the threads at once, while the rest of a batch is hashed.

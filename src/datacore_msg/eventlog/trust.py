@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import attrs
-
 from datacore_msg.digests import sha256
 from datacore_msg.eventlog.lookalike import Sender, skeletons
 from datacore_msg.eventlog.names import AGENT_SUFFIX, agent_of, is_agent, owner_of
+from datacore_msg.records import Record, set_field
 
 UNKNOWN = "unknown"
 OWNER = "owner"
@@ -34,23 +33,35 @@ def _freeze(keys: Mapping[str, frozenset[str] | set[str] | tuple[str, ...]]) -> 
     return {actor: frozenset(values) for actor, values in keys.items()}
 
 
-@attrs.frozen
-class TrustBook:
+class TrustBook(Record):
+    """Who the reader trusts: its owner, the keys pinned per name and the tier of each name."""
+
+    __slots__ = ("_lookalikes", "keys", "owner", "tiers")
+    _UNCOMPARED = ("_lookalikes",)
+
     owner: str
-    keys: Mapping[str, frozenset[str]] = attrs.field(converter=_freeze)
-    tiers: Mapping[str, str] = attrs.field(factory=dict)
+    keys: Mapping[str, frozenset[str]]
+    tiers: Mapping[str, str]
     #: Per skeleton (plain and glyph, :func:`~datacore_msg.eventlog.lookalike.skeletons`), the
     #: pinned names that have it, sorted.
-    _lookalikes: Mapping[tuple[int, str], tuple[str, ...]] = attrs.field(init=False, eq=False, repr=False)
+    _lookalikes: Mapping[tuple[int, str], tuple[str, ...]]
 
-    def __attrs_post_init__(self) -> None:
+    def __init__(
+        self,
+        owner: str,
+        keys: Mapping[str, frozenset[str] | set[str] | tuple[str, ...]],
+        tiers: Mapping[str, str] | None = None,
+    ) -> None:
+        set_field(self, "owner", owner)
+        set_field(self, "keys", _freeze(keys))
+        set_field(self, "tiers", {} if tiers is None else tiers)
         pinned = {actor for actor, keys in self.keys.items() if keys}
         pinned |= {agent_of(actor) for actor in pinned if not is_agent(actor)}
         index: dict[tuple[int, str], list[str]] = {}
         for name in sorted(pinned):
             for kind, skeleton in enumerate(skeletons(name)):
                 index.setdefault((kind, skeleton), []).append(name)
-        object.__setattr__(self, "_lookalikes", {key: tuple(names) for key, names in index.items()})
+        set_field(self, "_lookalikes", {key: tuple(names) for key, names in index.items()})
 
     def looks_like(self, name: str) -> str | None:
         """The first (sorted) pinned name other than ``name`` that ``name`` looks like, or None."""
