@@ -26,7 +26,6 @@ contacts file are added with no key pinned, which ``contacts list`` shows as suc
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -56,7 +55,7 @@ from datacore_msg.legacy.plan import (
     SourceFile,
     plan,
 )
-from datacore_msg.projections.drivers.writer import WriteReport
+from datacore_msg.projections.drivers.writer import WriteReport, is_ours
 from datacore_msg.readmodels.viewcache import ViewCache
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -318,7 +317,7 @@ def _is_our_view(path: Path, views_dir: Path, cache: ViewCache) -> bool:
         data = path.read_bytes()
     except OSError:
         return False
-    return hashlib.sha256(data).hexdigest() in (record.written_hash, record.pending_hash)
+    return is_ours(data, record)
 
 
 def _read(path: Path, where: str) -> tuple[str | None, str | None]:

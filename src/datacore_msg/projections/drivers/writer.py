@@ -15,17 +15,28 @@ else is a hand edit, and the edited copy is kept aside as ``<name>.edited-<UTC s
 with a warning, before the view is written again (catch-up first offers an edited file to a
 recogniser, which may turn changes it understands into events; see :func:`edited_text`). No edit is
 ever lost silently.
+
+A file's digest is not one SHA-256 of its bytes but the list of the SHA-256 of each
+:data:`BLOCK`-byte block, with the size (``b1-SIZE-HEX``; an installation's older records hold a
+plain SHA-256, still recognised). A change that catch-up describes entry by entry (:class:`Edit`)
+to a file on disk as last written therefore touches only the end of it: the replaced entries are
+found by reading backwards from the end until they are all in view (an entry's text occurs once in
+a view: it starts with its heading and holds its own id, and body lines that could read as a
+heading are escaped), the new tail is made from there, and the new digest reuses the recorded
+digests of the blocks before the change. Reading and hashing follow the change, not the file.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 
 import attrs
 
-from datacore_msg.digests import sha256_sized
+from datacore_msg.digests import sha256, sha256_sized
 from datacore_msg.errors import StorageError
 from datacore_msg.fsutil import atomic_write, fsync_dir, replace_tail
 from datacore_msg.readmodels.viewcache import FileRecord, ViewCache
@@ -61,8 +72,51 @@ class Edit:
     appended: str = ""
 
 
-def digest(data: bytes) -> str:
-    return sha256_sized(len(data), data).hexdigest()
+#: The size of the blocks a view's digest lists the SHA-256 of.
+BLOCK = 256 * 1024
+_BLOCKED = "b1-"
+_HASH_BYTES = 32
+
+
+def _block_digests(data: bytes | memoryview, total: int | None = None) -> bytes:
+    """The SHA-256 of each :data:`BLOCK` of ``data``, concatenated (OpenSSL's for a large input)."""
+    view = memoryview(data)
+    if (len(view) if total is None else total) >= 2 * BLOCK:
+        import hashlib  # bulk hashing: see datacore_msg.digests
+
+        new = hashlib.sha256
+    else:
+        new = sha256
+    return b"".join(new(view[at : at + BLOCK]).digest() for at in range(0, len(view), BLOCK))
+
+
+def _compose(size: int, blocks: bytes) -> str:
+    return f"{_BLOCKED}{size}-{blocks.hex()}"
+
+
+def _blocks_of(recorded: str | None) -> tuple[int, bytes] | None:
+    """The size and block digests a recorded digest lists (None for an older, plain SHA-256)."""
+    if recorded is None or not recorded.startswith(_BLOCKED):
+        return None
+    size_text, _, blocks_hex = recorded[len(_BLOCKED) :].partition("-")
+    blocks = bytes.fromhex(blocks_hex)
+    if not size_text.isdigit() or len(blocks) != -(-int(size_text) // BLOCK) * _HASH_BYTES:
+        return None
+    return int(size_text), blocks
+
+
+def digest(data: bytes | memoryview) -> str:
+    """A view file's digest: its size and the SHA-256 of each :data:`BLOCK` (module docstring)."""
+    return _compose(len(data), _block_digests(data))
+
+
+def _matches(data: bytes, recorded: str | None, data_digest: str) -> bool:
+    """Whether ``data`` (of digest ``data_digest``) is what ``recorded`` describes, either form."""
+    if recorded is None:
+        return False
+    if recorded.startswith(_BLOCKED):
+        return recorded == data_digest
+    return sha256_sized(len(data), data).hexdigest() == recorded
 
 
 def _stat_token(path: Path) -> str | None:
@@ -100,6 +154,11 @@ def _pending_digest(pending: str | None) -> str | None:
     return pending
 
 
+def _prefix_matches(data: bytes, offset: int, recorded: str) -> bool:
+    """Whether the first ``offset`` bytes of ``data`` have the recorded digest (either form)."""
+    return _matches(data[:offset], recorded, digest(memoryview(data)[:offset]))
+
+
 def _torn_tail(data: bytes, record: FileRecord) -> bool:
     """Whether ``data`` is the bytes before a pending tail rewrite plus a prefix of its new tail
     (what a process killed while rewriting the tail leaves)."""
@@ -110,7 +169,7 @@ def _torn_tail(data: bytes, record: FileRecord) -> bool:
     offset, tail = int(offset_text), bytes.fromhex(tail_hex)
     if not offset <= len(data) <= offset + len(tail):
         return False
-    return data[offset:] == tail[: len(data) - offset] and digest(data[:offset]) == prefix_digest
+    return data[offset:] == tail[: len(data) - offset] and _prefix_matches(data, offset, prefix_digest)
 
 
 def _common_prefix(old: bytes, new: bytes) -> int:
@@ -129,7 +188,8 @@ def is_ours(data: bytes, record: FileRecord, data_digest: str | None = None) -> 
     """Whether ``data`` (on disk) is what this writer last wrote, was about to write, or left with
     its tail half rewritten when it was killed."""
     known = data_digest if data_digest is not None else digest(data)
-    if known in (record.written_hash, _pending_digest(record.pending_hash)):
+    pending = _pending_digest(record.pending_hash)
+    if _matches(data, record.written_hash, known) or _matches(data, pending, known):
         return True
     return _torn_tail(data, record)
 
@@ -151,7 +211,11 @@ def edited_text(views_dir: Path, cache: ViewCache, name: str) -> str | None:
 def is_written(cache: ViewCache, name: str, text: str) -> bool:
     """Whether ``text`` is what this writer last wrote (or was about to write) to ``name``."""
     record = cache.file_record(name)
-    return digest(text.encode("utf-8")) in (record.written_hash, _pending_digest(record.pending_hash))
+    data = text.encode("utf-8")
+    known = digest(data)
+    return _matches(data, record.written_hash, known) or _matches(
+        data, _pending_digest(record.pending_hash), known
+    )
 
 
 def _remove_stale_temps(views_dir: Path, names: Iterable[str]) -> None:
@@ -215,6 +279,8 @@ def write_views(
         if not record.dirty and unchanged:
             continue
         hint = (edits or {}).get(name) if unchanged and record.written_hash else None
+        if hint is not None and _placed(name, path, record, hint, tails, to_write, settled):
+            continue
         content, old, offset = _new_content(path, name, render, hint)
         new_digest, prefix_digest = _digests(content, offset)
         if unchanged:
@@ -244,13 +310,35 @@ def write_views(
             (name, _pending_tail(new_digest, *tails[name]) if name in tails else new_digest)
             for name, _, _, new_digest in to_write
         )
-        _write_files(to_write, tails, settled, gone)
+        _write_files(to_write, tails, settled, gone, render)
         report.written.extend(name for name, _, _, _ in to_write)
     if settled:
         cache.set_written(settled)
     if gone:
         cache.forget_files(gone)
     return report
+
+
+def _placed(
+    name: str,
+    path: Path,
+    record: FileRecord,
+    hint: Edit,
+    tails: dict[str, tuple[int, str, bytes]],
+    to_write: list[tuple[str, Path, bytes | None, str]],
+    settled: list[tuple[str, str, str]],
+) -> bool:
+    """Queue ``hint`` as a tail rewrite made without reading the whole file; False if it cannot be."""
+    placed = _edit_in_place(path, record.written_hash or "", hint)
+    if placed is None:
+        return False
+    offset, prefix_digest, tail, new_digest = placed
+    if new_digest == record.written_hash:
+        settled.append((name, new_digest, _stat_token(path) or ""))
+    else:
+        tails[name] = (offset, prefix_digest, tail)
+        to_write.append((name, path, _IN_PLACE, new_digest))
+    return True
 
 
 def _keep_aside(
@@ -264,11 +352,16 @@ def _keep_aside(
         report.foreign.append(name)
 
 
+#: Stands for a file's new bytes when only its new tail was made (:func:`_edit_in_place`).
+_IN_PLACE = b""
+
+
 def _write_files(
     to_write: list[tuple[str, Path, bytes | None, str]],
     tails: Mapping[str, tuple[int, str, bytes]],
     settled: list[tuple[str, str, str]],
     gone: list[str],
+    render: Callable[[str], str | None],
 ) -> None:
     """Write (rewrite the tail of, or remove) each file, adding it to ``settled`` or ``gone``."""
     for name, path, content, new_digest in to_write:
@@ -277,7 +370,11 @@ def _write_files(
             gone.append(name)
             continue
         if name not in tails or not _write_tail(path, tails[name][0], tails[name][2]):
-            atomic_write(path, content)
+            whole = content
+            if whole is _IN_PLACE:  # the file went away meanwhile: write it whole
+                text = render(name)
+                whole = b"" if text is None else text.encode("utf-8")
+            atomic_write(path, whole)
         settled.append((name, new_digest, _stat_token(path) or ""))
 
 
@@ -311,15 +408,97 @@ def _apply_edit(old: bytes, edit: Edit) -> tuple[bytes, int] | None:
 
 
 def _digests(content: bytes | None, offset: int | None) -> tuple[str | None, str | None]:
-    """The digest of ``content`` and, with ``offset``, of its bytes before it, in one pass."""
+    """The digest of ``content`` and, with ``offset``, of its bytes before it (the blocks before
+    the one ``offset`` falls in are hashed once for both)."""
     if content is None:
         return None, None
     if offset is None:
         return digest(content), None
-    running = sha256_sized(len(content), memoryview(content)[:offset])
-    prefix = running.hexdigest()
-    running.update(memoryview(content)[offset:])
-    return running.hexdigest(), prefix
+    view = memoryview(content)
+    start = offset // BLOCK * BLOCK
+    shared = _block_digests(view[:start], len(content))
+    prefix = _compose(offset, shared + _block_digests(view[start:offset]))
+    return _compose(len(content), shared + _block_digests(view[start:], len(content))), prefix
+
+
+def _edit_in_place(path: Path, recorded: str, edit: Edit) -> tuple[int, str, bytes, str] | None:
+    """For a file on disk as last written, whose recorded digest lists its blocks: where ``edit``
+    first changes it, the digest of the bytes before, the new tail and the new file's digest,
+    reading only from the first replaced entry (or the end) on. None when the edit cannot be placed
+    (a replaced text not found, found twice, or entries overlapping), the new tail is over
+    :data:`TAIL_LIMIT`, or the file is not the size recorded: the caller renders the file."""
+    listed = _blocks_of(recorded)
+    if listed is None:
+        return None
+    size, blocks = listed
+    needles = [(before.encode("utf-8"), after.encode("utf-8")) for before, after in edit.replaced]
+    if any(not needle for needle, _ in needles):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        if os.fstat(fd).st_size != size:
+            return None
+        found = _find_from_end(fd, size, needles)
+        if found is None:
+            return None
+        start, window, places = found
+        offset = places[0][0] if places else size
+        parts: list[bytes] = []
+        cursor = offset
+        for at, needle, after in places:
+            parts += [window[cursor - start : at - start], after]
+            cursor = at + len(needle)
+        parts += [window[cursor - start :], edit.appended.encode("utf-8")]
+        tail = b"".join(parts)
+        if len(tail) > TAIL_LIMIT:
+            return None
+        head_start = offset // BLOCK * BLOCK
+        if head_start >= start:
+            head = window[head_start - start : offset - start]
+        else:
+            head = os.pread(fd, offset - head_start, head_start)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    kept = blocks[: head_start // BLOCK * _HASH_BYTES]
+    prefix_digest = _compose(offset, kept + _block_digests(head))
+    new_digest = _compose(offset + len(tail), kept + _block_digests(head + tail))
+    return offset, prefix_digest, tail, new_digest
+
+
+def _find_from_end(
+    fd: int, size: int, needles: list[tuple[bytes, bytes]]
+) -> tuple[int, bytes, list[tuple[int, bytes, bytes]]] | None:
+    """Read ``fd`` backwards from its end (in growing windows) until every needle is in view: the
+    window's start, its bytes, and each needle's place (sorted) with its replacement; None if one
+    is missing, occurs twice in the window, or two overlap."""
+    span = max(BLOCK, 2 * sum(len(needle) for needle, _ in needles))
+    while True:
+        start = max(0, size - span)
+        window = os.pread(fd, size - start, start)
+        if len(window) != size - start:
+            return None
+        places: list[tuple[int, bytes, bytes]] = []
+        for needle, after in needles:
+            at = window.rfind(needle)
+            if at < 0:
+                break
+            if window.find(needle) != at:
+                return None
+            places.append((start + at, needle, after))
+        else:
+            places.sort()
+            for (at, needle, _), (next_at, _, _) in pairwise(places):
+                if at + len(needle) > next_at:
+                    return None
+            return start, window, places
+        if start == 0:
+            return None
+        span *= 4
 
 
 def _known_tail(content: bytes, offset: int, prefix_digest: str) -> tuple[int, str, bytes] | None:
