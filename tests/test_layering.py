@@ -486,6 +486,7 @@ PURE_PROJECTION_IMPORTS = (
     "datacore_msg.eventlog.lookalike",
     "datacore_msg.errors",
     TASK_STATES,
+    RECORDS,
     "datacore_msg.readmodels.entry",
     "datacore_msg.readmodels.searchdoc",
 )
@@ -533,6 +534,7 @@ def test_projection_drivers_import_only_the_log_read_models_and_projections() ->
             "datacore_msg.fsutil",
             TASK_STATES,
             DIGESTS,
+            RECORDS,
         )
     ]
     assert not offences, report(
