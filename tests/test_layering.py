@@ -486,6 +486,7 @@ PURE_PROJECTION_IMPORTS = (
     "datacore_msg.eventlog.lookalike",
     "datacore_msg.errors",
     TASK_STATES,
+    RECORDS,
     "datacore_msg.readmodels.entry",
     "datacore_msg.readmodels.searchdoc",
 )
@@ -533,6 +534,7 @@ def test_projection_drivers_import_only_the_log_read_models_and_projections() ->
             "datacore_msg.fsutil",
             TASK_STATES,
             DIGESTS,
+            RECORDS,
         )
     ]
     assert not offences, report(
@@ -634,7 +636,7 @@ def test_governor_imports_only_eventlog_types() -> None:
 
 def test_migrations_import_only_the_eventlog_errors_and_themselves() -> None:
     offences = _disallowed(
-        "migrations", ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.migrations")
+        "migrations", ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.migrations", RECORDS)
     )
     assert not offences, report(offences, "migrations/ may import only eventlog and errors")
 
@@ -667,7 +669,7 @@ TRANSPORT_EXTRAS = {
 
 
 def test_transport_imports_only_the_eventlog_errors_and_itself() -> None:
-    base = ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.transport")
+    base = ("datacore_msg.eventlog", "datacore_msg.errors", "datacore_msg.transport", RECORDS)
     offences = [
         f"{m.rel}:{line}: imports {name}"
         for m in modules()

@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 import yaml
 
@@ -30,7 +29,7 @@ def policy_from(messaging: Any) -> Policy:
 def tiers_with(**changes: dict[str, Any]) -> dict[str, TierLimits]:
     tiers = dict(DEFAULT_TIERS)
     for name, fields in changes.items():
-        tiers[name] = attrs.evolve(tiers[name], **fields)
+        tiers[name] = tiers[name].evolve(**fields)
     return tiers
 
 

@@ -14,7 +14,6 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,7 +109,7 @@ def use(
 
 def pol(tier: TierLimits = OPEN_TEAM, tier_name: str = "team", **compute: int) -> Policy:
     tiers = {**DEFAULT_TIERS, tier_name: tier}
-    return Policy(tiers=tiers, compute=attrs.evolve(UNLIMITED, **compute))
+    return Policy(tiers=tiers, compute=UNLIMITED.evolve(**compute))
 
 
 def run(request: Request, usage: Usage, policy: Policy) -> Decision:
@@ -189,7 +188,7 @@ WINDOW_RULES = ("rate", "cooldown")
     ],
 )
 def test_effort(effort: int, max_effort: int, expected: tuple[str, str, str, int | None]) -> None:
-    policy = pol(attrs.evolve(OPEN_TEAM, max_effort=max_effort))
+    policy = pol(OPEN_TEAM.evolve(max_effort=max_effort))
     decision = run(req(effort=effort), use(), policy)
     outcome, rule, _, _ = expected
     assert_expected(decision, expected, {"effort": effort, "max_effort": max_effort})
@@ -198,7 +197,7 @@ def test_effort(effort: int, max_effort: int, expected: tuple[str, str, str, int
 
 
 def test_effort_not_given_is_not_checked() -> None:
-    decision = run(req(effort=None), use(), pol(attrs.evolve(OPEN_TEAM, max_effort=1)))
+    decision = run(req(effort=None), use(), pol(OPEN_TEAM.evolve(max_effort=1)))
     assert decision.outcome == "accepted"
     assert "effort" not in decision.figures
     assert "max_effort" not in decision.figures
@@ -258,7 +257,7 @@ def test_per_task_tokens(estimate: int, limit: int, expected: tuple[str, str, st
 def test_tier_daily_tokens(
     sender_tokens: int, estimate: int, limit: int, expected: tuple[str, str, str, int | None]
 ) -> None:
-    policy = pol(attrs.evolve(OPEN_TEAM, daily_tokens=limit))
+    policy = pol(OPEN_TEAM.evolve(daily_tokens=limit))
     decision = run(req(estimate=estimate), use(sender_tokens=sender_tokens), policy)
     outcome, rule, _, _ = expected
     assert_expected(
@@ -448,7 +447,7 @@ DEFERRAL_TABLE = [
 def test_deferral_table(
     changes: dict[str, Any], compute: dict[str, int], expected: tuple[str, str, str, int | None]
 ) -> None:
-    decision = run(req(), attrs.evolve(use(), **changes), pol(**compute))
+    decision = run(req(), use().evolve(**changes), pol(**compute))
     outcome = expected[0]
     assert (decision.outcome, decision.rule, decision.reason, decision.retry_after_ms) == expected
     assert decision.state == {"deferred": "REQUESTED", "refused": "CANCELLED", "accepted": "QUEUED"}[outcome]
@@ -553,7 +552,7 @@ def test_a_pinned_request_is_not_held_to_the_unpinned_caps(tier: str) -> None:
     """However full the unpinned queues, a request on a key pinned for its sender (any tier: a
     contact may be pinned as ``unknown``) is checked against ``max_queue_depth`` only."""
     policy = pol(
-        attrs.evolve(OPEN_TEAM, auto_accept=True),
+        OPEN_TEAM.evolve(auto_accept=True),
         tier,
         unpinned_queue_per_key=2,
         unpinned_queue_total=5,
@@ -767,12 +766,12 @@ def scenario(failing: tuple[str, ...], tier: str = "team") -> tuple[Request, Usa
     for rule in failing:
         breaker = BREAKERS[rule]
         if "effort" in breaker:
-            request = attrs.evolve(request, effort=breaker["effort"])
+            request = request.evolve(effort=breaker["effort"])
         if "estimate" in breaker:
-            request = attrs.evolve(request, estimate=breaker["estimate"])
-        tier_limits = attrs.evolve(tier_limits, **breaker.get("tier", {}))
-        compute = attrs.evolve(compute, **breaker.get("compute", {}))
-        usage = attrs.evolve(usage, **breaker.get("usage", {}))
+            request = request.evolve(estimate=breaker["estimate"])
+        tier_limits = tier_limits.evolve(**breaker.get("tier", {}))
+        compute = compute.evolve(**breaker.get("compute", {}))
+        usage = usage.evolve(**breaker.get("usage", {}))
     return request, usage, Policy(tiers={**DEFAULT_TIERS, tier: tier_limits}, compute=compute)
 
 
@@ -916,7 +915,7 @@ def test_default_owner_daily_tokens_unlimited() -> None:
 )
 def test_owner_is_exempt(usage: Usage, estimate: int, non_owner_rule: str) -> None:
     # Give team the owner's (unlimited) tier limits, so only the compute check tells them apart.
-    policy = Policy(tiers={**DEFAULT_TIERS, "team": attrs.evolve(DEFAULT_TIERS["owner"], priority_boost=1.5)})
+    policy = Policy(tiers={**DEFAULT_TIERS, "team": DEFAULT_TIERS["owner"].evolve(priority_boost=1.5)})
     other = run(req(tier="team", estimate=estimate), usage, policy)
     limited = "deferred" if non_owner_rule in WINDOW_RULES else "refused"
     assert (other.outcome, other.rule) == (limited, non_owner_rule)
@@ -973,7 +972,7 @@ def test_owner_is_exempt_from_all_compute_limits_at_once() -> None:
 def test_owner_is_not_exempt_from_a_configured_owner_tier_limit(
     owner_limits: dict[str, Any], request_: Request, usage: Usage, rule: str, reason: str, retry: int | None
 ) -> None:
-    policy = Policy(tiers={**DEFAULT_TIERS, "owner": attrs.evolve(DEFAULT_TIERS["owner"], **owner_limits)})
+    policy = Policy(tiers={**DEFAULT_TIERS, "owner": DEFAULT_TIERS["owner"].evolve(**owner_limits)})
     decision = run(request_, usage, policy)
     assert (decision.outcome, decision.rule, decision.reason, decision.retry_after_ms) == (
         "refused",
@@ -985,7 +984,7 @@ def test_owner_is_not_exempt_from_a_configured_owner_tier_limit(
 
 
 def test_owner_at_a_configured_owner_tier_limit_passes() -> None:
-    policy = Policy(tiers={**DEFAULT_TIERS, "owner": attrs.evolve(DEFAULT_TIERS["owner"], daily_tokens=100)})
+    policy = Policy(tiers={**DEFAULT_TIERS, "owner": DEFAULT_TIERS["owner"].evolve(daily_tokens=100)})
     decision = run(req(tier="owner", estimate=40), use(sender_tokens=60), policy)
     assert decision.outcome == "accepted"
 
@@ -1135,7 +1134,7 @@ def test_decide_is_deterministic_and_refuses_iff_a_limit_is_exceeded(
 ) -> None:
     request, usage, policy = case
     first = run(request, usage, policy)
-    again = decide(attrs.evolve(request), attrs.evolve(usage), attrs.evolve(policy), NOW, MIDNIGHT)
+    again = decide(request.evolve(), usage.evolve(), policy.evolve(), NOW, MIDNIGHT)
     assert first == again
     assert first.outcome == expected_outcome(request, usage, policy)
     assert first.tier == request.tier
@@ -1158,9 +1157,9 @@ def test_auto_accepting_non_owner_tiers_accept_exactly_when_all_limits_hold(
     case: tuple[Request, Usage, Policy], tier: str
 ) -> None:
     request, usage, policy = case
-    tiers = {**policy.tiers, tier: attrs.evolve(policy.tiers[tier], auto_accept=True)}
-    policy = attrs.evolve(policy, tiers=tiers)
-    request = attrs.evolve(request, tier=tier)
+    tiers = {**policy.tiers, tier: policy.tiers[tier].evolve(auto_accept=True)}
+    policy = policy.evolve(tiers=tiers)
+    request = request.evolve(tier=tier)
     t, c, est = policy.tier(tier), policy.compute, request.estimate
     all_hold = (
         (request.effort is None or t.max_effort == 0 or request.effort <= t.max_effort)
@@ -1189,20 +1188,17 @@ def test_auto_accepting_non_owner_tiers_accept_exactly_when_all_limits_hold(
 
 
 RAISERS: dict[str, Callable[[Usage, int], Usage]] = {
-    "sender_tokens_today": lambda u, d: attrs.evolve(u, sender_tokens_today=u.sender_tokens_today + d),
-    "total_tokens_today": lambda u, d: attrs.evolve(u, total_tokens_today=u.total_tokens_today + d),
-    "sender_tasks_last_hour": lambda u, d: attrs.evolve(
-        u, sender_tasks_last_hour=u.sender_tasks_last_hour + d
-    ),
-    "queue_depth": lambda u, d: attrs.evolve(u, queue_depth=u.queue_depth + d),
-    "unpinned_key_queue": lambda u, d: attrs.evolve(u, unpinned_key_queue=u.unpinned_key_queue + d),
-    "unpinned_queue": lambda u, d: attrs.evolve(u, unpinned_queue=u.unpinned_queue + d),
+    "sender_tokens_today": lambda u, d: u.evolve(sender_tokens_today=u.sender_tokens_today + d),
+    "total_tokens_today": lambda u, d: u.evolve(total_tokens_today=u.total_tokens_today + d),
+    "sender_tasks_last_hour": lambda u, d: u.evolve(sender_tasks_last_hour=u.sender_tasks_last_hour + d),
+    "queue_depth": lambda u, d: u.evolve(queue_depth=u.queue_depth + d),
+    "unpinned_key_queue": lambda u, d: u.evolve(unpinned_key_queue=u.unpinned_key_queue + d),
+    "unpinned_queue": lambda u, d: u.evolve(unpinned_queue=u.unpinned_queue + d),
     # A more recent last task (or a first one appearing) is "more usage" for the cooldown.
-    "sender_last_task_ms": lambda u, d: attrs.evolve(
-        u, sender_last_task_ms=(NOW - 200_000 if u.sender_last_task_ms is None else u.sender_last_task_ms) + d
+    "sender_last_task_ms": lambda u, d: u.evolve(
+        sender_last_task_ms=(NOW - 200_000 if u.sender_last_task_ms is None else u.sender_last_task_ms) + d
     ),
-    "sender_oldest_in_hour_ms": lambda u, d: attrs.evolve(
-        u,
+    "sender_oldest_in_hour_ms": lambda u, d: u.evolve(
         sender_oldest_in_hour_ms=(
             NOW - HOUR_MS + 1 if u.sender_oldest_in_hour_ms is None else u.sender_oldest_in_hour_ms
         )
@@ -1232,5 +1228,5 @@ def test_raising_usage_never_turns_a_refusal_into_an_acceptance(
         assert after.outcome in ("deferred", "refused")
     # A bigger estimate on top never lets it through either.
     if after.outcome == "refused":
-        bigger = attrs.evolve(request, estimate=request.estimate + extra_estimate)
+        bigger = request.evolve(estimate=request.estimate + extra_estimate)
         assert run(bigger, raised, policy).outcome == "refused"

@@ -183,7 +183,7 @@ def merged_reports(reports: list[WriteReport]) -> WriteReport | None:
     kept_aside = [item for r in reports for item in r.kept_aside]
     foreign = [name for r in reports for name in r.foreign]
     # The last report says whether the views are current (a ViewsNotUpdated carries its warning).
-    return attrs.evolve(reports[-1], written=written, kept_aside=kept_aside, foreign=foreign)
+    return reports[-1].evolve(written=written, kept_aside=kept_aside, foreign=foreign)
 
 
 def ingest_batch(

@@ -18,8 +18,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
 
-import attrs
-
 from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.lifecycle import load_task
 from datacore_msg.app.space import Space
@@ -28,6 +26,7 @@ from datacore_msg.eventlog.payloads import MessageSent, Payload, TaskCancelled, 
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections.drivers.catchup import Step
 from datacore_msg.projections.tasks import TaskState, fold_task
+from datacore_msg.records import Record, set_field
 from datacore_msg.task_states import REQUESTED, WORKING
 
 if TYPE_CHECKING:  # imported when a request is decided: a refresh with none to decide does without
@@ -43,10 +42,14 @@ class _Stale(Exception):
     """The task moved on before the append; nothing to do."""
 
 
-@attrs.frozen
-class DayBounds:
+class DayBounds(Record):
+    __slots__ = ("next_midnight_ms", "start_ms")
     start_ms: int
     next_midnight_ms: int
+
+    def __init__(self, start_ms: int, next_midnight_ms: int) -> None:
+        set_field(self, "start_ms", start_ms)
+        set_field(self, "next_midnight_ms", next_midnight_ms)
 
 
 def day_bounds(now_ms: int, tz: tzinfo) -> DayBounds:
@@ -171,9 +174,8 @@ def decide_request(space: Space, state: TaskState) -> Decision | None:
 def _without_itself(usage: Usage, unpinned: str | None) -> Usage:
     """The figures of a deferred request's own decision: it no longer counts in its queue."""
     if unpinned is None:
-        return attrs.evolve(usage, queue_depth=max(0, usage.queue_depth - 1))
-    return attrs.evolve(
-        usage,
+        return usage.evolve(queue_depth=max(0, usage.queue_depth - 1))
+    return usage.evolve(
         unpinned_key_queue=max(0, usage.unpinned_key_queue - 1),
         unpinned_queue=max(0, usage.unpinned_queue - 1),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import attrs
-
 from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.space import Space
 from datacore_msg.app.views import refresh, refresh_after_commit
@@ -25,13 +23,24 @@ from datacore_msg.projections import render
 from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.projections.messages import MessageState, fold_message
 from datacore_msg.projections.render import INBOX
+from datacore_msg.records import Record, set_field
 
 
-@attrs.frozen
-class Appended:
+class Appended(Record):
+    __slots__ = ("event", "message_id", "views")
     event: Event
     message_id: str
     views: WriteReport
+
+    def __init__(
+        self,
+        event: Event,
+        message_id: str,
+        views: WriteReport,
+    ) -> None:
+        set_field(self, "event", event)
+        set_field(self, "message_id", message_id)
+        set_field(self, "views", views)
 
 
 def normalise_recipient(to: str) -> str:
@@ -144,12 +153,24 @@ def reply(space: Space, ref: str, text: str, *, priority: str | None = None) -> 
     return send(space, other_party(space, parent.sent), text, priority=priority, reply_to=parent.sent.id)
 
 
-@attrs.frozen
-class Marked:
+class Marked(Record):
+    __slots__ = ("changed", "mark", "message_id", "views")
     message_id: str
     mark: str
     changed: bool
     views: WriteReport
+
+    def __init__(
+        self,
+        message_id: str,
+        mark: str,
+        changed: bool,
+        views: WriteReport,
+    ) -> None:
+        set_field(self, "message_id", message_id)
+        set_field(self, "mark", mark)
+        set_field(self, "changed", changed)
+        set_field(self, "views", views)
 
 
 def mark(space: Space, ref: str, how: str) -> Marked:
@@ -165,13 +186,24 @@ def mark(space: Space, ref: str, how: str) -> Marked:
     return Marked(state.sent.id, how, True, refresh_after_commit(space, "the mark"))
 
 
-@attrs.frozen
-class MessageItem:
+class MessageItem(Record):
     """A message as the user sees it: its state, their status, and what is known of its sender."""
+
+    __slots__ = ("sender", "state", "status")
 
     state: MessageState
     status: str
     sender: Sender
+
+    def __init__(
+        self,
+        state: MessageState,
+        status: str,
+        sender: Sender,
+    ) -> None:
+        set_field(self, "state", state)
+        set_field(self, "status", status)
+        set_field(self, "sender", sender)
 
     @property
     def id(self) -> str:
@@ -187,10 +219,18 @@ def item_of(space: Space, state: MessageState) -> MessageItem:
     return MessageItem(state, status_of(state, space.user), sender)
 
 
-@attrs.frozen
-class Inbox:
+class Inbox(Record):
+    __slots__ = ("items", "views")
     items: list[MessageItem]
     views: WriteReport
+
+    def __init__(
+        self,
+        items: list[MessageItem],
+        views: WriteReport,
+    ) -> None:
+        set_field(self, "items", items)
+        set_field(self, "views", views)
 
 
 #: What ``inbox`` lists without ``--all``.
@@ -220,14 +260,27 @@ def inbox(space: Space, include_all: bool = False) -> Inbox:
 STATUS_ORDER = {"unread": 0, "todo": 1, "read": 2, "done": 3, "archived": 4}
 
 
-@attrs.frozen
-class InboxPage:
+class InboxPage(Record):
     """The first ``limit`` messages of the inbox, unread first (then to-do), and how many there are."""
+
+    __slots__ = ("items", "total", "unread", "views")
 
     items: list[MessageItem]
     unread: int
     total: int
     views: WriteReport
+
+    def __init__(
+        self,
+        items: list[MessageItem],
+        unread: int,
+        total: int,
+        views: WriteReport,
+    ) -> None:
+        set_field(self, "items", items)
+        set_field(self, "unread", unread)
+        set_field(self, "total", total)
+        set_field(self, "views", views)
 
 
 def inbox_page(space: Space, include_all: bool = False, limit: int = 20) -> InboxPage:
@@ -253,11 +306,21 @@ def show(space: Space, ref: str) -> MessageItem:
     return item_of(space, resolve(space, ref))
 
 
-@attrs.frozen
-class Thread:
+class Thread(Record):
+    __slots__ = ("asked", "items", "root")
     root: str
     asked: str
     items: list[MessageItem]
+
+    def __init__(
+        self,
+        root: str,
+        asked: str,
+        items: list[MessageItem],
+    ) -> None:
+        set_field(self, "root", root)
+        set_field(self, "asked", asked)
+        set_field(self, "items", items)
 
 
 def thread(space: Space, ref: str) -> Thread:

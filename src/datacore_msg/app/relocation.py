@@ -23,21 +23,28 @@ import json
 import os
 from pathlib import Path
 
-import attrs
-
 from datacore_msg.config.paths import Paths
 from datacore_msg.errors import ConfigError
 from datacore_msg.fsutil import atomic_write
+from datacore_msg.records import Record, set_field
 
 RECORD = "msg-state.json"
 #: How many candidate state folders a message names.
 CANDIDATES_SHOWN = 3
 
 
-@attrs.frozen
-class StateRecord:
+class StateRecord(Record):
+    __slots__ = ("public_key", "state_dir")
     state_dir: Path
     public_key: str
+
+    def __init__(
+        self,
+        state_dir: Path,
+        public_key: str,
+    ) -> None:
+        set_field(self, "state_dir", state_dir)
+        set_field(self, "public_key", public_key)
 
 
 def record_path(root: Path) -> Path:

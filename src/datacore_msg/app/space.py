@@ -6,8 +6,6 @@ import time
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-import attrs
-
 from datacore_msg.config.paths import Paths, default_state_dir, resolve_root, settings_path
 from datacore_msg.config.settings import Settings, check_option_space, load_settings, user_name
 from datacore_msg.errors import ConfigError
@@ -20,6 +18,7 @@ from datacore_msg.migrations.runner import open_store
 from datacore_msg.projections.drivers.catchup import LOCK_TIMEOUT_S, ViewContext
 from datacore_msg.readmodels.taskcache import TaskCache
 from datacore_msg.readmodels.viewcache import ViewCache
+from datacore_msg.records import MutableRecord
 
 Clock = Callable[[], int]
 
@@ -28,20 +27,55 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@attrs.define
-class Space:
+class Space(MutableRecord):
+    __slots__ = (
+        "_book",
+        "_policy",
+        "clock",
+        "key",
+        "lock_timeout_s",
+        "owns_store",
+        "paths",
+        "settings",
+        "store",
+        "user",
+    )
     paths: Paths
     settings: Settings
     user: str
     store: EventStore
     key: SigningKey | None
-    clock: Clock = wall_ms
+    clock: Clock
     #: How long a command waits for another process's views write (the hook waits less).
-    lock_timeout_s: float = LOCK_TIMEOUT_S
-    _book: TrustBook | None = None
-    _policy: Policy | None = None
+    lock_timeout_s: float
+    _book: TrustBook | None
+    _policy: Policy | None
     #: False when a :class:`SpaceOpener` lends the log's connection: closing the space keeps it.
-    owns_store: bool = True
+    owns_store: bool
+
+    def __init__(
+        self,
+        paths: Paths,
+        settings: Settings,
+        user: str,
+        store: EventStore,
+        key: SigningKey | None,
+        clock: Clock = wall_ms,
+        lock_timeout_s: float = LOCK_TIMEOUT_S,
+        book: TrustBook | None = None,
+        policy: Policy | None = None,
+        owns_store: bool = True,
+    ) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.user = user
+        self.store = store
+        self.key = key
+        self.clock = clock
+        self.lock_timeout_s = lock_timeout_s
+        self._book = book
+        self._policy = policy
+        self.owns_store = owns_store
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,17 +178,25 @@ def open_space(root: str | None = None, space: str | None = None, clock: Clock =
     return Space(paths=paths, settings=settings, user=user, store=store, key=None, clock=clock)
 
 
-@attrs.define
-class SpaceOpener:
+class SpaceOpener(MutableRecord):
     """Opens one space again and again in a long-running process (the MCP server), each time as
     :func:`open_space` does (settings, contacts, key and policy read afresh), but keeping the log's
     SQLite connection between opens: closing the last connection checkpoints the WAL, about 15 ms
     on a disk, and a connection's every read sees the latest commit anyway. Use from one thread."""
 
+    __slots__ = ("_store", "clock", "root", "space")
     root: str | None
     space: str | None
-    clock: Clock = wall_ms
-    _store: EventStore | None = None
+    clock: Clock
+    _store: EventStore | None
+
+    def __init__(
+        self, root: str | None, space: str | None, clock: Clock = wall_ms, store: EventStore | None = None
+    ) -> None:
+        self.root = root
+        self.space = space
+        self.clock = clock
+        self._store = store
 
     def open(self) -> Space:
         paths, settings = locate(self.root, self.space)

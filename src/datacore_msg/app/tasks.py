@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import attrs
-
 from datacore_msg.app.governance import day_bounds
 from datacore_msg.app.ids import new_task_id
 from datacore_msg.app.lifecycle import append_move, load_task, payload_for
@@ -32,15 +30,28 @@ from datacore_msg.eventlog.payloads import (
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.projections.tasks import TaskState
+from datacore_msg.records import Record, set_field
 from datacore_msg.task_states import ACTIONS, CANCELLED, FINAL, STATES
 
 
-@attrs.frozen
-class Requested:
+class Requested(Record):
+    __slots__ = ("event", "state", "task_id", "views")
     event: Event
     task_id: str
     state: TaskState | None
     views: WriteReport
+
+    def __init__(
+        self,
+        event: Event,
+        task_id: str,
+        state: TaskState | None,
+        views: WriteReport,
+    ) -> None:
+        set_field(self, "event", event)
+        set_field(self, "task_id", task_id)
+        set_field(self, "state", state)
+        set_field(self, "views", views)
 
 
 def _check_tags(tags: Sequence[str]) -> tuple[str, ...]:
@@ -128,12 +139,24 @@ def decimal_option(value: str | None, option: str) -> str | None:
     return str(number.quantize(Decimal("0.01"), ROUND_HALF_UP))
 
 
-@attrs.frozen
-class Moved:
+class Moved(Record):
+    __slots__ = ("action", "state", "task_id", "views")
     task_id: str
     action: str
     state: TaskState
     views: WriteReport
+
+    def __init__(
+        self,
+        task_id: str,
+        action: str,
+        state: TaskState,
+        views: WriteReport,
+    ) -> None:
+        set_field(self, "task_id", task_id)
+        set_field(self, "action", action)
+        set_field(self, "state", state)
+        set_field(self, "views", views)
 
 
 def transition(
@@ -168,10 +191,18 @@ def transition(
     return Moved(task.id, action, state, views)
 
 
-@attrs.frozen
-class TaskList:
+class TaskList(Record):
+    __slots__ = ("items", "views")
     items: list[TaskState]
     views: WriteReport
+
+    def __init__(
+        self,
+        items: list[TaskState],
+        views: WriteReport,
+    ) -> None:
+        set_field(self, "items", items)
+        set_field(self, "views", views)
 
 
 def list_tasks(

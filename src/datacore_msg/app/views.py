@@ -26,13 +26,12 @@ the log) and the next command writes them. A failure before the commit still fai
 
 from __future__ import annotations
 
-import attrs
-
 from datacore_msg.app.governance import governor_step
 from datacore_msg.app.space import Space
 from datacore_msg.errors import DatacoreError
 from datacore_msg.projections.drivers.catchup import Recognised, Step, catch_up
 from datacore_msg.projections.drivers.writer import WriteReport
+from datacore_msg.records import set_field
 
 #: What a refresh may fail with: anything the library raises on purpose, and the operating system's
 #: errors (a folder that cannot be read or created).
@@ -51,14 +50,26 @@ def refresh(space: Space, then: Step | None = None) -> WriteReport:
     return catch_up(space.views(), step, lambda name, text: _recognise(space, name, text))
 
 
-@attrs.frozen
 class ViewsNotUpdated(WriteReport):
     """The report of a refresh that failed after the command's events were committed: nothing was
     written, and the one warning says what is stored, why the views are behind, and that the next
     command repairs them."""
 
-    stored: str = "the change"
-    cause: str = ""
+    __slots__ = ("cause", "stored")
+    stored: str
+    cause: str
+
+    def __init__(
+        self,
+        written: list[str] | None = None,
+        kept_aside: list[tuple[str, str]] | None = None,
+        foreign: list[str] | None = None,
+        stored: str = "the change",
+        cause: str = "",
+    ) -> None:
+        super().__init__(written, kept_aside, foreign)
+        set_field(self, "stored", stored)
+        set_field(self, "cause", cause)
 
     @property
     def warnings(self) -> list[str]:

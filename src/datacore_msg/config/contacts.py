@@ -27,12 +27,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from datacore_msg.config.yamlsafe import load, quote
 from datacore_msg.errors import ConfigError
 from datacore_msg.eventlog.names import is_actor
 from datacore_msg.eventlog.signing import is_public_key
+from datacore_msg.records import Record, set_field
 
 TIERS: tuple[str, ...] = ("owner", "team", "trusted", "unknown")
 
@@ -40,14 +39,30 @@ TIERS: tuple[str, ...] = ("owner", "team", "trusted", "unknown")
 KEY_HELP = "is not a public key (64 hex characters)"
 
 
-@attrs.frozen
-class Contact:
+class Contact(Record):
+    __slots__ = ("added", "handles", "id", "name", "public_keys", "tier")
     id: str
     name: str | None
     handles: tuple[str, ...]
     tier: str | None
     public_keys: tuple[str, ...]  # lowercase hex, in file order, no duplicates
     added: str | None
+
+    def __init__(
+        self,
+        id: str,
+        name: str | None,
+        handles: tuple[str, ...],
+        tier: str | None,
+        public_keys: tuple[str, ...],
+        added: str | None,
+    ) -> None:
+        set_field(self, "id", id)
+        set_field(self, "name", name)
+        set_field(self, "handles", handles)
+        set_field(self, "tier", tier)
+        set_field(self, "public_keys", public_keys)
+        set_field(self, "added", added)
 
 
 # -- reading -------------------------------------------------------------------------------------

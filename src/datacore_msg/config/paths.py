@@ -15,16 +15,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import attrs
-
 from datacore_msg.digests import sha256
+from datacore_msg.records import Record, set_field
 
 
-@attrs.frozen
-class Paths:
+class Paths(Record):
+    __slots__ = ("root", "space", "state_dir")
     root: Path
     space: str
     state_dir: Path
+
+    def __init__(self, root: Path, space: str, state_dir: Path) -> None:
+        set_field(self, "root", root)
+        set_field(self, "space", space)
+        set_field(self, "state_dir", state_dir)
 
     @property
     def settings_file(self) -> Path:

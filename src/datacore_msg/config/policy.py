@@ -14,8 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from datacore_msg.config.settings import Settings
 from datacore_msg.config.yamlsafe import key_text, quote
 from datacore_msg.errors import ConfigError
@@ -29,7 +27,7 @@ TIER_KEYS = {
     "max_effort": "max_effort",
     "auto_accept": "auto_accept",
 }
-COMPUTE_KEYS = tuple(field.name for field in attrs.fields(ComputeLimits))
+COMPUTE_KEYS = ComputeLimits._FIELDS
 MAX_LIMIT = 10**12
 
 
@@ -67,7 +65,7 @@ def _tier_limits(base: TierLimits, overrides: object, where: str) -> TierLimits:
             changes[field] = float(value)
         else:
             changes[field] = _count(value, f"{where}.{key}")
-    return attrs.evolve(base, **changes)
+    return base.evolve(**changes)
 
 
 def load_policy(settings: Settings, path: Path) -> Policy:

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import attrs
-
 from datacore_msg.config.yamlsafe import key_text, load, place, quote
 from datacore_msg.errors import ConfigError, DatacoreError, InvalidInput
 from datacore_msg.eventlog.names import is_actor
+from datacore_msg.records import Record, set_field
 
 DEFAULT_SPACE = "0-personal"
 SPACE_RE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -43,34 +42,61 @@ MAX_RELAY_URLS = 16
 DEFAULT_PORTS = {"ws": 80, "wss": 443}
 
 
-def _as_tuple(urls: Iterable[str]) -> tuple[str, ...]:
-    return tuple(urls)
+class RelaySettings(Record):
+    """The relay section; ``secret`` is never shown in a ``repr``."""
 
-
-def _one_url(settings: RelaySettings) -> tuple[str, ...]:
-    return () if settings.url is None else (settings.url,)
-
-
-@attrs.frozen
-class RelaySettings:
+    __slots__ = ("secret", "secret_from", "url", "urls")
     #: The first (or only) relay URL.
-    url: str | None = None
-    secret: str | None = attrs.field(default=None, repr=False)
-    secret_from: str | None = None  # "settings" or "environment" (RELAY_SECRET), None without one
+    url: str | None
+    secret: str | None
+    secret_from: str | None  # "settings" or "environment" (RELAY_SECRET), None without one
     #: Every relay URL, in the order written (``(url,)`` for one URL; empty without a relay).
-    urls: tuple[str, ...] = attrs.field(
-        default=attrs.Factory(_one_url, takes_self=True), kw_only=True, converter=_as_tuple
-    )
+    urls: tuple[str, ...]
+
+    def __init__(
+        self,
+        url: str | None = None,
+        secret: str | None = None,
+        secret_from: str | None = None,
+        *,
+        urls: Iterable[str] | None = None,
+    ) -> None:
+        set_field(self, "url", url)
+        set_field(self, "secret", secret)
+        set_field(self, "secret_from", secret_from)
+        set_field(self, "urls", (() if url is None else (url,)) if urls is None else tuple(urls))
+
+    def __repr__(self) -> str:
+        return f"RelaySettings(url={self.url!r}, secret_from={self.secret_from!r}, urls={self.urls!r})"
 
 
-@attrs.frozen
-class Settings:
+_NO_RELAY = RelaySettings()
+
+
+class Settings(Record):
+    __slots__ = ("default_space", "name", "raw", "relay", "state_dir", "timezone")
     name: str | None
     timezone: str
     default_space: str
     state_dir: str | None
     raw: dict[str, Any]
-    relay: RelaySettings = RelaySettings()
+    relay: RelaySettings
+
+    def __init__(
+        self,
+        name: str | None,
+        timezone: str,
+        default_space: str,
+        state_dir: str | None,
+        raw: dict[str, Any],
+        relay: RelaySettings = _NO_RELAY,
+    ) -> None:
+        set_field(self, "name", name)
+        set_field(self, "timezone", timezone)
+        set_field(self, "default_space", default_space)
+        set_field(self, "state_dir", state_dir)
+        set_field(self, "raw", raw)
+        set_field(self, "relay", relay)
 
     def tzinfo(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

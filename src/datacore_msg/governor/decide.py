@@ -44,29 +44,53 @@ from others, not from the owner.
 
 from __future__ import annotations
 
-import attrs
-
 from datacore_msg.governor.policy import Policy
+from datacore_msg.records import Record, set_field
 from datacore_msg.task_states import DECIDED_STATE
 
 HOUR_MS = 3_600_000
 
 
-@attrs.frozen
-class Request:
+class Request(Record):
+    __slots__ = ("effort", "estimate", "sender", "task", "tier", "unpinned_key")
     task: str
     sender: str
     tier: str
     effort: int | None
     estimate: int
     #: The origin key of an unpinned request (not signed by a key pinned for ``sender``), else None.
-    unpinned_key: str | None = None
+    unpinned_key: str | None
+
+    def __init__(
+        self,
+        task: str,
+        sender: str,
+        tier: str,
+        effort: int | None,
+        estimate: int,
+        unpinned_key: str | None = None,
+    ) -> None:
+        set_field(self, "task", task)
+        set_field(self, "sender", sender)
+        set_field(self, "tier", tier)
+        set_field(self, "effort", effort)
+        set_field(self, "estimate", estimate)
+        set_field(self, "unpinned_key", unpinned_key)
 
 
-@attrs.frozen
-class Usage:
+class Usage(Record):
     """What the log says at decision time (the request being decided not included)."""
 
+    __slots__ = (
+        "queue_depth",
+        "sender_last_task_ms",
+        "sender_oldest_in_hour_ms",
+        "sender_tasks_last_hour",
+        "sender_tokens_today",
+        "total_tokens_today",
+        "unpinned_key_queue",
+        "unpinned_queue",
+    )
     sender_tokens_today: int
     total_tokens_today: int
     sender_tasks_last_hour: int
@@ -74,20 +98,56 @@ class Usage:
     sender_last_task_ms: int | None
     queue_depth: int
     """WAITING, QUEUED or deferred tasks of pinned requests (every sender's, the owner's included)."""
-    unpinned_key_queue: int = 0
+    unpinned_key_queue: int
     """WAITING, QUEUED or deferred tasks of unpinned requests from the request's origin key."""
-    unpinned_queue: int = 0
+    unpinned_queue: int
     """WAITING, QUEUED or deferred tasks of unpinned requests from any origin key."""
 
+    def __init__(
+        self,
+        sender_tokens_today: int,
+        total_tokens_today: int,
+        sender_tasks_last_hour: int,
+        sender_oldest_in_hour_ms: int | None,
+        sender_last_task_ms: int | None,
+        queue_depth: int,
+        unpinned_key_queue: int = 0,
+        unpinned_queue: int = 0,
+    ) -> None:
+        set_field(self, "sender_tokens_today", sender_tokens_today)
+        set_field(self, "total_tokens_today", total_tokens_today)
+        set_field(self, "sender_tasks_last_hour", sender_tasks_last_hour)
+        set_field(self, "sender_oldest_in_hour_ms", sender_oldest_in_hour_ms)
+        set_field(self, "sender_last_task_ms", sender_last_task_ms)
+        set_field(self, "queue_depth", queue_depth)
+        set_field(self, "unpinned_key_queue", unpinned_key_queue)
+        set_field(self, "unpinned_queue", unpinned_queue)
 
-@attrs.frozen
-class Decision:
+
+class Decision(Record):
+    __slots__ = ("figures", "outcome", "reason", "retry_after_ms", "rule", "tier")
     outcome: str
     rule: str
     reason: str
     tier: str
     figures: dict[str, int]
-    retry_after_ms: int | None = None
+    retry_after_ms: int | None
+
+    def __init__(
+        self,
+        outcome: str,
+        rule: str,
+        reason: str,
+        tier: str,
+        figures: dict[str, int],
+        retry_after_ms: int | None = None,
+    ) -> None:
+        set_field(self, "outcome", outcome)
+        set_field(self, "rule", rule)
+        set_field(self, "reason", reason)
+        set_field(self, "tier", tier)
+        set_field(self, "figures", figures)
+        set_field(self, "retry_after_ms", retry_after_ms)
 
     @property
     def state(self) -> str:

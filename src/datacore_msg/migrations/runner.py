@@ -11,21 +11,24 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import attrs
-
 from datacore_msg.eventlog.connection import connect, write_transaction
 from datacore_msg.eventlog.sqlite_errors import translating
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.migrations.schema import MIGRATION_SET, STEPS
 from datacore_msg.migrations.upcasters import upcast
+from datacore_msg.records import Record, set_field
 
 MIGRATIONS_TABLE = "_sqlite_migrations"
 
 
-@attrs.frozen
-class MigrationStatus:
+class MigrationStatus(Record):
+    __slots__ = ("applied_at", "name")
     name: str
     applied_at: str | None
+
+    def __init__(self, name: str, applied_at: str | None) -> None:
+        set_field(self, "name", name)
+        set_field(self, "applied_at", applied_at)
 
 
 def _applied(conn: sqlite3.Connection) -> dict[str, str]:

@@ -17,33 +17,60 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-import attrs
-
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import COUNTER_BITS
 from datacore_msg.eventlog.names import is_agent, owner_of
 from datacore_msg.eventlog.payloads import MessageImported, MessageMarked, MessageSent, Payload
 from datacore_msg.eventlog.trust import TrustBook
+from datacore_msg.records import Record, set_field
 
 
-@attrs.frozen
-class MarkState:
+class MarkState(Record):
+    __slots__ = ("actor_origin", "hlc", "mark")
     mark: str
     hlc: int
     actor_origin: str
 
+    def __init__(
+        self,
+        mark: str,
+        hlc: int,
+        actor_origin: str,
+    ) -> None:
+        set_field(self, "mark", mark)
+        set_field(self, "hlc", hlc)
+        set_field(self, "actor_origin", actor_origin)
 
-@attrs.frozen
-class MessageState:
+
+class MessageState(Record):
+    __slots__ = ("clashes", "imported", "marks", "sent", "sent_event", "sent_order", "superseded")
     sent: MessageSent
     sent_order: tuple[int, str, int]
     marks: dict[str, MarkState]
-    superseded: tuple[str, ...] = ()
-    clashes: tuple[str, ...] = ()
+    superseded: tuple[str, ...]
+    clashes: tuple[str, ...]
     #: The id of the ``message.sent`` event that is this message.
-    sent_event: str = ""
+    sent_event: str
     #: Set when the message is history imported from datacore-messaging (``message.imported``).
-    imported: MessageImported | None = None
+    imported: MessageImported | None
+
+    def __init__(
+        self,
+        sent: MessageSent,
+        sent_order: tuple[int, str, int],
+        marks: dict[str, MarkState],
+        superseded: tuple[str, ...] = (),
+        clashes: tuple[str, ...] = (),
+        sent_event: str = "",
+        imported: MessageImported | None = None,
+    ) -> None:
+        set_field(self, "sent", sent)
+        set_field(self, "sent_order", sent_order)
+        set_field(self, "marks", marks)
+        set_field(self, "superseded", superseded)
+        set_field(self, "clashes", clashes)
+        set_field(self, "sent_event", sent_event)
+        set_field(self, "imported", imported)
 
     def mark_of(self, user: str) -> str | None:
         state = self.marks.get(user)

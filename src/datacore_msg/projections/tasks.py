@@ -29,8 +29,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import attrs
-
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import COUNTER_BITS, physical_ms
 from datacore_msg.eventlog.names import owner_of
@@ -49,6 +47,7 @@ from datacore_msg.eventlog.payloads import (
     TaskRevised,
 )
 from datacore_msg.eventlog.trust import TrustBook
+from datacore_msg.records import Record, set_field
 from datacore_msg.task_states import (
     AGENT,
     CANCELLED,
@@ -74,9 +73,10 @@ ACTIONS: dict[type[object], str] = {
 }
 
 
-@attrs.frozen
-class Change:
+class Change(Record):
     """One line of the task's history (its LOGBOOK)."""
+
+    __slots__ = ("action", "actor", "after", "before", "event_id", "hlc", "note", "superseded")
 
     hlc: int
     actor: str
@@ -87,44 +87,149 @@ class Change:
     superseded: str | None
     event_id: str
 
+    def __init__(
+        self,
+        hlc: int,
+        actor: str,
+        action: str,
+        before: str,
+        after: str | None,
+        note: str | None,
+        superseded: str | None,
+        event_id: str,
+    ) -> None:
+        set_field(self, "hlc", hlc)
+        set_field(self, "actor", actor)
+        set_field(self, "action", action)
+        set_field(self, "before", before)
+        set_field(self, "after", after)
+        set_field(self, "note", note)
+        set_field(self, "superseded", superseded)
+        set_field(self, "event_id", event_id)
 
-@attrs.frozen
-class Completion:
+
+class Completion(Record):
+    __slots__ = ("at_ms", "tokens")
     at_ms: int
     tokens: int
 
+    def __init__(
+        self,
+        at_ms: int,
+        tokens: int,
+    ) -> None:
+        set_field(self, "at_ms", at_ms)
+        set_field(self, "tokens", tokens)
 
-@attrs.frozen
-class TaskState:
+
+class TaskState(Record):
+    __slots__ = (
+        "approval",
+        "cancellation_reason",
+        "changes",
+        "clashes",
+        "closed_hlc",
+        "completed",
+        "completed_hlc",
+        "completions",
+        "decided_hlc",
+        "decision",
+        "deferral",
+        "imported",
+        "rejection_reason",
+        "request",
+        "request_event",
+        "request_order",
+        "request_origin",
+        "retry_count",
+        "retry_reason",
+        "revision_feedback",
+        "started_at",
+        "started_hlc",
+        "state",
+        "state_hlc",
+    )
     request: TaskRequested
     request_order: tuple[int, str, int]
     request_origin: str
     state: str
     state_hlc: int
-    decision: TaskDecided | None = None
-    decided_hlc: int | None = None
+    decision: TaskDecided | None
+    decided_hlc: int | None
     #: The latest deferral of a still undecided request (over the rate, within the cooldown): its
     #: ``retry_after`` is when the owner's governor looks at it again.
-    deferral: TaskDecided | None = None
-    approval: str | None = None
-    started_hlc: int | None = None
-    started_at: int | None = None
-    completed_hlc: int | None = None
-    closed_hlc: int | None = None
-    completed: TaskCompleted | None = None
-    retry_count: int = 0
-    retry_reason: str | None = None
-    revision_feedback: str | None = None
-    rejection_reason: str | None = None
-    cancellation_reason: str | None = None
-    completions: tuple[Completion, ...] = ()
-    changes: tuple[Change, ...] = ()
+    deferral: TaskDecided | None
+    approval: str | None
+    started_hlc: int | None
+    started_at: int | None
+    completed_hlc: int | None
+    closed_hlc: int | None
+    completed: TaskCompleted | None
+    retry_count: int
+    retry_reason: str | None
+    revision_feedback: str | None
+    rejection_reason: str | None
+    cancellation_reason: str | None
+    completions: tuple[Completion, ...]
+    changes: tuple[Change, ...]
     #: The id of the ``task.requested`` event that is this task.
-    request_event: str = ""
+    request_event: str
     #: Other ``task.requested`` events that reused this task's id (kept, never the task).
-    clashes: tuple[str, ...] = ()
+    clashes: tuple[str, ...]
     #: Set when the task is history imported from datacore-messaging (``task.imported``).
-    imported: TaskImported | None = None
+    imported: TaskImported | None
+
+    def __init__(
+        self,
+        request: TaskRequested,
+        request_order: tuple[int, str, int],
+        request_origin: str,
+        state: str,
+        state_hlc: int,
+        decision: TaskDecided | None = None,
+        decided_hlc: int | None = None,
+        deferral: TaskDecided | None = None,
+        approval: str | None = None,
+        started_hlc: int | None = None,
+        started_at: int | None = None,
+        completed_hlc: int | None = None,
+        closed_hlc: int | None = None,
+        completed: TaskCompleted | None = None,
+        retry_count: int = 0,
+        retry_reason: str | None = None,
+        revision_feedback: str | None = None,
+        rejection_reason: str | None = None,
+        cancellation_reason: str | None = None,
+        completions: tuple[Completion, ...] = (),
+        changes: tuple[Change, ...] = (),
+        request_event: str = "",
+        clashes: tuple[str, ...] = (),
+        imported: TaskImported | None = None,
+    ) -> None:
+        set_field(self, "request", request)
+        set_field(self, "request_order", request_order)
+        set_field(self, "request_origin", request_origin)
+        set_field(self, "state", state)
+        set_field(self, "state_hlc", state_hlc)
+        set_field(self, "decision", decision)
+        set_field(self, "decided_hlc", decided_hlc)
+        set_field(self, "deferral", deferral)
+        set_field(self, "approval", approval)
+        set_field(self, "started_hlc", started_hlc)
+        set_field(self, "started_at", started_at)
+        set_field(self, "completed_hlc", completed_hlc)
+        set_field(self, "closed_hlc", closed_hlc)
+        set_field(self, "completed", completed)
+        set_field(self, "retry_count", retry_count)
+        set_field(self, "retry_reason", retry_reason)
+        set_field(self, "revision_feedback", revision_feedback)
+        set_field(self, "rejection_reason", rejection_reason)
+        set_field(self, "cancellation_reason", cancellation_reason)
+        set_field(self, "completions", completions)
+        set_field(self, "changes", changes)
+        set_field(self, "request_event", request_event)
+        set_field(self, "clashes", clashes)
+        set_field(self, "imported", imported)
 
     @property
     def id(self) -> str:
@@ -281,8 +386,7 @@ def _imported_state(state: TaskState, event: Event, payload: TaskImported) -> Ta
         closed = payload.closed_at << COUNTER_BITS if payload.closed_at is not None else event.hlc
     note = f"imported from datacore-messaging ({payload.original})"
     change = Change(event.hlc, event.actor, "import", "IMPORTED", payload.state, note, None, event.id)
-    return attrs.evolve(
-        state,
+    return state.evolve(
         request_origin="",
         state=payload.state,
         approval="imported",
@@ -350,7 +454,7 @@ def _action_of(payload: Payload) -> str:
 
 def _supersede(state: TaskState, event: Event, action: str, why: str) -> TaskState:
     change = Change(event.hlc, event.actor, action, state.state, None, None, why, event.id)
-    return attrs.evolve(state, changes=(*state.changes, change))
+    return state.evolve(changes=(*state.changes, change))
 
 
 def _note_of(payload: Payload) -> str | None:
@@ -379,13 +483,12 @@ def _step(state: TaskState, event: Event, payload: Payload, book: TrustBook) -> 
             change = Change(
                 event.hlc, event.actor, "defer", state.state, after, payload.reason, None, event.id
             )
-            return attrs.evolve(state, deferral=payload, changes=(*state.changes, change))
+            return state.evolve(deferral=payload, changes=(*state.changes, change))
         approval = {"accepted": "auto_accepted", "held": None, "refused": "refused"}[payload.outcome]
         if state.deferral is not None:
-            state = attrs.evolve(state, deferral=None)
+            state = state.evolve(deferral=None)
         change = Change(event.hlc, event.actor, action, state.state, after, payload.reason, None, event.id)
-        return attrs.evolve(
-            state,
+        return state.evolve(
             state=after,
             state_hlc=event.hlc,
             decision=payload,
@@ -423,4 +526,4 @@ def _step(state: TaskState, event: Event, payload: Payload, book: TrustBook) -> 
         updates["retry_reason"] = payload.reason
     elif isinstance(payload, TaskRevised):
         updates["revision_feedback"] = payload.feedback
-    return attrs.evolve(state, **updates)
+    return state.evolve(**updates)

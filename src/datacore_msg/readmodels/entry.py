@@ -9,17 +9,49 @@ backs it, the pinned name it looks like).
 
 from __future__ import annotations
 
-import attrs
+from datacore_msg.records import Record, set_field
 
 
-@attrs.frozen
-class Entry:
+class Entry(Record):
+    __slots__ = (
+        "file",
+        "peer",
+        "peer_looks_like",
+        "peer_verified",
+        "role",
+        "sort",
+        "status",
+        "subject",
+        "text",
+    )
     subject: str
     role: str
     file: str
     sort: tuple[int, str, int]
     text: str
-    status: str | None = None
-    peer: str | None = None
-    peer_verified: bool | None = None
-    peer_looks_like: str | None = None
+    status: str | None
+    peer: str | None
+    peer_verified: bool | None
+    peer_looks_like: str | None
+
+    def __init__(
+        self,
+        subject: str,
+        role: str,
+        file: str,
+        sort: tuple[int, str, int],
+        text: str,
+        status: str | None = None,
+        peer: str | None = None,
+        peer_verified: bool | None = None,
+        peer_looks_like: str | None = None,
+    ) -> None:
+        set_field(self, "subject", subject)
+        set_field(self, "role", role)
+        set_field(self, "file", file)
+        set_field(self, "sort", sort)
+        set_field(self, "text", text)
+        set_field(self, "status", status)
+        set_field(self, "peer", peer)
+        set_field(self, "peer_verified", peer_verified)
+        set_field(self, "peer_looks_like", peer_looks_like)

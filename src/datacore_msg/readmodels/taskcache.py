@@ -20,9 +20,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from datacore_msg.eventlog.sqlite_errors import translating
+from datacore_msg.records import Record, set_field
 from datacore_msg.task_states import CANCELLED, IN_QUEUE, OUTSTANDING, REQUESTED, WORKING, sql_list
 
 OUTSTANDING_SQL = sql_list(OUTSTANDING)
@@ -40,8 +39,29 @@ OUTSTANDING_OR_DEFERRED = (
 )
 
 
-@attrs.frozen
-class TaskRow:
+class TaskRow(Record):
+    __slots__ = (
+        "agent",
+        "completions",
+        "deferred_until",
+        "effort",
+        "estimate",
+        "let_through_ms",
+        "priority",
+        "requested_ms",
+        "retry_count",
+        "sender",
+        "sender_looks_like",
+        "sender_verified",
+        "sort",
+        "state",
+        "state_ms",
+        "tags",
+        "task",
+        "text",
+        "tier",
+        "unpinned_key",
+    )
     task: str
     agent: str
     sender: str
@@ -52,18 +72,62 @@ class TaskRow:
     retry_count: int
     priority: str | None
     sort: tuple[int, str, int]
-    completions: tuple[tuple[int, int], ...] = ()
-    tier: str | None = None
-    effort: int | None = None
-    tags: tuple[str, ...] = ()
-    requested_ms: int | None = None
-    text: str | None = None
+    completions: tuple[tuple[int, int], ...]
+    tier: str | None
+    effort: int | None
+    tags: tuple[str, ...]
+    requested_ms: int | None
+    text: str | None
     #: The request's origin key when no key pinned for its sender signed it, else None.
-    unpinned_key: str | None = None
-    sender_verified: bool = False
-    sender_looks_like: str | None = None
+    unpinned_key: str | None
+    sender_verified: bool
+    sender_looks_like: str | None
     #: A deferred request's next decision time (still REQUESTED), else None.
-    deferred_until: int | None = None
+    deferred_until: int | None
+
+    def __init__(
+        self,
+        task: str,
+        agent: str,
+        sender: str,
+        state: str,
+        estimate: int | None,
+        let_through_ms: int | None,
+        state_ms: int,
+        retry_count: int,
+        priority: str | None,
+        sort: tuple[int, str, int],
+        completions: tuple[tuple[int, int], ...] = (),
+        tier: str | None = None,
+        effort: int | None = None,
+        tags: tuple[str, ...] = (),
+        requested_ms: int | None = None,
+        text: str | None = None,
+        unpinned_key: str | None = None,
+        sender_verified: bool = False,
+        sender_looks_like: str | None = None,
+        deferred_until: int | None = None,
+    ) -> None:
+        set_field(self, "task", task)
+        set_field(self, "agent", agent)
+        set_field(self, "sender", sender)
+        set_field(self, "state", state)
+        set_field(self, "estimate", estimate)
+        set_field(self, "let_through_ms", let_through_ms)
+        set_field(self, "state_ms", state_ms)
+        set_field(self, "retry_count", retry_count)
+        set_field(self, "priority", priority)
+        set_field(self, "sort", sort)
+        set_field(self, "completions", completions)
+        set_field(self, "tier", tier)
+        set_field(self, "effort", effort)
+        set_field(self, "tags", tags)
+        set_field(self, "requested_ms", requested_ms)
+        set_field(self, "text", text)
+        set_field(self, "unpinned_key", unpinned_key)
+        set_field(self, "sender_verified", sender_verified)
+        set_field(self, "sender_looks_like", sender_looks_like)
+        set_field(self, "deferred_until", deferred_until)
 
 
 def write_rows(conn: sqlite3.Connection, rows: Sequence[TaskRow]) -> None:
@@ -124,28 +188,62 @@ def clear(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM task_state")
 
 
-@attrs.frozen
-class SenderFigures:
+class SenderFigures(Record):
+    __slots__ = (
+        "completed_tokens_today",
+        "last_let_through_ms",
+        "let_through_last_hour",
+        "oldest_in_hour_ms",
+        "outstanding_tokens",
+    )
     outstanding_tokens: int
     completed_tokens_today: int
     let_through_last_hour: int
     oldest_in_hour_ms: int | None
     last_let_through_ms: int | None
 
+    def __init__(
+        self,
+        outstanding_tokens: int,
+        completed_tokens_today: int,
+        let_through_last_hour: int,
+        oldest_in_hour_ms: int | None,
+        last_let_through_ms: int | None,
+    ) -> None:
+        set_field(self, "outstanding_tokens", outstanding_tokens)
+        set_field(self, "completed_tokens_today", completed_tokens_today)
+        set_field(self, "let_through_last_hour", let_through_last_hour)
+        set_field(self, "oldest_in_hour_ms", oldest_in_hour_ms)
+        set_field(self, "last_let_through_ms", last_let_through_ms)
+
     @property
     def tokens_today(self) -> int:
         return self.outstanding_tokens + self.completed_tokens_today
 
 
-@attrs.frozen
-class AgentFigures:
+class AgentFigures(Record):
+    __slots__ = ("completed_tokens_today", "outstanding_tokens", "queue_depth", "unpinned_queue", "working")
     outstanding_tokens: int
     completed_tokens_today: int
     queue_depth: int
     """WAITING or QUEUED tasks of pinned requests (unpinned ones are in ``unpinned_queue``)."""
     working: int
-    unpinned_queue: int = 0
+    unpinned_queue: int
     """WAITING or QUEUED tasks of requests not signed by a key pinned for their sender."""
+
+    def __init__(
+        self,
+        outstanding_tokens: int,
+        completed_tokens_today: int,
+        queue_depth: int,
+        working: int,
+        unpinned_queue: int = 0,
+    ) -> None:
+        set_field(self, "outstanding_tokens", outstanding_tokens)
+        set_field(self, "completed_tokens_today", completed_tokens_today)
+        set_field(self, "queue_depth", queue_depth)
+        set_field(self, "working", working)
+        set_field(self, "unpinned_queue", unpinned_queue)
 
     @property
     def tokens_today(self) -> int:

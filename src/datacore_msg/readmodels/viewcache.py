@@ -22,8 +22,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import attrs
-
 from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.sqlite_errors import translating
 from datacore_msg.readmodels.entry import Entry
@@ -36,15 +34,30 @@ from datacore_msg.readmodels.searchindex import (
     start_staging,
 )
 from datacore_msg.readmodels.taskcache import TaskRow, clear, write_rows
+from datacore_msg.records import Record, set_field
 
 
-@attrs.frozen
-class FileRecord:
+class FileRecord(Record):
+    __slots__ = ("dirty", "file", "pending_hash", "written_hash", "written_stat")
     file: str
     written_hash: str | None
     pending_hash: str | None
     dirty: bool
-    written_stat: str | None = None
+    written_stat: str | None
+
+    def __init__(
+        self,
+        file: str,
+        written_hash: str | None,
+        pending_hash: str | None,
+        dirty: bool,
+        written_stat: str | None = None,
+    ) -> None:
+        set_field(self, "file", file)
+        set_field(self, "written_hash", written_hash)
+        set_field(self, "pending_hash", pending_hash)
+        set_field(self, "dirty", dirty)
+        set_field(self, "written_stat", written_stat)
 
 
 _COLUMNS = "subject, role, file, s_hlc, s_origin, s_seq, text, status, peer, peer_verified, peer_looks_like"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import attrs
+from datacore_msg.records import MutableRecord
 
 #: The origins (installation keys) a relay keeps events of, by default (``relay serve
 #: --max-origins``): an event of a new origin beyond it is rejected with its reason, the rest of its
@@ -35,16 +35,18 @@ import attrs
 MAX_ORIGINS = 20_000
 
 
-@attrs.define
-class TokenBucket:
+class TokenBucket(MutableRecord):
+    __slots__ = ("burst", "rate", "stamp", "tokens")
     rate: float
     burst: float
-    tokens: float = attrs.field(default=-1.0)
-    stamp: float | None = None
+    tokens: float
+    stamp: float | None
 
-    def __attrs_post_init__(self) -> None:
-        if self.tokens < 0:
-            self.tokens = self.burst
+    def __init__(self, rate: float, burst: float, tokens: float = -1.0, stamp: float | None = None) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst if tokens < 0 else tokens
+        self.stamp = stamp
 
     def _refill(self, now: float) -> None:
         if self.stamp is not None and now > self.stamp:
@@ -66,10 +68,14 @@ class TokenBucket:
         self.tokens -= n
 
 
-@attrs.define
-class _Record:
+class _Record(MutableRecord):
+    __slots__ = ("failures", "last")
     failures: int
     last: float
+
+    def __init__(self, failures: int, last: float) -> None:
+        self.failures = failures
+        self.last = last
 
 
 class AuthPenalty:

@@ -33,8 +33,6 @@ from contextlib import contextmanager
 from datetime import tzinfo
 from pathlib import Path
 
-import attrs
-
 from datacore_msg.errors import Busy
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import physical_ms
@@ -55,6 +53,7 @@ from datacore_msg.readmodels.meta import DERIVED_FORMAT, PROJECTION
 from datacore_msg.readmodels.searchdoc import SearchDoc
 from datacore_msg.readmodels.taskcache import TaskCache, TaskRow
 from datacore_msg.readmodels.viewcache import ViewCache
+from datacore_msg.records import Record, set_field
 from datacore_msg.task_states import WORKING
 
 TRUST_META = "trust"
@@ -65,14 +64,23 @@ MESSAGE_ROLES = ("inbox", "outbox")
 Step = Callable[[], bool]
 
 
-@attrs.frozen
-class Recognised:
+class Recognised(Record):
     """What a recogniser made of a hand edit: the events it appended, and the edited text with the
     recognised changes undone (when that is the text last written, the edit is fully accounted for
     and needs no copy kept aside)."""
 
+    __slots__ = ("appended", "reverted")
+
     appended: int
     reverted: str | None
+
+    def __init__(
+        self,
+        appended: int,
+        reverted: str | None,
+    ) -> None:
+        set_field(self, "appended", appended)
+        set_field(self, "reverted", reverted)
 
 
 #: Turns recognised changes of a hand-edited view (name, text on disk) into events.
@@ -83,8 +91,8 @@ LOCK_TIMEOUT_S = 60.0
 FULL_REFOLD_THRESHOLD = 20_000
 
 
-@attrs.frozen
-class ViewContext:
+class ViewContext(Record):
+    __slots__ = ("book", "cache", "lock_path", "lock_timeout_s", "store", "tz", "user", "views_dir")
     store: EventStore
     cache: ViewCache
     user: str
@@ -92,7 +100,27 @@ class ViewContext:
     views_dir: Path
     lock_path: Path
     book: TrustBook
-    lock_timeout_s: float = LOCK_TIMEOUT_S
+    lock_timeout_s: float
+
+    def __init__(
+        self,
+        store: EventStore,
+        cache: ViewCache,
+        user: str,
+        tz: tzinfo,
+        views_dir: Path,
+        lock_path: Path,
+        book: TrustBook,
+        lock_timeout_s: float = LOCK_TIMEOUT_S,
+    ) -> None:
+        set_field(self, "store", store)
+        set_field(self, "cache", cache)
+        set_field(self, "user", user)
+        set_field(self, "tz", tz)
+        set_field(self, "views_dir", views_dir)
+        set_field(self, "lock_path", lock_path)
+        set_field(self, "book", book)
+        set_field(self, "lock_timeout_s", lock_timeout_s)
 
     @property
     def agent(self) -> str:
@@ -173,11 +201,21 @@ def _bulk() -> Iterator[None]:
             gc.enable()
 
 
-@attrs.frozen
-class Folded:
+class Folded(Record):
+    __slots__ = ("docs", "entries", "task_rows")
     entries: list[Entry]
     task_rows: list[TaskRow]
     docs: list[SearchDoc]
+
+    def __init__(
+        self,
+        entries: list[Entry],
+        task_rows: list[TaskRow],
+        docs: list[SearchDoc],
+    ) -> None:
+        set_field(self, "entries", entries)
+        set_field(self, "task_rows", task_rows)
+        set_field(self, "docs", docs)
 
 
 def fold_all(ctx: ViewContext, events: Iterable[Event]) -> Folded:

@@ -34,20 +34,29 @@ from datetime import datetime, timezone
 from itertools import pairwise
 from pathlib import Path
 
-import attrs
-
 from datacore_msg.digests import sha256, sha256_sized
 from datacore_msg.errors import StorageError
 from datacore_msg.fsutil import atomic_write, fsync_dir, replace_tail
 from datacore_msg.readmodels.viewcache import FileRecord, ViewCache
+from datacore_msg.records import Record, set_field
 
 
-@attrs.frozen
-class WriteReport:
-    written: list[str] = attrs.field(factory=list)
-    kept_aside: list[tuple[str, str]] = attrs.field(factory=list)
+class WriteReport(Record):
+    __slots__ = ("foreign", "kept_aside", "written")
+    written: list[str]
+    kept_aside: list[tuple[str, str]]
     #: Files kept aside that this writer had never written (an old datacore-messaging file).
-    foreign: list[str] = attrs.field(factory=list)
+    foreign: list[str]
+
+    def __init__(
+        self,
+        written: list[str] | None = None,
+        kept_aside: list[tuple[str, str]] | None = None,
+        foreign: list[str] | None = None,
+    ) -> None:
+        set_field(self, "written", [] if written is None else written)
+        set_field(self, "kept_aside", [] if kept_aside is None else kept_aside)
+        set_field(self, "foreign", [] if foreign is None else foreign)
 
     @property
     def warnings(self) -> list[str]:
@@ -61,15 +70,24 @@ class WriteReport:
         ]
 
 
-@attrs.frozen
-class Edit:
+class Edit(Record):
     """What changed in a file since it was written, as catch-up knows it: entry texts replaced in
     place (an old text by its new one, or by "" when the entry left the file), and the text of
     entries added after all existing ones. Applied to the bytes last written, it gives the same
     bytes as a full render."""
 
-    replaced: tuple[tuple[str, str], ...] = ()
-    appended: str = ""
+    __slots__ = ("appended", "replaced")
+
+    replaced: tuple[tuple[str, str], ...]
+    appended: str
+
+    def __init__(
+        self,
+        replaced: tuple[tuple[str, str], ...] = (),
+        appended: str = "",
+    ) -> None:
+        set_field(self, "replaced", replaced)
+        set_field(self, "appended", appended)
 
 
 #: The size of the blocks a view's digest lists the SHA-256 of.
