@@ -3,6 +3,9 @@ leaves it to click: for any argument list it accepts, click gives the same param
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Any
 
 import click
@@ -95,3 +98,34 @@ def test_whatever_the_fast_path_takes_click_parses_the_same(
     env = ENV if with_env else {}
     with pytest.MonkeyPatch.context() as patch:
         agree([command, *rest], env, patch)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("send", "@tex", "hi"),
+        ("send", "@claude", "look into it"),
+        ("inbox",),
+        ("inbox", "--json"),
+        ("mark", "MSG", "todo"),
+    ],
+    ids=" ".join,
+)
+def test_everyday_commands_import_no_class_or_typing_framework(gregor: Any, argv: tuple[str, ...]) -> None:
+    """Importing attrs, cattrs, click, typing, dataclasses or inspect costs a whole process more than
+    the work it does: the plain spellings of the everyday commands need none of them."""
+    sent = gregor.cli("send", "@gregor", "a note to self", "--json")
+    assert sent.code == 0, sent.err
+    message = json.loads(sent.out)["data"]["id"]
+    argv = tuple(message if arg == "MSG" else arg for arg in argv)
+    code = (
+        f"import sys; sys.argv = ['datacore-msg', *{list(argv)!r}]; "
+        "from datacore_msg.cli.entry import main; status = main(); "
+        "heavy = {'attr', 'attrs', 'cattrs', 'click', 'typing', 'dataclasses', 'inspect'}; "
+        "print(status, sorted(heavy & set(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=gregor.env(), capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "0 []", proc.stdout

@@ -16,7 +16,6 @@ calls the governor again: its decisions are in the log.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING
 
 from datacore_msg.app.ids import new_message_id
 from datacore_msg.app.lifecycle import load_task
@@ -26,7 +25,7 @@ from datacore_msg.eventlog.payloads import MessageSent, Payload, TaskCancelled, 
 from datacore_msg.eventlog.store import EventStore
 from datacore_msg.projections.drivers.catchup import Step
 from datacore_msg.projections.tasks import TaskState, fold_task
-from datacore_msg.records import Record, set_field
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
 from datacore_msg.task_states import REQUESTED, WORKING
 
 if TYPE_CHECKING:  # imported when a request is decided: a refresh with none to decide does without

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from datacore_msg.cli.exit_codes import Exit, exit_for
 from datacore_msg.cli.output import emit_error
 from datacore_msg.errors import DatacoreError, ImportRejected, InvalidInput
+from datacore_msg.records import TYPE_CHECKING
 from datacore_msg.terminal import printable
 
 if TYPE_CHECKING:
+    from typing import Any
+
     import click
 
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+from datacore_msg.records import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    F = TypeVar("F", bound=Callable[..., Any])
 
 
 def space_options(func: F) -> F:

@@ -18,8 +18,20 @@ boundary.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from typing import Any
+
+from datacore_msg.records import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    #: Per command: its positional parameters, its options with a value (name -> parameter,
+    #: converter, repeatable) and its flags (name -> parameter).
+    Spec = tuple[
+        tuple[str, ...],
+        Mapping[str, tuple[str, Callable[[str], Any], bool]],
+        Mapping[str, str],
+    ]
 
 ROOT_ENV = "DATACORE_ROOT"
 PRIORITIES = ("A", "B", "C")
@@ -51,13 +63,6 @@ def _text(value: str) -> Any:
     return value
 
 
-#: Per command: its positional parameters, its options with a value (name -> parameter, converter,
-#: repeatable) and its flags (name -> parameter).
-Spec = tuple[
-    tuple[str, ...],
-    Mapping[str, tuple[str, Callable[[str], Any], bool]],
-    Mapping[str, str],
-]
 _COMMON: dict[str, tuple[str, Callable[[str], Any], bool]] = {
     "--space": ("space", _text, False),
     "--root": ("root", _text, False),

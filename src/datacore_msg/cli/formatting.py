@@ -13,14 +13,17 @@ other senders' output is what it always was (the two keys absent mean: verified,
 from __future__ import annotations
 
 from datetime import datetime, timezone, tzinfo
-from typing import TYPE_CHECKING, Any
 
 from datacore_msg.eventlog.hlc import physical_ms
 from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.projections.agent_view import cost_of
 from datacore_msg.projections.timefmt import iso_local, org_inactive, org_inactive_ms
+from datacore_msg.records import TYPE_CHECKING
 from datacore_msg.task_states import CANCELLED
 from datacore_msg.terminal import field, printable
+
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:  # annotations only: ``inbox`` need not import the exchange
     from datacore_msg.app.exchange import ImportResult

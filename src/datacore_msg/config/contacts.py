@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 from datacore_msg.config.yamlsafe import load, quote
 from datacore_msg.errors import ConfigError
 from datacore_msg.eventlog.names import is_actor
 from datacore_msg.eventlog.signing import is_public_key
-from datacore_msg.records import Record, set_field
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
+
+if TYPE_CHECKING:
+    from typing import Any
 
 TIERS: tuple[str, ...] = ("owner", "team", "trusted", "unknown")
 

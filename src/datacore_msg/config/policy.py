@@ -12,13 +12,16 @@ limits (``daily_budget_tokens``, ``per_sender_daily_max``, ``per_task_max_tokens
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from datacore_msg.config.settings import Settings
 from datacore_msg.config.yamlsafe import key_text, quote
 from datacore_msg.errors import ConfigError
 from datacore_msg.eventlog.names import is_actor
 from datacore_msg.governor.policy import DEFAULT_TIERS, TIERS, ComputeLimits, Policy, TierLimits
+from datacore_msg.records import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 TIER_KEYS = {
     "priority_boost": "priority_boost",

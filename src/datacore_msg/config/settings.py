@@ -24,13 +24,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from datacore_msg.config.yamlsafe import key_text, load, place, quote
 from datacore_msg.errors import ConfigError, DatacoreError, InvalidInput
 from datacore_msg.eventlog.names import is_actor
-from datacore_msg.records import Record, set_field
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_SPACE = "0-personal"
 SPACE_RE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")

@@ -36,11 +36,13 @@ import os
 import reprlib
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from datacore_msg.errors import ConfigError, DatacoreError
+from datacore_msg.records import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     import yaml
 
 MAX_FILE_BYTES = 256 * 1024

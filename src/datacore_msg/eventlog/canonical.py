@@ -7,7 +7,11 @@ use integers and strings so that every peer produces the same bytes).
 from __future__ import annotations
 
 import json
-from typing import Any
+
+from datacore_msg.records import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 

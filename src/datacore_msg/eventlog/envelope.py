@@ -10,14 +10,16 @@ signature that matches.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from datacore_msg.digests import sha256
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_bytes, canonical_text
 from datacore_msg.eventlog.names import is_actor
 from datacore_msg.eventlog.signing import SigningKey, is_public_key, signature_ok
-from datacore_msg.records import Record, set_field
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ENVELOPE_FIELDS = ("id", "origin", "seq", "prev", "hlc", "actor", "type", "v", "data", "sig")
 _FIELD_SET = frozenset(ENVELOPE_FIELDS)

@@ -14,8 +14,6 @@ projection can re-fold one entity cheaply.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Literal, TypeVar
 
 from datacore_msg.errors import InvalidInput
 from datacore_msg.eventlog.names import (
@@ -28,9 +26,15 @@ from datacore_msg.eventlog.names import (
     is_task_id,
     text_problem,
 )
-from datacore_msg.records import Record, set_field
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
-Check = Callable[[str, Any], None]
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any, ClassVar, Literal, TypeVar
+
+    Check = Callable[[str, Any], None]
+    Mark = Literal["read", "todo", "done", "archive"]
+    P = TypeVar("P")
 
 
 def _actor(name: str, value: object) -> None:
@@ -105,7 +109,6 @@ class MessageSent(Record):
         return self.id
 
 
-Mark = Literal["read", "todo", "done", "archive"]
 MARKS: tuple[str, ...] = ("read", "todo", "done", "archive")
 
 
@@ -733,7 +736,6 @@ RENAMED_FIELDS: dict[type[Any], dict[str, str]] = {
 }
 
 
-P = TypeVar("P")
 _MAX_ERROR_CHARS = 200
 
 

@@ -26,9 +26,9 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from datacore_msg.eventlog.signing import signature_ok
+from datacore_msg.records import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported when a pool is first needed: a command checking a few saves ~7 ms
     from concurrent.futures import Future, ThreadPoolExecutor

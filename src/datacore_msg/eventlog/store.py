@@ -29,7 +29,6 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from datacore_msg.errors import ForkError, IntegrityError
 from datacore_msg.eventlog import codec
@@ -42,10 +41,13 @@ from datacore_msg.eventlog.payloads import Payload
 from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
-from datacore_msg.records import Record, set_field
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
-#: Upgrades a stored payload to the current version: (type, version, data) -> (version, data).
-Upcaster = Callable[[str, int, dict[str, Any]], tuple[int, dict[str, Any]]]
+if TYPE_CHECKING:
+    from typing import Any
+
+    #: Upgrades a stored payload to the current version: (type, version, data) -> (version, data).
+    Upcaster = Callable[[str, int, dict[str, Any]], tuple[int, dict[str, Any]]]
 
 #: Events stamped further than this into the future (by the receiver's clock) are refused.
 MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000

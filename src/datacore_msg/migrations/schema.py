@@ -8,7 +8,11 @@ that has shipped, only append new ones (a test keeps names unique and numbered i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+
+from datacore_msg.records import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MIGRATION_SET = "datacore_msg"
 

@@ -15,10 +15,13 @@ the step is the identity.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from datacore_msg.records import TYPE_CHECKING
 
-Data = dict[str, Any]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Data = dict[str, Any]
 
 _V1_PRIORITIES = {"high": "A", "normal": "B", "low": "C"}
 

@@ -116,10 +116,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Final
 
 from datacore_msg.errors import InvalidInput
+from datacore_msg.records import TYPE_CHECKING
 from datacore_msg.task_states import ARCHIVED, CANCELLED, DONE, QUEUED, WAITING, WORKING
+
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "BREAK_MARK",

@@ -27,7 +27,6 @@ no decision, no tier and no request origin; later moves apply to it as to any ta
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.hlc import COUNTER_BITS, physical_ms
@@ -47,7 +46,7 @@ from datacore_msg.eventlog.payloads import (
     TaskRevised,
 )
 from datacore_msg.eventlog.trust import TrustBook
-from datacore_msg.records import Record, set_field
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
 from datacore_msg.task_states import (
     AGENT,
     CANCELLED,
@@ -60,6 +59,9 @@ from datacore_msg.task_states import (
     SENDER,
     STATES,
 )
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ACTIONS: dict[type[object], str] = {
     TaskApproved: "approve",

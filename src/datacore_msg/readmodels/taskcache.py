@@ -18,11 +18,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from datacore_msg.eventlog.sqlite_errors import translating
-from datacore_msg.records import Record, set_field
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
 from datacore_msg.task_states import CANCELLED, IN_QUEUE, OUTSTANDING, REQUESTED, WORKING, sql_list
+
+if TYPE_CHECKING:
+    from typing import Any
 
 OUTSTANDING_SQL = sql_list(OUTSTANDING)
 #: What the queue figures count: tasks waiting or queued, and deferred requests (which wait too).
