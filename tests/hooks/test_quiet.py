@@ -1,11 +1,12 @@
 """The prompt hook's stamp (:mod:`datacore_msg.hooks.quiet`): a prompt with nothing new answered from a
 few ``stat`` calls, and everything that must still get through it.
 
-Real hook processes on real installations. Each test lets the files settle (a stamp is only written
-when every file it covers is older than :data:`~datacore_msg.hooks.quiet.RACY_NS`), has one prompt
-write the stamp and the next one answer from it, which is checked from ``-X importtime`` (the stamp's
-answer imports neither the hook's full check nor SQLite); then it changes one thing and checks that
-the next prompt shows what it must:
+Real hook processes (the console script of ``bin/``) on real installations. Each test lets the
+files settle (a stamp is only written when every file it covers is older than
+:data:`~datacore_msg.hooks.quiet.RACY_NS`), has one prompt write the stamp and the next one answer
+from it, which is checked from ``-X importtime`` (the stamp's answer imports neither the hook's full
+check nor SQLite, nor anything ``python -c pass`` does not beyond ``_json`` and ``zlib``);
+then it changes one thing and checks that the next prompt shows what it must:
 
 * a message arriving by ``import``, and one stored by ingest alone (the watcher's way: the derived
   rows behind the log);
@@ -36,8 +37,8 @@ from datacore_msg.hooks import quiet
 from datacore_msg.hooks.prompt import Args, parse_input, prompt
 
 MINUTE = 60_000
-#: The console script's work without ``runpy``: the modules a stamp's answer imports are exactly ours.
-ENTRY = "import sys; sys.argv[0] = 'datacore-msg'; from datacore_msg.cli.entry import main; sys.exit(main())"
+#: The console script as the installer installs it (only its first line is rewritten).
+SCRIPT = Path(__file__).resolve().parents[2] / "bin" / "datacore-msg"
 #: What a stamp's answer may import beyond what ``python -c pass`` has (``__future__``: every module
 #: of ours names it).
 ALLOWED = {"__future__", "_json", "zlib"}
@@ -83,7 +84,7 @@ class Runner:
     def run(self, session: str) -> tuple[str, bool]:
         """The hook's stdout for this prompt, and whether the stamp answered it."""
         done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", ENTRY, "hook", "prompt"],
+            [sys.executable, "-X", "importtime", str(SCRIPT), "hook", "prompt"],
             input=stdin_for(session),
             env=self.env,
             capture_output=True,
