@@ -1,8 +1,10 @@
 """Running a Claude Code hook as a process: stdin in, one JSON object (or nothing) out, exit 0.
 
 The command layer of :mod:`datacore_msg.hooks.prompt`, kept free of click so that a prompt costs
-little more than starting Python. Whatever happens, the exit status is 0: Claude Code blocks the
-user's prompt on status 2 and shows an error on any other, and an inbox must never do either.
+little more than starting Python. A prompt first asks its session's stamp (:mod:`datacore_msg.hooks.quiet`)
+whether anything can be new; when it says no, the process exits having imported next to nothing.
+Whatever happens, the exit status is 0: Claude Code blocks the user's prompt on status 2 and shows
+an error on any other, and an inbox must never do either.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
 
-from datacore_msg.hooks.prompt import MAX_INPUT_BYTES, Outcome, parse_args, prompt, session_start
+from datacore_msg.hooks import quiet
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the types only: a prompt with nothing new imports no more than it must
+    from collections.abc import Sequence
 
 
 def program_name(argv0: str, path: str, python: str = sys.executable) -> str:
@@ -41,12 +46,21 @@ def read_stdin() -> bytes:
     try:
         if stream is None or stream.isatty():
             return b""
-        return stream.buffer.read(MAX_INPUT_BYTES + 1)
+        return stream.buffer.read(quiet.MAX_INPUT_BYTES + 1)
     except (OSError, ValueError):
         return b""
 
 
 def run(hook: str, argv: Sequence[str]) -> int:
+    raw = None
+    if hook == "prompt":
+        options = quiet.parse_args(argv)
+        if not isinstance(options, str) and not options[2]:
+            raw = read_stdin()
+            if quiet.nothing_new(options[0], options[1], raw, os.environ, time.time_ns() // 1_000_000):
+                return 0
+    from datacore_msg.hooks.prompt import Outcome, parse_args, prompt, session_start
+
     args = parse_args(argv)
     if isinstance(args, str):
         from datacore_msg.hooks import compose
@@ -56,7 +70,8 @@ def run(hook: str, argv: Sequence[str]) -> int:
     else:
         handler = prompt if hook == "prompt" else session_start
         prog = program_name(sys.argv[0], os.environ.get("PATH", ""))
-        outcome = handler(args, read_stdin(), os.environ, time.time_ns() // 1_000_000, prog)
+        stdin = read_stdin() if raw is None else raw
+        outcome = handler(args, stdin, os.environ, time.time_ns() // 1_000_000, prog)
     if outcome.stdout:
         try:
             sys.stdout.write(outcome.stdout + "\n")

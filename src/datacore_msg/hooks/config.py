@@ -5,9 +5,10 @@ views lock, time zone, ``messaging.hook.auto_claim``, tier priority boosts, the 
 a relay is configured) is
 worked out once by the same code every command uses (:func:`build`) and stored under
 ``$XDG_CACHE_HOME/datacore-msg/``. The entry is keyed by everything it was derived from: the root,
-the ``--space`` given, the environment variables the paths and name depend on, and the size, mtime
-and inode of the settings and contacts files. Any difference, a missing or unreadable cache, and the
-entry is rebuilt; so the cache can always be deleted.
+the ``--space`` given, the environment variables the paths and name depend on, and the size, mtime,
+inode and ctime of the settings and contacts files (a rewrite that keeps the size and puts the mtime
+back still changes the ctime). Any difference, a missing or unreadable cache, and the entry is
+rebuilt; so the cache can always be deleted. The prompt hook's stamps (:mod:`.quiet`) live beside it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import zlib
 from collections.abc import Mapping
 
+from datacore_msg.hooks.quiet import ENV_KEYS, cache_dir, cache_tag, resolve_root
 from datacore_msg.records import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Any
 
 VERSION = 2
-ENV_KEYS = ("USER", "DATACORE_MSG_STATE", "XDG_STATE_HOME")
 
 
 class HookConfig(NamedTuple):
@@ -46,22 +46,10 @@ class HookConfig(NamedTuple):
     relay: bool = False
 
 
-def resolve_root(root: str | None, env: Mapping[str, str]) -> str:
-    value = root or env.get("DATACORE_ROOT") or "~/Data"
-    return os.path.abspath(os.path.expanduser(value))
-
-
-def cache_dir(env: Mapping[str, str]) -> str:
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "datacore-msg")
-
-
-def _cache_file(root: str, space_arg: str | None, env: Mapping[str, str]) -> str:
+def cache_file(root: str, space_arg: str | None, env: Mapping[str, str]) -> str:
     """One file per (root, --space); a clash of the checksum only costs a rebuild, since the entry
     names its root and space."""
-    key = "\0".join((root, space_arg or "")).encode("utf-8", "surrogatepass")
-    tag = f"{zlib.crc32(key):08x}"
-    return os.path.join(cache_dir(env), f"hook-config-{tag}.json")
+    return os.path.join(cache_dir(env), f"hook-config-{cache_tag(root, space_arg)}.json")
 
 
 def _stat_token(path: str) -> str | None:
@@ -69,7 +57,7 @@ def _stat_token(path: str) -> str | None:
         st = os.stat(path)
     except OSError:
         return None
-    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
 def _key(config: HookConfig, env: Mapping[str, str]) -> list[Any]:
@@ -87,7 +75,7 @@ def cached(root: str | None, space_arg: str | None, env: Mapping[str, str]) -> H
     """The cached config if it is still that of the files and environment, else None."""
     resolved = resolve_root(root, env)
     try:
-        with open(_cache_file(resolved, space_arg, env), encoding="utf-8") as handle:
+        with open(cache_file(resolved, space_arg, env), encoding="utf-8") as handle:
             entry = json.load(handle)
         config = HookConfig(**entry["config"])
     except (OSError, ValueError, TypeError, KeyError):
@@ -132,7 +120,7 @@ def build(root: str | None, space_arg: str | None, env: Mapping[str, str]) -> Ho
     entry = {"key": _key(config, env), "config": config._asdict()}
     with contextlib.suppress(StorageError):
         atomic_write(
-            Path(_cache_file(resolved, space_arg, env)),
+            Path(cache_file(resolved, space_arg, env)),
             json.dumps(entry, sort_keys=True).encode("utf-8"),
             mode=0o600,
         )

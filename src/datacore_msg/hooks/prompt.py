@@ -5,6 +5,13 @@ Theory of operation
 Claude Code runs the prompt hook before every prompt the user submits, with a JSON object on stdin
 (``session_id``, ``prompt``, ``cwd``, …) and adds what the hook prints to the model's context. So:
 
+0. **Cheapest when nothing can be new.** When a prompt of a session finds nothing to print, nothing
+   to catch up and nothing to claim, it leaves a stamp (:mod:`.quiet`): the identities of every file
+   its answer depended on (settings, contacts, the settings cache, the event log and its ``-wal``,
+   the session's cursor), taken before it read them, and the first WORKING task's timeout. The
+   session's next prompt compares those with ``stat`` and the clock before importing anything else
+   (:mod:`datacore_msg.cli.hookrun`) and exits silently when all match; any difference or doubt, and
+   it runs the check below, which stays the reference for what is printed.
 1. **Cheap when nothing is new.** The settings come from a JSON cache (:mod:`.config`), the state
    from the derived rows the projections keep (:mod:`datacore_msg.readmodels.hookread`), and what this
    session was already shown from its cursor (:mod:`.state`); standard library only. Nothing new →
@@ -30,12 +37,14 @@ per session; when a relay is configured it also makes sure a watcher runs for th
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from datacore_msg.errors import DatacoreError, InvalidInput
 from datacore_msg.governor.queue import next_task
 from datacore_msg.hooks import config as hook_config
-from datacore_msg.hooks import state
+from datacore_msg.hooks import quiet, state
+from datacore_msg.hooks.quiet import MAX_INPUT_BYTES
 from datacore_msg.readmodels import hookread
 from datacore_msg.records import TYPE_CHECKING, NamedTuple
 from datacore_msg.task_states import QUEUED, WAITING, WORKING
@@ -47,7 +56,6 @@ if TYPE_CHECKING:  # imported when there is something to say: a prompt with noth
 
 PROMPT_EVENT = "UserPromptSubmit"
 SESSION_EVENT = "SessionStart"
-MAX_INPUT_BYTES = 1 << 20
 HOOK_LOCK_TIMEOUT_S = 10.0
 DIGEST = "digest"
 UNCHECKED = "nothing was checked"
@@ -73,23 +81,8 @@ class Snapshot(NamedTuple):
 def parse_args(argv: Sequence[str]) -> Args | str:
     """``[--root R] [--space S] [--check]`` (also ``--opt=value``); anything else is returned as the
     offending word."""
-    values: dict[str, str | None] = {"root": None, "space": None}
-    check = False
-    words = list(argv)
-    while words:
-        word = words.pop(0)
-        name, eq, value = word.partition("=")
-        if word == "--check":
-            check = True
-        elif name in ("--root", "--space"):
-            if not eq:
-                if not words:
-                    return word
-                value = words.pop(0)
-            values[name[2:]] = value
-        else:
-            return word
-    return Args(values["root"], values["space"], check)
+    parsed = quiet.parse_args(argv)
+    return parsed if isinstance(parsed, str) else Args(*parsed)
 
 
 def parse_input(raw: bytes) -> dict[str, object]:
@@ -208,14 +201,18 @@ def _prompt(args: Args, data: Mapping[str, object], env: Mapping[str, str], now_
     session = str(data["session_id"])
     cached = hook_config.cached(args.root, args.space, env)
     config = cached or hook_config.build(args.root, args.space, env)
+    marks = None if args.check else _observe(config, session, env)
     snapshot = _read(config)
     claimed = None
     if not args.check and (cached is None or _needs_full(snapshot, config, now_ms)):
         claimed = _full(config, claim=config.auto_claim)
+        marks = _observe(config, session, env)
         snapshot = _read(config)
     seen = set() if args.check else state.load_cursor(config.state_dir, session)
     news, shown = _news(config, snapshot, seen, claimed, prog, args.check)
     if news is None or news.empty:
+        if marks is not None and claimed is None:
+            _stamp(args, config, session, env, snapshot, marks, now_ms)
         return ""
     from datacore_msg.hooks import compose
 
@@ -223,6 +220,49 @@ def _prompt(args: Args, data: Mapping[str, object], env: Mapping[str, str], now_
     if not args.check:
         _save(config, session, _still_open(seen, snapshot) | shown, env)
     return output
+
+
+def _observe(config: hook_config.HookConfig, session: str, env: Mapping[str, str]) -> list[str] | None:
+    """The identities of every file this prompt's answer depends on, taken before it reads them (the
+    stamp's marks); None when this session gets no stamp or a file changed too recently."""
+    if not quiet.is_safe(session):
+        return None
+    paths = (
+        config.settings_file,
+        config.contacts_file,
+        hook_config.cache_file(config.root, config.space_arg, env),
+        config.db,
+        config.db + "-wal",
+        state.cursor_file(config.state_dir, session),
+    )
+    return quiet.observe(paths, time.time_ns())
+
+
+def _stamp(
+    args: Args,
+    config: hook_config.HookConfig,
+    session: str,
+    env: Mapping[str, str],
+    snapshot: Snapshot,
+    marks: list[str],
+    now_ms: int,
+) -> None:
+    """Nothing to print: record that for the session's next prompt (:mod:`.quiet`) when the same
+    files would again give nothing without opening the space (the rows current, nothing to sweep or
+    claim, the settings cache still the config used), until the first WORKING task's timeout."""
+    if not snapshot.fresh or _needs_full(snapshot, config, now_ms):
+        return
+    if hook_config.cached(args.root, args.space, env) != config:
+        return
+    timeout = config.timeout_ms
+    working = [t.state_ms + timeout for t in snapshot.tasks if t.state == WORKING]
+    due = min(working) if timeout > 0 and working else None
+    path = quiet.stamp_file(env, config.root, config.space_arg, session)
+    head = quiet.header(config.root, config.space_arg, session, env)
+    try:
+        state.save_stamp(path, quiet.stamp_bytes(head, due, marks))
+    except DatacoreError:
+        return  # a stamp only saves time; without one the next prompt runs the whole check
 
 
 def _save(config: hook_config.HookConfig, session: str, seen: set[str], env: Mapping[str, str]) -> None:
@@ -266,6 +306,7 @@ def _session_start(
     text = compose.digest(config.user, config.agent, prog, snapshot.tasks, snapshot.unread)
     if not args.check:
         state.prune_cursors(config.state_dir, now_ms / 1000)
+        state.prune_stamps(quiet.cache_dir(env), now_ms / 1000)
     if not text:
         return ""
     if not args.check:

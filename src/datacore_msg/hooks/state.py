@@ -8,6 +8,9 @@ UUID-like word), replaced atomically;
 cursors untouched for :data:`KEEP_DAYS` are removed when a session starts. A lost or unreadable
 cursor only means an item may be shown once more.
 
+It also writes the prompts' stamps (:mod:`.quiet`) and removes those untouched for
+:data:`~.quiet.STAMP_KEEP_DAYS` when a session starts.
+
 The log (``hook.log`` in the state folder, at most :data:`LOG_MAX_BYTES` before it is rotated once)
 holds the details of the hook's own failures, which the hook itself reports in one line.
 """
@@ -22,6 +25,7 @@ from collections.abc import Iterable, Mapping
 
 from datacore_msg.errors import StorageError
 from datacore_msg.fsutil import atomic_write
+from datacore_msg.hooks.quiet import SAFE_CHARS, STAMP_KEEP_DAYS, STAMPS
 from datacore_msg.records import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where a path is written: a prompt with nothing new only reads
@@ -31,7 +35,6 @@ KEEP_DAYS = 30
 LOG_MAX_BYTES = 1_000_000
 CURSORS = "hook-sessions"
 NOTICE_SESSIONS = 200
-SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
 def session_key(session_id: str) -> str:
@@ -43,19 +46,19 @@ def session_key(session_id: str) -> str:
     return "h-" + sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _cursor_file(state_dir: str, session_id: str) -> str:
+def cursor_file(state_dir: str, session_id: str) -> str:
     return os.path.join(state_dir, CURSORS, f"{session_key(session_id)}.json")
 
 
 def cursor_path(state_dir: str, session_id: str) -> Path:
     from pathlib import Path
 
-    return Path(_cursor_file(state_dir, session_id))
+    return Path(cursor_file(state_dir, session_id))
 
 
 def load_cursor(state_dir: str, session_id: str) -> set[str]:
     try:
-        with open(_cursor_file(state_dir, session_id), encoding="utf-8") as handle:
+        with open(cursor_file(state_dir, session_id), encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError):
         return set()
@@ -70,7 +73,22 @@ def save_cursor(state_dir: str, session_id: str, seen: Iterable[str]) -> None:
 
 def prune_cursors(state_dir: str, now_s: float) -> int:
     """Remove cursors of sessions untouched for KEEP_DAYS; returns how many were removed."""
-    folder = os.path.join(state_dir, CURSORS)
+    return _prune(os.path.join(state_dir, CURSORS), ".json", now_s - KEEP_DAYS * 86400)
+
+
+def save_stamp(path: str, data: bytes) -> None:
+    """Write a prompt's stamp (:mod:`.quiet`), creating its folder."""
+    from pathlib import Path
+
+    atomic_write(Path(path), data, mode=0o600)
+
+
+def prune_stamps(cache_dir: str, now_s: float) -> int:
+    """Remove the prompt stamps untouched for STAMP_KEEP_DAYS; returns how many were removed."""
+    return _prune(os.path.join(cache_dir, STAMPS), ".stamp", now_s - STAMP_KEEP_DAYS * 86400)
+
+
+def _prune(folder: str, suffix: str, before_s: float) -> int:
     removed = 0
     try:
         entries = list(os.scandir(folder))
@@ -78,7 +96,7 @@ def prune_cursors(state_dir: str, now_s: float) -> int:
         return 0
     for entry in entries:
         with contextlib.suppress(OSError):
-            if entry.name.endswith(".json") and now_s - entry.stat().st_mtime > KEEP_DAYS * 86400:
+            if entry.name.endswith(suffix) and entry.stat().st_mtime < before_s:
                 os.unlink(entry.path)
                 removed += 1
     return removed
