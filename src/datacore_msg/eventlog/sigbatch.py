@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
+from _thread import allocate_lock
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -45,7 +45,7 @@ Item = tuple[str, bytes, str]
 
 #: The pool, by the process that started it (a child made by ``fork`` has none of its threads).
 _pools: dict[int, ThreadPoolExecutor] = {}
-_pool_lock = threading.Lock()
+_pool_lock = allocate_lock()  # not threading's: a command that checks no batch needs no threading
 
 
 def workers() -> int:

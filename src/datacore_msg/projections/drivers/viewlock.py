@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import threading
 from pathlib import Path
 
 
@@ -53,6 +52,8 @@ class ViewsLock:
 def _wait(fd: int, timeout_s: float) -> bool:
     """Block on ``fd``'s lock in a helper thread for up to ``timeout_s``; whether it was taken
     (if not, ``fd`` is closed, by the helper once its call returns)."""
+    import threading  # only when the lock is busy: an uncontended command needs no threads
+
     done = threading.Event()
     state = {"abandoned": False, "error": False}
     guard = threading.Lock()
