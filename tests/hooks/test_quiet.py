@@ -277,3 +277,23 @@ def test_parse_input_refusals_are_never_taken_for_a_session() -> None:
         assert quiet.session_of(data) is None
         with pytest.raises(InvalidInput):
             parse_input(data)
+
+
+def test_surfacing_and_claiming_loads_no_class_or_typing_framework(
+    gregor: Any, tmp_path: Path
+) -> None:
+    """The full check (a task to claim) imports neither attrs, cattrs, click, typing, dataclasses
+    nor inspect: each costs a whole hook run more than its work."""
+    task = send_task(gregor, "@claude", "look into the budget")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", str(SCRIPT), "hook", "prompt"],
+        input=stdin_for("4d1b6c1e-0000-4000-8000-00000000c1a1"),
+        env=hook_env(gregor, tmp_path),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done
+    assert f"has claimed task {task}" in done.stdout.decode()
+    heavy = {"attr", "attrs", "cattrs", "click", "typing", "dataclasses", "inspect"}
+    assert heavy & imported(done.stderr.decode()) == set()

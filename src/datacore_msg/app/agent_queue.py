@@ -16,8 +16,6 @@ told of the task it now holds; a failure before any claim fails as before.
 
 from __future__ import annotations
 
-import attrs
-
 from datacore_msg.app.lifecycle import append_move, payload_for
 from datacore_msg.app.space import Space
 from datacore_msg.app.views import VIEW_FAILURES, not_updated, refresh
@@ -25,14 +23,22 @@ from datacore_msg.errors import TransitionError
 from datacore_msg.governor.queue import next_task
 from datacore_msg.projections.drivers.writer import WriteReport
 from datacore_msg.readmodels.hookread import open_tasks
+from datacore_msg.records import Record, set_field
 
 MAX_ATTEMPTS = 5
 
 
-@attrs.frozen
-class Taken:
+class Taken(Record):
+    """The task claimed (None if none was), and what refreshing the views wrote."""
+
+    __slots__ = ("claimed", "views")
+
     claimed: str | None
     views: WriteReport
+
+    def __init__(self, claimed: str | None, views: WriteReport) -> None:
+        set_field(self, "claimed", claimed)
+        set_field(self, "views", views)
 
 
 def take_next(space: Space, claim: bool = True) -> Taken:

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import attrs
-
 from datacore_msg.config.settings import Settings
 from datacore_msg.config.yamlsafe import key_text
 from datacore_msg.errors import ConfigError
+from datacore_msg.records import Record, set_field
 
 
-@attrs.frozen
-class HookSettings:
-    auto_claim: bool = True
+class HookSettings(Record):
+    __slots__ = ("auto_claim",)
+
+    auto_claim: bool
+
+    def __init__(self, auto_claim: bool = True) -> None:
+        set_field(self, "auto_claim", auto_claim)
 
 
 def load_hook_settings(settings: Settings, path: Path) -> HookSettings:

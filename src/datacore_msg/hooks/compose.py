@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.readmodels.hookread import OpenTask, Unread
+from datacore_msg.records import NamedTuple
 from datacore_msg.task_states import QUEUED, WAITING, WORKING
 
 OUTPUT_LIMIT = 9_500
