@@ -68,11 +68,14 @@ _HEADS = (
 )
 #: The events that create a subject: a second one for the same id is a clash.
 _CREATION_TYPES = "('message.sent', 'task.requested')"
+#: An append: the next seq of our own origin, read in the same transaction, so no row can clash (a
+#: clash would be a bug, and raises); the position is the cursor's ``lastrowid``.
 _INSERT = (
     "INSERT INTO events (id, origin, seq, prev, hlc, actor, type, v, data, sig, subject) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING RETURNING position"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_MANY = _INSERT.removesuffix(" RETURNING position")
+#: An ingest: an event already held (by id) is left as it is.
+_INSERT_MANY = _INSERT + " ON CONFLICT(id) DO NOTHING"
 
 
 def _no_upcast(type_name: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -400,7 +403,7 @@ class EventStore:
                     version=version,
                     data=data,
                 )
-                row = self.conn.execute(
+                cursor = self.conn.execute(
                     _INSERT,
                     (
                         event_id,
@@ -415,8 +418,8 @@ class EventStore:
                         sig,
                         subject_of(type_name, data),
                     ),
-                ).fetchone()
-                position = None if row is None else int(row[0])
+                )
+                position = cursor.lastrowid
                 appended.append(
                     Event(event_id, origin, seq, prev, hlc, actor, type_name, version, data, sig, position)
                 )
