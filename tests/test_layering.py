@@ -887,7 +887,8 @@ def test_the_clock_rule_sees_clock_reads() -> None:
 # -- the chat window is a UI beside the CLI --------------------------------------------------------
 
 #: What ``chat/`` may import: the service (every action is the ``app`` call the CLI makes), the chat
-#: window's settings, and the helpers that make event text safe to show. No store, no read model, no
+#: window's settings, the helpers that make event text safe to show, and the record base classes
+#: (``records.py``, standard library only). No store, no read model, no
 #: writer: reading and writing go through ``app`` (which pages the read models for it).
 CHAT_IMPORTS = (
     "datacore_msg.chat",
@@ -897,6 +898,7 @@ CHAT_IMPORTS = (
     "datacore_msg.errors",
     "datacore_msg.terminal",
     "datacore_msg.eventlog.hlc",
+    RECORDS,
 )
 #: The only chat module that imports the UI framework: the parser and the rest stay testable alone.
 CHAT_UI = frozenset({"chat/app.py"})
@@ -904,7 +906,7 @@ CHAT_UI = frozenset({"chat/app.py"})
 
 def test_chat_calls_the_service_like_the_cli() -> None:
     offences = _disallowed("chat", CHAT_IMPORTS)
-    assert not offences, report(offences, "chat/ imports app, config.chat, errors and terminal only")
+    assert not offences, report(offences, "chat/ imports app, config.chat, errors, terminal and records only")
 
 
 def test_only_the_chat_window_imports_textual() -> None:
@@ -919,10 +921,13 @@ def test_only_the_chat_window_imports_textual() -> None:
 
 
 def test_the_chat_parser_is_pure() -> None:
-    """``chat/commands.py``: text in, a command out; nothing from the package, no I/O."""
+    """``chat/commands.py``: text in, a command out; nothing from the package but its record base
+    class (standard library only), no I/O."""
     parser = next(m for m in modules() if m.rel == "chat/commands.py")
     found = sorted({name.split(".")[0] for _, name in imports_of(parser)})
-    assert found == ["__future__", "attrs", "collections"], found
+    assert found == ["__future__", "collections", "datacore_msg"], found
+    ours = {name for _, name in package_imports(parser)}
+    assert all(is_module(name, RECORDS) for name in ours), ours
 
 
 def test_only_the_cli_opens_the_chat_window() -> None:

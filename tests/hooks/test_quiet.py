@@ -279,9 +279,7 @@ def test_parse_input_refusals_are_never_taken_for_a_session() -> None:
             parse_input(data)
 
 
-def test_surfacing_and_claiming_loads_no_class_or_typing_framework(
-    gregor: Any, tmp_path: Path
-) -> None:
+def test_surfacing_and_claiming_loads_no_class_or_typing_framework(gregor: Any, tmp_path: Path) -> None:
     """The full check (a task to claim) imports neither attrs, cattrs, click, typing, dataclasses
     nor inspect: each costs a whole hook run more than its work."""
     task = send_task(gregor, "@claude", "look into the budget")

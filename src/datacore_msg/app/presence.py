@@ -14,9 +14,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import attrs
 
 from datacore_msg.app.space import Space
 from datacore_msg.app.watch_lock import watcher_running
@@ -24,9 +21,12 @@ from datacore_msg.config.paths import Paths
 from datacore_msg.errors import InvalidInput, Unreachable
 from datacore_msg.eventlog.names import is_agent
 from datacore_msg.fsutil import atomic_write
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
 from datacore_msg.transport.frames import STATUSES
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from datacore_msg.transport.protocol import Stats
 
 DEFAULT_STATUS = "online"
@@ -82,8 +82,8 @@ def _read_roster(paths: Paths) -> dict[str, Any] | None:
     return data
 
 
-@attrs.frozen
-class OnlinePeer:
+class OnlinePeer(Record):
+    __slots__ = ("key", "name", "pinned", "status", "you")
     #: The pinned names of the key (comma-separated), else the key's first 12 hex digits.
     name: str
     key: str
@@ -91,15 +91,30 @@ class OnlinePeer:
     pinned: bool
     you: bool
 
+    def __init__(self, name: str, key: str, status: str, pinned: bool, you: bool) -> None:
+        set_field(self, "name", name)
+        set_field(self, "key", key)
+        set_field(self, "status", status)
+        set_field(self, "pinned", pinned)
+        set_field(self, "you", you)
 
-@attrs.frozen
-class Online:
+
+class Online(Record):
+    __slots__ = ("peers", "relay", "source", "views")
     peers: list[OnlinePeer]
     #: Where the roster came from: ``watcher`` (its copy) or ``relay`` (asked just now).
     source: str
-    views: Any = None
+    views: Any
     #: The relay the roster is of (None: a watcher too old to say).
-    relay: str | None = None
+    relay: str | None
+
+    def __init__(
+        self, peers: list[OnlinePeer], source: str, views: Any = None, relay: str | None = None
+    ) -> None:
+        set_field(self, "peers", peers)
+        set_field(self, "source", source)
+        set_field(self, "views", views)
+        set_field(self, "relay", relay)
 
 
 def _named(space: Space, roster: dict[str, str]) -> list[OnlinePeer]:

@@ -9,14 +9,13 @@ with the sort key of the oldest row shown.
 
 from __future__ import annotations
 
-import attrs
-
 from datacore_msg.app.messages import MessageItem, item_of
 from datacore_msg.app.space import Space
 from datacore_msg.app.tasks import sender_of
 from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.projections.messages import fold_message
 from datacore_msg.projections.tasks import TaskState, fold_task
+from datacore_msg.records import Record, set_field
 
 ROLES = ("inbox", "outbox", "agent")
 PAGE = 50
@@ -24,22 +23,30 @@ PAGE = 50
 Sort = tuple[int, str, int]
 
 
-@attrs.frozen
-class TaskItem:
+class TaskItem(Record):
     """A task of the user's agent as the list shows it, with what is known of its sender."""
 
+    __slots__ = ("sender", "state")
     state: TaskState
     sender: Sender
+
+    def __init__(self, state: TaskState, sender: Sender) -> None:
+        set_field(self, "state", state)
+        set_field(self, "sender", sender)
 
     @property
     def id(self) -> str:
         return self.state.id
 
 
-@attrs.frozen
-class Row:
+class Row(Record):
+    __slots__ = ("item", "sort")
     sort: Sort
     item: MessageItem | TaskItem
+
+    def __init__(self, sort: Sort, item: MessageItem | TaskItem) -> None:
+        set_field(self, "sort", sort)
+        set_field(self, "item", item)
 
     @property
     def id(self) -> str:

@@ -29,7 +29,6 @@ import queue
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events
@@ -48,7 +47,11 @@ from datacore_msg.app.timeline import Row, TaskItem
 from datacore_msg.chat import commands as cmd
 from datacore_msg.errors import DatacoreError
 from datacore_msg.eventlog.hlc import physical_ms
+from datacore_msg.records import TYPE_CHECKING
 from datacore_msg.terminal import field, printable
+
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 POLL_S = 0.2
 #: Lines of one message's text shown in the list.

@@ -15,73 +15,100 @@ saying what was wrong. Names and ids are checked by the service when the command
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
-import attrs
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 STATUSES = ("online", "busy", "away", "focusing")
 AGENT_SUFFIX = "-claude"
 
 
-@attrs.frozen
-class Send:
+class Send(Record):
+    __slots__ = ("text", "to")
     to: str
     text: str
 
+    def __init__(self, to: str, text: str) -> None:
+        set_field(self, "to", to)
+        set_field(self, "text", text)
 
-@attrs.frozen
-class TaskRequest:
+
+class TaskRequest(Record):
     """``to``: ``claude`` (your own agent) or ``user-claude``."""
 
+    __slots__ = ("text", "to")
     to: str
     text: str
 
+    def __init__(self, to: str, text: str) -> None:
+        set_field(self, "to", to)
+        set_field(self, "text", text)
 
-@attrs.frozen
-class Reply:
+
+class Reply(Record):
+    __slots__ = ("ref", "text", "to")
     to: str
     ref: str
     text: str
 
+    def __init__(self, to: str, ref: str, text: str) -> None:
+        set_field(self, "to", to)
+        set_field(self, "ref", ref)
+        set_field(self, "text", text)
 
-@attrs.frozen
-class View:
+
+class View(Record):
     """A listing: ``mine``, ``todos``, ``tasks``, ``online``, ``relay``."""
 
+    __slots__ = ("name",)
     name: str
 
+    def __init__(self, name: str) -> None:
+        set_field(self, "name", name)
 
-@attrs.frozen
-class Context:
+
+class Context(Record):
+    __slots__ = ("ref",)
     ref: str
 
+    def __init__(self, ref: str) -> None:
+        set_field(self, "ref", ref)
 
-@attrs.frozen
-class Status:
+
+class Status(Record):
     """``status`` None: show the current one."""
 
+    __slots__ = ("status",)
     status: str | None
 
-
-@attrs.frozen
-class Clear:
-    pass
+    def __init__(self, status: str | None) -> None:
+        set_field(self, "status", status)
 
 
-@attrs.frozen
-class Quit:
-    pass
+class Clear(Record):
+    __slots__ = ()
 
 
-@attrs.frozen
-class Help:
+class Quit(Record):
+    __slots__ = ()
+
+
+class Help(Record):
+    __slots__ = ("unknown",)
     #: The unknown command that brought the help up, if any.
-    unknown: str | None = None
+    unknown: str | None
+
+    def __init__(self, unknown: str | None = None) -> None:
+        set_field(self, "unknown", unknown)
 
 
-@attrs.frozen
-class Invalid:
+class Invalid(Record):
+    __slots__ = ("message",)
     message: str
+
+    def __init__(self, message: str) -> None:
+        set_field(self, "message", message)
 
 
 Command = Send | TaskRequest | Reply | View | Context | Status | Clear | Quit | Help | Invalid

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import TYPE_CHECKING
 
 from datacore_msg.errors import InvalidInput
+from datacore_msg.records import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import IO

@@ -6,20 +6,24 @@ is open; false keeps it quiet. Other keys are refused (a misspelt one must not g
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import attrs
-
-from datacore_msg.config.settings import Settings
 from datacore_msg.config.yamlsafe import key_text
 from datacore_msg.errors import ConfigError
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from datacore_msg.config.settings import Settings
 
 KNOWN = ("bell",)
 
 
-@attrs.frozen
-class ChatSettings:
-    bell: bool = True
+class ChatSettings(Record):
+    __slots__ = ("bell",)
+    bell: bool
+
+    def __init__(self, bell: bool = True) -> None:
+        set_field(self, "bell", bell)
 
 
 def load_chat_settings(settings: Settings, path: Path) -> ChatSettings:

@@ -16,13 +16,14 @@ uses them is :mod:`datacore_msg.transport.protocol`.
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import attrs
 
 from datacore_msg.errors import IntegrityError, ProtocolError
 from datacore_msg.eventlog.envelope import Event, from_json
 from datacore_msg.eventlog.signing import is_public_key
+from datacore_msg.records import TYPE_CHECKING, Record, set_field
+
+if TYPE_CHECKING:
+    from typing import Any
 
 PROTOCOL_VERSION = 1
 #: The largest frame either side sends or accepts (also the WebSocket ``max_size``).
@@ -58,119 +59,157 @@ STATUSES = ("online", "busy", "away", "focusing")
 OFFLINE = "offline"
 
 
-@attrs.frozen
-class Hello:
+class Hello(Record):
     """Client → relay: the installation's public key and a fresh client nonce."""
 
+    TYPE = "hello"
+    __slots__ = ("key", "nonce")
     key: str
     nonce: str
-    TYPE = "hello"
+
+    def __init__(self, key: str, nonce: str) -> None:
+        set_field(self, "key", key)
+        set_field(self, "nonce", nonce)
 
 
-@attrs.frozen
-class Challenge:
+class Challenge(Record):
     """Relay → client: the relay's fresh nonce (nothing that depends on the team secret: an
     unauthenticated caller must get nothing to test guesses of the secret against)."""
 
-    nonce: str
     TYPE = "challenge"
+    __slots__ = ("nonce",)
+    nonce: str
+
+    def __init__(self, nonce: str) -> None:
+        set_field(self, "nonce", nonce)
 
 
-@attrs.frozen
-class Auth:
+class Auth(Record):
     """Client → relay: the MAC over both nonces and the key (the secret), and the key's signature
     over both nonces (the installation)."""
 
+    TYPE = "auth"
+    __slots__ = ("mac", "sig")
     mac: str
     sig: str
-    TYPE = "auth"
+
+    def __init__(self, mac: str, sig: str) -> None:
+        set_field(self, "mac", mac)
+        set_field(self, "sig", sig)
 
 
-@attrs.frozen
-class Welcome:
+class Welcome(Record):
     """Relay → client: admitted (the client's proof checked out), with the relay's own proof that it
     knows the team secret, which the client checks before it sends anything else."""
 
-    proof: str
     TYPE = "welcome"
+    __slots__ = ("proof",)
+    proof: str
+
+    def __init__(self, proof: str) -> None:
+        set_field(self, "proof", proof)
 
 
-@attrs.frozen
-class Heads:
+class Heads(Record):
     """Either side: its version vector (per origin, the highest seq held with none missing), in
     pages of at most :data:`MAX_VECTOR_ORIGINS` origins: ``more`` says another page follows."""
 
-    heads: dict[str, int]
-    more: bool = False
     TYPE = "heads"
+    __slots__ = ("heads", "more")
+    heads: dict[str, int]
+    more: bool
+
+    def __init__(self, heads: dict[str, int], more: bool = False) -> None:
+        set_field(self, "heads", heads)
+        set_field(self, "more", more)
 
 
-@attrs.frozen
-class Events:
+class Events(Record):
     """Either side: batch ``batch`` of events the other lacks, per origin in seq order. An item that
     failed the shape check is kept as its error (see the module docstring)."""
 
+    TYPE = "events"
+    __slots__ = ("batch", "events")
     batch: int
     events: list[Event | IntegrityError]
-    TYPE = "events"
+
+    def __init__(self, batch: int, events: list[Event | IntegrityError]) -> None:
+        set_field(self, "batch", batch)
+        set_field(self, "events", events)
 
 
-@attrs.frozen
-class Ack:
+class Ack(Record):
     """Either side: batch ``batch`` is durably stored; the new heads of the origins it touched,
     and the rejected items (index in the batch, reason)."""
 
+    TYPE = "ack"
+    __slots__ = ("batch", "heads", "rejected")
     batch: int
     heads: dict[str, int]
     rejected: list[tuple[int, str]]
-    TYPE = "ack"
+
+    def __init__(self, batch: int, heads: dict[str, int], rejected: list[tuple[int, str]]) -> None:
+        set_field(self, "batch", batch)
+        set_field(self, "heads", heads)
+        set_field(self, "rejected", rejected)
 
 
-@attrs.frozen
-class CaughtUp:
+class CaughtUp(Record):
     """Either side: everything it held when it learnt the other's heads is sent and acknowledged."""
 
     TYPE = "caught_up"
+    __slots__ = ()
 
 
-@attrs.frozen
-class Ping:
+class Ping(Record):
     """Either side: are you there (answered by ``pong``)."""
 
     TYPE = "ping"
+    __slots__ = ()
 
 
-@attrs.frozen
-class Pong:
+class Pong(Record):
     TYPE = "pong"
+    __slots__ = ()
 
 
-@attrs.frozen
-class Presence:
+class Presence(Record):
     """Peer → relay: this connection's status (``key`` is the connected key). Relay → peers: a
     connected key's status changed (``offline``: its last connection closed). Never stored."""
 
+    TYPE = "presence"
+    __slots__ = ("key", "status")
     key: str
     status: str
-    TYPE = "presence"
+
+    def __init__(self, key: str, status: str) -> None:
+        set_field(self, "key", key)
+        set_field(self, "status", status)
 
 
-@attrs.frozen
-class Who:
+class Who(Record):
     """Peer → relay, with ``peers`` empty: who is connected? Relay → peer: every connected key that
     announced a status, with it."""
 
-    peers: dict[str, str]
     TYPE = "who"
+    __slots__ = ("peers",)
+    peers: dict[str, str]
+
+    def __init__(self, peers: dict[str, str]) -> None:
+        set_field(self, "peers", peers)
 
 
-@attrs.frozen
-class Error:
+class Error(Record):
     """Either side, last frame before closing: a stable code and a one-line reason."""
 
+    TYPE = "error"
+    __slots__ = ("code", "reason")
     code: str
     reason: str
-    TYPE = "error"
+
+    def __init__(self, code: str, reason: str) -> None:
+        set_field(self, "code", code)
+        set_field(self, "reason", reason)
 
 
 Frame = (
@@ -230,7 +269,7 @@ def to_obj(frame: Frame) -> dict[str, Any]:
         obj["code"] = frame.code
         obj["reason"] = frame.reason[:MAX_REASON_CHARS]
     else:
-        obj.update(attrs.asdict(frame))
+        obj.update({name: getattr(frame, name) for name in frame._FIELDS})
     return obj
 
 
