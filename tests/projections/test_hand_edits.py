@@ -313,3 +313,41 @@ def test_views_lagging_behind_the_log_are_caught_up_not_kept_aside(gregor: Any) 
     assert "stored only" in gregor.read("inbox.org")
     assert asides(gregor) == []
     assert_view_matches_log(gregor)
+
+
+@pytest.mark.parametrize(
+    "command", [("mark", "{last}", "read"), ("mark", "{first}", "read"), ("send", "@gregor", "four")]
+)
+def test_an_edit_in_place_of_the_same_size_with_its_mtime_set_back_is_kept_aside(
+    gregor: Any, command: tuple[str, ...]
+) -> None:
+    """A tool that writes the file in place (same inode), keeps its size and sets its mtime back
+    left the size, mtime and inode the writer trusts as "as last written": the next mark rewrote
+    the tail from the edited bytes (the edit lost without a copy, or kept in the view so that it
+    no longer matched the log). The ctime, which no tool can set back, now tells."""
+    ids = {"first": to_self(gregor, "one"), "last": to_self(gregor, "two")}
+    to_self(gregor, "three")
+    inbox = gregor.views / "inbox.org"
+    before = inbox.stat()
+    data = inbox.read_bytes()
+    at = data.rfind(b"two")
+    with inbox.open("r+b") as handle:
+        handle.seek(at)
+        handle.write(b"TWO")
+    os.utime(inbox, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = inbox.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    edited = inbox.read_bytes()
+
+    result = gregor.run(*(part.format(**ids) for part in command))
+    assert result.code == 0, result.err
+    assert "warning" in result.err and "inbox.org" in result.err
+    (aside,) = asides(gregor)
+    assert aside.read_bytes() == edited
+    assert b"TWO" not in inbox.read_bytes()
+    check = gregor.run("rebuild", "--check")
+    assert check.code == 0 and "Views match the log." in check.out, check
