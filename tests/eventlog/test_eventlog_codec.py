@@ -360,6 +360,113 @@ def test_any_payload_decodes_to_exactly_its_data_or_to_one_integrity_error(
     assert all(v in (None, [], {}, False) for v in defaults.values())
 
 
+class _Unprintable:
+    """A key of a dict built in Python whose ``str`` and ``repr`` fail."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+BIG_TEXT = "x" * 65_536
+HUGE_NUMBER = 10**5000  # more digits than Python prints
+
+
+@pytest.mark.parametrize(
+    ("type_name", "changes", "named"),
+    [
+        ("message.sent", {"to": BIG_TEXT}, "to: 'xxx"),
+        ("message.sent", {"id": BIG_TEXT}, "id: 'xxx"),
+        ("message.sent", {"priority": BIG_TEXT}, "priority: 'xxx"),
+        ("message.sent", {"to": "\x00" * 65_536}, "to: '\\x00"),
+        ("message.marked", {"mark": BIG_TEXT}, "mark: 'xxx"),
+        ("task.requested", {"tags": [BIG_TEXT]}, "tags: 'xxx"),
+        ("task.decided", {"rule": BIG_TEXT}, "rule: 'xxx"),
+        ("task.decided", {"figures": {BIG_TEXT: 1}}, "figures: 'xxx"),
+        ("task.decided", {"figures": {"queue": HUGE_NUMBER}}, "figures.queue: a number of 16610 bits"),
+        ("task.completed", {"tokens": HUGE_NUMBER}, "tokens: a number of 16610 bits"),
+        ("task.completed", {"result": BIG_TEXT + "\n"}, "result: 'xxx"),
+        ("task.imported", {"properties": {BIG_TEXT: "x"}}, "properties: 'xxx"),
+    ],
+)
+def test_a_huge_refused_value_is_named_in_a_short_line(
+    type_name: str, changes: dict[str, Any], named: str
+) -> None:
+    """A validator shows the value it refuses cut short; a number too long to print is described
+    (it was printed as Python's own complaint, naming no field)."""
+    example = next(p for p in EXAMPLES if type_name == p.TYPE)
+    with pytest.raises(IntegrityError) as caught:
+        decode_payload(type_name, {**encode_payload(example), **changes})
+    message = str(caught.value)
+    assert message.startswith(f"{type_name}: invalid payload: {named}"), message[:300]
+    assert len(message) < 300 and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [(HUGE_NUMBER, "<int>"), (_Unprintable(), "<_Unprintable>"), (None, "<NoneType>"), ((1, 2), "<tuple>")],
+    ids=["huge-number", "unprintable", "none", "tuple"],
+)
+def test_a_key_that_is_not_text_is_an_extra_field_named_by_its_type(key: Any, shown: str) -> None:
+    data = {**encode_payload(EXAMPLES[0]), key: 1}
+    with pytest.raises(IntegrityError) as caught:
+        decode_payload(EXAMPLES[0].TYPE, data)
+    assert str(caught.value) == f"{EXAMPLES[0].TYPE}: invalid payload: extra field(s): {shown}"
+
+
+@pytest.mark.parametrize(
+    "type_name",
+    [["message.sent"], {"a": 1}, None, 5, "t" * 100_000],
+    ids=["list", "dict", "none", "number", "long-text"],
+)
+def test_a_type_name_that_is_no_known_text_is_an_integrity_error_in_a_short_line(type_name: Any) -> None:
+    with pytest.raises(IntegrityError) as caught:
+        decode_payload(type_name, encode_payload(EXAMPLES[0]))
+    assert str(caught.value).startswith("unknown event type ")
+    assert len(str(caught.value)) < 100
+
+
+python_keys = (
+    st.text(max_size=6) | st.integers() | st.none() | st.tuples(st.integers()) | st.binary(max_size=4)
+)
+python_values = st.recursive(
+    json_scalars | st.floats() | st.integers() | st.binary(max_size=8) | st.text(min_size=70, max_size=300),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner)
+        | st.dictionaries(python_keys, inner, max_size=4)
+        | st.sets(st.integers(), max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    payload=st.sampled_from(EXAMPLES),
+    changes=st.dictionaries(
+        st.sampled_from([*FIELD_NAMES, "task", "tags", "figures", "properties", "tokens", "rule"])
+        | python_keys,
+        python_values,
+        max_size=3,
+    ),
+)
+def test_a_dict_built_in_python_decodes_or_gives_one_short_integrity_error(
+    payload: Any, changes: dict[Any, Any]
+) -> None:
+    """Any keys, any Python values (sets, bytes, floats, long texts, huge numbers): a payload or
+    one short line, never another exception."""
+    data = {**encode_payload(payload), **changes}
+    try:
+        decode_payload(payload.TYPE, data)
+    except IntegrityError as exc:
+        message = str(exc)
+        assert message.startswith(f"{payload.TYPE}: invalid payload: ")
+        assert "\n" not in message and len(message) < 1200, message[:300]
+
+
 # -- envelope parser -------------------------------------------------------------------------------
 
 

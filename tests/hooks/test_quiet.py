@@ -229,6 +229,47 @@ def test_a_change_just_before_a_prompt_writes_no_stamp(gregor: Any, tmp_path: Pa
     assert not stamps.exists() or list(stamps.iterdir()) == []
 
 
+def stamp_of(hook: Runner) -> Path:
+    (stamp,) = (Path(hook.env["XDG_CACHE_HOME"]) / "datacore-msg" / quiet.STAMPS).iterdir()
+    return stamp
+
+
+def test_a_fifo_planted_as_the_stamp_neither_hangs_a_prompt_nor_stays(gregor: Any, tmp_path: Path) -> None:
+    """A FIFO opened for reading waits for a writer: every prompt hung in ``open`` until the hook's
+    timeout. Now it is no stamp, and the whole check writes a real one over it."""
+    hook = Runner(gregor, tmp_path)
+    assert hook.run("s1") == ("", False)
+    hook.stamped("s1")
+    stamp = stamp_of(hook)
+    stamp.unlink()
+    os.mkfifo(stamp)
+    assert hook.run("s1") == ("", False)  # Runner.run: at most 60 s
+    assert stamp.is_file()
+    assert hook.run("s1") == ("", True)
+
+
+@pytest.mark.parametrize("kept", [1, 2, 3])
+def test_a_stamp_cut_to_name_fewer_files_is_no_answer(
+    gregor: Any, tex: Any, introduce: Any, tmp_path: Path, kept: int
+) -> None:
+    """A stamp edited to name only files an import does not change (the first ``kept`` of the
+    settings, the contacts and the settings cache) answered "nothing new" for ever; a stamp must
+    name every file a stamp covers, or it is a miss."""
+    introduce(gregor, tex)
+    hook = Runner(gregor, tmp_path)
+    assert hook.run("s1") == ("", False)
+    hook.stamped("s1")
+    stamp = stamp_of(hook)
+    fields = stamp.read_bytes().split(b"\0")
+    head = len(fields) - 2 * 6 - 2  # the header, the due time, six files, the end
+    stamp.write_bytes(
+        b"\0".join([*fields[: head + 1], *fields[head + 1 : head + 1 + 2 * kept], quiet.END.encode()])
+    )
+    ok(tex.cli("send", "@gregor", "hello by import"))
+    carry(tex, gregor)
+    assert hook.context("s1").splitlines()[1].startswith("1 new message for gregor (1 from tex)")
+
+
 def test_odd_session_ids_and_check_never_use_a_stamp(gregor: Any, tmp_path: Path) -> None:
     env = hook_env(gregor, tmp_path)
     odd = "session with spaces"

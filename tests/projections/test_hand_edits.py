@@ -4,8 +4,10 @@ with a warning, and the view is written again from the log. What the writer itse
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -312,4 +314,85 @@ def test_views_lagging_behind_the_log_are_caught_up_not_kept_aside(gregor: Any) 
     assert result.code == 0 and result.err == ""
     assert "stored only" in gregor.read("inbox.org")
     assert asides(gregor) == []
+    assert_view_matches_log(gregor)
+
+
+@pytest.mark.parametrize(
+    "command", [("mark", "{last}", "read"), ("mark", "{first}", "read"), ("send", "@gregor", "four")]
+)
+def test_an_edit_in_place_of_the_same_size_with_its_mtime_set_back_is_kept_aside(
+    gregor: Any, command: tuple[str, ...]
+) -> None:
+    """A tool that writes the file in place (same inode), keeps its size and sets its mtime back
+    left the size, mtime and inode the writer trusts as "as last written": the next mark rewrote
+    the tail from the edited bytes (the edit lost without a copy, or kept in the view so that it
+    no longer matched the log). The ctime, which no tool can set back, now tells."""
+    ids = {"first": to_self(gregor, "one"), "last": to_self(gregor, "two")}
+    to_self(gregor, "three")
+    inbox = gregor.views / "inbox.org"
+    before = inbox.stat()
+    data = inbox.read_bytes()
+    at = data.rfind(b"two")
+    with inbox.open("r+b") as handle:
+        handle.seek(at)
+        handle.write(b"TWO")
+    os.utime(inbox, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = inbox.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    edited = inbox.read_bytes()
+
+    result = gregor.run(*(part.format(**ids) for part in command))
+    assert result.code == 0, result.err
+    assert "warning" in result.err and "inbox.org" in result.err
+    (aside,) = asides(gregor)
+    assert aside.read_bytes() == edited
+    assert b"TWO" not in inbox.read_bytes()
+    check = gregor.run("rebuild", "--check")
+    assert check.code == 0 and "Views match the log." in check.out, check
+
+
+def recorded_as_by_an_earlier_version(inst: Any) -> None:
+    """Rewrite each view's record as a version before block-listed digests and the ctime wrote it:
+    the plain SHA-256 of the file, and its size, mtime and inode."""
+    db = inst.state / "spaces" / inst.space_name / "events.sqlite3"
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            for name, stat in conn.execute("SELECT file, written_stat FROM view_files").fetchall():
+                path = inst.views / name
+                if path.exists():
+                    plain = hashlib.sha256(path.read_bytes()).hexdigest()
+                    old_stat = ":".join(stat.split(":")[:3])
+                    conn.execute(
+                        "UPDATE view_files SET written_hash = ?, written_stat = ? WHERE file = ?",
+                        (plain, old_stat, name),
+                    )
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_views_recorded_by_an_earlier_version_are_its_own_and_an_edit_of_them_is_kept_aside(
+    gregor: Any, edited: bool
+) -> None:
+    first = to_self(gregor, "one")
+    to_self(gregor, "two")
+    recorded_as_by_an_earlier_version(gregor)
+    inbox = gregor.views / "inbox.org"
+    if edited:
+        before = inbox.stat()
+        with inbox.open("r+b") as handle:
+            handle.seek(inbox.read_bytes().rfind(b"two"))
+            handle.write(b"TWO")
+        os.utime(inbox, ns=(before.st_atime_ns, before.st_mtime_ns))
+    result = gregor.run("mark", first, "read")
+    assert result.code == 0, result.err
+    assert len(asides(gregor)) == int(edited) and asides(gregor, "outbox.org") == []
+    assert ("warning" in result.err) == edited, result.err
+    again = gregor.run("send", "@gregor", "three")
+    assert again.code == 0 and again.err == "", again.err
     assert_view_matches_log(gregor)

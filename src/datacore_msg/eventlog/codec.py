@@ -147,9 +147,9 @@ def encode_payload(payload: Payload) -> dict[str, Any]:
 
 
 def decode_payload(type_name: str, data: Any) -> Payload:
-    cls = PAYLOAD_TYPES.get(type_name)
+    cls = PAYLOAD_TYPES.get(type_name) if type(type_name) is str else None
     if cls is None:
-        raise IntegrityError(f"unknown event type {type_name!r}")
+        raise IntegrityError(f"unknown event type {_key_name(type_name)!r}")
     if not isinstance(data, dict):
         raise IntegrityError(f"{type_name}: payload is not an object")
     fields, _, keys = _SPECS.get(cls) or spec(cls)
@@ -166,7 +166,7 @@ def decode_payload(type_name: str, data: Any) -> Payload:
         else:
             values[name] = value
     if not keys.issuperset(data):
-        extra = sorted(str(key)[:_MAX_KEY_CHARS] for key in data if key not in keys)
+        extra = sorted(_key_name(key) for key in data if type(key) is not str or key not in keys)
         shown = ", ".join(extra[:_MAX_EXTRA_SHOWN]) + (", …" if len(extra) > _MAX_EXTRA_SHOWN else "")
         problems.append(f"extra field(s): {shown}")
     if problems:
@@ -176,6 +176,16 @@ def decode_payload(type_name: str, data: Any) -> Payload:
     except (ValueError, TypeError) as exc:
         raise IntegrityError(f"{type_name}: invalid payload: {exc}") from None
     return payload
+
+
+def _key_name(key: Any) -> str:
+    """A key as an error names it: text cut to :data:`_MAX_KEY_CHARS` (quoted when it holds a line
+    break or another control character); any other key (only a dict built in Python has one) by its
+    type, as printing it may fail (a number of 5,000 digits)."""
+    if type(key) is not str:
+        return f"<{type(key).__name__}>"
+    cut = key[:_MAX_KEY_CHARS]
+    return cut if cut.isprintable() else repr(cut)
 
 
 def _json_type(value: Any) -> str:

@@ -18,6 +18,24 @@ PRIORITIES = ("A", "B", "C")
 MAX_TEXT_BYTES = 64 * 1024
 
 
+#: A refused value is shown in an error cut to this many characters: a hostile 64 KiB value, or a
+#: number too long to print, must not flood the one line an error is.
+MAX_SHOWN_CHARS = 80
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message, cut to :data:`MAX_SHOWN_CHARS` characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"a number of {value.bit_length()} bits"
+    if isinstance(value, str) and len(value) > MAX_SHOWN_CHARS:
+        value = value[:MAX_SHOWN_CHARS]  # no repr of 64 KiB to cut down
+    try:
+        text = repr(value)
+    except Exception:  # a value built in Python may have any repr
+        return f"a {type(value).__name__}"
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…"
+
+
 def is_actor(name: object) -> bool:
     return isinstance(name, str) and ACTOR_RE.fullmatch(name) is not None
 

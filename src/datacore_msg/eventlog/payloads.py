@@ -24,6 +24,7 @@ from datacore_msg.eventlog.names import (
     is_message_id,
     is_tag,
     is_task_id,
+    shown,
     text_problem,
 )
 from datacore_msg.records import TYPE_CHECKING, Record, set_field
@@ -39,18 +40,18 @@ if TYPE_CHECKING:
 
 def _actor(name: str, value: object) -> None:
     if not is_actor(value):
-        raise ValueError(f"{name}: {value!r} is not a valid name")
+        raise ValueError(f"{name}: {shown(value)} is not a valid name")
 
 
 def _message_id(name: str, value: object) -> None:
     if not is_message_id(value):
-        raise ValueError(f"{name}: {value!r} is not a message id")
+        raise ValueError(f"{name}: {shown(value)} is not a message id")
 
 
 def _optional_parent(name: str, value: object) -> None:
     """A message replies to a message or to a task (an agent answering the task's sender)."""
     if value is not None and not (is_message_id(value) or is_task_id(value)):
-        raise ValueError(f"{name}: {value!r} is not a message or task id")
+        raise ValueError(f"{name}: {shown(value)} is not a message or task id")
 
 
 def _text(name: str, value: object) -> None:
@@ -61,7 +62,7 @@ def _text(name: str, value: object) -> None:
 
 def _priority(name: str, value: object) -> None:
     if value is not None and value not in PRIORITIES:
-        raise ValueError(f"{name}: {value!r} is not one of A, B, C")
+        raise ValueError(f"{name}: {shown(value)} is not one of A, B, C")
 
 
 class MessageSent(Record):
@@ -114,7 +115,7 @@ MARKS: tuple[str, ...] = ("read", "todo", "done", "archive")
 
 def _mark(name: str, value: object) -> None:
     if value not in MARKS:
-        raise ValueError(f"{name}: {value!r} is not one of {', '.join(MARKS)}")
+        raise ValueError(f"{name}: {shown(value)} is not one of {', '.join(MARKS)}")
 
 
 _RULE_RE = re.compile(r"[a-z][a-z_]{0,31}")
@@ -122,7 +123,7 @@ _RULE_RE = re.compile(r"[a-z][a-z_]{0,31}")
 
 def _mark_like(name: str, value: object) -> None:
     if not isinstance(value, str) or _RULE_RE.fullmatch(value) is None:
-        raise ValueError(f"{name}: {value!r} is not a rule or tier name")
+        raise ValueError(f"{name}: {shown(value)} is not a rule or tier name")
 
 
 class MessageMarked(Record):
@@ -158,12 +159,12 @@ DECIMAL_RE = re.compile(r"(0|[1-9][0-9]{0,8})\.[0-9]{2}")
 
 def _task_id(name: str, value: object) -> None:
     if not is_task_id(value):
-        raise ValueError(f"{name}: {value!r} is not a task id")
+        raise ValueError(f"{name}: {shown(value)} is not a task id")
 
 
 def _agent(name: str, value: object) -> None:
     if not (is_actor(value) and isinstance(value, str) and is_agent(value)):
-        raise ValueError(f"{name}: {value!r} is not an agent name (NAME-claude)")
+        raise ValueError(f"{name}: {shown(value)} is not an agent name (NAME-claude)")
 
 
 def _tags(name: str, value: tuple[str, ...]) -> None:
@@ -171,7 +172,7 @@ def _tags(name: str, value: tuple[str, ...]) -> None:
         raise ValueError(f"{name}: more than {MAX_TAGS} tags")
     for tag in value:
         if not is_tag(tag):
-            raise ValueError(f"{name}: {tag!r} is not a tag (letters, digits, _@)")
+            raise ValueError(f"{name}: {shown(tag)} is not a tag (letters, digits, _@)")
     if len(set(value)) != len(value):
         raise ValueError(f"{name}: a tag is repeated")
 
@@ -181,7 +182,7 @@ def _bounded(low: int, high: int, optional: bool) -> Check:
         if value is None and optional:
             return
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ValueError(f"{name}: {value!r} is not a whole number from {low} to {high}")
+            raise ValueError(f"{name}: {shown(value)} is not a whole number from {low} to {high}")
 
     return check
 
@@ -199,7 +200,7 @@ def _optional_text(name: str, value: object) -> None:
 
 def _decimal(name: str, value: object) -> None:
     if value is not None and (not isinstance(value, str) or DECIMAL_RE.fullmatch(value) is None):
-        raise ValueError(f"{name}: {value!r} is not an amount with two decimals")
+        raise ValueError(f"{name}: {shown(value)} is not an amount with two decimals")
 
 
 def _path(name: str, value: object) -> None:
@@ -211,12 +212,12 @@ def _path(name: str, value: object) -> None:
         or len(value) > MAX_PATH_CHARS
         or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
     ):
-        raise ValueError(f"{name}: {value!r} is not a usable path")
+        raise ValueError(f"{name}: {shown(value)} is not a usable path")
 
 
 def _outcome(name: str, value: object) -> None:
     if value not in OUTCOMES:
-        raise ValueError(f"{name}: {value!r} is not one of {', '.join(OUTCOMES)}")
+        raise ValueError(f"{name}: {shown(value)} is not one of {', '.join(OUTCOMES)}")
 
 
 def _figures(name: str, value: dict[str, int]) -> None:
@@ -224,14 +225,14 @@ def _figures(name: str, value: dict[str, int]) -> None:
         raise ValueError(f"{name}: too many figures")
     for figure, number in value.items():
         if not is_tag(figure):
-            raise ValueError(f"{name}: {figure!r} is not a figure name")
+            raise ValueError(f"{name}: {shown(figure)} is not a figure name")
         if isinstance(number, bool) or not isinstance(number, int) or abs(number) > MAX_STAMP:
-            raise ValueError(f"{name}.{figure}: {number!r} is not a whole number")
+            raise ValueError(f"{name}.{figure}: {shown(number)} is not a whole number")
 
 
 def _flag(name: str, value: object) -> None:
     if not isinstance(value, bool):
-        raise TypeError(f"'{name}' must be <class 'bool'> (got {value!r} that is a {type(value)!r}).")
+        raise TypeError(f"'{name}' must be <class 'bool'> (got {shown(value)} that is a {type(value)!r}).")
 
 
 class TaskRequested(Record):
@@ -289,7 +290,7 @@ _HEX = frozenset("0123456789abcdef")
 
 def _optional_event_id(name: str, value: object) -> None:
     if value is not None and not (isinstance(value, str) and len(value) == 64 and _HEX.issuperset(value)):
-        raise ValueError(f"{name}: {value!r} is not an event id")
+        raise ValueError(f"{name}: {shown(value)} is not an event id")
 
 
 class _TaskEvent(Record):
@@ -503,7 +504,7 @@ IMPORTED_TASK_STATES: tuple[str, ...] = ("WAITING", "DONE", "CANCELLED", "ARCHIV
 
 def _original_id(name: str, value: object) -> None:
     if not isinstance(value, str) or ORIGINAL_ID_RE.fullmatch(value) is None:
-        raise ValueError(f"{name}: {value!r} is not an id of the old system")
+        raise ValueError(f"{name}: {shown(value)} is not an id of the old system")
 
 
 def _properties(name: str, value: dict[str, str]) -> None:
@@ -511,7 +512,7 @@ def _properties(name: str, value: dict[str, str]) -> None:
         raise ValueError(f"{name}: more than {MAX_IMPORTED_PROPERTIES} properties")
     for prop, text in value.items():
         if not isinstance(prop, str) or PROPERTY_NAME_RE.fullmatch(prop) is None:
-            raise ValueError(f"{name}: {prop!r} is not a property name")
+            raise ValueError(f"{name}: {shown(prop)} is not a property name")
         if (
             not isinstance(text, str)
             or len(text) > MAX_PROPERTY_CHARS
@@ -522,7 +523,7 @@ def _properties(name: str, value: dict[str, str]) -> None:
 
 def _imported_state(name: str, value: object) -> None:
     if value not in IMPORTED_TASK_STATES:
-        raise ValueError(f"{name}: {value!r} is not one of {', '.join(IMPORTED_TASK_STATES)}")
+        raise ValueError(f"{name}: {shown(value)} is not one of {', '.join(IMPORTED_TASK_STATES)}")
 
 
 class MessageImported(Record):

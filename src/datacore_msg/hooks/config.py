@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Mapping
 
-from datacore_msg.hooks.quiet import ENV_KEYS, cache_dir, cache_tag, resolve_root
+from datacore_msg.hooks.quiet import ENV_KEYS, resolve_root, settings_cache_file
 from datacore_msg.records import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class HookConfig(NamedTuple):
 def cache_file(root: str, space_arg: str | None, env: Mapping[str, str]) -> str:
     """One file per (root, --space); a clash of the checksum only costs a rebuild, since the entry
     names its root and space."""
-    return os.path.join(cache_dir(env), f"hook-config-{cache_tag(root, space_arg)}.json")
+    return settings_cache_file(root, space_arg, env)
 
 
 def _stat_token(path: str) -> str | None:

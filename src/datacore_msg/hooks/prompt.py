@@ -227,7 +227,7 @@ def _observe(config: hook_config.HookConfig, session: str, env: Mapping[str, str
     stamp's marks); None when this session gets no stamp or a file changed too recently."""
     if not quiet.is_safe(session):
         return None
-    paths = (
+    paths = (  # as many and in the order quiet.STAMPED_FILES says
         config.settings_file,
         config.contacts_file,
         hook_config.cache_file(config.root, config.space_arg, env),

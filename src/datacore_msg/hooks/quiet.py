@@ -23,7 +23,8 @@ machine's within that margin.
 
 Any doubt is a miss: no stamp, another session's or root's, another version of datacore-msg, an
 environment that differs, stdin that is not a plain JSON object with a UUID-like ``session_id``, an
-option other than ``--root`` and ``--space``, a file that cannot be read or ``stat``-ed. A miss only
+option other than ``--root`` and ``--space``, a file that cannot be read or ``stat``-ed, a stamp that
+is not a regular file (a FIFO would block the read) or does not name every file a stamp covers. A miss only
 means the whole check runs, which is the reference for what the hook prints. Stamps live in the
 settings cache's folder (``hook-stamps/``), may be deleted at any time, and those untouched for
 :data:`STAMP_KEEP_DAYS` are removed when a session starts.
@@ -52,6 +53,9 @@ MISSING = "-"
 END = "end"
 _MAX_STAMP_BYTES = 1 << 16
 _WHITESPACE = " \t\n\r"
+#: ``stat.S_IFMT`` and ``stat.S_IFREG`` (not imported: see the module docstring).
+_FILE_TYPE = 0o170000
+_REGULAR = 0o100000
 
 
 class _Decoding:
@@ -103,6 +107,11 @@ def cache_tag(root: str, space_arg: str | None) -> str:
     from zlib import crc32
 
     return f"{crc32(chr(0).join((root, space_arg or '')).encode('utf-8', 'surrogatepass')):08x}"
+
+
+def settings_cache_file(root: str, space_arg: str | None, env: Mapping[str, str]) -> str:
+    """The settings cache of (root, --space) (:func:`datacore_msg.hooks.config.cache_file`)."""
+    return os.path.join(cache_dir(env), f"hook-config-{cache_tag(root, space_arg)}.json")
 
 
 def is_safe(session: str) -> bool:
@@ -182,6 +191,22 @@ def observe(paths: Sequence[str], now_ns: int) -> list[str] | None:
     return marks
 
 
+#: The files a stamp names, in this order (:func:`datacore_msg.hooks.prompt._observe`): the settings,
+#: the contacts, the settings cache, the log, its ``-wal`` file and the session's cursor.
+STAMPED_FILES = 6
+
+
+def _covers(marks: Sequence[str], root: str, space_arg: str | None, env: Mapping[str, str]) -> bool:
+    """Whether ``marks`` name as many files as a stamp does, this space's settings cache among them
+    and the log's ``-wal`` beside the log: a stamp cut or edited to name fewer files is no answer."""
+    paths = marks[::2]
+    return (
+        len(marks) == 2 * STAMPED_FILES
+        and paths[2] == settings_cache_file(root, space_arg, env)
+        and paths[4] == paths[3] + "-wal"
+    )
+
+
 def stamp_bytes(head: Sequence[str], due_ms: int | None, marks: Sequence[str]) -> bytes:
     """A stamp: the header, the due time ("" for none), the marks, an end; NUL-separated."""
     return os.fsencode("\0".join([*head, "" if due_ms is None else str(due_ms), *marks, END]))
@@ -196,8 +221,11 @@ def nothing_new(
         if session is None:
             return False
         resolved = resolve_root(root, env)
-        fd = os.open(stamp_file(env, resolved, space_arg, session), os.O_RDONLY)
+        # Non-blocking: a FIFO planted as the stamp would otherwise hang every prompt in open().
+        fd = os.open(stamp_file(env, resolved, space_arg, session), os.O_RDONLY | os.O_NONBLOCK)
         try:
+            if os.fstat(fd).st_mode & _FILE_TYPE != _REGULAR:
+                return False
             data = os.read(fd, _MAX_STAMP_BYTES)
         finally:
             os.close(fd)
@@ -205,7 +233,7 @@ def nothing_new(
         head = header(resolved, space_arg, session, env)
         count = len(head)
         marks = fields[count + 1 : -1]
-        if fields[:count] != head or fields[-1] != END or len(marks) % 2 or not marks:
+        if fields[:count] != head or fields[-1] != END or not _covers(marks, resolved, space_arg, env):
             return False
         due = fields[count]
         if due and now_ms > int(due):

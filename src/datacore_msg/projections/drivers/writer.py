@@ -138,11 +138,14 @@ def _matches(data: bytes, recorded: str | None, data_digest: str) -> bool:
 
 
 def _stat_token(path: Path) -> str | None:
+    """The file's size, mtime, inode and ctime: unchanged, the file is taken as last written without
+    reading it. The ctime is there because a tool can set the mtime back after writing in place; the
+    ctime it cannot set."""
     try:
         st = path.stat()
     except FileNotFoundError:
         return None
-    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
 def _read(path: Path) -> bytes | None:
@@ -272,9 +275,9 @@ def write_views(
     recognises as its own.
 
     ``edits`` names files whose change catch-up knows entry by entry (:class:`Edit`): when such a
-    file is on disk exactly as last written (same size, mtime and inode), its new bytes are its old
-    bytes with the edit applied -- equal to a full render, without one (each replaced text must be
-    found exactly once, else the file is rendered).
+    file is on disk exactly as last written (same size, mtime, inode and ctime), its new bytes are its
+    old bytes with the edit applied -- equal to a full render, without one (each replaced text must
+    be found exactly once, else the file is rendered).
 
     ``absorbed`` names files whose hand edit was turned into events in full: they are rewritten
     without a copy kept aside."""
