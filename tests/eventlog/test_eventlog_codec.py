@@ -543,6 +543,38 @@ def test_from_json_rejects_booleans_posing_as_integers() -> None:
         from_json({**event.to_json(), "seq": True})
 
 
+@pytest.mark.parametrize(
+    ("type_name", "accepted"),
+    [
+        ("message.sent", True),
+        ("relay.presence_v2", True),
+        ("x", True),
+        ("a" * 64, True),
+        ("a" * 65, False),
+        ("Message.sent", False),
+        ("message..sent", False),
+        (".message", False),
+        ("message.", False),
+        ("message sent", False),
+        ("message.1sent", False),
+        ("message-sent", False),
+        ("message.sent\n", False),
+        ("t\u00e4sk.x", False),
+    ],
+)
+def test_from_json_takes_only_event_type_names(type_name: str, accepted: bool) -> None:
+    """An unknown type is stored for a later release, but only a name of the form every release
+    uses: a hostile peer cannot store a 64 KiB or a control-character type name."""
+    event = seal(_KEY, seq=1, prev=None, hlc=1, actor="gregor", type_name="x", version=1, data={})
+    line = {**event.to_json(), "type": type_name}
+    if accepted:
+        assert from_json(line).type == type_name
+    else:
+        with pytest.raises(IntegrityError, match="is not an event type") as caught:
+            from_json(line)
+        assert len(str(caught.value)) < 300
+
+
 # -- canonical bytes -------------------------------------------------------------------------------
 
 

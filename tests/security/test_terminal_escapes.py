@@ -78,9 +78,16 @@ def test_hostile_event_fields_never_reach_the_terminal_raw(
     make_installation: Callable[..., Any], tmp_path: Path
 ) -> None:
     gregor = make_installation("gregor")
+    odd = Attacker()
+    odd.seal(f"x.{CLEAR}{CLIPBOARD}", 1, {"subject": "s"})
+    refused = gregor.run("import", str(odd.write(tmp_path / "odd-type.jsonl")))
+    assert refused.code == 11, refused
+    assert "is not an event type" in refused.err and "x.\\x1b[2J" in refused.err
+    assert_clean(refused, "import of an odd type name")
+
     mallory = Attacker()
     now = time.time_ns() // 1_000_000
-    odd_type = f"x.{CLEAR}{CLIPBOARD}"
+    odd_type = "x.note"
     mallory.seal(odd_type, 1, {"subject": f"s-{HOSTILE}\n2026-01-01 forged line"})
     message_id = new_message_id(now)
     mallory.payload(MessageSent(id=message_id, sender="mallory", to="gregor", text=f"hi {HOSTILE}\nline 2"))
@@ -98,7 +105,6 @@ def test_hostile_event_fields_never_reach_the_terminal_raw(
     log = gregor.run("log")
     assert log.code == 0, log
     assert_clean(log, "log")
-    assert "x.\\u001b[2J" in log.out  # the type is shown, escaped visibly
     assert "\\u001b]52;c;" in log.out
     assert "forged line" in log.out
     assert not any(line.startswith("2026-01-01 forged") for line in log.out.splitlines())

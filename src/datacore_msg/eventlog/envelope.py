@@ -25,6 +25,19 @@ ENVELOPE_FIELDS = ("id", "origin", "seq", "prev", "hlc", "actor", "type", "v", "
 _FIELD_SET = frozenset(ENVELOPE_FIELDS)
 _HEX64 = frozenset("0123456789abcdef")
 _MAX_INT = 2**63 - 1
+#: An event type's name: lowercase words joined by dots (``message.sent``), at most 64 characters; a
+#: later release's types take the same form, so an unknown type that does not is refused.
+MAX_TYPE_CHARS = 64
+_TYPE_WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def is_type_name(value: object) -> bool:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_TYPE_CHARS:
+        return False
+    words = value.split(".")
+    return all(word and "a" <= word[0] <= "z" and _TYPE_WORD.issuperset(word) for word in words)
+
+
 _ENCODE = canonical_text
 
 
@@ -232,6 +245,11 @@ def from_json(obj: Any) -> Event:
         raise IntegrityError(f"actor {shown(obj['actor'])} is not a valid name")
     if not isinstance(obj["type"], str) or not obj["type"]:
         raise IntegrityError("type is not a string")
+    if not is_type_name(obj["type"]):
+        raise IntegrityError(
+            f"type {shown(obj['type'])} is not an event type (lowercase words joined by dots, "
+            f"at most {MAX_TYPE_CHARS} characters)"
+        )
     if not isinstance(obj["data"], dict):
         raise IntegrityError("data is not an object")
     if not isinstance(obj["sig"], str):
