@@ -35,6 +35,7 @@ from datacore_msg.config.paths import settings_path
 from datacore_msg.errors import InvalidInput
 from datacore_msg.hooks import quiet
 from datacore_msg.hooks.prompt import Args, parse_input, prompt
+from peers import rewrite_in_place
 
 MINUTE = 60_000
 #: The console script as the installer installs it (only its first line is rewritten).
@@ -136,24 +137,6 @@ def ingest(src: Any, dst: Any) -> None:
         lines = list(exchange.parse_lines(line.encode() for line in exchange.export_lines(space)))
     with dst.space() as space:
         assert space.store.ingest(lines, wall()).rejected == []
-
-
-def rewrite_in_place(path: Path, old: bytes, new: bytes) -> None:
-    """Replace ``old`` by ``new`` (same length) in the file itself, then put its mtime back: only the
-    ctime says it changed."""
-    assert len(old) == len(new)
-    before = path.stat()
-    data = path.read_bytes()
-    assert data.count(old) == 1, data
-    with path.open("r+b") as handle:
-        handle.write(data.replace(old, new))
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    after = path.stat()
-    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
-        before.st_ino,
-        before.st_size,
-        before.st_mtime_ns,
-    )
 
 
 def test_a_message_by_import_and_one_by_ingest_are_shown_after_a_stamped_prompt(
