@@ -385,3 +385,25 @@ def test_views_recorded_by_an_earlier_version_are_its_own_and_an_edit_of_them_is
     again = gregor.run("send", "@gregor", "three")
     assert again.code == 0 and again.err == "", again.err
     assert_view_matches_log(gregor)
+
+
+def test_a_tail_that_cannot_be_written_in_place_is_rendered_whole(
+    gregor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change placed from the end of the file (only its tail made) whose file is gone by the time
+    it is written: the whole file is rendered and written instead, the same bytes."""
+    first = to_self(gregor, "one")
+    placed: list[str] = []
+    real_edit = writer._edit_in_place
+
+    def spy(*args: Any) -> Any:
+        result = real_edit(*args)
+        placed.append("placed" if result is not None else "rendered")
+        return result
+
+    monkeypatch.setattr(writer, "_edit_in_place", spy)
+    monkeypatch.setattr(writer, "_write_tail", lambda path, offset, tail: False)
+    assert gregor.cli("mark", first, "todo").code == 0
+    assert "placed" in placed
+    assert_view_matches_log(gregor)
+    assert asides(gregor) == []

@@ -90,6 +90,8 @@ class Edit(Record):
         set_field(self, "appended", appended)
 
 
+#: A file's new bytes; a function making them, when only its new tail was made; None to remove it.
+Content = bytes | Callable[[], bytes] | None
 #: The size of the blocks a view's digest lists the SHA-256 of.
 BLOCK = 256 * 1024
 _BLOCKED = "b1-"
@@ -289,7 +291,7 @@ def write_views(
         if record.dirty or _stat_token(views_dir / name) != record.written_stat
     }
     candidates.update(always)
-    to_write: list[tuple[str, Path, bytes | None, str]] = []
+    to_write: list[tuple[str, Path, Content, str]] = []
     tails: dict[str, tuple[int, str, bytes]] = {}
     settled: list[tuple[str, str, str]] = []
     gone: list[str] = []
@@ -300,7 +302,7 @@ def write_views(
         if not record.dirty and unchanged:
             continue
         hint = (edits or {}).get(name) if unchanged and record.written_hash else None
-        if hint is not None and _placed(name, path, record, hint, tails, to_write, settled):
+        if hint is not None and _placed(name, path, record, hint, render, tails, to_write, settled):
             continue
         content, old, offset = _new_content(path, name, render, hint)
         new_digest, prefix_digest = _digests(content, offset)
@@ -331,7 +333,7 @@ def write_views(
             (name, _pending_tail(new_digest, *tails[name]) if name in tails else new_digest)
             for name, _, _, new_digest in to_write
         )
-        _write_files(to_write, tails, settled, gone, render)
+        _write_files(to_write, tails, settled, gone)
         report.written.extend(name for name, _, _, _ in to_write)
     if settled:
         cache.set_written(settled)
@@ -345,8 +347,9 @@ def _placed(
     path: Path,
     record: FileRecord,
     hint: Edit,
+    render: Callable[[str], str | None],
     tails: dict[str, tuple[int, str, bytes]],
-    to_write: list[tuple[str, Path, bytes | None, str]],
+    to_write: list[tuple[str, Path, Content, str]],
     settled: list[tuple[str, str, str]],
 ) -> bool:
     """Queue ``hint`` as a tail rewrite made without reading the whole file; False if it cannot be."""
@@ -358,7 +361,8 @@ def _placed(
         settled.append((name, new_digest, _stat_token(path) or ""))
     else:
         tails[name] = (offset, prefix_digest, tail)
-        to_write.append((name, path, _IN_PLACE, new_digest))
+        # Only the tail was made: the whole file is rendered if the file went away meanwhile.
+        to_write.append((name, path, lambda: (render(name) or "").encode("utf-8"), new_digest))
     return True
 
 
@@ -373,16 +377,11 @@ def _keep_aside(
         report.foreign.append(name)
 
 
-#: Stands for a file's new bytes when only its new tail was made (:func:`_edit_in_place`).
-_IN_PLACE = b""
-
-
 def _write_files(
-    to_write: list[tuple[str, Path, bytes | None, str]],
+    to_write: list[tuple[str, Path, Content, str]],
     tails: Mapping[str, tuple[int, str, bytes]],
     settled: list[tuple[str, str, str]],
     gone: list[str],
-    render: Callable[[str], str | None],
 ) -> None:
     """Write (rewrite the tail of, or remove) each file, adding it to ``settled`` or ``gone``."""
     for name, path, content, new_digest in to_write:
@@ -391,11 +390,7 @@ def _write_files(
             gone.append(name)
             continue
         if name not in tails or not _write_tail(path, tails[name][0], tails[name][2]):
-            whole = content
-            if whole is _IN_PLACE:  # the file went away meanwhile: write it whole
-                text = render(name)
-                whole = b"" if text is None else text.encode("utf-8")
-            atomic_write(path, whole)
+            atomic_write(path, content() if callable(content) else content)
         settled.append((name, new_digest, _stat_token(path) or ""))
 
 
