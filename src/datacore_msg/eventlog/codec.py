@@ -23,6 +23,7 @@ therefore costs no more than a valid one, and nothing but :class:`IntegrityError
 from __future__ import annotations
 
 from datacore_msg.errors import IntegrityError
+from datacore_msg.eventlog.names import key_name, key_names, shown
 from datacore_msg.eventlog.payloads import OMITTED_WHEN_DEFAULT, PAYLOAD_TYPES, RENAMED_FIELDS, Payload
 from datacore_msg.records import TYPE_CHECKING
 
@@ -82,9 +83,6 @@ _RULES["dict[str, int]"] = (_mapping_of(int), _mapping_of(int), "an object of wh
 _RULES["dict[str, str]"] = (_mapping_of(str), _mapping_of(str), "an object of strings")
 
 _SPECS: dict[type[Any], _Spec] = {}
-#: An error names at most this many extra keys, each cut to this many characters.
-_MAX_EXTRA_SHOWN = 5
-_MAX_KEY_CHARS = 40
 
 
 def _defaulted(cls: type[Any]) -> set[str]:
@@ -141,7 +139,7 @@ def encode_payload(payload: Payload) -> dict[str, Any]:
             continue
         encoded = encode(value)
         if encoded is _REFUSED:
-            raise IntegrityError(f"{payload.TYPE}: {key} is not {expected}: {value!r}")
+            raise IntegrityError(f"{payload.TYPE}: {key} is not {expected}: {shown(value)}")
         out[key] = encoded
     return out
 
@@ -149,7 +147,7 @@ def encode_payload(payload: Payload) -> dict[str, Any]:
 def decode_payload(type_name: str, data: Any) -> Payload:
     cls = PAYLOAD_TYPES.get(type_name) if type(type_name) is str else None
     if cls is None:
-        raise IntegrityError(f"unknown event type {_key_name(type_name)!r}")
+        raise IntegrityError(f"unknown event type {key_name(type_name)!r}")
     if not isinstance(data, dict):
         raise IntegrityError(f"{type_name}: payload is not an object")
     fields, _, keys = _SPECS.get(cls) or spec(cls)
@@ -166,9 +164,8 @@ def decode_payload(type_name: str, data: Any) -> Payload:
         else:
             values[name] = value
     if not keys.issuperset(data):
-        extra = sorted(_key_name(key) for key in data if type(key) is not str or key not in keys)
-        shown = ", ".join(extra[:_MAX_EXTRA_SHOWN]) + (", …" if len(extra) > _MAX_EXTRA_SHOWN else "")
-        problems.append(f"extra field(s): {shown}")
+        extra = [key for key in data if type(key) is not str or key not in keys]
+        problems.append(f"extra field(s): {key_names(extra)}")
     if problems:
         raise IntegrityError(f"{type_name}: invalid payload: {'; '.join(problems)}")
     try:
@@ -176,16 +173,6 @@ def decode_payload(type_name: str, data: Any) -> Payload:
     except (ValueError, TypeError) as exc:
         raise IntegrityError(f"{type_name}: invalid payload: {exc}") from None
     return payload
-
-
-def _key_name(key: Any) -> str:
-    """A key as an error names it: text cut to :data:`_MAX_KEY_CHARS` (quoted when it holds a line
-    break or another control character); any other key (only a dict built in Python has one) by its
-    type, as printing it may fail (a number of 5,000 digits)."""
-    if type(key) is not str:
-        return f"<{type(key).__name__}>"
-    cut = key[:_MAX_KEY_CHARS]
-    return cut if cut.isprintable() else repr(cut)
 
 
 def _json_type(value: Any) -> str:

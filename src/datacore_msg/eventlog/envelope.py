@@ -14,7 +14,7 @@ import json
 from datacore_msg.digests import sha256
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_bytes, canonical_text
-from datacore_msg.eventlog.names import MAX_SHOWN_CHARS, is_actor, shown
+from datacore_msg.eventlog.names import is_actor, key_names, shown
 from datacore_msg.eventlog.signing import SigningKey, is_public_key, signature_ok
 from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
@@ -221,11 +221,7 @@ def from_json(obj: Any) -> Event:
             raise IntegrityError(f"missing field(s): {', '.join(missing)}")
         extra = sorted(set(obj) - set(ENVELOPE_FIELDS))
         if extra:
-            named = ", ".join(
-                name if name.isprintable() else shown(name)
-                for name in (n[:MAX_SHOWN_CHARS] for n in extra[:5])
-            )
-            raise IntegrityError(f"unknown field(s): {named}" + (", …" if len(extra) > 5 else ""))
+            raise IntegrityError(f"unknown field(s): {key_names(extra)}")
     seq, hlc, v = obj["seq"], obj["hlc"], obj["v"]
     for name, value in (("seq", seq), ("hlc", hlc), ("v", v)):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_INT:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 
 from datacore_msg.errors import InvalidInput
+from datacore_msg.records import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 ACTOR_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 MESSAGE_ID_RE = re.compile(r"msg-\d{8}-\d{6}-[0-9a-f]{8}")
@@ -34,6 +38,28 @@ def shown(value: object) -> str:
     except Exception:  # a value built in Python may have any repr
         return f"a {type(value).__name__}"
     return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…"
+
+
+#: An error names at most this many unknown keys, each cut to :data:`MAX_KEY_CHARS` characters.
+MAX_KEYS_SHOWN = 5
+MAX_KEY_CHARS = 40
+
+
+def key_name(key: object) -> str:
+    """A key as an error names it: text cut to :data:`MAX_KEY_CHARS` (quoted when it holds a line
+    break or another control character); any other key (only a dict built in Python has one) by its
+    type, as printing it may fail (a number of 5,000 digits)."""
+    if type(key) is not str:
+        return f"<{type(key).__name__}>"
+    cut = key[:MAX_KEY_CHARS]
+    return cut if cut.isprintable() else repr(cut)
+
+
+def key_names(keys: Iterable[object]) -> str:
+    """Unknown keys as an error lists them: named by :func:`key_name`, sorted, at most
+    :data:`MAX_KEYS_SHOWN` of them."""
+    names = sorted(key_name(key) for key in keys)
+    return ", ".join(names[:MAX_KEYS_SHOWN]) + (", …" if len(names) > MAX_KEYS_SHOWN else "")
 
 
 def is_actor(name: object) -> bool:

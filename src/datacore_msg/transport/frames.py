@@ -19,6 +19,7 @@ import json
 
 from datacore_msg.errors import IntegrityError, ProtocolError
 from datacore_msg.eventlog.envelope import Event, from_json
+from datacore_msg.eventlog.names import key_names
 from datacore_msg.eventlog.signing import is_public_key
 from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
@@ -457,7 +458,7 @@ def decode(raw: str | bytes) -> Frame:
         raise _fail(f"{kind} frame: missing field(s) {', '.join(missing)}")
     extra = sorted(set(obj) - expected)
     if extra:
-        raise _fail(f"{kind} frame: unknown field(s) {', '.join(str(e)[:40] for e in extra[:5])}")
+        raise _fail(f"{kind} frame: unknown field(s) {key_names(extra)}")
     if kind == "hello":
         key = obj["key"]
         if not is_public_key(key):
