@@ -35,8 +35,9 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
-    """Replace ``path`` with ``data`` atomically; ``mode`` (before the umask) for a private file."""
+def atomic_write(path: Path, data: bytes, mode: int = 0o666, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically; ``mode`` (before the umask) for a private file.
+    ``durable=False`` skips both fsyncs, for a cache whose loss or a torn copy only costs a miss."""
     temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,9 +45,11 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(temp, path)
-        fsync_dir(path.parent)
+        if durable:
+            fsync_dir(path.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)

@@ -232,7 +232,7 @@ def _figures(name: str, value: dict[str, int]) -> None:
 
 def _flag(name: str, value: object) -> None:
     if not isinstance(value, bool):
-        raise TypeError(f"'{name}' must be <class 'bool'> (got {shown(value)} that is a {type(value)!r}).")
+        raise TypeError(f"{name}: {shown(value)} is not true or false")
 
 
 class TaskRequested(Record):

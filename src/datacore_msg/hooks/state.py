@@ -77,10 +77,11 @@ def prune_cursors(state_dir: str, now_s: float) -> int:
 
 
 def save_stamp(path: str, data: bytes) -> None:
-    """Write a prompt's stamp (:mod:`.quiet`), creating its folder."""
+    """Write a prompt's stamp (:mod:`.quiet`), creating its folder; not fsynced: a stamp lost or torn
+    by a crash reads as no stamp (it must match whole), which only means the whole check runs."""
     from pathlib import Path
 
-    atomic_write(Path(path), data, mode=0o600)
+    atomic_write(Path(path), data, mode=0o600, durable=False)
 
 
 def prune_stamps(cache_dir: str, now_s: float) -> int:
