@@ -101,6 +101,8 @@ def test_a_change_at_the_end_reads_about_one_block_of_a_large_file(
         ("an empty replaced text", Edit((("", "x"),)), None),
         ("the file's size is not the recorded one", EDITS["append one entry"], "b1-12-" + "00" * 32),
         ("an older, plain SHA-256 record", EDITS["append one entry"], "ab" * 32),
+        ("a record that is not hex", EDITS["append one entry"], "b1-12-zz"),
+        ("a record without a size", EDITS["append one entry"], "b1--" + "00" * 32),
     ],
 )
 def test_an_edit_that_cannot_be_placed_falls_back_to_a_render(

@@ -119,8 +119,14 @@ def _blocks_of(recorded: str | None) -> tuple[int, bytes] | None:
     if recorded is None or not recorded.startswith(_BLOCKED):
         return None
     size_text, _, blocks_hex = recorded[len(_BLOCKED) :].partition("-")
-    blocks = bytes.fromhex(blocks_hex)
-    if not size_text.isdigit() or len(blocks) != -(-int(size_text) // BLOCK) * _HASH_BYTES:
+    try:
+        blocks = bytes.fromhex(blocks_hex)
+    except ValueError:  # not as this writer records it: render the file
+        return None
+    if (
+        not (size_text.isascii() and size_text.isdigit())
+        or len(blocks) != -(-int(size_text) // BLOCK) * _HASH_BYTES
+    ):
         return None
     return int(size_text), blocks
 
