@@ -48,7 +48,7 @@ def data(result: Any) -> Any:
     return parsed["data"]
 
 
-def one_line_error(result: Any, code: Exit, *needles: str) -> None:
+def one_line_error(result: Any, code: int, *needles: str) -> None:
     assert result.code == code, result
     assert result.out == "", result
     assert result.err.startswith(ERROR_PREFIX) and result.err.count("\n") == 1, result.err

@@ -54,7 +54,7 @@ def ok(result: Any) -> Any:
     return result
 
 
-def error_of(result: Any, code: Exit) -> dict[str, Any]:
+def error_of(result: Any, code: int) -> dict[str, Any]:
     assert result.code == code, result
     assert result.err == "", result.err
     envelope = json.loads(result.out)
@@ -294,7 +294,7 @@ ERRORS = [
 
 
 @pytest.mark.parametrize(("args", "code"), ERRORS, ids=[" ".join(a) for a, _ in ERRORS])
-def test_errors_with_json_are_json_on_stdout(gregor: Any, args: tuple[str, ...], code: Exit) -> None:
+def test_errors_with_json_are_json_on_stdout(gregor: Any, args: tuple[str, ...], code: int) -> None:
     error_of(gregor.cli(*args, "--json"), code)
 
 

@@ -611,3 +611,26 @@ def test_canonical_bytes_sort_keys_and_have_no_spaces() -> None:
 def test_canonical_bytes_refuse_nan() -> None:
     with pytest.raises(ValueError):
         canonical_bytes({"x": float("nan")})
+
+
+_ID_ALPHABET = "msgtak-0123456789abcdefABCDEF\u0663\u09e6\u00b2_@.+ \n"
+
+
+@settings(max_examples=400)
+@given(
+    st.one_of(
+        st.text(alphabet=_ID_ALPHABET, max_size=34),
+        st.from_regex(r"(msg|task)-[0-9\u0663]{8}-[0-9\u0663]{6}-[0-9a-fA-F]{8}", fullmatch=True),
+        st.text(max_size=70),
+    )
+)
+def test_name_checkers_accept_exactly_what_their_patterns_match(value: str) -> None:
+    from datacore_msg.eventlog import names
+
+    for checker, pattern in (
+        (names.is_actor, names.ACTOR_RE),
+        (names.is_message_id, names.MESSAGE_ID_RE),
+        (names.is_task_id, names.TASK_ID_RE),
+        (names.is_tag, names.TAG_RE),
+    ):
+        assert checker(value) == (pattern.fullmatch(value) is not None), (checker.__name__, value)

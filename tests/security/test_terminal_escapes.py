@@ -18,6 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from datacore_msg.app.ids import new_message_id, new_task_id
 from datacore_msg.eventlog import codec
 from datacore_msg.eventlog.canonical import canonical_text
@@ -193,3 +196,31 @@ def test_exactly_the_documented_characters_are_escaped_over_every_code_point() -
         assert bool(orgtext._ESC_RE.fullmatch(char)) == (special or char in ("\\", orgtext.BREAK_MARK)), hex(
             code
         )
+
+
+def _by_pattern(kind: str, text: str) -> str:
+    """The escaping as a plain regular-expression substitution, over every character."""
+    from datacore_msg import terminal
+
+    return re.sub(terminal._PATTERNS[kind], lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_AWKWARD = "a \t\n\r\x1b\x7f\x85\u061c\u200e\u2028\u2029\u202e\u2066\u00a0\u3000\ud800\udfff\U0001f600é"
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=_AWKWARD, max_size=12) | st.text(max_size=40))
+def test_printable_shortcut_escapes_exactly_what_the_patterns_match(text: str) -> None:
+    from datacore_msg import terminal
+
+    assert terminal.printable(text) == _by_pattern("printable", text)
+    assert terminal.json_text(text) == _by_pattern("printable", text)
+    assert terminal.field(text) == _by_pattern("field", text)
+
+
+def test_every_escaped_character_is_one_isprintable_refuses() -> None:
+    from datacore_msg import terminal
+
+    pattern = re.compile(terminal._PATTERNS["field"])
+    escaped = [chr(c) for c in range(0x110000) if pattern.fullmatch(chr(c))]
+    assert len(escaped) > 2048 and not any(c.isprintable() for c in escaped)

@@ -19,13 +19,13 @@ a root refuses to create a new key without ``--force``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from datacore_msg.config.paths import Paths
 from datacore_msg.errors import ConfigError
 from datacore_msg.fsutil import atomic_write
+from datacore_msg.jsontext import loads
 from datacore_msg.records import Record, set_field
 
 RECORD = "msg-state.json"
@@ -55,7 +55,7 @@ def read_record(root: Path) -> StateRecord | None:
     """The root's record of its state folder, or None when there is none (or it is unreadable: the
     record only helps find the state, it never decides anything)."""
     try:
-        data = json.loads(record_path(root).read_text(encoding="utf-8"))
+        data = loads(record_path(root).read_text(encoding="utf-8"))
         return StateRecord(Path(str(data["state_dir"])), str(data["public_key"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -65,6 +65,8 @@ def write_record(paths: Paths, public_key: str) -> None:
     data = {"state_dir": str(paths.state_dir), "public_key": public_key}
     current = read_record(paths.root)
     if current != StateRecord(paths.state_dir, public_key):
+        import json
+
         atomic_write(record_path(paths.root), (json.dumps(data, indent=1) + "\n").encode("utf-8"), mode=0o600)
 
 

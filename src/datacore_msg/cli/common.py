@@ -5,13 +5,10 @@ Click is imported by the decorators only, so the click-free fast path
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable, Iterator
-
 from datacore_msg.records import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, TypeVar
 
     F = TypeVar("F", bound=Callable[..., Any])
@@ -19,6 +16,8 @@ if TYPE_CHECKING:
 
 def space_options(func: F) -> F:
     """``--space`` and ``--root`` on every command."""
+    import functools
+
     import click
 
     @click.option("--space", "space", default=None, help="Space to use (default: from settings).")
@@ -49,13 +48,23 @@ def open_space_from(root: str | None, space: str | None) -> Any:
     return open_space(root, space)
 
 
-@contextlib.contextmanager
-def open_space_to_append(root: str | None, space: str | None) -> Iterator[Any]:
+class open_space_to_append:  # used as a function in a with statement (without importing contextlib)
     """:func:`open_space_from` for a command that appends: once its body succeeded, what it appended
     is pushed to the relay (:func:`push_appended`) before the space closes."""
-    with open_space_from(root, space) as sp:
-        yield sp
-        push_appended(sp)
+
+    def __init__(self, root: str | None, space: str | None) -> None:
+        self.opened = open_space_from(root, space)
+
+    def __enter__(self) -> Any:
+        self.space = self.opened.__enter__()
+        return self.space
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if kind is None:
+                push_appended(self.space)
+        finally:
+            self.opened.__exit__(kind, exc, tb)
 
 
 def push_appended(sp: Any) -> None:

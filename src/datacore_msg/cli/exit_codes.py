@@ -1,13 +1,21 @@
-"""Exit statuses, and the one mapping from library error codes to them."""
+"""Exit statuses, and the one mapping from library error codes to them.
+
+The statuses are plain integers named in a namespace class, not an :class:`enum.IntEnum`: every
+command imports this module, and :mod:`enum` (with :mod:`functools` and :mod:`collections`) costs a
+whole-process command more than all of its own error handling.
+"""
 
 from __future__ import annotations
 
-from enum import IntEnum
-
 from datacore_msg.errors import DatacoreError
 
+#: An exit status: one of :class:`Exit`'s values.
+ExitStatus = int
 
-class Exit(IntEnum):
+
+class Exit:
+    """The exit statuses by name (``Exit.USAGE`` is 2)."""
+
     OK = 0
     BUG = 1
     USAGE = 2
@@ -28,7 +36,7 @@ class Exit(IntEnum):
     PROTOCOL = 17
 
 
-BY_CODE: dict[str, Exit] = {
+BY_CODE: dict[str, ExitStatus] = {
     "error": Exit.BUG,
     "invalid_input": Exit.INVALID_INPUT,
     "not_found": Exit.NOT_FOUND,
@@ -48,5 +56,11 @@ BY_CODE: dict[str, Exit] = {
 }
 
 
-def exit_for(error: DatacoreError) -> Exit:
+def name_of(status: int) -> str | None:
+    """The name of exit status ``status`` (``"USAGE"`` for 2), or None."""
+    names = [name for name, value in vars(Exit).items() if value == status and name.isupper()]
+    return names[0] if names else None
+
+
+def exit_for(error: DatacoreError) -> ExitStatus:
     return BY_CODE.get(error.code, Exit.BUG)

@@ -12,9 +12,9 @@ clear the screen or write the clipboard (OSC 52). JSON output carries the exact 
 
 from __future__ import annotations
 
-import json
 import sys
 
+from datacore_msg.jsontext import dumps
 from datacore_msg.records import TYPE_CHECKING
 from datacore_msg.terminal import json_text, printable
 
@@ -28,7 +28,7 @@ def _json(envelope: dict[str, Any]) -> str:
     """``envelope`` as JSON: ``json.dumps`` escapes C0 controls; DEL, C1 controls, bidi controls,
     separators and lone surrogates, which it keeps raw with ``ensure_ascii=False``, are written as
     ``\\uXXXX`` escapes too (the same JSON value)."""
-    return json_text(json.dumps(envelope, ensure_ascii=False))
+    return json_text(dumps(envelope, ensure_ascii=False))
 
 
 def envelope(ok: bool, body: dict[str, Any]) -> str:

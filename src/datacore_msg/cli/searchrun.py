@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from datacore_msg.records import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from datacore_msg.readmodels.searchindex import Match
 
@@ -216,26 +215,32 @@ def zone_file(name: str, env: Mapping[str, str]) -> str | None:
         return None
 
 
-@contextmanager
-def time_zone(name: str, env: Mapping[str, str]) -> Iterator[tzinfo]:
+class time_zone:  # used as a function in a with statement (without importing contextlib)
     """The zone ``name``: read by the C library (``TZ``, restored after) when :func:`zone_file`
     finds its file, else by :mod:`zoneinfo`."""
-    path = zone_file(name, env)
-    if path is None:
-        from zoneinfo import ZoneInfo
 
-        yield ZoneInfo(name)
-        return
-    saved = os.environ.get("TZ")
-    os.environ["TZ"] = ":" + path
-    time.tzset()
-    try:
-        yield SystemZone()
-    finally:
-        if saved is None:
+    def __init__(self, name: str, env: Mapping[str, str]) -> None:
+        self.name = name
+        self.path = zone_file(name, env)
+        self.saved: str | None = None
+
+    def __enter__(self) -> tzinfo:
+        if self.path is None:
+            from zoneinfo import ZoneInfo
+
+            return ZoneInfo(self.name)
+        self.saved = os.environ.get("TZ")
+        os.environ["TZ"] = ":" + self.path
+        time.tzset()
+        return SystemZone()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path is None:
+            return
+        if self.saved is None:
             del os.environ["TZ"]
         else:
-            os.environ["TZ"] = saved
+            os.environ["TZ"] = self.saved
         time.tzset()
 
 

@@ -28,15 +28,13 @@ column when the parser knows them).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import math
 import os
-import reprlib
 import stat
 from pathlib import Path
 
+from datacore_msg import jsontext
 from datacore_msg.errors import ConfigError, DatacoreError
 from datacore_msg.records import TYPE_CHECKING
 
@@ -57,13 +55,19 @@ CACHE_VERSION = 3
 #: mapping of the file's own with this key is never cached, so the spelling cannot be ambiguous.
 DATE_KEY = "\u0000date"
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel = 3
-_REPR.maxtuple = _REPR.maxlist = _REPR.maxarray = _REPR.maxdict = 4
-_REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = 4
-_REPR.maxstring = MAX_QUOTE + 2
-_REPR.maxlong = MAX_QUOTE
-_REPR.maxother = MAX_QUOTE
+
+def _short_repr(value: object) -> str:
+    """A :class:`reprlib.Repr` of ``value`` (made when an error first needs one)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel = 3
+    short.maxtuple = short.maxlist = short.maxarray = short.maxdict = 4
+    short.maxset = short.maxfrozenset = short.maxdeque = 4
+    short.maxstring = MAX_QUOTE + 2
+    short.maxlong = MAX_QUOTE
+    short.maxother = MAX_QUOTE
+    return short.repr(value)
 
 
 def clip(text: str, limit: int = MAX_QUOTE) -> str:
@@ -78,7 +82,7 @@ def quote(value: object) -> str:
     """``repr(value)`` for an error message, at most :data:`MAX_QUOTE` characters, built without
     rendering a big value in full (``'bad name'`` stays ``'bad name'``)."""
     try:
-        text = repr(value[: MAX_QUOTE + 1]) if isinstance(value, str) else _REPR.repr(value)
+        text = repr(value[: MAX_QUOTE + 1]) if isinstance(value, str) else _short_repr(value)
     except Exception:  # e.g. an int too long to turn into decimal digits
         return f"<{type(value).__name__}>"
     return clip(text)
@@ -135,18 +139,20 @@ def load(path: Path) -> Any:
     if cached is not None:
         try:
             with open(cached, encoding="utf-8") as handle:
-                entry = json.load(handle, object_hook=_date_of)
+                entry = jsontext.load(handle, object_hook=_date_of)
             if isinstance(entry, dict) and entry.get("v") == CACHE_VERSION and "data" in entry:
                 return entry["data"]
         except (OSError, ValueError, TypeError):
             pass
     data = parse(text, path)
     if cached is not None and _json_data(data):
+        import contextlib
+
         from datacore_msg.fsutil import atomic_write
 
         with contextlib.suppress(DatacoreError, OSError, ValueError):
             entry = {"v": CACHE_VERSION, "data": data}
-            entry_bytes = json.dumps(entry, default=_date_json).encode("utf-8")
+            entry_bytes = jsontext.dumps(entry, default=_date_json).encode("utf-8")
             atomic_write(Path(cached), entry_bytes, mode=0o600)
     return data
 

@@ -6,19 +6,16 @@ use integers and strings so that every peer produces the same bytes).
 
 from __future__ import annotations
 
-import json
-
+from datacore_msg.jsontext import dumps
 from datacore_msg.records import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
 
 def canonical_bytes(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode("utf-8")
+    return canonical_text(value).encode("utf-8")
 
 
 def canonical_text(value: Any) -> str:
-    return _ENCODER.encode(value)
+    return dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)

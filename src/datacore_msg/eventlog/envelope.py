@@ -9,13 +9,12 @@ signature that matches.
 
 from __future__ import annotations
 
-import json
-
 from datacore_msg.digests import sha256
 from datacore_msg.errors import IntegrityError
 from datacore_msg.eventlog.canonical import canonical_bytes, canonical_text
 from datacore_msg.eventlog.names import is_actor, key_names, shown
 from datacore_msg.eventlog.signing import SigningKey, is_public_key, signature_ok
+from datacore_msg.jsontext import loads
 from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
 if TYPE_CHECKING:
@@ -264,26 +263,14 @@ def from_json(obj: Any) -> Event:
     )
 
 
-#: ``json.loads(line, parse_constant=_no_constants)`` builds one of these per call.
-_DECODER = json.JSONDecoder(parse_constant=_no_constants)
-
-
-def _loads(line: str | bytes) -> Any:
-    """``json.loads(line, parse_constant=_no_constants)``, with one decoder for every line."""
-    if isinstance(line, str):
-        if line.startswith("\ufeff"):
-            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", line, 0)
-    else:
-        line = line.decode(json.detect_encoding(line), "surrogatepass")
-    return _DECODER.decode(line)
-
-
 def parse_line(line: str | bytes) -> Event:
     try:
-        obj = _loads(line)
-    except json.JSONDecodeError as exc:
-        raise IntegrityError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        obj = loads(line, parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as exc:
+        from json import JSONDecodeError  # a refused text has imported json (see jsontext)
+
+        if isinstance(exc, JSONDecodeError):
+            raise IntegrityError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
         raise IntegrityError(f"not valid JSON ({exc})") from None
     except RecursionError:
         raise IntegrityError("not valid JSON (nested too deeply)") from None

@@ -25,7 +25,6 @@ Theory of operation
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -41,6 +40,7 @@ from datacore_msg.eventlog.payloads import Payload
 from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
+from datacore_msg.jsontext import loads
 from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def _row_event(row: tuple[Any, ...]) -> Event:
         actor=row[6],
         type=row[7],
         v=row[8],
-        data=json.loads(row[9]),
+        data=loads(row[9]),
         sig=row[10],
     )
 

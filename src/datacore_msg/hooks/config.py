@@ -13,11 +13,10 @@ rebuilt; so the cache can always be deleted. The prompt hook's stamps (:mod:`.qu
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 from collections.abc import Mapping
 
+from datacore_msg import jsontext
 from datacore_msg.hooks.quiet import ENV_KEYS, resolve_root, settings_cache_file
 from datacore_msg.records import TYPE_CHECKING, NamedTuple
 
@@ -76,7 +75,7 @@ def cached(root: str | None, space_arg: str | None, env: Mapping[str, str]) -> H
     resolved = resolve_root(root, env)
     try:
         with open(cache_file(resolved, space_arg, env), encoding="utf-8") as handle:
-            entry = json.load(handle)
+            entry = jsontext.load(handle)
         config = HookConfig(**entry["config"])
     except (OSError, ValueError, TypeError, KeyError):
         return None
@@ -87,6 +86,7 @@ def cached(root: str | None, space_arg: str | None, env: Mapping[str, str]) -> H
 
 def build(root: str | None, space_arg: str | None, env: Mapping[str, str]) -> HookConfig:
     """Work the config out from the settings (the full path: YAML, policy) and cache it."""
+    import contextlib
     from pathlib import Path
 
     from datacore_msg.app.space import checked_user, locate
@@ -121,7 +121,7 @@ def build(root: str | None, space_arg: str | None, env: Mapping[str, str]) -> Ho
     with contextlib.suppress(StorageError):
         atomic_write(
             Path(cache_file(resolved, space_arg, env)),
-            json.dumps(entry, sort_keys=True).encode("utf-8"),
+            jsontext.dumps(entry, sort_keys=True).encode("utf-8"),
             mode=0o600,
         )
     return config
