@@ -424,10 +424,14 @@ def _disallowed(part: str, allowed: tuple[str, ...]) -> list[str]:
 RECORDS = "datacore_msg.records"
 #: SHA-256 without importing ``hashlib`` (stdlib only).
 DIGESTS = "datacore_msg.digests"
+#: JSON through ``_json`` without importing :mod:`json` (stdlib only).
+JSONTEXT = "datacore_msg.jsontext"
 
 
 def test_eventlog_imports_only_itself_and_errors() -> None:
-    offences = _disallowed("eventlog", ("datacore_msg.eventlog", "datacore_msg.errors", RECORDS, DIGESTS))
+    offences = _disallowed(
+        "eventlog", ("datacore_msg.eventlog", "datacore_msg.errors", RECORDS, DIGESTS, JSONTEXT)
+    )
     assert not offences, report(offences, "eventlog/ may import only eventlog and errors")
 
 
@@ -443,6 +447,17 @@ def test_records_import_only_the_standard_library() -> None:
         if name.split(".")[0] not in ("__future__", "collections", "operator", "typing")
     ]
     assert not offences, report(offences, "records.py is standard library only (the hook reads it)")
+
+
+def test_jsontext_imports_only_the_standard_library() -> None:
+    offences = [
+        f"{m.rel}:{line}: imports {name}"
+        for m in modules()
+        if m.rel == "jsontext.py"
+        for line, name in imports_of(m)
+        if name.split(".")[0] not in ("__future__", "_json", "json", "collections", "typing")
+    ]
+    assert not offences, report(offences, "jsontext.py is standard library only (any part may use it)")
 
 
 def test_digests_import_only_the_standard_library() -> None:
@@ -587,6 +602,7 @@ HOOK_IMPORTS = (
     TASK_STATES,
     RECORDS,
     DIGESTS,
+    JSONTEXT,
 )
 
 
