@@ -19,9 +19,9 @@ says in its label that the name is not proven.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
+from datacore_msg import jsontext
 from datacore_msg.eventlog.lookalike import Sender
 from datacore_msg.readmodels.hookread import OpenTask, Unread
 from datacore_msg.records import NamedTuple
@@ -241,7 +241,7 @@ def context(news: News, now_ms: int, text_budget: int | None = None) -> str:
 
 
 def hook_json(event: str, text: str) -> str:
-    return json.dumps(
+    return jsontext.dumps(
         {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}, ensure_ascii=False
     )
 
@@ -269,7 +269,7 @@ def render(news: News, event: str, now_ms: int, limit: int = OUTPUT_LIMIT) -> st
 
 def notice(message: str) -> str:
     """A one-line notice for the user (not the model) about the hook's own failure."""
-    return json.dumps({"systemMessage": message}, ensure_ascii=False)
+    return jsontext.dumps({"systemMessage": message}, ensure_ascii=False)
 
 
 def digest(user: str, agent: str, prog: str, tasks: Sequence[OpenTask], unread: Sequence[Unread]) -> str:

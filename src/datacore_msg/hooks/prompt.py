@@ -36,10 +36,10 @@ per session; when a relay is configured it also makes sure a watcher runs for th
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from datacore_msg import jsontext
 from datacore_msg.errors import DatacoreError, InvalidInput
 from datacore_msg.governor.queue import next_task
 from datacore_msg.hooks import config as hook_config
@@ -91,7 +91,7 @@ def parse_input(raw: bytes) -> dict[str, object]:
     if len(raw) > MAX_INPUT_BYTES:
         raise InvalidInput(f"stdin holds over {MAX_INPUT_BYTES:,} bytes, not a hook's JSON; {UNCHECKED}")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = jsontext.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(f"stdin is not JSON ({str(exc).splitlines()[0][:80]}); {UNCHECKED}") from None
     if not isinstance(data, dict):

@@ -18,11 +18,11 @@ holds the details of the hook's own failures, which the hook itself reports in o
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Iterable, Mapping
 
+from datacore_msg import jsontext
 from datacore_msg.errors import StorageError
 from datacore_msg.fsutil import atomic_write
 from datacore_msg.hooks.quiet import SAFE_CHARS, STAMP_KEEP_DAYS, STAMPS
@@ -59,7 +59,7 @@ def cursor_path(state_dir: str, session_id: str) -> Path:
 def load_cursor(state_dir: str, session_id: str) -> set[str]:
     try:
         with open(cursor_file(state_dir, session_id), encoding="utf-8") as handle:
-            data = json.load(handle)
+            data = jsontext.load(handle)
     except (OSError, ValueError):
         return set()
     seen = data.get("seen") if isinstance(data, dict) else None
@@ -68,7 +68,7 @@ def load_cursor(state_dir: str, session_id: str) -> set[str]:
 
 def save_cursor(state_dir: str, session_id: str, seen: Iterable[str]) -> None:
     data = {"v": 1, "seen": sorted(set(seen))}
-    atomic_write(cursor_path(state_dir, session_id), json.dumps(data).encode("utf-8"), mode=0o600)
+    atomic_write(cursor_path(state_dir, session_id), jsontext.dumps(data).encode("utf-8"), mode=0o600)
 
 
 def prune_cursors(state_dir: str, now_s: float) -> int:
@@ -131,7 +131,7 @@ def first_notice(log_file: Path, session_id: str, code: str) -> bool:
     path = log_file.with_name("hook-notices.json")
     try:
         with open(path, encoding="utf-8") as handle:
-            shown = json.load(handle)
+            shown = jsontext.load(handle)
         if not isinstance(shown, dict):
             shown = {}
     except (OSError, ValueError):
@@ -145,5 +145,5 @@ def first_notice(log_file: Path, session_id: str, code: str) -> bool:
     shown[session] = [*codes, code]
     recent = dict(list(shown.items())[-NOTICE_SESSIONS:])
     with contextlib.suppress(StorageError):
-        atomic_write(path, json.dumps(recent).encode("utf-8"), mode=0o600)
+        atomic_write(path, jsontext.dumps(recent).encode("utf-8"), mode=0o600)
     return True
