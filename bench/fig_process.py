@@ -50,17 +50,26 @@ def _run(argv: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
+#: The least a send process can do (:mod:`bench.send_floor`), run as a script.
+FLOOR_SCRIPT = Path(__file__).with_name("send_floor.py")
+
+
 def _interleaved(
-    send: list[str], envs: dict[str, dict[str, str]], runs: int, warmup: int
+    send: list[str], envs: dict[str, dict[str, str]], runs: int, warmup: int, floor: Path | None = None
 ) -> dict[tuple[str, str], Sample]:
-    """Every (command, environment) pair once per round, the order rotating each round."""
+    """Every (command, environment) pair once per round, the order rotating each round; with
+    ``floor`` (a folder), :mod:`bench.send_floor` too, in the first environment."""
     variants = [(cmd, env) for env in envs for cmd in ("send", "pass")]
+    if floor is not None:
+        variants.append(("floor", next(iter(envs))))
     samples = {variant: Sample() for variant in variants}
     for i in range(warmup + runs):
         shift = i % len(variants)
         for cmd, env_name in variants[shift:] + variants[:shift]:
             if cmd == "send":
                 argv = [*send, "send", "@tex", f"benchmark message {i}"]
+            elif cmd == "floor":
+                argv = [sys.executable, str(FLOOR_SCRIPT), str(floor), f"benchmark message {i}"]
             else:
                 argv = [sys.executable, "-c", "pass"]
             seconds = _run(argv, envs[env_name])
@@ -181,8 +190,11 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
     steady.pop("PYTHONDONTWRITEBYTECODE", None)
     steady["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     envs = {"cached": steady, "inherited": inherited}
-    samples = _interleaved(send, envs, runs, WARMUP)
+    floor_dir = tmp / "send-floor"
+    floor_dir.mkdir(exist_ok=True)
+    samples = _interleaved(send, envs, runs, WARMUP, floor_dir)
     ours, base = samples[("send", "cached")], samples[("pass", "cached")]
+    floor = samples.pop(("floor", "cached"))
     by_cum, by_self, import_total, bare_total, (bare_name, bare_cum) = importtime(
         steady,
         5 if runs >= 20 else 3,
@@ -223,6 +235,22 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
         "imports certifi at every start-up, which inflates the baseline and so flatters the "
         "ratio). The rest of the send process is the work itself: settings (YAML), opening the "
         "log, append, catch-up and the write of outbox.org (several fsyncs)."
+    )
+    table.add(
+        "bench/send_floor.py (no package code)",
+        "bytecode cached",
+        str(floor.n),
+        fmt_seconds(floor.median),
+        fmt_seconds(floor.p90),
+    )
+    fig.notes.append(
+        f"The floor: `bench/send_floor.py`, a script that does only what any send must (imports "
+        "`sqlite3`, libsodium's binding, `zoneinfo` and `json`; one signed insert with "
+        "`synchronous=FULL`; the outbox replaced with fsyncs; no settings, checks, catch-up or read "
+        f"models), takes {fmt_seconds(floor.median)}: {floor.median / base.median:.2f}× the empty "
+        f"interpreter. Of the goal's {fmt_seconds(3 * base.median)}, that leaves "
+        f"{fmt_seconds(max(0.0, 3 * base.median - floor.median))} for everything the package adds "
+        f"(now {fmt_seconds(max(0.0, ours.median - floor.median))})."
     )
     fig.tables.append(by_cum)
     fig.tables.append(by_self)
