@@ -83,6 +83,19 @@ _RULES["dict[str, int]"] = (_mapping_of(int), _mapping_of(int), "an object of wh
 _RULES["dict[str, str]"] = (_mapping_of(str), _mapping_of(str), "an object of strings")
 
 _SPECS: dict[type[Any], _Spec] = {}
+#: Per payload class whose every field takes exactly one JSON type (or also null): (attribute, key,
+#: type, nullable) of each field, for :func:`decode_payload`'s shortcut; None for the other classes.
+_PLAIN: dict[type[Any], tuple[tuple[str, str, type, bool], ...] | None] = {}
+_PLAIN_RULES = {"str": (str, False), "int": (int, False), "bool": (bool, False)}
+_PLAIN_RULES |= {"str | None": (str, True), "int | None": (int, True)}
+
+
+def _plain(cls: type[Any]) -> tuple[tuple[str, str, type, bool], ...] | None:
+    renamed = RENAMED_FIELDS.get(cls, {})
+    declared = _annotations(cls)
+    if not all(declared[name] in _PLAIN_RULES for name in cls._FIELDS):
+        return None
+    return tuple((name, renamed.get(name, name), *_PLAIN_RULES[declared[name]]) for name in cls._FIELDS)
 
 
 def _defaulted(cls: type[Any]) -> set[str]:
@@ -150,6 +163,20 @@ def decode_payload(type_name: str, data: Any) -> Payload:
         raise IntegrityError(f"unknown event type {key_name(type_name)!r}")
     if not isinstance(data, dict):
         raise IntegrityError(f"{type_name}: payload is not an object")
+    plain = _PLAIN[cls] if cls in _PLAIN else _PLAIN.setdefault(cls, _plain(cls))
+    if plain is not None and len(data) == len(plain):
+        # Every field present with a value of its type: the values pass as they are, as below.
+        given: dict[str, Any] = {}
+        for name, key, kind, nullable in plain:
+            value = data.get(key, _REFUSED)
+            if type(value) is not kind and not (nullable and value is None):
+                break
+            given[name] = value
+        else:
+            try:
+                return cls(**given)  # type: ignore[no-any-return]
+            except (ValueError, TypeError) as exc:
+                raise IntegrityError(f"{type_name}: invalid payload: {exc}") from None
     fields, _, keys = _SPECS.get(cls) or spec(cls)
     values: dict[str, Any] = {}
     problems: list[str] = []

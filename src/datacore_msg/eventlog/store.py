@@ -36,7 +36,7 @@ from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.envelope import Event, body_encoding, seal_parts, subject_of
 from datacore_msg.eventlog.hlc import next_stamp, physical_ms
 from datacore_msg.eventlog.names import is_message_id, is_task_id
-from datacore_msg.eventlog.payloads import Payload
+from datacore_msg.eventlog.payloads import MARKS, Payload
 from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
@@ -103,7 +103,23 @@ def _stored_row(event: Event, data: str) -> tuple[Any, ...]:
     )
 
 
-def _row_event(row: tuple[Any, ...]) -> Event:
+#: The stored text of each ``message.marked`` payload, ``{"mark":"read","message":"<id>"}``.
+_MARK_TEXT = '{{"mark":"{}","message":"{}"}}'
+
+
+def _mark_texts(subject: object) -> dict[str, str]:
+    """Per stored text of a mark of ``subject`` (canonical JSON), the mark: what ``json.loads``
+    would make of that text, read without parsing it. Empty for a subject that JSON would write
+    with escapes (a quote, a backslash, a control character...): its marks are parsed."""
+    if not (isinstance(subject, str) and subject.isascii() and subject.isprintable()):
+        return {}
+    if '"' in subject or "\\" in subject:
+        return {}
+    return {_MARK_TEXT.format(mark, subject): mark for mark in MARKS}
+
+
+def _row_event(row: tuple[Any, ...], data: dict[str, Any] | None = None) -> Event:
+    """The event of a stored row (``data``: its payload, when already known from the text)."""
     return Event(
         position=row[0],
         id=row[1],
@@ -114,7 +130,7 @@ def _row_event(row: tuple[Any, ...]) -> Event:
         actor=row[6],
         type=row[7],
         v=row[8],
-        data=loads(row[9]),
+        data=loads(row[9]) if data is None else data,
         sig=row[10],
     )
 
@@ -552,13 +568,22 @@ class EventStore:
             )
             subject: str | None = None
             group: list[Event] = []
+            marks: dict[str, str] | None = None
             while rows := cursor.fetchmany(batch):
                 for row in rows:
                     if row[11] != subject:
                         if group:
                             yield subject, group  # type: ignore[misc]
-                        subject, group = row[11], []
-                    group.append(_row_event(row))
+                        subject, group, marks = row[11], [], None
+                    mark = None
+                    if row[7] == "message.marked":
+                        if marks is None:
+                            marks = _mark_texts(subject)
+                        mark = marks.get(row[9])
+                    if mark is None:
+                        group.append(_row_event(row))
+                    else:
+                        group.append(_row_event(row, {"mark": mark, "message": subject}))
             if group:
                 yield subject, group  # type: ignore[misc]
 

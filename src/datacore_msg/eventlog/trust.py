@@ -36,8 +36,8 @@ def _freeze(keys: Mapping[str, frozenset[str] | set[str] | tuple[str, ...]]) -> 
 class TrustBook(Record):
     """Who the reader trusts: its owner, the keys pinned per name and the tier of each name."""
 
-    __slots__ = ("_lookalikes", "keys", "owner", "tiers")
-    _UNCOMPARED = ("_lookalikes",)
+    __slots__ = ("_lookalikes", "_looks", "keys", "owner", "tiers")
+    _UNCOMPARED = ("_lookalikes", "_looks")
 
     owner: str
     keys: Mapping[str, frozenset[str]]
@@ -45,6 +45,8 @@ class TrustBook(Record):
     #: Per skeleton (plain and glyph, :func:`~datacore_msg.eventlog.lookalike.skeletons`), the
     #: pinned names that have it, sorted.
     _lookalikes: Mapping[tuple[int, str], tuple[str, ...]]
+    #: :meth:`looks_like` of each name asked about (a fold asks once per message, of few names).
+    _looks: dict[str, str | None]
 
     def __init__(
         self,
@@ -62,9 +64,14 @@ class TrustBook(Record):
             for kind, skeleton in enumerate(skeletons(name)):
                 index.setdefault((kind, skeleton), []).append(name)
         set_field(self, "_lookalikes", {key: tuple(names) for key, names in index.items()})
+        set_field(self, "_looks", {})
 
     def looks_like(self, name: str) -> str | None:
         """The first (sorted) pinned name other than ``name`` that ``name`` looks like, or None."""
+        try:
+            return self._looks[name]
+        except KeyError:
+            pass
         found = sorted(
             {
                 pinned
@@ -73,7 +80,8 @@ class TrustBook(Record):
                 if pinned != name
             }
         )
-        return found[0] if found else None
+        self._looks[name] = found[0] if found else None
+        return self._looks[name]
 
     def sender(self, actor: str, origin: str, imported: bool = False) -> Sender:
         """What is shown of ``actor`` as the sender of an event written from ``origin``; for imported

@@ -131,23 +131,34 @@ def fold_message(
             pending.append((event, payload))
     if not candidates:
         return None
-    first, sent = min(candidates, key=lambda item: item[0].arrival_key())
-    sent_order = first.order_key()
-    clashes = tuple(event.id for event, _ in candidates if event.id != first.id)
+    if len(candidates) == 1:
+        first, sent = candidates[0]
+        clashes: tuple[str, ...] = ()
+    else:
+        first, sent = min(candidates, key=lambda item: item[0].arrival_key())
+        clashes = tuple(event.id for event, _ in candidates if event.id != first.id)
     marks: dict[str, MarkState] = {}
     superseded: list[str] = []
-    participants = {sent.sender, sent.to}
+    participants = (sent.sender, sent.to)
     for event, mark in pending:
-        backed = book is None or book.backs(event.actor, event.origin)
-        if event.actor not in participants or not backed:
+        actor = event.actor
+        if actor not in participants or not (book is None or book.backs(actor, event.origin)):
             superseded.append(event.id)
             continue
-        current = marks.get(event.actor)
+        current = marks.get(actor)
         if current is not None and current.mark == "archive":
             superseded.append(event.id)
             continue
-        marks[event.actor] = MarkState(mark.mark, event.hlc, event.origin)
-    return MessageState(sent, sent_order, marks, tuple(superseded), clashes, first.id, imported.get(first.id))
+        marks[actor] = MarkState(mark.mark, event.hlc, event.origin)
+    return MessageState(
+        sent,
+        (first.hlc, first.origin, first.seq),
+        marks,
+        tuple(superseded),
+        clashes,
+        first.id,
+        imported.get(first.id) if imported else None,
+    )
 
 
 def _imported_by_participant(event: Event, payload: MessageImported, book: TrustBook | None) -> bool:

@@ -115,29 +115,33 @@ def render_entry(state: MessageState, role: str, user: str, tz: tzinfo, sender: 
         tags = ":unread:message:" if mark is None else ":message:"
     created = org_inactive(state.shown_hlc, tz)
     title = created
-    if sender is not None and sender.marked:
+    marked = sender is not None and sender.marked
+    if marked:
+        assert sender is not None
         title += f" From {sender.label}"
         tags = tags[:-1] + sender_tags(sender)
     parts = [f"* {keyword} {title} {tags}\n"]
-    archived = state.archived_at(user)
+    archived = state.archived_at(user) if mark == "archive" else None
     if archived is not None:
         parts.append(f"  CLOSED: {org_inactive(archived, tz)}\n")
-    parts.append("  :PROPERTIES:\n")
-    parts.append(_property("ID", sent.id))
-    parts.append(_property("FROM", sent.sender))
-    parts.extend(_property(name, value) for name, value in sender_properties(sender))
-    parts.append(_property("TO", sent.to))
+    parts.append(f"  :PROPERTIES:\n  :ID:       {sent.id}\n  :FROM:     {sent.sender}\n")
+    if marked:
+        parts.extend(_property(name, value) for name, value in sender_properties(sender))
+    parts.append(f"  :TO:       {sent.to}\n")
     if sent.reply_to is not None:
         parts.append(_property("REPLY_TO", sent.reply_to))
     if sent.thread is not None:
         parts.append(_property("THREAD", sent.thread))
     if sent.priority is not None:
         parts.append(_property("PRIORITY", sent.priority))
-    parts.append(_property("CREATED", created))
+    parts.append(f"  :CREATED:  {created}\n")
     if state.imported is not None:
         parts.append(_property("IMPORTED", state.imported.original))
     parts.append("  :END:\n")
-    parts.extend(line + "\n" for line in encode_body(sent.text))
+    body = encode_body(sent.text)
+    if body:
+        parts.append("\n".join(body))
+        parts.append("\n")
     return "".join(parts)
 
 
@@ -146,15 +150,15 @@ def entries_for(state: MessageState, user: str, tz: tzinfo, sender: Sender | Non
     entry's peer is the sender, with what is known of it (read by the hook)."""
     return [
         Entry(
-            subject=state.sent.id,
-            role=role,
-            file=file_for(state, role, user, tz),
-            sort=state.sent_order,
-            text=render_entry(state, role, user, tz, sender),
-            status=status_of(state, role, user),
-            peer=state.sent.sender if role == "inbox" else state.sent.to,
-            peer_verified=sender.verified if role == "inbox" and sender is not None else None,
-            peer_looks_like=sender.looks_like if role == "inbox" and sender is not None else None,
+            state.sent.id,
+            role,
+            file_for(state, role, user, tz),
+            state.sent_order,
+            render_entry(state, role, user, tz, sender),
+            status_of(state, role, user),
+            state.sent.sender if role == "inbox" else state.sent.to,
+            sender.verified if role == "inbox" and sender is not None else None,
+            sender.looks_like if role == "inbox" and sender is not None else None,
         )
         for role in roles_of(state, user)
     ]

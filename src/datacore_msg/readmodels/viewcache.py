@@ -24,6 +24,7 @@ from pathlib import Path
 
 from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.sqlite_errors import translating
+from datacore_msg.readmodels.bulk import without_indexes
 from datacore_msg.readmodels.entry import Entry
 from datacore_msg.readmodels.searchdoc import SearchDoc
 from datacore_msg.readmodels.searchindex import (
@@ -215,9 +216,12 @@ class ViewCache:
                 )
                 self.conn.execute("DELETE FROM view_entries")
                 self.conn.execute("UPDATE view_files SET dirty = 1")
-                self.conn.execute(
-                    f"INSERT INTO view_entries ({_COLUMNS}) SELECT {_COLUMNS} FROM temp.staged_entries"
-                )
+                # in primary key order (appends), the other indexes built once afterwards
+                with without_indexes(self.conn, "view_entries"):
+                    self.conn.execute(
+                        f"INSERT INTO view_entries ({_COLUMNS}) SELECT {_COLUMNS} FROM "
+                        "temp.staged_entries ORDER BY file, s_hlc, s_origin, s_seq, role"
+                    )
                 self.conn.execute(
                     "INSERT INTO view_files (file, dirty) SELECT DISTINCT file, 1 FROM view_entries "
                     "WHERE true ON CONFLICT(file) DO UPDATE SET dirty = 1"

@@ -264,10 +264,17 @@ def _grouped(events: Iterable[Event]) -> Iterator[Group]:
 
 def _stored_groups(store: EventStore) -> Iterator[Group]:
     for subject, events in store.iter_subjects():
-        messages = [event for event in events if event.type in MESSAGE_TYPES]
-        tasks = [event for event in events if event.type in TASK_TYPES]
-        if any(event.subject != subject for event in (*messages, *tasks)):
-            raise _SubjectMismatch
+        messages: list[Event] = []
+        tasks: list[Event] = []
+        for event in events:
+            if event.type in MESSAGE_TYPES:
+                messages.append(event)
+            elif event.type in TASK_TYPES:
+                tasks.append(event)
+            else:
+                continue
+            if event.subject != subject:
+                raise _SubjectMismatch
         yield messages, tasks
 
 
