@@ -94,14 +94,14 @@ def _phases(space: Space, views_dir: Path) -> Table:
     reading = time.perf_counter() - start - decode
     start = time.perf_counter()
     folded = catchup.fold_log(ctx)
-    out.append(("`fold_log`: read + decode (cattrs) + fold + render entries", time.perf_counter() - start))
+    out.append(("`fold_log`: read + decode + fold + render entries", time.perf_counter() - start))
     head = ctx.store.max_position()
     out.append(
         (
-            "`cache.replace_all` (view_entries rows, one transaction)",
+            "`cache.replace_all` (view entries, task rows and search documents, one transaction)",
             timed(
                 lambda: ctx.cache.replace_all(
-                    PROJECTION, head, folded.entries, folded.task_rows, catchup.derived_meta(ctx)
+                    PROJECTION, head, folded.entries, folded.task_rows, catchup.derived_meta(ctx), folded.docs
                 )
             ),
         )
