@@ -288,9 +288,7 @@ def inbox_page(space: Space, include_all: bool = False, limit: int = 20) -> Inbo
     from the views' rows, which the catch-up keeps current)."""
     views = refresh(space)
     cache = space.views().cache
-    rows = cache.statuses("inbox") if include_all else cache.statuses("inbox", INBOX)
-    if not include_all:
-        rows = [(subject, status) for subject, status in rows if status in ("unread", "todo")]
+    rows = cache.statuses("inbox") if include_all else cache.statuses("inbox", INBOX, OPEN_STATUSES)
     rank = len(STATUS_ORDER)
     ordered = sorted(rows, key=lambda row: STATUS_ORDER.get(row[1] or "", rank))
     items = []
