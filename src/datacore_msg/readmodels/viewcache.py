@@ -276,31 +276,20 @@ class ViewCache:
         self, role: str, file: str | None = None, statuses: Iterable[str] | None = None
     ) -> list[str]:
         """Subjects rendered in ``role``'s views (optionally in one file, and only those whose
-        viewer sees one of ``statuses``), in view order.
-
-        With ``statuses``, the rows are found through the ``(role, status)`` index and the file is
-        only a filter (``+file``): left to itself, SQLite walks the file's part of the primary key
-        instead, reading every entry's text, so ``inbox`` at 70,000 live entries took 25 ms to find
-        its 15 unread ones (0.2 ms this way)."""
-        sql = "SELECT subject FROM view_entries WHERE role = ?"
-        params: tuple[str, ...] = (role,)
-        if file is not None:
-            sql += " AND +file = ?" if statuses is not None else " AND file = ?"
-            params = (*params, file)
-        if statuses is not None:
-            wanted = tuple(statuses)
-            sql += f" AND status IN ({', '.join('?' for _ in wanted)})"
-            params = (*params, *wanted)
-        with translating(self.path):
-            rows = self.conn.execute(sql + " ORDER BY s_hlc, s_origin, s_seq", params)
-            return [row[0] for row in rows]
+        viewer sees one of ``statuses``), in view order."""
+        return [subject for subject, _ in self.statuses(role, file, statuses)]
 
     def statuses(
         self, role: str, file: str | None = None, statuses: Iterable[str] | None = None
     ) -> list[tuple[str, str | None]]:
         """(subject, status) of each entry rendered in ``role``'s views (optionally in one file, and
-        only those whose viewer sees one of ``statuses``, found as :meth:`subjects` finds them), in
-        view order: a page of the inbox without folding every message in it."""
+        only those whose viewer sees one of ``statuses``), in view order: a page of the inbox
+        without folding every message in it.
+
+        With ``statuses``, the rows are found through the ``(role, status)`` index and the file is
+        only a filter (``+file``): left to itself, SQLite walks the file's part of the primary key
+        instead, reading every entry's text, so ``inbox`` at 70,000 live entries took 25 ms to find
+        its 15 unread ones (0.2 ms this way)."""
         sql = "SELECT subject, status FROM view_entries WHERE role = ?"
         params: tuple[str, ...] = (role,)
         if file is not None:
