@@ -31,16 +31,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from datacore_msg.errors import ForkError, IntegrityError
-from datacore_msg.eventlog import codec
+from datacore_msg.eventlog import codec, verifyparts
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.envelope import Event, body_encoding, seal_parts, subject_of
 from datacore_msg.eventlog.hlc import next_stamp, physical_ms
 from datacore_msg.eventlog.names import is_message_id, is_task_id
 from datacore_msg.eventlog.payloads import Payload
-from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover
+from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover, workers
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
+from datacore_msg.eventlog.verifyparts import FORK_MIN
 from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
 if TYPE_CHECKING:
@@ -708,25 +709,51 @@ class EventStore:
 
     # -- checking --------------------------------------------------------------------------------
 
-    def verify(self, batch: int = 2048) -> list[Problem]:
+    def verify(self, batch: int = 2048, parts: int | None = None, fork_min: int = FORK_MIN) -> list[Problem]:
         """Re-check every stored event: id, signature, chain continuity, payload and subject index.
 
-        One pass over the ``(origin, seq)`` index, ``batch`` rows at a time; each batch's
-        signatures are checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the
-        previous batch's other checks run."""
-        problems: list[Problem] = []
-        with translating(self.path), prompt_handover():
-            cursor = self.conn.execute(f"SELECT {_COLUMNS}, subject FROM events ORDER BY origin, seq")
+        One pass over the ``(origin, seq)`` index, ``batch`` rows at a time. A log of at least
+        ``fork_min`` events is cut into ``parts`` ranges (default: one per core), each checked by
+        its own process (:mod:`~datacore_msg.eventlog.verifyparts`); else each batch's signatures
+        are checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the previous
+        batch's other checks run. The problems are the same, in the same order, either way."""
+        with translating(self.path):
+            cut = verifyparts.split(self.conn, workers() if parts is None else parts, fork_min)
+        if cut is None:
+            with prompt_handover():
+                found = self._verify_part(self.conn, verifyparts.WHOLE, batch, threads=True)
+        else:
+            found = verifyparts.run(
+                cut,
+                lambda part: self._verify_part(verifyparts.open_read_only(self.path), part, batch),
+                lambda part: self._verify_part(self.conn, part, batch),
+            )
+        return [Problem(position, event_id, reason) for position, event_id, reason in found]
+
+    def _verify_part(
+        self, conn: sqlite3.Connection, part: verifyparts.Part, batch: int, threads: bool = False
+    ) -> list[verifyparts.Found]:
+        """The problems of the events of ``part``, read through ``conn``; the signatures checked on
+        threads or in this one."""
+        found: list[verifyparts.Found] = []
+        where, params = part.where()
+        with translating(self.path):
+            cursor = conn.execute(
+                f"SELECT {_COLUMNS}, subject FROM events{where} ORDER BY origin, seq", params
+            )
             chain: tuple[str | None, int, str | None] = (None, 1, None)
-            ahead = self._verify_batch(cursor.fetchmany(batch))
+            if part.before is not None:
+                origin, seq, event_id = part.before
+                chain = (origin, seq + 1, event_id)
+            ahead = self._verify_batch(cursor.fetchmany(batch), threads)
             while ahead is not None:
                 current = ahead
-                ahead = self._verify_batch(cursor.fetchmany(batch))
-                chain = self._verify_checks(current, chain, problems)
-        return problems
+                ahead = self._verify_batch(cursor.fetchmany(batch), threads)
+                chain = self._verify_checks(current, chain, found)
+        return found
 
     def _verify_batch(
-        self, rows: list[tuple[Any, ...]]
+        self, rows: list[tuple[Any, ...]], threads: bool
     ) -> tuple[list[tuple[Event, str | None, str | None]], Signatures] | None:
         """The events of ``rows`` with their stored subjects and what is wrong with their seal
         before the signature (or None), and their signature checks, started."""
@@ -748,13 +775,13 @@ class EventStore:
                 seal_error = str(exc)
             events.append((event, row[11], seal_error))
             items.append((event.origin, raw, event.sig))
-        return events, Signatures(items)
+        return events, Signatures(items, None if threads else len(items) + 1)
 
     def _verify_checks(
         self,
         batch: tuple[list[tuple[Event, str | None, str | None]], Signatures],
         chain: tuple[str | None, int, str | None],
-        problems: list[Problem],
+        found: list[verifyparts.Found],
     ) -> tuple[str | None, int, str | None]:
         events, signatures = batch
         origin, expected_seq, expected_prev = chain
@@ -779,8 +806,7 @@ class EventStore:
                 reasons.append(str(exc))
             if subject_of(event.type, event.data) != stored_subject:
                 reasons.append("subject index does not match the payload")
-            for reason in reasons:
-                problems.append(Problem(event.position, event.id, reason))
+            found.extend((event.position, event.id, reason) for reason in reasons)
             expected_seq, expected_prev = event.seq + 1, event.id
         return origin, expected_seq, expected_prev
 
