@@ -231,3 +231,23 @@ def test_the_signature_pool_is_stopped_before_a_fork_and_starts_again() -> None:
     else:
         assert sigbatch._pools[os.getpid()] is pool, "a pool another thread may use is kept"
     assert all(sigbatch.Signatures(items, parallel_min=1).ok(n) for n in range(len(items)))
+
+
+def test_clashes_are_listed_by_type_then_subject_then_order(tmp_path: Path) -> None:
+    """One scan finds the ids sent twice: the listing is the one of a query per type."""
+    store = open_store(tmp_path / "e.sqlite3")
+    try:
+        lines = [line(e) for n, key in enumerate(KEYS) for e in chain(key, "gregor", 12 - 3 * n)]
+        store.ingest(parse_lines(lines), NOW + 60_000)
+        rows = store.conn.execute(
+            "SELECT position, id, subject FROM events WHERE type = 'message.sent' AND subject IN "
+            "(SELECT subject FROM events WHERE type = 'message.sent' GROUP BY subject "
+            "HAVING COUNT(*) > 1) ORDER BY subject, hlc, origin, seq"
+        ).fetchall()
+        assert len(rows) == 12 + 9 + 6 - 3
+        assert [(p.position, p.event_id, p.reason) for p in store.clashes()] == [
+            (position, event_id, f"message id {subject} is sent by more than one event")
+            for position, event_id, subject in rows
+        ]
+    finally:
+        store.close()
