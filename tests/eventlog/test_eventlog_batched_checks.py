@@ -169,3 +169,35 @@ def test_a_forked_child_checks_a_large_batch_on_threads_of_its_own() -> None:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     pytest.fail("the forked child never got its signatures checked")
+
+
+_any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+def _outcome(encode: Any, value: Any) -> tuple[str, str]:
+    try:
+        return "ok", encode(value)
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_any_json)
+def test_the_kept_encoder_encodes_and_refuses_as_the_standard_one(value: Any) -> None:
+    from datacore_msg.eventlog.canonical import _ENCODER
+
+    assert _outcome(canonical_text, value) == _outcome(_ENCODER.encode, value)
+
+
+def test_the_kept_encoder_refuses_a_cycle_and_a_foreign_object_as_the_standard_one() -> None:
+    from datacore_msg.eventlog.canonical import _ENCODER
+
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    for value in (cycle, {"a": object()}, {1: 2, "b": 3}, {"a": float("inf")}):
+        assert _outcome(canonical_text, value) == _outcome(_ENCODER.encode, value)
+    assert _outcome(canonical_text, cycle) == ("ValueError", "Circular reference detected")
