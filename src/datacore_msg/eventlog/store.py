@@ -211,6 +211,8 @@ class CheckedBatch(Record):
 
 #: Events whose signatures are handed to the threads at once, while the rest of a batch is hashed.
 SIGNATURE_GROUP = 512
+#: :func:`check_batch` hands the events it accepted to its ``keep`` every this many events.
+KEEP_EVERY = 128
 
 
 def lookup_keys(items: Iterable[tuple[int, Event | IntegrityError]]) -> set[tuple[str, int]]:
@@ -240,6 +242,7 @@ def check_batch(
     held: dict[tuple[str, int], str],
     now_ms: int,
     decode: Callable[[Event], Payload | None],
+    keep: Callable[[list[tuple[Event, str]]], None] | None = None,
 ) -> CheckedBatch:
     """Verify a batch of events from elsewhere against what a store holds, storing nothing: the
     checks of :meth:`EventStore.ingest`, for any store (SQLite here, a relay's store elsewhere).
@@ -255,7 +258,9 @@ def check_batch(
     batch was rejected, its signature, its chain link, its clock stamp, its payload and actor. The
     signatures of the events not held are checked on every core
     (:mod:`~datacore_msg.eventlog.sigbatch`), a group at a time as soon as the group is hashed,
-    while the rest is checked."""
+    while the rest is checked. ``keep``, if given, is handed the accepted events (all of them, in
+    order, a few at a time) as the walk goes, so that a store writes them while the threads are
+    still checking the signatures of the events after them."""
     batch: list[_Incoming] = []
     groups: list[Signatures] = []
     slot: dict[int, tuple[Signatures, int]] = {}
@@ -272,7 +277,11 @@ def check_batch(
                 for k, n in enumerate(to_check):
                     slot[n] = (signatures, k)
             failed_origins: dict[str, int] = {}
+            kept = 0
             for n, incoming in enumerate(batch):
+                if keep is not None and n % KEEP_EVERY == 0 and len(accepted) > kept:
+                    keep(accepted[kept:])
+                    kept = len(accepted)
                 event = incoming.event
                 try:
                     if incoming.error is not None:
@@ -296,6 +305,8 @@ def check_batch(
                     continue
                 held[(event.origin, event.seq)] = event.id
                 accepted.append((event, incoming.data))
+            if keep is not None and len(accepted) > kept:
+                keep(accepted[kept:])
         finally:
             for signatures in groups:
                 signatures.cancel()
@@ -433,12 +444,14 @@ class EventStore:
 
         The checks are :func:`check_batch`'s, in one transaction: the ids held for the batch's
         ``(origin, seq)`` and predecessors are read in a few queries up front, and the accepted
-        events inserted with one statement; a crash stores the whole batch or nothing of it."""
+        events inserted a few at a time as they are accepted (while the signatures of the next
+        ones are checked on other threads); a crash stores the whole batch or nothing of it."""
         listed = list(items)
         with write_transaction(self.conn, self.path):
             held = self._held(lookup_keys(listed))
-            checked = check_batch(listed, held, now_ms, self.decode)
-            positions = self._insert_rows([_stored_row(event, data) for event, data in checked.accepted])
+            before = self.conn.execute("SELECT MAX(position) FROM events").fetchone()[0] or 0
+            checked = check_batch(listed, held, now_ms, self.decode, self._insert_rows)
+            positions = self._positions_after(before) if checked.accepted else {}
         duplicates = checked.duplicates
         accepted: list[Event] = []
         for event, _ in checked.accepted:
@@ -468,17 +481,17 @@ class EventStore:
                     held[(origin, seq)] = event_id
         return held
 
-    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
-        """Insert ``rows`` (in order); return the position of each one stored, by event id (a row
-        whose id is already stored, which an intact log never has, is left out)."""
-        if not rows:
-            return {}
-        before = self.conn.execute("SELECT MAX(position) FROM events").fetchone()[0] or 0
-        self.conn.executemany(_INSERT_MANY, rows)
+    def _insert_rows(self, accepted: list[tuple[Event, str]]) -> None:
+        """Insert the rows of ``accepted`` (events with their data's text), in order; a row whose
+        id is already stored, which an intact log never has, is left out."""
+        self.conn.executemany(_INSERT_MANY, [_stored_row(event, data) for event, data in accepted])
+
+    def _positions_after(self, position: int) -> dict[str, int]:
+        """The position of each event stored after ``position``, by event id."""
         return {
-            event_id: int(position)
-            for position, event_id in self.conn.execute(
-                "SELECT position, id FROM events WHERE position > ? ORDER BY position", (before,)
+            event_id: int(stored)
+            for stored, event_id in self.conn.execute(
+                "SELECT position, id FROM events WHERE position > ? ORDER BY position", (position,)
             )
         }
 
