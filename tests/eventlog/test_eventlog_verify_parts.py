@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,8 @@ def _tamper(path: Path, how: str, event_id: str) -> None:
 
 
 def _both(store: EventStore, parts: int) -> tuple[list[Problem], list[Problem]]:
-    """The one-pass report and the report of ``parts`` forked parts."""
-    return store.verify(parts=1), store.verify(parts=parts, fork_min=0, batch=5)
+    """The one-pass report and the report of ``parts`` parts checked by three processes."""
+    return store.verify(parts=1), store.verify(parts=parts, fork_min=0, batch=5, processes=3)
 
 
 def _cut_rows(store: EventStore, parts: int) -> Iterator[int]:
@@ -92,8 +93,9 @@ def _cut_rows(store: EventStore, parts: int) -> Iterator[int]:
 def test_an_intact_log_is_clean_in_every_split(tmp_path: Path) -> None:
     store = _store(tmp_path / "e.sqlite3")
     try:
-        for parts in (2, 3, 5, 70, 71):
-            assert store.verify(parts=parts, fork_min=0) == []
+        for parts, processes in ((2, 2), (3, 3), (5, 2), (70, 4), (71, 2)):
+            assert store.verify(parts=parts, fork_min=0, processes=processes) == []
+        assert store.verify(fork_min=0) == []
     finally:
         store.close()
 
@@ -116,6 +118,8 @@ def test_the_split_covers_every_row_once_in_order(tmp_path: Path) -> None:
                     assert tuple(part.before) == tuple(seen[-1])
                 seen.extend(rows)
             assert seen == order
+        assert verifyparts.split(store.conn, 71, 0) is not None
+        assert verifyparts.split(store.conn, 72, 0) is None, "no part is empty"
         assert verifyparts.split(store.conn, 2, fork_min=72) is None, "a small log is checked in one pass"
         assert verifyparts.split(store.conn, 1, 0) is None
     finally:
@@ -158,17 +162,23 @@ def test_damage_anywhere_is_found_as_the_one_pass_finds_it(tmp_path: Path, how: 
         unique_by=lambda item: item[1],
     ),
     parts=st.integers(2, 9),
+    processes=st.integers(2, 4),
     batch=st.integers(1, 40),
 )
 def test_any_split_gives_the_one_pass_report(
-    tmp_path_factory: pytest.TempPathFactory, damage: list[tuple[str, int]], parts: int, batch: int
+    tmp_path_factory: pytest.TempPathFactory,
+    damage: list[tuple[str, int]],
+    parts: int,
+    processes: int,
+    batch: int,
 ) -> None:
     store = _store(tmp_path_factory.mktemp("split") / "e.sqlite3")
     try:
         ordered = _ordered(store)
         for how, index in damage:
             _tamper(store.path, how, ordered[index][1])
-        assert store.verify(parts=parts, fork_min=0, batch=batch) == store.verify(parts=1, batch=batch)
+        split = store.verify(parts=parts, fork_min=0, batch=batch, processes=processes)
+        assert split == store.verify(parts=1, batch=batch)
     finally:
         store.close()
 
@@ -187,7 +197,22 @@ def test_a_part_whose_child_fails_is_checked_again_here(
             raise AssertionError("unreachable")
 
         monkeypatch.setattr(verifyparts, "open_read_only", fail)
-        assert store.verify(parts=3, fork_min=0) == single
+        taken_by_here: list[int] = []
+        here = verifyparts._take
+
+        def slow_here(taken: Any, total: int) -> int | None:
+            """Every process (the children are forked with it) takes one part only, this one half a
+            second late, so that the children surely take theirs before dying; the parts nobody
+            took and those of the dead children are checked here at the end."""
+            if taken_by_here:
+                return None
+            time.sleep(0.5)
+            index = here(taken, total)
+            taken_by_here.append(-1 if index is None else index)
+            return index
+
+        monkeypatch.setattr(verifyparts, "_take", slow_here)
+        assert store.verify(parts=6, fork_min=0, processes=3) == single
         assert [p.position for p in single] == [ordered[-1][0]]
         assert "bad signature" in single[0].reason
     finally:

@@ -41,7 +41,7 @@ from datacore_msg.eventlog.payloads import Payload
 from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover, workers
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
-from datacore_msg.eventlog.verifyparts import FORK_MIN
+from datacore_msg.eventlog.verifyparts import FORK_MIN, PARTS_PER_PROCESS
 from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
 if TYPE_CHECKING:
@@ -722,24 +722,41 @@ class EventStore:
 
     # -- checking --------------------------------------------------------------------------------
 
-    def verify(self, batch: int = 2048, parts: int | None = None, fork_min: int = FORK_MIN) -> list[Problem]:
+    def verify(
+        self,
+        batch: int = 2048,
+        parts: int | None = None,
+        fork_min: int = FORK_MIN,
+        processes: int | None = None,
+    ) -> list[Problem]:
         """Re-check every stored event: id, signature, chain continuity, payload and subject index.
 
         One pass over the ``(origin, seq)`` index, ``batch`` rows at a time. A log of at least
-        ``fork_min`` events is cut into ``parts`` ranges (default: one per core), each checked by
-        its own process (:mod:`~datacore_msg.eventlog.verifyparts`); else each batch's signatures
-        are checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the previous
-        batch's other checks run. The problems are the same, in the same order, either way."""
-        with translating(self.path):
-            cut = verifyparts.split(self.conn, workers() if parts is None else parts, fork_min)
+        ``fork_min`` events is cut into ``parts`` ranges (default: :data:`PARTS_PER_PROCESS` per
+        process), checked by ``processes`` processes (default: one per core), this one and forked
+        children (:mod:`~datacore_msg.eventlog.verifyparts`); else each batch's signatures are
+        checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the previous batch's
+        other checks run. The problems are the same, in the same order, either way."""
+        processes = workers() if processes is None else processes
+        if parts is None:
+            parts = processes * PARTS_PER_PROCESS
+        cut = None
+        if processes > 1:
+            with translating(self.path):
+                cut = verifyparts.split(self.conn, parts, fork_min)
         if cut is None:
             with prompt_handover():
                 found = self._verify_part(self.conn, verifyparts.WHOLE, batch, threads=True)
         else:
+            opened: list[sqlite3.Connection] = []  # a child's own connection, opened once
+
+            def in_child(part: verifyparts.Part) -> list[verifyparts.Found]:
+                if not opened:
+                    opened.append(verifyparts.open_read_only(self.path))
+                return self._verify_part(opened[0], part, batch)
+
             found = verifyparts.run(
-                cut,
-                lambda part: self._verify_part(verifyparts.open_read_only(self.path), part, batch),
-                lambda part: self._verify_part(self.conn, part, batch),
+                cut, in_child, lambda part: self._verify_part(self.conn, part, batch), processes
             )
         return [Problem(position, event_id, reason) for position, event_id, reason in found]
 

@@ -10,15 +10,16 @@ the work: reading rows, hashing, canonical encoding and payload decoding hold th
 lock, and only the signature checks (libsodium) run without it; on two cores that caps ``verify``
 at about one and a half cores' worth.
 
-:func:`split` cuts a log of at least :data:`FORK_MIN` events into one :class:`Part` per core, of
-equal row counts, read in one transaction on the ``UNIQUE (origin, seq)`` index (a skip by
-``OFFSET`` per cut: it reads index entries, not rows). :func:`run` forks a child per part but the
-first; each child opens its own read-only connection, checks its part — signatures, ids, chain
-links from the row before the part, payloads, subject index — in one thread, and writes its
-problems back through a pipe; the parent checks the first part meanwhile and returns the problems
-part by part, so the report is the one-pass report, in the same order. A part whose child failed
-(killed, out of memory, a storage error) is checked again in the parent, which then raises what
-the child met, if anything.
+:func:`split` cuts a log of at least :data:`FORK_MIN` events into :data:`PARTS_PER_PROCESS` parts
+per core, of equal row counts, read in one transaction on the ``UNIQUE (origin, seq)`` index (a skip
+by ``OFFSET`` per cut: it reads index entries, not rows). :func:`run` forks a child per core but
+one; the children and the parent take the parts one at a time, the next one nobody has taken (a
+shared counter), so a core slowed down by other programs takes fewer parts. Each child opens its
+own read-only connection, checks each part it takes completely — signatures, ids, chain links
+from the row before the part, payloads, subject index — in one thread, and sends the part's
+problems back through a pipe. The parent puts the parts' problems in part order, so the report is
+the one-pass report, in the same order. A part whose child failed (killed, out of memory, a
+storage error) is checked again in the parent, which then raises what the child met, if anything.
 
 Rows are never updated or deleted, and an append adds a row after the last one of its origin: a cut
 ``(origin, seq)`` names the same place in every later snapshot, so the children (each reading its
@@ -43,10 +44,14 @@ from datacore_msg.records import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
+    from multiprocessing.sharedctypes import Synchronized
     from typing import Any
 
 #: Below this many events, forking costs more than it saves.
 FORK_MIN = 5000
+#: Parts per process: whichever process is done first takes the next part, so a core that other
+#: programs slow down does less of the work instead of holding up the end.
+PARTS_PER_PROCESS = 8
 
 #: One problem as a child sends it: (position, event id, reason).
 Found = tuple[int, str, str]
@@ -94,7 +99,7 @@ def split(conn: sqlite3.Connection, parts: int, fork_min: int = FORK_MIN) -> lis
         conn.execute("BEGIN")
     try:
         total = int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
-        if total < max(fork_min, 2 * parts) or not can_fork():
+        if total < max(fork_min, parts) or not can_fork():
             return None
         cuts = [
             conn.execute(
@@ -122,29 +127,38 @@ def run(
     parts: Sequence[Part],
     in_child: Callable[[Part], list[Found]],
     here: Callable[[Part], list[Found]],
+    processes: int,
 ) -> list[Found]:
-    """The problems of every part, in order: ``here`` checks the first part in this process while
-    a forked child runs ``in_child`` on each other one; a part whose child fails is checked again
-    with ``here``."""
+    """The problems of every part, in order. ``processes - 1`` forked children running
+    ``in_child`` and this process running ``here`` take the parts one at a time, the next one not
+    yet taken, until none is left; a part whose child failed is checked again with ``here``."""
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
+    taken = context.Value("i", 0)
     children: list[tuple[BaseProcess, Connection]] = []
+    answers: dict[int, list[Found] | None] = {}
     try:
-        for part in parts[1:]:
+        for _ in range(min(processes, len(parts)) - 1):
             reader, writer = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(in_child, part, writer), daemon=True)
+            process = context.Process(target=_child, args=(in_child, parts, taken, writer), daemon=True)
             process.start()
             writer.close()
             children.append((process, reader))
-        found = here(parts[0])
-        for part, (child, reader) in zip(parts[1:], children, strict=True):
-            try:
-                answer: list[Found] | None = reader.recv()
-            except EOFError:
-                answer = None
+        while (index := _take(taken, len(parts))) is not None:
+            answers[index] = here(parts[index])
+        for child, reader in children:
+            while True:
+                try:
+                    index, answer = reader.recv()
+                except EOFError:
+                    break
+                answers[index] = answer
             child.join()
-            found.extend(here(part) if answer is None or child.exitcode != 0 else answer)
+        found: list[Found] = []
+        for index, part in enumerate(parts):
+            answer = answers.get(index)
+            found.extend(here(part) if answer is None else answer)
         return found
     finally:
         for child, reader in children:
@@ -154,12 +168,26 @@ def run(
                 child.join()
 
 
-def _child(work: Callable[[Part], list[Found]], part: Part, writer: Connection) -> None:
-    """A child's work: its part's problems, or None if checking failed (the parent checks again)."""
-    answer: list[Found] | None = None
-    try:
-        answer = work(part)
-    except Exception:  # the parent checks this part again and raises what it meets
-        answer = None
-    writer.send(answer)
+def _take(taken: Synchronized[int], total: int) -> int | None:
+    """The index of the next part no process has taken yet (now taken), or None."""
+    with taken.get_lock():
+        index = int(taken.value)
+        if index >= total:
+            return None
+        taken.value = index + 1
+    return index
+
+
+def _child(
+    work: Callable[[Part], list[Found]], parts: Sequence[Part], taken: Synchronized[int], writer: Connection
+) -> None:
+    """A child's work: each part it takes, with the part's problems, or None if checking failed
+    (the parent checks that part again, and raises what it meets)."""
+    while (index := _take(taken, len(parts))) is not None:
+        answer: list[Found] | None = None
+        try:
+            answer = work(parts[index])
+        except Exception:
+            answer = None
+        writer.send((index, answer))
     writer.close()
