@@ -276,3 +276,23 @@ def test_clashes_are_listed_by_type_then_subject_then_order(tmp_path: Path) -> N
         ]
     finally:
         store.close()
+
+
+def test_without_semaphores_every_part_is_checked_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing.context
+
+    store = _store(tmp_path / "e.sqlite3")
+    try:
+        ordered = _ordered(store)
+        _tamper(store.path, "data", ordered[40][1])
+        single = store.verify(parts=1)
+
+        def no_sem_open(*args: Any, **kwargs: Any) -> Any:
+            raise ImportError("This platform lacks a functioning sem_open implementation")
+
+        monkeypatch.setattr(multiprocessing.context.BaseContext, "Value", no_sem_open)
+        assert store.verify(parts=4, fork_min=0) == single != []
+    finally:
+        store.close()

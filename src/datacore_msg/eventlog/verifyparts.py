@@ -135,7 +135,10 @@ def run(
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
-    taken = context.Value("i", 0)
+    try:
+        taken = context.Value("i", 0)
+    except (ImportError, OSError):  # no working semaphores (sem_open) here: check in this process
+        return [problem for part in parts for problem in here(part)]
     children: list[tuple[BaseProcess, Connection]] = []
     answers: dict[int, list[Found] | None] = {}
     try:
