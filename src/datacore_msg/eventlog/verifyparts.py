@@ -91,7 +91,8 @@ def can_fork() -> bool:
 
 def split(conn: sqlite3.Connection, parts: int, fork_min: int = FORK_MIN) -> list[Part] | None:
     """``parts`` consecutive parts of equal row counts covering the log, or None when the log has
-    fewer than ``fork_min`` events, ``parts`` is below 2, or :func:`can_fork` says no."""
+    fewer than ``fork_min`` events or than ``parts``, ``parts`` is below 2, or :func:`can_fork`
+    says no. Each cut is found by skipping from the one before, so the index is read once."""
     if parts < 2:
         return None
     began = not conn.in_transaction
@@ -101,13 +102,21 @@ def split(conn: sqlite3.Connection, parts: int, fork_min: int = FORK_MIN) -> lis
         total = int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
         if total < max(fork_min, parts) or not can_fork():
             return None
-        cuts = [
-            conn.execute(
-                "SELECT origin, seq, id FROM events ORDER BY origin, seq LIMIT 2 OFFSET ?",
-                (k * total // parts - 1,),
-            ).fetchall()
-            for k in range(1, parts)
-        ]
+        cuts: list[list[Any]] = []
+        params: tuple[Any, ...]
+        at = 0  # the index, in (origin, seq) order, of the last cut's first row
+        for k in range(1, parts):
+            index = k * total // parts
+            where, params = "", ()
+            if cuts:
+                where, params = " WHERE (origin, seq) >= (?, ?)", (cuts[-1][1][0], cuts[-1][1][1])
+            cuts.append(
+                conn.execute(
+                    f"SELECT origin, seq, id FROM events{where} ORDER BY origin, seq LIMIT 2 OFFSET ?",
+                    (*params, index - 1 - at),
+                ).fetchall()
+            )
+            at = index
     finally:
         if began:
             conn.execute("COMMIT")
