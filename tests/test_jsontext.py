@@ -128,3 +128,15 @@ def test_good_input_never_imports_json_and_bad_input_gets_json_s_error() -> None
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "json.decoder JSONDecodeError Expecting value: line 1 column 4 (char 3)"
+
+
+@settings(max_examples=300)
+@given(st.lists(values, min_size=1, max_size=4), st.sampled_from(SETTINGS + [{"allow_nan": False}]))
+def test_a_kept_encoder_writes_and_refuses_what_json_does_call_after_call(
+    batch: list[Any], options: dict[str, Any]
+) -> None:
+    encode = jsontext.encoder(**options)
+    looped: list[Any] = []
+    looped.append(looped)
+    for value in [*batch, looped, {"x": object()}, *batch]:  # a refusal leaves the encoder as it was
+        assert outcome(encode, value) == outcome(json.dumps, value, **options)

@@ -3,6 +3,7 @@ checked on every core: the outcome must be exactly the one-event-at-a-time outco
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -169,3 +170,35 @@ def test_a_forked_child_checks_a_large_batch_on_threads_of_its_own() -> None:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     pytest.fail("the forked child never got its signatures checked")
+
+
+_any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+def _outcome(encode: Any, value: Any) -> tuple[str, str]:
+    try:
+        return "ok", encode(value)
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+
+
+#: What canonical JSON is defined as: the standard library's encoder with these settings.
+_STANDARD = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_any_json)
+def test_the_kept_encoder_encodes_and_refuses_as_the_standard_one(value: Any) -> None:
+    assert _outcome(canonical_text, value) == _outcome(_STANDARD.encode, value)
+
+
+def test_the_kept_encoder_refuses_a_cycle_and_a_foreign_object_as_the_standard_one() -> None:
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    for value in (cycle, {"a": object()}, {1: 2, "b": 3}, {"a": float("inf")}):
+        assert _outcome(canonical_text, value) == _outcome(_STANDARD.encode, value)
+    assert _outcome(canonical_text, cycle) == ("ValueError", "Circular reference detected")

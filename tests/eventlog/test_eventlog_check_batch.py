@@ -85,3 +85,13 @@ def test_it_gives_ingest_exactly_what_ingest_stores(tmp_path: Path) -> None:
         assert log.verify() == []
     finally:
         log.close()
+
+
+def test_keep_is_handed_every_accepted_event_once_in_order_as_the_walk_goes() -> None:
+    lines, _, _ = batch_lines()
+    handed: list[list[tuple[Event, str]]] = []
+    checked = store.check_batch(list(parse_lines(lines)), {}, NOW + 60_000, decode, handed.append)
+    assert checked == outcome(lines, {})
+    assert [item for part in handed for item in part] == checked.accepted
+    assert len(handed) >= len(checked.accepted) // store.KEEP_EVERY >= 3, "a few at a time, not at the end"
+    assert all(len(part) <= store.KEEP_EVERY for part in handed)

@@ -308,10 +308,12 @@ def _encode_fields(
         and type(type_name) is str
         and (prev is None or type(prev) is str)
     ):
+        quoted = _QUOTED.get
+        previous = "null" if prev is None else _string(prev)
         text = (
-            f'{{"actor":{_string(actor)},"data":{text_data},"hlc":{hlc},'
-            f'"origin":{_string(origin)},"prev":{"null" if prev is None else _string(prev)},'
-            f'"seq":{seq},"type":{_string(type_name)},"v":{v}}}'
+            f'{{"actor":{quoted(actor) or _quoted(actor)},"data":{text_data},"hlc":{hlc},'
+            f'"origin":{quoted(origin) or _quoted(origin)},"prev":{previous},'
+            f'"seq":{seq},"type":{quoted(type_name) or _quoted(type_name)},"v":{v}}}'
         )
         return text.encode("utf-8"), text_data
     body = {
@@ -325,6 +327,19 @@ def _encode_fields(
         "data": data,
     }
     return canonical_bytes(body), text_data
+
+
+#: The few origins, actors and types of a log, quoted (:func:`_quoted`).
+_QUOTED: dict[str, str] = {}
+_QUOTED_MAX = 1024
+
+
+def _quoted(value: str) -> str:
+    """:func:`_string`, kept for the next event (the cache starts again when it is full)."""
+    if len(_QUOTED) >= _QUOTED_MAX:
+        _QUOTED.clear()
+    text = _QUOTED[value] = _string(value)
+    return text
 
 
 def _string(value: str) -> str:

@@ -68,6 +68,21 @@ def _shared_pool() -> ThreadPoolExecutor:
         return pool
 
 
+def alone() -> bool:
+    """Whether the calling thread is the only one in the process, once this process's pool (if
+    any, and if no other thread could be using it) is stopped: before a fork, so that the children
+    inherit no thread's locks. A later batch starts another pool."""
+    import _thread
+
+    with _pool_lock:
+        pool = _pools.get(os.getpid())
+        if pool is None or _thread._count() != len(pool._threads):
+            return _thread._count() == 0
+        del _pools[os.getpid()]
+    pool.shutdown(wait=True)
+    return _thread._count() == 0
+
+
 #: How many :func:`prompt_handover` blocks are running, and the interval before the first.
 _handover: dict[str, float] = {"depth": 0, "saved": 0.0}
 

@@ -30,16 +30,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from datacore_msg.errors import ForkError, IntegrityError
-from datacore_msg.eventlog import codec
+from datacore_msg.eventlog import codec, verifyparts
 from datacore_msg.eventlog.canonical import canonical_text
 from datacore_msg.eventlog.connection import write_transaction
 from datacore_msg.eventlog.envelope import Event, body_encoding, seal_parts, subject_of
 from datacore_msg.eventlog.hlc import next_stamp, physical_ms
 from datacore_msg.eventlog.names import is_message_id, is_task_id
 from datacore_msg.eventlog.payloads import MARKS, Payload
-from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover
+from datacore_msg.eventlog.sigbatch import Signatures, prompt_handover, workers
 from datacore_msg.eventlog.signing import SigningKey
 from datacore_msg.eventlog.sqlite_errors import translating
+from datacore_msg.eventlog.verifyparts import FORK_MIN, PARTS_PER_PROCESS
 from datacore_msg.jsontext import loads
 from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
@@ -226,6 +227,8 @@ class CheckedBatch(Record):
 
 #: Events whose signatures are handed to the threads at once, while the rest of a batch is hashed.
 SIGNATURE_GROUP = 512
+#: :func:`check_batch` hands the events it accepted to its ``keep`` every this many events.
+KEEP_EVERY = 128
 
 
 def lookup_keys(items: Iterable[tuple[int, Event | IntegrityError]]) -> set[tuple[str, int]]:
@@ -255,6 +258,7 @@ def check_batch(
     held: dict[tuple[str, int], str],
     now_ms: int,
     decode: Callable[[Event], Payload | None],
+    keep: Callable[[list[tuple[Event, str]]], None] | None = None,
 ) -> CheckedBatch:
     """Verify a batch of events from elsewhere against what a store holds, storing nothing: the
     checks of :meth:`EventStore.ingest`, for any store (SQLite here, a relay's store elsewhere).
@@ -270,7 +274,9 @@ def check_batch(
     batch was rejected, its signature, its chain link, its clock stamp, its payload and actor. The
     signatures of the events not held are checked on every core
     (:mod:`~datacore_msg.eventlog.sigbatch`), a group at a time as soon as the group is hashed,
-    while the rest is checked."""
+    while the rest is checked. ``keep``, if given, is handed the accepted events (all of them, in
+    order, a few at a time) as the walk goes, so that a store writes them while the threads are
+    still checking the signatures of the events after them."""
     batch: list[_Incoming] = []
     groups: list[Signatures] = []
     slot: dict[int, tuple[Signatures, int]] = {}
@@ -287,7 +293,11 @@ def check_batch(
                 for k, n in enumerate(to_check):
                     slot[n] = (signatures, k)
             failed_origins: dict[str, int] = {}
+            kept = 0
             for n, incoming in enumerate(batch):
+                if keep is not None and n % KEEP_EVERY == 0 and len(accepted) > kept:
+                    keep(accepted[kept:])
+                    kept = len(accepted)
                 event = incoming.event
                 try:
                     if incoming.error is not None:
@@ -311,6 +321,8 @@ def check_batch(
                     continue
                 held[(event.origin, event.seq)] = event.id
                 accepted.append((event, incoming.data))
+            if keep is not None and len(accepted) > kept:
+                keep(accepted[kept:])
         finally:
             for signatures in groups:
                 signatures.cancel()
@@ -448,12 +460,14 @@ class EventStore:
 
         The checks are :func:`check_batch`'s, in one transaction: the ids held for the batch's
         ``(origin, seq)`` and predecessors are read in a few queries up front, and the accepted
-        events inserted with one statement; a crash stores the whole batch or nothing of it."""
+        events inserted a few at a time as they are accepted (while the signatures of the next
+        ones are checked on other threads); a crash stores the whole batch or nothing of it."""
         listed = list(items)
         with write_transaction(self.conn, self.path):
             held = self._held(lookup_keys(listed))
-            checked = check_batch(listed, held, now_ms, self.decode)
-            positions = self._insert_rows([_stored_row(event, data) for event, data in checked.accepted])
+            before = self.conn.execute("SELECT MAX(position) FROM events").fetchone()[0] or 0
+            checked = check_batch(listed, held, now_ms, self.decode, self._insert_rows)
+            positions = self._positions_after(before) if checked.accepted else {}
         duplicates = checked.duplicates
         accepted: list[Event] = []
         for event, _ in checked.accepted:
@@ -483,17 +497,17 @@ class EventStore:
                     held[(origin, seq)] = event_id
         return held
 
-    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
-        """Insert ``rows`` (in order); return the position of each one stored, by event id (a row
-        whose id is already stored, which an intact log never has, is left out)."""
-        if not rows:
-            return {}
-        before = self.conn.execute("SELECT MAX(position) FROM events").fetchone()[0] or 0
-        self.conn.executemany(_INSERT_MANY, rows)
+    def _insert_rows(self, accepted: list[tuple[Event, str]]) -> None:
+        """Insert the rows of ``accepted`` (events with their data's text), in order; a row whose
+        id is already stored, which an intact log never has, is left out."""
+        self.conn.executemany(_INSERT_MANY, [_stored_row(event, data) for event, data in accepted])
+
+    def _positions_after(self, position: int) -> dict[str, int]:
+        """The position of each event stored after ``position``, by event id."""
         return {
-            event_id: int(position)
-            for position, event_id in self.conn.execute(
-                "SELECT position, id FROM events WHERE position > ? ORDER BY position", (before,)
+            event_id: int(stored)
+            for stored, event_id in self.conn.execute(
+                "SELECT position, id FROM events WHERE position > ? ORDER BY position", (position,)
             )
         }
 
@@ -733,25 +747,68 @@ class EventStore:
 
     # -- checking --------------------------------------------------------------------------------
 
-    def verify(self, batch: int = 2048) -> list[Problem]:
+    def verify(
+        self,
+        batch: int = 2048,
+        parts: int | None = None,
+        fork_min: int = FORK_MIN,
+        processes: int | None = None,
+    ) -> list[Problem]:
         """Re-check every stored event: id, signature, chain continuity, payload and subject index.
 
-        One pass over the ``(origin, seq)`` index, ``batch`` rows at a time; each batch's
-        signatures are checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the
-        previous batch's other checks run."""
-        problems: list[Problem] = []
-        with translating(self.path), prompt_handover():
-            cursor = self.conn.execute(f"SELECT {_COLUMNS}, subject FROM events ORDER BY origin, seq")
+        One pass over the ``(origin, seq)`` index, ``batch`` rows at a time. A log of at least
+        ``fork_min`` events is cut into ``parts`` ranges (default: :data:`PARTS_PER_PROCESS` per
+        process), checked by ``processes`` processes (default: one per core), this one and forked
+        children (:mod:`~datacore_msg.eventlog.verifyparts`); else each batch's signatures are
+        checked on every core (:mod:`~datacore_msg.eventlog.sigbatch`) while the previous batch's
+        other checks run. The problems are the same, in the same order, either way."""
+        processes = workers() if processes is None else processes
+        if parts is None:
+            parts = processes * PARTS_PER_PROCESS
+        cut = None
+        if processes > 1:
+            with translating(self.path):
+                cut = verifyparts.split(self.conn, parts, fork_min)
+        if cut is None:
+            with prompt_handover():
+                found = self._verify_part(self.conn, verifyparts.WHOLE, batch, threads=True)
+        else:
+            opened: list[sqlite3.Connection] = []  # a child's own connection, opened once
+
+            def in_child(part: verifyparts.Part) -> list[verifyparts.Found]:
+                if not opened:
+                    opened.append(verifyparts.open_read_only(self.path))
+                return self._verify_part(opened[0], part, batch)
+
+            found = verifyparts.run(
+                cut, in_child, lambda part: self._verify_part(self.conn, part, batch), processes
+            )
+        return [Problem(position, event_id, reason) for position, event_id, reason in found]
+
+    def _verify_part(
+        self, conn: sqlite3.Connection, part: verifyparts.Part, batch: int, threads: bool = False
+    ) -> list[verifyparts.Found]:
+        """The problems of the events of ``part``, read through ``conn``; the signatures checked on
+        threads or in this one."""
+        found: list[verifyparts.Found] = []
+        where, params = part.where()
+        with translating(self.path):
+            cursor = conn.execute(
+                f"SELECT {_COLUMNS}, subject FROM events{where} ORDER BY origin, seq", params
+            )
             chain: tuple[str | None, int, str | None] = (None, 1, None)
-            ahead = self._verify_batch(cursor.fetchmany(batch))
+            if part.before is not None:
+                origin, seq, event_id = part.before
+                chain = (origin, seq + 1, event_id)
+            ahead = self._verify_batch(cursor.fetchmany(batch), threads)
             while ahead is not None:
                 current = ahead
-                ahead = self._verify_batch(cursor.fetchmany(batch))
-                chain = self._verify_checks(current, chain, problems)
-        return problems
+                ahead = self._verify_batch(cursor.fetchmany(batch), threads)
+                chain = self._verify_checks(current, chain, found)
+        return found
 
     def _verify_batch(
-        self, rows: list[tuple[Any, ...]]
+        self, rows: list[tuple[Any, ...]], threads: bool
     ) -> tuple[list[tuple[Event, str | None, str | None]], Signatures] | None:
         """The events of ``rows`` with their stored subjects and what is wrong with their seal
         before the signature (or None), and their signature checks, started."""
@@ -773,13 +830,13 @@ class EventStore:
                 seal_error = str(exc)
             events.append((event, row[11], seal_error))
             items.append((event.origin, raw, event.sig))
-        return events, Signatures(items)
+        return events, Signatures(items, None if threads else len(items) + 1)
 
     def _verify_checks(
         self,
         batch: tuple[list[tuple[Event, str | None, str | None]], Signatures],
         chain: tuple[str | None, int, str | None],
-        problems: list[Problem],
+        found: list[verifyparts.Found],
     ) -> tuple[str | None, int, str | None]:
         events, signatures = batch
         origin, expected_seq, expected_prev = chain
@@ -804,8 +861,7 @@ class EventStore:
                 reasons.append(str(exc))
             if subject_of(event.type, event.data) != stored_subject:
                 reasons.append("subject index does not match the payload")
-            for reason in reasons:
-                problems.append(Problem(event.position, event.id, reason))
+            found.extend((event.position, event.id, reason) for reason in reasons)
             expected_seq, expected_prev = event.seq + 1, event.id
         return origin, expected_seq, expected_prev
 
@@ -830,23 +886,32 @@ class EventStore:
         """Events sending one message id (or requesting one task id) more than once. Not damage to
         the log — each is validly signed, and the folds decide which one is the message or task
         (:func:`datacore_msg.projections.tasks.the_request`) — but written on purpose by someone, so
-        ``verify`` lists them, apart from its problems, and they are never silent."""
+        ``verify`` lists them, apart from its problems, and they are never silent. One scan finds
+        the ids created twice; their events are then read on the subject index."""
+        with translating(self.path):
+            twice = self.conn.execute(
+                f"SELECT type, subject FROM events WHERE type IN {_CREATION_TYPES} "
+                "AND subject IS NOT NULL GROUP BY type, subject HAVING COUNT(*) > 1 ORDER BY type, subject"
+            ).fetchall()
         problems: list[Problem] = []
         for type_name, what, verb in (
             ("message.sent", "message", "sent"),
             ("task.requested", "task", "requested"),
         ):
-            with translating(self.path):
-                rows = self.conn.execute(
-                    "SELECT position, id, subject FROM events WHERE type = ? AND subject IN "
-                    "(SELECT subject FROM events WHERE type = ? GROUP BY subject "
-                    "HAVING COUNT(*) > 1) ORDER BY subject, hlc, origin, seq",
-                    (type_name, type_name),
-                ).fetchall()
-            problems.extend(
-                Problem(row[0], row[1], f"{what} id {row[2]} is {verb} by more than one event")
-                for row in rows
-            )
+            subjects = [subject for kind, subject in twice if kind == type_name]
+            for start in range(0, len(subjects), 500):
+                chunk = subjects[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                with translating(self.path):
+                    rows = self.conn.execute(
+                        f"SELECT position, id, subject FROM events WHERE type = ? AND subject IN ({marks}) "
+                        "ORDER BY subject, hlc, origin, seq",
+                        (type_name, *chunk),
+                    ).fetchall()
+                problems.extend(
+                    Problem(row[0], row[1], f"{what} id {row[2]} is {verb} by more than one event")
+                    for row in rows
+                )
         return problems
 
 
