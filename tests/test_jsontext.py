@@ -131,7 +131,7 @@ def test_good_input_never_imports_json_and_bad_input_gets_json_s_error() -> None
 
 
 @settings(max_examples=300)
-@given(st.lists(values, min_size=1, max_size=4), st.sampled_from(SETTINGS + [{"allow_nan": False}]))
+@given(st.lists(values, min_size=1, max_size=4), st.sampled_from([*SETTINGS, {"allow_nan": False}]))
 def test_a_kept_encoder_writes_and_refuses_what_json_does_call_after_call(
     batch: list[Any], options: dict[str, Any]
 ) -> None:
