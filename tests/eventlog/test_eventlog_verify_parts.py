@@ -53,6 +53,16 @@ def _ordered(store: EventStore) -> list[tuple[int, str, str]]:
     return [(int(position), event_id, origin) for position, event_id, origin in rows]
 
 
+#: Values no writer of the log stores, written behind its back: ``verify`` reports each of them.
+_HOSTILE = {
+    "data not JSON": "data = '[['",
+    "data nested deeply": "data = '" + "[" * 100_000 + "]" * 100_000 + "'",
+    "data not an object": "data = 'NaN'",
+    "seq not a number": "seq = 'zz'",
+    "type not text": "type = CAST(type AS BLOB)",
+}
+
+
 def _tamper(path: Path, how: str, event_id: str) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -70,6 +80,8 @@ def _tamper(path: Path, how: str, event_id: str) -> None:
             conn.execute("UPDATE events SET subject = 'elsewhere' WHERE id = ?", (event_id,))
         elif how == "delete":
             conn.execute("DELETE FROM events WHERE id = ?", (event_id,))
+        elif how in _HOSTILE:
+            conn.execute(f"UPDATE events SET {_HOSTILE[how]} WHERE id = ?", (event_id,))
         else:
             raise AssertionError(how)
     finally:
@@ -294,5 +306,27 @@ def test_without_semaphores_every_part_is_checked_here(
 
         monkeypatch.setattr(multiprocessing.context.BaseContext, "Value", no_sem_open)
         assert store.verify(parts=4, fork_min=0) == single != []
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("how", list(_HOSTILE))
+@pytest.mark.parametrize("where", ["first", "before cut", "last"])
+def test_values_no_writer_stores_are_reported_not_raised(tmp_path: Path, how: str, where: str) -> None:
+    store = _store(tmp_path / "e.sqlite3")
+    try:
+        ordered = _ordered(store)
+        cuts = list(_cut_rows(store, 3))
+        index = {"first": 0, "before cut": cuts[1] - 1, "last": len(ordered) - 1}[where]
+        position, event_id, _ = ordered[index]
+        _tamper(store.path, how, event_id)
+        single, split = _both(store, 3)
+        assert split == single
+        assert position in {problem.position for problem in single}
+        if how == "seq not a number":  # sorted after its origin's numbers, which lose their successor
+            reasons = ("gap", "broken chain", "id does not match")
+            assert all(any(word in problem.reason for word in reasons) for problem in single)
+        else:
+            assert {problem.position for problem in single} == {position}
     finally:
         store.close()
