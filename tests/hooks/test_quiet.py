@@ -297,7 +297,15 @@ def test_stdin_is_read_as_the_whole_check_reads_it(raw: bytes, pad: str) -> None
 
 
 def test_parse_input_refusals_are_never_taken_for_a_session() -> None:
-    for data in (b"", b"[]", b'{"session_id": ""}', b'{"session_id": 1}', b'{"session_id": "a"} {}', b"\xff"):
+    for data in (
+        b"",
+        b"[]",
+        b'{"session_id": ""}',
+        b'{"session_id": 1}',
+        b'{"session_id": "a"} {}',
+        b"\xff",
+        b"[" * 100_000,
+    ):
         assert quiet.session_of(data) is None
         with pytest.raises(InvalidInput):
             parse_input(data)

@@ -94,6 +94,8 @@ def parse_input(raw: bytes) -> dict[str, object]:
         data = jsontext.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(f"stdin is not JSON ({str(exc).splitlines()[0][:80]}); {UNCHECKED}") from None
+    except RecursionError:
+        raise InvalidInput(f"stdin is not JSON (nested too deeply); {UNCHECKED}") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"stdin holds a JSON {type(data).__name__}, not an object; nothing was checked")
     session = data.get("session_id")
