@@ -577,6 +577,12 @@ def test_arguments_that_are_not_utf8_are_typed_errors(
 ARGV_BYTES = [
     ([b"send", b"@tex", b"\xff\xfe"], {Exit.INVALID_INPUT}, "is not valid UTF-8"),
     ([b"send", b"@\xff", b"hi"], {Exit.INVALID_INPUT}, "is not valid UTF-8"),
+    # the argument is shown on the one line of the error: TAB and LF written as escapes
+    (
+        [b"send", b"@tex", b"a\tb\nc\xff"],
+        {Exit.INVALID_INPUT},
+        "(a\\u0009b\\u000ac?) is not valid UTF-8",
+    ),
     ([b"show", b"msg-\xff"], {Exit.INVALID_INPUT, Exit.NOT_FOUND}, "msg-"),
     ([b"log", b"--actor", b"\xff"], {Exit.INVALID_INPUT, Exit.OK}, ""),
 ]

@@ -15,7 +15,7 @@ from datacore_msg.cli.exit_codes import Exit, exit_for
 from datacore_msg.cli.output import emit_error
 from datacore_msg.errors import DatacoreError, ImportRejected, InvalidInput
 from datacore_msg.records import TYPE_CHECKING
-from datacore_msg.terminal import printable
+from datacore_msg.terminal import field
 
 if TYPE_CHECKING:
     from typing import Any
@@ -30,7 +30,7 @@ def check_arguments(args: list[str]) -> None:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidInput(
-                f"argument {number} ({printable(arg.encode('utf-8', 'replace').decode())}) is not valid UTF-8"
+                f"argument {number} ({field(arg.encode('utf-8', 'replace').decode())}) is not valid UTF-8"
             ) from None
 
 

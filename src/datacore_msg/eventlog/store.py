@@ -131,9 +131,21 @@ def _row_event(row: tuple[Any, ...], data: dict[str, Any] | None = None) -> Even
         actor=row[6],
         type=row[7],
         v=row[8],
-        data=loads(row[9]) if data is None else data,
+        data=_stored_data(row) if data is None else data,
         sig=row[10],
     )
+
+
+def _stored_data(row: tuple[Any, ...]) -> Any:
+    """A stored row's payload; a text no writer of the log makes (the file was edited) is an
+    :class:`IntegrityError` naming the event, not a traceback."""
+    try:
+        return loads(row[9])
+    except (ValueError, RecursionError, TypeError):
+        raise IntegrityError(
+            f"event {str(row[1])[:12]} (position {row[0]}): its stored data is not valid JSON "
+            "(the log was edited; `datacore-msg verify` lists what is wrong)"
+        ) from None
 
 
 class IngestReport(Record):
@@ -822,7 +834,7 @@ class EventStore:
             seal_error: str | None = None
             try:
                 event = _row_event(row)
-            except (ValueError, RecursionError):  # a stored text no writer of the log makes
+            except IntegrityError:  # a stored text no writer of the log makes
                 event = _row_event(row, _UNREADABLE)
                 seal_error = f"event {str(row[1])[:12]}: data is not valid JSON"
             raw = b""
