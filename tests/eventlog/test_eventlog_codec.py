@@ -634,3 +634,19 @@ def test_name_checkers_accept_exactly_what_their_patterns_match(value: str) -> N
         (names.is_tag, names.TAG_RE),
     ):
         assert checker(value) == (pattern.fullmatch(value) is not None), (checker.__name__, value)
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ('{"id": "a\x01b"}', "not valid JSON (Invalid control character at column 10)"),
+        ('{"id": ', "not valid JSON (Expecting value at column 8)"),
+        ('{"id": 1} x', "not valid JSON (Extra data at column 11)"),
+    ],
+)
+def test_a_line_that_is_not_json_is_named_with_json_s_reason_and_column(line: str, said: str) -> None:
+    from datacore_msg.eventlog.envelope import parse_line
+
+    with pytest.raises(IntegrityError) as refused:
+        parse_line(line)
+    assert str(refused.value) == said

@@ -270,7 +270,8 @@ def parse_line(line: str | bytes) -> Event:
         from json import JSONDecodeError  # a refused text has imported json (see jsontext)
 
         if isinstance(exc, JSONDecodeError):
-            raise IntegrityError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+            what = exc.msg.removesuffix(" at")  # json's "Invalid control character at"
+            raise IntegrityError(f"not valid JSON ({what} at column {exc.colno})") from None
         raise IntegrityError(f"not valid JSON ({exc})") from None
     except RecursionError:
         raise IntegrityError("not valid JSON (nested too deeply)") from None
