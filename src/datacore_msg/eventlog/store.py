@@ -45,7 +45,9 @@ from datacore_msg.jsontext import loads
 from datacore_msg.records import TYPE_CHECKING, Record, set_field
 
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeVar
+
+    _Bound = TypeVar("_Bound", str, int)
 
     #: Upgrades a stored payload to the current version: (type, version, data) -> (version, data).
     Upcaster = Callable[[str, int, dict[str, Any]], tuple[int, dict[str, Any]]]
@@ -134,6 +136,14 @@ def _row_event(row: tuple[Any, ...], data: dict[str, Any] | None = None) -> Even
         data=_stored_data(row) if data is None else data,
         sig=row[10],
     )
+
+
+def _chunks(items: Sequence[_Bound], size: int = 500) -> Iterator[tuple[list[_Bound], str]]:
+    """``items`` in lists of at most ``size`` (under SQLite's limit on bound values), each with the
+    ``?, ?, …`` of its ``IN (…)``."""
+    for start in range(0, len(items), size):
+        chunk = list(items[start : start + size])
+        yield chunk, ", ".join("?" * len(chunk))
 
 
 def _stored_data(row: tuple[Any, ...]) -> Any:
@@ -499,10 +509,7 @@ class EventStore:
                 wanted.setdefault(origin, set()).add(seq)
         held: dict[tuple[str, int], str] = {}
         for origin, seqs in wanted.items():
-            ordered = sorted(seqs)
-            for start in range(0, len(ordered), 500):
-                chunk = ordered[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
+            for chunk, marks in _chunks(sorted(seqs)):
                 for seq, event_id in self.conn.execute(
                     f"SELECT seq, id FROM events WHERE origin = ? AND seq IN ({marks})", (origin, *chunk)
                 ):
@@ -890,11 +897,8 @@ class EventStore:
     def created_twice(self, subjects: Iterable[str]) -> set[str]:
         """Of ``subjects``, the message ids sent (or task ids requested) by more than one event: one
         query per 500 subjects on the subject index, whatever the size of the log."""
-        wanted = sorted(set(subjects))
         found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in _chunks(sorted(set(subjects))):
             with translating(self.path):
                 rows = self.conn.execute(
                     f"SELECT subject FROM events WHERE subject IN ({marks}) "
@@ -921,9 +925,7 @@ class EventStore:
             ("task.requested", "task", "requested"),
         ):
             subjects = [subject for kind, subject in twice if kind == type_name]
-            for start in range(0, len(subjects), 500):
-                chunk = subjects[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
+            for chunk, marks in _chunks(subjects):
                 with translating(self.path):
                     rows = self.conn.execute(
                         f"SELECT position, id, subject FROM events WHERE type = ? AND subject IN ({marks}) "
