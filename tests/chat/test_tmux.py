@@ -97,7 +97,8 @@ def _check_terminal(tmux: Tmux, tmp_path: Path, run: str) -> None:
     assert f"EXIT-{run}=0" in shown, shown
     after = tmp_path / f"stty-after-{run}"
     deadline = time.monotonic() + 30
-    while not after.exists() and time.monotonic() < deadline:
+    # the shell creates the file (empty) before stty writes its one line into it
+    while not (after.exists() and after.read_text().endswith("\n")) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert after.read_text() == (tmp_path / f"stty-before-{run}").read_text(), "terminal settings changed"
     tmux.type(f"echo usable-{run}-$((40 + 2))")
