@@ -69,11 +69,7 @@ def loads(
     parse_constant: Callable[[str], Any] | None = None,
 ) -> Any:
     """:func:`json.loads` of ``text`` with these settings."""
-    hooks = {
-        "object_hook": object_hook,
-        "object_pairs_hook": object_pairs_hook,
-        "parse_constant": parse_constant,
-    }
+    hooks = (object_hook, object_pairs_hook, parse_constant)
     if isinstance(text, bytes):
         if text.startswith(_NOT_PLAIN_UTF8) or b"\x00" in text[:2]:
             return _stdlib_loads(text, hooks)
@@ -84,12 +80,11 @@ def loads(
         string = text
     else:
         return _stdlib_loads(text, hooks)
-    key = (object_hook, object_pairs_hook, parse_constant)
-    scan = _SCANNERS.get(key)
+    scan = _SCANNERS.get(hooks)
     if scan is None:
         if len(_SCANNERS) >= _MAX_SCANNERS:
             _SCANNERS.clear()
-        scan = _SCANNERS[key] = _json.make_scanner(_settings(*key))
+        scan = _SCANNERS[hooks] = _json.make_scanner(_settings(*hooks))
     start = len(string) - len(string.lstrip(_WHITESPACE))
     try:
         value, end = scan(string, start)
@@ -100,10 +95,13 @@ def loads(
     return value
 
 
-def _stdlib_loads(text: Any, hooks: dict[str, Any]) -> Any:
+def _stdlib_loads(text: Any, hooks: tuple[Any, Any, Any]) -> Any:
     import json
 
-    return json.loads(text, **hooks)
+    object_hook, object_pairs_hook, parse_constant = hooks
+    return json.loads(
+        text, object_hook=object_hook, object_pairs_hook=object_pairs_hook, parse_constant=parse_constant
+    )
 
 
 def _not_serializable(value: object) -> Any:
