@@ -66,6 +66,9 @@ def _memory_tmpdir() -> str | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Commands run in their own processes unless a test hands them to a resident process
+    # (tests/cli/test_resident.py); DATACORE_MSG_RESIDENT=on runs the whole suite through one.
+    os.environ.setdefault("DATACORE_MSG_RESIDENT", "off")
     # Before pytest (and pytest-xdist, for its workers) picks the base temporary folder; the
     # workers inherit TMPDIR.
     if config.option.basetemp is None and not os.environ.get("TMPDIR"):

@@ -228,6 +228,7 @@ WRITERS = {
     "eventlog/signing.py": "creates this installation's key file once, mode 0600",
     "eventlog/connection.py": "creates the event log file with mode 0600 before SQLite opens it",
     "projections/drivers/viewlock.py": "creates the empty views lock file that it flocks",
+    "transport/resident.py": "creates the empty lock file that the resident process flocks for its life",
 }
 #: Folders allowed to write files, and why.
 WRITER_PARTS = {"cli": "export writes the FILE the user named; import --report FILE too"}
@@ -661,6 +662,10 @@ TRANSPORT_EXTRAS = {
     "transport/relay_jetstream.py": (
         ("datacore_msg.migrations.upcasters",),
         "reads events from JetStream at the current payload version, as the relay's SQLite log does",
+    ),
+    "transport/resident.py": (
+        ("datacore_msg.jsontext",),
+        "a command's request to the resident process is JSON, read and written like the package's other JSON",
     ),
 }
 

@@ -51,7 +51,10 @@ def read_stdin() -> bytes:
         return b""
 
 
-def run(hook: str, argv: Sequence[str]) -> int:
+def run(hook: str, argv: Sequence[str], resident: bool = False) -> int:
+    """Run hook ``hook``; its exit status. ``resident``: when something may be new, the hook may be
+    handed to the resident process (:mod:`datacore_msg.cli.resident_client`), with what this
+    process already read from standard input."""
     raw = None
     if hook == "prompt":
         options = quiet.parse_args(argv)
@@ -59,6 +62,20 @@ def run(hook: str, argv: Sequence[str]) -> int:
             raw = read_stdin()
             if quiet.nothing_new(options[0], options[1], raw, os.environ, time.time_ns() // 1_000_000):
                 return 0
+    if resident:
+        from datacore_msg.cli import resident_client
+
+        words = ["hook", hook, *argv]
+        if resident_client.eligible(words, os.environ):
+            status = resident_client.run(words, os.environ, raw)
+            if status is None:
+                status = _run(hook, argv, raw)
+                resident_client.spawn(os.environ)
+            return status
+    return _run(hook, argv, raw)
+
+
+def _run(hook: str, argv: Sequence[str], raw: bytes | None) -> int:
     from datacore_msg.hooks.prompt import Outcome, parse_args, prompt, session_start
 
     args = parse_args(argv)

@@ -39,6 +39,7 @@ def _register_commands() -> None:
         migrate_commands,
         presence_commands,
         relay_commands,
+        resident_commands,
         search_commands,
         setup_commands,
         sync_commands,
@@ -61,6 +62,7 @@ def _register_commands() -> None:
         presence_commands,
         relay_commands,
         mcp_commands,
+        resident_commands,
         chat_commands,
         compat,
     ):

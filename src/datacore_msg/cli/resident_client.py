@@ -1,0 +1,161 @@
+"""A command's side of the resident process: hand the command over, pass signals on, return its status.
+
+See :mod:`datacore_msg.transport.resident` for the theory. :func:`run` answers None whenever the
+resident process cannot run the command (none is listening, it is stale or was started for another
+interpreter, a standard stream is closed, the switch is off); the caller then runs the command
+itself and calls :func:`spawn`, so the next command finds one. Only short commands that neither
+take over the terminal nor run until stopped go to the resident process (:data:`COMMANDS`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from datacore_msg.transport import resident
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+#: The commands a resident process runs. Left out: the chat window (it owns the terminal and its
+#: resize signal), the MCP server, the relay and ``sync`` (they run until stopped), ``init`` and
+#: ``migrate`` (once per installation), ``demo``, and ``resident`` itself.
+COMMANDS = frozenset(
+    {
+        "budget",
+        "contacts",
+        "export",
+        "hook",
+        "import",
+        "inbox",
+        "log",
+        "mark",
+        "mark-message",
+        "online",
+        "rebuild",
+        "reply",
+        "search",
+        "send",
+        "send-reply",
+        "show",
+        "status",
+        "task",
+        "task-queue",
+        "tasks",
+        "thread",
+        "verify",
+        "whoami",
+    }
+)
+#: Signals the client passes on to the command's process.
+FORWARDED = (1, 2, 3, 15)  # SIGHUP, SIGINT, SIGQUIT, SIGTERM
+#: Exit status when the command's process ended without one (killed, crashed).
+LOST = 1
+
+
+def eligible(argv: Sequence[str], env: Mapping[str, str]) -> bool:
+    if not argv or argv[0] not in COMMANDS or resident.switched_off(env):
+        return False
+    flags = sys.flags
+    return not (flags.isolated or flags.ignore_environment or flags.no_site or flags.inspect)
+
+
+def _streams() -> list[list[Any]] | None:
+    described = []
+    for fd, stream in enumerate((sys.stdin, sys.stdout, sys.stderr)):
+        try:
+            os.fstat(fd)
+            through = stream.write_through  # type: ignore[union-attr]
+            described.append([stream.encoding, stream.errors, stream.line_buffering, through])
+        except (OSError, AttributeError):
+            return None
+    return described
+
+
+def run(argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None = None) -> int | None:
+    """The exit status of ``argv`` run by the resident process, or None when it cannot run it.
+    ``stdin``: what the caller already read from standard input (the child reads that instead)."""
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return None
+    streams = _streams()
+    if streams is None:
+        return None
+    sock = resident.connect(resident.socket_path(env))
+    if sock is None:
+        return None
+    umask = os.umask(0o022)
+    os.umask(umask)
+    request: dict[str, Any] = {
+        "key": resident.key_of(env),
+        "argv": [sys.argv[0], *argv],
+        "cwd": cwd,
+        "env": dict(env),
+        "umask": umask,
+        "streams": streams,
+    }
+    if stdin is not None:
+        request["stdin"] = stdin.decode("latin-1")
+    try:
+        resident.send_request(sock, request, (0, 1, 2))
+        replies = resident.Replies(sock)
+        first = replies.next()
+        if first is None or not first.startswith("P") or not first[1:].isdigit():
+            return None
+        last = _wait(replies, int(first[1:]))
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    return _status(last)
+
+
+def _wait(replies: resident.Replies, pid: int) -> str | None:
+    import _signal  # type: ignore[import-not-found]  # not signal: it imports enum
+
+    def forward(signum: int, frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            return
+
+    for signum in FORWARDED:
+        _signal.signal(signum, forward)
+    return replies.next()
+
+
+def _status(last: str | None) -> int:
+    if last is not None and last[:1] == "S" and last[1:].isdigit():
+        return int(last[1:])
+    if last is not None and last[:1] == "K" and last[1:].isdigit():
+        import _signal
+
+        signum = int(last[1:])
+        _signal.signal(signum, _signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return 128 + signum
+    sys.stderr.write("datacore-msg: the command's process ended without an exit status (killed?)\n")
+    return LOST
+
+
+def spawn(env: Mapping[str, str]) -> None:
+    """Start a resident process for the next command, detached (its own session, no terminal)."""
+    if resident.switched_off(env):
+        return
+    path = resident.socket_path(env)
+    if not resident.safe_folder(os.path.dirname(path), create=True):
+        return
+    null = os.devnull
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, null, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, null, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, null, os.O_WRONLY, 0),
+    ]
+    argv = [sys.executable, "-m", "datacore_msg.cli.resident_server", path]
+    try:
+        os.posix_spawn(sys.executable, argv, dict(env), file_actions=actions, setsid=True)
+    except OSError:
+        return
