@@ -100,14 +100,21 @@ def run(argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None = None)
     if stdin is not None:
         request["stdin"] = stdin.decode("latin-1")
     try:
+        sock.settimeout(resident.START_TIMEOUT_S)
         resident.send_request(sock, request, (0, 1, 2))
         replies = resident.Replies(sock)
         first = replies.next()
         if first is None or not first.startswith("P") or not first[1:].isdigit():
             return None
+        sock.sendall(resident.GO)
+    except OSError:
+        sock.close()
+        return None
+    try:
+        sock.settimeout(None)
         last = _wait(replies, int(first[1:]))
     except OSError:
-        return None
+        last = None
     finally:
         sock.close()
     return _status(last)
