@@ -92,7 +92,7 @@ def idle_seconds(env: Mapping[str, str]) -> float:
 
 def key_of(env: Mapping[str, str]) -> str:
     """What a resident process and its client must share (see the theory above)."""
-    fixed = (sys.executable, sys.prefix, sys.version, str(sys.flags.isolated), str(sys.flags.utf8_mode))
+    fixed = (os.path.realpath(sys.executable), sys.prefix, sys.version, str(sys.flags.utf8_mode))
     return "\0".join((*fixed, *(env.get(name, "\x01") for name in KEY_VARIABLES)))
 
 
