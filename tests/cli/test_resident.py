@@ -35,10 +35,13 @@ pytestmark = pytest.mark.timeout(120)
 class Runner:
     """Runs the console script with the resident process on (or off), in one runtime folder."""
 
-    def __init__(self, inst: Installation, runtime: Path, pythonpath: str | None = None) -> None:
+    def __init__(
+        self, inst: Installation, runtime: Path, pythonpath: str | None = None, options: tuple[str, ...] = ()
+    ) -> None:
         self.inst = inst
         self.runtime = runtime
         self.pythonpath = pythonpath
+        self.options = options
 
     def env(self, on: bool = True, **extra: str) -> dict[str, str]:
         env = self.inst.env()
@@ -53,7 +56,7 @@ class Runner:
         self, *args: str, on: bool = True, stdin: bytes | None = None, cwd: Path | None = None, **extra: str
     ) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [sys.executable, "-m", "datacore_msg", *args],
+            [sys.executable, *self.options, "-m", "datacore_msg", *args],
             input=stdin,
             stdin=subprocess.DEVNULL if stdin is None else None,
             capture_output=True,
@@ -65,7 +68,7 @@ class Runner:
 
     @property
     def socket(self) -> str:
-        return resident.socket_path(self.env())
+        return str(self.status()["socket"])
 
     def status(self) -> dict[str, Any]:
         proc = self.run("resident", "status", "--json")
@@ -83,6 +86,16 @@ class Runner:
 
     def stop(self) -> None:
         self.run("resident", "stop")
+
+    def popen(self, *args: str, on: bool = True, **kwargs: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "datacore_msg", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env(on),
+            **kwargs,
+        )
 
 
 @pytest.fixture
@@ -104,6 +117,31 @@ def children_of(pid: int) -> list[int]:
         text = (task / "children").read_text().split()
         found += [int(child) for child in text]
     return found
+
+
+def state_of(pid: int) -> str:
+    """The process's state letter (``T``: stopped)."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+
+
+def command_of(server: int, client: int) -> int:
+    """The pid of the command's process the resident process ``server`` runs for ``client``, once
+    the client passes signals on to it (it catches SIGTERM then)."""
+
+    def caught(pid: int) -> int:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(status.partition("SigCgt:")[2].split()[0], 16)
+
+    until(lambda: bool(children_of(server)) and bool(caught(client) >> (signal.SIGTERM - 1) & 1))
+    (child,) = children_of(server)
+    return child
+
+
+def until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def test_the_first_command_starts_one_and_the_next_is_served_with_the_same_result(runner: Runner) -> None:
@@ -182,10 +220,7 @@ def test_ctrl_c_reaches_the_command_and_a_killed_client_takes_its_command_along(
             stderr=subprocess.PIPE,
             env=runner.env(),
         )
-        deadline = time.monotonic() + 30
-        while not children_of(server) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        (child,) = children_of(server)
+        child = command_of(server, client.pid)
         client.send_signal(how)
         _, err = client.communicate(timeout=30)
         assert client.stdin is not None
@@ -255,8 +290,114 @@ def test_garbage_on_its_socket_is_dropped_and_it_keeps_serving(runner: Runner) -
             sock.sendall(junk)
             sock.shutdown(socket.SHUT_WR)
             assert sock.recv(64) == b""
+    for op in ({"op": "explode"}, {"op": ["stop"]}):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(runner.socket)
+            resident.send_request(sock, op, (0, 1, 2))
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(64) == b""
     same(runner.run("whoami"), runner.run("whoami", on=False))
     assert runner.status()["served"] == 1
+
+
+def test_a_client_that_sends_nothing_or_half_a_request_holds_up_no_other_command(runner: Runner) -> None:
+    import socket
+
+    runner.run("whoami")
+    runner.wait_running()
+    with (
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent,
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as slow,
+    ):
+        silent.connect(runner.socket)
+        slow.connect(runner.socket)
+        slow.sendall(b"\x00\x00")
+        started = time.monotonic()
+        proc = runner.run("whoami")
+        took = time.monotonic() - started
+        assert proc.returncode == 0, proc.stderr
+        assert took < resident.START_TIMEOUT_S / 2
+        assert runner.status()["served"] == 1
+
+
+def test_a_command_killed_by_a_signal_passed_on_ends_its_client_by_that_signal(runner: Runner) -> None:
+    runner.run("whoami")
+    server = runner.wait_running()["pid"]
+    for how in (signal.SIGTERM, signal.SIGHUP):
+        client = runner.popen("import", "-")
+        command_of(server, client.pid)
+        client.send_signal(how)
+        out, err = client.communicate(timeout=30)
+        assert (client.returncode, out, err) == (-how, b"", b"")
+
+
+def test_a_stopped_client_stops_its_command_and_a_continued_one_continues_it(runner: Runner) -> None:
+    runner.run("whoami")
+    server = runner.wait_running()["pid"]
+    client = runner.popen("import", "-", preexec_fn=os.setpgrp)  # a job of its own, as a shell makes it
+    child = command_of(server, client.pid)
+    client.send_signal(signal.SIGTSTP)
+    until(lambda: state_of(client.pid) == "T" and state_of(child) == "T")
+    client.send_signal(signal.SIGCONT)
+    until(lambda: state_of(client.pid) != "T" and state_of(child) != "T")
+    out, err = client.communicate(b"", timeout=30)
+    assert client.returncode == 0, err
+    assert out == b"Imported 0 new event(s), 0 already present, 0 rejected.\n"
+
+
+def test_a_signal_its_client_ignores_is_not_passed_on(runner: Runner) -> None:
+    """As under ``nohup``: the command's own process would not die of it either."""
+    runner.run("whoami")
+    server = runner.wait_running()["pid"]
+    client = runner.popen(
+        "import", "-", preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    )  # nohup
+    child = command_of(server, client.pid)
+    client.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    assert state_of(child) != "Z"
+    _, err = client.communicate(b"", timeout=30)
+    assert client.returncode == 0, err
+
+
+def test_the_resident_process_keeps_none_of_the_descriptors_of_the_command_that_started_it(
+    runner: Runner,
+) -> None:
+    import select
+
+    read, write = os.pipe()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "datacore_msg", "whoami"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=runner.env(),
+            pass_fds=(write,),
+            timeout=60,
+            check=False,
+        )
+        os.close(write)
+        assert proc.returncode == 0, proc.stderr
+        runner.wait_running()
+        ready, _, _ = select.select([read], [], [], 10)  # a pipeline reading it would hang till it exits
+        assert ready and os.read(read, 1) == b""
+    finally:
+        os.close(read)
+
+
+def test_an_interpreter_started_with_options_gets_one_too(
+    make_installation: Callable[..., Installation], tmp_path: Path
+) -> None:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    optioned = Runner(make_installation("gregor"), runtime, options=("-O", "-X", "utf8"))
+    try:
+        assert optioned.run("whoami").returncode == 0
+        optioned.wait_running()
+        same(optioned.run("whoami", "--json"), optioned.run("whoami", "--json", on=False))
+        assert optioned.status()["served"] == 1
+    finally:
+        optioned.stop()
 
 
 def test_a_request_without_descriptors_or_too_large_is_refused() -> None:

@@ -5,10 +5,18 @@ resident process cannot run the command (none is listening, it is stale or was s
 interpreter, a standard stream is closed, the switch is off); the caller then runs the command
 itself and calls :func:`spawn`, so the next command finds one. Only short commands that neither
 take over the terminal nor run until stopped go to the resident process (:data:`COMMANDS`).
+
+The client stands in for the command's process in its job: the signals it gets go on to the child
+(but not one it ignores, as under ``nohup``), Ctrl-Z stops the child with it and ``fg`` continues
+both. The child is in no job of the terminal, so nothing would stop it reading the terminal from
+the background: a command started in the background with the terminal as its input runs on its
+own, and a client continued in the background (``bg``) stops itself (as the command would, reading)
+and keeps the child stopped until it is in the foreground again.
 """
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # not signal: it imports enum
 import os
 import sys
 
@@ -82,10 +90,7 @@ def run(argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None = None)
     except OSError:
         return None
     streams = _streams()
-    if streams is None:
-        return None
-    sock = resident.connect(resident.socket_path(env))
-    if sock is None:
+    if streams is None or _in_background():
         return None
     umask = os.umask(0o022)
     os.umask(umask)
@@ -99,20 +104,30 @@ def run(argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None = None)
     }
     if stdin is not None:
         request["stdin"] = stdin.decode("latin-1")
+    sock = resident.connect(resident.socket_path(env))
+    if sock is None:
+        return None
     try:
         sock.settimeout(resident.START_TIMEOUT_S)
         resident.send_request(sock, request, (0, 1, 2))
         replies = resident.Replies(sock)
         first = replies.next()
-        if first is None or not first.startswith("P") or not first[1:].isdigit():
-            return None
+    except OSError:
+        first = None
+    if first is None or not first.startswith("P") or not first[1:].isdigit():
+        sock.close()
+        return None
+    before = _pass_signals_on(int(first[1:]))
+    try:
         sock.sendall(resident.GO)
     except OSError:
+        for signum, handler in before.items():
+            _signal.signal(signum, handler)
         sock.close()
         return None
     try:
         sock.settimeout(None)
-        last = _wait(replies, int(first[1:]))
+        last = replies.next()
     except OSError:
         last = None
     finally:
@@ -120,28 +135,68 @@ def run(argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None = None)
     return _status(last)
 
 
-def _wait(replies: resident.Replies, pid: int) -> str | None:
-    import _signal  # type: ignore[import-not-found]  # not signal: it imports enum
+def _in_background() -> bool:
+    """Whether standard input is the terminal and this process is not in its foreground: as a job
+    of its own, the command stops when it reads it; a child of the resident process would not."""
+    try:
+        return os.tcgetpgrp(0) != os.getpgrp()
+    except OSError:
+        return False
+
+
+def _pass_signals_on(pid: int) -> dict[int, Any]:
+    """From now on, the signals of :data:`FORWARDED` that this process does not ignore go to the
+    command's process ``pid``; a stop (Ctrl-Z) stops it too, until this process is continued.
+    The handlers it replaced."""
 
     def forward(signum: int, frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except OSError:
-            return
+        _kill(pid, signum)
 
-    for signum in FORWARDED:
-        _signal.signal(signum, forward)
-    return replies.next()
+    def stop(signum: int, frame: object) -> None:
+        _kill(pid, _signal.SIGSTOP)
+        _signal.signal(_signal.SIGTSTP, _signal.SIG_DFL)
+        os.kill(os.getpid(), _signal.SIGTSTP)  # stopped here, as the command's own process would be
+        _signal.signal(_signal.SIGTSTP, stop)
+        resume(_signal.SIGCONT, None)
+
+    def resume(signum: int, frame: object) -> None:
+        while _in_background() and _parent_in_session():  # as the command, reading its terminal
+            os.kill(os.getpid(), _signal.SIGTTIN)
+        _kill(pid, _signal.SIGCONT)
+
+    handlers = {signum: forward for signum in FORWARDED}
+    handlers.update({_signal.SIGTSTP: stop, _signal.SIGCONT: resume})
+    before = {}
+    for signum, handler in handlers.items():
+        if _signal.getsignal(signum) != _signal.SIG_IGN:
+            before[signum] = _signal.signal(signum, handler)
+    return before
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except OSError:
+        return
+
+
+def _parent_in_session() -> bool:
+    """Whether this process's job can be stopped and continued: its parent (the shell) is in its
+    session, in another process group (else the job is orphaned and stop signals are dropped)."""
+    parent = os.getppid()
+    try:
+        return os.getsid(parent) == os.getsid(0) and os.getpgid(parent) != os.getpgrp()
+    except OSError:
+        return False
 
 
 def _status(last: str | None) -> int:
     if last is not None and last[:1] == "S" and last[1:].isdigit():
         return int(last[1:])
     if last is not None and last[:1] == "K" and last[1:].isdigit():
-        import _signal
-
         signum = int(last[1:])
-        _signal.signal(signum, _signal.SIG_DFL)
+        if signum not in (_signal.SIGKILL, _signal.SIGSTOP):  # theirs cannot be set (nor need be)
+            _signal.signal(signum, _signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return 128 + signum
     sys.stderr.write("datacore-msg: the command's process ended without an exit status (killed?)\n")
@@ -161,8 +216,16 @@ def spawn(env: Mapping[str, str]) -> None:
         (os.POSIX_SPAWN_OPEN, 1, null, os.O_WRONLY, 0),
         (os.POSIX_SPAWN_OPEN, 2, null, os.O_WRONLY, 0),
     ]
-    argv = [sys.executable, "-m", "datacore_msg.cli.resident_server", path]
+    argv = [sys.executable, *resident.interpreter_options(), "-m", "datacore_msg.cli.resident_server", path]
     try:
-        os.posix_spawn(sys.executable, argv, dict(env), file_actions=actions, setsid=True)
+        os.posix_spawn(
+            sys.executable,
+            argv,
+            dict(env),
+            file_actions=actions,
+            setsid=True,
+            setsigmask=(),
+            setsigdef=(*FORWARDED, _signal.SIGTSTP, _signal.SIGTTIN),
+        )
     except OSError:
         return

@@ -15,7 +15,9 @@ It exits when no command came for ``DATACORE_MSG_RESIDENT_IDLE`` seconds (defaul
 asked to (``datacore-msg resident stop``), when its socket file was removed or taken over, and as
 soon as any of its package's source files changed since it imported them (a new version installed,
 a source edited): it refuses that request, so the client runs the command itself and starts a
-resident process with the new code.
+resident process with the new code. It keeps no descriptor of the command that started it (a pipe
+held for 20 minutes would keep its reader waiting), and one started for another interpreter's
+options than its own (its key would not name its socket) exits at once.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def changed(stamps: dict[str, tuple[int, int]]) -> bool:
 
 
 def serve(path: str) -> int:
+    if resident.socket_path(os.environ) != path:
+        return 0  # started for another interpreter's options: it could serve none of its commands
     try:
         listener = resident.Listener(path)
     except (resident.ResidentError, OSError):
@@ -99,7 +103,8 @@ def serve(path: str) -> int:
     try:
         import signal
 
-        signal.signal(signal.SIGCHLD, lambda signum, frame: _reap())
+        children: dict[int, Any] = {}
+        signal.signal(signal.SIGCHLD, lambda signum, frame: _reap(children))
         warm()
         stamps = package_files()
         key = resident.key_of(os.environ)
@@ -108,7 +113,7 @@ def serve(path: str) -> int:
         served = 0
         while True:
             conn = listener.accept(min(idle, WAKE_S))
-            _reap()
+            _reap(children)
             if conn is None:
                 if time.monotonic() - last >= idle or not listener.still_ours():
                     return 0
@@ -126,6 +131,9 @@ def serve(path: str) -> int:
                     info = {"pid": os.getpid(), "served": served, "up_s": round(last - started, 1)}
                     _answer(conn, "I" + dumps({**info, "idle_s": idle, "socket": path}))
                     continue
+                if op != "stop":
+                    conn.close()
+                    continue
                 _answer(conn, "S0")
                 return 0
             if request.get("key") != key:
@@ -136,14 +144,32 @@ def serve(path: str) -> int:
                 _close(fds)
                 _answer(conn, "Rstale")
                 return 0
-            pid = os.fork()
-            if pid == 0:
-                _child(listener, conn, request, fds)
-            _close(fds)
-            conn.close()
-            served += 1
+            if _fork(listener, conn, request, fds, children):
+                served += 1
     finally:
         listener.close()
+
+
+def _fork(
+    listener: resident.Listener, conn: Any, request: dict[str, Any], fds: list[int], children: dict[int, Any]
+) -> bool:
+    """Fork the command's process; the connection stays open here until it ends, to tell the client
+    the signal that ended it (``K``) if one did. Whether it could be forked."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # reaped only once registered
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _child(listener, conn, request, fds)
+        children[pid] = conn
+        return True
+    except OSError:
+        conn.close()
+        return False
+    finally:
+        _close(fds)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
 def _answer(conn: Any, line: str) -> None:
@@ -158,14 +184,24 @@ def _close(fds: list[int]) -> None:
             os.close(fd)
 
 
-def _reap() -> None:
+def _reap(children: dict[int, Any]) -> None:
+    """Collect the ended commands' processes; tell the client of one a signal ended (its own
+    report, ``S``, could not be sent) which signal, so that it ends by it as the command did."""
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        conn = children.pop(pid, None)
+        if conn is None:
+            continue
+        if os.WIFSIGNALED(status):
+            conn.setblocking(False)
+            _answer(conn, f"K{os.WTERMSIG(status)}")
+        else:
+            conn.close()
 
 
 # -- the child: the command's process ------------------------------------------------------------
@@ -195,6 +231,7 @@ def _become(listener: resident.Listener, conn: Any, request: dict[str, Any], fds
     for signum in (1, 3, 15, 17):  # SIGHUP, SIGQUIT, SIGTERM, SIGCHLD
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(2, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
     os.chdir(request["cwd"])
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
@@ -300,10 +337,25 @@ def main(argv: list[str]) -> int:
     in the folder where the first command ran), and the process holds no folder busy."""
     if len(argv) != 1:
         return 2
+    _close_inherited()
     if sys.path and sys.path[0] == os.getcwd():
         del sys.path[0]
     os.chdir("/")
     return serve(argv[0])
+
+
+def _close_inherited() -> None:
+    """Close every descriptor but 0-2 that the command which started this process left open: held
+    here for 20 minutes, the write end of a pipe would keep its reader waiting for the end."""
+    try:
+        names = os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd")
+    except OSError:
+        os.closerange(3, 4096)
+        return
+    for name in names:
+        if name.isdigit() and int(name) > 2:
+            with suppress(OSError):
+                os.close(int(name))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,17 @@ the command exactly as the client would have: the same code, writing to the same
 reading the same standard input. The child answers on the connection with ``P<pid>`` at once and
 waits for the client's go-ahead (``G``: from then on the client passes signals on to that pid and
 will not run the command itself) and, at the end, ``S<status>`` (the exit status) or
-``K<signal>`` (the command was interrupted by that signal). A child whose client goes away (killed)
-kills itself, as the command would have died with its process.
+``K<signal>`` (the command was interrupted by that signal: sent by the child for Ctrl-C, by the
+resident process, which keeps its end of the connection until it reaps the child, when a signal
+killed it). A child whose client goes away (killed) kills itself, as the command would have died
+with its process. A client has :data:`REQUEST_TIMEOUT_S` to send its request after it connected.
 
-The socket's name comes from what the interpreter fixed when it started (its path, prefix and
-version, and the environment variables Python reads at start-up: locale, ``PYTHONPATH`` ...), so
-every installation of Python, every virtual environment and every locale has its own resident
-process; the resident process compares the client's whole key with its own before it serves.
+The socket's name comes from what the interpreter fixed when it started (its path, prefix,
+version and flags, and the environment variables Python reads at start-up: locale, ``PYTHONPATH``
+...), so every installation of Python, every virtual environment and every locale has its own
+resident process; the resident process compares the client's whole key with its own before it
+serves. It is started with the client's environment and :func:`interpreter_options`, so its key is
+the client's.
 
 Only the user may reach it: the socket's folder is the user's, mode 0700, not a symbolic link
 (:func:`safe_folder`, checked by both sides), and the resident process serves only a peer whose
@@ -67,6 +71,19 @@ KEY_VARIABLES = (
 GO = b"G"
 #: How long a client waits for a child's pid before it runs the command itself, seconds.
 START_TIMEOUT_S = 10.0
+#: How long the resident process waits for a request once a client connected, seconds: a client
+#: sends it at once, and one that does not (stopped, hostile) must not hold up the others.
+REQUEST_TIMEOUT_S = 1.0
+#: The interpreter's flags and the options that set them (see :func:`interpreter_options`).
+LETTERS = (
+    ("dont_write_bytecode", "B"),
+    ("no_user_site", "s"),
+    ("safe_path", "P"),
+    ("bytes_warning", "b"),
+    ("verbose", "v"),
+    ("quiet", "q"),
+    ("debug", "d"),
+)
 #: A request's largest size (arguments and environment), bytes.
 MAX_REQUEST = 1 << 20
 _HEADER = 4
@@ -92,8 +109,29 @@ def idle_seconds(env: Mapping[str, str]) -> float:
 
 def key_of(env: Mapping[str, str]) -> str:
     """What a resident process and its client must share (see the theory above)."""
-    fixed = (os.path.realpath(sys.executable), sys.prefix, sys.version, str(sys.flags.utf8_mode))
+    fixed = (os.path.realpath(sys.executable), sys.prefix, sys.version, repr(tuple(sys.flags)))
     return "\0".join((*fixed, *(env.get(name, "\x01") for name in KEY_VARIABLES)))
+
+
+def interpreter_options() -> list[str]:
+    """The command-line options that give a new interpreter this one's :data:`sys.flags` (its
+    environment gives it the rest of :func:`key_of`)."""
+    flags = sys.flags
+    options = ["-" + "O" * flags.optimize] if flags.optimize else []
+    for name, letter in LETTERS:
+        count = int(getattr(flags, name, 0))
+        if count > 0:
+            options.append("-" + letter * count)
+    if flags.dev_mode:
+        options += ["-X", "dev"]
+    if flags.utf8_mode:
+        options += ["-X", "utf8"]
+    if getattr(flags, "warn_default_encoding", 0):
+        options += ["-X", "warn_default_encoding"]
+    digits = getattr(flags, "int_max_str_digits", -1)
+    if digits >= 0:
+        options += ["-X", f"int_max_str_digits={digits}"]
+    return options
 
 
 def folder_of(env: Mapping[str, str]) -> str:
@@ -245,18 +283,23 @@ def peer_uid(conn: Any) -> int:
     return int.from_bytes(raw[4:8], sys.byteorder)
 
 
-def receive_request(conn: Any) -> tuple[dict[str, Any], list[int]]:
+def receive_request(conn: Any, timeout: float = REQUEST_TIMEOUT_S) -> tuple[dict[str, Any], list[int]]:
     """The request on ``conn`` and the descriptors that came with it (closed again if the request
-    is not one)."""
+    is not one), read within ``timeout`` seconds (``TimeoutError`` else); ``conn`` blocks again
+    afterwards."""
+    from time import monotonic
+
+    deadline = monotonic() + timeout
     fds: list[int] = []
-    data, ancillary, _, _ = conn.recvmsg(65536, _socket.CMSG_SPACE(_FDS * 4))
-    for level, kind, payload in ancillary:
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            whole = len(payload) - len(payload) % 4
-            fds += [
-                int.from_bytes(payload[i : i + 4], sys.byteorder, signed=True) for i in range(0, whole, 4)
-            ]
+    conn.settimeout(timeout)
     try:
+        data, ancillary, _, _ = conn.recvmsg(65536, _socket.CMSG_SPACE(_FDS * 4))
+        for level, kind, payload in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                whole = len(payload) - len(payload) % 4
+                fds += [
+                    int.from_bytes(payload[i : i + 4], sys.byteorder, signed=True) for i in range(0, whole, 4)
+                ]
         if len(fds) != _FDS or len(data) < _HEADER:
             raise ResidentError("a request without its three descriptors or its length")
         size = int.from_bytes(data[:_HEADER], "big")
@@ -264,6 +307,7 @@ def receive_request(conn: Any) -> tuple[dict[str, Any], list[int]]:
             raise ResidentError(f"a request of {size} bytes (at most {MAX_REQUEST})")
         body = data[_HEADER:]
         while len(body) < size:
+            conn.settimeout(max(deadline - monotonic(), 1e-3))
             chunk = conn.recv(min(65536, size - len(body)))
             if not chunk:
                 raise ResidentError("a request cut short")
@@ -275,6 +319,8 @@ def receive_request(conn: Any) -> tuple[dict[str, Any], list[int]]:
         for fd in fds:
             os.close(fd)
         raise
+    finally:
+        conn.settimeout(None)
     return request, fds
 
 
