@@ -69,6 +69,8 @@ NO_SPACE_OPTIONS = {
     "relay serve": "the relay has no installation or space: its own event log lives in --data DIR",
     "mcp uninstall": "removes the datacore-msg MCP server from Claude Code's config, whatever its root",
     "mcp status": "reports the datacore-msg MCP server in Claude Code's configs, whatever its root",
+    "resident status": "one resident process serves every root and space of this interpreter",
+    "resident stop": "one resident process serves every root and space of this interpreter",
 }
 
 

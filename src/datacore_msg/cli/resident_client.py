@@ -99,32 +99,76 @@ def run(argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None = None)
     }
     if stdin is not None:
         request["stdin"] = stdin.decode("latin-1")
+    signals = _Signals()
     try:
+        sock.settimeout(resident.START_TIMEOUT_S)
         resident.send_request(sock, request, (0, 1, 2))
         replies = resident.Replies(sock)
         first = replies.next()
         if first is None or not first.startswith("P") or not first[1:].isdigit():
-            return None
-        last = _wait(replies, int(first[1:]))
+            signals.restore()
+            sock.close()
+            return signals.before_start()
+        if signals.caught:
+            sock.close()
+            return signals.before_start()
+        sock.sendall(resident.GO)
+        signals.child = int(first[1:])
+        if signals.caught:  # between the check above and now
+            signals.handle(signals.caught, None)
     except OSError:
-        return None
+        signals.restore()
+        sock.close()
+        return signals.before_start()
+    try:
+        sock.settimeout(None)
+        last = replies.next()
+    except OSError:
+        last = None
     finally:
         sock.close()
     return _status(last)
 
 
-def _wait(replies: resident.Replies, pid: int) -> str | None:
-    import _signal  # type: ignore[import-not-found]  # not signal: it imports enum
+class _Signals:
+    """Ctrl-C and the other :data:`FORWARDED` signals while a command is handed over: caught before
+    its child has the go-ahead (the command then never runs), passed on to the child after."""
 
-    def forward(signum: int, frame: object) -> None:
+    def __init__(self) -> None:
+        import _signal  # type: ignore[import-not-found]  # not signal: it imports enum
+
+        self.child = 0
+        self.caught = 0
+        self.saved = {signum: _signal.signal(signum, self.handle) for signum in FORWARDED}
+
+    def handle(self, signum: int, frame: object) -> None:
+        if not self.child:
+            self.caught = self.caught or signum
+            return
         try:
-            os.kill(pid, signum)
+            os.kill(self.child, signum)
         except OSError:
             return
 
-    for signum in FORWARDED:
-        _signal.signal(signum, forward)
-    return replies.next()
+    def restore(self) -> None:
+        import _signal
+
+        for signum, handler in self.saved.items():
+            _signal.signal(signum, handler)
+
+    def before_start(self) -> int | None:
+        """None (run the command here) unless a signal came first: then what it means, as if the
+        command had been interrupted before it did anything."""
+        if not self.caught:
+            return None
+        self.restore()
+        if self.caught == 2:
+            sys.stderr.write(
+                "datacore-msg: error: interrupted; every command that returned success is stored\n"
+            )
+            return 130
+        os.kill(os.getpid(), self.caught)
+        return 128 + self.caught
 
 
 def _status(last: str | None) -> int:

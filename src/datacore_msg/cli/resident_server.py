@@ -206,6 +206,8 @@ def _become(listener: resident.Listener, conn: Any, request: dict[str, Any], fds
     sys.argv = [str(arg) for arg in request["argv"]]
     _streams(request["streams"], request.get("stdin"))
     resident.reply(conn, f"P{os.getpid()}")
+    if conn.recv(1) != resident.GO:
+        raise resident.ResidentError("the client gave up before the command started")
     _watch(conn)
 
 
@@ -292,5 +294,17 @@ def _final(conn: Any, line: str) -> NoReturn:
     os._exit(0)
 
 
+def main(argv: list[str]) -> int:
+    """Serve on the socket ``argv[0]``. ``python -m`` put the folder it was started in first on the
+    module path; children import from there no module a command of its own would not (a ``json.py``
+    in the folder where the first command ran), and the process holds no folder busy."""
+    if len(argv) != 1:
+        return 2
+    if sys.path and sys.path[0] == os.getcwd():
+        del sys.path[0]
+    os.chdir("/")
+    return serve(argv[0])
+
+
 if __name__ == "__main__":
-    sys.exit(serve(sys.argv[1]) if len(sys.argv) == 2 else 2)
+    sys.exit(main(sys.argv[1:]))

@@ -9,8 +9,9 @@ its arguments, working folder, environment, umask and how its standard streams a
 its three standard file descriptors attached (``SCM_RIGHTS``). The resident process forks a child
 that takes those descriptors as its own, adopts the request's environment and folder, and runs
 the command exactly as the client would have: the same code, writing to the same terminal or pipe,
-reading the same standard input. The child answers on the connection with ``P<pid>`` at once (the
-client passes signals on to that pid) and, at the end, ``S<status>`` (the exit status) or
+reading the same standard input. The child answers on the connection with ``P<pid>`` at once and
+waits for the client's go-ahead (``G``: from then on the client passes signals on to that pid and
+will not run the command itself) and, at the end, ``S<status>`` (the exit status) or
 ``K<signal>`` (the command was interrupted by that signal). A child whose client goes away (killed)
 kills itself, as the command would have died with its process.
 
@@ -61,6 +62,11 @@ KEY_VARIABLES = (
     "LC_CTYPE",
     "LANG",
 )
+#: The client's go-ahead once it knows the child's pid: a child runs its command only after it, so
+#: a client that gave up waiting (and runs the command itself) never has it run twice.
+GO = b"G"
+#: How long a client waits for a child's pid before it runs the command itself, seconds.
+START_TIMEOUT_S = 10.0
 #: A request's largest size (arguments and environment), bytes.
 MAX_REQUEST = 1 << 20
 _HEADER = 4
@@ -86,7 +92,7 @@ def idle_seconds(env: Mapping[str, str]) -> float:
 
 def key_of(env: Mapping[str, str]) -> str:
     """What a resident process and its client must share (see the theory above)."""
-    fixed = (sys.executable, sys.prefix, sys.version, str(sys.flags.isolated), str(sys.flags.utf8_mode))
+    fixed = (os.path.realpath(sys.executable), sys.prefix, sys.version, str(sys.flags.utf8_mode))
     return "\0".join((*fixed, *(env.get(name, "\x01") for name in KEY_VARIABLES)))
 
 
