@@ -16,7 +16,9 @@ of the user's own nor leave one behind, and must know which variant it timed.
   polls ``datacore-msg resident status --json`` after the warm-up runs started it, and
   :class:`Served` reads its count of served commands (``served``; in this process, over its socket)
   after every run, so a figure can require that each timed run of a command was served by it, or
-  was not (:meth:`Served.require`).
+  was not (:meth:`Served.require`). The count is of the children the resident process forked: a
+  child that failed before it took the command over (the client then runs it itself) would still be
+  counted; that failure is not expected here, and nothing outside the product would show it.
 * :func:`stop_all` stops every resident process listening in the bench's folder (asked to stop over
   its socket, then killed by pid if it has not gone within seconds); ``python -m bench`` calls it
   when the run ends, whatever ended it, and each figure that starts one stops it in a ``finally``.
