@@ -186,6 +186,9 @@ def test_ctrl_c_reaches_the_command_and_a_killed_client_takes_its_command_along(
         while not children_of(server) and time.monotonic() < deadline:
             time.sleep(0.02)
         (child,) = children_of(server)
+        wchan = Path(f"/proc/{child}/wchan")
+        while "pipe_read" not in wchan.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the command waits on its stdin (a signal before is another test)
         client.send_signal(how)
         _, err = client.communicate(timeout=30)
         assert client.stdin is not None
