@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ from bench import (
     fig_send,
     fig_task_process,
     fig_verify,
+    residents,
 )
 from bench.machine import cpu_times, describe, doubts, fsync_probe, others_cores, others_now
 from bench.report import Figure, Table, mark_unreliable, summary
@@ -239,6 +241,17 @@ def _cores(cores: float | None) -> str:
     return "unknown (no /proc/stat)" if cores is None else f"{cores:.2f} cores of {os.cpu_count()}"
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    """SIGTERM or SIGHUP: exit through the ``finally`` clauses (resident processes stopped)."""
+    raise SystemExit(128 + signum)
+
+
+def _stop_residents(started: float) -> None:
+    stopped = residents.stop_all()
+    if stopped:
+        _log(started, f"stopped the resident process(es) the run started: pid {', '.join(map(str, stopped))}")
+
+
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     args = _parse(given)
@@ -246,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     wanted = {int(part) for part in args.only.split(",") if part.strip()}
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="datacore-bench-", dir=args.tmp))
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     try:
+        residents.use_folder(tmp)
         probe = fsync_probe(tmp)
         machine = describe(tmp, probe)
         load_start = os.getloadavg()[0]
@@ -286,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         if reasons:
             print("UNRELIABLE run: " + "; ".join(reasons))
     finally:
+        _stop_residents(started)
         if args.keep:
             _log(started, f"kept {tmp}")
         else:

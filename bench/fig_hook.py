@@ -25,7 +25,11 @@ Every process is timed from spawn to exit (``subprocess.run``, its stdin given a
 variants interleaved, the order rotating each round, as in figure 4 (:mod:`bench.fig_process`),
 whose environments it uses: bytecode cached in a ``PYTHONPYCACHEPREFIX`` folder (goal figures) and
 as inherited. ``XDG_CACHE_HOME`` (the hook's settings cache) and ``XDG_STATE_HOME`` (its failure
-log) point into the benchmark's temporary folder. ``-X importtime`` of the nothing-new path (median
+log) point into the benchmark's temporary folder. The resident process is on, as by default
+(:mod:`bench.residents`): surfacing and claiming is handed to it, warm, and is timed cold too
+(``DATACORE_MSG_RESIDENT=off``, not a goal); the nothing-new hook answers from its session's stamp
+before any hand-over (the stamp is checked to hold before timing, and the resident process's count
+of served commands not to move during any of its runs). ``-X importtime`` of the nothing-new path (median
 per module over a few runs) lists the imports that cost most, in the goal environment and in the
 clean one.
 """
@@ -42,7 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datacore_msg
-from bench.fig_process import importtime, per_command_table, send_command
+from bench import residents
+from bench.fig_process import VARIANTS_NOTE, importtime, per_command_table, send_command
 from bench.report import Check, Figure, Table, at_most
 from bench.stats import Sample, fmt_seconds
 from bench.workload import AGENT, Installation, LogStats, make_installation, populate
@@ -52,6 +57,7 @@ from datacore_msg.app.tasks import request, transition
 from datacore_msg.app.views import refresh
 from datacore_msg.eventlog.payloads import TaskRequested
 from datacore_msg.eventlog.signing import SigningKey
+from datacore_msg.hooks import quiet as stamps
 from datacore_msg.readmodels import hookread
 from datacore_msg.task_states import QUEUED, WAITING, WORKING
 
@@ -234,8 +240,12 @@ def _clean_venv(base: Path, command: list[str]) -> _Venv | str:
     return _Venv(python, [str(script)], pth, "\nimport re\n" in f"\n{text[-1]}")
 
 
-def _interleaved(variants: list[_Variant], runs: int) -> dict[tuple[str, str], Sample]:
-    """Every variant once per round, the order rotating each round; ``before`` runs untimed."""
+def _interleaved(
+    variants: list[_Variant], runs: int, served: residents.Served
+) -> dict[tuple[str, str], Sample]:
+    """Every variant once per round, the order rotating each round; ``before`` runs untimed. After
+    the first round, wait for the resident process its hooks started; from then on note what it
+    served after every run."""
     samples = {variant.key: Sample() for variant in variants}
     for i in range(WARMUP + runs):
         shift = i % len(variants)
@@ -244,10 +254,14 @@ def _interleaved(variants: list[_Variant], runs: int) -> dict[tuple[str, str], S
                 variant.before(i)
             stdin = variant.stdin(i) if variant.stdin is not None else None
             seconds, out = _spawn(variant.argv, variant.env, stdin)
+            served.note(variant.key, i >= WARMUP)
             if variant.check is not None:
                 variant.check(i, out)
             if i >= WARMUP:
                 samples[variant.key].add(seconds)
+        if i == 0:
+            served.target.wait_running()
+            served.start()
     return samples
 
 
@@ -265,6 +279,82 @@ def _ratio_check(name: str, ours: Sample, base: Sample, bound: float) -> Check:
         "ours / baseline",
         at_most(bound),
     )
+
+
+def _variants(
+    command: list[str],
+    steady: dict[str, str],
+    inherited: dict[str, str],
+    claim_env: dict[str, str],
+    claims: _Claims,
+    venv: _Venv | str,
+) -> list[_Variant]:
+    """The processes of a round: the baselines, the two goal hooks, the cold claim, session-start,
+    the inherited pair and the clean venv's pair."""
+    prompt = [*command, "hook", "prompt"]
+    quiet_in = hook_input(QUIET_SESSION)
+    python = [sys.executable, "-c", "pass"]
+    variants = [
+        _Variant(("pass", "cached"), python, steady),
+        _Variant(("send", "cached"), prompt, steady, lambda _i: quiet_in, check=_quiet),
+        _Variant(
+            ("claim", "cached"),
+            prompt,
+            claim_env,
+            lambda i: hook_input(f"bench-claim-{i:04d}"),
+            claims.prepare,
+            claims.check,
+        ),
+        _Variant(
+            ("claim", "cold"),
+            prompt,
+            residents.cold(claim_env),
+            lambda i: hook_input(f"bench-claim-cold-{i:04d}"),
+            claims.prepare,
+            claims.check,
+        ),
+        _Variant(
+            ("start", "cached"),
+            [*command, "hook", "session-start"],
+            steady,
+            lambda i: _start_input(f"bench-start-{i:04d}"),
+            check=_digest,
+        ),
+        _Variant(("pass", "inherited"), python, inherited),
+        _Variant(("send", "inherited"), prompt, inherited, lambda _i: quiet_in, check=_quiet),
+    ]
+    if isinstance(venv, _Venv):
+        variants.append(_Variant(("pass", "venv"), [venv.python, "-c", "pass"], steady))
+        variants.append(
+            _Variant(
+                ("send", "venv"), [*venv.script, "hook", "prompt"], steady, lambda _i: quiet_in, check=_quiet
+            )
+        )
+    return variants
+
+
+def _timed(
+    variants: list[_Variant], runs: int, target: residents.Resident
+) -> tuple[dict[tuple[str, str], Sample], residents.Served]:
+    """The rounds, with what the resident process served in each run; it is stopped afterwards."""
+    served = residents.Served(target)
+    try:
+        return _interleaved(variants, runs, served), served
+    finally:
+        target.stop()
+
+
+def _stamped(prompt: list[str], env: dict[str, str]) -> None:
+    """Leave the quiet session its stamp (:mod:`datacore_msg.hooks.quiet`), so that its prompts take
+    the cheap path from the first round: a prompt writes one only when none of the files it covers
+    changed in the last :data:`~datacore_msg.hooks.quiet.RACY_NS`, and the first prompt just wrote
+    the session's cursor. Checked with the hook's own test."""
+    time.sleep(stamps.RACY_NS / 1e9 + 0.2)
+    _, out = _spawn(prompt, env, hook_input(QUIET_SESSION))
+    _quiet(0, out)
+    now_ms = time.time_ns() // 1_000_000
+    if not stamps.nothing_new(None, None, hook_input(QUIET_SESSION), env, now_ms):
+        raise RuntimeError("the nothing-new session has no stamp, so its prompts would run the whole check")
 
 
 def run(messages: int, runs: int, tmp: Path) -> Figure:
@@ -289,45 +379,23 @@ def run(messages: int, runs: int, tmp: Path) -> Figure:
     shown = _context(first)
     _, again = _spawn(prompt, steady, hook_input(QUIET_SESSION))
     _quiet(0, again)
+    _stamped(prompt, steady)
 
     claims = _Claims(claim_inst)
     quiet_in = hook_input(QUIET_SESSION)
-    python = [sys.executable, "-c", "pass"]
-    variants = [
-        _Variant(("pass", "cached"), python, steady),
-        _Variant(("send", "cached"), prompt, steady, lambda _i: quiet_in, check=_quiet),
-        _Variant(
-            ("claim", "cached"),
-            prompt,
-            claim_env,
-            lambda i: hook_input(f"bench-claim-{i:04d}"),
-            claims.prepare,
-            claims.check,
-        ),
-        _Variant(
-            ("start", "cached"),
-            [*command, "hook", "session-start"],
-            steady,
-            lambda i: _start_input(f"bench-start-{i:04d}"),
-            check=_digest,
-        ),
-        _Variant(("pass", "inherited"), python, inherited),
-        _Variant(("send", "inherited"), prompt, inherited, lambda _i: quiet_in, check=_quiet),
-    ]
     venv = _clean_venv(tmp / "hook-venv", command)
-    if isinstance(venv, _Venv):
-        variants.append(_Variant(("pass", "venv"), [venv.python, "-c", "pass"], steady))
-        variants.append(
-            _Variant(
-                ("send", "venv"), [*venv.script, "hook", "prompt"], steady, lambda _i: quiet_in, check=_quiet
-            )
-        )
-    samples = _interleaved(variants, runs)
+    variants = _variants(command, steady, inherited, claim_env, claims, venv)
+    samples, served = _timed(variants, runs, residents.Resident(command, steady))
+    quiet_runs = served.require(("send", "cached"), False, "figure 7, nothing new (never reaches it)")
+    served.require(("send", "inherited"), False, "figure 7, nothing new, inherited environment")
+    claim_runs = served.require(("claim", "cached"), True, "figure 7, surfacing and claiming (goal)")
+    served.require(("claim", "cold"), False, "figure 7, surfacing and claiming (cold)")
+    start_served = served.served(("start", "cached"))
 
     import_runs = 5 if runs >= 20 else 3
     script_argv = command[1:] if command[0] == sys.executable else command
     imports = importtime(
-        steady,
+        residents.cold(steady),
         import_runs,
         lambda _i: [*script_argv, "hook", "prompt"],
         f"{' '.join(Path(a).name for a in command)} hook prompt (nothing new)",
@@ -339,7 +407,7 @@ def run(messages: int, runs: int, tmp: Path) -> Figure:
     if isinstance(venv, _Venv):
         venv_argv = venv.script[1:] if venv.script[0] == venv.python else venv.script
         venv_imports = importtime(
-            steady,
+            residents.cold(steady),
             import_runs,
             lambda _i: [*venv_argv, "hook", "prompt"],
             "clean venv: datacore-msg hook prompt (nothing new)",
@@ -356,7 +424,12 @@ def run(messages: int, runs: int, tmp: Path) -> Figure:
             f"Command: `{described} hook prompt` with Claude Code's JSON on stdin, and "
             f"`{sys.executable} -c pass`; {runs} runs of each, after {WARMUP} warm-up runs, all the "
             "variants below interleaved (order rotating). Goal figures: bytecode cached in a "
-            "`PYTHONPYCACHEPREFIX` folder, the hook's settings cache (`XDG_CACHE_HOME`) warm.",
+            "`PYTHONPYCACHEPREFIX` folder, the hook's settings cache (`XDG_CACHE_HOME`) warm, the "
+            "resident process on and warm, as by default: surfacing and claiming was served by it "
+            f"in all {claim_runs} timed runs; the nothing-new hook never reaches it (it answers "
+            "before the hand-over: its count of served commands did not move during any of the "
+            f"{quiet_runs} timed runs), so that row is the same process with the resident process "
+            "on or off.",
             "",
             f"**Nothing new**: an installation with {quiet_stats.messages:,} messages "
             f"({unread} of them unread, {quiet_stats.live_inbox} in the inbox, i.e. not archived) and "
@@ -381,13 +454,24 @@ def run(messages: int, runs: int, tmp: Path) -> Figure:
     )
     fig.checks.append(
         _ratio_check(
-            "surfacing and claiming a task: hook process vs empty interpreter (median time)",
+            "surfacing and claiming a task: hook process (resident process warm) vs empty "
+            "interpreter (median time)",
             samples[("claim", "cached")],
             base,
             3,
         )
     )
     fig.tables.append(_per_command(samples, inherited, isinstance(venv, _Venv)))
+    cold = samples[("claim", "cold")]
+    fig.notes.append(VARIANTS_NOTE)
+    fig.notes.append(
+        f"Cold surfacing and claiming (not a goal): {fmt_seconds(cold.median)}, "
+        f"{cold.median / base.median:.2f}× `python -c pass` (p90 {fmt_seconds(cold.p90)}). The "
+        "nothing-new hook has no cold variant: it is the same process either way. `hook "
+        f"session-start` was served by the resident process in {start_served} of "
+        f"{samples[('start', 'cached')].n} timed runs. The import tables are of processes without "
+        "the resident process."
+    )
     _notes(fig, samples, venv, imports[2:], None if venv_imports is None else venv_imports[2:])
     fig.tables.extend(imports[:2])
     if venv_imports is not None:
@@ -409,11 +493,14 @@ def _per_command(samples: dict[tuple[str, str], Sample], inherited: dict[str, st
         if key[1] in ("cached", "inherited") and key[0] in ("send", "pass")
     }
     table = per_command_table(pairs, inherited, "datacore-msg hook prompt (nothing new)")
+    base = samples[("pass", "cached")]
     for key, label in (
         (("claim", "cached"), "datacore-msg hook prompt (surfacing and claiming)"),
+        (("claim", "cold"), "datacore-msg hook prompt (surfacing and claiming)"),
         (("start", "cached"), "datacore-msg hook session-start (fresh session)"),
     ):
-        table.rows.extend(per_command_table({("send", "cached"): samples[key]}, inherited, label).rows)
+        one = {("send", key[1]): samples[key]}
+        table.rows.extend(per_command_table(one, inherited, label, base).rows)
     if with_venv:
         for key, label in (
             (("pass", "venv"), "python -c pass"),
@@ -426,6 +513,7 @@ def _per_command(samples: dict[tuple[str, str], Sample], inherited: dict[str, st
                 str(sample.n),
                 fmt_seconds(sample.median),
                 fmt_seconds(sample.p90),
+                f"{sample.median / samples[('pass', 'venv')].median:.2f}",
             )
     return table
 

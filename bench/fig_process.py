@@ -10,8 +10,16 @@ stale ``.pyc``), so the children get ``PYTHONPYCACHEPREFIX`` pointing into the b
 folder instead, and warm-up runs fill it; nothing is written under ``src/``. The same pair is also
 timed with the environment exactly as inherited, for information.
 
-``python -X importtime -m datacore_msg send …`` (median per module over a few runs) lists the
-imports that cost most, to guide work on start-up time.
+The goal's send runs as by default: handed to the resident process (``datacore-msg resident``),
+warm. Its socket is in a runtime folder of the benchmark's own (:mod:`bench.residents`); the first
+warm-up round starts it, the rounds wait until ``resident status --json`` says running, and every
+timed send is checked to have been served by it. In the same rounds the send runs cold too, with
+``DATACORE_MSG_RESIDENT=off`` (its own interpreter: what the first command of a session pays),
+reported beside the goal, not as one.
+
+``python -X importtime -m datacore_msg send …`` (median per module over a few runs; cold, since with
+the resident process the client would import almost nothing) lists the imports that cost most, to
+guide work on start-up time.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import residents
 from bench.report import Check, Figure, Table, at_most
 from bench.stats import Sample, fmt_seconds
 from bench.workload import Installation, LogStats
@@ -55,11 +64,19 @@ FLOOR_SCRIPT = Path(__file__).with_name("send_floor.py")
 
 
 def _interleaved(
-    send: list[str], envs: dict[str, dict[str, str]], runs: int, warmup: int, floor: Path | None = None
+    send: list[str],
+    envs: dict[str, dict[str, str]],
+    runs: int,
+    warmup: int,
+    served: residents.Served,
+    floor: Path | None = None,
 ) -> dict[tuple[str, str], Sample]:
-    """Every (command, environment) pair once per round, the order rotating each round; with
-    ``floor`` (a folder), :mod:`bench.send_floor` too, in the first environment."""
-    variants = [(cmd, env) for env in envs for cmd in ("send", "pass")]
+    """Every (command, environment) pair once per round, the order rotating each round (no
+    ``python -c pass`` in the ``cold`` environment: it is ``cached`` with the resident process off);
+    with ``floor`` (a folder), :mod:`bench.send_floor` too, in the first environment. After the first
+    round, wait for the resident process the warm-up sends started; from then on note what it
+    served after every run."""
+    variants = [(cmd, env) for env in envs for cmd in ("send", "pass") if (cmd, env) != ("pass", "cold")]
     if floor is not None:
         variants.append(("floor", next(iter(envs))))
     samples = {variant: Sample() for variant in variants}
@@ -73,8 +90,12 @@ def _interleaved(
             else:
                 argv = [sys.executable, "-c", "pass"]
             seconds = _run(argv, envs[env_name])
+            served.note((cmd, env_name), i >= warmup)
             if i >= warmup:
                 samples[(cmd, env_name)].add(seconds)
+        if i == 0:
+            served.target.wait_running()
+            served.start()
     return samples
 
 
@@ -155,23 +176,51 @@ def importtime(
     )
 
 
+#: The environments of figures 4, 6 and 7, as the per-command tables name them.
+GOAL_ENV = "bytecode cached, resident process warm (goal figure)"
+COLD_ENV = "bytecode cached, cold: without the resident process (`DATACORE_MSG_RESIDENT=off`)"
+#: What the notes of figures 4, 6, 7 and 11 say about the two variants.
+VARIANTS_NOTE = (
+    "Goal figures: the command as a user with the default settings runs it, handed to the resident "
+    "process (on by default; its socket in a runtime folder of the benchmark's own, "
+    "`XDG_RUNTIME_DIR` in its temporary folder, and stopped when the benchmark ends). The warm-up "
+    "runs started it, the benchmark waited until `datacore-msg resident status --json` said "
+    "running before timing, and every timed run was checked to have been served by it (its count "
+    "of served commands went up by exactly one during the run, same process). Cold: the same "
+    "command with `DATACORE_MSG_RESIDENT=off` in the same rounds, every run in its own interpreter "
+    "(checked not to reach the resident process): what the first command of a session pays, since "
+    "the resident process exits after 20 idle minutes and the command that then finds none runs "
+    "itself (and starts a new one). Not a goal; shown so that both are in view."
+)
+
+
 def per_command_table(
-    samples: dict[tuple[str, str], Sample], inherited: dict[str, str], command: str
+    samples: dict[tuple[str, str], Sample],
+    inherited: dict[str, str],
+    command: str,
+    base: Sample | None = None,
 ) -> Table:
-    """Median and p90 of the command and of ``python -c pass``, in both environments."""
-    table = Table(("run", "environment", "runs", "median", "p90"), title="Per command")
+    """Median and p90 of the command and of ``python -c pass``, in each environment, with the ratio
+    to ``python -c pass`` in the same environment (``cached``'s for ``cold``; else ``base``)."""
+    table = Table(("run", "environment", "runs", "median", "p90", "× python -c pass"), title="Per command")
     flag = inherited.get("PYTHONDONTWRITEBYTECODE", "unset")
+    inherited_env = f"as inherited (PYTHONDONTWRITEBYTECODE={flag})"
     labels = {
-        "cached": "bytecode cached (goal figure)",
-        "inherited": f"as inherited (PYTHONDONTWRITEBYTECODE={flag})",
+        ("send", "cached"): GOAL_ENV,
+        ("send", "cold"): COLD_ENV,
+        ("send", "inherited"): f"{inherited_env}, resident process warm",
+        ("pass", "cached"): "bytecode cached (the goal's baseline)",
+        ("pass", "inherited"): inherited_env,
     }
     for (cmd, env_name), sample in samples.items():
+        baseline = samples.get(("pass", "cached" if env_name == "cold" else env_name), base)
         table.add(
             command if cmd == "send" else "python -c pass",
-            labels[env_name],
+            labels[(cmd, env_name)],
             str(sample.n),
             fmt_seconds(sample.median),
             fmt_seconds(sample.p90),
+            "-" if baseline is None else f"{sample.median / baseline.median:.2f}",
         )
     return table
 
@@ -189,17 +238,26 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
     steady = dict(inherited)
     steady.pop("PYTHONDONTWRITEBYTECODE", None)
     steady["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
-    envs = {"cached": steady, "inherited": inherited}
+    envs = {"cached": steady, "cold": residents.cold(steady), "inherited": inherited}
     floor_dir = tmp / "send-floor"
     floor_dir.mkdir(exist_ok=True)
-    samples = _interleaved(send, envs, runs, WARMUP, floor_dir)
+    target = residents.Resident(send, steady)
+    served = residents.Served(target)
+    try:
+        samples = _interleaved(send, envs, runs, WARMUP, served, floor_dir)
+    finally:
+        target.stop()
+    checked = served.require(("send", "cached"), True, "figure 4, send (goal)")
+    served.require(("send", "inherited"), True, "figure 4, send (inherited environment)")
+    served.require(("send", "cold"), False, "figure 4, send (cold)")
     ours, base = samples[("send", "cached")], samples[("pass", "cached")]
+    cold = samples[("send", "cold")]
     floor = samples.pop(("floor", "cached"))
     by_cum, by_self, import_total, bare_total, (bare_name, bare_cum) = importtime(
-        steady,
+        envs["cold"],
         5 if runs >= 20 else 3,
         lambda i: ["-m", "datacore_msg", "send", "@tex", f"import {i}"],
-        "python -m datacore_msg send",
+        "python -m datacore_msg send (cold)",
     )
 
     fig = Figure(
@@ -208,14 +266,15 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
         [
             f"Command: `{described} send @tex TEXT` against an installation with "
             f"{stats.messages:,} messages in its log, and `{sys.executable} -c pass`; {runs} runs "
-            f"of each, after {WARMUP} warm-up runs, interleaved with the same pair run in the "
-            "inherited environment (order rotating). Goal figure: bytecode cached in a "
-            "`PYTHONPYCACHEPREFIX` folder.",
+            f"of each, after {WARMUP} warm-up runs, interleaved with the same send without the "
+            "resident process (cold) and the same pair run in the inherited environment (order "
+            "rotating). Goal figure: bytecode cached in a `PYTHONPYCACHEPREFIX` folder, the "
+            f"resident process warm (all {checked} timed sends served by it).",
         ],
     )
     fig.checks.append(
         Check(
-            "send process vs empty interpreter (median time)",
+            "send process (resident process warm) vs empty interpreter (median time)",
             fmt_seconds(ours.median),
             fmt_seconds(base.median),
             ours.median / base.median,
@@ -225,12 +284,18 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
     )
     table = per_command_table(samples, inherited, "datacore-msg send")
     fig.tables.append(table)
+    fig.notes.append(VARIANTS_NOTE)
+    fig.notes.append(
+        f"Cold (not a goal): {fmt_seconds(cold.median)}, {cold.median / base.median:.2f}× "
+        f"`python -c pass` (p90 {fmt_seconds(cold.p90)})."
+    )
     inherited_ratio = samples[("send", "inherited")].median / samples[("pass", "inherited")].median
     fig.notes.append(f"In the inherited environment the ratio is {inherited_ratio:.2f}× (informational).")
     fig.notes.append(
-        f"Imports the send path adds to a bare interpreter sum to {fmt_seconds(import_total)} "
-        f"(median `-X importtime` self time). The imports a bare `python -c pass` makes too take "
-        f"{fmt_seconds(bare_total)} in both commands; the costliest is `{bare_name}` "
+        f"Imports a cold send (its own interpreter) adds to a bare interpreter sum to "
+        f"{fmt_seconds(import_total)} (median `-X importtime` self time, the tables below; with the "
+        f"resident process warm they were made once, by it). The imports a bare `python -c pass` "
+        f"makes too take {fmt_seconds(bare_total)} in both commands; the costliest is `{bare_name}` "
         f"({fmt_seconds(bare_cum)} cumulative; on this machine a `.pth` file in site-packages "
         "imports certifi at every start-up, which inflates the baseline and so flatters the "
         "ratio). The rest of the send process is the work itself: settings (YAML), opening the "
@@ -242,6 +307,7 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
         str(floor.n),
         fmt_seconds(floor.median),
         fmt_seconds(floor.p90),
+        f"{floor.median / base.median:.2f}",
     )
     fig.notes.append(
         f"The floor: `bench/send_floor.py`, a script that does only what any send must (imports "
@@ -250,7 +316,9 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
         f"models), takes {fmt_seconds(floor.median)}: {floor.median / base.median:.2f}× the empty "
         f"interpreter. Of the goal's {fmt_seconds(3 * base.median)}, that leaves "
         f"{fmt_seconds(max(0.0, 3 * base.median - floor.median))} for everything the package adds "
-        f"(now {fmt_seconds(max(0.0, ours.median - floor.median))})."
+        f"(now {fmt_seconds(max(0.0, ours.median - floor.median))} warm, "
+        f"{fmt_seconds(max(0.0, cold.median - floor.median))} cold). The floor is a process of its "
+        "own, so it pays the imports a warm send does not."
     )
     fig.tables.append(by_cum)
     fig.tables.append(by_self)

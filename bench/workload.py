@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
 
+from bench import residents
 from datacore_msg.app.governance import decision_event
 from datacore_msg.app.setup import init
 from datacore_msg.app.space import Space, open_space
@@ -115,9 +116,12 @@ class Installation:
         return self.root / "0-personal" / "org" / "messaging"
 
     def env(self) -> dict[str, str]:
+        """The environment of a ``datacore-msg`` process on this installation: the resident process
+        as by default, its socket in the bench's own runtime folder (:mod:`bench.residents`)."""
         env = dict(os.environ)
         env["DATACORE_ROOT"] = str(self.root)
         env.pop("DATACORE_MSG_STATE", None)
+        residents.apply(env)
         return env
 
 

@@ -124,16 +124,12 @@ def state_of(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
 
 
-def command_of(server: int, client: int) -> int:
-    """The pid of the command's process the resident process ``server`` runs for ``client``, once
-    the client passes signals on to it (it catches SIGTERM then)."""
-
-    def caught(pid: int) -> int:
-        status = Path(f"/proc/{pid}/status").read_text()
-        return int(status.partition("SigCgt:")[2].split()[0], 16)
-
-    until(lambda: bool(children_of(server)) and bool(caught(client) >> (signal.SIGTERM - 1) & 1))
+def command_of(server: int) -> int:
+    """The pid of the command's process the resident process ``server`` runs, once the command
+    waits on its standard input (a pipe; a signal before that is another case)."""
+    until(lambda: len(children_of(server)) == 1)
     (child,) = children_of(server)
+    until(lambda: "pipe_read" in Path(f"/proc/{child}/wchan").read_text())
     return child
 
 
@@ -220,15 +216,13 @@ def test_ctrl_c_reaches_the_command_and_a_killed_client_takes_its_command_along(
             stderr=subprocess.PIPE,
             env=runner.env(),
         )
-        child = command_of(server, client.pid)
+        child = command_of(server)
         client.send_signal(how)
-        _, err = client.communicate(timeout=30)
-        assert client.stdin is not None
-        client.stdin.close()
         deadline = time.monotonic() + 30
         while children_of(server) and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.02)  # its stdin still open: it can end only by the signal or its client
         assert not children_of(server), f"the command's process {child} outlived its client"
+        _, err = client.communicate(timeout=30)
         outcomes.append((client.returncode, err))
     assert outcomes[0][0] == 130, outcomes[0]
     assert b"interrupted" in outcomes[0][1]
@@ -325,8 +319,9 @@ def test_a_command_killed_by_a_signal_passed_on_ends_its_client_by_that_signal(r
     server = runner.wait_running()["pid"]
     for how in (signal.SIGTERM, signal.SIGHUP):
         client = runner.popen("import", "-")
-        command_of(server, client.pid)
+        command_of(server)
         client.send_signal(how)
+        until(lambda: not children_of(server))  # by the signal: its stdin is still open
         out, err = client.communicate(timeout=30)
         assert (client.returncode, out, err) == (-how, b"", b"")
 
@@ -335,7 +330,7 @@ def test_a_stopped_client_stops_its_command_and_a_continued_one_continues_it(run
     runner.run("whoami")
     server = runner.wait_running()["pid"]
     client = runner.popen("import", "-", preexec_fn=os.setpgrp)  # a job of its own, as a shell makes it
-    child = command_of(server, client.pid)
+    child = command_of(server)
     client.send_signal(signal.SIGTSTP)
     until(lambda: state_of(client.pid) == "T" and state_of(child) == "T")
     client.send_signal(signal.SIGCONT)
@@ -352,7 +347,7 @@ def test_a_signal_its_client_ignores_is_not_passed_on(runner: Runner) -> None:
     client = runner.popen(
         "import", "-", preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)
     )  # nohup
-    child = command_of(server, client.pid)
+    child = command_of(server)
     client.send_signal(signal.SIGHUP)
     time.sleep(0.3)
     assert state_of(child) != "Z"

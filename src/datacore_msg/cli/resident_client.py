@@ -107,24 +107,27 @@ def run(argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None = None)
     sock = resident.connect(resident.socket_path(env))
     if sock is None:
         return None
+    signals = _Signals()
     try:
         sock.settimeout(resident.START_TIMEOUT_S)
         resident.send_request(sock, request, (0, 1, 2))
         replies = resident.Replies(sock)
         first = replies.next()
-    except OSError:
-        first = None
-    if first is None or not first.startswith("P") or not first[1:].isdigit():
-        sock.close()
-        return None
-    before = _pass_signals_on(int(first[1:]))
-    try:
+        if first is None or not first.startswith("P") or not first[1:].isdigit():
+            signals.restore()
+            sock.close()
+            return signals.before_start()
+        if signals.caught:
+            sock.close()
+            return signals.before_start()
         sock.sendall(resident.GO)
+        signals.child = int(first[1:])
+        if signals.caught:  # between the check above and now
+            signals.handle(signals.caught, None)
     except OSError:
-        for signum, handler in before.items():
-            _signal.signal(signum, handler)
+        signals.restore()
         sock.close()
-        return None
+        return signals.before_start()
     try:
         sock.settimeout(None)
         last = replies.next()
@@ -144,33 +147,60 @@ def _in_background() -> bool:
         return False
 
 
-def _pass_signals_on(pid: int) -> dict[int, Any]:
-    """From now on, the signals of :data:`FORWARDED` that this process does not ignore go to the
-    command's process ``pid``; a stop (Ctrl-Z) stops it too, until this process is continued.
-    The handlers it replaced."""
+class _Signals:
+    """Ctrl-C and the other :data:`FORWARDED` signals while a command is handed over: caught before
+    its child has the go-ahead (the command then never runs), passed on to the child after; none
+    that this process ignores (as under ``nohup``). Ctrl-Z stops the child with this process, and
+    continuing this process continues it."""
 
-    def forward(signum: int, frame: object) -> None:
-        _kill(pid, signum)
+    def __init__(self) -> None:
+        self.child = 0
+        self.caught = 0
+        handlers: dict[int, Any] = {signum: self.handle for signum in FORWARDED}
+        handlers.update({_signal.SIGTSTP: self.stop, _signal.SIGCONT: self.resume})
+        self.saved = {
+            signum: _signal.signal(signum, handler)
+            for signum, handler in handlers.items()
+            if _signal.getsignal(signum) != _signal.SIG_IGN
+        }
 
-    def stop(signum: int, frame: object) -> None:
-        _kill(pid, _signal.SIGSTOP)
+    def handle(self, signum: int, frame: object) -> None:
+        if not self.child:
+            self.caught = self.caught or signum
+            return
+        _kill(self.child, signum)
+
+    def stop(self, signum: int, frame: object) -> None:
+        if self.child:
+            _kill(self.child, _signal.SIGSTOP)
         _signal.signal(_signal.SIGTSTP, _signal.SIG_DFL)
         os.kill(os.getpid(), _signal.SIGTSTP)  # stopped here, as the command's own process would be
-        _signal.signal(_signal.SIGTSTP, stop)
-        resume(_signal.SIGCONT, None)
+        _signal.signal(_signal.SIGTSTP, self.stop)
+        self.resume(_signal.SIGCONT, None)
 
-    def resume(signum: int, frame: object) -> None:
+    def resume(self, signum: int, frame: object) -> None:
         while _in_background() and _parent_in_session():  # as the command, reading its terminal
             os.kill(os.getpid(), _signal.SIGTTIN)
-        _kill(pid, _signal.SIGCONT)
+        if self.child:
+            _kill(self.child, _signal.SIGCONT)
 
-    handlers = {signum: forward for signum in FORWARDED}
-    handlers.update({_signal.SIGTSTP: stop, _signal.SIGCONT: resume})
-    before = {}
-    for signum, handler in handlers.items():
-        if _signal.getsignal(signum) != _signal.SIG_IGN:
-            before[signum] = _signal.signal(signum, handler)
-    return before
+    def restore(self) -> None:
+        for signum, handler in self.saved.items():
+            _signal.signal(signum, handler)
+
+    def before_start(self) -> int | None:
+        """None (run the command here) unless a signal came first: then what it means, as if the
+        command had been interrupted before it did anything."""
+        if not self.caught:
+            return None
+        self.restore()
+        if self.caught == 2:
+            sys.stderr.write(
+                "datacore-msg: error: interrupted; every command that returned success is stored\n"
+            )
+            return 130
+        os.kill(os.getpid(), self.caught)
+        return 128 + self.caught
 
 
 def _kill(pid: int, signum: int) -> None:
