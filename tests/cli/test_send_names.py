@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -66,9 +67,9 @@ def test_known_names_send_without_a_word(gregor: Any, tex: Any, how: str) -> Non
     assert (result.code, result.err) == (0, ""), result
 
 
-def _on_a_terminal(inst: Any, answer: bytes, *args: str) -> tuple[int, str]:
+def _on_a_terminal(inst: Any, answer: bytes | None, *args: str) -> tuple[int, str]:
     """Run ``send`` as its own process with standard input and error on a pseudo-terminal, answer
-    the prompt, and return the exit status and what the terminal showed."""
+    the prompt (None: Ctrl-C instead), and return the exit status and what the terminal showed."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "datacore_msg", "send", *args],
@@ -84,8 +85,18 @@ def _on_a_terminal(inst: Any, answer: bytes, *args: str) -> tuple[int, str]:
         ready, _, _ = select.select([master], [], [], 1.0)
         if ready:
             shown += os.read(master, 4096)
-    os.write(master, answer)
+    if answer is None:
+        while proc.poll() is None:  # one that comes before the read starts is seen when it returns
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+    else:
+        os.write(master, answer)
     out, _ = proc.communicate(timeout=60)
+    while select.select([master], [], [], 0.2)[0]:
+        try:
+            shown += os.read(master, 4096)
+        except OSError:  # the terminal's other end closed: all read
+            break
     os.close(master)
     return proc.returncode, shown.decode("utf-8", "replace") + out.decode("utf-8", "replace")
 
@@ -98,3 +109,14 @@ def test_on_a_terminal_an_unknown_name_asks_first(gregor: Any) -> None:
     code, shown = _on_a_terminal(gregor, b"y\n", "@bbo", "typo")
     assert code == 0 and "Sent: msg-" in shown and "warning" not in shown
     assert count(gregor) == before + 1
+
+
+def test_on_a_terminal_end_of_input_or_ctrl_c_at_the_question_sends_nothing_and_shows_no_traceback(
+    gregor: Any,
+) -> None:
+    before = count(gregor)
+    code, shown = _on_a_terminal(gregor, b"\x04", "@bbo", "typo")  # Ctrl-D: as no
+    assert code == Exit.USAGE and "datacore-msg: error: aborted" in shown and "Traceback" not in shown
+    code, shown = _on_a_terminal(gregor, None, "@bbo", "typo")
+    assert code == 130 and "error: interrupted" in shown and "Traceback" not in shown
+    assert count(gregor) == before

@@ -101,7 +101,13 @@ def _confirm_unknown(name: str, strict: bool, as_json: bool) -> None:
         from datacore_msg.cli.exit_codes import Exit
         from datacore_msg.cli.output import emit_error
 
-        if not click.confirm(f"{_unknown(name)} (a typo?). Send anyway?", default=False, err=True):
+        try:
+            confirmed = click.confirm(f"{_unknown(name)} (a typo?). Send anyway?", default=False, err=True)
+        except click.exceptions.Abort as exc:  # Ctrl-C (interrupted, 130) or the input's end (no)
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            confirmed = False
+        if not confirmed:
             emit_error("aborted", "aborted", as_json)
             raise SystemExit(int(Exit.USAGE))
 
