@@ -111,3 +111,18 @@ def test_event_size_is_measured_once_per_object_and_right_for_equal_copies() -> 
     assert copy is not event
     assert frames.event_size(copy) == size
     assert frames.event_size(event) == size
+
+
+def test_the_size_memo_forgets_its_oldest_entries_one_at_a_time() -> None:
+    events = chain(SigningKey.generate(), 6, pad="z" * 50)
+    sizes = [frames.event_size(event) for event in events]
+    memo = frames._SizeMemo(entries=3, total=10 * max(sizes))
+    for event, size in zip(events[:4], sizes, strict=False):
+        assert memo.size(event) == size
+    assert [e for e, _ in memo._known.values()] == events[1:4]  # over 3 entries: only the oldest went
+    assert memo._total == sum(sizes[1:4])
+    small = frames._SizeMemo(entries=100, total=sizes[2] + sizes[3])
+    for event in events[:4]:
+        small.size(event)
+    assert [e for e, _ in small._known.values()] == events[2:4]  # over the bytes: the oldest went
+    assert small._total == sizes[2] + sizes[3]

@@ -18,15 +18,19 @@ a batch arrived, else every :data:`POLL_S`, and:
   ``online.json`` (:mod:`.presence`);
 * beats the protocol's heartbeat about once a second (:data:`TICK_S`).
 
-Idle, that is one ``PRAGMA`` and one ``stat`` every 200 ms. When the connection ends (the relay
-restarts or goes away, the network drops, another connection of this key replaces this one) the
-watcher connects again where :func:`~datacore_msg.transport.failover.after_failure` says: with
-several relay URLs, the next one at once, and only after a full round of them failed, after the
-wait :func:`~datacore_msg.transport.backoff.next_retry` says (exponential, with jitter); with one,
-that wait each time. The catch-up of the new connection (both sides' heads) moves what was missed,
+The log's WAL is checkpointed beside the watcher's commits, not in them
+(:mod:`~datacore_msg.eventlog.checkpointer`), so no landing batch waits for one.
+
+Idle, that is one ``PRAGMA`` and one ``stat`` every 200 ms, and the checkpointer's ``PRAGMA``
+every 100 ms. When the connection ends (the relay restarts or goes away, the network drops,
+another connection of this key replaces this one) the watcher connects again where
+:func:`~datacore_msg.transport.failover.after_failure` says: with several relay URLs, the next
+one at once, and only after a full round of them failed, after the wait
+:func:`~datacore_msg.transport.backoff.next_retry` says (exponential, with jitter); with one, that
+wait each time. The catch-up of the new connection (both sides' heads) moves what was missed,
 whichever instance it is. It reports one line per change of state (connected, naming the relay;
-disconnected), not one per retry. The ``stop`` event (set by the
-command's SIGINT/SIGTERM handler) ends it within :data:`POLL_S`.
+disconnected), not one per retry. The ``stop`` event (set by the command's SIGINT/SIGTERM
+handler) ends it within :data:`POLL_S`.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from datacore_msg.app.presence import current_status, status_path, write_roster
 from datacore_msg.app.space import Space
 from datacore_msg.app.sync import _Receiver, relay_target
 from datacore_msg.errors import AuthRefused, DatacoreError, IntegrityError, ProtocolError, Unreachable
+from datacore_msg.eventlog.checkpointer import checkpointed
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.store import IngestReport
 from datacore_msg.transport.failover import after_failure, start
@@ -110,7 +115,8 @@ class RelayWatcher:
         """Watch until ``stop`` is set."""
         try:
             write_roster(self.space.paths, False, {}, wall_ms())  # a killed watcher's copy is stale
-            asyncio.run(self._main())
+            with checkpointed(self.space.store.conn, self.space.store.path):
+                asyncio.run(self._main())
         finally:
             with contextlib.suppress(DatacoreError, OSError):
                 write_roster(self.space.paths, False, {}, wall_ms())

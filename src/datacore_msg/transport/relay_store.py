@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Protocol
 
 import attrs
 
 from datacore_msg.errors import IntegrityError, StorageError
+from datacore_msg.eventlog.checkpointer import checkpointed
 from datacore_msg.eventlog.envelope import Event
 from datacore_msg.eventlog.store import EventStore, IngestReport
 from datacore_msg.migrations.runner import open_store
@@ -86,18 +88,35 @@ class StoreWorker:
     """The relay's one writer: a thread that owns the write connection to the relay's log and runs
     every ``ingest`` (signature checks, the transaction, the fsync), so the event loop keeps serving
     the other connections meanwhile. Batches are stored one at a time, in the order they were
-    handed over (first come, first served across connections)."""
+    handed over (first come, first served across connections). The WAL is checkpointed beside the
+    commits, not in them (:mod:`~datacore_msg.eventlog.checkpointer`): no batch waits for one."""
 
     def __init__(self, path: Path) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-store")
-        self._store: EventStore = self._pool.submit(open_store, path).result()
+        self._exit = ExitStack()
+        self._store: EventStore = self._pool.submit(self._open, path).result()
+
+    def _open(self, path: Path) -> EventStore:
+        store = open_store(path)
+        try:
+            self._exit.enter_context(checkpointed(store.conn, store.path))
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _close(self) -> None:
+        try:
+            self._exit.close()
+        finally:
+            self._store.close()
 
     async def ingest(self, items: list[tuple[int, Event | IntegrityError]], now_ms: int) -> IngestReport:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._store.ingest, items, now_ms)
 
     def close(self) -> None:
-        self._pool.submit(self._store.close).result()
+        self._pool.submit(self._close).result()
         self._pool.shutdown(wait=True)
 
 
