@@ -82,6 +82,18 @@ def test_the_quick_start_runs_as_written(tmp_path: Path) -> None:
     assert script.exists(), f"{script}: the console script is not installed (pip install -e .)"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATACORE_", "XDG_"))}
     env["PATH"] = f"{script.parent}{os.pathsep}{env.get('PATH', '')}"
+    # As a user runs it: the resident process on (the default), in a folder of this test's own.
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env["XDG_RUNTIME_DIR"] = str(runtime)
+    try:
+        _run_steps(steps, tmp_path, env)
+    finally:
+        stop = [str(script), "resident", "stop"]
+        subprocess.run(stop, env=env, capture_output=True, timeout=60, check=False)
+
+
+def _run_steps(steps: list[tuple[str, list[str]]], tmp_path: Path, env: dict[str, str]) -> None:
     seen: dict[str, str] = {}
     for command, shown in steps:
         typed = as_typed(command.replace("/tmp/qs", str(tmp_path)), seen)
