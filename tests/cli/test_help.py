@@ -168,7 +168,12 @@ def test_help_runs_without_an_installation(tmp_path: Path) -> None:
         [sys.executable, "-m", "datacore_msg", "send", "--help"],
         capture_output=True,
         text=True,
-        env={"PATH": "", "HOME": str(tmp_path), "DATACORE_ROOT": str(tmp_path / "nothing")},
+        env={
+            "PATH": "",
+            "HOME": str(tmp_path),
+            "DATACORE_ROOT": str(tmp_path / "nothing"),
+            "DATACORE_MSG_RESIDENT": "off",  # no resident process left behind by a test
+        },
         check=False,
         timeout=60,
     )
