@@ -85,12 +85,17 @@ def _check_once(setup: TaskSetup, send: list[str], env: dict[str, str]) -> str:
 
 
 def _interleaved(
-    setup: TaskSetup, send: list[str], envs: dict[str, dict[str, str]], runs: int, served: residents.Served
+    setup: TaskSetup,
+    send: list[str],
+    envs: dict[str, dict[str, str]],
+    runs: int,
+    served: residents.Served,
+    own: dict[str, residents.Served],
 ) -> dict[tuple[str, str], Sample]:
     """Every (command, environment) pair once per round, the order rotating each round (no
     ``python -c pass`` in ``cold``, figure 4's ``cached`` with the resident process off); after the
     first round, wait for the resident process the warm-up sends started, then note what it served
-    after every run."""
+    after every run (``own``: as in figure 4, the environments with a resident process of their own)."""
     variants = [(cmd, env) for env in envs for cmd in ("send", "pass") if (cmd, env) != ("pass", "cold")]
     samples = {variant: Sample() for variant in variants}
     for i in range(WARMUP + runs):
@@ -102,13 +107,16 @@ def _interleaved(
                 argv = [sys.executable, "-c", "pass"]
             seconds, out, _ = _spawn(argv, envs[env_name])
             served.note((cmd, env_name), i >= WARMUP)
+            if env_name in own:
+                own[env_name].note((cmd, env_name), i >= WARMUP)
             if i >= WARMUP:
                 samples[(cmd, env_name)].add(seconds)
             if cmd == "send":
                 _cancel(setup, _queued_id(out))
         if i == 0:
-            served.target.wait_running()
-            served.start()
+            for tracker in (served, *own.values()):
+                tracker.target.wait_running()
+                tracker.start()
     return samples
 
 
@@ -197,13 +205,16 @@ def run(setup: TaskSetup, runs: int, tmp: Path, profile: bool) -> Figure:
     envs = {"cached": steady, "cold": residents.cold(steady), "inherited": inherited}
     target = residents.Resident(send, steady)
     served = residents.Served(target)
+    own_target = residents.Resident(send, inherited)  # -B: a resident process of its own (figure 4)
+    own = {"inherited": residents.Served(own_target)}
     try:
         checked = _check_once(setup, send, steady)
-        samples = _interleaved(setup, send, envs, runs, served)
+        samples = _interleaved(setup, send, envs, runs, served, own)
     finally:
         target.stop()
+        own_target.stop()
     timed = served.require(("send", "cached"), True, "figure 6, send @claude (goal)")
-    served.require(("send", "inherited"), True, "figure 6, send @claude (inherited environment)")
+    own["inherited"].require(("send", "inherited"), True, "figure 6, send @claude (inherited environment)")
     served.require(("send", "cold"), False, "figure 6, send @claude (cold)")
     ours, base = samples[("send", "cached")], samples[("pass", "cached")]
     cold = samples[("send", "cold")]

@@ -34,38 +34,47 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-#: What the commands import; a child then imports nothing but what its command alone needs.
-WARM = (
-    "datacore_msg.cli.main",
-    "datacore_msg.cli.fastpath",
-    "datacore_msg.cli.message_run",
-    "datacore_msg.cli.message_commands",
-    "datacore_msg.cli.task_commands",
-    "datacore_msg.cli.search_commands",
-    "datacore_msg.cli.searchrun",
-    "datacore_msg.cli.hookrun",
-    "datacore_msg.cli.log_commands",
-    "datacore_msg.cli.contact_commands",
-    "datacore_msg.hooks.prompt",
-    "datacore_msg.app.messages",
-    "datacore_msg.app.tasks",
-    "datacore_msg.app.search",
-    "datacore_msg.app.audit",
-    "datacore_msg.app.exchange",
+#: Modules of the package a resident process leaves to the commands that need them: those it never
+#: runs (the chat window and Textual, the MCP server and its SDK, the relay's server side and NATS)
+#: and the entry points that run when imported.
+COLD = (
+    "datacore_msg.__main__",
+    "datacore_msg.chat",
+    "datacore_msg.mcp.server",
+    "datacore_msg.mcp.probe",
+    "datacore_msg.transport.relay_server",
+    "datacore_msg.transport.relay_jetstream",
+    "datacore_msg.cli.chat_run",
 )
+#: Standard modules that commands import on their way (the hook's text wrapping, file copies).
+STANDARD = ("shutil", "textwrap", "encodings.ascii")
 #: How often an idle resident process wakes to check its socket file, seconds.
 WAKE_S = 30.0
 
 
 def warm() -> None:
+    """Import every module of the package but :data:`COLD` (so a child imports nothing its command
+    needs, the push to a relay after an append included), then move every object out of the
+    garbage collector's reach, so that the children share those pages instead of copying them."""
     import gc
     import importlib
+    import pkgutil
 
-    for name in WARM:
+    import datacore_msg
+
+    found = pkgutil.walk_packages(datacore_msg.__path__, "datacore_msg.", onerror=_skip)
+    names = [info.name for info in found]
+    for name in (*STANDARD, *names):
+        if any(name == cold or name.startswith(cold + ".") for cold in COLD):
+            continue
         with suppress(ImportError):
             importlib.import_module(name)
     gc.collect()
     gc.freeze()
+
+
+def _skip(name: str) -> None:
+    """A subpackage that cannot be imported is left to the command that needs it."""
 
 
 def package_files() -> dict[str, tuple[int, int]]:
