@@ -443,3 +443,16 @@ def test_the_socket_follows_the_interpreter_and_its_start_up_settings() -> None:
     assert resident.socket_path({**base, "PYTHONPATH": "/x"}) != path
     assert resident.folder_of({"TMPDIR": "/t"}) == f"/t/datacore-msg-{os.getuid()}"
     assert resident.folder_of({}) == f"/tmp/datacore-msg-{os.getuid()}"
+
+
+def test_sigterm_ends_it_cleanly_and_the_next_command_starts_another(runner: Runner) -> None:
+    runner.run("whoami")
+    pid = runner.wait_running()["pid"]
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the resident process did not end on SIGTERM"
+        time.sleep(0.02)
+    assert not os.path.exists(runner.socket), "its socket file was left behind"
+    same(runner.run("whoami"), runner.run("whoami", on=False))
+    assert runner.wait_running()["pid"] != pid

@@ -114,6 +114,8 @@ def serve(path: str) -> int:
 
         children: dict[int, Any] = {}
         signal.signal(signal.SIGCHLD, lambda signum, frame: _reap(children))
+        for signum in (signal.SIGTERM, signal.SIGHUP):  # a clean exit: the socket file removed
+            signal.signal(signum, _stop)
         warm()
         stamps = package_files()
         key = resident.key_of(os.environ)
@@ -179,6 +181,10 @@ def _fork(
     finally:
         _close(fds)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _answer(conn: Any, line: str) -> None:
