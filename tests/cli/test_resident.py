@@ -112,11 +112,20 @@ def same(proc: subprocess.CompletedProcess[bytes], alone: subprocess.CompletedPr
 
 
 def children_of(pid: int) -> list[int]:
+    """The resident process's children running commands: not its spare child, which waits in
+    ``/`` (a command's child works in its client's folder)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         text = (task / "children").read_text().split()
         found += [int(child) for child in text]
-    return found
+    return [child for child in found if _folder_of(child) not in ("/", None)]
+
+
+def _folder_of(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
 
 
 def state_of(pid: int) -> str:
@@ -456,3 +465,14 @@ def test_sigterm_ends_it_cleanly_and_the_next_command_starts_another(runner: Run
     assert not os.path.exists(runner.socket), "its socket file was left behind"
     same(runner.run("whoami"), runner.run("whoami", on=False))
     assert runner.wait_running()["pid"] != pid
+
+
+def test_a_child_forked_ahead_runs_the_next_command_once_none_is_running(runner: Runner) -> None:
+    runner.run("whoami")
+    runner.wait_running()
+    for _ in range(3):
+        time.sleep(0.3)  # the spare child is forked once no command runs, then readies itself
+        same(runner.run("whoami"), runner.run("whoami", on=False))
+    info = runner.status()
+    assert info["served"] == 3
+    assert info["forked_ahead"] >= 2, info

@@ -182,7 +182,7 @@ def connect(path: str) -> Any:
     return sock
 
 
-def send_request(sock: Any, request: Mapping[str, Any], fds: tuple[int, int, int]) -> None:
+def send_request(sock: Any, request: Mapping[str, Any], fds: tuple[int, ...]) -> None:
     body = dumps(request).encode("ascii")
     data = len(body).to_bytes(_HEADER, "big") + body
     rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
@@ -283,31 +283,33 @@ def peer_uid(conn: Any) -> int:
     return int.from_bytes(raw[4:8], sys.byteorder)
 
 
-def receive_request(conn: Any, timeout: float = REQUEST_TIMEOUT_S) -> tuple[dict[str, Any], list[int]]:
-    """The request on ``conn`` and the descriptors that came with it (closed again if the request
-    is not one), read within ``timeout`` seconds (``TimeoutError`` else); ``conn`` blocks again
-    afterwards."""
+def receive_request(
+    conn: Any, timeout: float | None = REQUEST_TIMEOUT_S, count: int = _FDS
+) -> tuple[dict[str, Any], list[int]]:
+    """The request on ``conn`` and the ``count`` descriptors that came with it (closed again if the
+    request is not one), read within ``timeout`` seconds (``TimeoutError`` else; None: no limit);
+    ``conn`` blocks again afterwards."""
     from time import monotonic
 
-    deadline = monotonic() + timeout
+    deadline = None if timeout is None else monotonic() + timeout
     fds: list[int] = []
     conn.settimeout(timeout)
     try:
-        data, ancillary, _, _ = conn.recvmsg(65536, _socket.CMSG_SPACE(_FDS * 4))
+        data, ancillary, _, _ = conn.recvmsg(65536, _socket.CMSG_SPACE(count * 4))
         for level, kind, payload in ancillary:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 whole = len(payload) - len(payload) % 4
                 fds += [
                     int.from_bytes(payload[i : i + 4], sys.byteorder, signed=True) for i in range(0, whole, 4)
                 ]
-        if len(fds) != _FDS or len(data) < _HEADER:
-            raise ResidentError("a request without its three descriptors or its length")
+        if len(fds) != count or len(data) < _HEADER:
+            raise ResidentError(f"a request without its {count} descriptors or its length")
         size = int.from_bytes(data[:_HEADER], "big")
         if size > MAX_REQUEST:
             raise ResidentError(f"a request of {size} bytes (at most {MAX_REQUEST})")
         body = data[_HEADER:]
         while len(body) < size:
-            conn.settimeout(max(deadline - monotonic(), 1e-3))
+            conn.settimeout(None if deadline is None else max(deadline - monotonic(), 1e-3))
             chunk = conn.recv(min(65536, size - len(body)))
             if not chunk:
                 raise ResidentError("a request cut short")
