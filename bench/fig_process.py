@@ -248,18 +248,13 @@ def run(inst: Installation, stats: LogStats, runs: int, tmp: Path) -> Figure:
     envs = {"cached": steady, "cold": residents.cold(steady), "inherited": inherited}
     floor_dir = tmp / "send-floor"
     floor_dir.mkdir(exist_ok=True)
-    target = residents.Resident(send, steady)
-    served = residents.Served(target)
-    # PYTHONDONTWRITEBYTECODE sets an interpreter flag (-B): that environment has its own resident process
-    own_target = residents.Resident(send, inherited)
-    own = {"inherited": residents.Served(own_target)}
+    served, own_served = residents.trackers(send, steady, inherited)
     try:
-        samples = _interleaved(send, envs, runs, WARMUP, served, floor_dir, own)
+        samples = _interleaved(send, envs, runs, WARMUP, served, floor_dir, {"inherited": own_served})
     finally:
-        target.stop()
-        own_target.stop()
+        residents.stop_trackers(served, own_served)
     checked = served.require(("send", "cached"), True, "figure 4, send (goal)")
-    own["inherited"].require(("send", "inherited"), True, "figure 4, send (inherited environment)")
+    own_served.require(("send", "inherited"), True, "figure 4, send (inherited environment)")
     served.require(("send", "cold"), False, "figure 4, send (cold)")
     ours, base = samples[("send", "cached")], samples[("pass", "cached")]
     cold = samples[("send", "cold")]

@@ -203,18 +203,14 @@ def run(setup: TaskSetup, runs: int, tmp: Path, profile: bool) -> Figure:
     steady.pop("PYTHONDONTWRITEBYTECODE", None)
     steady["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     envs = {"cached": steady, "cold": residents.cold(steady), "inherited": inherited}
-    target = residents.Resident(send, steady)
-    served = residents.Served(target)
-    own_target = residents.Resident(send, inherited)  # -B: a resident process of its own (figure 4)
-    own = {"inherited": residents.Served(own_target)}
+    served, own_served = residents.trackers(send, steady, inherited)
     try:
         checked = _check_once(setup, send, steady)
-        samples = _interleaved(setup, send, envs, runs, served, own)
+        samples = _interleaved(setup, send, envs, runs, served, {"inherited": own_served})
     finally:
-        target.stop()
-        own_target.stop()
+        residents.stop_trackers(served, own_served)
     timed = served.require(("send", "cached"), True, "figure 6, send @claude (goal)")
-    own["inherited"].require(("send", "inherited"), True, "figure 6, send @claude (inherited environment)")
+    own_served.require(("send", "inherited"), True, "figure 6, send @claude (inherited environment)")
     served.require(("send", "cold"), False, "figure 6, send @claude (cold)")
     ours, base = samples[("send", "cached")], samples[("pass", "cached")]
     cold = samples[("send", "cold")]

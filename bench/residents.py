@@ -256,3 +256,17 @@ def stop_all() -> list[int]:
     if left:
         raise RuntimeError(f"resident processes still running after being stopped and killed: {sorted(left)}")
     return sorted(pids)
+
+
+def trackers(
+    cli: Sequence[str], steady: Mapping[str, str], inherited: Mapping[str, str]
+) -> tuple[Served, Served]:
+    """What figures 4 and 6 watch: the goal environment's resident process, and the inherited
+    environment's, which is another one (``PYTHONDONTWRITEBYTECODE`` sets the interpreter flag
+    ``-B``, part of the resident process's key)."""
+    return Served(Resident(cli, steady)), Served(Resident(cli, inherited))
+
+
+def stop_trackers(*watched: Served) -> None:
+    for served in watched:
+        served.target.stop()
