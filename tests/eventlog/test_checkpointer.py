@@ -78,3 +78,26 @@ def test_a_checkpoint_is_due_after_a_pause_or_a_long_busy_spell(
     changed: bool, dirty_since: float | None, now: float, expected: bool
 ) -> None:
     assert due(changed, dirty_since, now, 2.0) is expected
+
+
+def test_a_block_left_from_another_thread_does_not_raise(tmp_path: Path) -> None:
+    """A writer dropped without being closed has its block ended wherever the garbage collector runs."""
+    import threading
+
+    path = tmp_path / "log.sqlite3"
+    conn = connect(path)
+    block = checkpointed(conn, path)
+    block.__enter__()
+    errors: list[BaseException] = []
+
+    def leave() -> None:
+        try:
+            block.__exit__(None, None, None)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=leave)
+    thread.start()
+    thread.join()
+    conn.close()
+    assert errors == []

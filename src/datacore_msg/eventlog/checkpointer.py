@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from datacore_msg.eventlog.connection import connect
@@ -112,4 +112,7 @@ def checkpointed(
         yield checkpointer
     finally:
         checkpointer.close()
-        conn.execute(f"PRAGMA wal_autocheckpoint={DEFAULT_PAGES}")
+        # Left from another thread (a writer dropped without being closed, its block ended by the
+        # garbage collector) or after ``conn`` was closed, the setting ends with the connection.
+        with suppress(sqlite3.ProgrammingError):
+            conn.execute(f"PRAGMA wal_autocheckpoint={DEFAULT_PAGES}")
