@@ -476,3 +476,24 @@ def test_a_child_forked_ahead_runs_the_next_command_once_none_is_running(runner:
     info = runner.status()
     assert info["served"] == 3
     assert info["forked_ahead"] >= 2, info
+
+
+def test_a_command_run_here_while_one_listens_starts_no_other(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datacore_msg.cli import resident_client
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(resident_client.os, "posix_spawn", lambda path, argv, *a, **k: started.append(argv))
+    runner.run("whoami")
+    pid = runner.wait_running()["pid"]
+    resident_client.spawn(runner.env())  # what a command that ran on its own does afterwards
+    assert started == []
+    runner.stop()
+    deadline = time.monotonic() + 30
+    while (answering := resident.connect(runner.socket)) is not None:
+        answering.close()
+        assert time.monotonic() < deadline, f"resident process {pid} still answers"
+        time.sleep(0.05)
+    resident_client.spawn(runner.env())
+    assert len(started) == 1 and started[0][-1] == runner.socket

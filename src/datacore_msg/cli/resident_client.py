@@ -234,11 +234,16 @@ def _status(last: str | None) -> int:
 
 
 def spawn(env: Mapping[str, str]) -> None:
-    """Start a resident process for the next command, detached (its own session, no terminal)."""
+    """Start a resident process for the next command, detached (its own session, no terminal),
+    unless one is listening already."""
     if resident.switched_off(env):
         return
     path = resident.socket_path(env)
     if not resident.safe_folder(os.path.dirname(path), create=True):
+        return
+    running = resident.connect(path)
+    if running is not None:  # the command ran here for its own reasons (in the background, ...)
+        running.close()
         return
     null = os.devnull
     actions = [
